@@ -1,0 +1,212 @@
+/** Read queries over images and classes: the grid's pages, one image's details, the project summary. */
+import { join } from 'node:path';
+import {
+  LoupeError,
+  type ClassInfo,
+  type ImageDetail,
+  type ImagePage,
+  type ImageSummary,
+  type ProjectSummary,
+  type Request,
+  type SplitName,
+  type ImageStatus,
+  type ImageFilter,
+} from '../../../shared/contract.ts';
+import type { Database } from '../db/database.ts';
+import type { Project } from '../project/project.ts';
+
+interface ImageRow {
+  id: number;
+  name: string;
+  class_id: number | null;
+  split: SplitName | null;
+  status: ImageStatus;
+  sha256: string | null;
+  width: number | null;
+  height: number | null;
+}
+
+const SUMMARY_COLUMNS = 'i.id, i.name, i.class_id, i.split, i.status, i.sha256, i.width, i.height';
+
+function toSummary(r: ImageRow): ImageSummary {
+  return {
+    id: r.id,
+    name: r.name,
+    classId: r.class_id,
+    split: r.split,
+    status: r.status,
+    sha256: r.sha256,
+    width: r.width,
+    height: r.height,
+  };
+}
+
+/** Builds the WHERE clause of a filter; one place, so counts and pages always agree. */
+export function filterSql(filter: ImageFilter): { where: string; params: unknown[] } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  if (filter.classId !== undefined) {
+    clauses.push('i.class_id = ?');
+    params.push(filter.classId);
+  }
+  if (filter.unlabeled) clauses.push('i.class_id IS NULL');
+  if (filter.split === 'unassigned') clauses.push('i.split IS NULL');
+  else if (filter.split) {
+    clauses.push('i.split = ?');
+    params.push(filter.split);
+  }
+  if (filter.errors) clauses.push(`i.status = 'error'`);
+  if (filter.missing) clauses.push(`i.status = 'missing'`);
+  if (filter.duplicates) {
+    clauses.push(`i.sha256 IN (SELECT sha256 FROM images WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING COUNT(*) > 1)`);
+  }
+  if (filter.search) {
+    clauses.push(`i.rel_path LIKE ? ESCAPE '\\'`);
+    params.push(`%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+  }
+  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+}
+
+const ORDER: Record<Request<'images:query'>['sort'], string> = {
+  name: 'i.name',
+  date: 'i.mtime_ms',
+  size: 'i.size',
+};
+
+export function queryImages(db: Database, req: Request<'images:query'>): ImagePage {
+  const { where, params } = filterSql(req.filter);
+  const dir = req.desc ? 'DESC' : 'ASC';
+  const total = (db.prepare(`SELECT COUNT(*) AS n FROM images i ${where}`).get(...params) as { n: number }).n;
+  const rows = db
+    .prepare(
+      `SELECT ${SUMMARY_COLUMNS} FROM images i ${where} ORDER BY ${ORDER[req.sort]} ${dir}, i.id ${dir} LIMIT ? OFFSET ?`,
+    )
+    .all(...params, req.limit, req.offset) as ImageRow[];
+  return { total, offset: req.offset, items: rows.map(toSummary) };
+}
+
+interface DetailRow extends ImageRow {
+  root: string;
+  rel_path: string;
+  size: number;
+  mtime_ms: number;
+  channels: number | null;
+  bit_depth: number | null;
+  format: string | null;
+  pages: number | null;
+  orientation: number | null;
+  min_value: number | null;
+  max_value: number | null;
+  error: string | null;
+  note: string | null;
+  imported_at: string;
+}
+
+export function getImage(project: Project, id: number): ImageDetail {
+  const r = project.db
+    .prepare(
+      `SELECT i.*, r.path AS root FROM images i JOIN roots r ON r.id = i.root_id WHERE i.id = ?`,
+    )
+    .get(id) as DetailRow | undefined;
+  if (!r) throw new LoupeError('NOT_FOUND', `No image with id ${id}`);
+  const duplicates = r.sha256
+    ? (
+        project.db
+          .prepare(
+            `SELECT r.path AS root, i.rel_path FROM images i JOIN roots r ON r.id = i.root_id
+             WHERE i.sha256 = ? AND i.id <> ? ORDER BY i.rel_path LIMIT 100`,
+          )
+          .all(r.sha256, id) as { root: string; rel_path: string }[]
+      ).map((d) => join(d.root, d.rel_path))
+    : [];
+  return {
+    ...toSummary(r),
+    root: r.root,
+    relPath: r.rel_path,
+    absPath: join(r.root, r.rel_path),
+    size: r.size,
+    mtimeMs: r.mtime_ms,
+    channels: r.channels,
+    bitDepth: r.bit_depth,
+    format: r.format,
+    pages: r.pages,
+    orientation: r.orientation,
+    minValue: r.min_value,
+    maxValue: r.max_value,
+    error: r.error,
+    note: r.note,
+    importedAt: r.imported_at,
+    duplicates,
+  };
+}
+
+export function listClasses(db: Database): ClassInfo[] {
+  return db
+    .prepare(
+      `SELECT c.id, c.name, c.color, c.position,
+              (SELECT COUNT(*) FROM images i WHERE i.class_id = c.id) AS count
+       FROM classes c ORDER BY c.position, c.id`,
+    )
+    .all() as ClassInfo[];
+}
+
+const MAX_LISTED = 1000;
+
+export function summarizeProject(project: Project): ProjectSummary {
+  const db = project.db;
+  const counts = db
+    .prepare(
+      `SELECT COUNT(*) AS images,
+              COALESCE(SUM(class_id IS NOT NULL), 0) AS labeled,
+              COALESCE(SUM(split = 'train'), 0) AS train,
+              COALESCE(SUM(split = 'val'), 0) AS val,
+              COALESCE(SUM(split = 'test'), 0) AS test,
+              COALESCE(SUM(split IS NULL), 0) AS unassigned,
+              COALESCE(SUM(status = 'missing'), 0) AS missing
+       FROM images`,
+    )
+    .get() as Record<string, number>;
+  const dupRows = db
+    .prepare(
+      `SELECT i.sha256, r.path AS root, i.rel_path FROM images i JOIN roots r ON r.id = i.root_id
+       WHERE i.sha256 IN (SELECT sha256 FROM images WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING COUNT(*) > 1)
+       ORDER BY i.sha256, i.rel_path`,
+    )
+    .all() as { sha256: string; root: string; rel_path: string }[];
+  const groups = new Map<string, string[]>();
+  for (const d of dupRows) {
+    const g = groups.get(d.sha256) ?? [];
+    g.push(join(d.root, d.rel_path));
+    groups.set(d.sha256, g);
+  }
+  const errors = (
+    db
+      .prepare(
+        `SELECT r.path AS root, i.rel_path, i.error FROM images i JOIN roots r ON r.id = i.root_id
+         WHERE i.status = 'error' ORDER BY i.rel_path LIMIT ${MAX_LISTED}`,
+      )
+      .all() as { root: string; rel_path: string; error: string | null }[]
+  ).map((e) => ({ path: join(e.root, e.rel_path), reason: e.error ?? 'unknown error' }));
+  const notes = (
+    db
+      .prepare(
+        `SELECT r.path AS root, i.rel_path, i.note FROM images i JOIN roots r ON r.id = i.root_id
+         WHERE i.note IS NOT NULL ORDER BY i.rel_path LIMIT ${MAX_LISTED}`,
+      )
+      .all() as { root: string; rel_path: string; note: string }[]
+  ).map((n) => ({ path: join(n.root, n.rel_path), note: n.note }));
+  const roots = (db.prepare(`SELECT path FROM roots ORDER BY id`).all() as { path: string }[]).map((r) => r.path);
+  return {
+    project: project.info(),
+    images: counts['images']!,
+    labeled: counts['labeled']!,
+    unlabeled: counts['images']! - counts['labeled']!,
+    classes: listClasses(db).map((c) => ({ id: c.id, name: c.name, count: c.count })),
+    splits: { train: counts['train']!, val: counts['val']!, test: counts['test']!, unassigned: counts['unassigned']! },
+    duplicates: [...groups.values()],
+    errors,
+    missing: counts['missing']!,
+    notes,
+    roots,
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * A project is a folder: project.db, cache/ (thumbnails by content hash), runs/ (training, later).
+ * Images stay where they are; the DB stores each image's path relative to its import root.
+ */
+import { mkdirSync, existsSync, statSync, readdirSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { LoupeError, type ProjectInfo } from '../../../shared/contract.ts';
+import { openDatabase, type Database } from '../db/database.ts';
+
+export const PROJECT_DB = 'project.db';
+
+export class Project {
+  readonly path: string;
+  readonly db: Database;
+
+  private constructor(path: string, db: Database) {
+    this.path = path;
+    this.db = db;
+  }
+
+  get cacheDir(): string {
+    return join(this.path, 'cache');
+  }
+  get thumbDir(): string {
+    return join(this.path, 'cache', 'thumbs');
+  }
+  get runsDir(): string {
+    return join(this.path, 'runs');
+  }
+
+  /** Opens an existing project folder. */
+  static open(path: string): Project {
+    const dir = resolve(path);
+    if (!existsSync(join(dir, PROJECT_DB))) {
+      throw new LoupeError('NOT_FOUND', `Not a Loupe project (no ${PROJECT_DB}): ${dir}`);
+    }
+    return Project.load(dir);
+  }
+
+  /** Creates a project in a new or empty folder (or opens it if it is already a project). */
+  static create(path: string, name?: string): Project {
+    const dir = resolve(path);
+    if (existsSync(join(dir, PROJECT_DB))) return Project.open(dir);
+    if (existsSync(dir)) {
+      if (!statSync(dir).isDirectory()) throw new LoupeError('BAD_INPUT', `Not a folder: ${dir}`);
+      const visible = readdirSync(dir).filter((n) => !n.startsWith('.'));
+      if (visible.length > 0) {
+        throw new LoupeError('CONFLICT', `The folder is not empty; choose a new or empty folder for the project: ${dir}`);
+      }
+    }
+    mkdirSync(dir, { recursive: true });
+    const project = Project.load(dir);
+    const now = new Date().toISOString();
+    project.db
+      .prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('name', ?), ('created_at', ?)`)
+      .run(name ?? basename(dir), now);
+    return project;
+  }
+
+  /** Opens a project, creating it when the folder has none (used by `loupe import`). */
+  static openOrCreate(path: string): Project {
+    const dir = resolve(path);
+    return existsSync(join(dir, PROJECT_DB)) ? Project.open(dir) : Project.create(dir);
+  }
+
+  private static load(dir: string): Project {
+    mkdirSync(join(dir, 'cache', 'thumbs'), { recursive: true });
+    mkdirSync(join(dir, 'runs'), { recursive: true });
+    let db: Database;
+    try {
+      db = openDatabase(join(dir, PROJECT_DB));
+    } catch (e) {
+      throw new LoupeError('BAD_INPUT', `Cannot open ${join(dir, PROJECT_DB)}: ${(e as Error).message}`);
+    }
+    return new Project(dir, db);
+  }
+
+  info(): ProjectInfo {
+    const rows = this.db.prepare(`SELECT key, value FROM meta`).all() as { key: string; value: string }[];
+    const meta = Object.fromEntries(rows.map((r) => [r.key, r.value]));
+    return {
+      path: this.path,
+      name: meta['name'] ?? basename(this.path),
+      createdAt: meta['created_at'] ?? '',
+      schemaVersion: this.db.pragma('user_version', { simple: true }) as number,
+    };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

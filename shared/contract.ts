@@ -1,0 +1,309 @@
+/**
+ * The one API contract of Loupe. Every face (Electron IPC, the browser host, the CLI) is typed from it and
+ * validates every request with these zod schemas before it reaches core.
+ *
+ * Pure TypeScript: no Node, DOM or Electron imports (checked by lint).
+ */
+import { z } from 'zod';
+
+// ---------- shared value types ----------
+
+export const splitNames = ['train', 'val', 'test'] as const;
+export type SplitName = (typeof splitNames)[number];
+
+export const sortKeys = ['name', 'date', 'size'] as const;
+export type SortKey = (typeof sortKeys)[number];
+
+export type ImageStatus = 'ok' | 'error' | 'missing';
+
+export interface ProjectInfo {
+  /** Absolute path of the project folder. */
+  path: string;
+  name: string;
+  createdAt: string;
+  /** SQLite `user_version` of project.db. */
+  schemaVersion: number;
+}
+
+export interface RecentProject {
+  path: string;
+  name: string;
+  openedAt: string;
+  exists: boolean;
+}
+
+export interface ClassInfo {
+  id: number;
+  name: string;
+  color: string;
+  position: number;
+  count: number;
+}
+
+/** What the grid needs per cell: small, so a page of 200 is cheap. */
+export interface ImageSummary {
+  id: number;
+  name: string;
+  classId: number | null;
+  split: SplitName | null;
+  status: ImageStatus;
+  /** Content hash; null when the file could not be read. Thumbnails are keyed by it. */
+  sha256: string | null;
+  width: number | null;
+  height: number | null;
+}
+
+export interface ImageDetail extends ImageSummary {
+  root: string;
+  relPath: string;
+  absPath: string;
+  size: number;
+  mtimeMs: number;
+  channels: number | null;
+  bitDepth: number | null;
+  format: string | null;
+  pages: number | null;
+  orientation: number | null;
+  /** Pixel value range, used to scale 16-bit images for display. */
+  minValue: number | null;
+  maxValue: number | null;
+  error: string | null;
+  note: string | null;
+  importedAt: string;
+  /** Other paths with the same content hash. */
+  duplicates: string[];
+}
+
+export interface ImageFilter {
+  classId?: number;
+  unlabeled?: boolean;
+  split?: SplitName | 'unassigned';
+  duplicates?: boolean;
+  errors?: boolean;
+  missing?: boolean;
+  /** Substring of the relative path, case-insensitive. */
+  search?: string;
+}
+
+export interface ImagePage {
+  total: number;
+  offset: number;
+  items: ImageSummary[];
+}
+
+/** The summary `loupe info --json` prints, and the UI's status panel shows. */
+export interface ProjectSummary {
+  project: ProjectInfo;
+  images: number;
+  labeled: number;
+  unlabeled: number;
+  classes: { id: number; name: string; count: number }[];
+  splits: { train: number; val: number; test: number; unassigned: number };
+  duplicates: string[][];
+  errors: { path: string; reason: string }[];
+  missing: number;
+  notes: { path: string; note: string }[];
+  roots: string[];
+}
+
+export type JobKind = 'import' | 'sample';
+export type JobState = 'running' | 'succeeded' | 'failed' | 'canceled';
+
+export interface Job {
+  jobId: string;
+  kind: JobKind;
+  state: JobState;
+  done: number;
+  total: number;
+  /** Items per second over the last few seconds; 0 until known. */
+  rate: number;
+  /** Seconds left, or null while unknown. */
+  etaSeconds: number | null;
+  message: string;
+  startedAt: string;
+  endedAt: string | null;
+  /** Kind-specific outcome, e.g. the import report. */
+  result?: ImportReport;
+}
+
+export interface ImportReport {
+  added: number;
+  unchanged: number;
+  updated: number;
+  relinked: number;
+  missing: number;
+  failed: number;
+  ignored: number;
+  errors: { path: string; reason: string }[];
+}
+
+export type LabelSource = 'folders' | 'none';
+
+export interface ImportPreview {
+  folders: string[];
+  files: number;
+  /** Detected layout: class folders, train/val/test over class folders, or no labels. */
+  layout: 'classes' | 'splits' | 'flat';
+  classes: { name: string; count: number }[];
+  splits: { train: number; val: number; test: number; unassigned: number };
+}
+
+export interface DirListing {
+  path: string;
+  parent: string | null;
+  entries: { name: string; path: string; isDir: boolean }[];
+  /** Image-like files directly inside, by extension (a hint for the folder browser). */
+  imageFiles: number;
+}
+
+export interface AppInfo {
+  version: string;
+  face: 'electron' | 'host' | 'cli';
+  platform: string;
+  project: ProjectInfo | null;
+  /** Whether `dialogs:pickFolder` opens a native dialog (Electron) or the UI must browse with `fs:list`. */
+  nativeDialogs: boolean;
+  homeDir: string;
+}
+
+// ---------- request schemas ----------
+
+const absPath = z.string().min(1).max(4096);
+const id = z.number().int().positive();
+
+export const imageFilterSchema = z
+  .object({
+    classId: id.optional(),
+    unlabeled: z.boolean().optional(),
+    split: z.enum([...splitNames, 'unassigned']).optional(),
+    duplicates: z.boolean().optional(),
+    errors: z.boolean().optional(),
+    missing: z.boolean().optional(),
+    search: z.string().max(500).optional(),
+  })
+  .strict();
+
+const empty = z.object({}).strict();
+
+/** Request schema for every method. The key is the method name, `domain:verb`. */
+export const requestSchemas = {
+  'app:info': empty,
+  'projects:recent': empty,
+  'projects:create': z.object({ path: absPath, name: z.string().min(1).max(200).optional() }).strict(),
+  'projects:open': z.object({ path: absPath }).strict(),
+  'projects:close': empty,
+  'projects:createSample': z.object({ path: absPath, perClass: z.number().int().min(10).max(5000).optional() }).strict(),
+  'project:summary': empty,
+  'fs:list': z.object({ path: absPath.optional(), showHidden: z.boolean().optional() }).strict(),
+  'dialogs:pickFolder': z.object({ title: z.string().max(200).optional() }).strict(),
+  'import:preview': z.object({ folders: z.array(absPath).min(1).max(100) }).strict(),
+  'import:start': z
+    .object({ folders: z.array(absPath).min(1).max(100), labels: z.enum(['folders', 'none']) })
+    .strict(),
+  'jobs:list': empty,
+  'jobs:cancel': z.object({ jobId: z.string().min(1).max(100) }).strict(),
+  'classes:list': empty,
+  'images:query': z
+    .object({
+      filter: imageFilterSchema.default({}),
+      sort: z.enum(sortKeys).default('name'),
+      desc: z.boolean().default(false),
+      offset: z.number().int().min(0).default(0),
+      limit: z.number().int().min(1).max(1000).default(200),
+    })
+    .strict(),
+  'images:get': z.object({ id }).strict(),
+} as const;
+
+export type Method = keyof typeof requestSchemas;
+export const methods = Object.keys(requestSchemas) as Method[];
+
+/** The parsed request type of a method (defaults applied). */
+export type Request<M extends Method> = z.output<(typeof requestSchemas)[M]>;
+/** What a caller may send (defaults optional). */
+export type RequestInput<M extends Method> = z.input<(typeof requestSchemas)[M]>;
+
+export interface Responses {
+  'app:info': AppInfo;
+  'projects:recent': RecentProject[];
+  'projects:create': ProjectInfo;
+  'projects:open': ProjectInfo;
+  'projects:close': { closed: boolean };
+  'projects:createSample': { project: ProjectInfo; jobId: string };
+  'project:summary': ProjectSummary;
+  'fs:list': DirListing;
+  'dialogs:pickFolder': { supported: boolean; path: string | null };
+  'import:preview': ImportPreview;
+  'import:start': { jobId: string };
+  'jobs:list': Job[];
+  'jobs:cancel': { canceled: boolean };
+  'classes:list': ClassInfo[];
+  'images:query': ImagePage;
+  'images:get': ImageDetail;
+}
+
+export type Response<M extends Method> = Responses[M];
+
+/** The API every face exposes: one async function per method. */
+export type LoupeApi = { [M in Method]: (request: RequestInput<M>) => Promise<Response<M>> };
+/** What core implements: requests arrive already validated. */
+export type LoupeHandlers = { [M in Method]: (request: Request<M>) => Promise<Response<M>> };
+
+// ---------- events ----------
+
+export interface Events {
+  'job:progress': Job;
+  /** Something in the open project changed (import batch landed, project opened/closed). */
+  'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' };
+}
+export type EventName = keyof Events;
+export const eventNames: EventName[] = ['job:progress', 'project:changed'];
+
+// ---------- errors across the boundary ----------
+
+export type ErrorCode = 'VALIDATION' | 'NOT_FOUND' | 'NO_PROJECT' | 'BAD_INPUT' | 'CONFLICT' | 'UNSUPPORTED' | 'INTERNAL';
+
+export interface ErrorEnvelope {
+  name: string;
+  message: string;
+  code: ErrorCode;
+}
+
+/** An error with a code that survives IPC/HTTP: thrown by core, rebuilt on the other side. */
+export class LoupeError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'LoupeError';
+    this.code = code;
+  }
+  toEnvelope(): ErrorEnvelope {
+    return { name: this.name, message: this.message, code: this.code };
+  }
+  static fromEnvelope(e: ErrorEnvelope): LoupeError {
+    return new LoupeError(e.code, e.message);
+  }
+}
+
+export function isErrorEnvelope(v: unknown): v is ErrorEnvelope {
+  return typeof v === 'object' && v !== null && 'code' in v && 'message' in v;
+}
+
+/** Validates a raw request; throws a VALIDATION LoupeError naming the bad fields. */
+export function parseRequest<M extends Method>(method: M, payload: unknown): Request<M> {
+  const schema = requestSchemas[method];
+  if (!schema) throw new LoupeError('NOT_FOUND', `Unknown method: ${String(method)}`);
+  const r = schema.safeParse(payload ?? {});
+  if (!r.success) {
+    const detail = r.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ');
+    throw new LoupeError('VALIDATION', `Invalid request for ${method}: ${detail}`);
+  }
+  return r.data as Request<M>;
+}
+
+export function isMethod(name: string): name is Method {
+  return Object.prototype.hasOwnProperty.call(requestSchemas, name);
+}
+
+/** URL paths for image bytes (host: `/media/...`, Electron: `loupe://...`). Ids only, never paths. */
+export type MediaKind = 'thumb' | 'image' | 'raw';

@@ -1,0 +1,65 @@
+/**
+ * How the faces carry the contract. Pure data: used by the host server, the Electron main/preload and the
+ * renderer's api.ts, so all three agree on one wire format.
+ *
+ * Browser host (`loupe serve`), bound to 127.0.0.1 with a random per-launch token:
+ *   POST /api/<method>        body: JSON request; header `x-loupe-token: <token>`
+ *                             reply: `{ ok: true, data }` or `{ ok: false, error: ErrorEnvelope }`
+ *   GET  /events?token=<t>    WebSocket; server sends `{ event, payload }` (see `Events`)
+ *   GET  /media/<kind>/<id>?token=<t>   image bytes (kind: thumb | image | raw); ids only, never paths
+ *   GET  /?token=<t>          the UI; it keeps the token for later calls
+ *
+ * Electron: `window.loupe` = { invoke(method, request), on(listener), mediaUrl(kind, id) }, bytes through the
+ * `loupe://<kind>/<id>` protocol.
+ */
+import type { ErrorEnvelope, EventName, Events, MediaKind, Method } from './contract.ts';
+
+export const TOKEN_HEADER = 'x-loupe-token';
+export const IPC_INVOKE_CHANNEL = 'loupe:invoke';
+export const IPC_EVENT_CHANNEL = 'loupe:event';
+export const MEDIA_SCHEME = 'loupe';
+
+export type WireReply<T> = { ok: true; data: T } | { ok: false; error: ErrorEnvelope };
+
+export interface WireEvent<E extends EventName = EventName> {
+  event: E;
+  payload: Events[E];
+}
+
+export const mediaKinds: readonly MediaKind[] = ['thumb', 'image', 'raw'];
+
+export function apiPath(method: Method): string {
+  return `/api/${method}`;
+}
+
+/**
+ * The `raw` media format: for window/level in the viewer. A 16-byte header then pixels, little-endian:
+ * magic 'LRAW' (4 bytes), width u32, height u32, channels u16, bitsPerSample u16; then width*height*channels
+ * samples (u8 or u16), row-major, interleaved. Images are capped at 2048 px on the longest side.
+ */
+export const RAW_MAGIC = 'LRAW';
+export const RAW_HEADER_BYTES = 16;
+
+export interface RawImage {
+  width: number;
+  height: number;
+  channels: number;
+  bitsPerSample: 8 | 16;
+  data: Uint8Array | Uint16Array;
+}
+
+export function decodeRaw(buf: ArrayBuffer): RawImage {
+  const view = new DataView(buf);
+  const magic = String.fromCharCode(view.getUint8(0), view.getUint8(1), view.getUint8(2), view.getUint8(3));
+  if (magic !== RAW_MAGIC) throw new Error('Not a Loupe raw image');
+  const width = view.getUint32(4, true);
+  const height = view.getUint32(8, true);
+  const channels = view.getUint16(12, true);
+  const bits = view.getUint16(14, true);
+  const n = width * height * channels;
+  const data =
+    bits === 16
+      ? new Uint16Array(buf.slice(RAW_HEADER_BYTES, RAW_HEADER_BYTES + n * 2))
+      : new Uint8Array(buf, RAW_HEADER_BYTES, n);
+  return { width, height, channels, bitsPerSample: bits === 16 ? 16 : 8, data };
+}
