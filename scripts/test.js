@@ -1,25 +1,45 @@
-// Runs the test tiers with Node's test runner (TypeScript through tsx): `npm test [unit|medium|e2e ...]`.
-// Tiers run one after another; within a tier files run in sequence, since the machines have 2 cores.
-import { readdirSync, statSync } from 'node:fs';
+// `npm test`: static checks (types, lint), then the test tiers with Node's test runner (TypeScript via tsx).
+//   npm test                  everything
+//   npm test -- unit medium   only those tiers, no static checks
+//   TEST_FILTER=host npm test -- medium   only files whose path contains "host"
+// Files run one after another: the machines have 2 cores and the e2e tier starts a browser.
+import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const all = ['unit', 'medium', 'e2e'];
-const tiers = process.argv.slice(2).filter((a) => all.includes(a));
+const asked = process.argv.slice(2).filter((a) => all.includes(a));
+const tiers = asked.length ? asked : all;
+
+function run(label, cmd, args) {
+  const t = Date.now();
+  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, LOUPE_TEST: '1' } });
+  console.log(`test.js: ${label} ${r.status === 0 ? 'ok' : 'FAILED'} (${((Date.now() - t) / 1000).toFixed(1)}s)`);
+  return r.status ?? 1;
+}
+
+if (!asked.length) {
+  if (run('typecheck', process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json']) !== 0) process.exit(1);
+  if (existsSync('node_modules/svelte-check')) {
+    if (run('svelte-check', process.execPath, ['node_modules/svelte-check/bin/svelte-check', '--tsconfig', './tsconfig.json', '--threshold', 'error', '--output', 'human']) !== 0) process.exit(1);
+  }
+  if (existsSync('eslint.config.js')) {
+    if (run('lint', process.execPath, ['node_modules/eslint/bin/eslint.js', '.']) !== 0) process.exit(1);
+  }
+  // The e2e tier serves the built renderer.
+  if (run('renderer build', process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn']) !== 0) process.exit(1);
+}
+
 const files = [];
 function collect(dir) {
+  if (!existsSync(dir)) return;
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) collect(p);
     else if (name.endsWith('.test.ts')) files.push(p);
   }
 }
-for (const tier of tiers.length ? tiers : all) collect(join('tests', tier));
+for (const tier of tiers) collect(join('tests', tier));
 const filter = process.env.TEST_FILTER;
 const selected = filter ? files.filter((f) => f.includes(filter)) : files;
-const r = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...selected],
-  { stdio: 'inherit', env: { ...process.env, LOUPE_TEST: '1' } },
-);
-process.exit(r.status ?? 1);
+process.exit(run('tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...selected]));

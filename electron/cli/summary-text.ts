@@ -1,0 +1,31 @@
+/** The human-readable form of `loupe info`. */
+import type { ProjectSummary } from '../../shared/contract.ts';
+
+export function printSummary(s: ProjectSummary): string {
+  const lines: string[] = [];
+  lines.push(`${s.project.name}  (${s.project.path})`);
+  lines.push(`Images: ${s.images}   labeled: ${s.labeled}   unlabeled: ${s.unlabeled}   missing: ${s.missing}   errors: ${s.errors.length}`);
+  lines.push(`Splits: train ${s.splits.train}   val ${s.splits.val}   test ${s.splits.test}   unassigned ${s.splits.unassigned}`);
+  if (s.classes.length) {
+    lines.push('Classes:');
+    const w = Math.max(...s.classes.map((c) => c.name.length));
+    for (const c of s.classes) lines.push(`  ${c.name.padEnd(w)}  ${String(c.count).padStart(7)}`);
+  } else {
+    lines.push('Classes: none');
+  }
+  if (s.duplicates.length) {
+    lines.push(`Exact duplicates: ${s.duplicates.length} groups`);
+    for (const g of s.duplicates.slice(0, 5)) lines.push(`  ${g.join('  =  ')}`);
+    if (s.duplicates.length > 5) lines.push(`  … ${s.duplicates.length - 5} more (--json lists all)`);
+  }
+  if (s.errors.length) {
+    lines.push(`Import errors: ${s.errors.length}`);
+    for (const e of s.errors.slice(0, 10)) lines.push(`  ✗ ${e.path}: ${e.reason}`);
+    if (s.errors.length > 10) lines.push(`  … ${s.errors.length - 10} more (--json lists all)`);
+  }
+  if (s.notes.length) {
+    lines.push(`Notes: ${s.notes.length}`);
+    for (const n of s.notes.slice(0, 5)) lines.push(`  • ${n.path}: ${n.note}`);
+  }
+  return lines.join('\n') + '\n';
+}

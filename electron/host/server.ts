@@ -1,0 +1,227 @@
+/**
+ * The browser host (`loupe serve`): the same contract as the desktop app, over HTTP + WebSocket on 127.0.0.1.
+ * A random per-launch token guards every API call, event stream and media request, so pages of other local
+ * users (or other sites, via DNS rebinding) cannot drive it. See shared/transport.ts for the wire format.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { LoupeError, isMethod, type ErrorCode, type ErrorEnvelope } from '../../shared/contract.ts';
+import { TOKEN_HEADER, mediaKinds, type WireEvent, type WireReply } from '../../shared/transport.ts';
+import type { LoupeCore } from '../core/api/loupe-core.ts';
+import { renderMedia } from '../core/images/media.ts';
+import { readStatic } from './static-files.ts';
+
+const MAX_BODY_BYTES = 1 << 20;
+
+const STATUS: Record<ErrorCode, number> = {
+  VALIDATION: 400,
+  BAD_INPUT: 400,
+  NOT_FOUND: 404,
+  NO_PROJECT: 409,
+  CONFLICT: 409,
+  UNSUPPORTED: 501,
+  INTERNAL: 500,
+};
+
+export interface HostOptions {
+  core: LoupeCore;
+  /** 0 picks a free port. */
+  port?: number;
+  /** The built renderer (dist/renderer). */
+  staticDir: string;
+  /** Fixed token for tests; random otherwise. */
+  token?: string;
+  log?: (line: string) => void;
+}
+
+export interface Host {
+  url: string;
+  port: number;
+  token: string;
+  close(): Promise<void>;
+}
+
+export function toEnvelope(e: unknown): ErrorEnvelope {
+  if (e instanceof LoupeError) return e.toEnvelope();
+  const err = e as Error;
+  return { name: err?.name ?? 'Error', message: err?.message ?? String(e), code: 'INTERNAL' };
+}
+
+export async function startHost(opts: HostOptions): Promise<Host> {
+  const token = opts.token ?? randomBytes(24).toString('base64url');
+  const tokenBuf = Buffer.from(token);
+  const log = opts.log ?? (() => {});
+  let port = 0;
+
+  const tokenOk = (candidate: string | null | undefined): boolean => {
+    if (!candidate) return false;
+    const c = Buffer.from(candidate);
+    return c.length === tokenBuf.length && timingSafeEqual(c, tokenBuf);
+  };
+  // DNS rebinding: a foreign page resolving its own name to 127.0.0.1 still sends its own Host header.
+  const hostOk = (req: IncomingMessage): boolean => {
+    const h = req.headers.host ?? '';
+    return h === `127.0.0.1:${port}` || h === `localhost:${port}`;
+  };
+  const originOk = (req: IncomingMessage): boolean => {
+    const o = req.headers.origin;
+    return o === undefined || o === `http://127.0.0.1:${port}` || o === `http://localhost:${port}`;
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      log(`host: unexpected error: ${(e as Error).stack ?? e}`);
+      if (!res.headersSent) sendJson(res, 500, { ok: false, error: toEnvelope(e) });
+      else res.destroy();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!hostOk(req)) return sendText(res, 421, 'Misdirected request');
+    const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    const path = url.pathname;
+
+    if (path.startsWith('/api/')) {
+      if (req.method !== 'POST') return sendText(res, 405, 'POST only');
+      if (!originOk(req) || !tokenOk(req.headers[TOKEN_HEADER] as string | undefined)) {
+        return sendJson(res, 403, { ok: false, error: { name: 'Forbidden', message: 'Bad or missing token', code: 'VALIDATION' } });
+      }
+      const method = decodeURIComponent(path.slice('/api/'.length));
+      if (!isMethod(method)) {
+        return sendJson(res, 404, { ok: false, error: { name: 'LoupeError', message: `Unknown method: ${method}`, code: 'NOT_FOUND' } });
+      }
+      let payload: unknown;
+      try {
+        const body = await readBody(req);
+        payload = body.length ? JSON.parse(body.toString('utf8')) : {};
+      } catch (e) {
+        return sendJson(res, 400, { ok: false, error: { name: 'LoupeError', message: `Bad request body: ${(e as Error).message}`, code: 'VALIDATION' } });
+      }
+      try {
+        const data = await opts.core.dispatch(method, payload);
+        return sendJson(res, 200, { ok: true, data });
+      } catch (e) {
+        const error = toEnvelope(e);
+        if (error.code === 'INTERNAL') log(`host: ${method} failed: ${(e as Error).stack ?? e}`);
+        return sendJson(res, STATUS[error.code] ?? 500, { ok: false, error });
+      }
+    }
+
+    if (path.startsWith('/media/')) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'GET only');
+      if (!tokenOk(url.searchParams.get('token'))) return sendText(res, 403, 'Bad or missing token');
+      const m = /^\/media\/([a-z]+)\/([1-9][0-9]{0,15})$/.exec(path);
+      const kind = m?.[1];
+      if (!m || !kind || !(mediaKinds as readonly string[]).includes(kind)) return sendText(res, 404, 'Not found');
+      const project = opts.core.currentProject;
+      if (!project) return sendText(res, 409, 'No project is open');
+      try {
+        const media = await renderMedia(project, kind as (typeof mediaKinds)[number], Number(m[2]));
+        res.writeHead(200, {
+          'content-type': media.contentType,
+          'content-length': media.body.length,
+          // Ids are stable but content can be relinked; a short private cache keeps scrolling cheap.
+          'cache-control': 'private, max-age=300',
+          'x-content-type-options': 'nosniff',
+        });
+        res.end(req.method === 'HEAD' ? undefined : media.body);
+      } catch (e) {
+        const env = toEnvelope(e);
+        sendText(res, STATUS[env.code] ?? 500, env.message);
+      }
+      return;
+    }
+
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'GET only');
+    const file = await readStatic(opts.staticDir, path);
+    if (!file) {
+      if (path === '/' || path === '/index.html') {
+        return sendText(res, 503, 'The UI is not built: run `npm run build` (or `npx vite build`) first.');
+      }
+      return sendText(res, 404, 'Not found');
+    }
+    res.writeHead(200, {
+      'content-type': file.type,
+      'content-length': file.body.length,
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'content-security-policy':
+        `default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; ` +
+        `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`,
+    });
+    res.end(req.method === 'HEAD' ? undefined : file.body);
+  }
+
+  // Events: one WebSocket per page, token-checked at the upgrade.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const sockets = new Set<WebSocket>();
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    if (url.pathname !== '/events' || !hostOk(req) || !originOk(req) || !tokenOk(url.searchParams.get('token'))) {
+      socket.write('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sockets.add(ws);
+      ws.on('close', () => sockets.delete(ws));
+      ws.on('error', () => sockets.delete(ws));
+      // Clients never send anything that matters; ignore it.
+    });
+  });
+  const unsubscribe = opts.core.on((event, payload) => {
+    const msg = JSON.stringify({ event, payload } satisfies WireEvent);
+    for (const ws of sockets) if (ws.readyState === ws.OPEN) ws.send(msg);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}/?token=${token}`;
+  return {
+    url,
+    port,
+    token,
+    close: async () => {
+      unsubscribe();
+      for (const ws of sockets) ws.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new Error('request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: WireReply<unknown>): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function sendText(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(text);
+}
