@@ -12,7 +12,15 @@
  * Electron: `window.loupe` = { invoke(method, request), on(listener), mediaUrl(kind, id) }, bytes through the
  * `loupe://<kind>/<id>` protocol.
  */
-import type { ErrorEnvelope, EventName, Events, MediaKind, Method } from './contract.ts';
+import type {
+  ErrorEnvelope,
+  EventName,
+  Events,
+  MediaKind,
+  Method,
+  RequestInput,
+  Response as MethodResponse,
+} from './contract.ts';
 
 export const TOKEN_HEADER = 'x-loupe-token';
 export const IPC_INVOKE_CHANNEL = 'loupe:invoke';
@@ -27,6 +35,19 @@ export interface WireEvent<E extends EventName = EventName> {
 }
 
 export const mediaKinds: readonly MediaKind[] = ['thumb', 'image', 'raw'];
+
+/**
+ * What the Electron preload exposes as `window.loupe`. Replies are the same `WireReply` envelopes as the host's
+ * HTTP API, because an Error thrown across Electron's contextBridge loses its `code`; the renderer's api.ts
+ * unwraps both faces the same way.
+ */
+export interface LoupeBridge {
+  invoke<M extends Method>(method: M, request?: RequestInput<M>): Promise<WireReply<MethodResponse<M>>>;
+  /** Subscribes to every core event; returns the unsubscribe function. */
+  on(listener: (event: WireEvent) => void): () => void;
+  /** `loupe://<kind>/<id>`: the only way the renderer reaches image bytes. */
+  mediaUrl(kind: MediaKind, id: number): string;
+}
 
 export function apiPath(method: Method): string {
   return `/api/${method}`;
