@@ -37,14 +37,14 @@ export interface WireEvent<E extends EventName = EventName> {
 export const mediaKinds: readonly MediaKind[] = ['thumb', 'image', 'raw'];
 
 /**
- * What the Electron preload exposes as `window.loupe`. Replies are the same `WireReply` envelopes as the host's
- * HTTP API, because an Error thrown across Electron's contextBridge loses its `code`; the renderer's api.ts
- * unwraps both faces the same way.
+ * What the Electron preload exposes as `window.loupe` (the renderer's api.ts wraps it). `invoke` resolves with
+ * the method's response or rejects with a plain `ErrorEnvelope` object, not an Error: an Error crossing
+ * Electron's contextBridge keeps only its message, and the renderer needs the `code`.
  */
 export interface LoupeBridge {
-  invoke<M extends Method>(method: M, request?: RequestInput<M>): Promise<WireReply<MethodResponse<M>>>;
+  invoke<M extends Method>(method: M, request: RequestInput<M>): Promise<MethodResponse<M>>;
   /** Subscribes to every core event; returns the unsubscribe function. */
-  on(listener: (event: WireEvent) => void): () => void;
+  on(listener: (event: EventName, payload: Events[EventName]) => void): () => void;
   /** `loupe://<kind>/<id>`: the only way the renderer reaches image bytes. */
   mediaUrl(kind: MediaKind, id: number): string;
 }
