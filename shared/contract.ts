@@ -38,6 +38,8 @@ export interface ClassInfo {
   color: string;
   position: number;
   count: number;
+  /** The key that labels with this class: stored, or by position (1–9, then letters). */
+  hotkey: string;
 }
 
 /** What the grid needs per cell: small, so a page of 200 is cheap. */
@@ -51,6 +53,10 @@ export interface ImageSummary {
   sha256: string | null;
   width: number | null;
   height: number | null;
+  /** Left out of training. */
+  excluded: boolean;
+  /** Marked for review. */
+  unsure: boolean;
 }
 
 export interface ImageDetail extends ImageSummary {
@@ -72,6 +78,12 @@ export interface ImageDetail extends ImageSummary {
   importedAt: string;
   /** Other paths with the same content hash. */
   duplicates: string[];
+  /** The technician's free-text note (`note` is the importer's). */
+  userNote: string | null;
+  /** Patient/study group key used by group-aware splits. */
+  groupKey: string | null;
+  /** Cross-validation fold (0-based), when folds are assigned. */
+  fold: number | null;
 }
 
 export interface ImageFilter {
@@ -83,6 +95,9 @@ export interface ImageFilter {
   missing?: boolean;
   /** Substring of the relative path, case-insensitive. */
   search?: string;
+  unsure?: boolean;
+  excluded?: boolean;
+  fold?: number;
 }
 
 export interface ImagePage {
@@ -104,6 +119,66 @@ export interface ProjectSummary {
   missing: number;
   notes: { path: string; note: string }[];
   roots: string[];
+}
+
+
+/** Undo/redo availability, returned after every edit so the UI's Edit menu stays right. */
+export interface EditState {
+  canUndo: boolean;
+  canRedo: boolean;
+  undoLabel: string | null;
+  redoLabel: string | null;
+}
+
+export interface EditResult {
+  /** Images whose value actually changed. */
+  changed: number;
+  edit: EditState;
+}
+
+export interface HistoryEntry {
+  at: string;
+  user: string;
+  action: string;
+  oldClass: string | null;
+  newClass: string | null;
+}
+
+export interface SplitWarning {
+  kind: 'small-class' | 'duplicate-across-splits' | 'group-across-splits' | 'excluded-test';
+  message: string;
+  /** Affected paths or groups (first few). */
+  items: string[];
+}
+
+export interface SplitSummary {
+  /** Classes × splits; the row with id null holds unlabeled images. */
+  rows: { id: number | null; name: string; train: number; val: number; test: number; unassigned: number; total: number }[];
+  totals: { train: number; val: number; test: number; unassigned: number; total: number };
+  testLocked: boolean;
+  /** k of the current fold assignment, or null. */
+  folds: number | null;
+  foldCounts: number[];
+  groups: number;
+  warnings: SplitWarning[];
+}
+
+export interface CsvImportReport {
+  rows: number;
+  applied: number;
+  unchanged: number;
+  createdClasses: string[];
+  unknownPaths: string[];
+  unknownClasses: string[];
+  badRows: { line: number; reason: string }[];
+  edit: EditState;
+}
+
+export interface GroupPreview {
+  matched: number;
+  unmatched: number;
+  groups: number;
+  examples: { path: string; group: string | null }[];
 }
 
 export type JobKind = 'import' | 'sample';
@@ -180,10 +255,30 @@ export const imageFilterSchema = z
     errors: z.boolean().optional(),
     missing: z.boolean().optional(),
     search: z.string().max(500).optional(),
+    unsure: z.boolean().optional(),
+    excluded: z.boolean().optional(),
+    fold: z.number().int().min(0).max(9).optional(),
   })
   .strict();
 
 const empty = z.object({}).strict();
+
+const imageIds = z.array(id).min(1).max(500_000);
+const className = z
+  .string()
+  .transform((v) => v.trim())
+  .pipe(z.string().min(1, 'A class name cannot be empty').max(64, 'A class name can be at most 64 characters'));
+const color = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'A color is #rrggbb');
+const hotkey = z.string().regex(/^[0-9a-z]$/, 'A hotkey is one digit or lowercase letter');
+export const groupRuleSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('folder'), level: z.number().int().min(1).max(64) }).strict(),
+  z.object({ kind: z.literal('regex'), pattern: z.string().min(1).max(500) }).strict(),
+  z.object({ kind: z.literal('csv') }).strict(),
+]);
+const ratios = z.tuple([z.number(), z.number(), z.number()]);
+const seed = z.number().int().min(0).max(2 ** 31 - 1);
+
+
 
 /** Request schema for every method. The key is the method name, `domain:verb`. */
 export const requestSchemas = {
@@ -213,6 +308,39 @@ export const requestSchemas = {
     })
     .strict(),
   'images:get': z.object({ id }).strict(),
+  'images:ids': z
+    .object({ filter: imageFilterSchema.default({}), sort: z.enum(sortKeys).default('name'), desc: z.boolean().default(false) })
+    .strict(),
+  'images:setFlags': z
+    .object({
+      imageIds,
+      excluded: z.boolean().optional(),
+      unsure: z.boolean().optional(),
+      note: z.string().max(10_000).nullable().optional(),
+    })
+    .strict(),
+  'images:history': z.object({ id }).strict(),
+  'labels:set': z.object({ imageIds, classId: id.nullable() }).strict(),
+  'labels:undo': empty,
+  'labels:redo': empty,
+  'edits:state': empty,
+  'labels:exportCsv': empty,
+  'labels:importCsv': z.object({ csv: z.string().max(64 * 1024 * 1024), createClasses: z.boolean().default(false) }).strict(),
+  'classes:create': z.object({ name: className, color: color.optional() }).strict(),
+  'classes:update': z
+    .object({ id, name: className.optional(), color: color.optional(), hotkey: hotkey.nullable().optional() })
+    .strict(),
+  'classes:merge': z.object({ sourceId: id, targetId: id }).strict(),
+  'classes:delete': z.object({ id, labeledImages: z.enum(['unlabel', 'move']), moveTo: id.optional() }).strict(),
+  'classes:reorder': z.object({ ids: z.array(id).min(1).max(10_000) }).strict(),
+  'splits:summary': empty,
+  'splits:assign': z
+    .object({ ratios: ratios.optional(), seed: seed.default(42), groupBy: groupRuleSchema.optional(), lockTest: z.boolean().optional() })
+    .strict(),
+  'splits:folds': z.object({ k: z.number().int().min(2).max(10), seed: seed.default(42), groupBy: groupRuleSchema.optional() }).strict(),
+  'splits:move': z.object({ imageIds, split: z.enum(splitNames).nullable() }).strict(),
+  'splits:lockTest': z.object({ locked: z.boolean() }).strict(),
+  'groups:preview': z.object({ groupBy: groupRuleSchema }).strict(),
 } as const;
 
 export type Method = keyof typeof requestSchemas;
@@ -240,6 +368,26 @@ export interface Responses {
   'classes:list': ClassInfo[];
   'images:query': ImagePage;
   'images:get': ImageDetail;
+  'images:ids': { ids: number[] };
+  'images:setFlags': EditResult;
+  'images:history': HistoryEntry[];
+  'labels:set': EditResult;
+  'labels:undo': EditResult;
+  'labels:redo': EditResult;
+  'edits:state': EditState;
+  'labels:exportCsv': { csv: string; rows: number };
+  'labels:importCsv': CsvImportReport;
+  'classes:create': ClassInfo;
+  'classes:update': ClassInfo;
+  'classes:merge': { moved: number };
+  'classes:delete': { unlabeled: number; moved: number };
+  'classes:reorder': ClassInfo[];
+  'splits:summary': SplitSummary;
+  'splits:assign': SplitSummary;
+  'splits:folds': SplitSummary;
+  'splits:move': EditResult;
+  'splits:lockTest': SplitSummary;
+  'groups:preview': GroupPreview;
 }
 
 export type Response<M extends Method> = Responses[M];
@@ -254,7 +402,7 @@ export type LoupeHandlers = { [M in Method]: (request: Request<M>) => Promise<Re
 export interface Events {
   'job:progress': Job;
   /** Something in the open project changed (import batch landed, project opened/closed). */
-  'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' };
+  'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' | 'labels' | 'splits' };
 }
 export type EventName = keyof Events;
 export const eventNames: EventName[] = ['job:progress', 'project:changed'];

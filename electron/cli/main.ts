@@ -35,7 +35,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage, 130 canceled (Ctrl-C; work already co
 type Out = { out: (s: string) => void; err: (s: string) => void };
 const io: Out = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
-function parse(args: string[], options: ParseArgsConfig['options']) {
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
   return parseArgs({ args, options, allowPositionals: true, strict: true });
 }
 

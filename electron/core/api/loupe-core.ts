@@ -21,7 +21,20 @@ import { RecentProjects } from '../project/recent.ts';
 import { JobManager } from '../jobs/jobs.ts';
 import { listDir } from './fs-browse.ts';
 import { previewImport, runImport } from '../import/importer.ts';
-import { getImage, listClasses, queryImages, summarizeProject } from '../images/queries.ts';
+import { getImage, listClasses, queryImageIds, queryImages, summarizeProject } from '../images/queries.ts';
+import { applyEdit, applyValues, editState, redo, undo } from '../labels/edits.ts';
+import { createClass, deleteClass, mergeClasses, reorderClasses, updateClass } from '../labels/classes.ts';
+import { imageHistory } from '../labels/history.ts';
+import { exportLabelsCsv, importLabelsCsv } from '../labels/labels-csv.ts';
+import {
+  adoptFolderSplits,
+  assignKFolds,
+  assignSplits,
+  moveToSplit,
+  previewGroups,
+  setTestLock,
+  splitSummary,
+} from '../splits/splits.ts';
 import { writeSampleImages } from '../sample/sample-project.ts';
 import { APP_VERSION } from '../version.ts';
 
@@ -108,6 +121,12 @@ export class LoupeCore {
     this.closeProject();
   }
 
+  /** Tells every face that something changed, then passes the result through. */
+  private changed<T>(reason: 'labels' | 'classes' | 'splits', result: T): T {
+    this.emit('project:changed', { reason });
+    return result;
+  }
+
   private makeHandlers(): LoupeHandlers {
     return {
       'app:info': async () => ({
@@ -130,6 +149,7 @@ export class LoupeCore {
         const job = this.jobs.start('sample', async (ctx) => {
           await writeSampleImages(imagesDir, { perClass: perClass ?? 120, signal: ctx.signal, progress: ctx.progress });
           const report = await runImport(project, [imagesDir], 'folders', ctx);
+          adoptFolderSplits(project.db);
           this.emit('project:changed', { reason: 'images' });
           return report;
         });
@@ -152,6 +172,7 @@ export class LoupeCore {
           const report = await runImport(project, abs, labels, ctx, () =>
             this.emit('project:changed', { reason: 'images' }),
           );
+          adoptFolderSplits(project.db);
           this.emit('project:changed', { reason: 'images' });
           return report;
         });
@@ -162,6 +183,52 @@ export class LoupeCore {
       'classes:list': async () => listClasses(this.requireProject().db),
       'images:query': async (req) => queryImages(this.requireProject().db, req),
       'images:get': async ({ id }) => getImage(this.requireProject(), id),
+      'images:ids': async (req) => ({ ids: queryImageIds(this.requireProject().db, req) }),
+      'images:setFlags': async ({ imageIds, excluded, unsure, note }) => {
+        const db = this.requireProject().db;
+        const changes = [
+          ...(excluded === undefined ? [] : imageIds.map((imageId) => ({ imageId, field: 'excluded' as const, value: excluded ? 1 : 0 }))),
+          ...(unsure === undefined ? [] : imageIds.map((imageId) => ({ imageId, field: 'unsure' as const, value: unsure ? 1 : 0 }))),
+          ...(note === undefined ? [] : imageIds.map((imageId) => ({ imageId, field: 'user_note' as const, value: note?.trim() || null }))),
+        ];
+        const what = [excluded !== undefined && (excluded ? 'Exclude' : 'Include'), unsure !== undefined && (unsure ? 'Mark unsure' : 'Clear unsure'), note !== undefined && 'Edit note']
+          .filter(Boolean)
+          .join(', ');
+        return this.changed('labels', applyValues(db, `${what} (${imageIds.length})`, changes, 'flags'));
+      },
+      'images:history': async ({ id }) => {
+        const project = this.requireProject();
+        getImage(project, id); // NOT_FOUND for an unknown id
+        return imageHistory(project.db, id);
+      },
+      'labels:set': async ({ imageIds, classId }) => {
+        const db = this.requireProject().db;
+        const cls = classId === null ? null : listClasses(db).find((c) => c.id === classId);
+        if (cls === undefined) throw new LoupeError('NOT_FOUND', `No class with id ${classId}`);
+        const label = `${cls ? `Label ${cls.name}` : 'Clear label'}${imageIds.length > 1 ? ` (${imageIds.length})` : ''}`;
+        return this.changed('labels', applyEdit(db, label, imageIds, 'class_id', classId));
+      },
+      'labels:undo': async () => this.changed('labels', undo(this.requireProject().db)),
+      'labels:redo': async () => this.changed('labels', redo(this.requireProject().db)),
+      'edits:state': async () => editState(this.requireProject().db),
+      'labels:exportCsv': async () => exportLabelsCsv(this.requireProject().db),
+      'labels:importCsv': async ({ csv, createClasses }) => {
+        const report = importLabelsCsv(this.requireProject().db, csv, createClasses);
+        this.emit('project:changed', { reason: 'labels' });
+        return report;
+      },
+      'classes:create': async ({ name, color }) => this.changed('classes', createClass(this.requireProject().db, name, color)),
+      'classes:update': async (req) => this.changed('classes', updateClass(this.requireProject().db, req)),
+      'classes:merge': async ({ sourceId, targetId }) =>
+        this.changed('classes', mergeClasses(this.requireProject().db, sourceId, targetId)),
+      'classes:delete': async (req) => this.changed('classes', deleteClass(this.requireProject().db, req)),
+      'classes:reorder': async ({ ids }) => this.changed('classes', reorderClasses(this.requireProject().db, ids)),
+      'splits:summary': async () => splitSummary(this.requireProject().db),
+      'splits:assign': async (req) => this.changed('splits', assignSplits(this.requireProject().db, req)),
+      'splits:folds': async (req) => this.changed('splits', assignKFolds(this.requireProject().db, req)),
+      'splits:move': async ({ imageIds, split }) => this.changed('splits', moveToSplit(this.requireProject().db, imageIds, split)),
+      'splits:lockTest': async ({ locked }) => this.changed('splits', setTestLock(this.requireProject().db, locked)),
+      'groups:preview': async ({ groupBy }) => previewGroups(this.requireProject().db, groupBy),
     };
   }
 }

@@ -70,6 +70,51 @@ export const migrations: Migration[] = [
         );
       `),
   },
+  {
+    version: 2,
+    name: 'labeling: flags, groups, folds, edits (undo/redo), label history',
+    up: (db) =>
+      db.exec(`
+        ALTER TABLE images ADD COLUMN excluded INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE images ADD COLUMN unsure INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE images ADD COLUMN user_note TEXT;
+        ALTER TABLE images ADD COLUMN group_key TEXT;
+        ALTER TABLE images ADD COLUMN fold INTEGER;
+        -- Where the split came from: 'folder' (train/val/test folders at import), 'split' (a re-split), 'manual'.
+        ALTER TABLE images ADD COLUMN split_source TEXT;
+        UPDATE images SET split_source = 'folder' WHERE split IS NOT NULL;
+        CREATE INDEX images_by_class_split ON images(class_id, split);
+        CREATE INDEX images_by_group ON images(group_key);
+        -- One row per user action (a keystroke, a bulk label, a split move); undone rows form the redo stack.
+        CREATE TABLE edits (
+          id INTEGER PRIMARY KEY,
+          label TEXT NOT NULL,
+          undone INTEGER NOT NULL DEFAULT 0,
+          created_at TEXT NOT NULL
+        );
+        CREATE TABLE edit_changes (
+          edit_id INTEGER NOT NULL REFERENCES edits(id) ON DELETE CASCADE,
+          image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+          field TEXT NOT NULL CHECK (field IN ('class_id', 'split', 'excluded', 'unsure', 'user_note')),
+          old_value,
+          new_value
+        );
+        CREATE INDEX edit_changes_by_edit ON edit_changes(edit_id);
+        -- Every label change ever made: who (OS user) and when, with the class names at that time.
+        CREATE TABLE label_history (
+          id INTEGER PRIMARY KEY,
+          image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+          old_class_id INTEGER,
+          new_class_id INTEGER,
+          old_name TEXT,
+          new_name TEXT,
+          action TEXT NOT NULL,
+          user TEXT NOT NULL,
+          at TEXT NOT NULL
+        );
+        CREATE INDEX label_history_by_image ON label_history(image_id, id);
+      `),
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

@@ -24,9 +24,11 @@ interface ImageRow {
   sha256: string | null;
   width: number | null;
   height: number | null;
+  excluded: number;
+  unsure: number;
 }
 
-const SUMMARY_COLUMNS = 'i.id, i.name, i.class_id, i.split, i.status, i.sha256, i.width, i.height';
+const SUMMARY_COLUMNS = 'i.id, i.name, i.class_id, i.split, i.status, i.sha256, i.width, i.height, i.excluded, i.unsure';
 
 function toSummary(r: ImageRow): ImageSummary {
   return {
@@ -38,6 +40,8 @@ function toSummary(r: ImageRow): ImageSummary {
     sha256: r.sha256,
     width: r.width,
     height: r.height,
+    excluded: r.excluded === 1,
+    unsure: r.unsure === 1,
   };
 }
 
@@ -60,6 +64,12 @@ export function filterSql(filter: ImageFilter): { where: string; params: unknown
   if (filter.duplicates) {
     clauses.push(`i.sha256 IN (SELECT sha256 FROM images WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING COUNT(*) > 1)`);
   }
+  if (filter.unsure) clauses.push('i.unsure = 1');
+  if (filter.excluded) clauses.push('i.excluded = 1');
+  if (filter.fold !== undefined) {
+    clauses.push('i.fold = ?');
+    params.push(filter.fold);
+  }
   if (filter.search) {
     clauses.push(`i.rel_path LIKE ? ESCAPE '\\'`);
     params.push(`%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
@@ -72,6 +82,16 @@ const ORDER: Record<Request<'images:query'>['sort'], string> = {
   date: 'i.mtime_ms',
   size: 'i.size',
 };
+
+/** Every id in a filter, in grid order: for "select all in filter". */
+export function queryImageIds(db: Database, req: Request<'images:ids'>): number[] {
+  const { where, params } = filterSql(req.filter);
+  const dir = req.desc ? 'DESC' : 'ASC';
+  return db
+    .prepare(`SELECT i.id FROM images i ${where} ORDER BY ${ORDER[req.sort]} ${dir}, i.id ${dir}`)
+    .pluck()
+    .all(...params) as number[];
+}
 
 export function queryImages(db: Database, req: Request<'images:query'>): ImagePage {
   const { where, params } = filterSql(req.filter);
@@ -100,6 +120,9 @@ interface DetailRow extends ImageRow {
   error: string | null;
   note: string | null;
   imported_at: string;
+  user_note: string | null;
+  group_key: string | null;
+  fold: number | null;
 }
 
 export function getImage(project: Project, id: number): ImageDetail {
@@ -137,17 +160,31 @@ export function getImage(project: Project, id: number): ImageDetail {
     note: r.note,
     importedAt: r.imported_at,
     duplicates,
+    userNote: r.user_note,
+    groupKey: r.group_key,
+    fold: r.fold,
   };
 }
 
+const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
+
+/** Default hotkeys by position: 1–9, then letters; a stored hotkey wins, and no key is given twice. */
+export function effectiveHotkeys(rows: { hotkey: string | null }[]): string[] {
+  const taken = new Set(rows.map((r) => r.hotkey).filter((k): k is string => Boolean(k)));
+  const pool = ['1', '2', '3', '4', '5', '6', '7', '8', '9', ...LETTERS].filter((k) => !taken.has(k));
+  return rows.map((r) => r.hotkey ?? pool.shift() ?? '');
+}
+
 export function listClasses(db: Database): ClassInfo[] {
-  return db
+  const rows = db
     .prepare(
-      `SELECT c.id, c.name, c.color, c.position,
+      `SELECT c.id, c.name, c.color, c.position, c.hotkey,
               (SELECT COUNT(*) FROM images i WHERE i.class_id = c.id) AS count
        FROM classes c ORDER BY c.position, c.id`,
     )
-    .all() as ClassInfo[];
+    .all() as (Omit<ClassInfo, 'hotkey'> & { hotkey: string | null })[];
+  const keys = effectiveHotkeys(rows);
+  return rows.map((r, i) => ({ ...r, hotkey: keys[i]! }));
 }
 
 const MAX_LISTED = 1000;

@@ -1,0 +1,137 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  assignBuckets,
+  assignFolds,
+  compileGroupRule,
+  emptyCells,
+  largestRemainder,
+  ratiosProblem,
+  type SplitItem,
+} from '../../shared/split-math.ts';
+import { seededRandom } from '../../shared/random.ts';
+
+function makeItems(perClass: number[], groupSize = 0, seed = 1): SplitItem[] {
+  const random = seededRandom(seed);
+  const items: SplitItem[] = [];
+  let id = 1;
+  perClass.forEach((n, cls) => {
+    for (let i = 0; i < n; i++) {
+      const group = groupSize > 0 ? `c${cls}-p${Math.floor(i / groupSize)}` : null;
+      items.push({ id: id++, cls, group });
+    }
+  });
+  // Ids in a scrambled order, as rows might come from a database.
+  return items.sort(() => random() - 0.5);
+}
+
+test('largestRemainder splits n into integers within 1 of the ideal that sum to n', () => {
+  for (const n of [0, 1, 7, 10, 99, 1001]) {
+    for (const w of [[0.7, 0.15, 0.15], [0.8, 0.2, 0], [1, 1, 1], [0.5, 0.25, 0.25]]) {
+      const out = largestRemainder(n, w);
+      assert.equal(out.reduce((a, b) => a + b, 0), n);
+      const sum = w.reduce((a, b) => a + b, 0);
+      out.forEach((k, i) => assert.ok(Math.abs(k - (n * w[i]!) / sum) < 1, `${n} ${w} -> ${out}`));
+      out.forEach((k, i) => w[i] === 0 && assert.equal(k, 0));
+    }
+  }
+});
+
+test('ratios must be three shares in [0,1] summing to 1 with train above 0', () => {
+  assert.equal(ratiosProblem([0.7, 0.15, 0.15]), null);
+  assert.equal(ratiosProblem([0.8, 0.2, 0]), null);
+  assert.match(ratiosProblem([0.7, 0.2, 0.2])!, /sum to 1/);
+  assert.match(ratiosProblem([0.7, 0.3])!, /three/);
+  assert.match(ratiosProblem([-0.1, 0.6, 0.5])!, /between 0 and 1/);
+  assert.match(ratiosProblem([0, 0.5, 0.5])!, /train/);
+  assert.match(ratiosProblem([NaN, 0.5, 0.5])!, /between/);
+});
+
+test('stratified split: every class within 1 image of its ideal share in every split', () => {
+  const perClass = [500, 37, 1203, 8, 64];
+  const items = makeItems(perClass);
+  const w = [0.7, 0.15, 0.15];
+  const a = assignBuckets(items, w, 42);
+  assert.equal(a.size, items.length);
+  perClass.forEach((n, cls) => {
+    const counts = [0, 0, 0];
+    for (const it of items) if (it.cls === cls) counts[a.get(it.id)!]!++;
+    counts.forEach((k, b) => assert.ok(Math.abs(k - n * w[b]!) <= 1, `class ${cls}: ${counts}`));
+  });
+});
+
+test('same seed and same data give the same split; another seed a different one; input order does not matter', () => {
+  const items = makeItems([300, 200, 100]);
+  const a = assignBuckets(items, [0.7, 0.15, 0.15], 7);
+  const b = assignBuckets([...items].reverse(), [0.7, 0.15, 0.15], 7);
+  const c = assignBuckets(items, [0.7, 0.15, 0.15], 8);
+  assert.deepEqual([...a.entries()].sort((x, y) => x[0] - y[0]), [...b.entries()].sort((x, y) => x[0] - y[0]));
+  let differ = 0;
+  for (const [id, s] of a) if (c.get(id) !== s) differ++;
+  assert.ok(differ > 50, `only ${differ} images moved with another seed`);
+});
+
+test('group-aware: every group lands in one split, and classes stay roughly stratified', () => {
+  const items = makeItems([600, 400, 200], 4);
+  const a = assignBuckets(items, [0.7, 0.15, 0.15], 3);
+  const where = new Map<string, Set<number>>();
+  for (const it of items) {
+    const s = where.get(it.group!) ?? new Set();
+    s.add(a.get(it.id)!);
+    where.set(it.group!, s);
+  }
+  for (const [g, s] of where) assert.equal(s.size, 1, `group ${g} spans ${[...s]}`);
+  [600, 400, 200].forEach((n, cls) => {
+    const counts = [0, 0, 0];
+    for (const it of items) if (it.cls === cls) counts[a.get(it.id)!]!++;
+    // Groups of 4: within one group of the ideal.
+    counts.forEach((k, b) => assert.ok(Math.abs(k - n * [0.7, 0.15, 0.15][b]!) <= 4, `class ${cls}: ${counts}`));
+  });
+});
+
+test('zero-weight buckets receive nothing', () => {
+  const items = makeItems([50, 50]);
+  const a = assignBuckets(items, [0.8, 0.2, 0], 1);
+  assert.ok([...a.values()].every((b) => b !== 2));
+});
+
+test('emptyCells reports classes left out of a split', () => {
+  const items = makeItems([100, 2]);
+  const a = assignBuckets(items, [0.7, 0.15, 0.15], 1);
+  const empty = emptyCells(items, a, [0.7, 0.15, 0.15]);
+  assert.ok(empty.length >= 1);
+  assert.ok(empty.every((e) => e.cls === 1 && e.classSize === 2));
+});
+
+test('k-fold covers every image exactly once, folds balanced per class, groups intact', () => {
+  for (const k of [2, 5, 10]) {
+    const items = makeItems([103, 57, 20], 0, k);
+    const f = assignFolds(items, k, 11);
+    assert.equal(f.size, items.length);
+    assert.ok([...f.values()].every((v) => Number.isInteger(v) && v >= 0 && v < k));
+    [103, 57, 20].forEach((n, cls) => {
+      const counts = new Array(k).fill(0);
+      for (const it of items) if (it.cls === cls) counts[f.get(it.id)!]++;
+      counts.forEach((c) => assert.ok(Math.abs(c - n / k) <= 1, `k=${k} class ${cls}: ${counts}`));
+    });
+  }
+  const grouped = makeItems([90, 60], 3);
+  const f = assignFolds(grouped, 5, 2);
+  const where = new Map<string, Set<number>>();
+  for (const it of grouped) where.set(it.group!, (where.get(it.group!) ?? new Set()).add(f.get(it.id)!));
+  for (const s of where.values()) assert.equal(s.size, 1);
+  assert.throws(() => assignFolds(grouped, 1, 1), /2 to 10/);
+  assert.throws(() => assignFolds(grouped, 11, 1), /2 to 10/);
+});
+
+test('group rules: folder level, filename regex with or without a capture group, bad regex', () => {
+  const lvl = compileGroupRule({ kind: 'folder', level: 2 });
+  assert.equal(lvl('train/patient07/img1.png'), 'patient07');
+  assert.equal(lvl('img1.png'), null);
+  const re = compileGroupRule({ kind: 'regex', pattern: '^(P\\d+)_' });
+  assert.equal(re('normal/P0042_scan3.png'), 'P0042');
+  assert.equal(re('normal/x.png'), null);
+  const whole = compileGroupRule({ kind: 'regex', pattern: 'P\\d+' });
+  assert.equal(whole('a/xP12y.png'), 'P12');
+  assert.throws(() => compileGroupRule({ kind: 'regex', pattern: '(' }), /does not compile/);
+});
