@@ -6,13 +6,14 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LoupeError } from '../../shared/contract.ts';
-import { LoupeCore } from '../core/api/loupe-core.ts';
-import { defaultConfigDir } from '../core/project/config-dir.ts';
 import { PROJECT_DB } from '../core/project/project.ts';
 import { APP_VERSION } from '../core/version.ts';
 import { followJob, jobExitCode } from './run-job.ts';
-import { printSummary } from './summary-text.ts';
+import { printSplitSummary, printSummary } from './summary-text.ts';
 import { serveCommand } from './commands/serve.ts';
+import { historyCommand, labelsCommand } from './commands/labels.ts';
+import { splitCommand } from './commands/split.ts';
+import { newCliCore, withProject } from './with-core.ts';
 
 const HELP = `loupe ${APP_VERSION} — offline image classification studio
 
@@ -24,6 +25,13 @@ Commands:
                                            Import image folders (creates the project if needed)
   info <project> [--json]                  Counts of images, classes, splits, duplicates, errors, missing
   sample <dir> [--per-class N] [--json]    Create a sample project with generated medical-style images
+  split <project> [--ratios 0.7,0.15,0.15] [--seed N] [--group-by folder:N|regex:EXPR|csv]
+        [--folds K] [--lock-test|--unlock-test] [--json]
+                                           Stratified, seeded (group-aware) train/val/test split or k folds
+  labels export <project> --out FILE.csv   Labels as CSV: path,label,split,group
+  labels import <project> FILE.csv [--create-classes]
+                                           Apply a labels CSV (unknown paths and classes are reported)
+  history <project> --image <path>         Every label change of one image (who, when)
 
 Options:
   -h, --help      Show this help
@@ -37,10 +45,6 @@ const io: Out = { out: (s) => process.stdout.write(s), err: (s) => process.stder
 
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
   return parseArgs({ args, options, allowPositionals: true, strict: true });
-}
-
-function newCore(): LoupeCore {
-  return new LoupeCore({ face: 'cli', configDir: defaultConfigDir() });
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -65,6 +69,12 @@ export async function main(argv: string[]): Promise<number> {
         return await infoCommand(rest);
       case 'sample':
         return await sampleCommand(rest);
+      case 'split':
+        return await splitCommand(rest);
+      case 'labels':
+        return await labelsCommand(rest);
+      case 'history':
+        return await historyCommand(rest);
       default:
         io.err(`loupe: unknown command '${command}'. Run 'loupe --help'.\n`);
         return 2;
@@ -94,7 +104,7 @@ async function importCommand(args: string[]): Promise<number> {
     io.err('Usage: loupe import <project> <folder>... [--labels folders|none] [--json]\n');
     return 2;
   }
-  const core = newCore();
+  const core = newCliCore();
   try {
     const dir = resolve(projectDir);
     core.openProject(dir, { create: !existsSync(join(dir, PROJECT_DB)) });
@@ -129,16 +139,13 @@ async function infoCommand(args: string[]): Promise<number> {
     io.err('Usage: loupe info <project> [--json]\n');
     return 2;
   }
-  const core = newCore();
-  try {
-    core.openProject(resolve(projectDir));
+  return withProject(projectDir, async (core) => {
     const summary = await core.dispatch('project:summary', {});
-    if (values.json) io.out(JSON.stringify(summary, null, 2) + '\n');
-    else io.out(printSummary(summary));
+    const splits = await core.dispatch('splits:summary', {});
+    if (values.json) io.out(JSON.stringify({ ...summary, splitSummary: splits }, null, 2) + '\n');
+    else io.out(printSummary(summary) + printSplitSummary(splits));
     return 0;
-  } finally {
-    await core.shutdown();
-  }
+  });
 }
 
 async function sampleCommand(args: string[]): Promise<number> {
@@ -152,7 +159,7 @@ async function sampleCommand(args: string[]): Promise<number> {
     return 2;
   }
   const perClass = values['per-class'] !== undefined ? Number(values['per-class']) : undefined;
-  const core = newCore();
+  const core = newCliCore();
   try {
     const { project, jobId } = await core.dispatch('projects:createSample', { path: resolve(dir), perClass });
     const job = await followJob(core, jobId, values.json);

@@ -1,5 +1,5 @@
 /** The human-readable form of `loupe info`. */
-import type { ProjectSummary } from '../../shared/contract.ts';
+import type { ProjectSummary, SplitSummary } from '../../shared/contract.ts';
 
 export function printSummary(s: ProjectSummary): string {
   const lines: string[] = [];
@@ -26,6 +26,23 @@ export function printSummary(s: ProjectSummary): string {
   if (s.notes.length) {
     lines.push(`Notes: ${s.notes.length}`);
     for (const n of s.notes.slice(0, 5)) lines.push(`  • ${n.path}: ${n.note}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The classes × splits table with warnings, as `loupe split` and `loupe info` print it. */
+export function printSplitSummary(s: SplitSummary): string {
+  const lines: string[] = [];
+  const w = Math.max(8, ...s.rows.map((r) => r.name.length));
+  const cols = ['train', 'val', 'test', 'unassigned', 'total'] as const;
+  lines.push(`${'class'.padEnd(w)}  ${cols.map((c) => c.padStart(11)).join('')}`);
+  for (const r of s.rows) lines.push(`${r.name.padEnd(w)}  ${cols.map((c) => String(r[c]).padStart(11)).join('')}`);
+  lines.push(`${'all'.padEnd(w)}  ${cols.map((c) => String(s.totals[c]).padStart(11)).join('')}`);
+  lines.push(`Test set: ${s.testLocked ? 'locked' : 'not locked'}${s.groups ? `   groups: ${s.groups}` : ''}`);
+  if (s.folds) lines.push(`Folds: ${s.folds} (${s.foldCounts.join(' / ')} images)`);
+  for (const warn of s.warnings) {
+    lines.push(`⚠ ${warn.message}`);
+    for (const item of warn.items.slice(0, 3)) lines.push(`    ${item}`);
   }
   return lines.join('\n') + '\n';
 }

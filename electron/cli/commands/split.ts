@@ -1,0 +1,72 @@
+/** `loupe split`: stratified, seeded, group-aware train/val/test splits and k folds. */
+import { parseArgs } from 'node:util';
+import { LoupeError, type SplitSummary } from '../../../shared/contract.ts';
+import type { GroupRule } from '../../../shared/split-math.ts';
+import { withProject } from '../with-core.ts';
+import { printSplitSummary } from '../summary-text.ts';
+
+const USAGE =
+  'Usage: loupe split <project> [--ratios 0.7,0.15,0.15] [--seed N] [--group-by folder:N|regex:EXPR|csv] [--folds K] [--lock-test|--unlock-test] [--json]\n';
+
+export function parseGroupBy(spec: string): GroupRule {
+  if (spec === 'csv') return { kind: 'csv' };
+  const colon = spec.indexOf(':');
+  const kind = colon < 0 ? spec : spec.slice(0, colon);
+  const arg = colon < 0 ? '' : spec.slice(colon + 1);
+  if (kind === 'folder') {
+    const level = Number(arg);
+    if (!Number.isInteger(level) || level < 1) throw new LoupeError('VALIDATION', `--group-by folder:N needs a folder level N ≥ 1; got "${arg}"`);
+    return { kind: 'folder', level };
+  }
+  if (kind === 'regex' && arg) return { kind: 'regex', pattern: arg };
+  throw new LoupeError('VALIDATION', `--group-by takes folder:N, regex:EXPR or csv; got "${spec}"`);
+}
+
+function parseRatios(s: string): [number, number, number] {
+  const parts = s.split(',').map((p) => Number(p.trim()));
+  if (parts.length !== 3 || parts.some((p) => Number.isNaN(p))) {
+    throw new LoupeError('VALIDATION', `--ratios takes three numbers, train,val,test (e.g. 0.7,0.15,0.15); got "${s}"`);
+  }
+  return parts as [number, number, number];
+}
+
+export async function splitCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      ratios: { type: 'string' },
+      seed: { type: 'string', default: '42' },
+      'group-by': { type: 'string' },
+      folds: { type: 'string' },
+      'lock-test': { type: 'boolean', default: false },
+      'unlock-test': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const [projectDir] = positionals;
+  if (!projectDir) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const seed = Number(values.seed);
+  if (!Number.isInteger(seed) || seed < 0) throw new LoupeError('VALIDATION', `--seed must be a whole number ≥ 0; got "${values.seed}"`);
+  const groupBy = values['group-by'] ? parseGroupBy(values['group-by']) : undefined;
+  return withProject(projectDir, async (core) => {
+    let summary: SplitSummary;
+    if (values['unlock-test']) await core.dispatch('splits:lockTest', { locked: false });
+    if (values.folds !== undefined) {
+      summary = await core.dispatch('splits:folds', { k: Number(values.folds), seed, groupBy });
+      if (values['lock-test']) summary = await core.dispatch('splits:lockTest', { locked: true });
+    } else {
+      summary = await core.dispatch('splits:assign', {
+        ratios: values.ratios ? parseRatios(values.ratios) : undefined,
+        seed,
+        groupBy,
+        lockTest: values['lock-test'] || undefined,
+      });
+    }
+    process.stdout.write(values.json ? JSON.stringify(summary, null, 2) + '\n' : printSplitSummary(summary));
+    return 0;
+  });
+}
