@@ -1,0 +1,180 @@
+/**
+ * The renderer's only way to the Loupe API. Two transports, one typed surface (`LoupeApi` from the contract):
+ * - Electron: the preload's `window.loupe` (IPC + the `loupe://` media protocol);
+ * - the browser host (`loupe serve`): POST /api/<method> with the per-launch token, events over a WebSocket
+ *   that reconnects, media over /media/<kind>/<id>?token=… (wire format in shared/transport.ts).
+ * Errors come back as envelopes and are rebuilt as LoupeError, so callers can switch on `code`.
+ */
+import {
+  LoupeError,
+  isErrorEnvelope,
+  methods,
+  type EventName,
+  type Events,
+  type LoupeApi,
+  type MediaKind,
+  type Method,
+  type RequestInput,
+  type Response,
+} from '../../shared/contract.ts';
+import { TOKEN_HEADER, apiPath, type LoupeBridge, type WireEvent, type WireReply } from '../../shared/transport.ts';
+
+export type EventListener = <E extends EventName>(event: E, payload: Events[E]) => void;
+
+declare global {
+  interface Window {
+    loupe?: LoupeBridge;
+  }
+}
+
+export interface Transport {
+  invoke<M extends Method>(method: M, request: RequestInput<M>, signal?: AbortSignal): Promise<Response<M>>;
+  on(listener: EventListener): () => void;
+  mediaUrl(kind: MediaKind, id: number): string;
+  /** Host only: whether the event socket is connected (always true in Electron). */
+  readonly connected: boolean;
+}
+
+/** Rebuilds a thrown value (envelope, Error, anything) as a LoupeError. */
+export function toLoupeError(e: unknown): LoupeError {
+  if (e instanceof LoupeError) return e;
+  if (isErrorEnvelope(e)) return LoupeError.fromEnvelope(e);
+  // The preload rejects with plain envelopes (handled above); anything else still gets a readable message.
+  if (e instanceof Error) return new LoupeError('INTERNAL', e.message);
+  return new LoupeError('INTERNAL', String(e));
+}
+
+class ElectronTransport implements Transport {
+  readonly connected = true;
+  constructor(private readonly bridge: LoupeBridge) {}
+
+  async invoke<M extends Method>(method: M, request: RequestInput<M>, signal?: AbortSignal): Promise<Response<M>> {
+    try {
+      const result = await this.bridge.invoke(method, request);
+      // IPC cannot be canceled; a caller that gave up simply never sees the answer.
+      if (signal?.aborted) throw new DOMException('Aborted', 'AbortError');
+      return result;
+    } catch (e) {
+      if (e instanceof DOMException && e.name === 'AbortError') throw e;
+      throw toLoupeError(e);
+    }
+  }
+
+  on(listener: EventListener): () => void {
+    return this.bridge.on((event, payload) => listener(event, payload as Events[typeof event]));
+  }
+
+  mediaUrl(kind: MediaKind, id: number): string {
+    return this.bridge.mediaUrl(kind, id);
+  }
+}
+
+const TOKEN_KEY = 'loupe.token';
+
+/** Reads the token from `?token=` once, keeps it for the tab's life and takes it out of the address bar. */
+function takeToken(): string {
+  const url = new URL(window.location.href);
+  const fromUrl = url.searchParams.get('token');
+  if (fromUrl) {
+    sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    url.searchParams.delete('token');
+    history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+    return fromUrl;
+  }
+  return sessionStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+class HostTransport implements Transport {
+  private readonly token: string;
+  private readonly listeners = new Set<EventListener>();
+  private socket: WebSocket | null = null;
+  private retryMs = 250;
+  connected = false;
+
+  constructor() {
+    this.token = takeToken();
+  }
+
+  async invoke<M extends Method>(method: M, request: RequestInput<M>, signal?: AbortSignal): Promise<Response<M>> {
+    let res: globalThis.Response;
+    try {
+      res = await fetch(apiPath(method), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [TOKEN_HEADER]: this.token },
+        body: JSON.stringify(request ?? {}),
+        signal,
+      });
+    } catch (e) {
+      if (e instanceof DOMException && e.name === 'AbortError') throw e;
+      throw new LoupeError('INTERNAL', `Loupe is not reachable (${(e as Error).message}). Is \`loupe serve\` still running?`);
+    }
+    let reply: WireReply<Response<M>>;
+    try {
+      reply = (await res.json()) as WireReply<Response<M>>;
+    } catch {
+      throw new LoupeError('INTERNAL', `Bad reply from Loupe for ${method}: HTTP ${res.status}`);
+    }
+    if (!reply.ok) throw toLoupeError(reply.error);
+    return reply.data;
+  }
+
+  on(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    if (!this.socket) this.connect();
+    return () => this.listeners.delete(listener);
+  }
+
+  mediaUrl(kind: MediaKind, id: number): string {
+    return `/media/${kind}/${id}?token=${encodeURIComponent(this.token)}`;
+  }
+
+  private connect(): void {
+    const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${proto}//${window.location.host}/events?token=${encodeURIComponent(this.token)}`);
+    this.socket = ws;
+    ws.onopen = () => {
+      this.connected = true;
+      this.retryMs = 250;
+      // Events may have been missed while away: let everyone reload what they show.
+      this.dispatch({ event: 'project:changed', payload: { reason: 'images' } });
+    };
+    ws.onmessage = (m) => {
+      try {
+        this.dispatch(JSON.parse(String(m.data)) as WireEvent);
+      } catch {
+        // A malformed frame is dropped; the next project:changed brings the UI back in step.
+      }
+    };
+    ws.onclose = () => {
+      this.connected = false;
+      this.socket = null;
+      if (this.listeners.size === 0) return;
+      // Back off up to 5 s: the host may be restarting or the laptop waking up.
+      setTimeout(() => this.connect(), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, 5000);
+    };
+  }
+
+  private dispatch(e: WireEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e.event, e.payload);
+      } catch (err) {
+        console.error('event listener failed', err);
+      }
+    }
+  }
+}
+
+export const transport: Transport = window.loupe ? new ElectronTransport(window.loupe) : new HostTransport();
+
+/** The typed API: `api['images:query']({ ... })`, one function per contract method. */
+export const api: LoupeApi = Object.fromEntries(
+  methods.map((m) => [m, (request: RequestInput<typeof m>) => transport.invoke(m, request)]),
+) as LoupeApi;
+
+export const onEvent = (listener: EventListener): (() => void) => transport.on(listener);
+export const mediaUrl = (kind: MediaKind, id: number): string => transport.mediaUrl(kind, id);
+/** For calls that may be abandoned (grid pages scrolled away). */
+export const invoke = <M extends Method>(method: M, request: RequestInput<M>, signal?: AbortSignal) =>
+  transport.invoke(method, request, signal);

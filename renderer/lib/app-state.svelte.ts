@@ -1,0 +1,230 @@
+/**
+ * The application's state: which project is open, its classes and counts, the current view (filter, sort,
+ * search), the selection, running jobs, and which overlay is open. Components read it and call its methods;
+ * only this class and the grid state talk to the API.
+ */
+import { LoupeError, type AppInfo, type ClassInfo, type ImagePage, type Job, type ProjectInfo, type ProjectSummary, type SortKey } from '../../shared/contract.ts';
+import { api, invoke, onEvent } from './api.ts';
+import { GridState, type GridQuery } from './grid-state.svelte.ts';
+import { viewFilter, type View } from './view-filter.ts';
+
+export type Overlay = 'none' | 'viewer' | 'import' | 'report';
+
+export interface Counts {
+  images: number;
+  unlabeled: number;
+  splits: ProjectSummary['splits'];
+  duplicates: number;
+  errors: number;
+  missing: number;
+}
+
+const emptyCounts: Counts = {
+  images: 0,
+  unlabeled: 0,
+  splits: { train: 0, val: 0, test: 0, unassigned: 0 },
+  duplicates: 0,
+  errors: 0,
+  missing: 0,
+};
+
+/** Updates during an import arrive per batch; reloading counts more often than this only burns CPU. */
+const REFRESH_INTERVAL_MS = 400;
+
+export class AppState {
+  info = $state<AppInfo | null>(null);
+  project = $state<ProjectInfo | null>(null);
+  classes = $state<ClassInfo[]>([]);
+  counts = $state<Counts>(emptyCounts);
+  view = $state<View>({ kind: 'all' });
+  search = $state('');
+  sort = $state<SortKey>('name');
+  desc = $state(false);
+  jobs = $state<Job[]>([]);
+  overlay = $state<Overlay>('none');
+  /** The last error worth telling the user about; cleared by the user. */
+  error = $state<string | null>(null);
+  /** True until the first app:info reply, so the start screen does not flash. */
+  booting = $state(true);
+
+  readonly grid: GridState = new GridState((offset, limit, signal) => this.queryPage(offset, limit, signal));
+  filter = $derived(viewFilter(this.view, this.search));
+
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastRefresh = 0;
+
+  async start(): Promise<void> {
+    onEvent((event, payload) => {
+      if (event === 'job:progress') this.upsertJob(payload as Job);
+      else if (event === 'project:changed') {
+        const reason = (payload as { reason: string }).reason;
+        if (reason === 'opened' || reason === 'closed') void this.loadInfo();
+        else this.scheduleRefresh();
+      }
+    });
+    await this.loadInfo();
+    this.booting = false;
+  }
+
+  async loadInfo(): Promise<void> {
+    try {
+      const info = await api['app:info']({});
+      this.info = info;
+      const changed = info.project?.path !== this.project?.path;
+      this.project = info.project;
+      if (changed) {
+        this.view = { kind: 'all' };
+        this.search = '';
+        this.overlay = 'none';
+        this.grid.reset(this.filter, this.sort, this.desc);
+      }
+      if (info.project) {
+        // Jobs that ended a while ago (earlier in this session) are history, not status.
+        const recent = Date.now() - 60_000;
+        this.jobs = (await api['jobs:list']({})).filter(
+          (j) => j.state === 'running' || (j.endedAt !== null && Date.parse(j.endedAt) > recent),
+        );
+        await this.refreshCounts();
+      }
+    } catch (e) {
+      this.report(e);
+    }
+  }
+
+  /** Coalesces bursts of project:changed into one reload every REFRESH_INTERVAL_MS at most. */
+  scheduleRefresh(): void {
+    if (!this.project || this.refreshTimer) return;
+    const wait = Math.max(0, this.lastRefresh + REFRESH_INTERVAL_MS - Date.now());
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.lastRefresh = Date.now();
+      this.grid.refresh();
+      void this.refreshCounts();
+    }, wait);
+  }
+
+  async refreshCounts(): Promise<void> {
+    if (!this.project) return;
+    try {
+      const [summary, classes, dup, err] = await Promise.all([
+        api['project:summary']({}),
+        api['classes:list']({}),
+        // The summary lists at most 1000 errors and groups duplicates; the totals come from the same query the grid uses.
+        api['images:query']({ filter: { duplicates: true }, limit: 1 }),
+        api['images:query']({ filter: { errors: true }, limit: 1 }),
+      ]);
+      this.classes = classes;
+      this.counts = {
+        images: summary.images,
+        unlabeled: summary.unlabeled,
+        splits: summary.splits,
+        duplicates: dup.total,
+        errors: err.total,
+        missing: summary.missing,
+      };
+    } catch (e) {
+      if (e instanceof LoupeError && e.code === 'NO_PROJECT') return;
+      this.report(e);
+    }
+  }
+
+  setView(view: View): void {
+    this.view = view;
+    this.requery();
+  }
+
+  setSearch(text: string): void {
+    this.search = text;
+    this.requery();
+  }
+
+  setSort(sort: SortKey, desc: boolean): void {
+    this.sort = sort;
+    this.desc = desc;
+    this.requery();
+  }
+
+  private requery(): void {
+    this.grid.reset(this.filter, this.sort, this.desc);
+  }
+
+  private queryPage(offset: number, limit: number, signal: AbortSignal): Promise<ImagePage> {
+    const q: GridQuery = this.grid.query;
+    return invoke('images:query', { filter: q.filter, sort: q.sort, desc: q.desc, offset, limit }, signal);
+  }
+
+  async openProject(path: string): Promise<boolean> {
+    return this.run(async () => {
+      await api['projects:open']({ path });
+      await this.loadInfo();
+    });
+  }
+
+  async createProject(path: string, name?: string): Promise<boolean> {
+    return this.run(async () => {
+      await api['projects:create']({ path, ...(name ? { name } : {}) });
+      await this.loadInfo();
+    });
+  }
+
+  async createSample(path: string): Promise<boolean> {
+    return this.run(async () => {
+      const r = await api['projects:createSample']({ path });
+      await this.loadInfo();
+      this.upsertJob({
+        jobId: r.jobId,
+        kind: 'sample',
+        state: 'running',
+        done: 0,
+        total: 0,
+        rate: 0,
+        etaSeconds: null,
+        message: 'Generating sample images',
+        startedAt: new Date().toISOString(),
+        endedAt: null,
+      });
+    });
+  }
+
+  async closeProject(): Promise<void> {
+    await this.run(async () => {
+      await api['projects:close']({});
+      await this.loadInfo();
+    });
+  }
+
+  async cancelJob(jobId: string): Promise<void> {
+    await this.run(async () => {
+      await api['jobs:cancel']({ jobId });
+    });
+  }
+
+  dismissJob(jobId: string): void {
+    this.jobs = this.jobs.filter((j) => j.jobId !== jobId);
+  }
+
+  /** Runs an action, turning its error into the banner; resolves to whether it succeeded. */
+  async run(action: () => Promise<void>): Promise<boolean> {
+    try {
+      await action();
+      return true;
+    } catch (e) {
+      this.report(e);
+      return false;
+    }
+  }
+
+  report(e: unknown): void {
+    const message = e instanceof Error ? e.message : String(e);
+    this.error = message;
+  }
+
+  private upsertJob(job: Job): void {
+    const i = this.jobs.findIndex((j) => j.jobId === job.jobId);
+    if (i === -1) this.jobs = [...this.jobs, job];
+    else this.jobs[i] = job;
+    if (job.state !== 'running') this.scheduleRefresh();
+  }
+}
+
+export const app = new AppState();

@@ -1,0 +1,134 @@
+/**
+ * Reactive glue between the layout model (grid-layout.ts), the page cache (page-cache.ts) and the Grid
+ * component: scroll position, viewport size, total, selection. Only primitive values cross into the derived
+ * chain, so a scroll event that stays within the same rows re-renders nothing.
+ */
+import type { ImageFilter, ImageSummary, SortKey } from '../../shared/contract.ts';
+import { GridLayout, type CellRect, type GridMove } from './grid-layout.ts';
+import { PageCache, type PageFetcher } from './page-cache.ts';
+
+export interface GridQuery {
+  filter: ImageFilter;
+  sort: SortKey;
+  desc: boolean;
+}
+
+export interface GridCell {
+  index: number;
+  rect: CellRect;
+  item: ImageSummary | undefined;
+}
+
+export class GridState {
+  scrollTop = $state(0);
+  width = $state(0);
+  height = $state(0);
+  total = $state(0);
+  /** False until the first page of the current query arrived (shows "Loading…" rather than "No images"). */
+  loaded = $state(false);
+  selectedIndex = $state(-1);
+  /** Bumped when pages land; the cells read it to pick up new items. */
+  private version = $state(0);
+  query = $state.raw<GridQuery>({ filter: {}, sort: 'name', desc: false });
+  /** Bumped by reset(): the Grid component scrolls to the top. */
+  resetCount = $state(0);
+  error = $state<string | null>(null);
+
+  readonly cache: PageCache<ImageSummary>;
+
+  layout = $derived.by(() => {
+    const l = new GridLayout();
+    l.setViewport(this.width, this.height);
+    l.setCount(this.total);
+    return l;
+  });
+  private range = $derived(this.layout.visibleRange(this.scrollTop));
+  private firstIndex = $derived(this.range.firstIndex);
+  private endIndex = $derived(this.range.endIndex);
+  /** Pages the viewport needs, as a string so the effect re-runs only when the set changes. */
+  private pageKey = $derived.by(() => {
+    const pages = this.layout.pagesFor({ firstIndex: this.firstIndex, endIndex: this.endIndex });
+    // Nothing known yet (or an empty result): ask for page 0, which also brings the total.
+    return (pages.length ? pages : [0]).join(',');
+  });
+
+  cells = $derived.by((): GridCell[] => {
+    void this.version;
+    const out: GridCell[] = [];
+    for (let i = this.firstIndex; i < this.endIndex; i++) {
+      out.push({ index: i, rect: this.layout.cellRect(i), item: this.cache.get(i) });
+    }
+    return out;
+  });
+
+  selected = $derived.by((): ImageSummary | undefined => {
+    void this.version;
+    return this.selectedIndex >= 0 ? this.cache.get(this.selectedIndex) : undefined;
+  });
+
+  constructor(fetcher: PageFetcher<ImageSummary>) {
+    this.cache = new PageCache<ImageSummary>({
+      fetcher,
+      pageSize: new GridLayout().options.pageSize,
+      onChange: () => {
+        this.total = this.cache.total ?? 0;
+        this.loaded = true;
+        this.error = null;
+        if (this.selectedIndex >= this.total) this.selectedIndex = this.total - 1;
+        this.version++;
+      },
+      onError: (e) => {
+        this.error = e instanceof Error ? e.message : String(e);
+      },
+    });
+  }
+
+  /** Called from the Grid component's effect: loads the pages the viewport needs. */
+  ensurePages(): void {
+    const key = this.pageKey;
+    this.cache.ensure(key.split(',').map(Number));
+  }
+
+  /** A new query (filter, sort): drop everything and go back to the top. */
+  reset(filter: ImageFilter, sort: SortKey, desc: boolean): void {
+    this.query = { filter, sort, desc };
+    this.cache.reset();
+    this.total = 0;
+    this.loaded = false;
+    this.selectedIndex = -1;
+    this.scrollTop = 0;
+    this.resetCount++;
+    this.version++;
+    this.cache.ensure([0]);
+  }
+
+  /** Same query, new data (an import landed): keep the scroll position and what is on screen. */
+  refresh(): void {
+    this.cache.refresh();
+    this.cache.ensure(this.pageKey.split(',').map(Number));
+  }
+
+  setViewport(width: number, height: number): void {
+    this.width = width;
+    this.height = height;
+  }
+
+  select(index: number): void {
+    if (this.total === 0) return;
+    this.selectedIndex = Math.min(Math.max(index, 0), this.total - 1);
+  }
+
+  /** Moves the selection by a key; returns the scrollTop that keeps it in view. */
+  move(how: GridMove): number {
+    const from = this.selectedIndex < 0 ? (how === 'end' ? this.total - 1 : 0) : this.selectedIndex;
+    const next = this.selectedIndex < 0 && how !== 'end' ? 0 : this.layout.move(from, how);
+    if (next >= 0) this.selectedIndex = next;
+    return this.layout.scrollToReveal(this.selectedIndex, this.scrollTop);
+  }
+
+  /** The item at an index if its page is loaded (the viewer's previous/next). */
+  itemAt(index: number): ImageSummary | undefined {
+    void this.version;
+    return this.cache.get(index);
+  }
+}

@@ -1,0 +1,56 @@
+/** The sidebar's one-of-many view (all, unlabeled, a class, a split, …) and how it maps to an ImageFilter. */
+import type { ImageFilter, SplitName } from '../../shared/contract.ts';
+
+export type View =
+  | { kind: 'all' }
+  | { kind: 'unlabeled' }
+  | { kind: 'class'; classId: number }
+  | { kind: 'split'; split: SplitName | 'unassigned' }
+  | { kind: 'duplicates' }
+  | { kind: 'errors' }
+  | { kind: 'missing' };
+
+export function viewFilter(view: View, search: string): ImageFilter {
+  const f: ImageFilter = {};
+  switch (view.kind) {
+    case 'all':
+      break;
+    case 'unlabeled':
+      f.unlabeled = true;
+      break;
+    case 'class':
+      f.classId = view.classId;
+      break;
+    case 'split':
+      f.split = view.split;
+      break;
+    case 'duplicates':
+      f.duplicates = true;
+      break;
+    case 'errors':
+      f.errors = true;
+      break;
+    case 'missing':
+      f.missing = true;
+      break;
+  }
+  const s = search.trim();
+  if (s) f.search = s;
+  return f;
+}
+
+export function sameView(a: View, b: View): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** A stable key for tests and for remembering the view. */
+export function viewKey(view: View): string {
+  switch (view.kind) {
+    case 'class':
+      return `class-${view.classId}`;
+    case 'split':
+      return `split-${view.split}`;
+    default:
+      return view.kind;
+  }
+}
