@@ -1,0 +1,99 @@
+/**
+ * Image bytes for the faces' media routes (`/media/<kind>/<id>`, `loupe://<kind>/<id>`): an image id maps to a
+ * file through the project DB, never a path from the caller.
+ *   thumb: the cached 256 px WebP (regenerated when the cache file is gone)
+ *   image: the full image for display (oriented, 8-bit, 16-bit scaled by its own range, first page, ≤ 4096 px)
+ *   raw:   LRAW pixels (shared/transport.ts), 16-bit kept, ≤ 2048 px, for window/level in the viewer
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { LoupeError, type MediaKind } from '../../../shared/contract.ts';
+import { DEFAULT_LIMIT_INPUT_PIXELS, ProbeError, makeThumbnail, renderDisplay, renderRaw } from '../import/probe.ts';
+import { thumbPath } from '../import/thumbnails.ts';
+import type { Project } from '../project/project.ts';
+
+export const DISPLAY_MAX_SIDE = 4096;
+export const RAW_MAX_SIDE = 2048;
+
+interface MediaRow {
+  id: number;
+  root: string;
+  rel_path: string;
+  rel_path_raw: Buffer | null;
+  sha256: string | null;
+  status: 'ok' | 'error' | 'missing';
+  error: string | null;
+  min_value: number | null;
+  max_value: number | null;
+}
+
+function limitFor(project: Project): number {
+  const row = project.db.prepare(`SELECT value FROM meta WHERE key = 'limit_input_pixels'`).get() as
+    | { value: string }
+    | undefined;
+  const n = row ? Number(row.value) : NaN;
+  return Number.isFinite(n) && n > 0 ? n : DEFAULT_LIMIT_INPUT_PIXELS;
+}
+
+/** The image's file path: a Buffer path when its name is not valid UTF-8. */
+export function filePath(row: { root: string; rel_path: string; rel_path_raw: Buffer | null }): string | Buffer {
+  if (row.rel_path_raw) return Buffer.concat([Buffer.from(row.root), Buffer.from('/'), row.rel_path_raw]);
+  return join(row.root, row.rel_path);
+}
+
+async function readSource(row: MediaRow): Promise<Buffer> {
+  try {
+    return await readFile(filePath(row));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new LoupeError('NOT_FOUND', `Image ${row.id}: the file is gone (${row.rel_path})`);
+    throw new LoupeError('BAD_INPUT', `Image ${row.id}: cannot read ${row.rel_path}: ${(e as Error).message}`);
+  }
+}
+
+export async function renderMedia(project: Project, kind: MediaKind, id: number): Promise<{ body: Buffer; contentType: string }> {
+  const row = project.db
+    .prepare(
+      `SELECT i.id, r.path AS root, i.rel_path, i.rel_path_raw, i.sha256, i.status, i.error, i.min_value, i.max_value
+       FROM images i JOIN roots r ON r.id = i.root_id WHERE i.id = ?`,
+    )
+    .get(id) as MediaRow | undefined;
+  if (!row) throw new LoupeError('NOT_FOUND', `No image with id ${id}`);
+  if (row.status === 'error') {
+    throw new LoupeError('BAD_INPUT', `Image ${id} could not be imported: ${row.error ?? 'unknown error'}`);
+  }
+  const limit = limitFor(project);
+  const range = { min: row.min_value, max: row.max_value };
+  try {
+    if (kind === 'thumb') {
+      if (row.sha256) {
+        const cached = thumbPath(project.thumbDir, row.sha256);
+        // A missing file still shows its cached thumbnail: the grid keeps what it knew.
+        if (existsSync(cached)) return { body: await readFile(cached), contentType: 'image/webp' };
+      }
+      if (row.status === 'missing') throw new LoupeError('NOT_FOUND', `Image ${id}: the file is missing (${row.rel_path})`);
+      const body = await makeThumbnail(await readSource(row), range, limit);
+      if (row.sha256) await storeThumb(thumbPath(project.thumbDir, row.sha256), body);
+      return { body, contentType: 'image/webp' };
+    }
+    if (row.status === 'missing') throw new LoupeError('NOT_FOUND', `Image ${id}: the file is missing (${row.rel_path})`);
+    const source = await readSource(row);
+    if (kind === 'image') return await renderDisplay(source, range, limit, DISPLAY_MAX_SIDE);
+    return { body: await renderRaw(source, limit, RAW_MAX_SIDE), contentType: 'application/octet-stream' };
+  } catch (e) {
+    if (e instanceof ProbeError) throw new LoupeError('BAD_INPUT', `Image ${id}: ${e.message}`);
+    throw e;
+  }
+}
+
+async function storeThumb(path: string, body: Buffer): Promise<void> {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+    await writeFile(tmp, body);
+    await rename(tmp, path);
+  } catch {
+    // The cache is an optimisation: a read-only project folder still serves thumbnails.
+  }
+}

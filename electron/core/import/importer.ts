@@ -1,0 +1,229 @@
+/**
+ * Folder import: scan, then hash + probe + thumbnail each new or changed file in a bounded pool, writing rows in
+ * batched transactions. Idempotent and resumable: unchanged files (same size and mtime) are skipped, files that
+ * moved are relinked by content hash (same id, same labels), vanished files become 'missing' (never deleted). A
+ * killed import leaves whole batches only; the next run skips what was committed and finishes the rest.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { LoupeError, type ImportPreview, type ImportReport, type LabelSource } from '../../../shared/contract.ts';
+import { throwIfAborted, type JobContext } from '../jobs/jobs.ts';
+import type { Project } from '../project/project.ts';
+import { labelsFromPath, compareNames, type PathLabels } from './layout.ts';
+import { DEFAULT_LIMIT_INPUT_PIXELS, ProbeError, probeImage, type ImageFacts } from './probe.ts';
+import { ThumbCache } from './thumbnails.ts';
+import { walk, type WalkCounters, type WalkEntry } from './walk.ts';
+import { ImportWriter, type ImportOutcome } from './writer.ts';
+
+export interface ImportOptions {
+  /** Pixel limit per image (decompression-bomb guard). Default: project meta `limit_input_pixels`, else 100 MP. */
+  limitInputPixels?: number;
+  /** Files processed at once; default the number of cores (at least 2, so I/O overlaps decoding). */
+  concurrency?: number;
+  /** Rows per transaction. */
+  batchSize?: number;
+}
+
+const DEFAULT_BATCH = 250;
+const MAX_FILE_BYTES = 1024 * 1024 * 1024;
+const MAX_REPORTED_ERRORS = 1000;
+const BATCH_EVENT_MS = 1000;
+
+/** One import per project at a time: a second one waits, so both never insert the same paths. */
+const running = new Map<string, Promise<unknown>>();
+
+/** What the user confirms before importing: counts by extension, detected layout, classes. No decoding. */
+export async function previewImport(folders: string[]): Promise<ImportPreview> {
+  const classes = new Map<string, { name: string; count: number }>();
+  const splits = { train: 0, val: 0, test: 0, unassigned: 0 };
+  let files = 0;
+  for (const folder of folders) {
+    if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+      throw new LoupeError('NOT_FOUND', `Folder not found: ${folder}`);
+    }
+    const counters: WalkCounters = { ignored: 0 };
+    for await (const e of walk(folder, { stat: false }, counters)) {
+      if (e.error) continue;
+      files++;
+      const { className, split } = labelsFromPath(e.segments, 'folders');
+      splits[split ?? 'unassigned']++;
+      if (className) {
+        const k = className.toLowerCase();
+        const c = classes.get(k) ?? { name: className, count: 0 };
+        c.count++;
+        classes.set(k, c);
+      }
+    }
+  }
+  const layout = splits.train + splits.val + splits.test > 0 ? 'splits' : classes.size > 0 ? 'classes' : 'flat';
+  return {
+    folders,
+    files,
+    layout,
+    classes: [...classes.values()].sort((a, b) => compareNames(a.name, b.name)),
+    splits,
+  };
+}
+
+export async function runImport(
+  project: Project,
+  folders: string[],
+  labels: LabelSource,
+  ctx: JobContext,
+  onBatch?: () => void,
+  options: ImportOptions = {},
+): Promise<ImportReport> {
+  const previous = running.get(project.path) ?? Promise.resolve();
+  const mine = previous.catch(() => undefined).then(() => importNow(project, folders, labels, ctx, onBatch, options));
+  running.set(project.path, mine);
+  try {
+    return await mine;
+  } finally {
+    if (running.get(project.path) === mine) running.delete(project.path);
+  }
+}
+
+interface Todo {
+  rootId: number;
+  entry: WalkEntry;
+  existingId: number | null;
+  labels: PathLabels;
+}
+
+function limitFor(project: Project, options: ImportOptions): number {
+  if (options.limitInputPixels) return options.limitInputPixels;
+  const row = project.db.prepare(`SELECT value FROM meta WHERE key = 'limit_input_pixels'`).get() as
+    | { value: string }
+    | undefined;
+  const fromMeta = row ? Number(row.value) : NaN;
+  return Number.isFinite(fromMeta) && fromMeta > 0 ? fromMeta : DEFAULT_LIMIT_INPUT_PIXELS;
+}
+
+function readError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'EACCES' || err.code === 'EPERM') return 'permission denied: the file cannot be read';
+  if (err.code === 'ENOENT') return 'the file vanished during the import';
+  if (err.code === 'EISDIR') return 'not a file';
+  if (err.code === 'ENAMETOOLONG') return 'path too long for the file system';
+  return `cannot read the file: ${err.message ?? String(e)}`;
+}
+
+async function importNow(
+  project: Project,
+  folders: string[],
+  labels: LabelSource,
+  ctx: JobContext,
+  onBatch: (() => void) | undefined,
+  options: ImportOptions,
+): Promise<ImportReport> {
+  const limit = limitFor(project, options);
+  const concurrency = Math.max(1, options.concurrency ?? Math.max(2, availableParallelism()));
+  const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
+  const writer = new ImportWriter(project.db);
+  const report: ImportReport = { added: 0, unchanged: 0, updated: 0, relinked: 0, missing: 0, failed: 0, ignored: 0, errors: [] };
+  const counters: WalkCounters = { ignored: 0 };
+  const rootIds: number[] = [];
+
+  // 1. Scan every root; rows whose files were not seen become 'missing' before anything is relinked to them.
+  const todo: (Todo | undefined)[] = [];
+  for (const folder of folders) {
+    const root = resolve(folder);
+    const rootId = writer.rootId(root);
+    rootIds.push(rootId);
+    const existing = writer.existingRows(rootId);
+    let scanned = 0;
+    for await (const entry of walk(root, { stat: true, signal: ctx.signal, exclude: [project.path] }, counters)) {
+      if (++scanned % 500 === 0) ctx.progress(0, 0, `Scanning ${root}: ${scanned} files`);
+      const ex = existing.get(entry.rel);
+      existing.delete(entry.rel);
+      if (ex && ex.status === 'ok' && !entry.error && ex.size === entry.size && ex.mtime_ms === entry.mtimeMs) {
+        report.unchanged++;
+        continue;
+      }
+      todo.push({ rootId, entry, existingId: ex?.id ?? null, labels: labelsFromPath(entry.segments, labels) });
+    }
+    throwIfAborted(ctx.signal);
+    writer.markMissing([...existing.values()].filter((r) => r.status !== 'missing').map((r) => r.id));
+  }
+  report.ignored = counters.ignored;
+  const classIds = writer.ensureClasses(todo.map((t) => t!.labels.className));
+
+  // 2. Hash, probe and thumbnail in a bounded pool; commit every `batchSize` outcomes.
+  const thumbs = new ThumbCache(project.thumbDir);
+  const total = report.unchanged + todo.length;
+  let done = report.unchanged;
+  ctx.progress(done, total, `Importing ${todo.length} files`);
+  let pending: ImportOutcome[] = [];
+  let lastBatchEvent = 0;
+  const flush = () => {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    const counts = writer.commit(batch, classIds);
+    report.added += counts.added;
+    report.updated += counts.updated;
+    report.relinked += counts.relinked;
+    report.failed += counts.failed;
+    for (const o of batch) {
+      if (o.kind === 'error' && report.errors.length < MAX_REPORTED_ERRORS) {
+        report.errors.push({ path: o.todo.entry.rel, reason: o.reason });
+      }
+    }
+    const now = Date.now();
+    if (onBatch && now - lastBatchEvent >= BATCH_EVENT_MS) {
+      lastBatchEvent = now;
+      onBatch();
+    }
+  };
+
+  const processOne = async (t: Todo): Promise<ImportOutcome> => {
+    const e = t.entry;
+    if (e.error) return { kind: 'error', todo: t, reason: e.error };
+    let buf: Buffer;
+    try {
+      buf = await readFile(e.absPath);
+    } catch (err) {
+      return { kind: 'error', todo: t, reason: readError(err) };
+    }
+    if (buf.length > MAX_FILE_BYTES) return { kind: 'error', todo: t, reason: 'file too large (over 1 GiB)' };
+    const sha256 = createHash('sha256').update(buf).digest('hex');
+    const claimed = thumbs.claim(sha256);
+    try {
+      const name = e.segments[e.segments.length - 1]!;
+      const { thumb, ...facts } = await probeImage(buf, name, { limitInputPixels: limit, makeThumb: claimed });
+      if (thumb) await thumbs.write(sha256, thumb);
+      return { kind: 'ok', todo: t, sha256, facts: facts as ImageFacts };
+    } catch (err) {
+      if (claimed) thumbs.release(sha256);
+      const reason = err instanceof ProbeError ? err.message : `cannot import: ${(err as Error).message}`;
+      return { kind: 'error', todo: t, reason };
+    }
+  };
+
+  let next = 0;
+  const worker = async () => {
+    while (!ctx.signal.aborted) {
+      const i = next++;
+      if (i >= todo.length) return;
+      const t = todo[i]!;
+      // Drop the entry as soon as it is taken, so memory does not grow with the tree.
+      todo[i] = undefined;
+      // Await first: `pending` is swapped by flush() while this file is in flight.
+      const outcome = await processOne(t);
+      pending.push(outcome);
+      done++;
+      ctx.progress(done, total, t.entry.rel);
+      if (pending.length >= batchSize) flush();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
+  // What finished before a cancel is kept: it is consistent, and the next run skips it.
+  flush();
+  report.missing = writer.countMissing(rootIds);
+  ctx.progress(done, total, ctx.signal.aborted ? 'Canceled' : 'Import finished');
+  onBatch?.();
+  return report;
+}

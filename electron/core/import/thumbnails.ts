@@ -1,0 +1,50 @@
+/**
+ * The thumbnail cache: `cache/thumbs/<sha[0..2]>/<sha>.webp`, keyed by content hash so that exact duplicates
+ * share one file. Writes go through a temporary name and a rename, so an import killed mid-write never leaves a
+ * half-written thumbnail under the final name.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export function thumbPath(thumbDir: string, sha256: string): string {
+  return join(thumbDir, sha256.slice(0, 2), `${sha256}.webp`);
+}
+
+export class ThumbCache {
+  private readonly made = new Set<string>();
+  private readonly dirs = new Set<string>();
+  private seq = 0;
+
+  constructor(readonly dir: string) {}
+
+  /** True when a thumbnail for this hash is on disk (or being written by this import). */
+  has(sha256: string): boolean {
+    return this.made.has(sha256) || existsSync(thumbPath(this.dir, sha256));
+  }
+
+  /** Claims a hash before its thumbnail is made, so two duplicates in flight do not both render it. */
+  claim(sha256: string): boolean {
+    if (this.has(sha256)) return false;
+    this.made.add(sha256);
+    return true;
+  }
+
+  /** Gives a claim back when the thumbnail could not be made. */
+  release(sha256: string): void {
+    this.made.delete(sha256);
+  }
+
+  async write(sha256: string, body: Buffer): Promise<void> {
+    const sub = join(this.dir, sha256.slice(0, 2));
+    if (!this.dirs.has(sub)) {
+      mkdirSync(sub, { recursive: true });
+      this.dirs.add(sub);
+    }
+    const final = thumbPath(this.dir, sha256);
+    const tmp = `${final}.${process.pid}.${this.seq++}.tmp`;
+    await writeFile(tmp, body);
+    await rename(tmp, final);
+    this.made.add(sha256);
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The import's writes to project.db, as prepared statements run in one transaction per batch: a batch lands
+ * whole or not at all, so a killed import never leaves half a batch behind.
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import type { SplitName } from '../../../shared/contract.ts';
+import { classColor, compareNames, type PathLabels } from './layout.ts';
+import type { ImageFacts } from './probe.ts';
+import type { WalkEntry } from './walk.ts';
+
+export interface ExistingRow {
+  id: number;
+  size: number;
+  mtime_ms: number;
+  status: 'ok' | 'error' | 'missing';
+}
+
+interface OutcomeBase {
+  todo: { rootId: number; entry: WalkEntry; existingId: number | null; labels: PathLabels };
+}
+export type ImportOutcome =
+  | (OutcomeBase & { kind: 'ok'; sha256: string; facts: ImageFacts })
+  | (OutcomeBase & { kind: 'error'; reason: string });
+
+export interface BatchCounts {
+  added: number;
+  updated: number;
+  relinked: number;
+  failed: number;
+}
+
+export class ImportWriter {
+  private readonly insertOk: Statement;
+  private readonly insertError: Statement;
+  private readonly updateOk: Statement;
+  private readonly updateError: Statement;
+  private readonly relink: Statement;
+  private readonly findMissing: Statement;
+  private readonly markMissingStmt: Statement;
+
+  constructor(private readonly db: Database) {
+    // Schema v2 records where a split came from; splits set here come from train/val/test folders.
+    const columns = (db.pragma('table_info(images)') as { name: string }[]).map((c) => c.name);
+    const hasSource = columns.includes('split_source');
+    const sourceCol = hasSource ? ', split_source' : '';
+    const sourceVal = hasSource ? `, CASE WHEN @split IS NULL THEN NULL ELSE 'folder' END` : '';
+    const sourceSet = hasSource
+      ? `split_source = CASE WHEN split IS NULL AND @split IS NOT NULL THEN 'folder' ELSE split_source END,`
+      : '';
+    this.insertOk = db.prepare(
+      `INSERT INTO images (root_id, rel_path, rel_path_raw, name, sha256, size, mtime_ms, width, height, channels,
+         bit_depth, format, pages, orientation, min_value, max_value, status, error, note, class_id, split,
+         imported_at${sourceCol})
+       VALUES (@rootId, @rel, @relRaw, @name, @sha256, @size, @mtimeMs, @width, @height, @channels,
+         @bitDepth, @format, @pages, @orientation, @minValue, @maxValue, 'ok', NULL, @note, @classId, @split,
+         @now${sourceVal})
+       ON CONFLICT (root_id, rel_path) DO NOTHING`,
+    );
+    this.insertError = db.prepare(
+      `INSERT INTO images (root_id, rel_path, rel_path_raw, name, size, mtime_ms, status, error, imported_at)
+       VALUES (@rootId, @rel, @relRaw, @name, @size, @mtimeMs, 'error', @reason, @now)
+       ON CONFLICT (root_id, rel_path) DO NOTHING`,
+    );
+    // A changed file keeps its id and labels; folder labels only fill a label that is not set yet.
+    this.updateOk = db.prepare(
+      `UPDATE images SET sha256 = @sha256, size = @size, mtime_ms = @mtimeMs, width = @width, height = @height,
+         channels = @channels, bit_depth = @bitDepth, format = @format, pages = @pages, orientation = @orientation,
+         min_value = @minValue, max_value = @maxValue, status = 'ok', error = NULL, note = @note, ${sourceSet}
+         class_id = COALESCE(class_id, @classId), split = COALESCE(split, @split), imported_at = @now
+       WHERE id = @id`,
+    );
+    this.updateError = db.prepare(
+      `UPDATE images SET sha256 = NULL, size = @size, mtime_ms = @mtimeMs, status = 'error', error = @reason,
+         imported_at = @now WHERE id = @id`,
+    );
+    this.relink = db.prepare(
+      `UPDATE images SET root_id = @rootId, rel_path = @rel, rel_path_raw = @relRaw, name = @name, size = @size,
+         mtime_ms = @mtimeMs, width = @width, height = @height, channels = @channels, bit_depth = @bitDepth,
+         format = @format, pages = @pages, orientation = @orientation, min_value = @minValue,
+         max_value = @maxValue, status = 'ok', error = NULL, note = @note, imported_at = @now
+       WHERE id = @id`,
+    );
+    this.findMissing = db.prepare(`SELECT id FROM images WHERE sha256 = ? AND status = 'missing' ORDER BY id LIMIT 1`);
+    this.markMissingStmt = db.prepare(`UPDATE images SET status = 'missing' WHERE id = ?`);
+  }
+
+  rootId(path: string): number {
+    this.db.prepare(`INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)`).run(path, new Date().toISOString());
+    return (this.db.prepare(`SELECT id FROM roots WHERE path = ?`).get(path) as { id: number }).id;
+  }
+
+  existingRows(rootId: number): Map<string, ExistingRow> {
+    const map = new Map<string, ExistingRow>();
+    const rows = this.db
+      .prepare(`SELECT id, rel_path, size, mtime_ms, status FROM images WHERE root_id = ?`)
+      .iterate(rootId) as IterableIterator<ExistingRow & { rel_path: string }>;
+    for (const r of rows) map.set(r.rel_path, { id: r.id, size: r.size, mtime_ms: r.mtime_ms, status: r.status });
+    return map;
+  }
+
+  markMissing(ids: number[]): void {
+    if (ids.length === 0) return;
+    this.db.transaction(() => {
+      for (const id of ids) this.markMissingStmt.run(id);
+    })();
+  }
+
+  countMissing(rootIds: number[]): number {
+    if (rootIds.length === 0) return 0;
+    const marks = rootIds.map(() => '?').join(',');
+    return (
+      this.db.prepare(`SELECT COUNT(*) AS n FROM images WHERE status = 'missing' AND root_id IN (${marks})`).get(...rootIds) as {
+        n: number;
+      }
+    ).n;
+  }
+
+  /** Creates the classes named by folders that do not exist yet (name, distinct colour, position), in one transaction. */
+  ensureClasses(names: Iterable<string | null>): Map<string, number> {
+    const ids = new Map<string, number>();
+    for (const r of this.db.prepare(`SELECT id, name FROM classes`).all() as { id: number; name: string }[]) {
+      ids.set(r.name.toLowerCase(), r.id);
+    }
+    const fresh = new Map<string, string>();
+    for (const n of names) {
+      if (n && !ids.has(n.toLowerCase()) && !fresh.has(n.toLowerCase())) fresh.set(n.toLowerCase(), n);
+    }
+    if (fresh.size === 0) return ids;
+    const insert = this.db.prepare(`INSERT INTO classes (name, color, position) VALUES (?, ?, ?)`);
+    this.db.transaction(() => {
+      const max = (this.db.prepare(`SELECT COALESCE(MAX(position), -1) AS p FROM classes`).get() as { p: number }).p;
+      let position = max + 1;
+      for (const name of [...fresh.values()].sort(compareNames)) {
+        const id = Number(insert.run(name, classColor(position), position).lastInsertRowid);
+        ids.set(name.toLowerCase(), id);
+        position++;
+      }
+    })();
+    return ids;
+  }
+
+  /** Writes one batch of outcomes in one transaction. */
+  commit(batch: ImportOutcome[], classIds: Map<string, number>): BatchCounts {
+    const counts: BatchCounts = { added: 0, updated: 0, relinked: 0, failed: 0 };
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const o of batch) {
+        const { entry, rootId, existingId, labels } = o.todo;
+        const base = {
+          rootId,
+          rel: entry.rel,
+          relRaw: entry.relRaw,
+          name: entry.segments[entry.segments.length - 1]!,
+          size: entry.size,
+          mtimeMs: entry.mtimeMs,
+          now,
+        };
+        if (o.kind === 'error') {
+          counts.failed++;
+          if (existingId !== null) this.updateError.run({ ...base, id: existingId, reason: o.reason });
+          else this.insertError.run({ ...base, reason: o.reason });
+          continue;
+        }
+        const classId = labels.className ? (classIds.get(labels.className.toLowerCase()) ?? null) : null;
+        const split: SplitName | null = labels.split;
+        const row = { ...base, ...o.facts, sha256: o.sha256, classId, split };
+        if (existingId !== null) {
+          this.updateOk.run({ ...row, id: existingId });
+          counts.updated++;
+          continue;
+        }
+        const moved = this.findMissing.get(o.sha256) as { id: number } | undefined;
+        if (moved) {
+          this.relink.run({ ...row, id: moved.id });
+          counts.relinked++;
+        } else {
+          if (this.insertOk.run(row).changes > 0) counts.added++;
+        }
+      }
+    })();
+    return counts;
+  }
+}
