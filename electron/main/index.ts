@@ -1,0 +1,86 @@
+/**
+ * The Electron main process: creates the one window and wires the pieces — security guards, the `loupe://`
+ * media protocol, the IPC handler over LoupeCore, native dialogs and event forwarding. Each piece lives in its
+ * own module and takes the Electron objects it needs, so tests run them with fakes; only this file imports
+ * `electron` at run time.
+ */
+import { app, BrowserWindow, dialog, ipcMain, protocol, session } from 'electron';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LoupeCore } from '../core/api/loupe-core.ts';
+import { renderMedia } from '../core/images/media.ts';
+import { defaultConfigDir } from '../core/project/config-dir.ts';
+import { makeFolderPicker } from './dialogs.ts';
+import { forwardEvents, registerIpc } from './ipc.ts';
+import { createMediaHandler, mediaScheme, registerMediaProtocol } from './protocol.ts';
+import { guardWebContents, installSessionGuards, isTrustedSender } from './security.ts';
+import { appPaths, createMainWindow, focusWindow } from './window.ts';
+
+const log = (message: string): void => console.warn(message);
+const paths = appPaths(dirname(fileURLToPath(import.meta.url)));
+
+// Both must happen before 'ready': privileged schemes are fixed at startup, and enableSandbox makes every
+// renderer sandboxed whatever a window asks for.
+protocol.registerSchemesAsPrivileged([mediaScheme]);
+app.enableSandbox();
+
+let win: BrowserWindow | null = null;
+
+if (!app.requestSingleInstanceLock()) {
+  // Another Loupe owns the projects and their SQLite files; it is focused by its 'second-instance' handler.
+  app.quit();
+} else {
+  app.on('second-instance', () => focusWindow(win));
+  app.on('web-contents-created', (_event, contents) => {
+    guardWebContents(contents, { appPages: [paths.rendererIndex], log });
+  });
+  app.whenReady().then(start, (err: unknown) => {
+    log(`Loupe could not start: ${String(err)}`);
+    app.exit(1);
+  });
+}
+
+function start(): void {
+  installSessionGuards(session.defaultSession, { fileRoots: [paths.rendererDir], log });
+
+  // The same settings folder as `loupe serve` and the CLI, so recent projects are shared between faces.
+  const core = new LoupeCore({
+    face: 'electron',
+    configDir: defaultConfigDir(),
+    pickFolder: makeFolderPicker(dialog, () => win),
+  });
+
+  registerMediaProtocol(
+    protocol,
+    createMediaHandler({ getProject: () => core.currentProject, render: renderMedia, log }),
+  );
+  registerIpc({
+    ipcMain,
+    core,
+    isTrustedSender: (event) => isTrustedSender(event, win, paths.rendererDir),
+    log,
+  });
+  forwardEvents(core, () => win?.webContents ?? null);
+
+  win = createMainWindow(BrowserWindow, paths, log);
+  win.on('closed', () => {
+    win = null;
+  });
+
+  // One window: closing it quits, on macOS too (a project stays open only while its window does).
+  app.on('window-all-closed', () => app.quit());
+
+  // Let running jobs stop at a batch boundary and close the database cleanly before the process exits.
+  let shutDown = false;
+  app.on('will-quit', (event) => {
+    if (shutDown) return;
+    event.preventDefault();
+    core
+      .shutdown()
+      .catch((err: unknown) => log(`Loupe: shutdown failed: ${String(err)}`))
+      .finally(() => {
+        shutDown = true;
+        app.quit();
+      });
+  });
+}

@@ -1,0 +1,9 @@
+// Types for scripts/build-electron.js, so TypeScript tests can import its options and checks.
+import type { BuildOptions, BuildResult } from 'esbuild';
+
+export const MAIN_EXTERNALS: string[];
+export function mainOptions(): BuildOptions & { outfile: string };
+export function preloadOptions(methods: readonly string[]): BuildOptions & { outfile: string };
+export function contractMethods(): Promise<string[]>;
+export function checkPreloadBundle(code: string): void;
+export function buildElectron(opts?: { write?: boolean; methods?: readonly string[] }): Promise<{ main: BuildResult; preload: BuildResult }>;

@@ -1,0 +1,54 @@
+/**
+ * A stand-in for the `electron` module, for loading the built main bundle under plain Node (the Electron
+ * binary cannot be downloaded here). tests/unit/electron-main-wiring.test.ts redirects `import 'electron'` to
+ * this file and then inspects what main did to these objects.
+ */
+import { EventEmitter } from 'node:events';
+import { FakeBrowserWindow, FakeIpcMain, FakeProtocol, FakeSession } from './electron-fakes.ts';
+
+class FakeApp extends EventEmitter {
+  sandboxEnabled = false;
+  quitCalls = 0;
+  private readyResolve!: () => void;
+  private readonly ready = new Promise<void>((resolve) => {
+    this.readyResolve = resolve;
+  });
+  enableSandbox(): void {
+    this.sandboxEnabled = true;
+  }
+  requestSingleInstanceLock(): boolean {
+    return true;
+  }
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+  /** Test control: what Electron does once it has initialised. */
+  fireReady(): void {
+    this.readyResolve();
+  }
+  quit(): void {
+    this.quitCalls += 1;
+    const event = { defaultPrevented: false, preventDefault() { this.defaultPrevented = true; } };
+    this.emit('will-quit', event);
+  }
+  exit(): void {
+    throw new Error('app.exit called');
+  }
+}
+
+class FakeMainProtocol extends FakeProtocol {
+  readonly privileged: unknown[] = [];
+  registerSchemesAsPrivileged(schemes: unknown[]): void {
+    this.privileged.push(...schemes);
+  }
+}
+
+export const app = new FakeApp();
+export const BrowserWindow = FakeBrowserWindow;
+export const ipcMain = new FakeIpcMain();
+export const protocol = new FakeMainProtocol();
+export const session = { defaultSession: new FakeSession() };
+export const dialog = {
+  showOpenDialog: async () => ({ canceled: true, filePaths: [] as string[] }),
+};
+export default { app, BrowserWindow, ipcMain, protocol, session, dialog };
