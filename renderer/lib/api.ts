@@ -89,6 +89,7 @@ class HostTransport implements Transport {
   private readonly listeners = new Set<EventListener>();
   private socket: WebSocket | null = null;
   private retryMs = 250;
+  private everConnected = false;
   connected = false;
 
   constructor() {
@@ -135,8 +136,9 @@ class HostTransport implements Transport {
     ws.onopen = () => {
       this.connected = true;
       this.retryMs = 250;
-      // Events may have been missed while away: let everyone reload what they show.
-      this.dispatch({ event: 'project:changed', payload: { reason: 'images' } });
+      // After a reconnect, events may have been missed while away: let everyone reload what they show.
+      if (this.everConnected) this.dispatch({ event: 'project:changed', payload: { reason: 'images' } });
+      this.everConnected = true;
     };
     ws.onmessage = (m) => {
       try {

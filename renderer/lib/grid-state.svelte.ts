@@ -17,10 +17,14 @@ export interface GridCell {
   index: number;
   rect: CellRect;
   item: ImageSummary | undefined;
+  /** In the viewport itself (not just the overscan) when the cell was laid out: its thumbnail goes first. */
+  urgent: boolean;
 }
 
 export class GridState {
   scrollTop = $state(0);
+  /** The same value, not reactive: read where a dependency on every scroll event would cost frames. */
+  private scrollTopNow = 0;
   width = $state(0);
   height = $state(0);
   total = $state(0);
@@ -55,8 +59,11 @@ export class GridState {
   cells = $derived.by((): GridCell[] => {
     void this.version;
     const out: GridCell[] = [];
+    const top = this.scrollTopNow;
+    const bottom = top + this.height;
     for (let i = this.firstIndex; i < this.endIndex; i++) {
-      out.push({ index: i, rect: this.layout.cellRect(i), item: this.cache.get(i) });
+      const rect = this.layout.cellRect(i);
+      out.push({ index: i, rect, item: this.cache.get(i), urgent: rect.y < bottom && rect.y + rect.height > top });
     }
     return out;
   });
@@ -83,6 +90,16 @@ export class GridState {
     });
   }
 
+  /** Resolves once the current query's first page has landed, or after `timeoutMs`. */
+  whenLoaded(timeoutMs: number): Promise<void> {
+    if (this.loaded) return Promise.resolve();
+    return new Promise((resolve) => {
+      const started = Date.now();
+      const poll = () => (this.loaded || Date.now() - started > timeoutMs ? resolve() : setTimeout(poll, 16));
+      poll();
+    });
+  }
+
   /** Called from the Grid component's effect: loads the pages the viewport needs. */
   ensurePages(): void {
     const key = this.pageKey;
@@ -97,6 +114,7 @@ export class GridState {
     this.loaded = false;
     this.selectedIndex = -1;
     this.scrollTop = 0;
+    this.scrollTopNow = 0;
     this.resetCount++;
     this.version++;
     this.cache.ensure([0]);
@@ -106,6 +124,11 @@ export class GridState {
   refresh(): void {
     this.cache.refresh();
     this.cache.ensure(this.pageKey.split(',').map(Number));
+  }
+
+  onScroll(top: number): void {
+    this.scrollTopNow = top;
+    this.scrollTop = top;
   }
 
   setViewport(width: number, height: number): void {

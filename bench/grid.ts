@@ -1,0 +1,308 @@
+/**
+ * `npm run bench:grid`: the browser grid over 100,000 images (issue 2, "Speed").
+ *
+ * Builds a real project.db with 100,000 image rows (schema from Project.create; rows inserted directly in one
+ * transaction) whose thumbnails are hard links to a few hundred generated WebP files, so it builds in seconds.
+ * Then, against a real `loupe serve` child process and Debian's Chromium:
+ *   - time from navigation to the first thumbnail decoded, and to the whole first screen (target < 1.5 s);
+ *   - `images:query` filtered page latency in-process against core and over HTTP (target < 20 ms);
+ *   - the p95 requestAnimationFrame delta during a scripted scroll (target < 20 ms), with the idle page's
+ *     rAF deltas as the baseline measured the same way in the same run.
+ * Writes bench/results/grid.json. Options: --images N (default 100000), --keep (keep the project folder).
+ */
+import { createHash } from 'node:crypto';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { parseRequest, type RequestInput } from '../shared/contract.ts';
+import { Project } from '../electron/core/project/project.ts';
+import { queryImages } from '../electron/core/images/queries.ts';
+import { thumbPath } from '../electron/core/import/thumbnails.ts';
+import { startServe } from '../tests/e2e/support/serve.ts';
+import { launchChromium } from '../tests/e2e/support/browser.ts';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const { values } = parseArgs({ options: { images: { type: 'string', default: '100000' }, keep: { type: 'boolean', default: false } } });
+const N = Number(values.images);
+const THUMB_POOL = 300;
+const CLASSES = [
+  { name: 'normal', color: '#4e79a7' },
+  { name: 'pneumonia', color: '#e15759' },
+  { name: 'effusion', color: '#f28e2b' },
+];
+
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+function stats(xs: number[]) {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * (s.length - 1)))]!;
+  const r = (v: number) => Math.round(v * 100) / 100;
+  return { n: s.length, median: r(q(0.5)), p95: r(q(0.95)), max: r(s[s.length - 1]!) };
+}
+
+/** A few hundred distinct 256 px WebP thumbnails, like the importer makes. */
+async function makeThumbPool(dir: string): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  const files: string[] = [];
+  for (let k = 0; k < THUMB_POOL; k++) {
+    const w = 256;
+    const h = 192 + (k % 64);
+    const px = Buffer.alloc(w * h);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px[y * w + x] = (Math.hypot(x - 128, y - h / 2) * (2 + (k % 7)) + k * 13) & 0xff;
+    const file = join(dir, `${k}.webp`);
+    writeFileSync(file, await sharp(px, { raw: { width: w, height: h, channels: 1 } }).webp({ quality: 80, effort: 2 }).toBuffer());
+    files.push(file);
+  }
+  return files;
+}
+
+async function buildProject(dir: string): Promise<{ seconds: number }> {
+  const t0 = process.hrtime.bigint();
+  const project = Project.create(dir, `Bench ${N.toLocaleString('en-US')}`);
+  const pool = await makeThumbPool(join(dir, 'pool'));
+  const db = project.db;
+  const now = new Date().toISOString();
+  db.transaction(() => {
+    db.prepare(`INSERT INTO roots (id, path, added_at) VALUES (1, ?, ?)`).run(join(dir, 'images-not-on-disk'), now);
+    const cls = db.prepare(`INSERT INTO classes (id, name, color, position) VALUES (?, ?, ?, ?)`);
+    CLASSES.forEach((c, i) => cls.run(i + 1, c.name, c.color, i));
+    const ins = db.prepare(
+      `INSERT INTO images (root_id, rel_path, name, sha256, size, mtime_ms, width, height, channels, bit_depth, format,
+                           status, class_id, split, imported_at)
+       VALUES (1, @rel, @name, @sha, @size, @mtime, 256, 256, 1, 8, 'png', 'ok', @classId, @split, @now)`,
+    );
+    const splits = ['train', 'train', 'train', 'train', 'train', 'train', 'train', 'val', 'test', null] as const;
+    for (let i = 0; i < N; i++) {
+      // 1 in 10 unlabeled; a deterministic mix of sizes and dates so every sort has work to do.
+      const classId = i % 10 === 9 ? null : (i % 3) + 1;
+      const folder = classId ? CLASSES[classId - 1]!.name : 'unsorted';
+      const name = `img-${String(i).padStart(6, '0')}.png`;
+      ins.run({
+        rel: `${folder}/${name}`,
+        name,
+        sha: createHash('sha256').update(`bench-${i}`).digest('hex'),
+        size: 20_000 + ((i * 7919) % 500_000),
+        mtime: 1_700_000_000_000 + ((i * 104_729) % 31_536_000_000),
+        classId,
+        split: splits[(i * 31) % splits.length]!,
+        now,
+      });
+    }
+  })();
+  // Every row gets a cached thumbnail: a hard link to one of the pool files (cheap, no extra bytes).
+  const rows = db.prepare(`SELECT id, sha256 FROM images`).all() as { id: number; sha256: string }[];
+  const made = new Set<string>();
+  for (const r of rows) {
+    const target = thumbPath(project.thumbDir, r.sha256);
+    const sub = r.sha256.slice(0, 2);
+    if (!made.has(sub)) {
+      mkdirSync(join(project.thumbDir, sub), { recursive: true });
+      made.add(sub);
+    }
+    linkSync(pool[r.id % pool.length]!, target);
+  }
+  db.pragma('optimize');
+  project.close();
+  return { seconds: Math.round(ms(t0) / 10) / 100 };
+}
+
+/** Filtered page queries the grid really makes: deep offsets, each filter kind, every sort. */
+const QUERIES: { label: string; req: RequestInput<'images:query'> }[] = [
+  { label: 'all by name, page 0', req: { filter: {}, sort: 'name', offset: 0, limit: 200 } },
+  { label: 'class by name, deep page', req: { filter: { classId: 2 }, sort: 'name', offset: 20_000, limit: 200 } },
+  { label: 'split train by size desc, deep page', req: { filter: { split: 'train' }, sort: 'size', desc: true, offset: 30_000, limit: 200 } },
+  { label: 'unlabeled by date', req: { filter: { unlabeled: true }, sort: 'date', offset: 4_000, limit: 200 } },
+  { label: 'search path', req: { filter: { search: 'img-0123' }, sort: 'name', offset: 0, limit: 200 } },
+  { label: 'class + split by name', req: { filter: { classId: 1, split: 'val' }, sort: 'name', offset: 1_000, limit: 200 } },
+];
+
+function benchInProcess(dir: string) {
+  const project = Project.open(dir);
+  const out: Record<string, ReturnType<typeof stats>> = {};
+  for (const q of QUERIES) {
+    const req = parseRequest('images:query', q.req);
+    queryImages(project.db, req); // warm the statement and page cache
+    const times: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const t0 = process.hrtime.bigint();
+      queryImages(project.db, req);
+      times.push(ms(t0));
+    }
+    out[q.label] = stats(times);
+  }
+  project.close();
+  return out;
+}
+
+async function main(): Promise<void> {
+  const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
+  const work = mkdtempSync(join(here, 'tmp', 'grid-'));
+  const dir = join(work, 'project');
+  const home = join(work, 'home');
+  mkdirSync(home);
+  console.log(`building a project with ${N.toLocaleString('en-US')} images in ${dir}`);
+  const built = await buildProject(dir);
+  console.log(`  built in ${built.seconds} s`);
+
+  const inProcess = benchInProcess(dir);
+  for (const [k, v] of Object.entries(inProcess)) console.log(`  in-process ${k}: median ${v.median} ms, p95 ${v.p95} ms`);
+
+  const served = await startServe({ home, project: dir });
+  const browser = await launchChromium();
+  try {
+    // 1. Navigation to thumbnails, cold (first load after start) then warm; a fresh context each time, so no
+    // HTTP cache is shared between loads.
+    const loads: { firstThumbMs: number; firstScreenMs: number; cells: number }[] = [];
+    for (let run = 0; run < 4; run++) {
+      const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+      const page = await ctx.newPage();
+      await page.goto(served.url, { waitUntil: 'commit' });
+      // Polled every animation frame; performance.now() counts from the navigation start.
+      const first = await page.waitForFunction(
+        () => {
+          const img = document.querySelector<HTMLImageElement>('[data-testid="grid-cell"] img');
+          return img && img.complete && img.naturalWidth > 0 ? performance.now() : false;
+        },
+        undefined,
+        { polling: 'raf', timeout: 30_000 },
+      );
+      const firstThumbMs = (await first.jsonValue()) as number;
+      const screen = await page.waitForFunction(
+        () => {
+          const grid = document.querySelector('[data-testid="grid"]')!;
+          const box = grid.getBoundingClientRect();
+          const cells = [...grid.querySelectorAll<HTMLElement>('[data-testid="grid-cell"]')].filter((c) => {
+            const r = c.getBoundingClientRect();
+            return r.bottom > box.top && r.top < box.bottom;
+          });
+          const done = cells.length > 0 && cells.every((c) => {
+            const img = c.querySelector('img');
+            return img !== null && img.complete && img.naturalWidth > 0;
+          });
+          return done ? { t: performance.now(), cells: cells.length } : false;
+        },
+        undefined,
+        { polling: 'raf', timeout: 30_000 },
+      );
+      const s = (await screen.jsonValue()) as { t: number; cells: number };
+      loads.push({ firstThumbMs: Math.round(firstThumbMs), firstScreenMs: Math.round(s.t), cells: s.cells });
+      console.log(`  load ${run === 0 ? 'cold' : 'warm'}: first thumbnail ${Math.round(firstThumbMs)} ms, first screen (${s.cells} cells) ${Math.round(s.t)} ms`);
+      await ctx.close();
+    }
+
+    // 2. HTTP page latency from the page (fetch + JSON, as the grid does) and 3. frame times while scrolling.
+    const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    // tsx (esbuild keepNames) wraps named functions in __name(); give the page a no-op one for page.evaluate.
+    await ctx.addInitScript('window.__name = (f) => f;');
+    const page = await ctx.newPage();
+    await page.goto(served.url);
+    await page.waitForSelector('[data-testid="grid-cell"] img');
+    const http: Record<string, ReturnType<typeof stats>> = {};
+    for (const q of QUERIES) {
+      const times = await page.evaluate(async (req) => {
+        const token = sessionStorage.getItem('loupe.token') ?? '';
+        const out: number[] = [];
+        for (let i = 0; i < 21; i++) {
+          const t0 = performance.now();
+          const res = await fetch('/api/images:query', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-loupe-token': token },
+            body: JSON.stringify(req),
+          });
+          const body = (await res.json()) as { ok: boolean };
+          if (!body.ok) throw new Error(JSON.stringify(body));
+          if (i > 0) out.push(performance.now() - t0);
+        }
+        return out;
+      }, q.req);
+      http[q.label] = stats(times);
+      console.log(`  http ${q.label}: median ${http[q.label]!.median} ms, p95 ${http[q.label]!.p95} ms`);
+    }
+
+    const frames = await page.evaluate(async () => {
+      const grid = document.querySelector<HTMLElement>('[data-testid="grid"]')!;
+      const frame = () => new Promise<number>((r) => requestAnimationFrame(r));
+      async function record(n: number, step: (i: number) => void): Promise<number[]> {
+        const deltas: number[] = [];
+        let last = await frame();
+        for (let i = 0; i < n; i++) {
+          step(i);
+          const t = await frame();
+          deltas.push(t - last);
+          last = t;
+        }
+        return deltas;
+      }
+      // Baseline: the same page, not scrolling.
+      const idle = await record(120, () => {});
+      // A steady fling: 40 px per frame (~2400 px/s at 60 Hz), through some 70 rows of fresh thumbnails.
+      const fling = await record(360, () => (grid.scrollTop += 40));
+      // Scrubbing the scrollbar: a jump to a new part of the list every 6 frames (new pages, new thumbnails).
+      const max = grid.scrollHeight - grid.clientHeight;
+      const jumps = await record(240, (i) => {
+        if (i % 6 === 0) grid.scrollTop = ((i * 7919) % 1000) / 1000 * max;
+        else grid.scrollTop += 40;
+      });
+      const rendered = grid.querySelectorAll('[data-testid="grid-cell"]').length;
+      return { idle, fling, jumps, rendered, scrollHeight: grid.scrollHeight };
+    });
+    const scrollAll = [...frames.fling, ...frames.jumps];
+    const frameStats = {
+      idle: stats(frames.idle),
+      fling: stats(frames.fling),
+      scrub: stats(frames.jumps),
+      scroll: stats(scrollAll),
+      renderedCells: frames.rendered,
+      scrollHeightPx: frames.scrollHeight,
+    };
+    console.log(
+      `  frames: idle p95 ${frameStats.idle.p95} ms, fling p95 ${frameStats.fling.p95} ms, scrub p95 ${frameStats.scrub.p95} ms (${frames.rendered} cells in the DOM)`,
+    );
+    await ctx.close();
+
+    const cold = loads[0]!;
+    const warm = loads.slice(1);
+    const worstQuery = Math.max(...Object.values(inProcess).map((s) => s.p95));
+    const worstHttp = Math.max(...Object.values(http).map((s) => s.p95));
+    const result = {
+      bench: 'grid',
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '', memGB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      // Shared machine: other work running at the same time shows here and inflates every figure.
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100),
+      images: N,
+      buildSeconds: built.seconds,
+      load: {
+        coldFirstThumbnailMs: cold.firstThumbMs,
+        coldFirstScreenMs: cold.firstScreenMs,
+        warmFirstThumbnailMs: stats(warm.map((l) => l.firstThumbMs)),
+        warmFirstScreenMs: stats(warm.map((l) => l.firstScreenMs)),
+        cellsOnFirstScreen: cold.cells,
+      },
+      query: { inProcessMs: inProcess, httpMs: http },
+      frames: frameStats,
+      ratios: {
+        // Frame time while scrolling over frame time of the same page idle: 1.0 means scrolling costs nothing.
+        scrollP95OverIdleP95: Math.round((frameStats.scroll.p95 / frameStats.idle.p95) * 100) / 100,
+      },
+      targets: {
+        firstThumbnailsUnder1500ms: cold.firstScreenMs < 1500,
+        filteredPageQueryUnder20ms: worstQuery < 20,
+        scrollFrameP95Under20ms: frameStats.scroll.p95 < 20,
+      },
+      worstQueryP95Ms: { inProcess: worstQuery, http: worstHttp },
+    };
+    mkdirSync(join(here, 'results'), { recursive: true });
+    writeFileSync(join(here, 'results', 'grid.json'), JSON.stringify(result, null, 2) + '\n');
+    console.log(`wrote bench/results/grid.json: ${JSON.stringify(result.targets)}`);
+  } finally {
+    await browser.close();
+    await served.stop();
+    if (!values.keep) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
