@@ -1,0 +1,346 @@
+// The wasm backend's training kernels (electron/core/training/kernels): every registered kernel checked against
+// finite-difference gradients of the forward op (computed on the cpu backend) and against the cpu backend's own
+// kernel, over stride / padding / dilation / batch / channel variants; no leaks; and whole models (tf.layers)
+// whose gradients match the cpu backend and whose loss falls when fitted on wasm.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from '../../electron/core/training/kernels/index.ts';
+
+type Shape4 = [number, number, number, number];
+type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+interface Case {
+  x: Shape4;
+  f: Shape4;
+  strides: number | [number, number];
+  pad: Pad;
+  dilations?: number;
+  /** The cpu kernels ignore dilation (their loops never read it), so dilated cases check numerically only. */
+  cpu?: boolean;
+}
+
+const TOLERANCE = 1e-4;
+
+before(async () => {
+  tf.env().set('PROD', true); // keeps the cpu backend's "running in Node.js" banner out of test output
+  registerWasmTrainingKernels();
+  assert.ok(await tf.setBackend('wasm'));
+});
+
+/** Deterministic values in [-1, 1). */
+function values(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed * 2654435761 >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+async function onBackend<T>(name: string, f: () => T): Promise<T> {
+  const prev = tf.getBackend();
+  await tf.setBackend(name);
+  try {
+    return f();
+  } finally {
+    await tf.setBackend(prev);
+  }
+}
+
+/** Runs a kernel on a backend from plain arrays and returns its output values. */
+function runKernel(backend: string, kernel: string, inputs: Record<string, readonly [Float32Array, readonly number[]]>, attrs: object): Promise<Float32Array> {
+  return onBackend(backend, () => {
+    const ts = Object.fromEntries(Object.entries(inputs).map(([k, [v, s]]) => [k, tf.tensor(v, [...s])]));
+    const out = tf.engine().runKernel(kernel, ts, attrs as tf.NamedAttrMap) as tf.Tensor;
+    const data = out.dataSync() as Float32Array;
+    tf.dispose([out, ...Object.values(ts)]);
+    return data;
+  });
+}
+
+function relativeError(got: Float32Array, want: Float64Array | Float32Array): number {
+  assert.equal(got.length, want.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < got.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  assert.ok(scale > 0, 'reference gradient is all zeros: the case tests nothing');
+  return diff / scale;
+}
+
+/**
+ * Finite differences of L(x, w) = Σ forward(x, w) ⊙ dy, computed on the cpu backend in float64 sums. L is linear
+ * in each argument, so a central difference with a step of 1 has no truncation error, only float32 rounding.
+ */
+function numericGradient(forward: string, c: Case, dyShape: number[], wrt: 'x' | 'filter', xv: Float32Array, fv: Float32Array, dyv: Float32Array): Promise<Float64Array> {
+  return onBackend('cpu', () => {
+    const dy = Array.from(dyv);
+    const attrs = { strides: c.strides, pad: c.pad, dilations: c.dilations ?? 1, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap;
+    const loss = (xa: Float32Array, fa: Float32Array) =>
+      tf.tidy(() => {
+        const y = tf.engine().runKernel(forward, { x: tf.tensor(xa, c.x), filter: tf.tensor(fa, c.f) }, attrs) as tf.Tensor;
+        assert.deepEqual(y.shape, dyShape);
+        const yv = y.dataSync();
+        let sum = 0;
+        for (let i = 0; i < yv.length; i++) sum += yv[i]! * dy[i]!;
+        return sum;
+      });
+    const base = wrt === 'x' ? xv : fv;
+    const grad = new Float64Array(base.length);
+    for (let i = 0; i < base.length; i++) {
+      const plus = base.slice();
+      const minus = base.slice();
+      plus[i]! += 1;
+      minus[i]! -= 1;
+      grad[i] = wrt === 'x' ? (loss(plus, fv) - loss(minus, fv)) / 2 : (loss(xv, plus) - loss(xv, minus)) / 2;
+    }
+    return grad;
+  });
+}
+
+function outputShape(forward: string, c: Case): Promise<number[]> {
+  return onBackend('cpu', () =>
+    tf.tidy(() => (tf.engine().runKernel(forward, { x: tf.zeros(c.x), filter: tf.zeros(c.f) }, { strides: c.strides, pad: c.pad, dilations: c.dilations ?? 1, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap) as tf.Tensor).shape),
+  );
+}
+
+async function checkCase(kind: 'conv' | 'depthwise', c: Case): Promise<number> {
+  const forward = kind === 'conv' ? 'Conv2D' : 'DepthwiseConv2dNative';
+  const filterKernel = kind === 'conv' ? 'Conv2DBackpropFilter' : 'DepthwiseConv2dNativeBackpropFilter';
+  const inputKernel = kind === 'conv' ? 'Conv2DBackpropInput' : 'DepthwiseConv2dNativeBackpropInput';
+  const dyShape = await outputShape(forward, c);
+  const xv = values(size(c.x), 1);
+  const fv = values(size(c.f), 2);
+  const dyv = values(size(dyShape), 3);
+  const common = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dilations: c.dilations ?? 1 };
+  const dw = await runKernel('wasm', filterKernel, { x: [xv, c.x], dy: [dyv, dyShape] }, { ...common, filterShape: c.f });
+  const dx = await runKernel('wasm', inputKernel, { dy: [dyv, dyShape], filter: [fv, c.f] }, { ...common, inputShape: c.x });
+  const errors = {
+    filter: relativeError(dw, await numericGradient(forward, c, dyShape, 'filter', xv, fv, dyv)),
+    input: relativeError(dx, await numericGradient(forward, c, dyShape, 'x', xv, fv, dyv)),
+  };
+  const label = JSON.stringify(c);
+  assert.ok(errors.filter < TOLERANCE, `${filterKernel} vs numeric ${label}: ${errors.filter}`);
+  assert.ok(errors.input < TOLERANCE, `${inputKernel} vs numeric ${label}: ${errors.input}`);
+  if (c.cpu !== false) {
+    const cw = relativeError(dw, await runKernel('cpu', filterKernel, { x: [xv, c.x], dy: [dyv, dyShape] }, { ...common, filterShape: c.f }));
+    const cx = relativeError(dx, await runKernel('cpu', inputKernel, { dy: [dyv, dyShape], filter: [fv, c.f] }, { ...common, inputShape: c.x }));
+    assert.ok(cw < TOLERANCE, `${filterKernel} vs cpu ${label}: ${cw}`);
+    assert.ok(cx < TOLERANCE, `${inputKernel} vs cpu ${label}: ${cx}`);
+    return Math.max(errors.filter, errors.input, cw, cx);
+  }
+  return Math.max(errors.filter, errors.input);
+}
+
+const convCases: Case[] = [
+  { x: [2, 7, 9, 3], f: [3, 3, 3, 4], strides: 1, pad: 'same' },
+  { x: [2, 7, 9, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' }, // odd input: pads split 1/1
+  { x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' }, // even input: pad only after (0/1)
+  { x: [1, 6, 5, 1], f: [2, 2, 1, 1], strides: 1, pad: 'same' }, // even kernel: asymmetric pads, batch 1
+  { x: [3, 9, 7, 2], f: [5, 5, 2, 3], strides: 1, pad: 'valid' },
+  { x: [3, 9, 7, 2], f: [5, 4, 2, 3], strides: [2, 1], pad: 'valid' },
+  { x: [2, 8, 8, 4], f: [1, 1, 4, 5], strides: 2, pad: 'valid' }, // ResNet's 1×1 stride-2 projection
+  { x: [2, 7, 7, 3], f: [3, 2, 3, 2], strides: 3, pad: 1 },
+  { x: [2, 7, 8, 2], f: [3, 3, 2, 3], strides: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  { x: [2, 9, 9, 2], f: [3, 3, 2, 3], strides: 1, pad: 'same', dilations: 2, cpu: false },
+  { x: [2, 10, 9, 2], f: [3, 2, 2, 3], strides: 1, pad: 'valid', dilations: 2, cpu: false },
+];
+
+const depthwiseCases: Case[] = [
+  { x: [2, 7, 9, 3], f: [3, 3, 3, 2], strides: 1, pad: 'same' }, // channel multiplier 2
+  { x: [2, 7, 9, 3], f: [3, 3, 3, 1], strides: 2, pad: 'same' },
+  { x: [2, 8, 8, 4], f: [3, 3, 4, 1], strides: 2, pad: 'same' },
+  { x: [1, 9, 7, 2], f: [5, 5, 2, 3], strides: 1, pad: 'valid' },
+  { x: [3, 9, 8, 2], f: [3, 3, 2, 2], strides: 2, pad: 'valid' },
+  { x: [2, 9, 9, 3], f: [3, 3, 3, 1], strides: 1, pad: 'same', dilations: 2, cpu: false },
+  { x: [2, 9, 10, 2], f: [3, 3, 2, 2], strides: 1, pad: 'valid', dilations: 2, cpu: false },
+];
+
+test('registers the conv and depthwise gradients for wasm, idempotently', () => {
+  const first = registerWasmTrainingKernels();
+  assert.deepEqual(first.sort(), ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput']);
+  const funcs = first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc);
+  assert.deepEqual(registerWasmTrainingKernels().sort(), first);
+  assert.deepEqual(first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc), funcs);
+  assert.deepEqual([...WASM_TRAINING_KERNELS].sort(), first);
+});
+
+test('Conv2DBackpropFilter / Conv2DBackpropInput match finite differences and the cpu kernels', async (t) => {
+  let worst = 0;
+  for (const c of convCases) worst = Math.max(worst, await checkCase('conv', c));
+  t.diagnostic(`worst relative error over ${convCases.length} cases: ${worst.toExponential(2)}`);
+});
+
+test('DepthwiseConv2dNativeBackpropFilter / Input match finite differences and the cpu kernels', async (t) => {
+  let worst = 0;
+  for (const c of depthwiseCases) worst = Math.max(worst, await checkCase('depthwise', c));
+  t.diagnostic(`worst relative error over ${depthwiseCases.length} cases: ${worst.toExponential(2)}`);
+});
+
+test('NCHW data format is handled by transposing around the NHWC convolutions', async () => {
+  const x: Shape4 = [2, 3, 7, 6]; // N C H W
+  const f: Shape4 = [3, 3, 3, 4];
+  const dyShape = [2, 4, 4, 3]; // stride 2, same
+  const [xv, fv, dyv] = [values(size(x), 4), values(size(f), 5), values(size(dyShape), 6)];
+  const attrs = { strides: 2, pad: 'same', dataFormat: 'NCHW' };
+  for (const [kernel, inputs, extra] of [
+    ['Conv2DBackpropFilter', { x: [xv, x], dy: [dyv, dyShape] }, { filterShape: f }],
+    ['Conv2DBackpropInput', { dy: [dyv, dyShape], filter: [fv, f] }, { inputShape: x }],
+  ] as const) {
+    const err = relativeError(await runKernel('wasm', kernel, inputs, { ...attrs, ...extra }), await runKernel('cpu', kernel, inputs, { ...attrs, ...extra }));
+    assert.ok(err < TOLERANCE, `${kernel} NCHW: ${err}`);
+  }
+});
+
+test('repeated kernel calls leak no tensors and no wasm memory', async () => {
+  const x = tf.tensor(values(2 * 9 * 9 * 3, 7), [2, 9, 9, 3]) as tf.Tensor4D;
+  const f = tf.tensor(values(3 * 3 * 3 * 4, 8), [3, 3, 3, 4]) as tf.Tensor4D;
+  const df = tf.tensor(values(3 * 3 * 3 * 2, 9), [3, 3, 3, 2]) as tf.Tensor4D;
+  const once = () =>
+    tf.tidy(() => {
+      const conv = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')));
+      const dw = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')));
+      return tf.addN([...conv([x, f]).map((g) => tf.sum(g)), ...dw([x, df]).map((g) => tf.sum(g))]).dataSync()[0];
+    });
+  const warm = once();
+  const tensors = tf.memory().numTensors;
+  const bytes = tf.memory().numBytes;
+  const dataIds = tf.engine().backend.numDataIds();
+  for (let i = 0; i < 5; i++) assert.equal(once(), warm);
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(tf.memory().numBytes, bytes);
+  assert.equal(tf.engine().backend.numDataIds(), dataIds);
+  tf.dispose([x, f, df]);
+});
+
+// ---------- whole models ----------
+
+function lenet(size: number, classes: number): tfl.LayersModel {
+  const m = tfl.sequential();
+  m.add(tfl.layers.conv2d({ inputShape: [size, size, 1], filters: 6, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }));
+  m.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
+  m.add(tfl.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }));
+  m.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
+  m.add(tfl.layers.flatten());
+  m.add(tfl.layers.dense({ units: 32, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }) }));
+  m.add(tfl.layers.dropout({ rate: 0.2 }));
+  m.add(tfl.layers.dense({ units: classes, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: 4 }) }));
+  return m;
+}
+
+/** Everything the custom CNN and the compact ResNet use, plus depthwise/separable convs (MobileNet-like). */
+function mixedNet(size: number, classes: number): tfl.LayersModel {
+  let seed = 10;
+  const init = () => tfl.initializers.glorotUniform({ seed: seed++ });
+  const inp = tfl.input({ shape: [size, size, 3] });
+  const ap = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => layer.apply(x) as tfl.SymbolicTensor;
+  let x = ap(tfl.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init() }), inp);
+  x = ap(tfl.layers.batchNormalization(), x);
+  x = ap(tfl.layers.reLU(), x);
+  let y = ap(tfl.layers.conv2d({ filters: 12, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: init() }), x);
+  y = ap(tfl.layers.batchNormalization(), y);
+  y = ap(tfl.layers.reLU(), y);
+  y = ap(tfl.layers.conv2d({ filters: 12, kernelSize: 3, padding: 'same', kernelInitializer: init() }), y);
+  const shortcut = ap(tfl.layers.conv2d({ filters: 12, kernelSize: 1, strides: 2, useBias: false, kernelInitializer: init() }), x);
+  let z = ap(tfl.layers.reLU(), ap(tfl.layers.add(), [y, shortcut]));
+  z = ap(tfl.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', depthMultiplier: 2, depthwiseInitializer: init() }), z);
+  z = ap(tfl.layers.separableConv2d({ filters: 8, kernelSize: 3, padding: 'same', depthwiseInitializer: init(), pointwiseInitializer: init() }), z);
+  z = ap(tfl.layers.averagePooling2d({ poolSize: 2, padding: 'same' }), z);
+  z = ap(tfl.layers.globalAveragePooling2d({}), z);
+  const out = ap(tfl.layers.dense({ units: classes, activation: 'softmax', kernelInitializer: init() }), z);
+  return tfl.model({ inputs: inp, outputs: out });
+}
+
+/** Two classes a small conv net can tell apart: vertical vs horizontal stripes, with noise. */
+function stripes(n: number, size: number, channels: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  const data = new Float32Array(n * size * size * channels);
+  const noise = values(data.length, 11);
+  const labels: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const cls = i % 2;
+    labels.push(cls);
+    for (let r = 0; r < size; r++)
+      for (let c = 0; c < size; c++)
+        for (let ch = 0; ch < channels; ch++) {
+          const k = ((i * size + r) * size + c) * channels + ch;
+          data[k] = ((cls === 0 ? c : r) % 4 < 2 ? 1 : 0) + 0.3 * noise[k]!;
+        }
+  }
+  return { x: tf.tensor4d(data, [n, size, size, channels]), y: tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), 2), 'float32') as tf.Tensor2D };
+}
+
+test('every kernel a training step of our models needs exists on wasm', async () => {
+  const needed = new Set<string>();
+  await onBackend('cpu', async () => {
+    for (const [build, channels] of [[lenet, 1], [mixedNet, 3]] as const) {
+      for (const optimizer of ['sgd', 'adam', 'rmsprop'] as const) {
+        const model = build(16, 2);
+        const opt = optimizer === 'sgd' ? tf.train.momentum(0.01, 0.9, true) : optimizer === 'adam' ? tf.train.adam(1e-3) : tf.train.rmsprop(1e-3, 0.9, 0.9);
+        model.compile({ optimizer: opt, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+        const { x, y } = stripes(4, 16, channels);
+        const profile = await tf.profile(async () => {
+          await model.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0 });
+        });
+        for (const k of profile.kernels) if (!k.name.endsWith('__op')) needed.add(k.name);
+        tf.dispose([x, y]);
+        model.dispose();
+      }
+    }
+  });
+  assert.ok(needed.has('Conv2DBackpropFilter') && needed.has('DepthwiseConv2dNativeBackpropFilter') && needed.has('MaxPoolGrad'));
+  const missing = [...needed].filter((k) => tf.getKernel(k, 'wasm') == null);
+  assert.deepEqual(missing, []);
+});
+
+test('a model with batch norm, residual add, stride 2, depthwise convs and GAP has the same gradients on wasm and cpu', async () => {
+  const gradsOn = (backend: string) =>
+    onBackend(backend, () => {
+      const model = mixedNet(12, 3);
+      const { x } = stripes(3, 12, 3);
+      const y = tf.cast(tf.oneHot(tf.tensor1d([0, 1, 2], 'int32'), 3), 'float32');
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
+      const out = { loss: value.dataSync()[0]!, grads: Object.values(grads).map((g) => [g.shape.join('x'), g.dataSync() as Float32Array] as const) };
+      tf.dispose([x, y, value, ...Object.values(grads)]);
+      model.dispose();
+      return out;
+    });
+  const wasm = await gradsOn('wasm');
+  const cpu = await gradsOn('cpu');
+  assert.ok(Math.abs(wasm.loss - cpu.loss) < 1e-5 * Math.max(1, Math.abs(cpu.loss)));
+  assert.equal(wasm.grads.length, cpu.grads.length);
+  assert.ok(wasm.grads.length >= 14);
+  wasm.grads.forEach(([shape, g], i) => {
+    const [cpuShape, cg] = cpu.grads[i]!;
+    assert.equal(shape, cpuShape);
+    const err = relativeError(g, cg);
+    assert.ok(err < 1e-3, `gradient ${i} (${shape}): relative error ${err}`);
+  });
+});
+
+test('a tf.layers LeNet fits on wasm: loss falls, memory stays flat', async () => {
+  assert.equal(tf.getBackend(), 'wasm');
+  const model = lenet(16, 2);
+  model.compile({ optimizer: tf.train.momentum(0.05, 0.9), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const { x, y } = stripes(64, 16, 1);
+  const losses: number[] = [];
+  const tensorsPerEpoch: number[] = [];
+  await model.fit(x, y, {
+    epochs: 6,
+    batchSize: 16,
+    shuffle: false,
+    verbose: 0,
+    callbacks: { onEpochEnd: async (_e, logs) => { losses.push(logs!.loss as number); tensorsPerEpoch.push(tf.memory().numTensors); } },
+  });
+  assert.ok(losses.every(Number.isFinite));
+  assert.ok(losses.at(-1)! < losses[0]! * 0.5, `loss did not fall enough: ${losses.join(', ')}`);
+  assert.equal(new Set(tensorsPerEpoch.slice(1)).size, 1, `tensor count drifts: ${tensorsPerEpoch.join(', ')}`);
+  tf.dispose([x, y]);
+  model.dispose();
+});
