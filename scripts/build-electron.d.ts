@@ -5,5 +5,6 @@ export const MAIN_EXTERNALS: string[];
 export function mainOptions(): BuildOptions & { outfile: string };
 export function preloadOptions(methods: readonly string[]): BuildOptions & { outfile: string };
 export function contractMethods(): Promise<string[]>;
+export function electronPage(indexHtml: string, policy: string): string;
 export function checkPreloadBundle(code: string): void;
 export function buildElectron(opts?: { write?: boolean; methods?: readonly string[] }): Promise<{ main: BuildResult; preload: BuildResult }>;

@@ -2,6 +2,7 @@
 // - electron/main/index.ts  -> dist/electron/main.js    ESM; native and heavy modules stay external.
 // - electron/preload/index.ts -> dist/electron/preload.cjs  one self-contained CJS file: a sandboxed preload
 //   can only `require('electron')`, so nothing else may be left as a require (checked below).
+// - dist/renderer/electron.html: vite's page plus the app's CSP as a <meta> tag (see electronPage).
 // The contract's method list is baked into the preload, so it never loads zod.
 import { build } from 'esbuild';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -52,16 +53,52 @@ export function preloadOptions(methods) {
   };
 }
 
-/** The contract's method names, read from shared/contract.ts through tsx. */
-export async function contractMethods() {
+/** Imports TypeScript sources through tsx (this script runs under plain Node). */
+async function importTs(relativePath) {
   const { register } = await import('tsx/esm/api');
   const unregister = register();
   try {
-    const contract = await import(pathToFileURL(join(root, 'shared/contract.ts')).href);
-    return [...contract.methods];
+    return await import(pathToFileURL(join(root, relativePath)).href);
   } finally {
     await unregister();
   }
+}
+
+/** The contract's method names, read from shared/contract.ts. */
+export async function contractMethods() {
+  const contract = await importTs('shared/contract.ts');
+  return [...contract.methods];
+}
+
+/**
+ * The page Electron loads: vite's index.html with the app's CSP as a <meta> tag first in <head>. A CSP header
+ * is not reliably applied to file:// pages (electron/electron#14768), so the policy travels in the file too.
+ * `frame-ancestors` is dropped: it is ignored (with a console warning) in a meta tag; the header keeps it.
+ */
+export function electronPage(indexHtml, policy) {
+  const metaPolicy = policy
+    .split(';')
+    .map((d) => d.trim())
+    .filter((d) => d && !d.startsWith('frame-ancestors'))
+    .join('; ');
+  const escaped = metaPolicy.replaceAll('&', '&amp;').replaceAll('"', '&quot;');
+  const head = /<head[^>]*>/i.exec(indexHtml);
+  if (!head) throw new Error('The renderer page has no <head>');
+  const at = head.index + head[0].length;
+  return `${indexHtml.slice(0, at)}\n    <meta http-equiv="Content-Security-Policy" content="${escaped}" />${indexHtml.slice(at)}`;
+}
+
+/** Writes dist/renderer/electron.html next to vite's index.html (same folder, so relative asset URLs hold). */
+async function writeElectronPage() {
+  const { existsSync, readFileSync, writeFileSync } = await import('node:fs');
+  const index = join(root, 'dist', 'renderer', 'index.html');
+  if (!existsSync(index)) {
+    console.warn('build-electron: dist/renderer/index.html is missing; run `vite build` first for a runnable app.');
+    return false;
+  }
+  const { CONTENT_SECURITY_POLICY } = await importTs('electron/main/security.ts');
+  writeFileSync(join(root, 'dist', 'renderer', 'electron.html'), electronPage(readFileSync(index, 'utf8'), CONTENT_SECURITY_POLICY));
+  return true;
 }
 
 /** Fails when the preload bundle would need anything but `electron` at run time. */
@@ -87,6 +124,7 @@ export async function buildElectron(opts = {}) {
   } else {
     const { readFileSync } = await import('node:fs');
     checkPreloadBundle(readFileSync(join(outDir, 'preload.cjs'), 'utf8'));
+    await writeElectronPage();
   }
   return { main, preload };
 }
@@ -94,7 +132,7 @@ export async function buildElectron(opts = {}) {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   try {
     await buildElectron();
-    console.log('Built dist/electron/main.js and dist/electron/preload.cjs');
+    console.log('Built dist/electron/main.js, dist/electron/preload.cjs and dist/renderer/electron.html');
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);

@@ -91,8 +91,9 @@ export function installSessionGuards(session: SessionLike, opts: GuardOptions): 
     callback({ cancel: true });
   });
 
-  // The header is honoured for file:// pages in current Electron; the renderer's index.html carries the same
-  // policy as a <meta> tag for versions where it is not (electron/electron#14768).
+  // Recent Electron applies this header to file:// pages too; the page Electron loads (dist/renderer/electron.html,
+  // see scripts/build-electron.js) also carries the policy as a <meta> tag, for when it does not
+  // (electron/electron#14768).
   session.webRequest.onHeadersReceived((details, callback) => {
     const isPage = details.resourceType === 'mainFrame' || details.resourceType === 'subFrame';
     if (!isPage) {

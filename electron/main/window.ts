@@ -8,7 +8,7 @@ import type { BrowserWindowConstructorOptions, WebPreferences } from 'electron';
 export interface AppPaths {
   /** The app folder (the repo in development, `resources/app.asar` when packaged). */
   appRoot: string;
-  /** The built renderer (vite's output); the only file:// tree the window may load. */
+  /** The built renderer (vite's output); the only file:// tree the window may load from. */
   rendererDir: string;
   rendererIndex: string;
   /** The bundled, sandbox-safe preload (one CJS file, see scripts/build-electron.js). */
@@ -22,7 +22,8 @@ export function appPaths(buildDir: string): AppPaths {
   return {
     appRoot,
     rendererDir,
-    rendererIndex: join(rendererDir, 'index.html'),
+    // vite's index.html plus the CSP as a <meta> tag, written by scripts/build-electron.js.
+    rendererIndex: join(rendererDir, 'electron.html'),
     preload: join(appRoot, 'dist', 'electron', 'preload.cjs'),
   };
 }

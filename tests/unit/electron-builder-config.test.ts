@@ -66,4 +66,5 @@ test('package.json "main" is the file the build writes, and the package ships th
   assert.ok(shipped(relative(mainOptions().outfile)), 'main bundle is packaged');
   assert.ok(shipped(relative(preloadOptions([]).outfile)), 'preload bundle is packaged');
   assert.ok(shipped('dist/renderer/index.html'), 'renderer is packaged');
+  assert.ok(shipped('dist/renderer/electron.html'), 'the CSP page Electron loads is packaged');
 });

@@ -59,7 +59,7 @@ test('the built main wires security, protocol, window and IPC for every contract
   const win = electron.BrowserWindow.created.at(-1) as FakeBrowserWindow;
   assert.ok(win, 'a window was created');
   const appRoot = resolve(outRoot);
-  assert.equal(win.loaded, join(appRoot, 'dist', 'renderer', 'index.html'));
+  assert.equal(win.loaded, join(appRoot, 'dist', 'renderer', 'electron.html'));
   const prefs = win.options.webPreferences;
   assert.equal(prefs.contextIsolation, true);
   assert.equal(prefs.sandbox, true);

@@ -14,6 +14,7 @@ import {
   isFileUrlInside,
 } from '../../electron/main/security.ts';
 import { appPaths, createMainWindow, focusWindow, mainWindowOptions, secureWebPreferences } from '../../electron/main/window.ts';
+import { electronPage } from '../../scripts/build-electron.js';
 import { FakeBrowserWindow, FakeEvent, FakeSession, FakeWebContents } from '../helpers/electron-fakes.ts';
 
 const appRoot = resolve('/opt/loupe-test-app');
@@ -38,7 +39,7 @@ test('the window is created with the secure webPreferences and loads only the bu
   assert.equal('enableRemoteModule' in prefs, false, 'no remote');
   assert.equal(prefs.preload, join(appRoot, 'dist', 'electron', 'preload.cjs'));
   assert.deepEqual(win.options, mainWindowOptions(paths), 'the options main builds are the ones used');
-  assert.equal(win.loaded, join(appRoot, 'dist', 'renderer', 'index.html'));
+  assert.equal(win.loaded, join(appRoot, 'dist', 'renderer', 'electron.html'));
   assert.equal(win.shown, false, 'shown only when ready');
   win.emit('ready-to-show');
   assert.equal(win.shown, true);
@@ -193,4 +194,18 @@ test('navigation, redirects, new windows and webviews are refused; the app page 
     assert.deepEqual(contents.windowOpenHandler({ url }), { action: 'deny' });
   }
   assert.ok(logs.length >= 10);
+});
+
+test('the page Electron loads carries the same CSP as a meta tag, first in <head>', () => {
+  const vitePage =
+    '<!doctype html>\n<html lang="en">\n  <head>\n    <meta charset="UTF-8" />\n    <script type="module" crossorigin src="./assets/index-x.js"></script>\n  </head>\n  <body><div id="app"></div></body>\n</html>\n';
+  const page = electronPage(vitePage, CONTENT_SECURITY_POLICY);
+  const meta = /<head>\s*<meta http-equiv="Content-Security-Policy" content="([^"]+)" \/>/.exec(page);
+  assert.ok(meta, page);
+  const policy = meta[1]!.replaceAll('&amp;', '&');
+  assert.ok(page.indexOf('Content-Security-Policy') < page.indexOf('<script'), 'before any script');
+  const expected = CONTENT_SECURITY_POLICY.split('; ').filter((d) => !d.startsWith('frame-ancestors'));
+  assert.deepEqual(policy.split('; '), expected);
+  assert.equal(page.replace(/\n\s*<meta http-equiv="Content-Security-Policy"[^>]*>/, ''), vitePage, 'nothing else changes');
+  assert.throws(() => electronPage('<html><body></body></html>', CONTENT_SECURITY_POLICY), /no <head>/);
 });
