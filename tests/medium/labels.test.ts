@@ -2,7 +2,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Project } from '../../electron/core/project/project.ts';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { seedProject } from '../helpers/seed-project.ts';
 import { tempDir } from '../helpers/tmp.ts';

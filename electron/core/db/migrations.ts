@@ -115,6 +115,60 @@ export const migrations: Migration[] = [
         CREATE INDEX label_history_by_image ON label_history(image_id, id);
       `),
   },
+  {
+    version: 3,
+    name: 'training runs, their dataset snapshots, metrics and presets',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE runs (
+          id INTEGER PRIMARY KEY,
+          name TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'stopped', 'failed', 'finished')),
+          config TEXT NOT NULL,            -- JSON TrainConfig, complete (defaults applied)
+          classes TEXT NOT NULL,           -- JSON array of class names: the model's output order
+          preprocessing TEXT,              -- JSON Preprocessing, once normalization is known
+          backend TEXT,
+          app_version TEXT NOT NULL,
+          parent_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+          fold INTEGER,
+          created_at TEXT NOT NULL,
+          started_at TEXT,
+          ended_at TEXT,
+          epochs_done INTEGER NOT NULL DEFAULT 0,
+          best_epoch INTEGER,
+          best_val_accuracy REAL,
+          best_val_loss REAL,
+          error TEXT,
+          warnings TEXT                    -- JSON array of messages (e.g. images dropped as unreadable)
+        );
+        -- What the run trained on, frozen at its start: later relabeling does not change it.
+        CREATE TABLE run_images (
+          run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+          image_id INTEGER NOT NULL,
+          sha256 TEXT NOT NULL,
+          class_index INTEGER NOT NULL,
+          split TEXT NOT NULL CHECK (split IN ('train', 'val', 'test')),
+          PRIMARY KEY (run_id, image_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE run_epochs (
+          run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+          epoch INTEGER NOT NULL,
+          train_loss REAL NOT NULL,
+          train_accuracy REAL NOT NULL,
+          val_loss REAL,
+          val_accuracy REAL,
+          lr REAL NOT NULL,
+          images_per_second REAL NOT NULL,
+          seconds REAL NOT NULL,
+          PRIMARY KEY (run_id, epoch)
+        ) WITHOUT ROWID;
+        CREATE TABLE presets (
+          name TEXT PRIMARY KEY,
+          config TEXT NOT NULL,
+          saved_at TEXT NOT NULL
+        );
+      `),
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

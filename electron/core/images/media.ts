@@ -28,7 +28,7 @@ interface MediaRow {
   max_value: number | null;
 }
 
-function limitFor(project: Project): number {
+export function limitFor(project: Project): number {
   const row = project.db.prepare(`SELECT value FROM meta WHERE key = 'limit_input_pixels'`).get() as
     | { value: string }
     | undefined;

@@ -1,0 +1,235 @@
+/**
+ * The one fit loop, used by the training process, the CLI (through it) and the tests. A custom loop rather than
+ * `model.fit`: per-batch callbacks, class weights, weight decay, schedules, early stopping, cancel between
+ * batches, and checkpoints that include the optimizer and schedule state, so a resumed run continues exactly.
+ *
+ * Callbacks are parameters (tfjs-examples style); every tensor is made inside tf.tidy, so
+ * `tf.memory().numTensors` stays flat across epochs (tested).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { EarlyStopping, LrSchedule, type EarlyStopState, type ScheduleState } from '../../../shared/schedules.ts';
+import type { BatchMetrics, EpochMetrics, OptimizerConfig, ScheduleConfig } from '../../../shared/training.ts';
+
+export interface Batch {
+  /** NHWC float32 pixels, already normalized (and augmented for training). */
+  xs: Float32Array;
+  /** Class index per image. */
+  ys: Int32Array;
+  n: number;
+}
+
+/** Where batches come from: the training split (shuffled and augmented per epoch) or a fixed evaluation set. */
+export interface BatchSource {
+  readonly size: number;
+  readonly shape: [number, number, number];
+  batches(epoch: number, batchSize: number): Iterable<Batch>;
+}
+
+export interface FitState {
+  /** Epochs completed so far. */
+  epoch: number;
+  schedule: ScheduleState;
+  earlyStop: EarlyStopState;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  earlyStopping: { monitor: 'val_loss' | 'val_accuracy'; patience: number } | null;
+  weightDecay: number;
+  /** Loss weight per class (null: all 1). */
+  classWeights: number[] | null;
+  numClasses: number;
+  signal?: AbortSignal;
+  /** Resume from here: the optimizer's weights are restored by the caller through `restoreOptimizer`. */
+  resume?: { state: FitState; optimizerWeights: { name: string; tensor: tf.Tensor }[] };
+  /** Only these layers train (transfer learning); default all trainable layers. */
+  trainableLayers?: tfl.layers.Layer[];
+  onBatchEnd?: (m: BatchMetrics) => void;
+  onEpochEnd?: (m: EpochMetrics, info: { improved: boolean; state: FitState }) => Promise<void> | void;
+  /** Called with the optimizer when a checkpoint should be written (after each epoch). */
+  onCheckpoint?: (optimizer: tf.Optimizer, state: FitState, improved: boolean) => Promise<void>;
+}
+
+export type FitEnd = { status: 'finished' | 'stopped' | 'early-stopped' | 'nan'; state: FitState; message: string };
+
+export function makeOptimizer(c: OptimizerConfig): tf.Optimizer {
+  switch (c.kind) {
+    case 'sgd':
+      return c.momentum > 0 ? tf.train.momentum(c.lr, c.momentum, c.nesterov) : tf.train.sgd(c.lr);
+    case 'adam':
+      return tf.train.adam(c.lr, c.beta1, c.beta2, 1e-8);
+    case 'rmsprop':
+      // PyTorch's eps default (1e-8) and no centering, like the seed's RMSprop.
+      return tf.train.rmsprop(c.lr, c.decay, c.momentum, 1e-8, false);
+  }
+}
+
+export function setLearningRate(opt: tf.Optimizer, lr: number): void {
+  const o = opt as unknown as { setLearningRate?: (lr: number) => void; learningRate: number };
+  // SGD and momentum keep a negated scalar of the rate; Adam and RMSprop read the field.
+  if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
+  o.learningRate = lr;
+}
+
+/** Mean weighted cross-entropy of softmax outputs, clipped as Keras does for probabilities. */
+function crossEntropy(probs: tf.Tensor2D, labels: tf.Tensor1D, numClasses: number, weights: tf.Tensor1D | null): tf.Scalar {
+  const oneHot = tf.oneHot(labels, numClasses);
+  const logp = tf.log(tf.clipByValue(probs, 1e-7, 1 - 1e-7));
+  const perImage = tf.neg(tf.sum(tf.mul(oneHot, logp), 1));
+  if (!weights) return tf.mean(perImage);
+  const w = tf.gather(weights, labels);
+  // Weighted mean, as PyTorch's CrossEntropyLoss(weight=…) normalizes by the sum of weights.
+  return tf.div(tf.sum(tf.mul(perImage, w)), tf.sum(w));
+}
+
+function kernelsOf(layers: tfl.layers.Layer[]): tf.Variable[] {
+  return layers.flatMap((l) => l.trainableWeights.filter((w) => w.name.endsWith('kernel')).map((w) => w.read() as tf.Variable));
+}
+
+/** Loss and accuracy over a fixed set, in inference mode. */
+export function evaluate(model: tfl.LayersModel, source: BatchSource, batchSize: number, numClasses: number): { loss: number; accuracy: number } {
+  let lossSum = 0;
+  let correct = 0;
+  let n = 0;
+  for (const b of source.batches(0, batchSize)) {
+    const [l, c] = tf.tidy(() => {
+      const xs = tf.tensor4d(b.xs, [b.n, ...source.shape]);
+      const ys = tf.tensor1d(b.ys, 'int32');
+      const probs = model.predict(xs) as tf.Tensor2D;
+      const loss = tf.mul(crossEntropy(probs, ys, numClasses, null), b.n);
+      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(probs, 1), ys), 'int32'));
+      return [loss.dataSync()[0]!, hits.dataSync()[0]!];
+    });
+    lossSum += l;
+    correct += c;
+    n += b.n;
+  }
+  return n === 0 ? { loss: NaN, accuracy: NaN } : { loss: lossSum / n, accuracy: correct / n };
+}
+
+export async function fit(model: tfl.LayersModel, train: BatchSource, val: BatchSource | null, o: FitOptions): Promise<FitEnd> {
+  const optimizer = makeOptimizer(o.optimizer);
+  const layers = o.trainableLayers ?? model.layers.filter((l) => l.trainable);
+  const vars = layers.flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable));
+  const decayed = o.weightDecay > 0 ? kernelsOf(layers) : [];
+  const classWeights = o.classWeights ? tf.keep(tf.tensor1d(o.classWeights)) : null;
+  const schedule = new LrSchedule(o.schedule, o.optimizer.lr, o.epochs, o.resume?.state.schedule);
+  const stopper = new EarlyStopping(o.earlyStopping, o.resume?.state.earlyStop);
+  let state: FitState = o.resume?.state ?? { epoch: 0, schedule: schedule.state, earlyStop: stopper.state };
+  if (o.resume) {
+    await optimizer.setWeights(o.resume.optimizerWeights);
+    // The optimizer's variables hold their own references to the data.
+    tf.dispose(o.resume.optimizerWeights.map((w) => w.tensor));
+  }
+
+  const batchesPerEpoch = Math.ceil(train.size / o.batchSize);
+  try {
+    for (let epoch = state.epoch; epoch < o.epochs; epoch++) {
+      const lr = schedule.lrFor(epoch);
+      setLearningRate(optimizer, lr);
+      const t0 = performance.now();
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let batch = 0;
+      for (const b of train.batches(epoch, o.batchSize)) {
+        if (o.signal?.aborted) return { status: 'stopped', state, message: 'Stopped by the user' };
+        let hits: tf.Tensor | null = null;
+        const loss = tf.tidy((): tf.Scalar => {
+          const xs = tf.tensor4d(b.xs, [b.n, ...train.shape]);
+          const ys = tf.tensor1d(b.ys, 'int32');
+          const cost = optimizer.minimize(
+            () => {
+              const probs = model.apply(xs, { training: true }) as tf.Tensor2D;
+              hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, 1), ys), 'float32')));
+              let l = crossEntropy(probs, ys, o.numClasses, classWeights);
+              if (decayed.length) {
+                // L2 penalty wd/2·‖w‖², whose gradient is PyTorch's weight_decay·w.
+                l = tf.add(l, tf.mul(o.weightDecay / 2, tf.addN(decayed.map((v) => tf.sum(tf.square(v))))));
+              }
+              return l as tf.Scalar;
+            },
+            true,
+            vars,
+          );
+          return cost as tf.Scalar;
+        });
+        const lossValue = (await loss.data())[0]!;
+        const hitTensor = hits as tf.Tensor | null;
+        const hitValue = hitTensor ? (await hitTensor.data())[0]! : 0;
+        loss.dispose();
+        hitTensor?.dispose();
+        if (!Number.isFinite(lossValue)) {
+          return {
+            status: 'nan',
+            state,
+            message: `The loss became ${lossValue} at epoch ${epoch + 1}, batch ${batch + 1}: lower the learning rate. The last good checkpoint is kept.`,
+          };
+        }
+        lossSum += lossValue * b.n;
+        correct += hitValue;
+        seen += b.n;
+        batch++;
+        const elapsed = (performance.now() - t0) / 1000;
+        const ips = seen / Math.max(elapsed, 1e-6);
+        o.onBatchEnd?.({
+          epoch,
+          batch,
+          batches: batchesPerEpoch,
+          loss: lossValue,
+          accuracy: hitValue / b.n,
+          imagesPerSecond: ips,
+          etaSeconds: Math.round(((batchesPerEpoch - batch) * o.batchSize + (o.epochs - epoch - 1) * train.size) / ips),
+        });
+        // Yield so cancel and progress messages get through between batches.
+        await new Promise((r) => setImmediate(r));
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const v = val && val.size > 0 ? evaluate(model, val, Math.max(o.batchSize, 128), o.numClasses) : null;
+      const metrics: EpochMetrics = {
+        epoch,
+        trainLoss: lossSum / Math.max(seen, 1),
+        trainAccuracy: correct / Math.max(seen, 1),
+        valLoss: v?.loss ?? null,
+        valAccuracy: v?.accuracy ?? null,
+        lr,
+        imagesPerSecond: seen / Math.max(seconds, 1e-6),
+        seconds,
+      };
+      if (v && !Number.isFinite(v.loss)) {
+        return { status: 'nan', state, message: `The validation loss became ${v.loss} at epoch ${epoch + 1}: lower the learning rate. The last good checkpoint is kept.` };
+      }
+      schedule.observe(metrics.valLoss);
+      const { improved, stop } = stopper.observe(epoch, metrics);
+      state = { epoch: epoch + 1, schedule: { ...schedule.state }, earlyStop: { ...stopper.state } };
+      await o.onCheckpoint?.(optimizer, state, improved);
+      await o.onEpochEnd?.(metrics, { improved, state });
+      if (stop) {
+        return {
+          status: 'early-stopped',
+          state,
+          message: `Stopped early after epoch ${epoch + 1}: ${o.earlyStopping!.monitor} did not improve for ${o.earlyStopping!.patience} epochs`,
+        };
+      }
+      if (o.signal?.aborted) return { status: 'stopped', state, message: 'Stopped by the user' };
+    }
+    return { status: 'finished', state, message: `Trained ${o.epochs} epochs` };
+  } finally {
+    classWeights?.dispose();
+    optimizer.dispose();
+  }
+}
+
+/** Class weights for imbalance: n / (k · n_c), as scikit-learn's "balanced"; null when not needed. */
+export function balancedClassWeights(counts: number[], mode: 'auto' | 'weights' | 'sampling' | 'none'): number[] | null {
+  if (mode === 'none' || mode === 'sampling') return null;
+  const present = counts.filter((c) => c > 0);
+  if (present.length === 0) return null;
+  if (mode === 'auto' && Math.max(...present) <= 3 * Math.min(...present)) return null;
+  const n = counts.reduce((a, b) => a + b, 0);
+  return counts.map((c) => (c > 0 ? n / (counts.length * c) : 0));
+}

@@ -1,0 +1,153 @@
+/**
+ * One training run from start (or resume) to end, in the training process: decode the run's snapshot into the
+ * tensor cache, fix the normalization, build or restore the model, fit, and keep the best and last checkpoints.
+ * The run's row in project.db is kept current at every epoch, so a crash loses at most one epoch.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { BatchMetrics, EpochMetrics, Normalization, Preprocessing, TrainConfig } from '../../../shared/training.ts';
+import type { Project } from '../project/project.ts';
+import { CachedSource, datasetNormalization, fillCache, readSnapshot } from './dataset.ts';
+import { balancedClassWeights, fit, type FitEnd } from './fit.ts';
+import { buildModel } from './models.ts';
+import { buildTransferModel } from './transfer.ts';
+import { checkpointDir, hasCheckpoint, loadModel, readLastState, saveLast, saveModel } from './checkpoint.ts';
+import { addWarnings, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
+import { TensorCache } from './tensor-cache.ts';
+
+export interface TrainerEvents {
+  status?(message: string): void;
+  prepare?(done: number, total: number): void;
+  batch?(m: BatchMetrics): void;
+  epoch?(m: EpochMetrics, improved: boolean): void;
+}
+
+export interface TrainerOptions {
+  /** 'resume' continues from the last checkpoint (a stopped, failed or extended run). */
+  mode: 'start' | 'resume';
+  backend: string;
+  signal?: AbortSignal;
+  events?: TrainerEvents;
+}
+
+export interface TrainerResult {
+  status: 'finished' | 'stopped' | 'failed';
+  message: string;
+}
+
+function describeError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ENOSPC') return 'The disk is full: the checkpoint could not be written. Free some space and resume; the last good checkpoint is kept.';
+  if (/out of memory|Cannot allocate|allocation failed/i.test(err?.message ?? '')) {
+    return `Out of memory: ${err.message}. Use a smaller image size or batch size.`;
+  }
+  return err?.message ?? String(e);
+}
+
+export async function runTraining(project: Project, runId: number, o: TrainerOptions): Promise<TrainerResult> {
+  const db = project.db;
+  const run = getRun(db, runId);
+  const config: TrainConfig = run.config;
+  const dir = runDir(project, runId);
+  markRunning(db, runId, o.backend);
+  let cache: TensorCache | null = null;
+  let model: tfl.LayersModel | null = null;
+  try {
+    const shape = { imageSize: config.imageSize, channels: config.channels, resize: config.resize } as const;
+    cache = new TensorCache(project.cacheDir, shape);
+    o.events?.status?.('Preparing images');
+    const snapshot = readSnapshot(db, runId);
+    const { kept, dropped } = await fillCache(project, cache, snapshot, shape, { signal: o.signal, progress: o.events?.prepare });
+    if (o.signal?.aborted) {
+      endRun(db, runId, 'stopped', null);
+      return { status: 'stopped', message: 'Stopped before training began' };
+    }
+    if (dropped.length) {
+      addWarnings(db, runId, dropped.slice(0, 50).map((d) => `Skipped ${d.path}: ${d.reason}`));
+      if (dropped.length > 50) addWarnings(db, runId, [`… and ${dropped.length - 50} more images skipped as unreadable`]);
+    }
+    const train = kept.filter((it) => it.split === 'train');
+    const val = kept.filter((it) => it.split === 'val');
+    const numClasses = run.classes.length;
+    const counts = new Array<number>(numClasses).fill(0);
+    for (const it of train) counts[it.classIndex]!++;
+    const emptyClass = run.classes.find((_, i) => counts[i] === 0);
+    if (emptyClass) throw new Error(`No readable training images are left for "${emptyClass}"`);
+
+    let normalization: Normalization;
+    if (run.preprocessing) normalization = run.preprocessing.normalization;
+    else if (config.normalization.kind === 'fixed') {
+      const pad = (v: number[]) => Array.from({ length: config.channels }, (_, i) => v[i] ?? v[0]!);
+      normalization = { mean: pad(config.normalization.mean), std: pad(config.normalization.std) };
+    } else normalization = datasetNormalization(cache, train, config.channels);
+    const preprocessing: Preprocessing = { ...shape, normalization, sixteenBit: 'own-range' };
+    setPreprocessing(db, runId, preprocessing);
+
+    const imbalanceSampling = config.imbalance === 'sampling';
+    const trainSource = new CachedSource(cache, train, shape, normalization, {
+      shuffle: true,
+      seed: config.seed,
+      augment: config.augment,
+      balanced: imbalanceSampling,
+    });
+    const valSource = val.length ? new CachedSource(cache, val, shape, normalization, { shuffle: false, seed: config.seed }) : null;
+
+    const resume = o.mode === 'resume' && hasCheckpoint(dir, 'last') ? readLastState(dir) : undefined;
+    let trainableLayers: tfl.layers.Layer[] | undefined;
+    if (resume) {
+      model = await loadModel(checkpointDir(dir, 'last'));
+    } else if (config.arch === 'backbone') {
+      const t = await buildTransferModel(project, config, numClasses);
+      model = t.model;
+      trainableLayers = t.trainable;
+    } else {
+      model = buildModel(config, numClasses);
+    }
+    if (resume?.state.epoch !== undefined && resume.state.epoch >= config.epochs) {
+      tf.dispose(resume.optimizerWeights.map((w) => w.tensor));
+      endRun(db, runId, 'finished', null);
+      return { status: 'finished', message: `Already trained ${config.epochs} epochs` };
+    }
+
+    o.events?.status?.(resume ? `Resuming at epoch ${resume.state.epoch + 1}` : 'Training');
+    const end: FitEnd = await fit(model, trainSource, valSource, {
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      optimizer: config.optimizer,
+      schedule: config.schedule,
+      earlyStopping: valSource ? config.earlyStopping : null,
+      weightDecay: config.weightDecay,
+      classWeights: balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance),
+      numClasses,
+      signal: o.signal,
+      resume,
+      trainableLayers,
+      onBatchEnd: (m) => o.events?.batch?.(m),
+      onCheckpoint: async (optimizer, state, improved) => {
+        await saveLast(dir, model!, optimizer, state);
+        if (improved) await saveModel(checkpointDir(dir, 'best'), model!);
+      },
+      onEpochEnd: (m, { improved }) => {
+        recordEpoch(db, runId, m, improved);
+        o.events?.epoch?.(m, improved);
+      },
+    });
+    if (end.status === 'nan') {
+      endRun(db, runId, 'failed', end.message);
+      return { status: 'failed', message: end.message };
+    }
+    if (end.status === 'stopped') {
+      endRun(db, runId, 'stopped', null);
+      return { status: 'stopped', message: end.message };
+    }
+    endRun(db, runId, 'finished', null);
+    return { status: 'finished', message: end.message };
+  } catch (e) {
+    const message = describeError(e);
+    endRun(db, runId, 'failed', message);
+    return { status: 'failed', message };
+  } finally {
+    model?.dispose();
+    cache?.close();
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Training configuration and run records: what a run is, as every face and the training process see it.
+ * The config is stored whole with each run, so evaluation, export and prediction reuse it unchanged.
+ */
+import { z } from 'zod';
+
+export const archKinds = ['lenet5', 'cnn', 'resnet', 'backbone'] as const;
+export type ArchKind = (typeof archKinds)[number];
+
+export const resizeModes = ['squash', 'letterbox', 'center-crop'] as const;
+export type ResizeMode = (typeof resizeModes)[number];
+
+const lr = z.number().positive().max(10);
+
+export const optimizerSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('sgd'), lr, momentum: z.number().min(0).max(0.999).default(0.9), nesterov: z.boolean().default(false) }).strict(),
+  z.object({ kind: z.literal('adam'), lr, beta1: z.number().min(0).max(0.9999).default(0.9), beta2: z.number().min(0).max(0.99999).default(0.999) }).strict(),
+  z.object({ kind: z.literal('rmsprop'), lr, decay: z.number().min(0).max(0.9999).default(0.9), momentum: z.number().min(0).max(0.999).default(0) }).strict(),
+]);
+export type OptimizerConfig = z.output<typeof optimizerSchema>;
+
+export const scheduleSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('constant') }).strict(),
+  z.object({ kind: z.literal('step'), everyEpochs: z.number().int().min(1), gamma: z.number().positive().max(1) }).strict(),
+  z.object({ kind: z.literal('cosine'), warmupEpochs: z.number().int().min(0).default(0), minLrFactor: z.number().min(0).max(1).default(0) }).strict(),
+  z.object({ kind: z.literal('plateau'), factor: z.number().positive().max(1).default(0.5), patience: z.number().int().min(1).default(3), minLrFactor: z.number().min(0).max(1).default(0.01) }).strict(),
+]);
+export type ScheduleConfig = z.output<typeof scheduleSchema>;
+
+export const augmentSchema = z
+  .object({
+    /** Random resized crop: the share of the image area kept, at least. 0 = off. */
+    cropScale: z.number().min(0).max(1).default(0),
+    hflip: z.boolean().default(false),
+    vflip: z.boolean().default(false),
+    /** Random rotation up to ± this many degrees. */
+    rotation: z.number().min(0).max(180).default(0),
+    /** Brightness jitter, as a fraction (0.2 = ±20%). */
+    brightness: z.number().min(0).max(1).default(0),
+    contrast: z.number().min(0).max(1).default(0),
+  })
+  .strict();
+export type AugmentConfig = z.output<typeof augmentSchema>;
+
+export const trainConfigSchema = z
+  .object({
+    arch: z.enum(archKinds).default('cnn'),
+    /** For arch 'backbone': the backbone's name (resources/backbones, imported, or `run:<id>`). */
+    backbone: z.string().max(200).optional(),
+    /** Transfer learning: blocks of the backbone to unfreeze after the head-only phase (0 = head only). */
+    unfreezeBlocks: z.number().int().min(0).max(100).default(0),
+    /** Learning-rate factor for the fine-tuning phase. */
+    fineTuneLrFactor: z.number().positive().max(1).default(0.1),
+    headEpochs: z.number().int().min(0).max(1000).default(3),
+    imageSize: z.number().int().min(16).max(512).default(64),
+    channels: z.union([z.literal(1), z.literal(3)]).default(1),
+    resize: z.enum(resizeModes).default('squash'),
+    /** ResNet size. */
+    width: z.number().int().min(4).max(256).default(16),
+    depth: z.number().int().min(1).max(8).default(2),
+    dropout: z.number().min(0).max(0.9).default(0.25),
+    epochs: z.number().int().min(1).max(1000).default(20),
+    batchSize: z.number().int().min(1).max(1024).default(32),
+    optimizer: optimizerSchema.default({ kind: 'adam', lr: 0.001, beta1: 0.9, beta2: 0.999 }),
+    weightDecay: z.number().min(0).max(1).default(0),
+    schedule: scheduleSchema.default({ kind: 'constant' }),
+    earlyStopping: z
+      .object({ monitor: z.enum(['val_loss', 'val_accuracy']).default('val_loss'), patience: z.number().int().min(1).max(1000).default(5) })
+      .strict()
+      .nullable()
+      .default({ monitor: 'val_loss', patience: 5 }),
+    augment: augmentSchema.default({ cropScale: 0, hflip: false, vflip: false, rotation: 0, brightness: 0, contrast: 0 }),
+    normalization: z
+      .discriminatedUnion('kind', [
+        z.object({ kind: z.literal('dataset') }).strict(),
+        z.object({ kind: z.literal('fixed'), mean: z.array(z.number()).min(1).max(3), std: z.array(z.number().positive()).min(1).max(3) }).strict(),
+      ])
+      .default({ kind: 'dataset' }),
+    /** Class imbalance: 'auto' turns class weights on when the largest class is over 3x the smallest. */
+    imbalance: z.enum(['auto', 'weights', 'sampling', 'none']).default('auto'),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    /** Train one model per fold (uses the project's k folds). */
+    folds: z.boolean().default(false),
+  })
+  .strict();
+export type TrainConfig = z.output<typeof trainConfigSchema>;
+export type TrainConfigInput = z.input<typeof trainConfigSchema>;
+
+/** Normalization actually used, stored with the run (computed from the train split when kind is 'dataset'). */
+export interface Normalization {
+  mean: number[];
+  std: number[];
+}
+
+/** What evaluation, export and prediction need to turn a file into the model's input, exactly as in training. */
+export interface Preprocessing {
+  imageSize: number;
+  channels: 1 | 3;
+  resize: ResizeMode;
+  normalization: Normalization;
+  /** 16-bit images are scaled by their own min..max to 0..255 before resizing. */
+  sixteenBit: 'own-range';
+}
+
+export const runStatuses = ['queued', 'running', 'stopped', 'failed', 'finished'] as const;
+export type RunStatus = (typeof runStatuses)[number];
+
+export interface EpochMetrics {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+  lr: number;
+  imagesPerSecond: number;
+  seconds: number;
+}
+
+export interface BatchMetrics {
+  epoch: number;
+  batch: number;
+  batches: number;
+  loss: number;
+  accuracy: number;
+  imagesPerSecond: number;
+  etaSeconds: number | null;
+}
+
+export interface RunInfo {
+  id: number;
+  name: string;
+  status: RunStatus;
+  config: TrainConfig;
+  backend: string | null;
+  appVersion: string;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  epochsDone: number;
+  bestEpoch: number | null;
+  bestValAccuracy: number | null;
+  bestValLoss: number | null;
+  error: string | null;
+  /** The run this one re-runs, extends or was resumed from. */
+  parentId: number | null;
+  fold: number | null;
+  classes: string[];
+  trainImages: number;
+  valImages: number;
+  warnings: string[];
+  preprocessing: Preprocessing | null;
+}
