@@ -1,10 +1,10 @@
 /**
  * The thumbnail cache: `cache/thumbs/<sha[0..2]>/<sha>.webp`, keyed by content hash so that exact duplicates
  * share one file. Writes go through a temporary name and a rename, so an import killed mid-write never leaves a
- * half-written thumbnail under the final name.
+ * half-written thumbnail under the final name. Sync writes: thumbnails are a few kB, and a thread-pool round
+ * trip per file costs more than the write itself.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function thumbPath(thumbDir: string, sha256: string): string {
@@ -35,7 +35,7 @@ export class ThumbCache {
     this.made.delete(sha256);
   }
 
-  async write(sha256: string, body: Buffer): Promise<void> {
+  write(sha256: string, body: Buffer): void {
     const sub = join(this.dir, sha256.slice(0, 2));
     if (!this.dirs.has(sub)) {
       mkdirSync(sub, { recursive: true });
@@ -43,8 +43,8 @@ export class ThumbCache {
     }
     const final = thumbPath(this.dir, sha256);
     const tmp = `${final}.${process.pid}.${this.seq++}.tmp`;
-    await writeFile(tmp, body);
-    await rename(tmp, final);
+    writeFileSync(tmp, body);
+    renameSync(tmp, final);
     this.made.add(sha256);
   }
 }
