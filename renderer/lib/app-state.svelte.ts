@@ -3,7 +3,7 @@
  * search), the selection, running jobs, and which overlay is open. Components read it and call its methods;
  * only this class and the grid state talk to the API.
  */
-import { LoupeError, type AppInfo, type ClassInfo, type ImagePage, type Job, type ProjectInfo, type ProjectSummary, type SortKey } from '../../shared/contract.ts';
+import { LoupeError, type AppInfo, type ClassInfo, type ImageFilter, type ImagePage, type Job, type ProjectInfo, type ProjectSummary, type SortKey } from '../../shared/contract.ts';
 import { api, invoke, onEvent } from './api.ts';
 import { GridState, type GridQuery } from './grid-state.svelte.ts';
 import { viewFilter, type View } from './view-filter.ts';
@@ -52,6 +52,7 @@ export class AppState {
 
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private lastRefresh = 0;
+  private lastCountsMs = 0;
 
   async start(): Promise<void> {
     onEvent((event, payload) => {
@@ -94,10 +95,14 @@ export class AppState {
     }
   }
 
-  /** Coalesces bursts of project:changed into one reload every REFRESH_INTERVAL_MS at most. */
+  /**
+   * Coalesces bursts of project:changed into one reload every REFRESH_INTERVAL_MS at most, and backs off when
+   * the counts themselves are slow (a very large project), so a long import never turns into a query storm.
+   */
   scheduleRefresh(): void {
     if (!this.project || this.refreshTimer) return;
-    const wait = Math.max(0, this.lastRefresh + REFRESH_INTERVAL_MS - Date.now());
+    const interval = Math.max(REFRESH_INTERVAL_MS, this.lastCountsMs * 10);
+    const wait = Math.max(0, this.lastRefresh + interval - Date.now());
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = null;
       this.lastRefresh = Date.now();
@@ -106,25 +111,30 @@ export class AppState {
     }, wait);
   }
 
+  /**
+   * Sidebar counts, from the same filters the grid queries (so a count and its view always agree). Not
+   * project:summary: that one also lists every duplicate path and error, which the sidebar does not show.
+   */
   async refreshCounts(): Promise<void> {
     if (!this.project) return;
+    const started = performance.now();
+    const total = (filter: ImageFilter) => invoke('images:query', { filter, limit: 1 }).then((p) => p.total);
     try {
-      const [summary, classes, dup, err] = await Promise.all([
-        api['project:summary']({}),
+      const [classes, images, unlabeled, train, val, test, unassigned, duplicates, errors, missing] = await Promise.all([
         api['classes:list']({}),
-        // The summary lists at most 1000 errors and groups duplicates; the totals come from the same query the grid uses.
-        api['images:query']({ filter: { duplicates: true }, limit: 1 }),
-        api['images:query']({ filter: { errors: true }, limit: 1 }),
+        total({}),
+        total({ unlabeled: true }),
+        total({ split: 'train' }),
+        total({ split: 'val' }),
+        total({ split: 'test' }),
+        total({ split: 'unassigned' }),
+        total({ duplicates: true }),
+        total({ errors: true }),
+        total({ missing: true }),
       ]);
       this.classes = classes;
-      this.counts = {
-        images: summary.images,
-        unlabeled: summary.unlabeled,
-        splits: summary.splits,
-        duplicates: dup.total,
-        errors: err.total,
-        missing: summary.missing,
-      };
+      this.counts = { images, unlabeled, splits: { train, val, test, unassigned }, duplicates, errors, missing };
+      this.lastCountsMs = performance.now() - started;
     } catch (e) {
       if (e instanceof LoupeError && e.code === 'NO_PROJECT') return;
       this.report(e);
