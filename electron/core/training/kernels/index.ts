@@ -1,37 +1,66 @@
 // Training kernels for the wasm backend. tfjs-backend-wasm 4.22 lacks Conv2DBackpropFilter and the depthwise
 // gradients (training a conv net throws "Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'"), and
-// its Conv2DBackpropInput is a scalar loop. We express each as one XNNPACK forward convolution (see
-// conv-geometry.ts). Everything else our models' gradients need (MaxPoolGrad, AvgPoolGrad, Step for relu,
-// FusedBatchNorm's composed gradient, Mean for global average pooling, softmax cross-entropy, dropout's
-// RandomUniform-free mask, Adam/RMSprop updates) exists on wasm; tests/medium/wasm-kernels.test.ts checks it.
+// some kernels it has are slow paths that dominate a training step. We register:
+//  - Conv2DBackpropFilter, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropFilter/Input: each one XNNPACK
+//    forward convolution (conv-geometry.ts has the identities);
+//  - MaxPoolGrad: a single JS pass over the wasm heap instead of the stock kernel;
+//  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags.
+// Everything else our models' gradients need (AvgPoolGrad, Step for relu, FusedBatchNorm's composed gradient,
+// Mean for global average pooling, softmax cross-entropy, dropout, Adam/RMSprop updates) exists on wasm;
+// tests/medium/wasm-kernels.test.ts profiles real training steps to keep that true.
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv2d-grads.ts';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-grads.ts';
+import { withoutTransposes } from './matmul.ts';
+import { maxPoolGrad } from './max-pool-grad.ts';
 
 const BACKEND = 'wasm';
 
-const ours: readonly tf.KernelConfig[] = [
-  { kernelName: tf.Conv2DBackpropFilter, backendName: BACKEND, kernelFunc: conv2dBackpropFilter as unknown as tf.KernelFunc },
-  { kernelName: tf.Conv2DBackpropInput, backendName: BACKEND, kernelFunc: conv2dBackpropInput as unknown as tf.KernelFunc },
-  { kernelName: tf.DepthwiseConv2dNativeBackpropFilter, backendName: BACKEND, kernelFunc: depthwiseBackpropFilter as unknown as tf.KernelFunc },
-  { kernelName: tf.DepthwiseConv2dNativeBackpropInput, backendName: BACKEND, kernelFunc: depthwiseBackpropInput as unknown as tf.KernelFunc },
+interface Provider {
+  readonly kernelName: string;
+  /** Builds our kernel; `stock` is wasm's own registration when it has one. */
+  readonly build: (stock: tf.KernelConfig | undefined) => tf.KernelFunc | undefined;
+  /** Wrappers call the stock kernel, whose setup (cwrap of its wasm export) must still run at backend init. */
+  readonly wrapsStock?: boolean;
+}
+
+const asKernel = (f: unknown) => f as tf.KernelFunc;
+
+const providers: readonly Provider[] = [
+  { kernelName: tf.Conv2DBackpropFilter, build: () => asKernel(conv2dBackpropFilter) },
+  { kernelName: tf.Conv2DBackpropInput, build: () => asKernel(conv2dBackpropInput) },
+  { kernelName: tf.DepthwiseConv2dNativeBackpropFilter, build: () => asKernel(depthwiseBackpropFilter) },
+  { kernelName: tf.DepthwiseConv2dNativeBackpropInput, build: () => asKernel(depthwiseBackpropInput) },
+  { kernelName: tf.MaxPoolGrad, build: () => asKernel(maxPoolGrad) },
+  { kernelName: tf.BatchMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
+  { kernelName: tf._FusedMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
 ];
 
 /** Names of the kernels this module provides for 'wasm'. */
-export const WASM_TRAINING_KERNELS: readonly string[] = ours.map((k) => k.kernelName);
+export const WASM_TRAINING_KERNELS: readonly string[] = providers.map((p) => p.kernelName);
+
+const ours = new WeakSet<tf.KernelFunc>();
 
 /**
  * Registers (or replaces) the training kernels for the 'wasm' backend. Idempotent: calling it again changes
- * nothing. Returns the names of the kernels now served by this module. Works before or after the wasm backend
- * is initialised (our kernels need no setup function).
+ * nothing. Returns the names of the kernels now served by this module. Call it before or after the wasm
+ * backend is initialised (imported, that is: tfjs-backend-wasm registers its stock kernels on import).
  */
 export function registerWasmTrainingKernels(): string[] {
-  for (const config of ours) {
-    const current = tf.getKernel(config.kernelName, BACKEND);
-    if (current?.kernelFunc === config.kernelFunc) continue;
+  const names: string[] = [];
+  for (const p of providers) {
+    const current = tf.getKernel(p.kernelName, BACKEND);
+    if (current && ours.has(current.kernelFunc)) {
+      names.push(p.kernelName);
+      continue;
+    }
+    const kernelFunc = p.build(current);
+    if (!kernelFunc) continue; // a wrapper with no stock kernel to wrap (tfjs-backend-wasm not imported yet)
+    ours.add(kernelFunc);
     // Replacing wasm's own kernel: unregister first, or tfjs warns about a duplicate registration.
-    if (current) tf.unregisterKernel(config.kernelName, BACKEND);
-    tf.registerKernel(config);
+    if (current) tf.unregisterKernel(p.kernelName, BACKEND);
+    tf.registerKernel({ kernelName: p.kernelName, backendName: BACKEND, kernelFunc, ...(p.wrapsStock && current?.setupFunc ? { setupFunc: current.setupFunc } : {}) });
+    names.push(p.kernelName);
   }
-  return [...WASM_TRAINING_KERNELS];
+  return names;
 }
