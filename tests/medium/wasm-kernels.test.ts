@@ -212,7 +212,7 @@ test('MaxPoolGrad matches finite differences and the cpu kernel, negative window
         }),
       );
     const numeric = await onBackend('cpu', () => {
-      const loss = (xa: Float32Array) => tf.tidy(() => tf.maxPool(tf.tensor4d(xa, c.x), c.filterSize, c.strides, c.pad).dataSync().reduce((acc, v, i) => acc + v * dyv[i]!, 0));
+      const loss = (xa: Float32Array) => tf.tidy(() => (tf.maxPool(tf.tensor4d(xa, c.x), c.filterSize, c.strides, c.pad).dataSync() as Float32Array).reduce((acc, v, i) => acc + v * dyv[i]!, 0));
       const h = 1 / 32;
       return Float64Array.from(xv, (_, i) => {
         const plus = xv.slice();

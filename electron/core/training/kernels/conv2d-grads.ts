@@ -32,7 +32,7 @@ export function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; attr
     if (hp.keptLength <= 0 || wp.keptLength <= 0) return tf.zeros(a.filterShape);
     const xT = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D;
     // [B,OH,OW,Co] → [OH,OW,B,Co]; with B = 1 that is a free reshape.
-    const dyT = info.batchSize === 1 ? tf.reshape(dy, [info.outHeight, info.outWidth, 1, info.outChannels]) : tf.transpose(dy, [1, 2, 0, 3]);
+    const dyT: tf.Tensor4D = info.batchSize === 1 ? tf.reshape(dy, [info.outHeight, info.outWidth, 1, info.outChannels]) : tf.transpose(dy, [1, 2, 0, 3]);
     const fed = cropForConv(xT, hp, wp);
     const g = forwardConv(fed.x, dyT, [info.dilationHeight, info.dilationWidth], [info.strideHeight, info.strideWidth], fed.pad);
     return info.inChannels === 1 ? tf.reshape(g, a.filterShape) : tf.transpose(g, [1, 2, 0, 3]);
