@@ -5,6 +5,9 @@
  * Pure TypeScript: no Node, DOM or Electron imports (checked by lint).
  */
 import { z } from 'zod';
+import { trainConfigSchema, type EpochMetrics, type RunInfo, type TrainConfig } from './training.ts';
+import type { BackendReport, TrainingEvent } from './worker-protocol.ts';
+import type { LiveState } from './live-state.ts';
 
 // ---------- shared value types ----------
 
@@ -181,6 +184,21 @@ export interface GroupPreview {
   examples: { path: string; group: string | null }[];
 }
 
+export interface RunDetail {
+  run: RunInfo;
+  epochs: EpochMetrics[];
+  /** The running run's live state (recent batches), so a reloaded UI catches up; null otherwise. */
+  live: LiveState | null;
+}
+
+export interface BackboneSummary {
+  name: string;
+  source: 'shipped' | 'imported' | 'run';
+  imageSize: number;
+  channels: 1 | 3;
+  description?: string;
+}
+
 export type JobKind = 'import' | 'sample';
 export type JobState = 'running' | 'succeeded' | 'failed' | 'canceled';
 
@@ -341,6 +359,20 @@ export const requestSchemas = {
   'splits:move': z.object({ imageIds, split: z.enum(splitNames).nullable() }).strict(),
   'splits:lockTest': z.object({ locked: z.boolean() }).strict(),
   'groups:preview': z.object({ groupBy: groupRuleSchema }).strict(),
+  'training:suggest': empty,
+  'training:start': z.object({ config: trainConfigSchema, name: z.string().max(200).optional() }).strict(),
+  'training:stop': z.object({ runId: id }).strict(),
+  'training:resume': z.object({ runId: id }).strict(),
+  'training:extend': z.object({ runId: id, epochs: z.number().int().min(1).max(1000) }).strict(),
+  'training:rerun': z.object({ runId: id }).strict(),
+  'training:doctor': empty,
+  'runs:list': empty,
+  'runs:get': z.object({ runId: id }).strict(),
+  'presets:list': empty,
+  'presets:save': z.object({ name: z.string().trim().min(1).max(100), config: trainConfigSchema }).strict(),
+  'presets:delete': z.object({ name: z.string().min(1).max(100) }).strict(),
+  'backbones:list': empty,
+  'backbones:import': z.object({ path: absPath, name: z.string().trim().min(1).max(100).optional() }).strict(),
 } as const;
 
 export type Method = keyof typeof requestSchemas;
@@ -388,6 +420,20 @@ export interface Responses {
   'splits:move': EditResult;
   'splits:lockTest': SplitSummary;
   'groups:preview': GroupPreview;
+  'training:suggest': { config: TrainConfig; reasons: string[] };
+  'training:start': RunInfo[];
+  'training:stop': { stopped: boolean };
+  'training:resume': RunInfo;
+  'training:extend': RunInfo;
+  'training:rerun': RunInfo;
+  'training:doctor': BackendReport;
+  'runs:list': RunInfo[];
+  'runs:get': RunDetail;
+  'presets:list': { name: string; config: TrainConfig; savedAt: string }[];
+  'presets:save': { saved: boolean };
+  'presets:delete': { deleted: boolean };
+  'backbones:list': BackboneSummary[];
+  'backbones:import': BackboneSummary;
 }
 
 export type Response<M extends Method> = Responses[M];
@@ -402,10 +448,11 @@ export type LoupeHandlers = { [M in Method]: (request: Request<M>) => Promise<Re
 export interface Events {
   'job:progress': Job;
   /** Something in the open project changed (import batch landed, project opened/closed). */
-  'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' | 'labels' | 'splits' };
+  'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' | 'labels' | 'splits' | 'runs' };
+  'training:event': TrainingEvent;
 }
 export type EventName = keyof Events;
-export const eventNames: EventName[] = ['job:progress', 'project:changed'];
+export const eventNames: EventName[] = ['job:progress', 'project:changed', 'training:event'];
 
 // ---------- errors across the boundary ----------
 

@@ -13,6 +13,7 @@ import { printSplitSummary, printSummary } from './summary-text.ts';
 import { serveCommand } from './commands/serve.ts';
 import { historyCommand, labelsCommand } from './commands/labels.ts';
 import { splitCommand } from './commands/split.ts';
+import { backboneCommand, doctorCommand, runsCommand, trainCommand } from './commands/train.ts';
 import { newCliCore, withProject } from './with-core.ts';
 
 const HELP = `loupe ${APP_VERSION} — offline image classification studio
@@ -32,6 +33,12 @@ Commands:
   labels import <project> FILE.csv [--create-classes]
                                            Apply a labels CSV (unknown paths and classes are reported)
   history <project> --image <path>         Every label change of one image (who, when)
+  train <project> [--arch …] [--epochs N] [--batch N] [--optimizer …] [--lr X] [--image-size N]
+        [--augment …] [--folds] [--seed N] [--json]   Train a classifier (see 'loupe train' for all options)
+  train <project> --resume RUN | --extend RUN --epochs N | --rerun RUN
+  runs <project> [--json]                  Training runs with status and best validation accuracy
+  doctor [--json]                          Which training backend is used, and why the others are not
+  backbone list|import <project> …         Backbones for transfer learning
 
 Options:
   -h, --help      Show this help
@@ -75,6 +82,14 @@ export async function main(argv: string[]): Promise<number> {
         return await labelsCommand(rest);
       case 'history':
         return await historyCommand(rest);
+      case 'train':
+        return await trainCommand(rest);
+      case 'runs':
+        return await runsCommand(rest);
+      case 'doctor':
+        return await doctorCommand(rest);
+      case 'backbone':
+        return await backboneCommand(rest);
       default:
         io.err(`loupe: unknown command '${command}'. Run 'loupe --help'.\n`);
         return 2;

@@ -37,6 +37,11 @@ import {
 } from '../splits/splits.ts';
 import { writeSampleImages } from '../sample/sample-project.ts';
 import { APP_VERSION } from '../version.ts';
+import { TrainingSupervisor, probeBackends, spawnNodeTrainer, type SpawnTrainer } from '../training/supervisor.ts';
+import { getRun, listRuns, recoverInterruptedRuns, runEpochs } from '../training/runs.ts';
+import { createRuns, deletePreset, extendRun, listPresets, rerun, savePreset, suggestConfig } from '../training/run-service.ts';
+import { importBackbone, listBackbones } from '../training/transfer.ts';
+import type { BackboneInfo } from '../training/transfer.ts';
 
 export type Face = AppInfo['face'];
 export type EventListener = <E extends EventName>(name: E, payload: Events[E]) => void;
@@ -47,12 +52,19 @@ export interface CoreOptions {
   configDir: string;
   /** A native folder picker, when the face has one (Electron). */
   pickFolder?: (title?: string) => Promise<string | null>;
+  /** Starts a training process (Electron forks its bundled worker; Node faces fork the TypeScript one). */
+  spawnTrainer?: SpawnTrainer;
+}
+
+function backboneSummary(b: BackboneInfo) {
+  return { name: b.name, source: b.source, imageSize: b.imageSize, channels: b.channels, description: b.description };
 }
 
 export class LoupeCore {
   readonly jobs = new JobManager();
   readonly recent: RecentProjects;
   private project: Project | null = null;
+  private trainer: TrainingSupervisor | null = null;
   private readonly listeners = new Set<EventListener>();
   private readonly opts: CoreOptions;
   readonly handlers: LoupeHandlers;
@@ -100,6 +112,8 @@ export class LoupeCore {
     const next = opts.create ? Project.create(path, opts.name) : Project.open(path);
     this.closeProject();
     this.project = next;
+    recoverInterruptedRuns(next);
+    this.trainer = new TrainingSupervisor(next, (e) => this.emit('training:event', e), this.opts.spawnTrainer ?? spawnNodeTrainer);
     this.recent.touch(next.info());
     this.emit('project:changed', { reason: 'opened' });
     return next;
@@ -108,13 +122,23 @@ export class LoupeCore {
   closeProject(): boolean {
     if (!this.project) return false;
     this.jobs.cancelAll();
+    // Stopping asks the training process to finish its batch; it records its own end in project.db.
+    void this.trainer?.shutdown();
+    this.trainer = null;
     this.project.close();
     this.project = null;
     this.emit('project:changed', { reason: 'closed' });
     return true;
   }
 
+  /** The training supervisor of the open project. */
+  requireTrainer(): TrainingSupervisor {
+    this.requireProject();
+    return this.trainer!;
+  }
+
   async shutdown(): Promise<void> {
+    await this.trainer?.shutdown();
     const running = this.jobs.list().filter((j) => j.state === 'running');
     this.jobs.cancelAll();
     await Promise.all(running.map((j) => this.jobs.wait(j.jobId)));
@@ -229,6 +253,49 @@ export class LoupeCore {
       'splits:move': async ({ imageIds, split }) => this.changed('splits', moveToSplit(this.requireProject().db, imageIds, split)),
       'splits:lockTest': async ({ locked }) => this.changed('splits', setTestLock(this.requireProject().db, locked)),
       'groups:preview': async ({ groupBy }) => previewGroups(this.requireProject().db, groupBy),
+      'training:suggest': async () => suggestConfig(this.requireProject()),
+      'training:start': async ({ config, name }) => {
+        const runs = createRuns(this.requireProject(), { config, name }, APP_VERSION);
+        for (const r of runs) this.requireTrainer().enqueue(r.id, 'start');
+        this.emit('project:changed', { reason: 'runs' });
+        return runs;
+      },
+      'training:stop': async ({ runId }) => ({ stopped: this.requireTrainer().stop(runId) }),
+      'training:resume': async ({ runId }) => {
+        const project = this.requireProject();
+        const run = getRun(project.db, runId);
+        if (run.status === 'running' || this.requireTrainer().queued.includes(runId)) {
+          throw new LoupeError('CONFLICT', `Run ${runId} is already training`);
+        }
+        project.db.prepare(`UPDATE runs SET status = 'queued', error = NULL WHERE id = ?`).run(runId);
+        this.requireTrainer().enqueue(runId, 'resume');
+        return getRun(project.db, runId);
+      },
+      'training:extend': async ({ runId, epochs }) => {
+        const run = extendRun(this.requireProject(), runId, epochs);
+        this.requireTrainer().enqueue(runId, 'resume');
+        return run;
+      },
+      'training:rerun': async ({ runId }) => {
+        const run = rerun(this.requireProject(), runId, APP_VERSION);
+        this.requireTrainer().enqueue(run.id, 'start');
+        this.emit('project:changed', { reason: 'runs' });
+        return run;
+      },
+      'training:doctor': async () => probeBackends(this.opts.spawnTrainer ?? spawnNodeTrainer),
+      'runs:list': async () => listRuns(this.requireProject().db),
+      'runs:get': async ({ runId }) => {
+        const db = this.requireProject().db;
+        return { run: getRun(db, runId), epochs: runEpochs(db, runId), live: this.requireTrainer().liveState(runId) };
+      },
+      'presets:list': async () => listPresets(this.requireProject()),
+      'presets:save': async ({ name, config }) => {
+        savePreset(this.requireProject(), name, config);
+        return { saved: true };
+      },
+      'presets:delete': async ({ name }) => ({ deleted: deletePreset(this.requireProject(), name) }),
+      'backbones:list': async () => listBackbones(this.requireProject()).map(backboneSummary),
+      'backbones:import': async ({ path, name }) => backboneSummary(await importBackbone(this.requireProject(), path, name)),
     };
   }
 }

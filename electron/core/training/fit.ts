@@ -139,6 +139,9 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
       for (const b of train.batches(epoch, o.batchSize)) {
         if (o.signal?.aborted) return { status: 'stopped', state, message: 'Stopped by the user' };
         let hits: tf.Tensor | null = null;
+        // The sum of the probabilities: NaN or Infinity there means the network blew up, even when the clipped
+        // loss still looks finite (clipping maps NaN into range on some backends).
+        let mass: tf.Tensor | null = null;
         const loss = tf.tidy((): tf.Scalar => {
           const xs = tf.tensor4d(b.xs, [b.n, ...train.shape]);
           const ys = tf.tensor1d(b.ys, 'int32');
@@ -146,6 +149,7 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
             () => {
               const probs = model.apply(xs, { training: true }) as tf.Tensor2D;
               hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, 1), ys), 'float32')));
+              mass = tf.keep(tf.sum(probs));
               let l = crossEntropy(probs, ys, o.numClasses, classWeights);
               if (decayed.length) {
                 // L2 penalty wd/2·‖w‖², whose gradient is PyTorch's weight_decay·w.
@@ -160,14 +164,17 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
         });
         const lossValue = (await loss.data())[0]!;
         const hitTensor = hits as tf.Tensor | null;
+        const massTensor = mass as tf.Tensor | null;
         const hitValue = hitTensor ? (await hitTensor.data())[0]! : 0;
+        const massValue = massTensor ? (await massTensor.data())[0]! : 0;
         loss.dispose();
         hitTensor?.dispose();
-        if (!Number.isFinite(lossValue)) {
+        massTensor?.dispose();
+        if (!Number.isFinite(lossValue) || !Number.isFinite(massValue)) {
           return {
             status: 'nan',
             state,
-            message: `The loss became ${lossValue} at epoch ${epoch + 1}, batch ${batch + 1}: lower the learning rate. The last good checkpoint is kept.`,
+            message: `The loss became ${Number.isFinite(lossValue) ? 'NaN' : lossValue} at epoch ${epoch + 1}, batch ${batch + 1}: lower the learning rate or check the normalization. The last good checkpoint is kept.`,
           };
         }
         lossSum += lossValue * b.n;

@@ -12,7 +12,7 @@ import { balancedClassWeights, fit, type FitEnd } from './fit.ts';
 import { buildModel } from './models.ts';
 import { buildTransferModel } from './transfer.ts';
 import { checkpointDir, hasCheckpoint, loadModel, readLastState, saveLast, saveModel } from './checkpoint.ts';
-import { addWarnings, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
+import { addWarnings, claimRun, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
 import { TensorCache } from './tensor-cache.ts';
 
 export interface TrainerEvents {
@@ -50,6 +50,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   const config: TrainConfig = run.config;
   const dir = runDir(project, runId);
   markRunning(db, runId, o.backend);
+  const release = claimRun(project, runId);
   let cache: TensorCache | null = null;
   let model: tfl.LayersModel | null = null;
   try {
@@ -72,7 +73,10 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     const counts = new Array<number>(numClasses).fill(0);
     for (const it of train) counts[it.classIndex]!++;
     const emptyClass = run.classes.find((_, i) => counts[i] === 0);
-    if (emptyClass) throw new Error(`No readable training images are left for "${emptyClass}"`);
+    if (emptyClass) {
+      const example = dropped[0] ? ` (e.g. ${dropped[0].path}: ${dropped[0].reason})` : '';
+      throw new Error(`No readable training images are left for "${emptyClass}"${example}`);
+    }
 
     let normalization: Normalization;
     if (run.preprocessing) normalization = run.preprocessing.normalization;
@@ -149,5 +153,6 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   } finally {
     model?.dispose();
     cache?.close();
+    release();
   }
 }

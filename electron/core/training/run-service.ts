@@ -1,0 +1,156 @@
+/**
+ * Creating runs: one-click defaults picked from the data, new runs (one per fold for cross-validation) with their
+ * dataset snapshot, re-runs from a stored snapshot, extensions, and named presets.
+ */
+import { LoupeError } from '../../../shared/contract.ts';
+import { trainConfigSchema, type RunInfo, type TrainConfig, type TrainConfigInput } from '../../../shared/training.ts';
+import type { Project } from '../project/project.ts';
+import { collectDataset, readSnapshot, writeSnapshot, type DatasetItem } from './dataset.ts';
+import { minImageSize } from './models.ts';
+import { createRun, getRun } from './runs.ts';
+import { applyBackbone, findBackbone } from './transfer.ts';
+import { assignSplits } from '../splits/splits.ts';
+
+export interface Suggestion {
+  config: TrainConfig;
+  reasons: string[];
+}
+
+/** Defaults from the data: input size from the images, architecture from the dataset size, imbalance handling. */
+export function suggestConfig(project: Project): Suggestion {
+  const db = project.db;
+  const stats = db
+    .prepare(
+      `SELECT COUNT(*) AS n, AVG(MIN(width, height)) AS side, MAX(channels) AS maxChannels,
+              SUM(channels >= 3) AS colour
+       FROM images WHERE status = 'ok' AND class_id IS NOT NULL AND excluded = 0`,
+    )
+    .get() as { n: number; side: number | null; maxChannels: number | null; colour: number | null };
+  const reasons: string[] = [];
+  const side = stats.side ?? 64;
+  const imageSize = side <= 32 ? Math.max(16, Math.round(side / 4) * 4) : side <= 96 ? 64 : 128;
+  reasons.push(`Image size ${imageSize}: your images average ${Math.round(side)} px on their short side`);
+  const channels = (stats.colour ?? 0) > stats.n / 2 ? 3 : 1;
+  reasons.push(channels === 1 ? 'Grayscale: most images have one channel' : 'Colour (RGB): most images have colour');
+  const arch = imageSize <= 32 ? 'lenet5' : stats.n < 2000 ? 'cnn' : 'resnet';
+  reasons.push(
+    arch === 'lenet5'
+      ? 'LeNet-5: small images'
+      : arch === 'cnn'
+        ? `Custom CNN: ${stats.n} labeled images is too few for a deeper network`
+        : `Compact ResNet: ${stats.n} labeled images`,
+  );
+  const counts = (db.prepare(`SELECT COUNT(*) FROM images WHERE class_id IS NOT NULL AND status = 'ok' AND excluded = 0 GROUP BY class_id`).pluck().all() as number[]).filter((c) => c > 0);
+  if (counts.length > 1 && Math.max(...counts) > 3 * Math.min(...counts)) {
+    reasons.push(`Class weights on: the largest class has ${Math.max(...counts)} images, the smallest ${Math.min(...counts)}`);
+  }
+  reasons.push('Up to 30 epochs, stopping early when the validation loss stops improving for 5');
+  reasons.push('Mild augmentation (crop, ±10° rotation, brightness); flips stay off, since left and right can matter');
+  const config = trainConfigSchema.parse({
+    arch,
+    imageSize,
+    channels,
+    epochs: 30,
+    batchSize: imageSize >= 128 ? 16 : 32,
+    optimizer: { kind: 'adam', lr: 0.001 },
+    earlyStopping: { monitor: 'val_loss', patience: 5 },
+    augment: { cropScale: 0.85, rotation: 10, brightness: 0.1 },
+    width: 16,
+    depth: imageSize >= 128 ? 1 : 2,
+  });
+  return { config, reasons };
+}
+
+function checkConfig(project: Project, config: TrainConfig): TrainConfig {
+  if (config.arch === 'backbone') {
+    if (!config.backbone) throw new LoupeError('BAD_INPUT', 'Choose a backbone for transfer learning');
+    return applyBackbone(config, findBackbone(project, config.backbone));
+  }
+  if (config.imageSize < minImageSize(config.arch)) {
+    throw new LoupeError('BAD_INPUT', `${config.arch} needs images of at least ${minImageSize(config.arch)} px`);
+  }
+  return config;
+}
+
+/** Creates a run (or one run per fold) with its frozen dataset; returns them queued, ready to start. */
+export function createRuns(project: Project, input: { config: TrainConfigInput; name?: string }, appVersion: string): RunInfo[] {
+  const config = checkConfig(project, trainConfigSchema.parse(input.config));
+  const db = project.db;
+  const count = (db.prepare('SELECT COUNT(*) FROM runs').pluck().get() as number) + 1;
+  const baseName = input.name?.trim() || `Run ${count} · ${config.arch === 'backbone' ? config.backbone : config.arch}`;
+  if (!config.folds) {
+    const autoSplit = ensureSplit(project);
+    const d = collectDataset(db);
+    if (autoSplit) d.notes.unshift(autoSplit);
+    return [makeRun(project, baseName, config, d.classes, d.items, appVersion, null, d.notes)];
+  }
+  const k = Number(db.prepare(`SELECT value FROM meta WHERE key = 'folds_k'`).pluck().get() ?? 0);
+  if (!k) throw new LoupeError('BAD_INPUT', 'Cross-validation needs folds: assign k folds first (Splits → k-fold, or `loupe split --folds K`)');
+  const datasets = Array.from({ length: k }, (_, f) => collectDataset(db, { fold: f }));
+  return db.transaction(() =>
+    datasets.map((d, f) => makeRun(project, `${baseName} · fold ${f + 1}/${k}`, config, d.classes, d.items, appVersion, f, d.notes)),
+  )();
+}
+
+/** One click must work on a fresh project: with no split at all, make the default stratified one first. */
+function ensureSplit(project: Project): string | null {
+  const any = project.db.prepare('SELECT 1 FROM images WHERE split IS NOT NULL LIMIT 1').get();
+  const labeled = project.db.prepare(`SELECT 1 FROM images WHERE class_id IS NOT NULL AND status = 'ok' LIMIT 1`).get();
+  if (any || !labeled) return null;
+  assignSplits(project.db, { seed: 42 });
+  return 'No split was set: Loupe made a stratified 70/15/15 split (seed 42)';
+}
+
+function makeRun(
+  project: Project,
+  name: string,
+  config: TrainConfig,
+  classes: string[],
+  items: DatasetItem[],
+  appVersion: string,
+  fold: number | null,
+  warnings: string[],
+  parentId: number | null = null,
+): RunInfo {
+  const db = project.db;
+  const id = db.transaction(() => {
+    const runId = createRun(db, { name, config, classes, appVersion, fold, warnings, parentId });
+    writeSnapshot(db, runId, items);
+    return runId;
+  })();
+  return getRun(db, id);
+}
+
+/** Trains again from a run's stored snapshot and config: the same data, even if labels changed since. */
+export function rerun(project: Project, runId: number, appVersion: string): RunInfo {
+  const old = getRun(project.db, runId);
+  return makeRun(project, `${old.name} · re-run`, old.config, old.classes, readSnapshot(project.db, runId), appVersion, old.fold, [], old.id);
+}
+
+/** Adds epochs to a finished or stopped run; it then resumes from its last checkpoint. */
+export function extendRun(project: Project, runId: number, epochs: number): RunInfo {
+  const run = getRun(project.db, runId);
+  if (run.status === 'running' || run.status === 'queued') throw new LoupeError('CONFLICT', 'This run is still training');
+  const config = { ...run.config, epochs: Math.max(run.epochsDone, run.config.epochs) + epochs };
+  project.db.prepare(`UPDATE runs SET config = ?, status = 'queued', error = NULL WHERE id = ?`).run(JSON.stringify(config), runId);
+  return getRun(project.db, runId);
+}
+
+export function listPresets(project: Project): { name: string; config: TrainConfig; savedAt: string }[] {
+  return (project.db.prepare('SELECT name, config, saved_at FROM presets ORDER BY name').all() as { name: string; config: string; saved_at: string }[]).map((p) => ({
+    name: p.name,
+    config: trainConfigSchema.parse(JSON.parse(p.config)),
+    savedAt: p.saved_at,
+  }));
+}
+
+export function savePreset(project: Project, name: string, config: TrainConfigInput): void {
+  const parsed = trainConfigSchema.parse(config);
+  project.db
+    .prepare('INSERT INTO presets (name, config, saved_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET config = excluded.config, saved_at = excluded.saved_at')
+    .run(name, JSON.stringify(parsed), new Date().toISOString());
+}
+
+export function deletePreset(project: Project, name: string): boolean {
+  return project.db.prepare('DELETE FROM presets WHERE name = ?').run(name).changes > 0;
+}

@@ -1,0 +1,189 @@
+/**
+ * Runs training processes for the open project, one at a time (2 cores: two trainings would each run at half
+ * speed), from a queue. Relays their messages as `training:event`s, keeps the latest live state of the running
+ * run so a reloaded UI catches up, and turns a process that died into a failed, resumable run.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { BackendReport, FromTrainer, ToTrainer, TrainingEvent } from '../../../shared/worker-protocol.ts';
+import type { LiveState } from '../../../shared/live-state.ts';
+import type { Project } from '../project/project.ts';
+import { endRun, getRun } from './runs.ts';
+
+/** Starts a training process; the Electron face passes one that forks its bundled worker. */
+export type SpawnTrainer = () => ChildProcess;
+
+const NODE_WORKER = fileURLToPath(new URL('../../workers/train-worker-node.js', import.meta.url));
+
+export const spawnNodeTrainer: SpawnTrainer = () =>
+  fork(NODE_WORKER, [], {
+    // Keep stdout clean for the CLI's JSON; the worker's own output goes to stderr.
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
+  });
+
+interface Job {
+  runId: number;
+  mode: 'start' | 'resume';
+}
+
+
+const LIVE_BATCHES = 500;
+
+export class TrainingSupervisor {
+  private readonly queue: Job[] = [];
+  private current: { job: Job; child: ChildProcess; ended: boolean; stopping: boolean } | null = null;
+  private readonly waiters = new Map<number, ((status: string) => void)[]>();
+  private live: LiveState | null = null;
+  lastBackend: BackendReport | null = null;
+
+  constructor(
+    private readonly project: Project,
+    private readonly emit: (e: TrainingEvent) => void,
+    private readonly spawn: SpawnTrainer = spawnNodeTrainer,
+  ) {}
+
+  get running(): number | null {
+    return this.current?.job.runId ?? null;
+  }
+
+  get queued(): number[] {
+    return this.queue.map((j) => j.runId);
+  }
+
+  liveState(runId: number): LiveState | null {
+    return this.live?.runId === runId ? this.live : null;
+  }
+
+  enqueue(runId: number, mode: 'start' | 'resume'): void {
+    this.queue.push({ runId, mode });
+    this.pump();
+  }
+
+  /** Resolves with the run's final status once it ends. */
+  waitFor(runId: number): Promise<string> {
+    const status = getRun(this.project.db, runId).status;
+    if (this.current?.job.runId !== runId && !this.queue.some((j) => j.runId === runId)) return Promise.resolve(status);
+    return new Promise((resolve) => this.waiters.set(runId, [...(this.waiters.get(runId) ?? []), resolve]));
+  }
+
+  /** Stops a run: a queued one never starts; a running one stops after its current batch (best kept). */
+  stop(runId: number): boolean {
+    const i = this.queue.findIndex((j) => j.runId === runId);
+    if (i >= 0) {
+      this.queue.splice(i, 1);
+      endRun(this.project.db, runId, 'stopped', null);
+      this.finish(runId, 'stopped', 'Stopped before it started');
+      return true;
+    }
+    if (this.current?.job.runId === runId && !this.current.stopping) {
+      this.current.stopping = true;
+      this.current.child.send({ type: 'cancel' } satisfies ToTrainer);
+      // A process that does not stop within 30 s (stuck in a native call) is ended; the run stays resumable.
+      const child = this.current.child;
+      setTimeout(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }, 30_000).unref();
+      return true;
+    }
+    return false;
+  }
+
+  /** Stops everything (project closing, app quitting) and waits for the processes to end. */
+  async shutdown(): Promise<void> {
+    for (const j of [...this.queue]) this.stop(j.runId);
+    const cur = this.current;
+    if (cur) {
+      const done = new Promise<void>((r) => cur.child.once('exit', () => r()));
+      this.stop(cur.job.runId);
+      await done;
+    }
+  }
+
+  private pump(): void {
+    if (this.current || this.queue.length === 0) return;
+    const job = this.queue.shift()!;
+    const child = this.spawn();
+    const cur = { job, child, ended: false, stopping: false };
+    this.current = cur;
+    this.live = { runId: job.runId, status: 'Starting the training process', prepare: null, batches: [] };
+    this.emit({ kind: 'status', runId: job.runId, message: this.live.status });
+    child.on('message', (msg: FromTrainer) => this.onMessage(job.runId, msg, cur));
+    child.on('error', (e) => this.onExit(cur, `could not start the training process: ${e.message}`));
+    child.on('exit', (code, signal) =>
+      this.onExit(cur, signal ? `the training process was killed (${signal}${signal === 'SIGKILL' ? ', perhaps out of memory' : ''})` : `the training process exited with code ${code}`),
+    );
+    child.send({ type: 'start', projectPath: this.project.path, runId: job.runId, mode: job.mode } satisfies ToTrainer);
+  }
+
+  private onMessage(runId: number, msg: FromTrainer, cur: { ended: boolean }): void {
+    switch (msg.type) {
+      case 'ready':
+        this.lastBackend = msg.backend;
+        this.emit({ kind: 'status', runId, message: `Training on ${msg.backend.chosen.name}` });
+        break;
+      case 'status':
+        if (this.live) this.live.status = msg.message;
+        this.emit({ kind: 'status', runId, message: msg.message });
+        break;
+      case 'prepare':
+        if (this.live) this.live.prepare = { done: msg.done, total: msg.total };
+        this.emit({ kind: 'prepare', runId, done: msg.done, total: msg.total });
+        break;
+      case 'batch':
+        if (this.live) {
+          this.live.batches.push(msg.metrics);
+          if (this.live.batches.length > LIVE_BATCHES) this.live.batches.splice(0, this.live.batches.length - LIVE_BATCHES);
+        }
+        this.emit({ kind: 'batch', runId, metrics: msg.metrics });
+        break;
+      case 'epoch':
+        this.emit({ kind: 'epoch', runId, metrics: msg.metrics, improved: msg.improved });
+        break;
+      case 'done':
+        cur.ended = true;
+        this.finish(runId, msg.status, msg.message);
+        break;
+    }
+  }
+
+  private onExit(cur: { job: Job; ended: boolean }, reason: string): void {
+    if (this.current?.job !== cur.job) return;
+    this.current = null;
+    if (!cur.ended) {
+      cur.ended = true;
+      const message = `Training failed: ${reason}. Resume continues from the last checkpoint.`;
+      try {
+        endRun(this.project.db, cur.job.runId, 'failed', message);
+      } catch {
+        // The project may be closing.
+      }
+      this.finish(cur.job.runId, 'failed', message);
+    }
+    this.pump();
+  }
+
+  private finish(runId: number, status: 'finished' | 'stopped' | 'failed', message: string): void {
+    this.emit({ kind: 'ended', runId, status, message });
+    for (const w of this.waiters.get(runId) ?? []) w(status);
+    this.waiters.delete(runId);
+  }
+}
+
+/** Asks a fresh training process which backend it would use, and why the others were rejected. */
+export function probeBackends(spawn: SpawnTrainer = spawnNodeTrainer): Promise<BackendReport> {
+  return new Promise((resolve, reject) => {
+    const child = spawn();
+    let got = false;
+    child.on('message', (msg: FromTrainer) => {
+      if (msg.type === 'ready') {
+        got = true;
+        resolve(msg.backend);
+      }
+    });
+    child.on('exit', (code) => {
+      if (!got) reject(new Error(`the training process exited (code ${code}) before reporting a backend`));
+    });
+    child.send({ type: 'doctor' } satisfies ToTrainer);
+  });
+}

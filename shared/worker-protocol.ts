@@ -1,0 +1,33 @@
+/**
+ * Messages between a face's process and the training process. Readonly discriminated unions, never flags.
+ * The training process opens project.db itself (WAL allows it) and records epochs and run status there; these
+ * messages carry what is live (progress) and what ended.
+ */
+import type { BatchMetrics, EpochMetrics } from './training.ts';
+
+export interface BackendReport {
+  chosen: { name: string; detail: string };
+  rejected: { name: string; reason: string }[];
+}
+
+export type ToTrainer =
+  | { readonly type: 'start'; readonly projectPath: string; readonly runId: number; readonly mode: 'start' | 'resume' }
+  | { readonly type: 'cancel' }
+  /** Select the backend, report it, exit (`loupe doctor`, the UI's engine panel). */
+  | { readonly type: 'doctor' };
+
+export type FromTrainer =
+  | { readonly type: 'ready'; readonly backend: BackendReport }
+  | { readonly type: 'status'; readonly runId: number; readonly message: string }
+  | { readonly type: 'prepare'; readonly runId: number; readonly done: number; readonly total: number }
+  | { readonly type: 'batch'; readonly runId: number; readonly metrics: BatchMetrics }
+  | { readonly type: 'epoch'; readonly runId: number; readonly metrics: EpochMetrics; readonly improved: boolean }
+  | { readonly type: 'done'; readonly runId: number; readonly status: 'finished' | 'stopped' | 'failed'; readonly message: string };
+
+/** What the UI receives about a run (`training:event`). */
+export type TrainingEvent =
+  | { kind: 'status'; runId: number; message: string }
+  | { kind: 'prepare'; runId: number; done: number; total: number }
+  | { kind: 'batch'; runId: number; metrics: BatchMetrics }
+  | { kind: 'epoch'; runId: number; metrics: EpochMetrics; improved: boolean }
+  | { kind: 'ended'; runId: number; status: 'finished' | 'stopped' | 'failed'; message: string };
