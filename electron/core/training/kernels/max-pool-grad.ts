@@ -29,38 +29,48 @@ export function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
   const g = floats(backend, dy);
   const out = floats(backend, dx);
   out.fill(0);
-  const best = new Float32Array(channels);
-  const at = new Int32Array(channels);
+  // Loop order b, oh, ow, c, then the window: the running max and its index stay in registers (no per-window
+  // state arrays to reset), which is what makes this JS loop beat the stock C kernel.
+  const { top, left } = info.padInfo;
   for (let b = 0; b < batchSize; b++) {
     for (let oh = 0; oh < outHeight; oh++) {
-      const h0 = oh * strideHeight - info.padInfo.top;
+      const h0 = oh * strideHeight - top;
       const hStart = Math.max(0, h0);
       const hEnd = Math.min(inHeight, h0 + filterHeight);
       for (let ow = 0; ow < outWidth; ow++) {
-        const w0 = ow * strideWidth - info.padInfo.left;
+        const w0 = ow * strideWidth - left;
         const wStart = Math.max(0, w0);
         const wEnd = Math.min(inWidth, w0 + filterWidth);
-        // Plain loops, not TypedArray.fill: a call per window costs more than the loop at these channel counts.
-        for (let c = 0; c < channels; c++) {
-          best[c] = -Infinity;
-          at[c] = -1;
+        const gBase = ((b * outHeight + oh) * outWidth + ow) * channels;
+        if (filterHeight === 2 && filterWidth === 2 && hEnd - hStart === 2 && wEnd - wStart === 2) {
+          // The common 2×2 window, unrolled (same visiting order and strict '>' as the general loop below).
+          const rowStride = inWidth * channels;
+          for (let c = 0, i0 = ((b * inHeight + hStart) * inWidth + wStart) * channels; c < channels; c++, i0++) {
+            let best = -Infinity;
+            let at = -1;
+            const v0 = x[i0]!, v1 = x[i0 + channels]!, v2 = x[i0 + rowStride]!, v3 = x[i0 + rowStride + channels]!;
+            if (v0 > best) { best = v0; at = i0; }
+            if (v1 > best) { best = v1; at = i0 + channels; }
+            if (v2 > best) { best = v2; at = i0 + rowStride; }
+            if (v3 > best) at = i0 + rowStride + channels;
+            if (at >= 0) out[at]! += g[gBase + c]!;
+          }
+          continue;
         }
-        for (let h = hStart; h < hEnd; h++) {
-          for (let w = wStart; w < wEnd; w++) {
-            const base = ((b * inHeight + h) * inWidth + w) * channels;
-            for (let c = 0; c < channels; c++) {
-              const v = x[base + c]!;
-              if (v > best[c]!) {
-                best[c] = v;
-                at[c] = base + c;
+        for (let c = 0; c < channels; c++) {
+          let best = -Infinity;
+          let at = -1;
+          for (let h = hStart; h < hEnd; h++) {
+            let i = ((b * inHeight + h) * inWidth + wStart) * channels + c;
+            for (let w = wStart; w < wEnd; w++, i += channels) {
+              const v = x[i]!;
+              if (v > best) {
+                best = v;
+                at = i;
               }
             }
           }
-        }
-        const gBase = ((b * outHeight + oh) * outWidth + ow) * channels;
-        for (let c = 0; c < channels; c++) {
-          const i = at[c]!;
-          if (i >= 0) out[i]! += g[gBase + c]!;
+          if (at >= 0) out[at]! += g[gBase + c]!;
         }
       }
     }
