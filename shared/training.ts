@@ -150,3 +150,8 @@ export interface RunInfo {
   warnings: string[];
   preprocessing: Preprocessing | null;
 }
+
+/** The smallest input size an architecture accepts (LeNet's two pools and valid 5×5 conv must leave a pixel). */
+export function minImageSize(arch: ArchKind): number {
+  return arch === 'lenet5' || arch === 'resnet' ? 16 : 8;
+}

@@ -40,8 +40,7 @@ import { APP_VERSION } from '../version.ts';
 import { TrainingSupervisor, probeBackends, spawnNodeTrainer, type SpawnTrainer } from '../training/supervisor.ts';
 import { getRun, listRuns, recoverInterruptedRuns, runEpochs } from '../training/runs.ts';
 import { createRuns, deletePreset, extendRun, listPresets, rerun, savePreset, suggestConfig } from '../training/run-service.ts';
-import { importBackbone, listBackbones } from '../training/transfer.ts';
-import type { BackboneInfo } from '../training/transfer.ts';
+import { importBackbone, listBackbones, type BackboneInfo } from '../training/backbones.ts';
 
 export type Face = AppInfo['face'];
 export type EventListener = <E extends EventName>(name: E, payload: Events[E]) => void;
@@ -295,7 +294,7 @@ export class LoupeCore {
       },
       'presets:delete': async ({ name }) => ({ deleted: deletePreset(this.requireProject(), name) }),
       'backbones:list': async () => listBackbones(this.requireProject()).map(backboneSummary),
-      'backbones:import': async ({ path, name }) => backboneSummary(await importBackbone(this.requireProject(), path, name)),
+      'backbones:import': async ({ path, name }) => backboneSummary(importBackbone(this.requireProject(), path, name)),
     };
   }
 }

@@ -10,11 +10,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { FitState } from './fit.ts';
 
-export type CheckpointKind = 'best' | 'last';
+import { checkpointDir } from './checkpoint-paths.ts';
 
-export function checkpointDir(runDir: string, kind: CheckpointKind): string {
-  return join(runDir, kind);
-}
+export { checkpointDir, hasCheckpoint, type CheckpointKind } from './checkpoint-paths.ts';
 
 function writeAtomically(dir: string, files: Record<string, Buffer | string>): void {
   const tmp = `${dir}.tmp-${process.pid}`;
@@ -107,8 +105,4 @@ export function readLastState(runDir: string): { state: FitState; optimizerWeigh
     return { name, tensor: tf.tensor(values, shape, meta.dtypes[i] as 'float32' | 'int32') };
   });
   return { state: meta.state, optimizerWeights };
-}
-
-export function hasCheckpoint(runDir: string, kind: CheckpointKind): boolean {
-  return existsSync(join(checkpointDir(runDir, kind), 'model.json'));
 }

@@ -181,10 +181,3 @@ export function buildModel(config: TrainConfig, numClasses: number): tfl.LayersM
       throw new Error('Backbone models are built by transfer.ts from a loaded backbone');
   }
 }
-
-/**
- * The smallest input size an architecture accepts: LeNet needs two pools and a 5×5 valid conv to leave ≥1 pixel.
- */
-export function minImageSize(arch: TrainConfig['arch']): number {
-  return arch === 'lenet5' ? 16 : arch === 'resnet' ? 16 : 8;
-}

@@ -3,12 +3,11 @@
  * dataset snapshot, re-runs from a stored snapshot, extensions, and named presets.
  */
 import { LoupeError } from '../../../shared/contract.ts';
-import { trainConfigSchema, type RunInfo, type TrainConfig, type TrainConfigInput } from '../../../shared/training.ts';
+import { minImageSize, trainConfigSchema, type RunInfo, type TrainConfig, type TrainConfigInput } from '../../../shared/training.ts';
 import type { Project } from '../project/project.ts';
 import { collectDataset, readSnapshot, writeSnapshot, type DatasetItem } from './dataset.ts';
-import { minImageSize } from './models.ts';
 import { createRun, getRun } from './runs.ts';
-import { applyBackbone, findBackbone } from './transfer.ts';
+import { applyBackbone, findBackbone } from './backbones.ts';
 import { assignSplits } from '../splits/splits.ts';
 
 export interface Suggestion {

@@ -1,0 +1,151 @@
+/**
+ * Backbones for transfer learning: TF.js LayersModel folders from resources/backbones (shipped with the app), from
+ * the project's backbones/ folder (imported by the user), or one of the project's own runs (`run:<id>`). Nothing
+ * is ever downloaded. No TensorFlow here: this runs in the main process; transfer.ts builds the model in the
+ * training process.
+ */
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LoupeError } from '../../../shared/contract.ts';
+import type { Normalization, TrainConfig } from '../../../shared/training.ts';
+import type { Project } from '../project/project.ts';
+import { checkpointDir } from './checkpoint-paths.ts';
+import { getRun, runDir } from './runs.ts';
+
+export interface BackboneMeta {
+  name: string;
+  imageSize: number;
+  channels: 1 | 3;
+  normalization: Normalization;
+  /** The layer whose output feeds the new head; default: the input of the last Dense layer. */
+  featureLayer?: string;
+  description?: string;
+}
+
+export interface BackboneInfo extends BackboneMeta {
+  source: 'shipped' | 'imported' | 'run';
+  dir: string;
+}
+
+const SHIPPED_DIR = process.env['LOUPE_BACKBONES_DIR'] ?? fileURLToPath(new URL('../../../resources/backbones', import.meta.url));
+
+function readMeta(dir: string, fallbackName: string): BackboneMeta {
+  const modelJson = join(dir, 'model.json');
+  if (!existsSync(modelJson)) throw new LoupeError('BAD_INPUT', `${dir} has no model.json: a backbone is a TF.js LayersModel folder`);
+  let topology: { modelTopology?: { config?: { layers?: { class_name: string; config: { batch_input_shape?: (number | null)[] } }[] } } };
+  try {
+    topology = JSON.parse(readFileSync(modelJson, 'utf8'));
+  } catch (e) {
+    throw new LoupeError('BAD_INPUT', `${modelJson} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!topology.modelTopology) throw new LoupeError('BAD_INPUT', `${modelJson} is not a TF.js LayersModel (no modelTopology; graph models cannot be fine-tuned)`);
+  const inputLayer = topology.modelTopology.config?.layers?.find((l) => l.class_name === 'InputLayer');
+  const shape = inputLayer?.config.batch_input_shape ?? null;
+  const metaFile = join(dir, 'backbone.json');
+  const declared = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as Partial<BackboneMeta>) : {};
+  const size = declared.imageSize ?? (shape?.[1] as number | undefined);
+  const channels = declared.channels ?? (shape?.[3] as 1 | 3 | undefined);
+  if (!size || !channels || (shape && (shape[1] !== shape[2] || (shape[1] !== null && shape[1] !== size) || (shape[3] !== null && shape[3] !== channels)))) {
+    throw new LoupeError('BAD_INPUT', `The backbone's input does not fit: Loupe needs a square image input of 1 or 3 channels (found ${JSON.stringify(shape)})`);
+  }
+  if (channels !== 1 && channels !== 3) throw new LoupeError('BAD_INPUT', `The backbone takes ${channels} channels; Loupe supports 1 or 3`);
+  return {
+    name: declared.name ?? fallbackName,
+    imageSize: size,
+    channels,
+    normalization: declared.normalization ?? { mean: new Array(channels).fill(0.5), std: new Array(channels).fill(0.25) },
+    featureLayer: declared.featureLayer,
+    description: declared.description,
+  };
+}
+
+function listDirBackbones(dir: string, source: 'shipped' | 'imported'): BackboneInfo[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, 'model.json')))
+    .flatMap((d) => {
+      try {
+        return [{ ...readMeta(join(dir, d.name), d.name), source, dir: join(dir, d.name) }];
+      } catch {
+        return []; // listed backbones must load; a broken folder is reported when used by name
+      }
+    });
+}
+
+export function listBackbones(project: Project): BackboneInfo[] {
+  return [...listDirBackbones(SHIPPED_DIR, 'shipped'), ...listDirBackbones(join(project.path, 'backbones'), 'imported')];
+}
+
+/** Resolves a backbone name: `run:<id>`, an imported one, or a shipped one. */
+export function findBackbone(project: Project, name: string): BackboneInfo {
+  const m = /^run:(\d+)$/.exec(name);
+  if (m) {
+    const run = getRun(project.db, Number(m[1]));
+    const dir = checkpointDir(runDir(project, run.id), 'best');
+    if (!existsSync(join(dir, 'model.json')) || !run.preprocessing) {
+      throw new LoupeError('BAD_INPUT', `Run ${run.id} has no finished model to reuse as a backbone`);
+    }
+    return {
+      name,
+      imageSize: run.preprocessing.imageSize,
+      channels: run.preprocessing.channels,
+      normalization: run.preprocessing.normalization,
+      source: 'run',
+      dir,
+    };
+  }
+  const found = listBackbones(project).find((b) => b.name === name);
+  if (found) return found;
+  for (const [base, source] of [[join(project.path, 'backbones'), 'imported'], [SHIPPED_DIR, 'shipped']] as const) {
+    if (existsSync(join(base, name))) return { ...readMeta(join(base, name), name), source, dir: join(base, name) };
+  }
+  throw new LoupeError('NOT_FOUND', `No backbone named "${name}" (see \`loupe backbone list\`)`);
+}
+
+/** Copies a LayersModel folder into the project's backbones/, after checking that it loads and fits. */
+export function importBackbone(project: Project, src: string, name?: string): BackboneInfo {
+  const dir = resolve(src);
+  const meta = readMeta(dir, name ?? basename(dir));
+  checkWeightFiles(dir);
+  const target = join(project.path, 'backbones', name ?? meta.name);
+  if (existsSync(target)) throw new LoupeError('CONFLICT', `A backbone named "${name ?? meta.name}" is already imported`);
+  mkdirSync(target, { recursive: true });
+  cpSync(dir, target, { recursive: true });
+  writeFileSync(join(target, 'backbone.json'), JSON.stringify({ ...meta, name: name ?? meta.name }, null, 2));
+  return { ...meta, name: name ?? meta.name, source: 'imported', dir: target };
+}
+
+/** The config a backbone run trains with: the backbone's input size, channels and normalization win. */
+export function applyBackbone(config: TrainConfig, b: BackboneMeta): TrainConfig {
+  return {
+    ...config,
+    imageSize: b.imageSize,
+    channels: b.channels,
+    normalization: { kind: 'fixed', mean: b.normalization.mean, std: b.normalization.std },
+  };
+}
+
+/** Every weights file the manifest names exists and holds exactly the bytes its weights need. */
+export function checkWeightFiles(dir: string): void {
+  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as {
+    weightsManifest?: { paths: string[]; weights: { shape: number[]; dtype?: string; quantization?: unknown }[] }[];
+  };
+  if (!Array.isArray(json.weightsManifest)) throw new LoupeError('BAD_INPUT', `${join(dir, 'model.json')} has no weightsManifest`);
+  let expected = 0;
+  let actual = 0;
+  for (const group of json.weightsManifest) {
+    for (const w of group.weights) {
+      if (w.quantization) throw new LoupeError('BAD_INPUT', 'Quantized backbones cannot be fine-tuned; export the backbone in float32');
+      expected += w.shape.reduce((a, b) => a * b, 1) * 4;
+    }
+    for (const p of group.paths) {
+      const f = join(dir, p);
+      if (!existsSync(f)) throw new LoupeError('BAD_INPUT', `The backbone's weights file ${p} is missing`);
+      actual += statSync(f).size;
+    }
+  }
+  if (expected !== actual) {
+    throw new LoupeError('BAD_INPUT', `The backbone's weights files hold ${actual} bytes, its manifest needs ${expected}: the files do not belong together`);
+  }
+}
