@@ -21,10 +21,24 @@ export interface GridCell {
   urgent: boolean;
 }
 
+/**
+ * Above this speed the user is flinging or dragging the scrollbar, not looking: thumbnails wait until the
+ * scroll slows, as photo apps do. Decoding and rasterizing hundreds of thumbnails that are on screen for a
+ * few frames is what costs frames on a small machine (bench/grid.ts measures both kinds of scroll).
+ */
+const FAST_SCROLL_PX_PER_S = 1500;
+const SETTLE_MS = 120;
+
 export class GridState {
   scrollTop = $state(0);
   /** The same value, not reactive: read where a dependency on every scroll event would cost frames. */
   private scrollTopNow = 0;
+  /** True while scrolling fast (see FAST_SCROLL_PX_PER_S); cells hold back thumbnails not yet loaded. */
+  fast = $state(false);
+  /** Thumbnails already loaded once: they stay on screen even while scrolling fast (the memory cache has them). */
+  readonly seen = new Set<number>();
+  private lastScrollAt = 0;
+  private settleTimer: ReturnType<typeof setTimeout> | undefined;
   width = $state(0);
   height = $state(0);
   total = $state(0);
@@ -110,6 +124,7 @@ export class GridState {
   reset(filter: ImageFilter, sort: SortKey, desc: boolean): void {
     this.query = { filter, sort, desc };
     this.cache.reset();
+    this.seen.clear();
     this.total = 0;
     this.loaded = false;
     this.selectedIndex = -1;
@@ -127,8 +142,18 @@ export class GridState {
   }
 
   onScroll(top: number): void {
+    const now = performance.now();
+    const dt = now - this.lastScrollAt;
+    // A lone jump after a pause (a key, a click on the track) is not a fling: no speed without a recent event.
+    const speed = dt > 0 && dt < 100 ? (Math.abs(top - this.scrollTopNow) / dt) * 1000 : 0;
+    this.lastScrollAt = now;
     this.scrollTopNow = top;
     this.scrollTop = top;
+    if (speed > FAST_SCROLL_PX_PER_S) {
+      if (!this.fast) this.fast = true;
+      clearTimeout(this.settleTimer);
+      this.settleTimer = setTimeout(() => (this.fast = false), SETTLE_MS);
+    }
   }
 
   setViewport(width: number, height: number): void {
