@@ -30,12 +30,14 @@ export function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; attr
     const hp = filterGradAxis({ inSize: info.inHeight, outSize: info.outHeight, filterSize: info.filterHeight, stride: info.strideHeight, dilation: info.dilationHeight, padBefore: info.padInfo.top });
     const wp = filterGradAxis({ inSize: info.inWidth, outSize: info.outWidth, filterSize: info.filterWidth, stride: info.strideWidth, dilation: info.dilationWidth, padBefore: info.padInfo.left });
     if (hp.keptLength <= 0 || wp.keptLength <= 0) return tf.zeros(a.filterShape);
-    const xT = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D;
-    // [B,OH,OW,Co] → [OH,OW,B,Co]; with B = 1 that is a free reshape.
-    const dyT: tf.Tensor4D = info.batchSize === 1 ? tf.reshape(dy, [info.outHeight, info.outWidth, 1, info.outChannels]) : tf.transpose(dy, [1, 2, 0, 3]);
+    // x as a batch of Ci single-channel images whose channels are the batch: [B,H,W,Ci] → [Ci,H,W,B].
+    const xT = tf.reshape(tf.transpose(tf.reshape(x, [info.batchSize, info.inHeight * info.inWidth, info.inChannels]), [2, 1, 0]), [info.inChannels, info.inHeight, info.inWidth, info.batchSize]) as tf.Tensor4D;
+    // [B,OH,OW,Co] → [OH,OW,B,Co]. The transposes run on views with the adjacent spatial axes merged (3-D
+    // instead of 4-D): the wasm Transpose is ~1.5–2× faster that way.
+    const dyT: tf.Tensor4D = tf.reshape(tf.transpose(tf.reshape(dy, [info.batchSize, info.outHeight * info.outWidth, info.outChannels]), [1, 0, 2]), [info.outHeight, info.outWidth, info.batchSize, info.outChannels]);
     const fed = cropForConv(xT, hp, wp);
     const g = forwardConv(fed.x, dyT, [info.dilationHeight, info.dilationWidth], [info.strideHeight, info.strideWidth], fed.pad);
-    return info.inChannels === 1 ? tf.reshape(g, a.filterShape) : tf.transpose(g, [1, 2, 0, 3]);
+    return tf.reshape(tf.transpose(tf.reshape(g, [info.inChannels, info.filterHeight * info.filterWidth, info.outChannels]), [1, 0, 2]), a.filterShape);
   });
 }
 
