@@ -155,7 +155,7 @@ async function main(): Promise<void> {
   try {
     // 1. Navigation to thumbnails, cold (first load after start) then warm; a fresh context each time, so no
     // HTTP cache is shared between loads.
-    const loads: { firstThumbMs: number; firstScreenMs: number; cells: number }[] = [];
+    const loads: { firstThumbMs: number; firstScreenMs: number; cells: number; marks: Record<string, number> }[] = [];
     for (let run = 0; run < 4; run++) {
       const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
       const page = await ctx.newPage();
@@ -188,8 +188,20 @@ async function main(): Promise<void> {
         { polling: 'raf', timeout: 30_000 },
       );
       const s = (await screen.jsonValue()) as { t: number; cells: number };
-      loads.push({ firstThumbMs: Math.round(firstThumbMs), firstScreenMs: Math.round(s.t), cells: s.cells });
-      console.log(`  load ${run === 0 ? 'cold' : 'warm'}: first thumbnail ${Math.round(firstThumbMs)} ms, first screen (${s.cells} cells) ${Math.round(s.t)} ms`);
+      // Where the time went: the renderer's own marks (script running, app:info back, first page back).
+      const marks = await page.evaluate(() =>
+        Object.fromEntries(
+          [
+            ...performance.getEntriesByType('mark').map((m) => [m.name.replace('loupe:', ''), m.startTime] as const),
+            ['html', (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).responseEnd] as const,
+          ].map(([k, v]) => [k, Math.round(v)]),
+        ),
+      );
+      loads.push({ firstThumbMs: Math.round(firstThumbMs), firstScreenMs: Math.round(s.t), cells: s.cells, marks });
+      console.log(
+        `  load ${run === 0 ? 'cold' : 'warm'}: first thumbnail ${Math.round(firstThumbMs)} ms, first screen (${s.cells} cells) ` +
+          `${Math.round(s.t)} ms; ${JSON.stringify(marks)}`,
+      );
       await ctx.close();
     }
 
@@ -301,6 +313,7 @@ async function main(): Promise<void> {
         warmFirstThumbnailMs: stats(warm.map((l) => l.firstThumbMs)),
         warmFirstScreenMs: stats(warm.map((l) => l.firstScreenMs)),
         cellsOnFirstScreen: cold.cells,
+        coldMarksMs: cold.marks,
       },
       query: { inProcessMs: inProcess, httpMs: http },
       frames: frameStats,

@@ -8,7 +8,6 @@
 import {
   LoupeError,
   isErrorEnvelope,
-  methods,
   type EventName,
   type Events,
   type LoupeApi,
@@ -170,10 +169,14 @@ class HostTransport implements Transport {
 
 export const transport: Transport = window.loupe ? new ElectronTransport(window.loupe) : new HostTransport();
 
-/** The typed API: `api['images:query']({ ... })`, one function per contract method. */
-export const api: LoupeApi = Object.fromEntries(
-  methods.map((m) => [m, (request: RequestInput<typeof m>) => transport.invoke(m, request)]),
-) as LoupeApi;
+/**
+ * The typed API: `api['images:query']({ ... })`, one function per contract method. A Proxy rather than a
+ * table built from the contract's method list: that list lives next to the zod schemas, which the renderer
+ * must not pull into its bundle (the faces validate; the UI only needs the types).
+ */
+export const api: LoupeApi = new Proxy({} as LoupeApi, {
+  get: (_target, method) => (request: RequestInput<Method>) => transport.invoke(method as Method, request),
+});
 
 export const onEvent = (listener: EventListener): (() => void) => transport.on(listener);
 export const mediaUrl = (kind: MediaKind, id: number): string => transport.mediaUrl(kind, id);

@@ -63,13 +63,17 @@ export class AppState {
         else this.scheduleRefresh();
       }
     });
-    await this.loadInfo();
+    // Ask for the first page of the default view at once, alongside app:info, rather than one round trip
+    // later: when a project is open (the usual case with `loupe serve <project>`) it is there when info is.
+    this.grid.reset(this.filter, this.sort, this.desc);
+    await this.loadInfo({ boot: true });
     this.booting = false;
   }
 
-  async loadInfo(): Promise<void> {
+  async loadInfo(opts: { boot?: boolean } = {}): Promise<void> {
     try {
       const info = await api['app:info']({});
+      performance.mark('loupe:info');
       this.info = info;
       const changed = info.project?.path !== this.project?.path;
       this.project = info.project;
@@ -77,7 +81,8 @@ export class AppState {
         this.view = { kind: 'all' };
         this.search = '';
         this.overlay = 'none';
-        this.grid.reset(this.filter, this.sort, this.desc);
+        // At boot the default view's first page is already on its way (see start()).
+        if (!opts.boot) this.grid.reset(this.filter, this.sort, this.desc);
       }
       if (info.project) {
         // The grid's first page (and its thumbnails) go first; counts scan the whole table, so they wait

@@ -3,7 +3,7 @@
  * component: scroll position, viewport size, total, selection. Only primitive values cross into the derived
  * chain, so a scroll event that stays within the same rows re-renders nothing.
  */
-import type { ImageFilter, ImageSummary, SortKey } from '../../shared/contract.ts';
+import { LoupeError, type ImageFilter, type ImageSummary, type SortKey } from '../../shared/contract.ts';
 import { GridLayout, type CellRect, type GridMove } from './grid-layout.ts';
 import { PageCache, type PageFetcher } from './page-cache.ts';
 
@@ -92,6 +92,7 @@ export class GridState {
       fetcher,
       pageSize: new GridLayout().options.pageSize,
       onChange: () => {
+        if (!this.loaded) performance.mark('loupe:first-page');
         this.total = this.cache.total ?? 0;
         this.loaded = true;
         this.error = null;
@@ -99,6 +100,8 @@ export class GridState {
         this.version++;
       },
       onError: (e) => {
+        // No project (the start screen) is not an error of the grid: it is not even shown.
+        if (e instanceof LoupeError && e.code === 'NO_PROJECT') return;
         this.error = e instanceof Error ? e.message : String(e);
       },
     });
@@ -125,6 +128,7 @@ export class GridState {
     this.query = { filter, sort, desc };
     this.cache.reset();
     this.seen.clear();
+    this.error = null;
     this.total = 0;
     this.loaded = false;
     this.selectedIndex = -1;
