@@ -27,8 +27,13 @@ export function suggestConfig(project: Project): Suggestion {
     .get() as { n: number; side: number | null; maxChannels: number | null; colour: number | null };
   const reasons: string[] = [];
   const side = stats.side ?? 64;
-  const imageSize = side <= 32 ? Math.max(16, Math.round(side / 4) * 4) : side <= 96 ? 64 : 128;
-  reasons.push(`Image size ${imageSize}: your images average ${Math.round(side)} px on their short side`);
+  // Larger inputs cost quadratically on a CPU; 64 px keeps a first run to minutes. Raise it for fine detail.
+  const imageSize = side <= 32 ? Math.max(16, Math.round(side / 4) * 4) : 64;
+  reasons.push(
+    side <= 32
+      ? `Image size ${imageSize}: your images are ${Math.round(side)} px on their short side`
+      : `Image size 64: your images average ${Math.round(side)} px; 64 keeps training fast on this computer (raise it for fine detail)`,
+  );
   const channels = (stats.colour ?? 0) > stats.n / 2 ? 3 : 1;
   reasons.push(channels === 1 ? 'Grayscale: most images have one channel' : 'Colour (RGB): most images have colour');
   const arch = imageSize <= 32 ? 'lenet5' : stats.n < 2000 ? 'cnn' : 'resnet';
@@ -50,12 +55,12 @@ export function suggestConfig(project: Project): Suggestion {
     imageSize,
     channels,
     epochs: 30,
-    batchSize: imageSize >= 128 ? 16 : 32,
+    batchSize: 32,
     optimizer: { kind: 'adam', lr: 0.001 },
     earlyStopping: { monitor: 'val_loss', patience: 5 },
     augment: { cropScale: 0.85, rotation: 10, brightness: 0.1 },
     width: 16,
-    depth: imageSize >= 128 ? 1 : 2,
+    depth: 1,
   });
   return { config, reasons };
 }

@@ -1,0 +1,92 @@
+/**
+ * Runs a trained model over images of the project, in the training process: images go through the same tensor
+ * cache and preprocessing as in training (the run's stored size, channels, resize mode and normalization), and
+ * come out as class probabilities in the run's class order.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { LoupeError } from '../../../shared/contract.ts';
+import type { Preprocessing, RunInfo } from '../../../shared/training.ts';
+import type { Project } from '../project/project.ts';
+import { normalizeInto } from './augment.ts';
+import { checkpointDir, hasCheckpoint, loadModel } from './checkpoint.ts';
+import { fillCache, type DatasetItem } from './dataset.ts';
+import { runDir } from './runs.ts';
+import { TensorCache } from './tensor-cache.ts';
+
+export const PREDICT_BATCH = 256;
+
+export interface Predictions {
+  imageIds: number[];
+  /** imageIds.length × classes, row-major. */
+  probs: Float32Array;
+  classes: number;
+  dropped: { path: string; reason: string }[];
+}
+
+/** Loads a run's best model, with clear errors when it is missing or broken. */
+export async function loadRunModel(project: Project, run: RunInfo): Promise<tfl.LayersModel> {
+  const dir = checkpointDir(runDir(project, run.id), 'best');
+  if (!hasCheckpoint(runDir(project, run.id), 'best') || !run.preprocessing) {
+    throw new LoupeError('NOT_FOUND', `Run ${run.id} has no trained model yet (status: ${run.status})`);
+  }
+  try {
+    return await loadModel(dir);
+  } catch (e) {
+    throw new LoupeError('BAD_INPUT', `The model files of run ${run.id} are missing or corrupt (${dir}): ${(e as Error).message}`);
+  }
+}
+
+/** Probabilities for a batch of already-preprocessed uint8 rows. */
+export function predictRows(model: tfl.LayersModel, rows: Uint8Array, n: number, p: Preprocessing): Float32Array {
+  const per = p.imageSize * p.imageSize * p.channels;
+  const xs = new Float32Array(n * per);
+  for (let i = 0; i < n; i++) normalizeInto(rows.subarray(i * per, (i + 1) * per), xs, i * per, p.channels, p.normalization);
+  return tf.tidy(() => {
+    const out = model.predict(tf.tensor4d(xs, [n, p.imageSize, p.imageSize, p.channels])) as tf.Tensor;
+    return out.dataSync() as Float32Array;
+  });
+}
+
+export async function predictImages(
+  project: Project,
+  run: RunInfo,
+  model: tfl.LayersModel,
+  imageIds: number[],
+  opts: { signal?: AbortSignal; progress?: (done: number, total: number, message: string) => void } = {},
+): Promise<Predictions> {
+  const p = run.preprocessing!;
+  const shape = { imageSize: p.imageSize, channels: p.channels, resize: p.resize };
+  const cache = new TensorCache(project.cacheDir, shape);
+  try {
+    const rows = project.db
+      .prepare(`SELECT id, sha256 FROM images WHERE id = ? AND status = 'ok' AND sha256 IS NOT NULL`);
+    const items: DatasetItem[] = [];
+    const gone: number[] = [];
+    for (const id of imageIds) {
+      const r = rows.get(id) as { id: number; sha256: string } | undefined;
+      if (r) items.push({ imageId: r.id, sha256: r.sha256, classIndex: 0, split: 'val' });
+      else gone.push(id);
+    }
+    const { kept, dropped } = await fillCache(project, cache, items, shape, {
+      signal: opts.signal,
+      progress: (d, t) => opts.progress?.(d, t, 'Preparing images'),
+    });
+    if (gone.length) dropped.push(...gone.slice(0, 50).map((id) => ({ path: `image ${id}`, reason: 'missing or unreadable since import' })));
+    const k = run.classes.length;
+    const probs = new Float32Array(kept.length * k);
+    const per = cache.rowBytes;
+    const batch = new Uint8Array(PREDICT_BATCH * per);
+    for (let start = 0; start < kept.length; start += PREDICT_BATCH) {
+      if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
+      const n = Math.min(PREDICT_BATCH, kept.length - start);
+      for (let i = 0; i < n; i++) cache.read(kept[start + i]!.sha256, batch, i * per);
+      probs.set(predictRows(model, batch, n, p), start * k);
+      opts.progress?.(start + n, kept.length, 'Predicting');
+      await new Promise((r) => setImmediate(r));
+    }
+    return { imageIds: kept.map((it) => it.imageId), probs, classes: k, dropped };
+  } finally {
+    cache.close();
+  }
+}
