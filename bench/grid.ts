@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { cpus, getPriority, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -305,6 +305,8 @@ async function main(): Promise<void> {
       // Shared machine: other work running at the same time shows here and inflates every figure.
       loadAverageAtStart: loadAtStart,
       loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100),
+      // Negative when run under `nice -n -10` to get figures nearer an idle machine on a busy shared one.
+      niceness: getPriority(),
       images: N,
       buildSeconds: built.seconds,
       load: {
