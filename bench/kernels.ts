@@ -118,6 +118,8 @@ async function main() {
     bench: 'kernels',
     note: 'ms per call, median of 3 interleaved rounds; stockWasmMs null = tfjs-backend-wasm has no such kernel. The stock MaxPoolGrad is also wrong for windows of negatives (see tests/medium/wasm-kernels.test.ts).',
     tfjs: tf.version_core,
+    // The machine is shared: absolute times move with the load; the interleaved ratios much less.
+    loadAverage: (await import('node:os')).loadavg().map((v) => +v.toFixed(2)),
     rows,
   };
   mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });

@@ -216,7 +216,7 @@ async function main() {
   const result = {
     bench: 'train-lenet',
     recipe: { model: 'LeNet-5 (conv 6@5x5 same, relu, maxpool 2, conv 16@5x5 valid, relu, maxpool 2, fc 120, fc 84, fc 10)', data: 'Fashion-MNIST (Debian dataset-fashion-mnist), pixels/255', batch: BATCH, optimizer: `SGD lr ${LR} momentum ${MOMENTUM}`, init: 'PyTorch default (uniform ±1/sqrt(fan_in)) on both sides', epochs: EPOCHS, trainImagesPerEpoch: LIMIT || train.count, seed: SEED },
-    machine: { cores: (await import('node:os')).cpus().length, node: process.version, tfjs: tf.version_core, backend: backend.chosen.detail, torch: hello.torch, torchThreads: hello.threads },
+    machine: { cores: (await import('node:os')).cpus().length, loadAverageAtEnd: (await import('node:os')).loadavg().map((v) => +v.toFixed(2)), node: process.version, tfjs: tf.version_core, backend: backend.chosen.detail, torch: hello.torch, torchThreads: hello.threads },
     summary: {
       wasmImagesPerSecond: round(ws.images / ws.seconds),
       pytorchImagesPerSecond: round(ps.images / ps.seconds),

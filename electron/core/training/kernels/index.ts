@@ -9,6 +9,9 @@
 // Mean for global average pooling, softmax cross-entropy, dropout, Adam/RMSprop updates) exists on wasm;
 // tests/medium/wasm-kernels.test.ts profiles real training steps to keep that true.
 import * as tf from '@tensorflow/tfjs-core';
+// Imported for its side effect first: the wasm package registers its stock kernels on import, and ours must
+// come after them (or a later import would put the stock Conv2DBackpropInput/MaxPoolGrad back over ours).
+import '@tensorflow/tfjs-backend-wasm';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv2d-grads.ts';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-grads.ts';
 import { withoutTransposes } from './matmul.ts';
@@ -43,8 +46,8 @@ const ours = new WeakSet<tf.KernelFunc>();
 
 /**
  * Registers (or replaces) the training kernels for the 'wasm' backend. Idempotent: calling it again changes
- * nothing. Returns the names of the kernels now served by this module. Call it before or after the wasm
- * backend is initialised (imported, that is: tfjs-backend-wasm registers its stock kernels on import).
+ * nothing. Returns the names of the kernels now served by this module. Works before or after the wasm backend
+ * is initialised (tf.setBackend('wasm')); the wrapped stock kernels keep their setup functions.
  */
 export function registerWasmTrainingKernels(): string[] {
   const names: string[] = [];
@@ -55,7 +58,7 @@ export function registerWasmTrainingKernels(): string[] {
       continue;
     }
     const kernelFunc = p.build(current);
-    if (!kernelFunc) continue; // a wrapper with no stock kernel to wrap (tfjs-backend-wasm not imported yet)
+    if (!kernelFunc) continue; // a wrapper with no stock kernel to wrap (cannot happen after the import above)
     ours.add(kernelFunc);
     // Replacing wasm's own kernel: unregister first, or tfjs warns about a duplicate registration.
     if (current) tf.unregisterKernel(p.kernelName, BACKEND);
