@@ -8,13 +8,16 @@ import { z } from 'zod';
 import { trainConfigSchema, type EpochMetrics, type RunInfo, type TrainConfig } from './training.ts';
 import type { BackendReport, TrainingEvent } from './worker-protocol.ts';
 import type { LiveState } from './live-state.ts';
+import type { EvaluationMetrics } from './metrics.ts';
 
 // ---------- shared value types ----------
 
 export const splitNames = ['train', 'val', 'test'] as const;
 export type SplitName = (typeof splitNames)[number];
 
-export const sortKeys = ['name', 'date', 'size'] as const;
+/** Grid orders; the prediction ones need an `evaluation` filter: confidence (high first), uncertainty (small
+ * margin first), loss (lowest probability of the true class first: the top losses). */
+export const sortKeys = ['name', 'date', 'size', 'confidence', 'uncertainty', 'loss'] as const;
 export type SortKey = (typeof sortKeys)[number];
 
 export type ImageStatus = 'ok' | 'error' | 'missing';
@@ -60,6 +63,8 @@ export interface ImageSummary {
   excluded: boolean;
   /** Marked for review. */
   unsure: boolean;
+  /** With an `evaluation` filter: what the model said about this image (class indices of the run). */
+  prediction?: { predicted: number; confidence: number; label: number | null; labelProbability: number | null };
 }
 
 export interface ImageDetail extends ImageSummary {
@@ -101,6 +106,8 @@ export interface ImageFilter {
   unsure?: boolean;
   excluded?: boolean;
   fold?: number;
+  /** Images of an evaluation, optionally one confusion-matrix cell (true `label`, `predicted`), or its mistakes. */
+  evaluation?: { id: number; label?: number; predicted?: number; misclassified?: boolean };
 }
 
 export interface ImagePage {
@@ -199,7 +206,36 @@ export interface BackboneSummary {
   description?: string;
 }
 
-export type JobKind = 'import' | 'sample';
+export interface EvaluationSummary {
+  id: number;
+  runId: number;
+  split: 'val' | 'test' | 'unlabeled';
+  createdAt: string;
+  n: number;
+  modelSha256: string;
+  accuracy: number | null;
+  macroAuc: number | null;
+  /** Images relabeled (or labeled, or gone) since: the stored numbers describe labels that no longer hold. */
+  stale: number;
+  notes: string[];
+}
+
+export interface EvaluationDetail extends EvaluationSummary {
+  /** The run's classes: the order of every per-class list and matrix row. */
+  classes: string[];
+  metrics: EvaluationMetrics | null;
+}
+
+export interface LabelErrorCandidate {
+  imageId: number;
+  given: string;
+  suggested: string;
+  /** Probability the held-out model gave to the given label. */
+  selfConfidence: number;
+  suggestedConfidence: number;
+}
+
+export type JobKind = 'import' | 'sample' | 'evaluate' | 'predict';
 export type JobState = 'running' | 'succeeded' | 'failed' | 'canceled';
 
 export interface Job {
@@ -215,8 +251,13 @@ export interface Job {
   message: string;
   startedAt: string;
   endedAt: string | null;
-  /** Kind-specific outcome, e.g. the import report. */
-  result?: ImportReport;
+  /** Kind-specific outcome: the import report, or the stored evaluation. */
+  result?: ImportReport | { evaluationId: number; notes: string[] };
+}
+
+/** The import report of an import or sample job, or null for other kinds. */
+export function importReportOf(job: Pick<Job, 'result'>): ImportReport | null {
+  return job.result && 'added' in job.result ? job.result : null;
 }
 
 export interface ImportReport {
@@ -276,6 +317,15 @@ export const imageFilterSchema = z
     unsure: z.boolean().optional(),
     excluded: z.boolean().optional(),
     fold: z.number().int().min(0).max(9).optional(),
+    evaluation: z
+      .object({
+        id: z.number().int().positive(),
+        label: z.number().int().min(0).optional(),
+        predicted: z.number().int().min(0).optional(),
+        misclassified: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -373,6 +423,15 @@ export const requestSchemas = {
   'presets:delete': z.object({ name: z.string().min(1).max(100) }).strict(),
   'backbones:list': empty,
   'backbones:import': z.object({ path: absPath, name: z.string().trim().min(1).max(100).optional() }).strict(),
+  'evaluations:run': z.object({ runId: id, split: z.enum(['val', 'test']) }).strict(),
+  'evaluations:predictUnlabeled': z.object({ runId: id }).strict(),
+  'evaluations:list': z.object({ runId: id }).strict(),
+  'evaluations:get': z.object({ evaluationId: id }).strict(),
+  'evaluations:labelErrors': z.object({ runId: id, limit: z.number().int().min(1).max(10_000).default(500) }).strict(),
+  'suggestions:accept': z
+    .object({ evaluationId: id, imageIds: z.array(id).min(1).max(500_000).optional(), minConfidence: z.number().min(0).max(1).optional() })
+    .strict()
+    .refine((r) => (r.imageIds === undefined) !== (r.minConfidence === undefined), 'Give either imageIds or minConfidence'),
 } as const;
 
 export type Method = keyof typeof requestSchemas;
@@ -434,6 +493,12 @@ export interface Responses {
   'presets:delete': { deleted: boolean };
   'backbones:list': BackboneSummary[];
   'backbones:import': BackboneSummary;
+  'evaluations:run': { jobId: string };
+  'evaluations:predictUnlabeled': { jobId: string };
+  'evaluations:list': EvaluationSummary[];
+  'evaluations:get': EvaluationDetail;
+  'evaluations:labelErrors': { candidates: LabelErrorCandidate[]; outOfFold: boolean };
+  'suggestions:accept': EditResult;
 }
 
 export type Response<M extends Method> = Responses[M];
@@ -448,7 +513,7 @@ export type LoupeHandlers = { [M in Method]: (request: Request<M>) => Promise<Re
 export interface Events {
   'job:progress': Job;
   /** Something in the open project changed (import batch landed, project opened/closed). */
-  'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' | 'labels' | 'splits' | 'runs' };
+  'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' | 'labels' | 'splits' | 'runs' | 'evaluations' };
   'training:event': TrainingEvent;
 }
 export type EventName = keyof Events;

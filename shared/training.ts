@@ -144,6 +144,8 @@ export interface RunInfo {
   /** The run this one re-runs, extends or was resumed from. */
   parentId: number | null;
   fold: number | null;
+  /** Shared by the k runs of one cross-validation. */
+  cvGroup: string | null;
   classes: string[];
   trainImages: number;
   valImages: number;

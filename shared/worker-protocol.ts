@@ -12,6 +12,7 @@ export interface BackendReport {
 
 export type ToTrainer =
   | { readonly type: 'start'; readonly projectPath: string; readonly runId: number; readonly mode: 'start' | 'resume' }
+  | { readonly type: 'evaluate'; readonly projectPath: string; readonly runId: number; readonly split: 'val' | 'test' | 'unlabeled' }
   | { readonly type: 'cancel' }
   /** Select the backend, report it, exit (`loupe doctor`, the UI's engine panel). */
   | { readonly type: 'doctor' };
@@ -22,7 +23,10 @@ export type FromTrainer =
   | { readonly type: 'prepare'; readonly runId: number; readonly done: number; readonly total: number }
   | { readonly type: 'batch'; readonly runId: number; readonly metrics: BatchMetrics }
   | { readonly type: 'epoch'; readonly runId: number; readonly metrics: EpochMetrics; readonly improved: boolean }
-  | { readonly type: 'done'; readonly runId: number; readonly status: 'finished' | 'stopped' | 'failed'; readonly message: string };
+  | { readonly type: 'done'; readonly runId: number; readonly status: 'finished' | 'stopped' | 'failed'; readonly message: string }
+  | { readonly type: 'progress'; readonly done: number; readonly total: number; readonly message: string }
+  | { readonly type: 'evaluated'; readonly evaluationId: number; readonly n: number; readonly notes: string[] }
+  | { readonly type: 'failed'; readonly message: string; readonly code: string };
 
 /** What the UI receives about a run (`training:event`). */
 export type TrainingEvent =

@@ -55,4 +55,10 @@ export const cliCoverage: Record<Method, { command: string } | { uiOnly: string 
   'presets:delete': { uiOnly: 'presets are managed in the training panel' },
   'backbones:list': { command: 'loupe backbone list' },
   'backbones:import': { command: 'loupe backbone import' },
+  'evaluations:run': { command: 'loupe eval' },
+  'evaluations:predictUnlabeled': { command: 'loupe predict-unlabeled' },
+  'evaluations:list': { command: 'loupe eval --list' },
+  'evaluations:get': { command: 'loupe eval --json' },
+  'evaluations:labelErrors': { command: 'loupe label-errors' },
+  'suggestions:accept': { command: 'loupe predict-unlabeled --accept-above X' },
 };

@@ -20,6 +20,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   runs: async () => (await import('./commands/train.ts')).runsCommand,
   doctor: async () => (await import('./commands/train.ts')).doctorCommand,
   backbone: async () => (await import('./commands/train.ts')).backboneCommand,
+  eval: async () => (await import('./commands/eval.ts')).evalCommand,
+  'predict-unlabeled': async () => (await import('./commands/eval.ts')).predictUnlabeledCommand,
+  'label-errors': async () => (await import('./commands/eval.ts')).labelErrorsCommand,
 };
 
 const HELP = `loupe ${APP_VERSION} — offline image classification studio
@@ -45,6 +48,11 @@ Commands:
   runs <project> [--json]                  Training runs with status and best validation accuracy
   doctor [--json]                          Which training backend is used, and why the others are not
   backbone list|import <project> …         Backbones for transfer learning
+  eval <project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list]
+                                           Evaluate a run: metrics, confusion matrix, ROC/AUC, CIs
+  predict-unlabeled <project> --run ID [--accept-above X]
+                                           The model's suggestions for unlabeled images
+  label-errors <project> --run ID          Images whose label looks wrong (out-of-fold for k-fold runs)
 
 Options:
   -h, --help      Show this help

@@ -7,6 +7,8 @@ import type { FromTrainer, ToTrainer } from '../../shared/worker-protocol.ts';
 import { Project } from '../core/project/project.ts';
 import { selectBackend } from '../core/training/backend.ts';
 import { runTraining } from '../core/training/trainer.ts';
+import { runEvaluation } from '../core/evaluation/evaluate.ts';
+import { LoupeError } from '../../shared/contract.ts';
 
 const BATCH_EVENT_INTERVAL_MS = 100;
 
@@ -51,6 +53,27 @@ async function start(msg: Extract<ToTrainer, { type: 'start' }>): Promise<void> 
   }
 }
 
+async function evaluate(msg: Extract<ToTrainer, { type: 'evaluate' }>): Promise<void> {
+  const backend = await selectBackend();
+  send({ type: 'ready', backend });
+  const project = Project.open(msg.projectPath);
+  let last = 0;
+  try {
+    const r = await runEvaluation(project, { runId: msg.runId, split: msg.split }, {
+      signal: controller.signal,
+      progress: (done, total, message) => {
+        if (done === total || Date.now() - last > BATCH_EVENT_INTERVAL_MS) {
+          last = Date.now();
+          send({ type: 'progress', done, total, message });
+        }
+      },
+    });
+    send({ type: 'evaluated', ...r });
+  } finally {
+    project.close();
+  }
+}
+
 process.on('message', (msg: ToTrainer) => {
   if (msg.type === 'cancel') {
     controller.abort();
@@ -59,6 +82,13 @@ process.on('message', (msg: ToTrainer) => {
   if (msg.type === 'doctor') {
     selectBackend()
       .then((backend) => send({ type: 'ready', backend }))
+      .finally(() => setTimeout(() => process.exit(0), 50));
+    return;
+  }
+  if (msg.type === 'evaluate' && !started) {
+    started = true;
+    evaluate(msg)
+      .catch((e) => send({ type: 'failed', message: (e as Error).message ?? String(e), code: e instanceof LoupeError ? e.code : 'INTERNAL' }))
       .finally(() => setTimeout(() => process.exit(0), 50));
     return;
   }

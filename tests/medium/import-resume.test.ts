@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, rmSync, utimesSync } from 'node:fs';
+import { importReportOf } from '../../shared/contract.ts';
 import { join } from 'node:path';
 import { JobManager } from '../../electron/core/jobs/jobs.ts';
 import { runImport } from '../../electron/core/import/importer.ts';
@@ -84,7 +85,7 @@ test('cancel through the job manager ends the job as canceled, keeping what was 
   assert.equal(ended.state, 'canceled');
   const n = rows(p).length;
   assert.ok(n >= 10 && n < 40, `committed ${n}`);
-  assert.equal(ended.result?.added, n);
+  assert.equal(importReportOf(ended)?.added, n);
 });
 
 test('a moved file is relinked by hash: same id, same labels', async () => {

@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PROJECT_DB } from '../../core/project/project.ts';
+import { importReportOf } from '../../../shared/contract.ts';
 import { followJob, jobExitCode } from '../run-job.ts';
 import { printSplitSummary, printSummary } from '../summary-text.ts';
 import { newCliCore, withProject } from '../with-core.ts';
@@ -32,7 +33,7 @@ export async function importCommand(args: string[]): Promise<number> {
       labels: values.labels,
     });
     const job = await followJob(core, jobId, values.json);
-    const report = job.result;
+    const report = importReportOf(job);
     if (values.json) {
       io.out(JSON.stringify({ type: 'result', state: job.state, message: job.message, report }) + '\n');
     } else if (report) {
@@ -82,7 +83,7 @@ export async function sampleCommand(args: string[]): Promise<number> {
   try {
     const { project, jobId } = await core.dispatch('projects:createSample', { path: resolve(dir), perClass });
     const job = await followJob(core, jobId, values.json);
-    if (values.json) io.out(JSON.stringify({ type: 'result', state: job.state, project: project.path, report: job.result }) + '\n');
+    if (values.json) io.out(JSON.stringify({ type: 'result', state: job.state, project: project.path, report: importReportOf(job) }) + '\n');
     else io.out(`Sample project ${job.state}: ${project.path}\nOpen it with: loupe serve "${project.path}"\n`);
     return jobExitCode(job);
   } finally {

@@ -41,6 +41,7 @@ import { TrainingSupervisor, probeBackends, spawnNodeTrainer, type SpawnTrainer 
 import { getRun, listRuns, recoverInterruptedRuns, runEpochs } from '../training/runs.ts';
 import { createRuns, deletePreset, extendRun, listPresets, rerun, savePreset, suggestConfig } from '../training/run-service.ts';
 import { importBackbone, listBackbones, type BackboneInfo } from '../training/backbones.ts';
+import { acceptSuggestions, getEvaluation, labelErrorCandidates, listEvaluations } from '../evaluation/evaluations.ts';
 
 export type Face = AppInfo['face'];
 export type EventListener = <E extends EventName>(name: E, payload: Events[E]) => void;
@@ -142,6 +143,24 @@ export class LoupeCore {
     this.jobs.cancelAll();
     await Promise.all(running.map((j) => this.jobs.wait(j.jobId)));
     this.closeProject();
+  }
+
+  /** Evaluates a run (or predicts its unlabeled images) as a job, in a training process. */
+  private startEvaluation(runId: number, split: 'val' | 'test' | 'unlabeled'): string {
+    const project = this.requireProject();
+    const run = getRun(project.db, runId);
+    if (!run.preprocessing || run.bestEpoch === null) {
+      throw new LoupeError('BAD_INPUT', `Run ${runId} has no trained model yet (status: ${run.status})`);
+    }
+    const trainer = this.requireTrainer();
+    const job = this.jobs.start(split === 'unlabeled' ? 'predict' : 'evaluate', async (ctx) => {
+      ctx.progress(0, 0, split === 'unlabeled' ? 'Waiting to predict' : `Waiting to evaluate on ${split}`);
+      const r = await trainer.evaluate({ runId, split, signal: ctx.signal, progress: ctx.progress });
+      this.emit('project:changed', { reason: 'evaluations' });
+      ctx.progress(r.n, r.n, `Evaluation ${r.evaluationId} stored`);
+      return { evaluationId: r.evaluationId, notes: r.notes };
+    });
+    return job.jobId;
   }
 
   /** Tells every face that something changed, then passes the result through. */
@@ -295,6 +314,13 @@ export class LoupeCore {
       'presets:delete': async ({ name }) => ({ deleted: deletePreset(this.requireProject(), name) }),
       'backbones:list': async () => listBackbones(this.requireProject()).map(backboneSummary),
       'backbones:import': async ({ path, name }) => backboneSummary(importBackbone(this.requireProject(), path, name)),
+      'evaluations:run': async ({ runId, split }) => ({ jobId: this.startEvaluation(runId, split) }),
+      'evaluations:predictUnlabeled': async ({ runId }) => ({ jobId: this.startEvaluation(runId, 'unlabeled') }),
+      'evaluations:list': async ({ runId }) => listEvaluations(this.requireProject().db, runId),
+      'evaluations:get': async ({ evaluationId }) => getEvaluation(this.requireProject().db, evaluationId),
+      'evaluations:labelErrors': async ({ runId, limit }) => labelErrorCandidates(this.requireProject().db, runId, limit),
+      'suggestions:accept': async ({ evaluationId, imageIds, minConfidence }) =>
+        this.changed('labels', acceptSuggestions(this.requireProject().db, evaluationId, { imageIds, minConfidence })),
     };
   }
 }

@@ -169,6 +169,40 @@ export const migrations: Migration[] = [
         );
       `),
   },
+  {
+    version: 4,
+    name: 'evaluations and predictions',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE evaluations (
+          id INTEGER PRIMARY KEY,
+          run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+          split TEXT NOT NULL CHECK (split IN ('val', 'test', 'unlabeled')),
+          model_sha256 TEXT NOT NULL,      -- the weights it came from
+          created_at TEXT NOT NULL,
+          n INTEGER NOT NULL,
+          metrics TEXT,                    -- JSON EvaluationMetrics; null for predictions on unlabeled images
+          notes TEXT NOT NULL DEFAULT '[]' -- JSON: images left out and why (unreadable, class unknown to the run)
+        );
+        CREATE INDEX evaluations_by_run ON evaluations(run_id, split, id);
+        CREATE TABLE predictions (
+          evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+          image_id INTEGER NOT NULL,
+          label INTEGER,                   -- the image's class (run class index) when evaluated; null if unlabeled
+          predicted INTEGER NOT NULL,
+          confidence REAL NOT NULL,        -- probability of the predicted class
+          margin REAL NOT NULL,            -- top-1 minus top-2 probability (small = uncertain)
+          entropy REAL NOT NULL,
+          label_probability REAL,          -- probability given to the true class (self-confidence)
+          probs BLOB NOT NULL,             -- float32 × classes
+          PRIMARY KEY (evaluation_id, image_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX predictions_by_cell ON predictions(evaluation_id, label, predicted);
+        CREATE INDEX predictions_by_image ON predictions(image_id);
+        -- Runs trained together for k-fold cross-validation share a group.
+        ALTER TABLE runs ADD COLUMN cv_group TEXT;
+      `),
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

@@ -28,6 +28,13 @@ interface ImageRow {
   unsure: number;
 }
 
+interface PredictionColumns {
+  p_predicted?: number;
+  p_confidence?: number;
+  p_label?: number | null;
+  p_label_probability?: number | null;
+}
+
 const SUMMARY_COLUMNS = 'i.id, i.name, i.class_id, i.split, i.status, i.sha256, i.width, i.height, i.excluded, i.unsure';
 
 function toSummary(r: ImageRow): ImageSummary {
@@ -46,9 +53,24 @@ function toSummary(r: ImageRow): ImageSummary {
 }
 
 /** Builds the WHERE clause of a filter; one place, so counts and pages always agree. */
-export function filterSql(filter: ImageFilter): { where: string; params: unknown[] } {
+export function filterSql(filter: ImageFilter): { from: string; where: string; params: unknown[] } {
   const clauses: string[] = [];
   const params: unknown[] = [];
+  let from = 'images i';
+  if (filter.evaluation) {
+    // The join's parameter comes first: it precedes the WHERE clause in the statement.
+    from = 'images i JOIN predictions p ON p.image_id = i.id AND p.evaluation_id = ?';
+    params.push(filter.evaluation.id);
+    if (filter.evaluation.label !== undefined) {
+      clauses.push('p.label = ?');
+      params.push(filter.evaluation.label);
+    }
+    if (filter.evaluation.predicted !== undefined) {
+      clauses.push('p.predicted = ?');
+      params.push(filter.evaluation.predicted);
+    }
+    if (filter.evaluation.misclassified) clauses.push('p.label IS NOT NULL AND p.label <> p.predicted');
+  }
   if (filter.classId !== undefined) {
     clauses.push('i.class_id = ?');
     params.push(filter.classId);
@@ -74,35 +96,58 @@ export function filterSql(filter: ImageFilter): { where: string; params: unknown
     clauses.push(`i.rel_path LIKE ? ESCAPE '\\'`);
     params.push(`%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   }
-  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+  return { from, where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
 }
 
 const ORDER: Record<Request<'images:query'>['sort'], string> = {
   name: 'i.name',
   date: 'i.mtime_ms',
   size: 'i.size',
+  // The prediction orders read the joined evaluation; their natural direction is built in (desc flips it).
+  confidence: '-p.confidence',
+  uncertainty: 'p.margin',
+  loss: 'COALESCE(p.label_probability, p.confidence)',
 };
+
+function orderBy(req: { sort: Request<'images:query'>['sort']; desc: boolean; filter: ImageFilter }): string {
+  const key = ORDER[req.sort];
+  if (key.includes('p.') && !req.filter.evaluation) {
+    throw new LoupeError('VALIDATION', `Sorting by ${req.sort} needs an evaluation filter`);
+  }
+  const dir = req.desc ? 'DESC' : 'ASC';
+  return `${key} ${dir}, i.id ${dir}`;
+}
 
 /** Every id in a filter, in grid order: for "select all in filter". */
 export function queryImageIds(db: Database, req: Request<'images:ids'>): number[] {
-  const { where, params } = filterSql(req.filter);
-  const dir = req.desc ? 'DESC' : 'ASC';
+  const { from, where, params } = filterSql(req.filter);
   return db
-    .prepare(`SELECT i.id FROM images i ${where} ORDER BY ${ORDER[req.sort]} ${dir}, i.id ${dir}`)
+    .prepare(`SELECT i.id FROM ${from} ${where} ORDER BY ${orderBy(req)}`)
     .pluck()
     .all(...params) as number[];
 }
 
 export function queryImages(db: Database, req: Request<'images:query'>): ImagePage {
-  const { where, params } = filterSql(req.filter);
-  const dir = req.desc ? 'DESC' : 'ASC';
-  const total = (db.prepare(`SELECT COUNT(*) AS n FROM images i ${where}`).get(...params) as { n: number }).n;
+  const { from, where, params } = filterSql(req.filter);
+  const total = (db.prepare(`SELECT COUNT(*) AS n FROM ${from} ${where}`).get(...params) as { n: number }).n;
+  const predictionColumns = req.filter.evaluation
+    ? ', p.predicted AS p_predicted, p.confidence AS p_confidence, p.label AS p_label, p.label_probability AS p_label_probability'
+    : '';
   const rows = db
-    .prepare(
-      `SELECT ${SUMMARY_COLUMNS} FROM images i ${where} ORDER BY ${ORDER[req.sort]} ${dir}, i.id ${dir} LIMIT ? OFFSET ?`,
-    )
-    .all(...params, req.limit, req.offset) as ImageRow[];
-  return { total, offset: req.offset, items: rows.map(toSummary) };
+    .prepare(`SELECT ${SUMMARY_COLUMNS}${predictionColumns} FROM ${from} ${where} ORDER BY ${orderBy(req)} LIMIT ? OFFSET ?`)
+    .all(...params, req.limit, req.offset) as (ImageRow & PredictionColumns)[];
+  return {
+    total,
+    offset: req.offset,
+    items: rows.map((r) =>
+      req.filter.evaluation
+        ? {
+            ...toSummary(r),
+            prediction: { predicted: r.p_predicted!, confidence: r.p_confidence!, label: r.p_label ?? null, labelProbability: r.p_label_probability ?? null },
+          }
+        : toSummary(r),
+    ),
+  };
 }
 
 interface DetailRow extends ImageRow {

@@ -4,7 +4,7 @@
  * end to end. A canceled job is not a failure.
  */
 import { randomUUID } from 'node:crypto';
-import type { Job, JobKind, ImportReport } from '../../../shared/contract.ts';
+import type { Job, JobKind } from '../../../shared/contract.ts';
 
 export type EventSink = (job: Job) => void;
 
@@ -14,7 +14,7 @@ export interface JobContext {
   progress(done: number, total: number, message?: string): void;
 }
 
-export type JobBody = (ctx: JobContext) => Promise<ImportReport | void>;
+export type JobBody = (ctx: JobContext) => Promise<Job['result'] | void>;
 
 const EMIT_INTERVAL_MS = 100;
 const RATE_WINDOW_MS = 3000;

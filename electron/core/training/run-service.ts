@@ -91,8 +91,9 @@ export function createRuns(project: Project, input: { config: TrainConfigInput; 
   const k = Number(db.prepare(`SELECT value FROM meta WHERE key = 'folds_k'`).pluck().get() ?? 0);
   if (!k) throw new LoupeError('BAD_INPUT', 'Cross-validation needs folds: assign k folds first (Splits → k-fold, or `loupe split --folds K`)');
   const datasets = Array.from({ length: k }, (_, f) => collectDataset(db, { fold: f }));
+  const group = `cv-${Date.now().toString(36)}`;
   return db.transaction(() =>
-    datasets.map((d, f) => makeRun(project, `${baseName} · fold ${f + 1}/${k}`, config, d.classes, d.items, appVersion, f, d.notes)),
+    datasets.map((d, f) => makeRun(project, `${baseName} · fold ${f + 1}/${k}`, config, d.classes, d.items, appVersion, f, d.notes, null, group)),
   )();
 }
 
@@ -115,10 +116,11 @@ function makeRun(
   fold: number | null,
   warnings: string[],
   parentId: number | null = null,
+  cvGroup: string | null = null,
 ): RunInfo {
   const db = project.db;
   const id = db.transaction(() => {
-    const runId = createRun(db, { name, config, classes, appVersion, fold, warnings, parentId });
+    const runId = createRun(db, { name, config, classes, appVersion, fold, warnings, parentId, cvGroup });
     writeSnapshot(db, runId, items);
     return runId;
   })();

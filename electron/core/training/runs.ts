@@ -33,6 +33,7 @@ interface RunRow {
   best_val_loss: number | null;
   error: string | null;
   warnings: string | null;
+  cv_group: string | null;
   train_images: number;
   val_images: number;
 }
@@ -59,6 +60,7 @@ function toInfo(r: RunRow): RunInfo {
     error: r.error,
     parentId: r.parent_id,
     fold: r.fold,
+    cvGroup: r.cv_group,
     classes: JSON.parse(r.classes) as string[],
     trainImages: r.train_images,
     valImages: r.val_images,
@@ -84,15 +86,24 @@ export function listRuns(db: Database): RunInfo[] {
 
 export function createRun(
   db: Database,
-  r: { name: string; config: TrainConfig; classes: string[]; appVersion: string; parentId?: number | null; fold?: number | null; warnings?: string[] },
+  r: {
+    name: string;
+    config: TrainConfig;
+    classes: string[];
+    appVersion: string;
+    parentId?: number | null;
+    fold?: number | null;
+    cvGroup?: string | null;
+    warnings?: string[];
+  },
 ): number {
   return Number(
     db
       .prepare(
-        `INSERT INTO runs (name, status, config, classes, app_version, parent_id, fold, created_at, warnings)
-         VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (name, status, config, classes, app_version, parent_id, fold, cv_group, created_at, warnings)
+         VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(r.name, JSON.stringify(r.config), JSON.stringify(r.classes), r.appVersion, r.parentId ?? null, r.fold ?? null, new Date().toISOString(), JSON.stringify(r.warnings ?? []))
+      .run(r.name, JSON.stringify(r.config), JSON.stringify(r.classes), r.appVersion, r.parentId ?? null, r.fold ?? null, r.cvGroup ?? null, new Date().toISOString(), JSON.stringify(r.warnings ?? []))
       .lastInsertRowid,
   );
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { BackendReport, FromTrainer, ToTrainer, TrainingEvent } from '../../../shared/worker-protocol.ts';
 import type { LiveState } from '../../../shared/live-state.ts';
 import type { Project } from '../project/project.ts';
+import { LoupeError, type ErrorCode } from '../../../shared/contract.ts';
 import { endRun, getRun } from './runs.ts';
 
 /** Starts a training process; the Electron face passes one that forks its bundled worker. */
@@ -27,11 +28,25 @@ interface Job {
   mode: 'start' | 'resume';
 }
 
+export interface EvaluationRequest {
+  runId: number;
+  split: 'val' | 'test' | 'unlabeled';
+  signal: AbortSignal;
+  progress: (done: number, total: number, message: string) => void;
+}
+
+interface EvaluationTask extends EvaluationRequest {
+  resolve: (r: { evaluationId: number; n: number; notes: string[] }) => void;
+  reject: (e: Error) => void;
+}
+
 
 const LIVE_BATCHES = 500;
 
 export class TrainingSupervisor {
   private readonly queue: Job[] = [];
+  private readonly evaluations: EvaluationTask[] = [];
+  private evaluating: { task: EvaluationTask; child: ChildProcess } | null = null;
   private current: { job: Job; child: ChildProcess; ended: boolean; stopping: boolean } | null = null;
   private readonly waiters = new Map<number, ((status: string) => void)[]>();
   private live: LiveState | null = null;
@@ -91,6 +106,13 @@ export class TrainingSupervisor {
 
   /** Stops everything (project closing, app quitting) and waits for the processes to end. */
   async shutdown(): Promise<void> {
+    for (const t of this.evaluations.splice(0)) t.reject(new Error('Canceled'));
+    const ev = this.evaluating;
+    if (ev) {
+      const done = new Promise<void>((r) => ev.child.once('exit', () => r()));
+      ev.child.send({ type: 'cancel' } satisfies ToTrainer);
+      await done;
+    }
     for (const j of [...this.queue]) this.stop(j.runId);
     const cur = this.current;
     if (cur) {
@@ -100,8 +122,57 @@ export class TrainingSupervisor {
     }
   }
 
+  /**
+   * Queues an evaluation (or predictions on unlabeled images) in a training process; resolves when stored.
+   * Evaluations wait for a running training to finish: two TensorFlow processes on 2 cores only slow both.
+   */
+  evaluate(req: EvaluationRequest): Promise<{ evaluationId: number; n: number; notes: string[] }> {
+    return new Promise((resolve, reject) => {
+      const task: EvaluationTask = { ...req, resolve, reject };
+      req.signal.addEventListener('abort', () => {
+        const i = this.evaluations.indexOf(task);
+        if (i >= 0) {
+          this.evaluations.splice(i, 1);
+          reject(new Error('Canceled'));
+        } else if (this.evaluating?.task === task) this.evaluating.child.send({ type: 'cancel' } satisfies ToTrainer);
+      });
+      this.evaluations.push(task);
+      this.pump();
+    });
+  }
+
+  private pumpEvaluation(): void {
+    const task = this.evaluations.shift()!;
+    const child = this.spawn();
+    this.evaluating = { task, child };
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      fn();
+    };
+    child.on('message', (msg: FromTrainer) => {
+      if (msg.type === 'progress') task.progress(msg.done, msg.total, msg.message);
+      else if (msg.type === 'evaluated') settle(() => task.resolve({ evaluationId: msg.evaluationId, n: msg.n, notes: msg.notes }));
+      else if (msg.type === 'failed') {
+        settle(() => task.reject(task.signal.aborted ? new Error('Canceled') : new LoupeError(msg.code as ErrorCode, msg.message)));
+      }
+    });
+    child.on('error', (e) => settle(() => task.reject(e)));
+    child.on('exit', (code, signal) => {
+      settle(() => task.reject(new Error(`the training process ended (${signal ?? `code ${code}`}) before the evaluation was stored`)));
+      this.evaluating = null;
+      this.pump();
+    });
+    child.send({ type: 'evaluate', projectPath: this.project.path, runId: task.runId, split: task.split } satisfies ToTrainer);
+  }
+
   private pump(): void {
-    if (this.current || this.queue.length === 0) return;
+    if (this.current || this.evaluating) return;
+    if (this.queue.length === 0) {
+      if (this.evaluations.length) this.pumpEvaluation();
+      return;
+    }
     const job = this.queue.shift()!;
     const child = this.spawn();
     const cur = { job, child, ended: false, stopping: false };

@@ -1,0 +1,138 @@
+/**
+ * Evaluating a run, in the training process: the run's model over the project's val or test images (or its
+ * unlabeled ones, for model-assisted labeling), every metric of shared/metrics.ts, and the predictions stored
+ * with the run and the weights they came from. Classes are mapped by name; images of classes the run does not
+ * know are left out and reported. Nothing else in the project changes.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LoupeError } from '../../../shared/contract.ts';
+import { computeMetrics, type EvaluationMetrics } from '../../../shared/metrics.ts';
+import type { Project } from '../project/project.ts';
+import { checkpointDir } from '../training/checkpoint-paths.ts';
+import { loadRunModel, predictImages } from '../training/predict.ts';
+import { getRun, runDir } from '../training/runs.ts';
+
+export type EvaluationSplit = 'val' | 'test' | 'unlabeled';
+
+export interface EvaluateTask {
+  runId: number;
+  split: EvaluationSplit;
+}
+
+const BOOTSTRAP_SEED = 20_240_601;
+
+interface Target {
+  imageId: number;
+  label: number | null;
+}
+
+/** The images an evaluation covers, with their labels mapped to the run's class indices. */
+export function evaluationTargets(project: Project, runId: number, split: EvaluationSplit): { targets: Target[]; notes: string[] } {
+  const run = getRun(project.db, runId);
+  const notes: string[] = [];
+  if (split === 'unlabeled') {
+    const ids = project.db
+      .prepare(`SELECT id FROM images WHERE status = 'ok' AND class_id IS NULL AND excluded = 0 ORDER BY id`)
+      .pluck()
+      .all() as number[];
+    return { targets: ids.map((imageId) => ({ imageId, label: null })), notes };
+  }
+  const rows = project.db
+    .prepare(
+      `SELECT i.id, c.name FROM images i JOIN classes c ON c.id = i.class_id
+       WHERE i.split = ? AND i.status = 'ok' AND i.excluded = 0 ORDER BY i.id`,
+    )
+    .all(split) as { id: number; name: string }[];
+  const index = new Map(run.classes.map((c, i) => [c.toLowerCase(), i]));
+  const unknown = new Map<string, number>();
+  const targets: Target[] = [];
+  for (const r of rows) {
+    const label = index.get(r.name.toLowerCase());
+    if (label === undefined) unknown.set(r.name, (unknown.get(r.name) ?? 0) + 1);
+    else targets.push({ imageId: r.id, label });
+  }
+  for (const [name, count] of unknown) {
+    notes.push(`${count} image${count > 1 ? 's' : ''} of class "${name}" left out: the run was trained without that class`);
+  }
+  const missing = run.classes.filter((c) => !rows.some((r) => r.name.toLowerCase() === c.toLowerCase()));
+  if (missing.length) notes.push(`No ${split} images for: ${missing.join(', ')}`);
+  return { targets, notes };
+}
+
+export function modelHash(project: Project, runId: number): string {
+  const file = join(checkpointDir(runDir(project, runId), 'best'), 'weights.bin');
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+export async function runEvaluation(
+  project: Project,
+  task: EvaluateTask,
+  opts: { signal?: AbortSignal; progress?: (done: number, total: number, message: string) => void } = {},
+): Promise<{ evaluationId: number; n: number; notes: string[] }> {
+  const run = getRun(project.db, task.runId);
+  const { targets, notes } = evaluationTargets(project, task.runId, task.split);
+  if (targets.length === 0) {
+    throw new LoupeError(
+      'BAD_INPUT',
+      task.split === 'unlabeled' ? 'There are no unlabeled images to predict' : `The ${task.split} split has no labeled images of this run's classes`,
+    );
+  }
+  const model = await loadRunModel(project, run);
+  try {
+    const sha = modelHash(project, run.id);
+    const preds = await predictImages(project, run, model, targets.map((t) => t.imageId), opts);
+    for (const d of preds.dropped.slice(0, 20)) notes.push(`Left out ${d.path}: ${d.reason}`);
+    const labelOf = new Map(targets.map((t) => [t.imageId, t.label]));
+    const k = preds.classes;
+    const n = preds.imageIds.length;
+    let metrics: EvaluationMetrics | null = null;
+    if (task.split !== 'unlabeled') {
+      opts.progress?.(n, n, 'Computing metrics');
+      const labels = Int32Array.from(preds.imageIds, (id) => labelOf.get(id)!);
+      metrics = computeMetrics({ labels, probs: preds.probs, k }, { bootstrap: { seed: BOOTSTRAP_SEED } });
+    }
+    const db = project.db;
+    const evaluationId = db.transaction(() => {
+      const id = Number(
+        db
+          .prepare('INSERT INTO evaluations (run_id, split, model_sha256, created_at, n, metrics, notes) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(run.id, task.split, sha, new Date().toISOString(), n, metrics ? JSON.stringify(metrics) : null, JSON.stringify(notes)).lastInsertRowid,
+      );
+      const ins = db.prepare(
+        `INSERT INTO predictions (evaluation_id, image_id, label, predicted, confidence, margin, entropy, label_probability, probs)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (let i = 0; i < n; i++) {
+        const row = preds.probs.subarray(i * k, (i + 1) * k);
+        let best = 0;
+        let second = -1;
+        let entropy = 0;
+        for (let c = 0; c < k; c++) {
+          const p = row[c]!;
+          // Ties go to the lowest index, as argmax does (and shared/metrics.ts).
+          if (p > row[best]!) best = c;
+          if (p > 0) entropy -= p * Math.log(p);
+        }
+        for (let c = 0; c < k; c++) if (c !== best && (second < 0 || row[c]! > row[second]!)) second = c;
+        const label = labelOf.get(preds.imageIds[i]!) ?? null;
+        ins.run(
+          id,
+          preds.imageIds[i]!,
+          label,
+          best,
+          row[best]!,
+          row[best]! - (second >= 0 ? row[second]! : 0),
+          entropy,
+          label === null ? null : row[label]!,
+          Buffer.from(row.buffer, row.byteOffset, row.byteLength),
+        );
+      }
+      return id;
+    })();
+    return { evaluationId, n, notes };
+  } finally {
+    model.dispose();
+  }
+}

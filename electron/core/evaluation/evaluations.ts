@@ -1,0 +1,144 @@
+/**
+ * Reading evaluations in the main process: summaries with staleness (an image relabeled since the evaluation
+ * makes it stale; the stored numbers never change silently), label-error candidates from out-of-fold
+ * predictions, and accepting the model's suggestions on unlabeled images (one undoable action).
+ */
+import {
+  LoupeError,
+  type EditResult,
+  type EvaluationDetail,
+  type EvaluationSummary,
+  type LabelErrorCandidate,
+} from '../../../shared/contract.ts';
+import type { EvaluationMetrics } from '../../../shared/metrics.ts';
+import type { Database } from '../db/database.ts';
+import { applyValues } from '../labels/edits.ts';
+import { getRun } from '../training/runs.ts';
+
+interface Row {
+  id: number;
+  run_id: number;
+  split: 'val' | 'test' | 'unlabeled';
+  created_at: string;
+  n: number;
+  model_sha256: string;
+  metrics: string | null;
+  notes: string;
+}
+
+/** How many predictions' stored labels differ from the images' labels now (class names compared). */
+export function staleCount(db: Database, evaluationId: number, classes: string[], split: string): number {
+  const labeled = split === 'unlabeled'
+    ? // Predictions on unlabeled images go stale when the image gets a label (the suggestion was acted on).
+      `SELECT COUNT(*) FROM predictions p JOIN images i ON i.id = p.image_id WHERE p.evaluation_id = ? AND i.class_id IS NOT NULL`
+    : `SELECT COUNT(*) FROM predictions p
+       LEFT JOIN images i ON i.id = p.image_id
+       LEFT JOIN classes c ON c.id = i.class_id
+       LEFT JOIN json_each(?) j ON j.key = p.label
+       WHERE p.evaluation_id = ? AND (i.id IS NULL OR c.name IS NULL OR lower(c.name) <> lower(j.value))`;
+  return (split === 'unlabeled'
+    ? db.prepare(labeled).pluck().get(evaluationId)
+    : db.prepare(labeled).pluck().get(JSON.stringify(classes), evaluationId)) as number;
+}
+
+function summarize(db: Database, r: Row, classes: string[]): EvaluationSummary {
+  const m = r.metrics ? (JSON.parse(r.metrics) as EvaluationMetrics) : null;
+  return {
+    id: r.id,
+    runId: r.run_id,
+    split: r.split,
+    createdAt: r.created_at,
+    n: r.n,
+    modelSha256: r.model_sha256,
+    accuracy: m?.accuracy ?? null,
+    macroAuc: m?.auc.macro ?? null,
+    stale: staleCount(db, r.id, classes, r.split),
+    notes: JSON.parse(r.notes) as string[],
+  };
+}
+
+export function listEvaluations(db: Database, runId: number): EvaluationSummary[] {
+  const run = getRun(db, runId);
+  const rows = db.prepare('SELECT * FROM evaluations WHERE run_id = ? ORDER BY id DESC').all(runId) as Row[];
+  return rows.map((r) => summarize(db, r, run.classes));
+}
+
+export function getEvaluation(db: Database, evaluationId: number): EvaluationDetail {
+  const r = db.prepare('SELECT * FROM evaluations WHERE id = ?').get(evaluationId) as Row | undefined;
+  if (!r) throw new LoupeError('NOT_FOUND', `No evaluation with id ${evaluationId}`);
+  const run = getRun(db, r.run_id);
+  return { ...summarize(db, r, run.classes), classes: run.classes, metrics: r.metrics ? (JSON.parse(r.metrics) as EvaluationMetrics) : null };
+}
+
+/**
+ * Images whose given label looks wrong, ranked by self-confidence (Cleanlab's confident learning, simplified):
+ * the held-out model put its top probability elsewhere, and the probability of the given label is below that
+ * class's average self-confidence. Uses out-of-fold predictions of a k-fold run group when there is one.
+ */
+export function labelErrorCandidates(db: Database, runId: number, limit = 500): { candidates: LabelErrorCandidate[]; outOfFold: boolean } {
+  const run = getRun(db, runId);
+  const runIds = run.cvGroup
+    ? (db.prepare('SELECT id FROM runs WHERE cv_group = ?').pluck().all(run.cvGroup) as number[])
+    : [runId];
+  const evalIds = runIds
+    .map((id) => db.prepare(`SELECT id FROM evaluations WHERE run_id = ? AND split = 'val' ORDER BY id DESC LIMIT 1`).pluck().get(id) as number | undefined)
+    .filter((id): id is number => id !== undefined);
+  if (evalIds.length === 0) throw new LoupeError('BAD_INPUT', 'Evaluate the run on its validation split first');
+  const rows = db
+    .prepare(
+      `SELECT image_id, label, predicted, confidence, label_probability FROM predictions
+       WHERE evaluation_id IN (${evalIds.map(() => '?').join(',')}) AND label IS NOT NULL`,
+    )
+    .all(...evalIds) as { image_id: number; label: number; predicted: number; confidence: number; label_probability: number }[];
+  const sum = new Map<number, { s: number; n: number }>();
+  for (const r of rows) {
+    const t = sum.get(r.label) ?? { s: 0, n: 0 };
+    t.s += r.label_probability;
+    t.n++;
+    sum.set(r.label, t);
+  }
+  const candidates = rows
+    .filter((r) => r.predicted !== r.label && r.label_probability < sum.get(r.label)!.s / sum.get(r.label)!.n)
+    .sort((a, b) => a.label_probability - b.label_probability)
+    .slice(0, limit)
+    .map((r) => ({
+      imageId: r.image_id,
+      given: run.classes[r.label]!,
+      suggested: run.classes[r.predicted]!,
+      selfConfidence: r.label_probability,
+      suggestedConfidence: r.confidence,
+    }));
+  return { candidates, outOfFold: Boolean(run.cvGroup) && evalIds.length === runIds.length };
+}
+
+/**
+ * Labels unlabeled images with the model's suggestion: the given images, or every one at or above a confidence.
+ * Images labeled meanwhile are left alone. One transaction, one undo step.
+ */
+export function acceptSuggestions(
+  db: Database,
+  evaluationId: number,
+  pick: { imageIds?: number[]; minConfidence?: number },
+): EditResult {
+  const ev = getEvaluation(db, evaluationId);
+  const classIds = new Map(
+    (db.prepare('SELECT id, name FROM classes').all() as { id: number; name: string }[]).map((c) => [c.name.toLowerCase(), c.id]),
+  );
+  const rows = db
+    .prepare(
+      `SELECT p.image_id, p.predicted, p.confidence FROM predictions p JOIN images i ON i.id = p.image_id
+       WHERE p.evaluation_id = ? AND i.class_id IS NULL AND i.status = 'ok'`,
+    )
+    .all(evaluationId) as { image_id: number; predicted: number; confidence: number }[];
+  const wanted = pick.imageIds ? new Set(pick.imageIds) : null;
+  const chosen = rows.filter((r) => (wanted ? wanted.has(r.image_id) : r.confidence >= (pick.minConfidence ?? 1.01)));
+  const changes = chosen.flatMap((r) => {
+    const id = classIds.get(ev.classes[r.predicted]!.toLowerCase());
+    return id === undefined ? [] : [{ imageId: r.image_id, field: 'class_id' as const, value: id }];
+  });
+  if (changes.length === 0) return applyValues(db, 'Accept suggestions', [], 'suggestion');
+  const label = pick.imageIds
+    ? `Accept ${changes.length} suggestion${changes.length > 1 ? 's' : ''}`
+    : `Accept ${changes.length} suggestions ≥ ${Math.round((pick.minConfidence ?? 0) * 100)}%`;
+  return applyValues(db, label, changes, 'suggestion');
+}
