@@ -13,6 +13,7 @@ import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
 import { fit } from '../../electron/core/training/fit.ts';
+import { runEvaluation } from '../../electron/core/evaluation/evaluate.ts';
 import { createRuns, rerun } from '../../electron/core/training/run-service.ts';
 import { getRun, runDir, runEpochs } from '../../electron/core/training/runs.ts';
 import { loadModel, checkpointDir } from '../../electron/core/training/checkpoint.ts';
@@ -23,6 +24,8 @@ import { tempDir } from '../helpers/tmp.ts';
 
 let project: Project;
 let core: LoupeCore;
+/** The run trained by the first test, evaluated by the later ones. */
+let trainedRunId = 0;
 
 const small: TrainConfigInput = {
   arch: 'cnn',
@@ -80,6 +83,7 @@ test('a run trains: callback order, falling loss, checkpoints, stored preprocess
   assert.ok(epochs.every((e) => e.valAccuracy !== null && e.imagesPerSecond > 0));
   assert.equal(new Set(tensors).size, 1, `tensors per epoch: ${tensors}`);
   const info = getRun(project.db, run!.id);
+  trainedRunId = run!.id;
   assert.equal(info.status, 'finished');
   assert.equal(info.epochsDone, 3);
   assert.equal(info.preprocessing?.imageSize, 32);
@@ -148,6 +152,72 @@ test('NaN loss stops the fit with a clear message before the broken weights are 
   assert.match(end.message, /loss became NaN at epoch 1, batch 1: lower the learning rate/);
   assert.equal(checkpoints, 0);
   model.dispose();
+});
+
+test('evaluation: metrics match the stored predictions, cells filter the grid, relabeling marks it stale', async () => {
+  const runId = trainedRunId;
+  const { evaluationId, n } = await runEvaluation(project, { runId, split: 'val' });
+  const ev = await core.dispatch('evaluations:get', { evaluationId });
+  const m = ev.metrics!;
+  assert.equal(n, 21);
+  assert.equal(ev.stale, 0);
+  assert.deepEqual(ev.classes, ['effusion', 'normal', 'pneumonia']);
+  assert.equal(m.confusionMatrix.matrix.flat().reduce((a, b) => a + b, 0), 21);
+  // Every cell of the matrix is exactly the images the grid shows for it.
+  for (let t = 0; t < 3; t++) {
+    for (let p = 0; p < 3; p++) {
+      const cell = await core.dispatch('images:query', { filter: { evaluation: { id: evaluationId, label: t, predicted: p } } });
+      assert.equal(cell.total, m.confusionMatrix.matrix[t]![p], `cell ${t},${p}`);
+      for (const it of cell.items) assert.equal(it.prediction?.predicted, p);
+    }
+  }
+  const correct = m.confusionMatrix.matrix.reduce((a, row, i) => a + row[i]!, 0);
+  assert.ok(Math.abs(m.accuracy - correct / 21) < 1e-12);
+  const losses = await core.dispatch('images:query', { filter: { evaluation: { id: evaluationId } }, sort: 'loss' });
+  const lp = losses.items.map((i) => i.prediction!.labelProbability!);
+  assert.deepEqual(lp, [...lp].sort((a, b) => a - b), 'top losses first');
+  await assert.rejects(core.dispatch('images:query', { sort: 'loss' }), /needs an evaluation filter/);
+
+  // Relabel one evaluated image: the evaluation says it is stale, and its numbers stay as they were.
+  const first = losses.items[0]!;
+  const other = (first.prediction!.label! + 1) % 3;
+  const classes = await core.dispatch('classes:list', {});
+  await core.dispatch('labels:set', { imageIds: [first.id], classId: classes.find((c) => c.name === ev.classes[other])!.id });
+  const after = await core.dispatch('evaluations:get', { evaluationId });
+  assert.equal(after.stale, 1);
+  assert.deepEqual(after.metrics, ev.metrics);
+  await core.dispatch('labels:undo', {});
+  assert.equal((await core.dispatch('evaluations:get', { evaluationId })).stale, 0);
+});
+
+test('model-assisted labeling: predictions on unlabeled images, accept above a threshold, undo', async () => {
+  const runId = trainedRunId;
+  const victims = (await core.dispatch('images:query', { filter: { split: 'train' }, limit: 6 })).items.map((i) => i.id);
+  const labelsBefore = await core.dispatch('labels:exportCsv', {});
+  await core.dispatch('labels:set', { imageIds: victims, classId: null });
+  const { evaluationId, n } = await runEvaluation(project, { runId, split: 'unlabeled' });
+  assert.equal(n, 6);
+  const ev = await core.dispatch('evaluations:get', { evaluationId });
+  assert.equal(ev.metrics, null);
+  const byUncertainty = await core.dispatch('images:query', { filter: { evaluation: { id: evaluationId } }, sort: 'uncertainty' });
+  assert.equal(byUncertainty.total, 6);
+  const r = await core.dispatch('suggestions:accept', { evaluationId, minConfidence: 0 });
+  assert.equal(r.changed, 6);
+  assert.equal((await core.dispatch('images:query', { filter: { unlabeled: true } })).total, 0);
+  assert.equal((await core.dispatch('evaluations:get', { evaluationId })).stale, 6);
+  await core.dispatch('labels:undo', {});
+  assert.equal((await core.dispatch('images:query', { filter: { unlabeled: true } })).total, 6);
+  await core.dispatch('labels:undo', {});
+  assert.equal((await core.dispatch('labels:exportCsv', {})).csv, labelsBefore.csv);
+  await assert.rejects(core.dispatch('suggestions:accept', { evaluationId }), (e: any) => e.code === 'VALIDATION');
+});
+
+test('evaluation refuses a run without a model, and a split without labeled images', async () => {
+  const [fresh] = createRuns(project, { config: small }, 'test');
+  await assert.rejects(core.dispatch('evaluations:run', { runId: fresh!.id, split: 'val' }), /no trained model/);
+  await assert.rejects(runEvaluation(project, { runId: trainedRunId, split: 'test' }), /test split has no labeled images/);
+  const before = project.db.prepare('SELECT COUNT(*) FROM evaluations').pluck().get();
+  assert.ok(Number(before) >= 2);
 });
 
 test('bad datasets are refused before a run is created', async () => {
