@@ -25,9 +25,17 @@ export function assertRendererBuilt(): void {
   }
 }
 
-export async function startServe(opts: { home: string; project?: string; timeoutMs?: number }): Promise<Served> {
+export async function startServe(opts: {
+  home: string;
+  project?: string;
+  timeoutMs?: number;
+  /** Fixed port and token: to restart "the same" host and see the page reconnect. */
+  port?: number;
+  token?: string;
+}): Promise<Served> {
   assertRendererBuilt();
-  const args = ['bin/loupe.js', 'serve', ...(opts.project ? [opts.project] : []), '--port', '0', '--no-open'];
+  const args = ['bin/loupe.js', 'serve', ...(opts.project ? [opts.project] : []), '--port', String(opts.port ?? 0), '--no-open'];
+  if (opts.token) args.push('--token', opts.token);
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, HOME: opts.home, LOUPE_CONFIG_DIR: `${opts.home}/.config/loupe`, XDG_CONFIG_HOME: `${opts.home}/.config` },
