@@ -85,9 +85,9 @@ export class AppState {
         if (!opts.boot) this.grid.reset(this.filter, this.sort, this.desc);
       }
       if (info.project) {
-        // The grid's first page (and its thumbnails) go first; counts scan the whole table, so they wait
-        // until the first screen is on its way rather than compete with it on the host.
-        if (changed) await this.grid.whenLoaded(1500);
+        // The grid's first page and its thumbnails go first; counts scan the whole table, so they wait until
+        // the first screen is shown rather than compete with it on the host.
+        if (changed) await this.grid.whenFirstScreen(1500);
         // Jobs that ended a while ago (earlier in this session) are history, not status.
         const recent = Date.now() - 60_000;
         this.jobs = (await api['jobs:list']({})).filter(

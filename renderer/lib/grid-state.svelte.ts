@@ -107,12 +107,19 @@ export class GridState {
     });
   }
 
-  /** Resolves once the current query's first page has landed, or after `timeoutMs`. */
-  whenLoaded(timeoutMs: number): Promise<void> {
-    if (this.loaded) return Promise.resolve();
+  /**
+   * Resolves once the first screen is shown (first page landed and the thumbnails in the viewport loaded),
+   * or after `timeoutMs`: the moment heavier, less urgent queries may start.
+   */
+  whenFirstScreen(timeoutMs: number): Promise<void> {
+    const shown = (): boolean => {
+      if (!this.loaded) return false;
+      const wanted = this.cells.filter((c) => c.urgent && c.item?.status === 'ok' && c.item.sha256).length;
+      return this.seen.size >= wanted;
+    };
     return new Promise((resolve) => {
       const started = Date.now();
-      const poll = () => (this.loaded || Date.now() - started > timeoutMs ? resolve() : setTimeout(poll, 16));
+      const poll = () => (shown() || Date.now() - started > timeoutMs ? resolve() : setTimeout(poll, 25));
       poll();
     });
   }
