@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { DEFAULT_LOADERS, selectBackend } from '../electron/core/training/backend.ts';
-import { FASHION_MNIST_DIR, loadFashionMnist, type IdxSet } from './fashion-mnist.ts';
+import { FASHION_MNIST_DIR, loadFashionMnist, type IdxSet } from '../tests/helpers/fashion-mnist.ts';
 import { timeKernels } from './kernel-timing.ts';
 
 const arg = (name: string, fallback: number) => {

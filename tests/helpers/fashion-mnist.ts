@@ -1,4 +1,4 @@
-// Reads Debian's dataset-fashion-mnist (gzipped IDX files) for the benches. IDX: big-endian magic
+// Reads Debian's dataset-fashion-mnist (gzipped IDX files) for tests and benches. IDX: big-endian magic
 // (0x0803 images / 0x0801 labels), then the dimension sizes, then uint8 data.
 import { readFileSync, existsSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';

@@ -8,7 +8,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, wri
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoupeError } from '../../../shared/contract.ts';
-import type { Normalization, TrainConfig } from '../../../shared/training.ts';
+import type { Normalization, Preprocessing, TrainConfig } from '../../../shared/training.ts';
 import type { Project } from '../project/project.ts';
 import { checkpointDir } from './checkpoint-paths.ts';
 import { getRun, runDir } from './runs.ts';
@@ -43,7 +43,13 @@ function readMeta(dir: string, fallbackName: string): BackboneMeta {
   const inputLayer = topology.modelTopology.config?.layers?.find((l) => l.class_name === 'InputLayer');
   const shape = inputLayer?.config.batch_input_shape ?? null;
   const metaFile = join(dir, 'backbone.json');
-  const declared = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as Partial<BackboneMeta>) : {};
+  const prepFile = join(dir, 'preprocessing.json');
+  // A Loupe run's checkpoint carries its preprocessing; a foreign model may carry backbone.json.
+  const fromRun = existsSync(prepFile) ? (JSON.parse(readFileSync(prepFile, 'utf8')) as Partial<Preprocessing>) : {};
+  const declared: Partial<BackboneMeta> = {
+    ...(fromRun.imageSize ? { imageSize: fromRun.imageSize, channels: fromRun.channels, normalization: fromRun.normalization } : {}),
+    ...(existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as Partial<BackboneMeta>) : {}),
+  };
   const size = declared.imageSize ?? (shape?.[1] as number | undefined);
   const channels = declared.channels ?? (shape?.[3] as 1 | 3 | undefined);
   if (!size || !channels || (shape && (shape[1] !== shape[2] || (shape[1] !== null && shape[1] !== size) || (shape[3] !== null && shape[3] !== channels)))) {

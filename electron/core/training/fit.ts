@@ -120,7 +120,7 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
   const schedule = new LrSchedule(o.schedule, o.optimizer.lr, o.epochs, o.resume?.state.schedule);
   const stopper = new EarlyStopping(o.earlyStopping, o.resume?.state.earlyStop);
   let state: FitState = o.resume?.state ?? { epoch: 0, schedule: schedule.state, earlyStop: stopper.state };
-  if (o.resume) {
+  if (o.resume && o.resume.optimizerWeights.length > 0) {
     await optimizer.setWeights(o.resume.optimizerWeights);
     // The optimizer's variables hold their own references to the data.
     tf.dispose(o.resume.optimizerWeights.map((w) => w.tensor));

@@ -10,7 +10,7 @@ import type { Project } from '../project/project.ts';
 import { CachedSource, datasetNormalization, fillCache, readSnapshot } from './dataset.ts';
 import { balancedClassWeights, fit, type FitEnd } from './fit.ts';
 import { buildModel } from './models.ts';
-import { buildTransferModel } from './transfer.ts';
+import { buildTransferModel, splitTransferModel, unfreezeTop, type TransferModel } from './transfer.ts';
 import { checkpointDir, hasCheckpoint, loadModel, readLastState, saveLast, saveModel } from './checkpoint.ts';
 import { addWarnings, claimRun, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
 import { TensorCache } from './tensor-cache.ts';
@@ -97,13 +97,13 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     const valSource = val.length ? new CachedSource(cache, val, shape, normalization, { shuffle: false, seed: config.seed }) : null;
 
     const resume = o.mode === 'resume' && hasCheckpoint(dir, 'last') ? readLastState(dir) : undefined;
-    let trainableLayers: tfl.layers.Layer[] | undefined;
+    let transfer: TransferModel | null = null;
     if (resume) {
       model = await loadModel(checkpointDir(dir, 'last'));
+      if (config.arch === 'backbone') transfer = splitTransferModel(model);
     } else if (config.arch === 'backbone') {
-      const t = await buildTransferModel(project, config, numClasses);
-      model = t.model;
-      trainableLayers = t.trainable;
+      transfer = await buildTransferModel(project, config, numClasses);
+      model = transfer.model;
     } else {
       model = buildModel(config, numClasses);
     }
@@ -113,29 +113,57 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
       return { status: 'finished', message: `Already trained ${config.epochs} epochs` };
     }
 
+    // Transfer learning trains the head alone first, then (optionally) the last backbone blocks too, at a lower rate.
+    const t = transfer;
+    const headEnd = t && config.unfreezeBlocks > 0 ? Math.min(config.headEpochs, config.epochs) : config.epochs;
+    const phases: { until: number; layers: () => tfl.layers.Layer[] | undefined; lrFactor: number }[] = t
+      ? [
+          { until: headEnd, layers: () => t.head, lrFactor: 1 },
+          { until: config.epochs, layers: () => unfreezeTop(t, config.unfreezeBlocks), lrFactor: config.fineTuneLrFactor },
+        ]
+      : [{ until: config.epochs, layers: () => undefined, lrFactor: 1 }];
+
     o.events?.status?.(resume ? `Resuming at epoch ${resume.state.epoch + 1}` : 'Training');
-    const end: FitEnd = await fit(model, trainSource, valSource, {
-      epochs: config.epochs,
-      batchSize: config.batchSize,
-      optimizer: config.optimizer,
-      schedule: config.schedule,
-      earlyStopping: valSource ? config.earlyStopping : null,
-      weightDecay: config.weightDecay,
-      classWeights: balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance),
-      numClasses,
-      signal: o.signal,
-      resume,
-      trainableLayers,
-      onBatchEnd: (m) => o.events?.batch?.(m),
-      onCheckpoint: async (optimizer, state, improved) => {
-        await saveLast(dir, model!, optimizer, state);
-        if (improved) await saveModel(checkpointDir(dir, 'best'), model!);
-      },
-      onEpochEnd: (m, { improved }) => {
-        recordEpoch(db, runId, m, improved);
-        o.events?.epoch?.(m, improved);
-      },
-    });
+    let state = resume?.state;
+    let optimizerWeights = resume?.optimizerWeights;
+    let end: FitEnd = { status: 'finished', state: state ?? { epoch: 0, schedule: { factor: 1, best: null, badEpochs: 0 }, earlyStop: { best: null, bestEpoch: null, badEpochs: 0 } }, message: `Trained ${config.epochs} epochs` };
+    for (let p = 0; p < phases.length; p++) {
+      const phase = phases[p]!;
+      const phaseStart = p === 0 ? 0 : phases[p - 1]!.until;
+      const at = state?.epoch ?? 0;
+      if (at >= phase.until) continue;
+      // Optimizer slots belong to one phase's variables: a phase that starts here starts them fresh.
+      const carry = at > phaseStart ? optimizerWeights : undefined;
+      if (!carry && optimizerWeights) tf.dispose(optimizerWeights.map((w) => w.tensor));
+      optimizerWeights = undefined;
+      const resumeArg = state ? { state: { ...state, earlyStop: at > phaseStart ? state.earlyStop : { ...state.earlyStop, badEpochs: 0 } }, optimizerWeights: carry ?? [] } : undefined;
+      end = await fit(model, trainSource, valSource, {
+        epochs: phase.until,
+        batchSize: config.batchSize,
+        optimizer: { ...config.optimizer, lr: config.optimizer.lr * phase.lrFactor },
+        schedule: config.schedule,
+        earlyStopping: valSource ? config.earlyStopping : null,
+        weightDecay: config.weightDecay,
+        classWeights: balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance),
+        numClasses,
+        signal: o.signal,
+        resume: resumeArg,
+        trainableLayers: phase.layers(),
+        onBatchEnd: (m) => o.events?.batch?.(m),
+        onCheckpoint: async (optimizer, fitState, improved) => {
+          await saveLast(dir, model!, optimizer, fitState);
+          // The preprocessing travels with the weights: a run reused as a backbone, or exported, needs it.
+          if (improved) await saveModel(checkpointDir(dir, 'best'), model!, { 'preprocessing.json': JSON.stringify(preprocessing) });
+        },
+        onEpochEnd: (m, { improved }) => {
+          recordEpoch(db, runId, m, improved);
+          o.events?.epoch?.(m, improved);
+        },
+      });
+      state = end.state;
+      // A head that stopped improving moves on to fine-tuning; anything else ends the run.
+      if (end.status !== 'finished' && !(end.status === 'early-stopped' && p < phases.length - 1)) break;
+    }
     if (end.status === 'nan') {
       endRun(db, runId, 'failed', end.message);
       return { status: 'failed', message: end.message };

@@ -31,16 +31,35 @@ export function layerBlocks(layers: tfl.layers.Layer[]): tfl.layers.Layer[][] {
  * Keras 2.x has the same trap; TF2 Keras fixed it by running frozen layers in inference mode. We do the same.
  */
 function inferenceWhileFrozen(layer: tfl.layers.Layer): void {
+  if ((layer as { loupeFrozenPatch?: boolean }).loupeFrozenPatch) return;
+  (layer as { loupeFrozenPatch?: boolean }).loupeFrozenPatch = true;
   const original = layer.call.bind(layer);
   layer.call = (inputs, kwargs) => original(inputs, { ...kwargs, training: Boolean(kwargs?.['training']) && layer.trainable });
 }
 
 export interface TransferModel {
   model: tfl.LayersModel;
+  /** The new head's layers (names start with HEAD_PREFIX). */
   head: tfl.layers.Layer[];
   /** The backbone's blocks, last first, for fine-tuning. */
   blocksFromTop: tfl.layers.Layer[][];
-  trainable: tfl.layers.Layer[];
+}
+
+/** The new head's layer names start with this, so a reloaded checkpoint knows its head from its backbone. */
+export const HEAD_PREFIX = 'xfer_';
+
+const CLASSIFIER_TAIL = new Set(['Dense', 'Dropout', 'Activation', 'Softmax']);
+
+/**
+ * The backbone's feature layer: where its classifier tail (the trailing Dense/Dropout/Activation layers) begins.
+ * What comes before is the convolutional base, whose features transfer best (Keras' include_top=False).
+ */
+export function featureLayerOf(base: tfl.LayersModel, declared?: string): tfl.layers.Layer {
+  if (declared) return base.getLayer(declared);
+  const layers = base.layers;
+  let i = layers.length - 1;
+  while (i > 0 && CLASSIFIER_TAIL.has(layers[i]!.getClassName())) i--;
+  return layers[i]!;
 }
 
 export async function buildTransferModel(project: Project, config: TrainConfig, numClasses: number): Promise<TransferModel> {
@@ -52,29 +71,42 @@ export async function buildTransferModel(project: Project, config: TrainConfig, 
   } catch (e) {
     throw new LoupeError('BAD_INPUT', `The backbone "${info.name}" does not load as a TF.js LayersModel: ${(e as Error).message}`);
   }
-  const lastDense = [...base.layers].reverse().find((l) => l.getClassName() === 'Dense');
-  const featureName = info.featureLayer ?? (lastDense ? (lastDense.input as tfl.SymbolicTensor).sourceLayer.name : base.layers[base.layers.length - 1]!.name);
-  const featureLayer = base.getLayer(featureName);
+  const featureLayer = featureLayerOf(base, info.featureLayer);
   let x = featureLayer.output as tfl.SymbolicTensor;
-  const head: tfl.layers.Layer[] = [];
-  const add = <L extends tfl.layers.Layer>(layer: L): L => {
-    head.push(layer);
+  const add = (layer: tfl.layers.Layer) => {
     x = layer.apply(x) as tfl.SymbolicTensor;
-    return layer;
   };
-  const tag = `tl${Date.now().toString(36)}`;
-  if (x.shape.length === 4) add(tfl.layers.globalAveragePooling2d({ name: `${tag}_gap` }));
-  if (x.shape.length > 2) add(tfl.layers.flatten({ name: `${tag}_flatten` }));
-  if (config.dropout > 0) add(tfl.layers.dropout({ name: `${tag}_dropout`, rate: config.dropout, seed: config.seed }));
-  add(tfl.layers.dense({ name: `${tag}_logits`, units: numClasses, kernelInitializer: tfl.initializers.varianceScaling({ scale: 1 / 3, mode: 'fanIn', distribution: 'uniform', seed: config.seed }) }));
-  add(tfl.layers.activation({ name: `${tag}_softmax`, activation: 'softmax' }));
-  const model = tfl.model({ inputs: base.inputs, outputs: x, name: 'transfer' });
-  // Everything up to the feature layer is the backbone.
-  const backboneLayers = base.layers.slice(0, base.layers.indexOf(featureLayer) + 1);
-  for (const l of backboneLayers) {
+  if (x.shape.length === 4) add(tfl.layers.globalAveragePooling2d({ name: `${HEAD_PREFIX}gap` }));
+  if (x.shape.length > 2) add(tfl.layers.flatten({ name: `${HEAD_PREFIX}flatten` }));
+  if (config.dropout > 0) add(tfl.layers.dropout({ name: `${HEAD_PREFIX}dropout`, rate: config.dropout, seed: config.seed }));
+  add(
+    tfl.layers.dense({
+      name: `${HEAD_PREFIX}logits`,
+      units: numClasses,
+      kernelInitializer: tfl.initializers.varianceScaling({ scale: 1 / 3, mode: 'fanIn', distribution: 'uniform', seed: config.seed }),
+    }),
+  );
+  add(tfl.layers.activation({ name: `${HEAD_PREFIX}softmax`, activation: 'softmax' }));
+  return splitTransferModel(tfl.model({ inputs: base.inputs, outputs: x, name: 'transfer' }));
+}
+
+/**
+ * Head and backbone blocks of a transfer model, fresh or reloaded from a checkpoint. Every backbone layer is
+ * frozen (and runs in inference mode while frozen); callers unfreeze blocks for fine-tuning.
+ */
+export function splitTransferModel(model: tfl.LayersModel): TransferModel {
+  const head = model.layers.filter((l) => l.name.startsWith(HEAD_PREFIX));
+  const backbone = model.layers.filter((l) => !l.name.startsWith(HEAD_PREFIX));
+  for (const l of backbone) {
     l.trainable = false;
     inferenceWhileFrozen(l);
   }
-  const blocks = layerBlocks(backboneLayers).reverse();
-  return { model, head, blocksFromTop: blocks, trainable: head };
+  return { model, head, blocksFromTop: layerBlocks(backbone).reverse() };
+}
+
+/** Unfreezes the last `n` blocks of the backbone; returns the layers that train from now on. */
+export function unfreezeTop(t: TransferModel, n: number): tfl.layers.Layer[] {
+  const blocks = t.blocksFromTop.slice(0, n).flat();
+  for (const l of blocks) l.trainable = true;
+  return [...blocks, ...t.head];
 }
