@@ -204,3 +204,17 @@ test('exact duplicates share a hash and one thumbnail, and are listed together',
   );
   assert.ok(existsSync(thumbPath(p.thumbDir, row(p, 'a/one.png').sha256!)));
 });
+
+test('a missing root is a clear NOT_FOUND, and a root listed twice is imported once', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  img.writeTree(src, { 'a.png': await img.png({ seed: 1 }) });
+  const p = newProject(dir);
+  await assert.rejects(runImport(p, [join(dir, 'nope')], 'none', recordingContext()), {
+    code: 'NOT_FOUND',
+    message: /Folder not found/,
+  });
+  const report = await runImport(p, [src, `${src}/`, join(src, '.')], 'none', recordingContext());
+  assert.deepEqual([report.added, report.unchanged], [1, 0]);
+  assert.deepEqual(summarizeProject(p).roots, [src]);
+});

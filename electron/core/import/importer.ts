@@ -12,16 +12,16 @@ import { resolve } from 'node:path';
 import { LoupeError, type ImportPreview, type ImportReport, type LabelSource } from '../../../shared/contract.ts';
 import { throwIfAborted, type JobContext } from '../jobs/jobs.ts';
 import type { Project } from '../project/project.ts';
-import { labelsFromPath, compareNames, type PathLabels } from './layout.ts';
+import { labelsFromPath, compareNames } from './layout.ts';
 import { DEFAULT_LIMIT_INPUT_PIXELS, ProbeError, probeImage, type ImageFacts } from './probe.ts';
 import { ThumbCache } from './thumbnails.ts';
-import { walk, type WalkCounters, type WalkEntry } from './walk.ts';
-import { ImportWriter, type ImportOutcome } from './writer.ts';
+import { walk, type WalkCounters } from './walk.ts';
+import { ImportWriter, nameOf, type ImportItem, type ImportOutcome } from './writer.ts';
 
 export interface ImportOptions {
   /** Pixel limit per image (decompression-bomb guard). Default: project meta `limit_input_pixels`, else 100 MP. */
   limitInputPixels?: number;
-  /** Files processed at once; default the number of cores (at least 2, so I/O overlaps decoding). */
+  /** Images decoded at once (sharp calls in flight); default the number of cores, at least 2. */
   concurrency?: number;
   /** Rows per transaction. */
   batchSize?: number;
@@ -88,13 +88,6 @@ export async function runImport(
   }
 }
 
-interface Todo {
-  rootId: number;
-  entry: WalkEntry;
-  existingId: number | null;
-  labels: PathLabels;
-}
-
 function limitFor(project: Project, options: ImportOptions): number {
   if (options.limitInputPixels) return options.limitInputPixels;
   const row = project.db.prepare(`SELECT value FROM meta WHERE key = 'limit_input_pixels'`).get() as
@@ -130,10 +123,23 @@ async function importNow(
   const rootIds: number[] = [];
 
   // 1. Scan every root; rows whose files were not seen become 'missing' before anything is relinked to them.
-  const todo: (Todo | undefined)[] = [];
-  for (const folder of folders) {
-    const root = resolve(folder);
+  const todo: (ImportItem | undefined)[] = [];
+  const rootPaths = new Map<number, Buffer>();
+  // One string per class name instead of one per file.
+  const interned = new Map<string, string>();
+  const intern = (name: string | null) => {
+    if (name === null) return null;
+    const known = interned.get(name);
+    if (known !== undefined) return known;
+    interned.set(name, name);
+    return name;
+  };
+  for (const root of [...new Set(folders.map((f) => resolve(f)))]) {
+    if (!existsSync(root) || !statSync(root).isDirectory()) {
+      throw new LoupeError('NOT_FOUND', `Folder not found: ${root}`);
+    }
     const rootId = writer.rootId(root);
+    rootPaths.set(rootId, Buffer.from(root));
     rootIds.push(rootId);
     const existing = writer.existingRows(rootId);
     let scanned = 0;
@@ -145,13 +151,24 @@ async function importNow(
         report.unchanged++;
         continue;
       }
-      todo.push({ rootId, entry, existingId: ex?.id ?? null, labels: labelsFromPath(entry.segments, labels) });
+      const { className, split } = labelsFromPath(entry.segments, labels);
+      todo.push({
+        rootId,
+        rel: entry.rel,
+        relRaw: entry.relRaw,
+        size: entry.size,
+        mtimeMs: entry.mtimeMs,
+        error: entry.error ?? null,
+        existingId: ex?.id ?? null,
+        className: intern(className),
+        split,
+      });
     }
     throwIfAborted(ctx.signal);
     writer.markMissing([...existing.values()].filter((r) => r.status !== 'missing').map((r) => r.id));
   }
   report.ignored = counters.ignored;
-  const classIds = writer.ensureClasses(todo.map((t) => t!.labels.className));
+  const classIds = writer.ensureClasses(interned.keys());
 
   // 2. Hash, probe and thumbnail in a bounded pool; commit every `batchSize` outcomes.
   const thumbs = new ThumbCache(project.thumbDir);
@@ -171,7 +188,7 @@ async function importNow(
     report.failed += counts.failed;
     for (const o of batch) {
       if (o.kind === 'error' && report.errors.length < MAX_REPORTED_ERRORS) {
-        report.errors.push({ path: o.todo.entry.rel, reason: o.reason });
+        report.errors.push({ path: o.todo.rel, reason: o.reason });
       }
     }
     const now = Date.now();
@@ -181,27 +198,38 @@ async function importNow(
     }
   };
 
-  const processOne = async (t: Todo): Promise<ImportOutcome> => {
-    const e = t.entry;
-    if (e.error) return { kind: 'error', todo: t, reason: e.error };
+  const absPathOf = (t: ImportItem): string | Buffer => {
+    const root = rootPaths.get(t.rootId)!;
+    return t.relRaw ? Buffer.concat([root, Buffer.from('/'), t.relRaw]) : `${root.toString('utf8')}/${t.rel}`;
+  };
+
+  // Twice as many files in flight as decode slots: while `concurrency` images are in sharp, the next ones are
+  // read and hashed on the main thread, so the decoders never wait for I/O (the benchmark's main overhead).
+  const slots = new Slots(concurrency);
+
+  const processOne = async (t: ImportItem): Promise<ImportOutcome> => {
+    if (t.error) return { kind: 'error', todo: t, reason: t.error };
+    const absPath = absPathOf(t);
     let buf: Buffer;
     try {
-      buf = e.size <= SYNC_READ_BYTES ? readFileSync(e.absPath) : await readFile(e.absPath);
+      buf = t.size <= SYNC_READ_BYTES ? readFileSync(absPath) : await readFile(absPath);
     } catch (err) {
       return { kind: 'error', todo: t, reason: readError(err) };
     }
     if (buf.length > MAX_FILE_BYTES) return { kind: 'error', todo: t, reason: 'file too large (over 1 GiB)' };
     const sha256 = createHash('sha256').update(buf).digest('hex');
     const claimed = thumbs.claim(sha256);
+    await slots.acquire();
     try {
-      const name = e.segments[e.segments.length - 1]!;
-      const { thumb, ...facts } = await probeImage(buf, name, { limitInputPixels: limit, makeThumb: claimed });
+      const { thumb, ...facts } = await probeImage(buf, nameOf(t.rel), { limitInputPixels: limit, makeThumb: claimed });
       if (thumb) thumbs.write(sha256, thumb);
       return { kind: 'ok', todo: t, sha256, facts: facts as ImageFacts };
     } catch (err) {
       if (claimed) thumbs.release(sha256);
       const reason = err instanceof ProbeError ? err.message : `cannot import: ${(err as Error).message}`;
       return { kind: 'error', todo: t, reason };
+    } finally {
+      slots.release();
     }
   };
 
@@ -217,15 +245,39 @@ async function importNow(
       const outcome = await processOne(t);
       pending.push(outcome);
       done++;
-      ctx.progress(done, total, t.entry.rel);
+      ctx.progress(done, total, t.rel);
       if (pending.length >= batchSize) flush();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.min(concurrency * 2, Math.max(1, todo.length)) }, worker));
   // What finished before a cancel is kept: it is consistent, and the next run skips it.
   flush();
   report.missing = writer.countMissing(rootIds);
   ctx.progress(done, total, ctx.signal.aborted ? 'Canceled' : 'Import finished');
   onBatch?.();
   return report;
+}
+
+/** A counting semaphore: at most `size` holders at once, waiters served in order. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((r) => this.waiting.push(r));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
 }

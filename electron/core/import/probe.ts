@@ -10,6 +10,7 @@
 import { endianness } from 'node:os';
 import sharp, { type Sharp, type Metadata } from 'sharp';
 import { extensionMatches, sniffFormat, type SniffedKind } from './formats.ts';
+import { jpegHeader, pngHeader } from './header.ts';
 
 // Buffer inputs never repeat, so libvips' operation cache only costs memory during an import.
 sharp.cache(false);
@@ -73,6 +74,12 @@ function canRead(kind: SniffedKind): boolean {
   return Boolean(sharp.format.magick?.input?.buffer);
 }
 
+/** The header facts the import uses: from our PNG/JPEG parser, or from sharp for everything else. */
+export type HeaderMeta = Pick<
+  Metadata,
+  'width' | 'height' | 'channels' | 'depth' | 'bitsPerSample' | 'format' | 'pages' | 'orientation' | 'space' | 'hasAlpha' | 'autoOrient'
+>;
+
 function isHighDepth(meta: Pick<Metadata, 'depth'>): boolean {
   return meta.depth === 'ushort' || meta.depth === 'short';
 }
@@ -95,19 +102,21 @@ function open(buf: Buffer, limitInputPixels: number): Sharp {
 }
 
 /** Reads the header; refuses non-images, unsupported formats and pixel bombs before decoding anything. */
-export async function readHeader(buf: Buffer, name: string, limitInputPixels: number): Promise<{ meta: Metadata; kind: SniffedKind; note: string | null }> {
+export async function readHeader(buf: Buffer, name: string, limitInputPixels: number): Promise<{ meta: HeaderMeta; kind: SniffedKind; note: string | null }> {
   if (buf.length === 0) throw new ProbeError('empty file (0 bytes)');
   const kind = sniffFormat(buf.subarray(0, 16));
   if (!kind) throw new ProbeError('not an image: the content is not JPEG, PNG, TIFF, WebP, GIF or BMP');
   if (!canRead(kind)) {
     throw new ProbeError(`unsupported format: ${KIND_NAMES[kind]} cannot be read by this build of sharp/libvips`);
   }
-  let meta: Metadata;
-  try {
-    // The header only: a pixel limit here would hide the dimensions we want to report.
-    meta = await sharp(buf, { limitInputPixels: false, failOn: 'none' }).metadata();
-  } catch (e) {
-    throw new ProbeError(reasonFor(kind, e));
+  let meta: HeaderMeta | null = kind === 'png' ? pngHeader(buf) : kind === 'jpeg' ? jpegHeader(buf) : null;
+  if (!meta) {
+    try {
+      // The header only: a pixel limit here would hide the dimensions we want to report.
+      meta = await sharp(buf, { limitInputPixels: false, failOn: 'none' }).metadata();
+    } catch (e) {
+      throw new ProbeError(reasonFor(kind, e));
+    }
   }
   const pixels = meta.width * meta.height;
   if (pixels > limitInputPixels) {
@@ -198,7 +207,7 @@ async function toUshort(pipeline: Sharp, grey: boolean): Promise<{ data: Uint16A
 }
 
 /** A downscaled 8-bit view of a 16-bit image, as raw pixels for a final encoder. */
-async function scaledView(buf: Buffer, size: number, range: ValueRange, limit: number, meta: Metadata): Promise<Sharp> {
+async function scaledView(buf: Buffer, size: number, range: ValueRange, limit: number, meta: HeaderMeta): Promise<Sharp> {
   const pipeline = open(buf, limit).resize(size, size, { fit: 'inside', withoutEnlargement: true });
   const raw = await toUshort(pipeline, isGrey(meta));
   const hasAlpha = raw.channels === 2 || raw.channels === 4;
@@ -207,7 +216,7 @@ async function scaledView(buf: Buffer, size: number, range: ValueRange, limit: n
 }
 
 /** The 256 px WebP thumbnail, EXIF orientation applied, 16-bit images scaled by their own range. */
-export async function makeThumbnail(buf: Buffer, range: ValueRange, limit: number, meta?: Metadata): Promise<Buffer> {
+export async function makeThumbnail(buf: Buffer, range: ValueRange, limit: number, meta?: HeaderMeta): Promise<Buffer> {
   const m = meta ?? (await readHeader(buf, '', limit)).meta;
   if (isHighDepth(m)) return (await scaledView(buf, THUMB_SIZE, range, limit, m)).webp(THUMB_WEBP).toBuffer();
   return open(buf, limit)

@@ -18,7 +18,7 @@ export class ThumbCache {
 
   constructor(readonly dir: string) {}
 
-  /** True when a thumbnail for this hash is on disk (or being written by this import). */
+  /** True when a thumbnail for this hash is on disk (or being made by this import right now). */
   has(sha256: string): boolean {
     return this.made.has(sha256) || existsSync(thumbPath(this.dir, sha256));
   }
@@ -45,6 +45,7 @@ export class ThumbCache {
     const tmp = `${final}.${process.pid}.${this.seq++}.tmp`;
     writeFileSync(tmp, body);
     renameSync(tmp, final);
-    this.made.add(sha256);
+    // On disk now: existsSync answers from here on, and the set stays as small as the files in flight.
+    this.made.delete(sha256);
   }
 }

@@ -4,9 +4,8 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { SplitName } from '../../../shared/contract.ts';
-import { classColor, compareNames, type PathLabels } from './layout.ts';
+import { classColor, compareNames } from './layout.ts';
 import type { ImageFacts } from './probe.ts';
-import type { WalkEntry } from './walk.ts';
 
 export interface ExistingRow {
   id: number;
@@ -15,8 +14,28 @@ export interface ExistingRow {
   status: 'ok' | 'error' | 'missing';
 }
 
+/**
+ * One file to import, kept small: 100,000 of these wait in memory during an import. The absolute path and the
+ * name are derived from the root and `rel` when needed; class names are interned by the importer.
+ */
+export interface ImportItem {
+  rootId: number;
+  rel: string;
+  relRaw: Buffer | null;
+  size: number;
+  mtimeMs: number;
+  error: string | null;
+  existingId: number | null;
+  className: string | null;
+  split: SplitName | null;
+}
+
+export function nameOf(rel: string): string {
+  return rel.slice(rel.lastIndexOf('/') + 1);
+}
+
 interface OutcomeBase {
-  todo: { rootId: number; entry: WalkEntry; existingId: number | null; labels: PathLabels };
+  todo: ImportItem;
 }
 export type ImportOutcome =
   | (OutcomeBase & { kind: 'ok'; sha256: string; facts: ImageFacts })
@@ -145,14 +164,14 @@ export class ImportWriter {
     const now = new Date().toISOString();
     this.db.transaction(() => {
       for (const o of batch) {
-        const { entry, rootId, existingId, labels } = o.todo;
+        const { rootId, existingId, className, split } = o.todo;
         const base = {
           rootId,
-          rel: entry.rel,
-          relRaw: entry.relRaw,
-          name: entry.segments[entry.segments.length - 1]!,
-          size: entry.size,
-          mtimeMs: entry.mtimeMs,
+          rel: o.todo.rel,
+          relRaw: o.todo.relRaw,
+          name: nameOf(o.todo.rel),
+          size: o.todo.size,
+          mtimeMs: o.todo.mtimeMs,
           now,
         };
         if (o.kind === 'error') {
@@ -161,8 +180,7 @@ export class ImportWriter {
           else this.insertError.run({ ...base, reason: o.reason });
           continue;
         }
-        const classId = labels.className ? (classIds.get(labels.className.toLowerCase()) ?? null) : null;
-        const split: SplitName | null = labels.split;
+        const classId = className ? (classIds.get(className.toLowerCase()) ?? null) : null;
         const row = { ...base, ...o.facts, sha256: o.sha256, classId, split };
         if (existingId !== null) {
           this.updateOk.run({ ...row, id: existingId });
