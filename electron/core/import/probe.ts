@@ -88,13 +88,23 @@ function isGrey(meta: Pick<Metadata, 'space'>): boolean {
   return meta.space === 'b-w' || meta.space === 'grey16';
 }
 
-function reasonFor(kind: SniffedKind, e: unknown): string {
-  const msg = (e as Error).message ?? String(e);
+/** Whether the file ends the way its format must end (JPEG EOI marker, PNG IEND chunk); others: unknown. */
+function endsProperly(kind: SniffedKind, buf: Buffer): boolean | null {
+  const tail = buf.subarray(Math.max(0, buf.length - 64));
+  if (kind === 'jpeg') return tail.includes(Buffer.from([0xff, 0xd9]));
+  if (kind === 'png') return tail.includes(Buffer.from('IEND', 'latin1'));
+  return null;
+}
+
+function reasonFor(kind: SniffedKind, e: unknown, buf: Buffer): string {
+  const msg = ((e as Error).message ?? String(e)).trim();
   if (/pixel limit/i.test(msg)) return `image too large: exceeds the pixel limit (${msg})`;
-  if (/premature end|truncat|read error|unexpected end|not enough data|short read/i.test(msg)) {
-    return `truncated or corrupt ${KIND_NAMES[kind]} file (${msg.trim()})`;
+  // libvips' message is sometimes lost under concurrent decodes ("Unknown error"): the missing end marker
+  // still tells a cut-off file apart, deterministically.
+  if (/premature end|truncat|read error|unexpected end|not enough data|short read/i.test(msg) || endsProperly(kind, buf) === false) {
+    return `truncated or corrupt ${KIND_NAMES[kind]} file (${endsProperly(kind, buf) === false ? 'the end of the file is missing' : msg})`;
   }
-  return `cannot decode ${KIND_NAMES[kind]} file: ${msg.trim()}`;
+  return `cannot decode ${KIND_NAMES[kind]} file: ${msg}`;
 }
 
 function open(buf: Buffer, limitInputPixels: number): Sharp {
@@ -115,7 +125,7 @@ export async function readHeader(buf: Buffer, name: string, limitInputPixels: nu
       // The header only: a pixel limit here would hide the dimensions we want to report.
       meta = await sharp(buf, { limitInputPixels: false, failOn: 'none' }).metadata();
     } catch (e) {
-      throw new ProbeError(reasonFor(kind, e));
+      throw new ProbeError(reasonFor(kind, e, buf));
     }
   }
   const pixels = meta.width * meta.height;
@@ -156,7 +166,7 @@ export async function probeImage(buf: Buffer, name: string, opts: ProbeOptions):
     }
   } catch (e) {
     if (e instanceof ProbeError) throw e;
-    throw new ProbeError(reasonFor(kind, e));
+    throw new ProbeError(reasonFor(kind, e, buf));
   }
   return {
     width: meta.autoOrient?.width ?? meta.width,
@@ -237,7 +247,7 @@ export async function renderDisplay(buf: Buffer, range: ValueRange, limit: numbe
     if (kind === 'jpeg') return { body: await pipeline.jpeg({ quality: 90 }).toBuffer(), contentType: 'image/jpeg' };
     return { body: await pipeline.png({ compressionLevel: 3 }).toBuffer(), contentType: 'image/png' };
   } catch (e) {
-    throw new ProbeError(reasonFor(kind, e));
+    throw new ProbeError(reasonFor(kind, e, buf));
   }
 }
 
@@ -273,7 +283,7 @@ export async function renderRaw(buf: Buffer, limit: number, maxSide: number): Pr
     header.writeUInt16LE(bits, 14);
     return Buffer.concat([header, pixels]);
   } catch (e) {
-    throw new ProbeError(reasonFor(kind, e));
+    throw new ProbeError(reasonFor(kind, e, buf));
   }
 }
 
