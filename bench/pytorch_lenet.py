@@ -9,6 +9,8 @@ initialisation (the tfjs side copies it). Torch threads: its default (printed).
 Protocol: one JSON object per line on stdout, commands on stdin:
   train <epoch>  -> {"epoch", "images", "seconds", "loss"}     (training time only)
   eval           -> {"accuracy", "images", "seconds"}
+  load <file>    -> {"loaded"}   weights in PyTorch layout: <file>.json lists [name, shape] in order, <file> holds
+                                 the float32 values back to back (bench/eval.ts writes it from Loupe's model)
   quit
 """
 import argparse
@@ -93,15 +95,32 @@ def main():
                 steps += 1
             seconds = time.perf_counter() - start
             print(json.dumps({"epoch": epoch, "images": steps * args.batch, "seconds": seconds, "loss": total / steps}), flush=True)
+        elif cmd[0] == "load":
+            with open(cmd[1] + ".json") as f:
+                spec = json.load(f)
+            raw = np.fromfile(cmd[1], dtype=np.float32)
+            params = dict(model.named_parameters())
+            offset = 0
+            with torch.no_grad():
+                for name, shape in spec:
+                    size = int(np.prod(shape))
+                    params[name].copy_(torch.from_numpy(raw[offset:offset + size].reshape(shape)))
+                    offset += size
+            print(json.dumps({"loaded": len(spec)}), flush=True)
         elif cmd[0] == "eval":
             model.eval()
             start = time.perf_counter()
             correct = 0
+            predicted = []
             with torch.no_grad():
                 for i in range(0, len(test_x), 256):
-                    correct += (model(test_x[i:i + 256]).argmax(1) == test_y[i:i + 256]).sum().item()
+                    # Softmax included, as Loupe's model ends in one: the same work on both sides.
+                    p = torch.softmax(model(test_x[i:i + 256]), dim=1).argmax(1)
+                    correct += (p == test_y[i:i + 256]).sum().item()
+                    predicted.append(p)
             seconds = time.perf_counter() - start
-            print(json.dumps({"accuracy": correct / len(test_x), "images": len(test_x), "seconds": seconds}), flush=True)
+            checksum = int(torch.cat(predicted).sum().item())
+            print(json.dumps({"accuracy": correct / len(test_x), "images": len(test_x), "seconds": seconds, "predictedSum": checksum}), flush=True)
 
 
 if __name__ == "__main__":

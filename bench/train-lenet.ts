@@ -4,8 +4,6 @@
 // epoch by epoch interleaved (A B, B A, …) in one run. Reports images/s of both and the ratio (target ≥ 0.3×),
 // test accuracy after the same epochs, tf.memory().numTensors per epoch, and where the wasm step's time goes.
 //   npm run bench:train -- [--epochs 3] [--limit 60000] [--seed 1]
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,6 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { DEFAULT_LOADERS, selectBackend } from '../electron/core/training/backend.ts';
 import { FASHION_MNIST_DIR, loadFashionMnist, type IdxSet } from '../tests/helpers/fashion-mnist.ts';
 import { timeKernels } from './kernel-timing.ts';
+import { TorchSide } from './torch-side.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,7 +23,6 @@ const SEED = arg('seed', 1);
 const BATCH = 64;
 const LR = 0.01;
 const MOMENTUM = 0.9;
-const PYTHON = process.env.PYTHON ?? '/usr/bin/python3'; // Debian's python3-torch lives with the system Python
 
 // ---------- the tfjs side ----------
 
@@ -134,28 +132,7 @@ class TfjsSide {
   }
 }
 
-// ---------- the PyTorch side ----------
-
-class TorchSide {
-  private readonly child;
-  private readonly lines: AsyncIterableIterator<string>;
-  constructor() {
-    this.child = spawn(PYTHON, [join(import.meta.dirname, 'pytorch_lenet.py'), '--data-dir', FASHION_MNIST_DIR, '--batch', String(BATCH), '--lr', String(LR), '--momentum', String(MOMENTUM), '--limit', String(LIMIT), '--seed', String(SEED)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
-  }
-  async next(): Promise<Record<string, number | string | boolean>> {
-    const { value, done } = await this.lines.next();
-    if (done) throw new Error('the PyTorch process ended early (is python3-torch installed?)');
-    return JSON.parse(value);
-  }
-  async ask(cmd: string) {
-    this.child.stdin.write(`${cmd}\n`);
-    return this.next();
-  }
-  close() {
-    this.child.stdin.end('quit\n');
-  }
-}
+const torchArgs = ['--batch', String(BATCH), '--lr', String(LR), '--momentum', String(MOMENTUM), '--limit', String(LIMIT), '--seed', String(SEED)];
 
 const round = (v: number, d = 0) => Math.round(v * 10 ** d) / 10 ** d;
 
@@ -178,7 +155,7 @@ async function main() {
   const train = loadFashionMnist('train');
   const test = loadFashionMnist('t10k');
   const tfjs = new TfjsSide(train, test);
-  const torch = new TorchSide();
+  const torch = new TorchSide(torchArgs);
   const hello = await torch.next();
   console.error(`bench:train: ${backend.chosen.detail}; torch ${hello.torch}, ${hello.threads} thread(s); ${EPOCHS} epoch(s) of ${LIMIT || train.count} images`);
 

@@ -62,6 +62,11 @@ export class TrainingSupervisor {
     return this.current?.job.runId ?? null;
   }
 
+  /** The training process's pid (shown in the UI's engine panel; tests kill it to check crash handling). */
+  get pid(): number | null {
+    return this.current?.child.pid ?? this.evaluating?.child.pid ?? null;
+  }
+
   get queued(): number[] {
     return this.queue.map((j) => j.runId);
   }
