@@ -1,6 +1,7 @@
 // The PyTorch side of the benches: bench/pytorch_lenet.py in a child process, one JSON line per command, so
 // Loupe and PyTorch run interleaved on the same machine state in one script.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { FASHION_MNIST_DIR } from '../tests/helpers/fashion-mnist.ts';
@@ -9,7 +10,7 @@ import { FASHION_MNIST_DIR } from '../tests/helpers/fashion-mnist.ts';
 const PYTHON = process.env.PYTHON ?? '/usr/bin/python3';
 
 export class TorchSide {
-  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
   private readonly lines: AsyncIterableIterator<string>;
   constructor(args: string[] = []) {
     this.child = spawn(PYTHON, [join(import.meta.dirname, 'pytorch_lenet.py'), '--data-dir', FASHION_MNIST_DIR, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
