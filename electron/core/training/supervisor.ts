@@ -83,7 +83,9 @@ export class TrainingSupervisor {
   /** Resolves with the run's final status once it ends. */
   waitFor(runId: number): Promise<string> {
     const status = getRun(this.project.db, runId).status;
-    if (this.current?.job.runId !== runId && !this.queue.some((j) => j.runId === runId)) return Promise.resolve(status);
+    // A process that already reported its end may still be exiting: its run is over.
+    const live = this.current?.job.runId === runId && !this.current.ended;
+    if (!live && !this.queue.some((j) => j.runId === runId)) return Promise.resolve(status);
     return new Promise((resolve) => this.waiters.set(runId, [...(this.waiters.get(runId) ?? []), resolve]));
   }
 
