@@ -235,7 +235,7 @@ export interface LabelErrorCandidate {
   suggestedConfidence: number;
 }
 
-export type JobKind = 'import' | 'sample' | 'evaluate' | 'predict';
+export type JobKind = 'import' | 'sample' | 'evaluate' | 'predict' | 'export' | 'report';
 export type JobState = 'running' | 'succeeded' | 'failed' | 'canceled';
 
 export interface Job {
@@ -251,8 +251,23 @@ export interface Job {
   message: string;
   startedAt: string;
   endedAt: string | null;
-  /** Kind-specific outcome: the import report, or the stored evaluation. */
-  result?: ImportReport | { evaluationId: number; notes: string[] };
+  /** Kind-specific outcome: the import report, the stored evaluation, or what an export wrote. */
+  result?: ImportReport | { evaluationId: number; notes: string[] } | ExportReport;
+}
+
+/** What an export or report job wrote (issue 6). */
+export interface ExportReport {
+  /** The bundle or dataset folder, or the PDF file. */
+  path: string;
+  files: { name: string; bytes: number; sha256: string }[];
+  notes: string[];
+  /** The zip written next to the bundle folder (export with `zip`). */
+  zip?: string;
+  /** Pages of a PDF report. */
+  pages?: number;
+  /** Images written by a dataset export, and how (hard links when the file system allows them). */
+  images?: number;
+  linked?: number;
 }
 
 /** The import report of an import or sample job, or null for other kinds. */
@@ -428,6 +443,44 @@ export const requestSchemas = {
   'evaluations:list': z.object({ runId: id }).strict(),
   'evaluations:get': z.object({ evaluationId: id }).strict(),
   'evaluations:labelErrors': z.object({ runId: id, limit: z.number().int().min(1).max(10_000).default(500) }).strict(),
+  'export:model': z
+    .object({
+      runId: id,
+      outDir: absPath,
+      /** Default: TF.js, plus ONNX when the model converts (otherwise a note says why). */
+      formats: z.array(z.enum(['tfjs', 'onnx'])).min(1).max(2).optional(),
+      zip: z.boolean().default(false),
+      /** Write into a folder that is not empty. */
+      force: z.boolean().default(false),
+      /** Intended use and limitations, for the model card. */
+      notes: z.string().max(20_000).optional(),
+    })
+    .strict(),
+  'export:dataset': z
+    .object({
+      outDir: absPath,
+      /** Export a run's dataset snapshot (what it trained on); without it, the project's current labels and splits. */
+      runId: id.optional(),
+      mode: z.enum(['link', 'copy']).default('link'),
+      force: z.boolean().default(false),
+    })
+    .strict(),
+  'report:create': z
+    .object({
+      runId: id,
+      outPath: absPath,
+      /** The evaluation to report; default the run's latest test evaluation, else its latest validation one. */
+      evaluationId: id.optional(),
+      pageSize: z.enum(['A4', 'Letter']).default('A4'),
+      /** Misclassified thumbnails (switch off when images may identify a patient). */
+      thumbnails: z.boolean().default(true),
+      /** File names under the thumbnails: off unless asked for. */
+      fileNames: z.boolean().default(false),
+      notes: z.string().max(20_000).default(''),
+      author: z.string().max(200).optional(),
+      force: z.boolean().default(false),
+    })
+    .strict(),
   'suggestions:accept': z
     .object({ evaluationId: id, imageIds: z.array(id).min(1).max(500_000).optional(), minConfidence: z.number().min(0).max(1).optional() })
     .strict()
@@ -499,6 +552,9 @@ export interface Responses {
   'evaluations:get': EvaluationDetail;
   'evaluations:labelErrors': { candidates: LabelErrorCandidate[]; outOfFold: boolean };
   'suggestions:accept': EditResult;
+  'export:model': { jobId: string };
+  'export:dataset': { jobId: string };
+  'report:create': { jobId: string };
 }
 
 export type Response<M extends Method> = Responses[M];

@@ -61,4 +61,7 @@ export const cliCoverage: Record<Method, { command: string } | { uiOnly: string 
   'evaluations:get': { command: 'loupe eval --json' },
   'evaluations:labelErrors': { command: 'loupe label-errors' },
   'suggestions:accept': { command: 'loupe predict-unlabeled --accept-above X' },
+  'export:model': { command: 'loupe export' },
+  'export:dataset': { command: 'loupe export-dataset' },
+  'report:create': { command: 'loupe report' },
 };

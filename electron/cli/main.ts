@@ -23,6 +23,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   eval: async () => (await import('./commands/eval.ts')).evalCommand,
   'predict-unlabeled': async () => (await import('./commands/eval.ts')).predictUnlabeledCommand,
   'label-errors': async () => (await import('./commands/eval.ts')).labelErrorsCommand,
+  export: async () => (await import('./commands/export.ts')).exportCommand,
+  'export-dataset': async () => (await import('./commands/export.ts')).exportDatasetCommand,
+  report: async () => (await import('./commands/export.ts')).reportCommand,
+  predict: async () => (await import('./commands/export.ts')).predictCommand,
 };
 
 const HELP = `loupe ${APP_VERSION} — offline image classification studio
@@ -53,6 +57,15 @@ Commands:
   predict-unlabeled <project> --run ID [--accept-above X]
                                            The model's suggestions for unlabeled images
   label-errors <project> --run ID          Images whose label looks wrong (out-of-fold for k-fold runs)
+  export <project> --run ID --out DIR [--format tfjs,onnx] [--zip] [--force] [--notes TEXT]
+                                           A self-contained model bundle: TF.js + ONNX, labels, preprocessing,
+                                           model card, checksums, a Node sample script
+  predict <bundle> <folder-or-files>... [--out preds.csv] [--json]
+                                           Classify images with a bundle only (no project needed)
+  export-dataset <project> --out DIR [--run ID] [--copy] [--force]
+                                           ImageFolder tree train/ val/ test/<class>/ plus labels.csv
+  report <project> --run ID --out report.pdf [--letter] [--no-thumbnails] [--file-names] [--notes TEXT]
+                                           PDF evaluation report (confusion matrix, ROC, calibration, …)
 
 Options:
   -h, --help      Show this help

@@ -42,6 +42,11 @@ import { getRun, listRuns, recoverInterruptedRuns, runEpochs } from '../training
 import { createRuns, deletePreset, extendRun, listPresets, rerun, savePreset, suggestConfig } from '../training/run-service.ts';
 import { importBackbone, listBackbones, type BackboneInfo } from '../training/backbones.ts';
 import { acceptSuggestions, getEvaluation, labelErrorCandidates, listEvaluations } from '../evaluation/evaluations.ts';
+import { exportBundle } from '../export/bundle.ts';
+import { exportDataset } from '../export/dataset-export.ts';
+import { finishedModelDir } from '../export/run-facts.ts';
+import { prepareOutDir, prepareOutFile } from '../export/out-dir.ts';
+import { createReport } from '../export/report/report.ts';
 
 export type Face = AppInfo['face'];
 export type EventListener = <E extends EventName>(name: E, payload: Events[E]) => void;
@@ -321,6 +326,29 @@ export class LoupeCore {
       'evaluations:labelErrors': async ({ runId, limit }) => labelErrorCandidates(this.requireProject().db, runId, limit),
       'suggestions:accept': async ({ evaluationId, imageIds, minConfidence }) =>
         this.changed('labels', acceptSuggestions(this.requireProject().db, evaluationId, { imageIds, minConfidence })),
+      // Exports run in this process: file work and pdfkit, no TensorFlow (the ONNX graph is built from the files).
+      // The checks that can fail at once (no model, folder not empty or not writable) answer the call itself.
+      'export:model': async (req) => {
+        const project = this.requireProject();
+        finishedModelDir(project, getRun(project.db, req.runId));
+        prepareOutDir(req.outDir, req.force);
+        const job = this.jobs.start('export', (ctx) => exportBundle(project, { ...req, appVersion: APP_VERSION, signal: ctx.signal, progress: ctx.progress }));
+        return { jobId: job.jobId };
+      },
+      'export:dataset': async (req) => {
+        const project = this.requireProject();
+        if (req.runId !== undefined) getRun(project.db, req.runId);
+        prepareOutDir(req.outDir, req.force);
+        const job = this.jobs.start('export', (ctx) => exportDataset(project, { ...req, signal: ctx.signal, progress: ctx.progress }));
+        return { jobId: job.jobId };
+      },
+      'report:create': async (req) => {
+        const project = this.requireProject();
+        finishedModelDir(project, getRun(project.db, req.runId));
+        prepareOutFile(req.outPath, req.force);
+        const job = this.jobs.start('report', (ctx) => createReport(project, { ...req, appVersion: APP_VERSION, signal: ctx.signal, progress: ctx.progress }));
+        return { jobId: job.jobId };
+      },
     };
   }
 }

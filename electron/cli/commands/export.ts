@@ -1,0 +1,225 @@
+/**
+ * `loupe export`, `loupe export-dataset`, `loupe report` (through the contract, like the UI's buttons) and
+ * `loupe predict` (a bundle only: no project, no database; this process loads TensorFlow.js itself).
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { LoupeError, type ExportReport, type Job } from '../../../shared/contract.ts';
+import { csvLine } from '../../../shared/csv.ts';
+import { verifyBundle } from '../../core/export/bundle-format.ts';
+import { writeFileAtomic, prepareOutFile } from '../../core/export/out-dir.ts';
+import { followJob, jobExitCode } from '../run-job.ts';
+import { withProject } from '../with-core.ts';
+import { progressPrinter } from '../progress.ts';
+import type { LoupeCore } from '../../core/api/loupe-core.ts';
+
+function runIdOf(v: string | undefined, usage: string): number {
+  const id = Number(v);
+  if (!v || !Number.isInteger(id) || id < 1) throw new LoupeError('VALIDATION', usage.trim());
+  return id;
+}
+
+function notesOf(values: { notes?: string; 'notes-file'?: string }): string | undefined {
+  if (values['notes-file']) {
+    try {
+      return readFileSync(resolve(values['notes-file']), 'utf8');
+    } catch (e) {
+      throw new LoupeError('BAD_INPUT', `Cannot read --notes-file: ${(e as Error).message}`);
+    }
+  }
+  return values.notes;
+}
+
+async function finish(core: LoupeCore, jobId: string, json: boolean, describe: (r: ExportReport) => string): Promise<number> {
+  const job: Job = await followJob(core, jobId, false);
+  if (job.state !== 'succeeded') {
+    process.stderr.write(`loupe: ${job.kind} ${job.state}: ${job.message}\n`);
+    return jobExitCode(job);
+  }
+  const r = job.result as ExportReport;
+  process.stdout.write(json ? JSON.stringify(r, null, 2) + '\n' : describe(r));
+  return 0;
+}
+
+export async function exportCommand(args: string[]): Promise<number> {
+  const usage = `Usage: loupe export <project> --run ID --out DIR [--format tfjs,onnx] [--zip] [--force] [--notes TEXT | --notes-file F] [--json]
+       loupe export <project> --dataset --out DIR [--run ID] [--copy] [--force]
+`;
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      run: { type: 'string' },
+      out: { type: 'string' },
+      format: { type: 'string' },
+      zip: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+      notes: { type: 'string' },
+      'notes-file': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      dataset: { type: 'boolean', default: false },
+      copy: { type: 'boolean', default: false },
+    },
+  });
+  const [projectDir] = positionals;
+  if (!projectDir || !values.out) {
+    process.stderr.write(usage);
+    return 2;
+  }
+  if (values.dataset) return exportDataset(projectDir, values.out, values.run, values.copy, values.force, values.json, usage);
+  const runId = runIdOf(values.run, usage);
+  const formats = values.format?.split(',').map((f) => f.trim().toLowerCase());
+  if (formats?.some((f) => f !== 'tfjs' && f !== 'onnx')) throw new LoupeError('VALIDATION', `--format takes tfjs, onnx or tfjs,onnx; got "${values.format}"`);
+  return withProject(projectDir, async (core) => {
+    const { jobId } = await core.dispatch('export:model', {
+      runId,
+      outDir: resolve(values.out!),
+      formats: formats as ('tfjs' | 'onnx')[] | undefined,
+      zip: values.zip,
+      force: values.force,
+      notes: notesOf(values),
+    });
+    return finish(core, jobId, values.json, (r) =>
+      [
+        `Exported run ${runId} to ${r.path}`,
+        ...r.files.map((f) => `  ${f.name.padEnd(20)} ${String(f.bytes).padStart(10)}  ${f.sha256}`),
+        ...(r.zip ? [`Zip: ${r.zip}`] : []),
+        ...r.notes.map((n) => `note: ${n}`),
+        `Run it anywhere: loupe predict ${r.path} <images>`,
+        '',
+      ].join('\n'),
+    );
+  });
+}
+
+async function exportDataset(projectDir: string, out: string, run: string | undefined, copy: boolean, force: boolean, json: boolean, usage: string): Promise<number> {
+  const runId = run === undefined ? undefined : runIdOf(run, usage);
+  return withProject(projectDir, async (core) => {
+    const { jobId } = await core.dispatch('export:dataset', { outDir: resolve(out), runId, mode: copy ? 'copy' : 'link', force });
+    return finish(core, jobId, json, (r) =>
+      [`Exported ${r.images} images to ${r.path} (${r.linked} hard-linked, ${(r.images ?? 0) - (r.linked ?? 0)} copied); labels in ${resolve(r.path, 'labels.csv')}`, ...r.notes.map((n) => `note: ${n}`), ''].join('\n'),
+    );
+  });
+}
+
+export async function exportDatasetCommand(args: string[]): Promise<number> {
+  const usage = 'Usage: loupe export-dataset <project> --out DIR [--run ID] [--copy] [--force] [--json]\n';
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      run: { type: 'string' },
+      out: { type: 'string' },
+      copy: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const [projectDir] = positionals;
+  if (!projectDir || !values.out) {
+    process.stderr.write(usage);
+    return 2;
+  }
+  return exportDataset(projectDir, values.out, values.run, values.copy, values.force, values.json, usage);
+}
+
+export async function reportCommand(args: string[]): Promise<number> {
+  const usage = `Usage: loupe report <project> --run ID --out report.pdf [--evaluation ID] [--letter] [--no-thumbnails] [--file-names]
+        [--notes TEXT | --notes-file F] [--author NAME] [--force] [--json]
+`;
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      run: { type: 'string' },
+      out: { type: 'string' },
+      evaluation: { type: 'string' },
+      letter: { type: 'boolean', default: false },
+      'no-thumbnails': { type: 'boolean', default: false },
+      'file-names': { type: 'boolean', default: false },
+      notes: { type: 'string' },
+      'notes-file': { type: 'string' },
+      author: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const [projectDir] = positionals;
+  if (!projectDir || !values.out) {
+    process.stderr.write(usage);
+    return 2;
+  }
+  const runId = runIdOf(values.run, usage);
+  const evaluationId = values.evaluation === undefined ? undefined : runIdOf(values.evaluation, usage);
+  return withProject(projectDir, async (core) => {
+    const { jobId } = await core.dispatch('report:create', {
+      runId,
+      outPath: resolve(values.out!),
+      evaluationId,
+      pageSize: values.letter ? 'Letter' : 'A4',
+      thumbnails: !values['no-thumbnails'],
+      fileNames: values['file-names'],
+      notes: notesOf(values) ?? '',
+      author: values.author,
+      force: values.force,
+    });
+    return finish(core, jobId, values.json, (r) => `Wrote ${r.path} (${r.pages} pages)\n`);
+  });
+}
+
+export async function predictCommand(args: string[]): Promise<number> {
+  const usage = 'Usage: loupe predict <bundle> <folder-or-files>... [--out preds.csv] [--json]\n';
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { out: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const [bundleDir, ...inputs] = positionals;
+  if (!bundleDir || inputs.length === 0) {
+    process.stderr.write(usage);
+    return 2;
+  }
+  // Checksums first: a bundle edited by hand never reaches TensorFlow.
+  const bundle = verifyBundle(bundleDir);
+  const out = values.out ? prepareOutFile(values.out, true) : null;
+  const { collectInputs, loadBundleModel, predictFiles } = await import('../../core/export/bundle-predict.ts');
+  const { files, problems } = await collectInputs(inputs);
+  if (files.length === 0 && problems.length === 0) throw new LoupeError('BAD_INPUT', `No image files found in ${inputs.join(', ')}`);
+  const { selectBackend } = await import('../../core/training/backend.ts');
+  const backend = await selectBackend();
+  const model = await loadBundleModel(bundle);
+  const k = bundle.labels.length;
+  const lines = [csvLine(['path', 'predicted', 'confidence', ...bundle.labels.map((l) => `p_${l}`), 'error', 'note'])];
+  const json: object[] = [];
+  const rowOut = (r: import('../../core/export/bundle-predict.ts').PredictionRow) => {
+    lines.push(csvLine([r.path, r.predicted, r.confidence?.toFixed(6) ?? '', ...(r.probabilities ?? new Array<number | null>(k).fill(null)).map((p) => (p === null ? '' : p.toFixed(6))), r.error ?? '', r.note ?? '']));
+    if (values.json && !out) json.push(r);
+  };
+  problems.forEach(rowOut);
+  const printer = progressPrinter({ json: false, out: process.stdout, err: process.stderr });
+  const started = Date.now();
+  const job = (done: number, total: number): Job => {
+    const rate = done / Math.max((Date.now() - started) / 1000, 1e-3);
+    return { jobId: 'predict', kind: 'predict', state: 'running', done, total, rate, etaSeconds: rate > 0 ? Math.round((total - done) / rate) : null, message: 'Predicting', startedAt: new Date(started).toISOString(), endedAt: null };
+  };
+  const summary = await predictFiles(bundle, model, files, { onRow: rowOut, progress: (done, total) => printer.update(job(done, total)) });
+  printer.end(job(files.length, files.length));
+  model.dispose();
+  const failedTotal = summary.failed + problems.length;
+  const csv = lines.join('\n') + '\n';
+  if (out) writeFileAtomic(out, csv);
+  const result = { bundle: bundle.dir, backend: backend.chosen.name, ...summary, failed: failedTotal, out };
+  if (values.json) process.stdout.write(JSON.stringify(out ? result : { ...result, predictions: json }) + '\n');
+  else if (!out) process.stdout.write(csv);
+  if (!values.json) {
+    process.stderr.write(
+      `Predicted ${summary.predicted} of ${summary.images + problems.length} images in ${summary.seconds.toFixed(1)} s (${summary.imagesPerSecond.toFixed(0)} images/s, ${backend.chosen.name})` +
+        (out ? `; wrote ${out}` : '') +
+        '\n',
+    );
+    if (failedTotal) process.stderr.write(`${failedTotal} file${failedTotal > 1 ? 's' : ''} could not be used; their rows say why\n`);
+    if (summary.converted) process.stderr.write(`${summary.converted} image${summary.converted > 1 ? 's' : ''} had another channel count and ${summary.converted > 1 ? 'were' : 'was'} converted (see the note column)\n`);
+  }
+  return failedTotal > 0 && summary.predicted === 0 ? 1 : 0;
+}

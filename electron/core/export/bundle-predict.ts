@@ -1,0 +1,170 @@
+/**
+ * `loupe predict`: runs a verified model bundle on image files, with only the bundle (no project, no database).
+ * Files go through decodeForModel, the same function training and evaluation use, and normalizeInto with the
+ * bundle's normalization, so a file gets the probabilities Loupe's evaluation gives it. Decoding (sharp, on
+ * libuv threads) of the next batch overlaps the prediction of the current one.
+ *
+ * Loads TensorFlow.js: only the CLI's `predict` command (its own process) and benches import this file.
+ */
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { LoupeError } from '../../../shared/contract.ts';
+import { decodeForModel } from '../images/model-input.ts';
+import { DEFAULT_LIMIT_INPUT_PIXELS, probeImage } from '../import/probe.ts';
+import { hasImageExtension, hasNoExtension, isHiddenOrSystemFile } from '../import/formats.ts';
+import { loadModel } from '../training/checkpoint.ts';
+import { predictRows } from '../training/predict.ts';
+import type { VerifiedBundle } from './bundle-format.ts';
+
+export interface PredictionRow {
+  path: string;
+  /** Null when the file could not be used (see error). */
+  predicted: string | null;
+  confidence: number | null;
+  probabilities: number[] | null;
+  error: string | null;
+  /** E.g. "colour image converted to grayscale". */
+  note: string | null;
+}
+
+export interface PredictSummary {
+  images: number;
+  predicted: number;
+  failed: number;
+  converted: number;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+const BATCH = 256;
+const DECODE_CONCURRENCY = 4;
+
+/** Image files named on the command line: files as given, folders walked (sorted, hidden files skipped). */
+export async function collectInputs(args: string[]): Promise<{ files: string[]; problems: PredictionRow[] }> {
+  const files: string[] = [];
+  const problems: PredictionRow[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (isHiddenOrSystemFile(e.name)) continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile() && (hasImageExtension(e.name) || hasNoExtension(e.name))) files.push(p);
+    }
+  };
+  for (const arg of args) {
+    const p = resolve(arg);
+    try {
+      const s = await stat(p);
+      if (s.isDirectory()) await walk(p);
+      else files.push(p);
+    } catch (e) {
+      problems.push(failed(p, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : (e as Error).message));
+    }
+  }
+  return { files, problems };
+}
+
+function failed(path: string, error: string): PredictionRow {
+  return { path, predicted: null, confidence: null, probabilities: null, error, note: null };
+}
+
+export async function loadBundleModel(bundle: VerifiedBundle): Promise<tfl.LayersModel> {
+  try {
+    return await loadModel(bundle.dir);
+  } catch (e) {
+    throw new LoupeError('BAD_INPUT', `The bundle's TF.js model cannot be loaded: ${(e as Error).message}`);
+  }
+}
+
+interface Decoded {
+  path: string;
+  pixels: Uint8Array | null;
+  error: string | null;
+  note: string | null;
+}
+
+async function decodeFile(path: string, bundle: VerifiedBundle): Promise<Decoded> {
+  const p = bundle.preprocessing;
+  try {
+    const buf = await readFile(path);
+    // The 16-bit value range as the importer measures it (whole image), so 16-bit files scale as in training.
+    const facts = await probeImage(buf, path, { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: false });
+    const { pixels, converted } = await decodeForModel(
+      buf,
+      { imageSize: p.imageSize, channels: p.channels, resize: p.resize },
+      { min: facts.minValue, max: facts.maxValue },
+      DEFAULT_LIMIT_INPUT_PIXELS,
+    );
+    return { path, pixels, error: null, note: [facts.note, converted].filter(Boolean).join('; ') || null };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { path, pixels: null, error: code === 'EACCES' ? 'permission denied' : (e as Error).message, note: null };
+  }
+}
+
+async function decodeAll(paths: string[], bundle: VerifiedBundle): Promise<Decoded[]> {
+  const out = new Array<Decoded>(paths.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const i = next++;
+      out[i] = await decodeFile(paths[i]!, bundle);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(DECODE_CONCURRENCY, paths.length) }, worker));
+  return out;
+}
+
+/**
+ * Predicts every file; `onRow` receives rows in input order (unreadable files included, with their reason).
+ * Resolves with counts and the throughput over the whole run (decoding included).
+ */
+export async function predictFiles(
+  bundle: VerifiedBundle,
+  model: tfl.LayersModel,
+  files: string[],
+  opts: { onRow: (row: PredictionRow) => void; progress?: (done: number, total: number) => void; signal?: AbortSignal; batchSize?: number },
+): Promise<PredictSummary> {
+  const start = performance.now();
+  const p = bundle.preprocessing;
+  const k = bundle.labels.length;
+  const batchSize = opts.batchSize ?? BATCH;
+  const per = p.imageSize * p.imageSize * p.channels;
+  const rows = new Uint8Array(batchSize * per);
+  let predicted = 0;
+  let failedCount = 0;
+  let converted = 0;
+  let done = 0;
+  const batches = Math.ceil(files.length / batchSize);
+  let pending = batches > 0 ? decodeAll(files.slice(0, batchSize), bundle) : null;
+  for (let b = 0; b < batches; b++) {
+    if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
+    const decoded = await pending!;
+    // Start decoding the next batch before predicting this one: sharp works on other threads meanwhile.
+    pending = b + 1 < batches ? decodeAll(files.slice((b + 1) * batchSize, (b + 2) * batchSize), bundle) : null;
+    const good = decoded.filter((d) => d.pixels !== null);
+    good.forEach((d, i) => rows.set(d.pixels!, i * per));
+    const probs = good.length ? predictRows(model, rows, good.length, p) : new Float32Array(0);
+    let g = 0;
+    for (const d of decoded) {
+      if (!d.pixels) {
+        failedCount++;
+        opts.onRow(failed(d.path, d.error ?? 'unreadable'));
+        continue;
+      }
+      const row = Array.from(probs.subarray(g * k, (g + 1) * k));
+      g++;
+      let best = 0;
+      for (let c = 1; c < k; c++) if (row[c]! > row[best]!) best = c;
+      if (d.note?.includes('converted')) converted++;
+      predicted++;
+      opts.onRow({ path: d.path, predicted: bundle.labels[best]!, confidence: row[best]!, probabilities: row, error: null, note: d.note });
+    }
+    done += decoded.length;
+    opts.progress?.(done, files.length);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  return { images: files.length, predicted, failed: failedCount, converted, seconds, imagesPerSecond: seconds > 0 ? predicted / seconds : 0 };
+}

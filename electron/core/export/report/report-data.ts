@@ -1,0 +1,106 @@
+/**
+ * What the PDF report shows, gathered from project.db in the main process (stored evaluations: no TensorFlow):
+ * the run facts, the evaluation reported on, and the most confident mistakes with small PNG thumbnails (pdfkit
+ * embeds PNG/JPEG, the thumbnail cache holds WebP).
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import sharp from 'sharp';
+import { LoupeError, type EvaluationDetail } from '../../../../shared/contract.ts';
+import type { Project } from '../../project/project.ts';
+import { thumbPath } from '../../import/thumbnails.ts';
+import { renderMedia } from '../../images/media.ts';
+import { getEvaluation } from '../../evaluation/evaluations.ts';
+import { collectRunFacts, type RunFacts } from '../run-facts.ts';
+
+export const MISTAKES_SHOWN = 24;
+
+export interface Mistake {
+  imageId: number;
+  label: string;
+  predicted: string;
+  confidence: number;
+  /** Only when the report asks for file names. */
+  fileName: string | null;
+  /** PNG bytes, or null when thumbnails are off or the image cannot be shown. */
+  png: Buffer | null;
+  missing: string | null;
+}
+
+export interface ReportData {
+  facts: RunFacts;
+  evaluation: EvaluationDetail;
+  mistakes: Mistake[];
+  mistakesTotal: number;
+  author: string;
+  createdAt: string;
+  appVersion: string;
+}
+
+export interface ReportOptions {
+  runId: number;
+  evaluationId?: number;
+  thumbnails: boolean;
+  fileNames: boolean;
+  author?: string;
+  appVersion: string;
+}
+
+function whoAmI(): string {
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    return process.env['USER'] ?? process.env['USERNAME'] ?? 'unknown';
+  }
+}
+
+async function thumbnailPng(project: Project, imageId: number, sha256: string | null): Promise<Buffer> {
+  const cached = sha256 ? thumbPath(project.thumbDir, sha256) : null;
+  const source = cached && existsSync(cached) ? await readFile(cached) : (await renderMedia(project, 'thumb', imageId)).body;
+  return sharp(source).resize(160, 160, { fit: 'inside' }).png({ compressionLevel: 6 }).toBuffer();
+}
+
+export async function gatherReportData(project: Project, o: ReportOptions): Promise<ReportData> {
+  const facts = collectRunFacts(project, o.runId);
+  let evaluation: EvaluationDetail | null;
+  if (o.evaluationId !== undefined) {
+    evaluation = getEvaluation(project.db, o.evaluationId);
+    if (evaluation.runId !== o.runId) throw new LoupeError('BAD_INPUT', `Evaluation ${o.evaluationId} belongs to run ${evaluation.runId}, not run ${o.runId}`);
+  } else evaluation = facts.evaluations.test ?? facts.evaluations.val;
+  if (!evaluation) throw new LoupeError('BAD_INPUT', `Run ${o.runId} has no evaluation yet; evaluate it first (loupe eval ${'<project>'} --run ${o.runId} --split test)`);
+  if (!evaluation.metrics) throw new LoupeError('BAD_INPUT', `Evaluation ${evaluation.id} holds predictions on unlabeled images, not metrics`);
+  const rows = project.db
+    .prepare(
+      `SELECT p.image_id, p.label, p.predicted, p.confidence, i.sha256, i.rel_path FROM predictions p JOIN images i ON i.id = p.image_id
+       WHERE p.evaluation_id = ? AND p.label IS NOT NULL AND p.label <> p.predicted ORDER BY p.confidence DESC, p.image_id LIMIT ?`,
+    )
+    .all(evaluation.id, MISTAKES_SHOWN) as { image_id: number; label: number; predicted: number; confidence: number; sha256: string | null; rel_path: string }[];
+  const mistakesTotal = project.db
+    .prepare('SELECT COUNT(*) FROM predictions WHERE evaluation_id = ? AND label IS NOT NULL AND label <> predicted')
+    .pluck()
+    .get(evaluation.id) as number;
+  const mistakes = await Promise.all(
+    rows.map(async (r): Promise<Mistake> => {
+      let png: Buffer | null = null;
+      let missing: string | null = null;
+      if (o.thumbnails) {
+        try {
+          png = await thumbnailPng(project, r.image_id, r.sha256);
+        } catch (e) {
+          missing = (e as Error).message;
+        }
+      }
+      return {
+        imageId: r.image_id,
+        label: evaluation.classes[r.label] ?? `#${r.label}`,
+        predicted: evaluation.classes[r.predicted] ?? `#${r.predicted}`,
+        confidence: r.confidence,
+        fileName: o.fileNames ? r.rel_path : null,
+        png,
+        missing,
+      };
+    }),
+  );
+  return { facts, evaluation, mistakes, mistakesTotal, author: o.author?.trim() || whoAmI(), createdAt: new Date().toISOString(), appVersion: o.appVersion };
+}
