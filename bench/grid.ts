@@ -214,8 +214,7 @@ async function main(): Promise<void> {
     await page.waitForSelector('[data-testid="grid-cell"] img');
     const http: Record<string, ReturnType<typeof stats>> = {};
     for (const q of QUERIES) {
-      const times = await page.evaluate(async (req) => {
-        const token = sessionStorage.getItem('loupe.token') ?? '';
+      const times = await page.evaluate(async ({ req, token }) => {
         const out: number[] = [];
         for (let i = 0; i < 21; i++) {
           const t0 = performance.now();
@@ -229,7 +228,7 @@ async function main(): Promise<void> {
           if (i > 0) out.push(performance.now() - t0);
         }
         return out;
-      }, q.req);
+      }, { req: q.req, token: served.token });
       http[q.label] = stats(times);
       console.log(`  http ${q.label}: median ${http[q.label]!.median} ms, p95 ${http[q.label]!.p95} ms`);
     }

@@ -70,14 +70,25 @@ class ElectronTransport implements Transport {
 
 const TOKEN_KEY = 'loupe.token';
 
-/** Reads the token from `?token=` once, keeps it for the tab's life and takes it out of the address bar. */
+/**
+ * Reads the token from `?token=` once, keeps it in sessionStorage for reloads and takes it out of the address
+ * bar. The first sessionStorage access is a synchronous round trip to the browser process (~200 ms on a busy
+ * machine), so on a first load it is written after the first screen, or at the latest when the page goes away.
+ */
 function takeToken(): string {
   const url = new URL(window.location.href);
   const fromUrl = url.searchParams.get('token');
   if (fromUrl) {
-    sessionStorage.setItem(TOKEN_KEY, fromUrl);
     url.searchParams.delete('token');
     history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+    let saved = false;
+    const save = () => {
+      if (saved) return;
+      saved = true;
+      sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    };
+    setTimeout(save, 1500);
+    window.addEventListener('pagehide', save, { once: true });
     return fromUrl;
   }
   return sessionStorage.getItem(TOKEN_KEY) ?? '';

@@ -84,18 +84,27 @@ export class AppState {
         // At boot the default view's first page is already on its way (see start()).
         if (!opts.boot) this.grid.reset(this.filter, this.sort, this.desc);
       }
-      if (info.project) {
-        // The grid's first page and its thumbnails go first; counts scan the whole table, so they wait until
-        // the first screen is shown rather than compete with it on the host.
-        if (changed) await this.grid.whenFirstScreen(1500);
-        // Jobs that ended a while ago (earlier in this session) are history, not status.
-        const recent = Date.now() - 60_000;
-        this.jobs = (await api['jobs:list']({})).filter(
-          (j) => j.state === 'running' || (j.endedAt !== null && Date.parse(j.endedAt) > recent),
-        );
-        await this.refreshCounts();
-      }
+      // Not awaited: the main screen must mount (and show its first thumbnails) before this runs.
+      if (info.project) void this.loadSideData(changed);
     } catch (e) {
+      this.report(e);
+    }
+  }
+
+  /** Jobs and counts of a newly shown project, once its first screen of thumbnails is there. */
+  private async loadSideData(justOpened: boolean): Promise<void> {
+    try {
+      // The grid's first page and its thumbnails go first; counts scan the whole table, so they wait until
+      // the first screen is shown rather than compete with it on the host.
+      if (justOpened) await this.grid.whenFirstScreen(1500);
+      // Jobs that ended a while ago (earlier in this session) are history, not status.
+      const recent = Date.now() - 60_000;
+      this.jobs = (await api['jobs:list']({})).filter(
+        (j) => j.state === 'running' || (j.endedAt !== null && Date.parse(j.endedAt) > recent),
+      );
+      await this.refreshCounts();
+    } catch (e) {
+      if (e instanceof LoupeError && e.code === 'NO_PROJECT') return;
       this.report(e);
     }
   }

@@ -114,8 +114,11 @@ export class GridState {
   whenFirstScreen(timeoutMs: number): Promise<void> {
     const shown = (): boolean => {
       if (!this.loaded) return false;
-      const wanted = this.cells.filter((c) => c.urgent && c.item?.status === 'ok' && c.item.sha256).length;
-      return this.seen.size >= wanted;
+      if (this.total === 0) return true;
+      // Before the Grid is mounted and measured there are no cells yet: not shown.
+      if (this.width === 0) return false;
+      const wanted = this.cells.filter((c) => c.urgent && c.item?.status === 'ok' && c.item.sha256);
+      return wanted.length > 0 && wanted.every((c) => this.seen.has(c.item!.id));
     };
     return new Promise((resolve) => {
       const started = Date.now();
