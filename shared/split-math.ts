@@ -43,30 +43,40 @@ export function ratiosProblem(ratios: readonly number[]): string | null {
   return null;
 }
 
-const UNLABELED = -1;
-
 interface Unit {
   ids: number[];
-  counts: Map<number, number>;
+  /** Dense class index and count, pairs flattened: [c0, k0, c1, k1, …] (usually one pair). */
+  counts: number[];
   size: number;
 }
 
-function unitsOf(items: readonly SplitItem[]): Unit[] {
+/** Groups items into units and maps class ids to dense indices 0…C−1 (unlabeled is a class of its own). */
+function unitsOf(items: readonly SplitItem[]): { units: Unit[]; classOf: Int32Array; classes: number } {
+  const dense = new Map<number | null, number>();
+  const classOf = new Int32Array(items.length);
   const byGroup = new Map<string, Unit>();
   const units: Unit[] = [];
-  for (const it of items) {
-    const cls = it.cls ?? UNLABELED;
-    let unit: Unit | undefined = it.group !== null ? byGroup.get(it.group) : undefined;
+  items.forEach((it, i) => {
+    let c = dense.get(it.cls);
+    if (c === undefined) {
+      c = dense.size;
+      dense.set(it.cls, c);
+    }
+    classOf[i] = c;
+    let unit = it.group !== null ? byGroup.get(it.group) : undefined;
     if (!unit) {
-      unit = { ids: [], counts: new Map(), size: 0 };
+      unit = { ids: [], counts: [], size: 0 };
       units.push(unit);
       if (it.group !== null) byGroup.set(it.group, unit);
     }
     unit.ids.push(it.id);
-    unit.counts.set(cls, (unit.counts.get(cls) ?? 0) + 1);
     unit.size++;
-  }
-  return units;
+    let at = -1;
+    for (let j = 0; j < unit.counts.length; j += 2) if (unit.counts[j] === c) at = j;
+    if (at >= 0) unit.counts[at + 1]!++;
+    else unit.counts.push(c, 1);
+  });
+  return { units, classOf, classes: dense.size };
 }
 
 /**
@@ -77,22 +87,17 @@ export function assignBuckets(items: readonly SplitItem[], weights: readonly num
   const random = seededRandom(seed);
   // Sort input first so the result does not depend on the order the caller read rows in.
   const sorted = [...items].sort((a, b) => a.id - b.id);
-  const units = shuffleInPlace(unitsOf(sorted), random);
+  const { units: raw, classOf, classes } = unitsOf(sorted);
+  const units = shuffleInPlace(raw, random);
   // Stable sort keeps the seeded order among units of equal size.
   units.sort((a, b) => b.size - a.size);
 
-  const classTotals = new Map<number, number>();
-  for (const it of sorted) {
-    const c = it.cls ?? UNLABELED;
-    classTotals.set(c, (classTotals.get(c) ?? 0) + 1);
-  }
   const nb = weights.length;
-  const target = new Map<number, number[]>();
-  const current = new Map<number, number[]>();
-  for (const [c, n] of classTotals) {
-    target.set(c, largestRemainder(n, weights));
-    current.set(c, new Array<number>(nb).fill(0));
-  }
+  const totals = new Int32Array(classes);
+  for (let i = 0; i < sorted.length; i++) totals[classOf[i]!]!++;
+  const target = new Float64Array(classes * nb);
+  const current = new Float64Array(classes * nb);
+  for (let c = 0; c < classes; c++) largestRemainder(totals[c]!, weights).forEach((t, b) => (target[c * nb + b] = t));
   const open = weights.map((w) => w > 0);
   const result = new Map<number, number>();
   for (const unit of units) {
@@ -103,9 +108,11 @@ export function assignBuckets(items: readonly SplitItem[], weights: readonly num
       if (!open[b]) continue;
       let overflow = 0;
       let room = 0;
-      for (const [c, k] of unit.counts) {
-        const t = target.get(c)![b]!;
-        const cur = current.get(c)![b]!;
+      for (let j = 0; j < unit.counts.length; j += 2) {
+        const cell = unit.counts[j]! * nb + b;
+        const k = unit.counts[j + 1]!;
+        const t = target[cell]!;
+        const cur = current[cell]!;
         overflow += Math.max(0, cur + k - t) - Math.max(0, cur - t);
         // Relative room, so a small bucket that is empty still attracts units.
         room += t > 0 ? (t - cur) / t : -1;
@@ -117,7 +124,7 @@ export function assignBuckets(items: readonly SplitItem[], weights: readonly num
       }
     }
     if (best < 0) throw new Error('No bucket has a weight above 0');
-    for (const [c, k] of unit.counts) current.get(c)![best]! += k;
+    for (let j = 0; j < unit.counts.length; j += 2) current[unit.counts[j]! * nb + best]! += unit.counts[j + 1]!;
     for (const id of unit.ids) result.set(id, best);
   }
   return result;

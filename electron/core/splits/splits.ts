@@ -121,9 +121,13 @@ function resolveGroups(db: Database, rows: Row[], rule: GroupRule | undefined): 
   return keys;
 }
 
-function storeGroups(db: Database, keys: Map<number, string | null>): void {
+/** Writes only the keys that changed: index maintenance, not reading, is what a 100k-image write costs. */
+function storeGroups(rows: Row[], keys: Map<number, string | null>, db: Database): void {
   const set = db.prepare('UPDATE images SET group_key = ? WHERE id = ?');
-  for (const [id, k] of keys) set.run(k, id);
+  for (const r of rows) {
+    const k = keys.get(r.id) ?? null;
+    if (k !== r.group_key) set.run(k, r.id);
+  }
 }
 
 function className(db: Database, id: number): string {
@@ -163,11 +167,16 @@ export function assignSplits(
     );
   }
   db.transaction(() => {
-    if (req.groupBy && req.groupBy.kind !== 'csv') storeGroups(db, keys);
+    if (req.groupBy && req.groupBy.kind !== 'csv') storeGroups(all, keys, db);
     const set = db.prepare(`UPDATE images SET split = ?, split_source = 'split' WHERE id = ?`);
-    for (const [id, b] of assignment) set.run(splitNames[b], id);
+    const source = db.prepare(`UPDATE images SET split_source = 'split' WHERE id = ? AND split_source IS NOT 'split'`);
+    for (const r of movable) {
+      const next = splitNames[assignment.get(r.id)!]!;
+      if (next !== r.split) set.run(next, r.id);
+      else source.run(r.id);
+    }
     // Folds were cut from the old train/val: they no longer hold.
-    db.prepare('UPDATE images SET fold = NULL').run();
+    db.prepare('UPDATE images SET fold = NULL WHERE fold IS NOT NULL').run();
     setMeta(db, 'folds_k', null);
     setMeta(db, 'split_seed', String(req.seed));
     setMeta(db, 'split_ratios', ratios.join(','));
@@ -189,8 +198,8 @@ export function assignKFolds(db: Database, req: { k: number; seed: number; group
     throw new LoupeError('BAD_INPUT', `${req.k} folds need at least ${req.k} groups; there are ${distinctGroups}`);
   }
   db.transaction(() => {
-    if (req.groupBy && req.groupBy.kind !== 'csv') storeGroups(db, keys);
-    db.prepare('UPDATE images SET fold = NULL').run();
+    if (req.groupBy && req.groupBy.kind !== 'csv') storeGroups(all, keys, db);
+    db.prepare('UPDATE images SET fold = NULL WHERE fold IS NOT NULL').run();
     const set = db.prepare('UPDATE images SET fold = ? WHERE id = ?');
     for (const [id, f] of folds) set.run(f, id);
     setMeta(db, 'folds_k', String(req.k));

@@ -1,0 +1,98 @@
+// `npm run bench:label` — issue 3's speed bars on a project of 100,000 images, measured through LoupeCore.dispatch
+// (what every face calls): one label keystroke with what the UI reloads after it (the class counts and the
+// visible grid page), bulk-labeling 10,000 selected images (one transaction, one undo step), and a stratified
+// group split of 100,000 images. The in-browser keystroke bar (Chromium against the host) is measured by
+// tests/e2e and bench/label-browser.ts once the labeling UI exists.
+//   npm run bench:label -- [--images 100000]
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { LoupeCore } from '../electron/core/api/loupe-core.ts';
+import { seedProject } from '../tests/helpers/seed-project.ts';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const N = arg('images', 100_000);
+const CLASSES = 10;
+
+function pct(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+const ms = (v: number) => Math.round(v * 100) / 100;
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'loupe-bench-label-'));
+  try {
+    const t0 = performance.now();
+    // Patients of 1–6 images each, named P<id>_<n>.png, in class folders; a tenth left unlabeled.
+    const perClass = new Array(CLASSES).fill(Math.floor((N * 0.9) / CLASSES));
+    const { project } = seedProject(dir, {
+      perClass,
+      unlabeled: N - perClass.reduce((a, b) => a + b, 0),
+      path: (c, i) => `c${c}/P${c}${String(Math.floor(i / 4)).padStart(6, '0')}_${i % 4}.png`,
+    });
+    project.close();
+    const setupSeconds = (performance.now() - t0) / 1000;
+    const core = new LoupeCore({ face: 'host', configDir: join(dir, 'config') });
+    core.openProject(join(dir, 'project'));
+    const classes = await core.dispatch('classes:list', {});
+    const unlabeled = (await core.dispatch('images:ids', { filter: { unlabeled: true } })).ids;
+
+    // One keystroke: label the selected image, then what the UI refreshes (counts and the page in view).
+    const keystroke: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const s = performance.now();
+      await core.dispatch('labels:set', { imageIds: [unlabeled[i]!], classId: classes[i % CLASSES]!.id });
+      await core.dispatch('classes:list', {});
+      await core.dispatch('images:query', { filter: { unlabeled: true }, offset: 0, limit: 200 });
+      keystroke.push(performance.now() - s);
+    }
+
+    const bulk: number[] = [];
+    const undoBulk: number[] = [];
+    // Bulk: relabel 10,000 images spread over several classes (as a select-all in a filter would give).
+    const all = (await core.dispatch('images:ids', {})).ids;
+    for (let r = 0; r < 5; r++) {
+      const ids = all.slice(r * 10_000, (r + 1) * 10_000);
+      const target = classes[(r + 5) % CLASSES]!.id;
+      const already = ids.filter((id) => core.requireProject().db.prepare('SELECT class_id FROM images WHERE id = ?').pluck().get(id) === target).length;
+      const s = performance.now();
+      const res = await core.dispatch('labels:set', { imageIds: ids, classId: target });
+      bulk.push(performance.now() - s);
+      if (res.changed !== ids.length - already) throw new Error(`bulk changed ${res.changed}, expected ${ids.length - already}`);
+      const u = performance.now();
+      await core.dispatch('labels:undo', {});
+      undoBulk.push(performance.now() - u);
+    }
+
+    const split: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const s = performance.now();
+      await core.dispatch('splits:assign', { ratios: [0.7, 0.15, 0.15], seed: r, groupBy: { kind: 'regex', pattern: '^(P\\d+)_' } });
+      split.push(performance.now() - s);
+    }
+    const summary = await core.dispatch('splits:summary', {});
+    await core.shutdown();
+
+    const result = {
+      bench: 'label',
+      date: new Date().toISOString(),
+      images: N,
+      setupSeconds: ms(setupSeconds),
+      keystroke: { p50: ms(pct(keystroke, 0.5)), p95: ms(pct(keystroke, 0.95)), max: ms(Math.max(...keystroke)), runs: keystroke.length, target95: 30 },
+      bulkLabel10k: { medianMs: ms(pct(bulk, 0.5)), maxMs: ms(Math.max(...bulk)), undoMedianMs: ms(pct(undoBulk, 0.5)), targetMs: 500 },
+      groupSplit: { medianMs: ms(pct(split, 0.5)), maxMs: ms(Math.max(...split)), groups: summary.groups, targetMs: 1000 },
+      loadAverage: loadavg().map((v) => ms(v)),
+    };
+    console.log(JSON.stringify(result, null, 2));
+    mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
+    writeFileSync(join(import.meta.dirname, 'results', 'label.json'), JSON.stringify(result, null, 2) + '\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
