@@ -2,7 +2,7 @@
  * Vector charts for the report, drawn with pdfkit paths (no raster images): line charts with axes and legends
  * (training curves, ROC), the reliability diagram, and confusion-matrix heat maps that tile across pages.
  */
-import { COLORS, PALETTE, type Doc } from './pdf-layout.ts';
+import { COLORS, FONT, PALETTE, type Doc } from './pdf-layout.ts';
 
 export interface Box {
   x: number;
@@ -63,9 +63,9 @@ export function lineChart(doc: Doc, box: Box, series: Series[], o: LineChartOpti
   const px = (v: number) => plot.x + ((v - x0) / (x1 - x0)) * plot.w;
   const py = (v: number) => plot.y + plot.h - ((v - y0) / (y1 - y0)) * plot.h;
 
-  doc.font('bold').fontSize(9).fillColor(COLORS.text).text(o.title, box.x, box.y, { width: box.w, lineBreak: false });
+  doc.font(FONT.bold).fontSize(9).fillColor(COLORS.text).text(o.title, box.x, box.y, { width: box.w, lineBreak: false });
   doc.lineWidth(0.4).strokeColor(COLORS.grid);
-  doc.font('regular').fontSize(7).fillColor(COLORS.muted);
+  doc.font(FONT.regular).fontSize(7).fillColor(COLORS.muted);
   for (const t of yt) {
     if (t < y0 - 1e-9 || t > y1 + 1e-9) continue;
     doc.moveTo(plot.x, py(t)).lineTo(plot.x + plot.w, py(t)).stroke();
@@ -108,7 +108,7 @@ export function lineChart(doc: Doc, box: Box, series: Series[], o: LineChartOpti
   const legend = o.legend ?? series;
   let lx = plot.x;
   let ly = box.y + box.h - 8;
-  doc.font('regular').fontSize(7);
+  doc.font(FONT.regular).fontSize(7);
   for (const s of legend) {
     const w = doc.widthOfString(s.name) + 22;
     if (lx + w > plot.x + plot.w) {
@@ -169,7 +169,7 @@ export function heatmap(
   const colLabelH = show === 'none' ? 60 : 74;
   const x0 = at.x + labelW;
   const y0 = at.y + colLabelH;
-  doc.font('regular').fontSize(labelSize).fillColor(COLORS.text);
+  doc.font(FONT.regular).fontSize(labelSize).fillColor(COLORS.text);
   for (let c = 0; c < nc; c++) {
     const cx = x0 + c * cell + cell / 2;
     doc.save();
@@ -180,7 +180,7 @@ export function heatmap(
   for (let r = 0; r < nr; r++) {
     const i = tile.rows[0] + r;
     const cy = y0 + r * cell;
-    doc.font('regular').fontSize(labelSize).fillColor(COLORS.text).text(m.labels[i]!, at.x, cy + cell / 2 - labelSize / 2 - 1, { width: labelW - 5, align: 'right', lineBreak: false, ellipsis: true });
+    doc.font(FONT.regular).fontSize(labelSize).fillColor(COLORS.text).text(m.labels[i]!, at.x, cy + cell / 2 - labelSize / 2 - 1, { width: labelW - 5, align: 'right', lineBreak: false, ellipsis: true });
     for (let c = 0; c < nc; c++) {
       const j = tile.cols[0] + c;
       const v = m.normalized[i]?.[j] ?? 0;
@@ -190,7 +190,7 @@ export function heatmap(
       const text = show === 'counts' ? String(m.counts[i]![j]!) : v === 0 ? '0' : v.toFixed(2);
       // As large as fits: the widest text in DejaVu is about 0.64 em per digit.
       const size = Math.max(3, Math.min(8, cell * 0.42, (cell - 2) / (text.length * 0.64)));
-      doc.font(i === j ? 'bold' : 'regular').fontSize(size).fillColor(v > 0.5 ? '#ffffff' : COLORS.text);
+      doc.font(i === j ? FONT.bold : FONT.regular).fontSize(size).fillColor(v > 0.5 ? '#ffffff' : COLORS.text);
       doc.text(text, cx, cy + cell / 2 - size / 2 - 0.5, { width: cell, align: 'center', lineBreak: false });
     }
   }
@@ -202,7 +202,7 @@ export function heatmap(
 export function heatLegend(doc: Doc, x: number, y: number, w: number): void {
   const steps = 40;
   for (let i = 0; i < steps; i++) doc.rect(x + (i * w) / steps, y, w / steps + 0.3, 7).fill(heatColor(i / (steps - 1)));
-  doc.font('regular').fontSize(7).fillColor(COLORS.muted);
+  doc.font(FONT.regular).fontSize(7).fillColor(COLORS.muted);
   doc.text('0', x - 10, y, { lineBreak: false });
   doc.text('1 (share of the true class)', x + w + 4, y, { lineBreak: false });
 }

@@ -26,8 +26,11 @@ export const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '
 
 const FONT_FILES = { regular: 'DejaVuSans.ttf', bold: 'DejaVuSans-Bold.ttf' };
 
+let foundDir: string | null = null;
+
 /** resources/fonts in the source tree, the packaged app's resources, or Debian's fonts-dejavu-core. */
 export function fontDir(): string {
+  if (foundDir) return foundDir;
   const candidates = [
     process.env['LOUPE_FONTS_DIR'],
     fileURLToPath(new URL('../../../../resources/fonts', import.meta.url)),
@@ -36,8 +39,23 @@ export function fontDir(): string {
   ].filter((d): d is string => Boolean(d));
   const found = candidates.find((d) => existsSync(join(d, FONT_FILES.regular)) && existsSync(join(d, FONT_FILES.bold)));
   if (!found) throw new LoupeError('INTERNAL', `The report fonts (${FONT_FILES.regular}) are missing; looked in ${candidates.join(', ')}`);
+  foundDir = found;
   return found;
 }
+
+/**
+ * Font files by weight. Fonts are selected by path, not by a registered name: pdfkit caches a font under the key
+ * it was first opened with, and a registered name that resolves to an already-open font is never cached, so
+ * each doc.font('name') would parse the TTF again (50 ms each; a 50-class report selects fonts thousands of times).
+ */
+export const FONT = {
+  get regular(): string {
+    return join(fontDir(), FONT_FILES.regular);
+  },
+  get bold(): string {
+    return join(fontDir(), FONT_FILES.bold);
+  },
+};
 
 export function newDocument(size: 'A4' | 'Letter', info: { title: string; author: string; subject: string }): Doc {
   const dir = fontDir();
@@ -51,9 +69,7 @@ export function newDocument(size: 'A4' | 'Letter', info: { title: string; author
     info: { Title: info.title, Author: info.author, Subject: info.subject, Creator: 'Loupe', Producer: 'Loupe (pdfkit)' },
     pdfVersion: '1.7',
   });
-  doc.registerFont('regular', join(dir, FONT_FILES.regular));
-  doc.registerFont('bold', join(dir, FONT_FILES.bold));
-  doc.font('regular');
+  doc.font(FONT.bold).font(FONT.regular);
   return doc;
 }
 
@@ -92,7 +108,7 @@ export class Layout {
 
   newPage(): void {
     this.doc.addPage();
-    this.doc.font('regular').fontSize(7.5).fillColor(COLORS.muted).text(this.header, this.left, 28, { width: this.width, lineBreak: false, ellipsis: true });
+    this.doc.font(FONT.regular).fontSize(7.5).fillColor(COLORS.muted).text(this.header, this.left, 28, { width: this.width, lineBreak: false, ellipsis: true });
     this.y = this.top;
   }
 
@@ -105,13 +121,13 @@ export class Layout {
     const size = level === 1 ? 16 : 12;
     this.ensure(size * 3);
     if (this.y > this.top) this.y += level === 1 ? 10 : 6;
-    this.doc.font('bold').fontSize(size).fillColor(COLORS.text).text(text, this.left, this.y, { width: this.width });
+    this.doc.font(FONT.bold).fontSize(size).fillColor(COLORS.text).text(text, this.left, this.y, { width: this.width });
     this.y = this.doc.y + (level === 1 ? 6 : 3);
   }
 
   paragraph(text: string, opts: { size?: number; color?: string; bold?: boolean; gap?: number } = {}): void {
     const size = opts.size ?? 9.5;
-    this.doc.font(opts.bold ? 'bold' : 'regular').fontSize(size);
+    this.doc.font(opts.bold ? FONT.bold : FONT.regular).fontSize(size);
     const h = this.doc.heightOfString(text, { width: this.width });
     this.ensure(Math.min(h, 200));
     this.doc.fillColor(opts.color ?? COLORS.text).text(text, this.left, this.y, { width: this.width });
@@ -122,11 +138,11 @@ export class Layout {
   keyValues(rows: [string, string][], keyWidth = 150): void {
     const size = 9;
     for (const [k, v] of rows) {
-      this.doc.font('regular').fontSize(size);
+      this.doc.font(FONT.regular).fontSize(size);
       const h = Math.max(this.doc.heightOfString(v, { width: this.width - keyWidth }), size * 1.25);
       this.ensure(h + 2);
-      this.doc.font('bold').fillColor(COLORS.muted).text(k, this.left, this.y, { width: keyWidth - 8 });
-      this.doc.font('regular').fillColor(COLORS.text).text(v, this.left + keyWidth, this.y, { width: this.width - keyWidth });
+      this.doc.font(FONT.bold).fillColor(COLORS.muted).text(k, this.left, this.y, { width: keyWidth - 8 });
+      this.doc.font(FONT.regular).fillColor(COLORS.text).text(v, this.left + keyWidth, this.y, { width: this.width - keyWidth });
       this.y += h + 3;
     }
   }
@@ -141,7 +157,7 @@ export class Layout {
     const drawRow = (cells: string[], bold: boolean, fill: string | null) => {
       if (fill) this.doc.rect(this.left, this.y, this.width * Math.min(1, total * scale / this.width), rowH).fill(fill);
       let x = this.left;
-      this.doc.font(bold ? 'bold' : 'regular').fontSize(size).fillColor(COLORS.text);
+      this.doc.font(bold ? FONT.bold : FONT.regular).fontSize(size).fillColor(COLORS.text);
       cells.forEach((cell, i) => {
         const c = cols[i]!;
         this.doc.text(cell, x + 3, this.y + (rowH - size) / 2 - 1, { width: c.width - 6, align: c.align ?? 'left', lineBreak: false, ellipsis: true });

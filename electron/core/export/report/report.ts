@@ -10,7 +10,7 @@ import type { Project } from '../../project/project.ts';
 import { sha256 } from '../bundle-format.ts';
 import { prepareOutFile, writeFileAtomic } from '../out-dir.ts';
 import { heatLegend, heatmap, lineChart, seriesColor, tiles, type Series } from './charts.ts';
-import { COLORS, Layout, newDocument, type Doc } from './pdf-layout.ts';
+import { COLORS, FONT, Layout, newDocument, type Doc } from './pdf-layout.ts';
 import { gatherReportData, type ReportData, type ReportOptions } from './report-data.ts';
 
 export interface CreateReportOptions extends ReportOptions {
@@ -66,7 +66,7 @@ export async function renderReport(data: ReportData, o: { pageSize: 'A4' | 'Lett
     // Drawing inside the bottom margin would make pdfkit open a new page: lift the margin for the footer.
     const bottom = doc.page.margins.bottom;
     doc.page.margins.bottom = 0;
-    doc.font('regular').fontSize(7.5).fillColor(COLORS.muted).text(`Page ${i + 1} of ${range.count}`, L.left, doc.page.height - 32, { width: L.width, align: 'right', lineBreak: false });
+    doc.font(FONT.regular).fontSize(7.5).fillColor(COLORS.muted).text(`Page ${i + 1} of ${range.count}`, L.left, doc.page.height - 32, { width: L.width, align: 'right', lineBreak: false });
     doc.page.margins.bottom = bottom;
   }
   doc.end();
@@ -80,9 +80,9 @@ function titlePage(L: Layout, d: ReportData): void {
   const ci = m.confidenceIntervals;
   L.newPage();
   L.y = L.top + 60;
-  L.doc.font('bold').fontSize(24).fillColor(COLORS.text).text('Evaluation report', L.left, L.y, { width: L.width });
+  L.doc.font(FONT.bold).fontSize(24).fillColor(COLORS.text).text('Evaluation report', L.left, L.y, { width: L.width });
   L.y = L.doc.y + 4;
-  L.doc.font('regular').fontSize(14).fillColor(COLORS.accent).text(facts.projectName, L.left, L.y, { width: L.width });
+  L.doc.font(FONT.regular).fontSize(14).fillColor(COLORS.accent).text(facts.projectName, L.left, L.y, { width: L.width });
   L.y = L.doc.y + 24;
   L.keyValues([
     ['Run', `${facts.run.id} — ${facts.run.name} (${facts.run.status})`],
@@ -300,13 +300,15 @@ function mistakesPage(L: Layout, d: ReportData, thumbnails: boolean): void {
     { size: 8.5, color: COLORS.muted },
   );
   if (!thumbnails) {
+    const named = d.mistakes.some((m) => m.fileName);
     L.table(
       [
-        { title: 'True class', width: 190 },
-        { title: 'Predicted', width: 190 },
-        { title: 'Confidence', width: 100, align: 'right' },
+        ...(named ? [{ title: 'File', width: 170 }] : []),
+        { title: 'True class', width: named ? 125 : 190 },
+        { title: 'Predicted', width: named ? 125 : 190 },
+        { title: 'Confidence', width: named ? 75 : 100, align: 'right' as const },
       ],
-      d.mistakes.map((m) => [m.label, m.predicted, pct(m.confidence)]),
+      d.mistakes.map((m) => [...(named ? [m.fileName ?? ''] : []), m.label, m.predicted, pct(m.confidence)]),
     );
     return;
   }
@@ -323,7 +325,7 @@ function mistakesPage(L: Layout, d: ReportData, thumbnails: boolean): void {
     const x = L.left + (i % cols) * cellW;
     const y = L.y;
     drawThumb(L.doc, m.png, x + (cellW - img) / 2, y, img, m.missing);
-    L.doc.font('regular').fontSize(7.5).fillColor(COLORS.text);
+    L.doc.font(FONT.regular).fontSize(7.5).fillColor(COLORS.text);
     L.doc.text(`true: ${m.label}`, x + 4, y + img + 4, { width: cellW - 8, align: 'center', lineBreak: false, ellipsis: true });
     L.doc.fillColor(COLORS.warn).text(`predicted: ${m.predicted} (${pct(m.confidence)})`, x + 4, y + img + 14, { width: cellW - 8, align: 'center', lineBreak: false, ellipsis: true });
     if (m.fileName) L.doc.fillColor(COLORS.muted).fontSize(6.5).text(m.fileName, x + 4, y + img + 24, { width: cellW - 8, align: 'center', lineBreak: false, ellipsis: true });
@@ -335,7 +337,7 @@ function drawThumb(doc: Doc, png: Buffer | null, x: number, y: number, size: num
   doc.rect(x, y, size, size).fill('#000000');
   if (png) doc.image(png, x, y, { fit: [size, size], align: 'center', valign: 'center' });
   else {
-    doc.font('regular').fontSize(7).fillColor('#ffffff').text(missing ? 'image unavailable' : 'no thumbnail', x, y + size / 2 - 4, { width: size, align: 'center', lineBreak: false });
+    doc.font(FONT.regular).fontSize(7).fillColor('#ffffff').text(missing ? 'image unavailable' : 'no thumbnail', x, y + size / 2 - 4, { width: size, align: 'center', lineBreak: false });
   }
 }
 
