@@ -5,20 +5,17 @@
  * Pure TypeScript: no Node, DOM or Electron imports (checked by lint).
  */
 import { z } from 'zod';
+import { sortKeys, splitNames, type SplitName } from './domain.ts';
+import { LoupeError } from './errors.ts';
+
+export * from './errors.ts';
+export * from './domain.ts';
 import { trainConfigSchema, type EpochMetrics, type RunInfo, type TrainConfig } from './training.ts';
 import type { BackendReport, TrainingEvent } from './worker-protocol.ts';
 import type { LiveState } from './live-state.ts';
 import type { EvaluationMetrics } from './metrics.ts';
 
 // ---------- shared value types ----------
-
-export const splitNames = ['train', 'val', 'test'] as const;
-export type SplitName = (typeof splitNames)[number];
-
-/** Grid orders; the prediction ones need an `evaluation` filter: confidence (high first), uncertainty (small
- * margin first), loss (lowest probability of the true class first: the top losses). */
-export const sortKeys = ['name', 'date', 'size', 'confidence', 'uncertainty', 'loss'] as const;
-export type SortKey = (typeof sortKeys)[number];
 
 export type ImageStatus = 'ok' | 'error' | 'missing';
 
@@ -268,11 +265,6 @@ export interface ExportReport {
   /** Images written by a dataset export, and how (hard links when the file system allows them). */
   images?: number;
   linked?: number;
-}
-
-/** The import report of an import or sample job, or null for other kinds. */
-export function importReportOf(job: Pick<Job, 'result'>): ImportReport | null {
-  return job.result && 'added' in job.result ? job.result : null;
 }
 
 export interface ImportReport {
@@ -576,34 +568,6 @@ export type EventName = keyof Events;
 export const eventNames: EventName[] = ['job:progress', 'project:changed', 'training:event'];
 
 // ---------- errors across the boundary ----------
-
-export type ErrorCode = 'VALIDATION' | 'NOT_FOUND' | 'NO_PROJECT' | 'BAD_INPUT' | 'CONFLICT' | 'UNSUPPORTED' | 'INTERNAL';
-
-export interface ErrorEnvelope {
-  name: string;
-  message: string;
-  code: ErrorCode;
-}
-
-/** An error with a code that survives IPC/HTTP: thrown by core, rebuilt on the other side. */
-export class LoupeError extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
-    this.name = 'LoupeError';
-    this.code = code;
-  }
-  toEnvelope(): ErrorEnvelope {
-    return { name: this.name, message: this.message, code: this.code };
-  }
-  static fromEnvelope(e: ErrorEnvelope): LoupeError {
-    return new LoupeError(e.code, e.message);
-  }
-}
-
-export function isErrorEnvelope(v: unknown): v is ErrorEnvelope {
-  return typeof v === 'object' && v !== null && 'code' in v && 'message' in v;
-}
 
 /** Validates a raw request; throws a VALIDATION LoupeError naming the bad fields. */
 export function parseRequest<M extends Method>(method: M, payload: unknown): Request<M> {

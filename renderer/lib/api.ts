@@ -5,16 +5,15 @@
  *   that reconnects, media over /media/<kind>/<id>?token=… (wire format in shared/transport.ts).
  * Errors come back as envelopes and are rebuilt as LoupeError, so callers can switch on `code`.
  */
-import {
-  LoupeError,
-  isErrorEnvelope,
-  type EventName,
-  type Events,
-  type LoupeApi,
-  type MediaKind,
-  type Method,
-  type RequestInput,
-  type Response,
+import { LoupeError, isErrorEnvelope } from '../../shared/errors.ts';
+import type {
+  EventName,
+  Events,
+  LoupeApi,
+  MediaKind,
+  Method,
+  RequestInput,
+  Response,
 } from '../../shared/contract.ts';
 import { TOKEN_HEADER, apiPath, type LoupeBridge, type WireEvent, type WireReply } from '../../shared/transport.ts';
 

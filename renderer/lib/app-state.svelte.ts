@@ -3,7 +3,8 @@
  * search), the selection, running jobs, and which overlay is open. Components read it and call its methods;
  * only this class and the grid state talk to the API.
  */
-import { LoupeError, type AppInfo, type ClassInfo, type ImageFilter, type ImagePage, type Job, type ProjectInfo, type ProjectSummary, type SortKey } from '../../shared/contract.ts';
+import { LoupeError } from '../../shared/errors.ts';
+import type { AppInfo, ClassInfo, ImageFilter, ImagePage, Job, ProjectInfo, ProjectSummary, SortKey } from '../../shared/contract.ts';
 import { api, invoke, onEvent } from './api.ts';
 import { GridState, type GridQuery } from './grid-state.svelte.ts';
 import { viewFilter, type View } from './view-filter.ts';

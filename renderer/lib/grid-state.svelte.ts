@@ -3,7 +3,8 @@
  * component: scroll position, viewport size, total, selection. Only primitive values cross into the derived
  * chain, so a scroll event that stays within the same rows re-renders nothing.
  */
-import { LoupeError, type ImageFilter, type ImageSummary, type SortKey } from '../../shared/contract.ts';
+import { LoupeError } from '../../shared/errors.ts';
+import type { ImageFilter, ImageSummary, SortKey } from '../../shared/contract.ts';
 import { GridLayout, type CellRect, type GridMove } from './grid-layout.ts';
 import { PageCache, type PageFetcher } from './page-cache.ts';
 

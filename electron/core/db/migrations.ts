@@ -203,6 +203,19 @@ export const migrations: Migration[] = [
         ALTER TABLE runs ADD COLUMN cv_group TEXT;
       `),
   },
+  {
+    version: 5,
+    name: 'grid sort indexes per filter (class or split, by size or date)',
+    // Without these SQLite sorts a whole filtered set in a temporary B-tree: 170 ms for a class filter sorted by
+    // size at 100k images, against 3 ms with them (bench:grid).
+    up: (db) =>
+      db.exec(`
+        CREATE INDEX images_by_class_size ON images(class_id, size, id);
+        CREATE INDEX images_by_class_mtime ON images(class_id, mtime_ms, id);
+        CREATE INDEX images_by_split_size ON images(split, size, id);
+        CREATE INDEX images_by_split_mtime ON images(split, mtime_ms, id);
+      `),
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

@@ -127,15 +127,23 @@ export function queryImageIds(db: Database, req: Request<'images:ids'>): number[
     .all(...params) as number[];
 }
 
-export function queryImages(db: Database, req: Request<'images:query'>): ImagePage {
+/** The SQL of one grid page: one place, so the query-plan test checks exactly what the grid runs. */
+export function pageSql(req: Request<'images:query'>): { count: string; page: string; params: unknown[] } {
   const { from, where, params } = filterSql(req.filter);
-  const total = (db.prepare(`SELECT COUNT(*) AS n FROM ${from} ${where}`).get(...params) as { n: number }).n;
   const predictionColumns = req.filter.evaluation
     ? ', p.predicted AS p_predicted, p.confidence AS p_confidence, p.label AS p_label, p.label_probability AS p_label_probability'
     : '';
-  const rows = db
-    .prepare(`SELECT ${SUMMARY_COLUMNS}${predictionColumns} FROM ${from} ${where} ORDER BY ${orderBy(req)} LIMIT ? OFFSET ?`)
-    .all(...params, req.limit, req.offset) as (ImageRow & PredictionColumns)[];
+  return {
+    count: `SELECT COUNT(*) AS n FROM ${from} ${where}`,
+    page: `SELECT ${SUMMARY_COLUMNS}${predictionColumns} FROM ${from} ${where} ORDER BY ${orderBy(req)} LIMIT ? OFFSET ?`,
+    params,
+  };
+}
+
+export function queryImages(db: Database, req: Request<'images:query'>): ImagePage {
+  const sql = pageSql(req);
+  const total = (db.prepare(sql.count).get(...sql.params) as { n: number }).n;
+  const rows = db.prepare(sql.page).all(...sql.params, req.limit, req.offset) as (ImageRow & PredictionColumns)[];
   return {
     total,
     offset: req.offset,
