@@ -2,6 +2,7 @@
 // - electron/main/index.ts  -> dist/electron/main.js    ESM; native and heavy modules stay external.
 // - electron/preload/index.ts -> dist/electron/preload.cjs  one self-contained CJS file: a sandboxed preload
 //   can only `require('electron')`, so nothing else may be left as a require (checked below).
+// - electron/workers/train-worker.ts -> dist/electron/train-worker.js  the training process (ESM, externals as main).
 // - dist/renderer/electron.html: vite's page plus the app's CSP as a <meta> tag (see electronPage).
 // The contract's method list is baked into the preload, so it never loads zod.
 import { build } from 'esbuild';
@@ -33,6 +34,14 @@ export function mainOptions() {
     banner: { js: "import { createRequire as __loupeCreateRequire } from 'node:module';\nconst require = __loupeCreateRequire(import.meta.url);" },
     logLevel: 'warning',
   };
+}
+
+/**
+ * The training process: electron/workers/train-worker.ts -> dist/electron/train-worker.js, run by Electron's own
+ * Node (ELECTRON_RUN_AS_NODE) through child_process.fork, with the same protocol as under plain Node.
+ */
+export function workerOptions() {
+  return { ...mainOptions(), entryPoints: [join(root, 'electron/workers/train-worker.ts')], outfile: join(outDir, 'train-worker.js') };
 }
 
 /** @param {readonly string[]} methods the contract's method names */
@@ -117,6 +126,7 @@ export async function buildElectron(opts = {}) {
   const [main, preload] = await Promise.all([
     build({ ...mainOptions(), write }),
     build({ ...preloadOptions(methods), write }),
+    build({ ...workerOptions(), write }),
   ]);
   if (!write) {
     const file = preload.outputFiles.find((f) => f.path.endsWith('preload.cjs'));
@@ -132,7 +142,7 @@ export async function buildElectron(opts = {}) {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   try {
     await buildElectron();
-    console.log('Built dist/electron/main.js, dist/electron/preload.cjs and dist/renderer/electron.html');
+    console.log('Built dist/electron/main.js, preload.cjs, train-worker.js and dist/renderer/electron.html');
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);

@@ -15,6 +15,7 @@ import { forwardEvents, registerIpc } from './ipc.ts';
 import { createMediaHandler, mediaScheme, registerMediaProtocol } from './protocol.ts';
 import { guardWebContents, installSessionGuards, isTrustedSender } from './security.ts';
 import { appPaths, createMainWindow, focusWindow } from './window.ts';
+import { backbonesDir, electronTrainer } from './trainer.ts';
 
 const log = (message: string): void => console.warn(message);
 const paths = appPaths(dirname(fileURLToPath(import.meta.url)));
@@ -44,10 +45,13 @@ function start(): void {
   installSessionGuards(session.defaultSession, { fileRoots: [paths.rendererDir], log });
 
   // The same settings folder as `loupe serve` and the CLI, so recent projects are shared between faces.
+  // Core reads the shipped backbones' folder from the environment (it cannot ask Electron where it is).
+  process.env['LOUPE_BACKBONES_DIR'] ??= backbonesDir(paths.appRoot, process.resourcesPath, app.isPackaged);
   const core = new LoupeCore({
     face: 'electron',
     configDir: defaultConfigDir(),
     pickFolder: makeFolderPicker(dialog, () => win),
+    spawnTrainer: electronTrainer(paths.trainWorker),
   });
 
   registerMediaProtocol(

@@ -13,6 +13,8 @@ export interface AppPaths {
   rendererIndex: string;
   /** The bundled, sandbox-safe preload (one CJS file, see scripts/build-electron.js). */
   preload: string;
+  /** The bundled training process, run by Electron's Node. */
+  trainWorker: string;
 }
 
 /** `buildDir` is the folder of the built main bundle, `dist/electron`. */
@@ -25,6 +27,7 @@ export function appPaths(buildDir: string): AppPaths {
     // vite's index.html plus the CSP as a <meta> tag, written by scripts/build-electron.js.
     rendererIndex: join(rendererDir, 'electron.html'),
     preload: join(appRoot, 'dist', 'electron', 'preload.cjs'),
+    trainWorker: join(appRoot, 'dist', 'electron', 'train-worker.js'),
   };
 }
 

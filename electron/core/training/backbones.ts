@@ -28,7 +28,10 @@ export interface BackboneInfo extends BackboneMeta {
   dir: string;
 }
 
-const SHIPPED_DIR = process.env['LOUPE_BACKBONES_DIR'] ?? fileURLToPath(new URL('../../../resources/backbones', import.meta.url));
+/** Read when used: the Electron face sets LOUPE_BACKBONES_DIR after this module has loaded. */
+function shippedDir(): string {
+  return process.env['LOUPE_BACKBONES_DIR'] ?? fileURLToPath(new URL('../../../resources/backbones', import.meta.url));
+}
 
 function readMeta(dir: string, fallbackName: string): BackboneMeta {
   const modelJson = join(dir, 'model.json');
@@ -80,7 +83,7 @@ function listDirBackbones(dir: string, source: 'shipped' | 'imported'): Backbone
 }
 
 export function listBackbones(project: Project): BackboneInfo[] {
-  return [...listDirBackbones(SHIPPED_DIR, 'shipped'), ...listDirBackbones(join(project.path, 'backbones'), 'imported')];
+  return [...listDirBackbones(shippedDir(), 'shipped'), ...listDirBackbones(join(project.path, 'backbones'), 'imported')];
 }
 
 /** Resolves a backbone name: `run:<id>`, an imported one, or a shipped one. */
@@ -103,7 +106,7 @@ export function findBackbone(project: Project, name: string): BackboneInfo {
   }
   const found = listBackbones(project).find((b) => b.name === name);
   if (found) return found;
-  for (const [base, source] of [[join(project.path, 'backbones'), 'imported'], [SHIPPED_DIR, 'shipped']] as const) {
+  for (const [base, source] of [[join(project.path, 'backbones'), 'imported'], [shippedDir(), 'shipped']] as const) {
     if (existsSync(join(base, name))) return { ...readMeta(join(base, name), name), source, dir: join(base, name) };
   }
   throw new LoupeError('NOT_FOUND', `No backbone named "${name}" (see \`loupe backbone list\`)`);
