@@ -11,7 +11,7 @@ import { register } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { mainOptions } from '../../scripts/build-electron.js';
+import { mainOptions, workerOptions } from '../../scripts/build-electron.js';
 import { methods } from '../../shared/contract.ts';
 import { IPC_INVOKE_CHANNEL, type WireReply } from '../../shared/transport.ts';
 import * as electron from '../helpers/fake-electron.ts';
@@ -27,6 +27,8 @@ after(() => rmSync(outRoot, { recursive: true, force: true }));
 async function loadBuiltMain(): Promise<void> {
   mkdirSync(outRoot, { recursive: true });
   await build({ ...mainOptions(), outfile, sourcemap: false });
+  // The training process it forks (training:doctor runs it).
+  await build({ ...workerOptions(), outfile: join(outRoot, 'dist', 'electron', 'train-worker.js'), sourcemap: false });
   const fake = pathToFileURL(join(import.meta.dirname, '..', 'helpers', 'fake-electron.ts')).href;
   const hooks = `export async function resolve(specifier, context, next) {
     if (specifier === 'electron') return { url: ${JSON.stringify(fake)}, shortCircuit: true };
