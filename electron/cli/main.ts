@@ -26,7 +26,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   export: async () => (await import('./commands/export.ts')).exportCommand,
   'export-dataset': async () => (await import('./commands/export.ts')).exportDatasetCommand,
   report: async () => (await import('./commands/export.ts')).reportCommand,
-  predict: async () => (await import('./commands/export.ts')).predictCommand,
+  predict: async () => (await import('./commands/predict.ts')).predictCommand,
 };
 
 const HELP = `loupe ${APP_VERSION} — offline image classification studio

@@ -20,6 +20,8 @@ import { getEvaluation } from '../../electron/core/evaluation/evaluations.ts';
 import { verifyBundle, type BundleManifest } from '../../electron/core/export/bundle-format.ts';
 import { LoupeError, type ExportReport } from '../../shared/contract.ts';
 import type { Project } from '../../electron/core/project/project.ts';
+import { startHost } from '../../electron/host/server.ts';
+import { TOKEN_HEADER } from '../../shared/transport.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -103,6 +105,29 @@ test('loupe predict gives the probabilities loupe eval stored, for every image o
     assert.equal(p.predicted, labels[want.indexOf(Math.max(...want))]);
   }
   assert.ok(maxDiff < 1e-5, `max difference to the evaluation ${maxDiff}`);
+});
+
+test("the bundle's predict.mjs runs with Node and @tensorflow/tfjs and agrees with the evaluation", async () => {
+  const rows = project.db
+    .prepare(
+      `SELECT r.path || '/' || i.rel_path AS path, p.predicted, p.confidence FROM predictions p JOIN images i ON i.id = p.image_id
+       JOIN roots r ON r.id = i.root_id WHERE p.evaluation_id = ? AND i.bit_depth = 8 ORDER BY i.id LIMIT 4`,
+    )
+    .all(valEvaluation) as { path: string; predicted: number; confidence: number }[];
+  assert.equal(rows.length, 4);
+  // tests/helpers/tfjs-umbrella maps '@tensorflow/tfjs' to this repository's tfjs packages (cpu backend).
+  const res = spawnSync(process.execPath, ['--import', join(root, 'tests/helpers/tfjs-umbrella/register.mjs'), join(dir, 'bundle', 'predict.mjs'), ...rows.map((r) => r.path)], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(res.status, 0, res.stderr);
+  const lines = res.stdout.trim().split('\n').map((l) => l.split('\t'));
+  const labels = ['effusion', 'normal', 'pneumonia'];
+  rows.forEach((r, i) => {
+    assert.equal(lines[i]![0], r.path);
+    assert.equal(lines[i]![1], labels[r.predicted]);
+    assert.ok(Math.abs(Number(lines[i]![2]) - r.confidence) < 1e-3, `${lines[i]![2]} vs ${r.confidence}`);
+  });
 });
 
 test('a bundle edited by hand fails its checksum check with a clear error', async () => {
@@ -197,4 +222,27 @@ test('PDF report: fonts embedded, the accuracy and every confusion-matrix count 
   assert.equal(rendered.length, (job.result as ExportReport).pages);
   t.diagnostic(`${rendered.length} pages`);
   if (process.env['LOUPE_KEEP_REPORT']) spawnSync('cp', ['-r', pdf, pages, process.env['LOUPE_KEEP_REPORT']]);
+});
+
+test('the browser host exports a bundle through the same contract; refusals come back as typed errors', async () => {
+  const host = await startHost({ core, port: 0, staticDir: join(dir, 'no-static'), token: 'test-token' });
+  try {
+    const call = async (method: string, payload: unknown) => {
+      const res = await fetch(`http://127.0.0.1:${host.port}/api/${method}`, { method: 'POST', headers: { [TOKEN_HEADER]: 'test-token', 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+      return (await res.json()) as { ok: boolean; data?: any; error?: { code: string; message: string } };
+    };
+    const out = join(dir, 'host-bundle');
+    const started = await call('export:model', { runId, outDir: out, formats: ['onnx', 'tfjs'] });
+    assert.ok(started.ok, JSON.stringify(started.error));
+    const job = await core.jobs.wait(started.data.jobId);
+    assert.equal(job.state, 'succeeded', job.message);
+    assert.ok(existsSync(join(out, 'model.onnx')) && existsSync(join(out, 'manifest.json')));
+    const again = await call('export:model', { runId, outDir: out });
+    assert.equal(again.ok, false);
+    assert.equal(again.error!.code, 'CONFLICT');
+    const bad = await call('report:create', { runId, outPath: join(dir, 'host.pdf'), pageSize: 'A3' });
+    assert.equal(bad.error!.code, 'VALIDATION');
+  } finally {
+    await host.close();
+  }
 });

@@ -1,17 +1,13 @@
 /**
- * `loupe export`, `loupe export-dataset`, `loupe report` (through the contract, like the UI's buttons) and
- * `loupe predict` (a bundle only: no project, no database; this process loads TensorFlow.js itself).
+ * `loupe export`, `loupe export-dataset`, `loupe report`: through the contract, like the UI's buttons.
+ * (`loupe predict` is in predict.ts: it needs no project and loads none of core's project machinery.)
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LoupeError, type ExportReport, type Job } from '../../../shared/contract.ts';
-import { csvLine } from '../../../shared/csv.ts';
-import { verifyBundle } from '../../core/export/bundle-format.ts';
-import { writeFileAtomic, prepareOutFile } from '../../core/export/out-dir.ts';
 import { followJob, jobExitCode } from '../run-job.ts';
 import { withProject } from '../with-core.ts';
-import { progressPrinter } from '../progress.ts';
 import type { LoupeCore } from '../../core/api/loupe-core.ts';
 
 function runIdOf(v: string | undefined, usage: string): number {
@@ -166,60 +162,4 @@ export async function reportCommand(args: string[]): Promise<number> {
     });
     return finish(core, jobId, values.json, (r) => `Wrote ${r.path} (${r.pages} pages)\n`);
   });
-}
-
-export async function predictCommand(args: string[]): Promise<number> {
-  const usage = 'Usage: loupe predict <bundle> <folder-or-files>... [--out preds.csv] [--json]\n';
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { out: { type: 'string' }, json: { type: 'boolean', default: false } },
-  });
-  const [bundleDir, ...inputs] = positionals;
-  if (!bundleDir || inputs.length === 0) {
-    process.stderr.write(usage);
-    return 2;
-  }
-  // Checksums first: a bundle edited by hand never reaches TensorFlow.
-  const bundle = verifyBundle(bundleDir);
-  const out = values.out ? prepareOutFile(values.out, true) : null;
-  const { collectInputs, loadBundleModel, predictFiles } = await import('../../core/export/bundle-predict.ts');
-  const { files, problems } = await collectInputs(inputs);
-  if (files.length === 0 && problems.length === 0) throw new LoupeError('BAD_INPUT', `No image files found in ${inputs.join(', ')}`);
-  const { selectBackend } = await import('../../core/training/backend.ts');
-  const backend = await selectBackend();
-  const model = await loadBundleModel(bundle);
-  const k = bundle.labels.length;
-  const lines = [csvLine(['path', 'predicted', 'confidence', ...bundle.labels.map((l) => `p_${l}`), 'error', 'note'])];
-  const json: object[] = [];
-  const rowOut = (r: import('../../core/export/bundle-predict.ts').PredictionRow) => {
-    lines.push(csvLine([r.path, r.predicted, r.confidence?.toFixed(6) ?? '', ...(r.probabilities ?? new Array<number | null>(k).fill(null)).map((p) => (p === null ? '' : p.toFixed(6))), r.error ?? '', r.note ?? '']));
-    if (values.json && !out) json.push(r);
-  };
-  problems.forEach(rowOut);
-  const printer = progressPrinter({ json: false, out: process.stdout, err: process.stderr });
-  const started = Date.now();
-  const job = (done: number, total: number): Job => {
-    const rate = done / Math.max((Date.now() - started) / 1000, 1e-3);
-    return { jobId: 'predict', kind: 'predict', state: 'running', done, total, rate, etaSeconds: rate > 0 ? Math.round((total - done) / rate) : null, message: 'Predicting', startedAt: new Date(started).toISOString(), endedAt: null };
-  };
-  const summary = await predictFiles(bundle, model, files, { onRow: rowOut, progress: (done, total) => printer.update(job(done, total)) });
-  printer.end(job(files.length, files.length));
-  model.dispose();
-  const failedTotal = summary.failed + problems.length;
-  const csv = lines.join('\n') + '\n';
-  if (out) writeFileAtomic(out, csv);
-  const result = { bundle: bundle.dir, backend: backend.chosen.name, ...summary, failed: failedTotal, out };
-  if (values.json) process.stdout.write(JSON.stringify(out ? result : { ...result, predictions: json }) + '\n');
-  else if (!out) process.stdout.write(csv);
-  if (!values.json) {
-    process.stderr.write(
-      `Predicted ${summary.predicted} of ${summary.images + problems.length} images in ${summary.seconds.toFixed(1)} s (${summary.imagesPerSecond.toFixed(0)} images/s, ${backend.chosen.name})` +
-        (out ? `; wrote ${out}` : '') +
-        '\n',
-    );
-    if (failedTotal) process.stderr.write(`${failedTotal} file${failedTotal > 1 ? 's' : ''} could not be used; their rows say why\n`);
-    if (summary.converted) process.stderr.write(`${summary.converted} image${summary.converted > 1 ? 's' : ''} had another channel count and ${summary.converted > 1 ? 'were' : 'was'} converted (see the note column)\n`);
-  }
-  return failedTotal > 0 && summary.predicted === 0 ? 1 : 0;
 }
