@@ -59,7 +59,7 @@ export async function largeJpegs(name: string, count: number, width: number, hei
   const dir = join(BENCH_TMP, name);
   const marker = join(dir, '.complete');
   if (existsSync(marker)) return dir;
-  mkdirSync(join(dir, 'photos'), { recursive: true });
+  for (let c = 0; c < 10; c++) mkdirSync(join(dir, `photos${c}`), { recursive: true });
   const base = pattern(width, height, 12345);
   let done = 0;
   await pool(
@@ -71,7 +71,7 @@ export async function largeJpegs(name: string, count: number, width: number, hei
       const row0 = (i * 37) % (height - 16);
       for (let y = row0; y < row0 + 16; y++) px.fill((i * 13) & 0xff, y * width * 3, (y + 1) * width * 3);
       const body = await sharp(px, { raw: { width, height, channels: 3 } }).jpeg({ quality: 88 }).toBuffer();
-      await writeFile(join(dir, 'photos', `photo-${String(i).padStart(5, '0')}.jpg`), body);
+      await writeFile(join(dir, `photos${i % 10}`, `photo-${String(i).padStart(5, '0')}.jpg`), body);
       if (++done % 200 === 0) process.stderr.write(`  generated ${done}/${count} ${name}\n`);
     },
   );
@@ -79,12 +79,16 @@ export async function largeJpegs(name: string, count: number, width: number, hei
   return dir;
 }
 
-/** All files under a generated folder (for the bare-sharp baseline). */
-export function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const sub of readdirSync(dir, { withFileTypes: true })) {
-    if (!sub.isDirectory()) continue;
-    for (const f of readdirSync(join(dir, sub.name))) out.push(join(dir, sub.name, f));
-  }
-  return out.sort();
+/** The ten sub-folders of a generated set, each with its files (the benchmark interleaves per chunk). */
+export function listChunks(dir: string): { folder: string; files: string[] }[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort()
+    .map((name) => ({
+      folder: join(dir, name),
+      files: readdirSync(join(dir, name))
+        .sort()
+        .map((f) => join(dir, name, f)),
+    }));
 }

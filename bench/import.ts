@@ -1,6 +1,6 @@
 /**
  * `npm run bench:import`: import throughput against a bare sharp loop over the same files, in one process,
- * interleaved (baseline, import, baseline, import, …) so both see the same machine state.
+ * interleaved per tenth of the set (baseline, import, import, baseline, …) so both see the same machine state.
  *   baseline: per file, sharp(file) with the import's input options → the same 256 px WebP thumbnail, in a pool
  *             of the same concurrency; nothing else.
  *   import:   runImport into a fresh project (scan, stat, read, SHA-256, header, thumbnail, cache write, SQLite).
@@ -15,12 +15,13 @@ import sharp from 'sharp';
 import { runImport } from '../electron/core/import/importer.ts';
 import { DEFAULT_LIMIT_INPUT_PIXELS, FAIL_ON, THUMB_SIZE, THUMB_WEBP } from '../electron/core/import/probe.ts';
 import { Project } from '../electron/core/project/project.ts';
-import { BENCH_TMP, largeJpegs, listFiles, smallPngs } from './import-data.ts';
+import { BENCH_TMP, largeJpegs, listChunks, smallPngs } from './import-data.ts';
 
 const ROUNDS = Number(process.env['ROUNDS'] ?? 3);
 const CONCURRENCY = Math.max(2, availableParallelism());
 const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'results');
 
+/** Seconds for the bare loop over `files`: sharp(file) → the import's thumbnail, CONCURRENCY at a time. */
 async function baseline(files: string[]): Promise<number> {
   const t0 = performance.now();
   let next = 0;
@@ -35,26 +36,19 @@ async function baseline(files: string[]): Promise<number> {
       }
     }),
   );
-  return files.length / ((performance.now() - t0) / 1000);
+  return (performance.now() - t0) / 1000;
 }
 
-async function importOnce(dir: string, expected: number, round: number): Promise<number> {
-  const projectDir = join(BENCH_TMP, `bench-project-${process.pid}-${round}`);
-  rmSync(projectDir, { recursive: true, force: true });
-  const project = Project.create(projectDir);
-  try {
-    const ctx = { signal: new AbortController().signal, progress: () => {} };
-    const t0 = performance.now();
-    const report = await runImport(project, [dir], 'folders', ctx, undefined, { concurrency: CONCURRENCY });
-    const seconds = (performance.now() - t0) / 1000;
-    if (report.added !== expected || report.failed !== 0) {
-      throw new Error(`import added ${report.added}/${expected}, failed ${report.failed}`);
-    }
-    return expected / seconds;
-  } finally {
-    project.close();
-    rmSync(projectDir, { recursive: true, force: true });
+/** Seconds to import one folder into `project` (a new root each time, so every file is new work). */
+async function importChunk(project: Project, folder: string, expected: number): Promise<number> {
+  const ctx = { signal: new AbortController().signal, progress: () => {} };
+  const t0 = performance.now();
+  const report = await runImport(project, [folder], 'folders', ctx, undefined, { concurrency: CONCURRENCY });
+  const seconds = (performance.now() - t0) / 1000;
+  if (report.added !== expected || report.failed !== 0) {
+    throw new Error(`import of ${folder} added ${report.added}/${expected}, failed ${report.failed}`);
   }
+  return seconds;
 }
 
 const median = (xs: number[]) => {
@@ -63,15 +57,39 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/**
+ * Each round imports the whole set into a fresh project, one tenth at a time, and runs the baseline over the
+ * same tenth right before or after it (alternating). Other work on a shared machine then hits both sides alike.
+ */
 async function measure(label: string, dir: string) {
-  const files = listFiles(dir);
-  process.stderr.write(`${label}: ${files.length} files; warm-up pass\n`);
-  await baseline(files); // warms the page cache for both sides
+  const chunks = listChunks(dir);
+  const total = chunks.reduce((n, c) => n + c.files.length, 0);
+  process.stderr.write(`${label}: ${total} files in ${chunks.length} chunks; warm-up pass\n`);
+  for (const c of chunks) await baseline(c.files); // warms the page cache for both sides
   const baselineRates: number[] = [];
   const importRates: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    baselineRates.push(await baseline(files));
-    importRates.push(await importOnce(dir, files.length, r));
+    const projectDir = join(BENCH_TMP, `bench-project-${process.pid}-${r}`);
+    rmSync(projectDir, { recursive: true, force: true });
+    const project = Project.create(projectDir);
+    let tBase = 0;
+    let tImport = 0;
+    try {
+      for (const [i, c] of chunks.entries()) {
+        if ((i + r) % 2 === 0) {
+          tBase += await baseline(c.files);
+          tImport += await importChunk(project, c.folder, c.files.length);
+        } else {
+          tImport += await importChunk(project, c.folder, c.files.length);
+          tBase += await baseline(c.files);
+        }
+      }
+    } finally {
+      project.close();
+      rmSync(projectDir, { recursive: true, force: true });
+    }
+    baselineRates.push(total / tBase);
+    importRates.push(total / tImport);
     process.stderr.write(
       `  round ${r + 1}: baseline ${baselineRates[r]!.toFixed(1)}/s, import ${importRates[r]!.toFixed(1)}/s, ` +
         `ratio ${(importRates[r]! / baselineRates[r]!).toFixed(3)}\n`,
@@ -79,7 +97,7 @@ async function measure(label: string, dir: string) {
   }
   const ratios = importRates.map((v, i) => v / baselineRates[i]!);
   return {
-    files: files.length,
+    files: total,
     baselinePerSecond: baselineRates.map((v) => +v.toFixed(1)),
     importPerSecond: importRates.map((v) => +v.toFixed(1)),
     ratios: ratios.map((v) => +v.toFixed(3)),

@@ -4,11 +4,11 @@
  * moved are relinked by content hash (same id, same labels), vanished files become 'missing' (never deleted). A
  * killed import leaves whole batches only; the next run skips what was committed and finishes the rest.
  */
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { LoupeError, type ImportPreview, type ImportReport, type LabelSource } from '../../../shared/contract.ts';
 import { throwIfAborted, type JobContext } from '../jobs/jobs.ts';
 import type { Project } from '../project/project.ts';
@@ -31,6 +31,8 @@ const DEFAULT_BATCH = 250;
 const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 // Below this size a sync read beats fs.promises.readFile (open, stat, read, close: four thread-pool hops).
 const SYNC_READ_BYTES = 8 * 1024 * 1024;
+// Large files are hashed in the thread pool (WebCrypto), in parallel with other files' decoding.
+const ASYNC_HASH_BYTES = 512 * 1024;
 const MAX_REPORTED_ERRORS = 1000;
 const BATCH_EVENT_MS = 1000;
 
@@ -188,7 +190,8 @@ async function importNow(
     report.failed += counts.failed;
     for (const o of batch) {
       if (o.kind === 'error' && report.errors.length < MAX_REPORTED_ERRORS) {
-        report.errors.push({ path: o.todo.rel, reason: o.reason });
+        // Absolute, like the project summary's error list (a report may span several roots).
+        report.errors.push({ path: join(rootPaths.get(o.todo.rootId)!.toString('utf8'), o.todo.rel), reason: o.reason });
       }
     }
     const now = Date.now();
@@ -217,7 +220,10 @@ async function importNow(
       return { kind: 'error', todo: t, reason: readError(err) };
     }
     if (buf.length > MAX_FILE_BYTES) return { kind: 'error', todo: t, reason: 'file too large (over 1 GiB)' };
-    const sha256 = createHash('sha256').update(buf).digest('hex');
+    const sha256 =
+      buf.length >= ASYNC_HASH_BYTES
+        ? Buffer.from(await webcrypto.subtle.digest('SHA-256', buf)).toString('hex')
+        : createHash('sha256').update(buf).digest('hex');
     const claimed = thumbs.claim(sha256);
     await slots.acquire();
     try {
