@@ -28,6 +28,11 @@ const root = join(import.meta.dirname, '..');
 const work = join(root, 'bench', 'tmp', 'export');
 const CLASSES = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle-boot'];
 
+/** An 8-bit grayscale PNG (sharp writes one-band raw input as RGB unless told otherwise). */
+function greyPng(pixels: Uint8Array, file: string): Promise<unknown> {
+  return sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png().toFile(file);
+}
+
 async function writePngs(split: 'train' | 't10k', folder: string, limit: number): Promise<string[]> {
   const set = loadFashionMnist(split);
   const files: string[] = [];
@@ -39,7 +44,7 @@ async function writePngs(split: 'train' | 't10k', folder: string, limit: number)
         const k = i + j;
         const file = join(folder, CLASSES[set.labels[k]!]!, `${String(k).padStart(5, '0')}.png`);
         files[k] = file;
-        if (!existsSync(file)) await sharp(Buffer.from(set.images.subarray(k * 784, (k + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
+        if (!existsSync(file)) await greyPng(set.images.subarray(k * 784, (k + 1) * 784), file);
       }),
     );
   }
@@ -55,7 +60,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   rmSync(join(work, 'project'), { recursive: true, force: true });
   rmSync(join(work, 'bundle'), { recursive: true, force: true });
-  const data = join(work, 'fmnist');
+  const data = join(work, 'fmnist-grey');
   console.log('writing PNGs…');
   await writePngs('train', join(data, 'train'), TRAIN);
   await writePngs('train', join(data, 'val'), 0);
@@ -64,7 +69,7 @@ async function main(): Promise<void> {
   const set = loadFashionMnist('train');
   for (let k = set.count - 1000; k < set.count; k++) {
     const file = join(data, 'val', CLASSES[set.labels[k]!]!, `${k}.png`);
-    if (!existsSync(file)) await sharp(Buffer.from(set.images.subarray(k * 784, (k + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
+    if (!existsSync(file)) await greyPng(set.images.subarray(k * 784, (k + 1) * 784), file);
   }
 
   const core = new LoupeCore({ face: 'cli', configDir: join(work, 'config') });

@@ -195,6 +195,15 @@ test('dataset export: ImageFolder tree by split and class, hard-linked, with a l
   const [path, label, split] = lines[1]!.split(',');
   assert.ok(path!.startsWith(`${split}/${label}/`));
   assert.equal(statSync(join(out, path!)).nlink, 2);
+  // The project's current labels and splits, copied: independent files.
+  const copied = join(dir, 'dataset-copy');
+  const job2 = await core.jobs.wait((await core.dispatch('export:dataset', { outDir: copied, mode: 'copy' })).jobId);
+  assert.equal(job2.state, 'succeeded', job2.message);
+  const labeled = project.db.prepare(`SELECT COUNT(*) FROM images WHERE status = 'ok' AND excluded = 0 AND class_id IS NOT NULL AND split IS NOT NULL`).pluck().get() as number;
+  assert.equal((job2.result as ExportReport).images, labeled);
+  assert.equal((job2.result as ExportReport).linked, 0);
+  const first = readFileSync(join(copied, 'labels.csv'), 'utf8').trim().split('\n')[1]!.split(',')[0]!;
+  assert.equal(statSync(join(copied, first)).nlink, 1);
 });
 
 test('PDF report: fonts embedded, the accuracy and every confusion-matrix count in its text, pages render', async (t) => {

@@ -6,7 +6,8 @@
  *
  * Loads TensorFlow.js: only the CLI's `predict` command (its own process) and benches import this file.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { LoupeError } from '../../../shared/contract.ts';
@@ -88,7 +89,9 @@ interface Decoded {
 async function decodeFile(path: string, bundle: VerifiedBundle): Promise<Decoded> {
   const p = bundle.preprocessing;
   try {
-    const buf = await readFile(path);
+    // A sync read: images to classify are small, and fs/promises' open/fstat/read/close round trips through the
+    // thread pool cost more than the read itself (a fifth of the run in a profile on 10,000 PNGs).
+    const buf = readFileSync(path);
     // The 16-bit value range as the importer measures it (whole image), so 16-bit files scale as in training.
     const facts = await probeImage(buf, path, { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: false });
     const { pixels, converted } = await decodeForModel(
