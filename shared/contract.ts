@@ -5,7 +5,7 @@
  * Pure TypeScript: no Node, DOM or Electron imports (checked by lint).
  */
 import { z } from 'zod';
-import { sortKeys, splitNames, type SplitName } from './domain.ts';
+import { sortKeys, splitNames, type MenuCommand, type SplitName } from './domain.ts';
 import { LoupeError } from './errors.ts';
 
 export * from './errors.ts';
@@ -563,9 +563,11 @@ export interface Events {
   /** Something in the open project changed (import batch landed, project opened/closed). */
   'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' | 'labels' | 'splits' | 'runs' | 'evaluations' };
   'training:event': TrainingEvent;
+  /** The desktop app's menu, for the UI to act on (never sent by the browser host). */
+  'menu:command': { command: MenuCommand };
 }
 export type EventName = keyof Events;
-export const eventNames: EventName[] = ['job:progress', 'project:changed', 'training:event'];
+export const eventNames: EventName[] = ['job:progress', 'project:changed', 'training:event', 'menu:command'];
 
 // ---------- errors across the boundary ----------
 

@@ -16,3 +16,21 @@ export type SortKey = (typeof sortKeys)[number];
 export function importReportOf(job: Pick<Job, 'result'>): ImportReport | null {
   return job.result && 'added' in job.result ? job.result : null;
 }
+
+/** What the desktop app's menu asks the UI to do (`menu:command` events). */
+export const menuCommands = [
+  'project:new',
+  'project:open',
+  'project:close',
+  'import',
+  'export',
+  'report',
+  'undo',
+  'redo',
+  'select-all',
+  'view:images',
+  'view:train',
+  'view:evaluate',
+  'help:shortcuts',
+] as const;
+export type MenuCommand = (typeof menuCommands)[number];

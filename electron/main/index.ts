@@ -4,7 +4,7 @@
  * own module and takes the Electron objects it needs, so tests run them with fakes; only this file imports
  * `electron` at run time.
  */
-import { app, BrowserWindow, dialog, ipcMain, protocol, session } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, protocol, screen, session } from 'electron';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoupeCore } from '../core/api/loupe-core.ts';
@@ -16,6 +16,9 @@ import { createMediaHandler, mediaScheme, registerMediaProtocol } from './protoc
 import { guardWebContents, installSessionGuards, isTrustedSender } from './security.ts';
 import { appPaths, createMainWindow, focusWindow } from './window.ts';
 import { backbonesDir, electronTrainer } from './trainer.ts';
+import { aboutText, menuTemplate } from './menu.ts';
+import { loadWindowState, trackWindowState } from './window-state.ts';
+import { APP_VERSION } from '../core/version.ts';
 
 const log = (message: string): void => console.warn(message);
 const paths = appPaths(dirname(fileURLToPath(import.meta.url)));
@@ -66,10 +69,32 @@ function start(): void {
   });
   forwardEvents(core, () => win?.webContents ?? null);
 
-  win = createMainWindow(BrowserWindow, paths, log);
+  const configDir = defaultConfigDir();
+  const saved = loadWindowState(configDir, screen.getAllDisplays().map((d) => d.workArea));
+  win = createMainWindow(BrowserWindow, paths, log, saved);
+  trackWindowState(win, configDir);
   win.on('closed', () => {
     win = null;
   });
+
+  const about = () => {
+    void dialog.showMessageBox({
+      type: 'info',
+      title: 'About Loupe',
+      message: 'Loupe',
+      detail: aboutText({
+        app: APP_VERSION,
+        electron: process.versions.electron ?? '',
+        chrome: process.versions.chrome ?? '',
+        node: process.versions.node,
+        v8: process.versions.v8,
+        backend: core.currentProject ? (core.requireTrainer().lastBackend?.chosen.detail ?? null) : null,
+      }),
+    });
+  };
+  Menu.setApplicationMenu(
+    Menu.buildFromTemplate(menuTemplate({ platform: process.platform, send: (command) => core.emit('menu:command', { command }), about })),
+  );
 
   // One window: closing it quits, on macOS too (a project stays open only while its window does).
   app.on('window-all-closed', () => app.quit());

@@ -3,6 +3,7 @@
  * Takes the BrowserWindow constructor as a parameter so tests can read the real options without Electron.
  */
 import { join, resolve } from 'node:path';
+import type { WindowState } from './window-state.ts';
 import type { BrowserWindowConstructorOptions, WebPreferences } from 'electron';
 
 export interface AppPaths {
@@ -54,10 +55,14 @@ export function secureWebPreferences(preload: string, opts: { devTools?: boolean
   };
 }
 
-export function mainWindowOptions(paths: AppPaths, opts: { devTools?: boolean } = {}): BrowserWindowConstructorOptions {
+export function mainWindowOptions(
+  paths: AppPaths,
+  opts: { devTools?: boolean; state?: { x?: number; y?: number; width: number; height: number } } = {},
+): BrowserWindowConstructorOptions {
   return {
-    width: 1400,
-    height: 900,
+    width: opts.state?.width ?? 1400,
+    height: opts.state?.height ?? 900,
+    ...(opts.state?.x !== undefined && opts.state.y !== undefined ? { x: opts.state.x, y: opts.state.y } : {}),
     minWidth: 900,
     minHeight: 600,
     title: 'Loupe',
@@ -78,6 +83,7 @@ export interface WindowLike {
   restore(): void;
   isDestroyed(): boolean;
   loadFile(filePath: string): Promise<void>;
+  maximize(): void;
 }
 
 export type WindowConstructor<W extends WindowLike> = new (options: BrowserWindowConstructorOptions) => W;
@@ -86,9 +92,13 @@ export function createMainWindow<W extends WindowLike>(
   BrowserWindowClass: WindowConstructor<W>,
   paths: AppPaths,
   log: (message: string) => void = console.error,
+  state?: WindowState,
 ): W {
-  const win = new BrowserWindowClass(mainWindowOptions(paths));
-  win.once('ready-to-show', () => win.show());
+  const win = new BrowserWindowClass(mainWindowOptions(paths, { state }));
+  win.once('ready-to-show', () => {
+    if (state?.maximized) win.maximize();
+    win.show();
+  });
   win.loadFile(paths.rendererIndex).catch((err: unknown) => {
     log(`Loupe: could not load the UI from ${paths.rendererIndex} (run \`npm run build\`): ${String(err)}`);
   });

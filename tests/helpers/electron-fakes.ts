@@ -101,6 +101,17 @@ export class FakeBrowserWindow extends EventEmitter {
   isDestroyed(): boolean {
     return this.destroyed;
   }
+  maximized = false;
+  bounds = { x: 10, y: 20, width: 1200, height: 800 };
+  maximize(): void {
+    this.maximized = true;
+  }
+  isMaximized(): boolean {
+    return this.maximized;
+  }
+  getNormalBounds(): { x: number; y: number; width: number; height: number } {
+    return { ...this.bounds };
+  }
 }
 
 /** A window whose main frame shows `url`, for sender checks. */

@@ -50,5 +50,21 @@ export const protocol = new FakeMainProtocol();
 export const session = { defaultSession: new FakeSession() };
 export const dialog = {
   showOpenDialog: async () => ({ canceled: true, filePaths: [] as string[] }),
+  messages: [] as unknown[],
+  showMessageBox: async (options: unknown) => {
+    dialog.messages.push(options);
+    return { response: 0 };
+  },
 };
-export default { app, BrowserWindow, ipcMain, protocol, session, dialog };
+export const screen = {
+  getAllDisplays: () => [{ workArea: { x: 0, y: 0, width: 1920, height: 1080 } }],
+};
+/** The application menu main installs, as the template it was built from. */
+export const Menu = {
+  installed: null as unknown[] | null,
+  buildFromTemplate: (template: unknown[]) => ({ template }),
+  setApplicationMenu(menu: { template: unknown[] } | null) {
+    Menu.installed = menu?.template ?? null;
+  },
+};
+export default { app, BrowserWindow, ipcMain, protocol, session, dialog, screen, Menu };

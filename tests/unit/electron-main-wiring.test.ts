@@ -84,6 +84,8 @@ test('the built main wires security, protocol, window and IPC for every contract
     const empty = await call(method, {});
     if (!empty.ok) assert.notEqual(empty.error.code, 'INTERNAL', `${method}: ${empty.error.message}`);
   }
+  // The application menu is installed; its UI commands reach the renderer as events.
+  assert.ok(electron.Menu.installed && electron.Menu.installed.length >= 4);
   const info = await call('app:info', {});
   assert.ok(info.ok);
   assert.equal(info.data.face, 'electron');
