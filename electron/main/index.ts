@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { LoupeCore } from '../core/api/loupe-core.ts';
 import { renderMedia } from '../core/images/media.ts';
 import { defaultConfigDir } from '../core/project/config-dir.ts';
+import { projectDirOf } from '../core/project/project.ts';
+import { projectArg } from './args.ts';
 import { makeFolderPicker } from './dialogs.ts';
 import { forwardEvents, registerIpc } from './ipc.ts';
 import { createMediaHandler, mediaScheme, registerMediaProtocol } from './protocol.ts';
@@ -29,12 +31,40 @@ protocol.registerSchemesAsPrivileged([mediaScheme]);
 app.enableSandbox();
 
 let win: BrowserWindow | null = null;
+let appCore: LoupeCore | null = null;
+let pendingOpen: string | null = projectArg(process.argv);
+
+/** Opens the project a file association or a second launch named, once core is up. */
+function openPending(): void {
+  if (!appCore || !pendingOpen) return;
+  const path = pendingOpen;
+  pendingOpen = null;
+  try {
+    appCore.openProject(projectDirOf(path));
+  } catch (err: unknown) {
+    log(`Loupe: could not open ${path}: ${String(err)}`);
+  }
+}
+
+function openFromArgs(argv: string[]): void {
+  pendingOpen = projectArg(argv) ?? pendingOpen;
+  openPending();
+}
 
 if (!app.requestSingleInstanceLock()) {
   // Another Loupe owns the projects and their SQLite files; it is focused by its 'second-instance' handler.
   app.quit();
 } else {
-  app.on('second-instance', () => focusWindow(win));
+  app.on('second-instance', (_event, argv) => {
+    openFromArgs(argv);
+    focusWindow(win);
+  });
+  // macOS hands files over by event, also before the app is ready.
+  app.on('open-file', (event, path) => {
+    event.preventDefault();
+    pendingOpen = path;
+    openPending();
+  });
   app.on('web-contents-created', (_event, contents) => {
     guardWebContents(contents, { appPages: [paths.rendererIndex], log });
   });
@@ -68,6 +98,8 @@ function start(): void {
     log,
   });
   forwardEvents(core, () => win?.webContents ?? null);
+  appCore = core;
+  openPending();
 
   const configDir = defaultConfigDir();
   const saved = loadWindowState(configDir, screen.getAllDisplays().map((d) => d.workArea));

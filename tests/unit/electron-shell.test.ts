@@ -64,3 +64,19 @@ test('About names the versions and the training backend', () => {
   assert.match(text, /Electron 45\.0\.0/);
   assert.match(text, /Training backend: WebAssembly/);
 });
+
+test('a launch names a project by its project.loupe file or its folder; every project has the marker', async () => {
+  const { Project, PROJECT_MARKER, projectDirOf } = await import('../../electron/core/project/project.ts');
+  const { projectArg } = await import('../../electron/main/args.ts');
+  const { join } = await import('node:path');
+  const { existsSync } = await import('node:fs');
+  const dir = join(tempDir(), 'p');
+  Project.create(dir).close();
+  const marker = join(dir, PROJECT_MARKER);
+  assert.ok(existsSync(marker), 'the marker the OS associates with Loupe');
+  assert.equal(projectArg(['/opt/Loupe/loupe', '--no-sandbox', marker]), marker);
+  assert.equal(projectArg(['/opt/Loupe/loupe', dir]), dir);
+  assert.equal(projectArg(['/opt/Loupe/loupe', '/nowhere/x.loupe']), null);
+  assert.equal(projectDirOf(marker), dir);
+  assert.equal(projectDirOf(dir), dir);
+});

@@ -2,12 +2,20 @@
  * A project is a folder: project.db, cache/ (thumbnails by content hash), runs/ (training, later).
  * Images stay where they are; the DB stores each image's path relative to its import root.
  */
-import { mkdirSync, existsSync, statSync, readdirSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { mkdirSync, existsSync, statSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { LoupeError, type ProjectInfo } from '../../../shared/contract.ts';
 import { openDatabase, type Database } from '../db/database.ts';
 
 export const PROJECT_DB = 'project.db';
+/** A small file in every project folder that the desktop app is registered for: double-click opens the project. */
+export const PROJECT_MARKER = 'project.loupe';
+
+/** The project folder a path names: the folder itself, or the folder of its project.loupe / project.db. */
+export function projectDirOf(path: string): string {
+  const p = resolve(path);
+  return basename(p) === PROJECT_MARKER || basename(p) === PROJECT_DB ? dirname(p) : p;
+}
 
 export class Project {
   readonly path: string;
@@ -66,6 +74,10 @@ export class Project {
   private static load(dir: string): Project {
     mkdirSync(join(dir, 'cache', 'thumbs'), { recursive: true });
     mkdirSync(join(dir, 'runs'), { recursive: true });
+    const marker = join(dir, PROJECT_MARKER);
+    if (!existsSync(marker)) {
+      writeFileSync(marker, JSON.stringify({ format: 'loupe-project', note: 'Open this file with Loupe; the data is in project.db.' }, null, 2) + '\n');
+    }
     let db: Database;
     try {
       db = openDatabase(join(dir, PROJECT_DB));
