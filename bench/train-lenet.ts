@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { DEFAULT_LOADERS, selectBackend } from '../electron/core/training/backend.ts';
-import { FASHION_MNIST_DIR, loadFashionMnist, type IdxSet } from '../tests/helpers/fashion-mnist.ts';
+import { loadFashionMnist, type IdxSet } from '../tests/helpers/fashion-mnist.ts';
 import { timeKernels } from './kernel-timing.ts';
 import { TorchSide } from './torch-side.ts';
 
