@@ -18,6 +18,8 @@ export interface Counts {
   duplicates: number;
   errors: number;
   missing: number;
+  unsure: number;
+  excluded: number;
 }
 
 const emptyCounts: Counts = {
@@ -27,6 +29,8 @@ const emptyCounts: Counts = {
   duplicates: 0,
   errors: 0,
   missing: 0,
+  unsure: 0,
+  excluded: 0,
 };
 
 /** Updates during an import arrive per batch; reloading counts more often than this only burns CPU. */
@@ -51,6 +55,12 @@ export class AppState {
   readonly grid: GridState = new GridState((offset, limit, signal) => this.queryPage(offset, limit, signal));
   filter = $derived(viewFilter(this.view, this.search));
 
+  /**
+   * Set by labeling.svelte.ts: label, class and split changes are reconciled there (cheaper than the reload an
+   * import needs, and skipped for the UI's own edits it already shows).
+   */
+  editListener: ((reason: 'labels' | 'classes' | 'splits') => void) | null = null;
+
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private lastRefresh = 0;
   private lastCountsMs = 0;
@@ -61,6 +71,7 @@ export class AppState {
       else if (event === 'project:changed') {
         const reason = (payload as { reason: string }).reason;
         if (reason === 'opened' || reason === 'closed') void this.loadInfo();
+        else if ((reason === 'labels' || reason === 'classes' || reason === 'splits') && this.editListener) this.editListener(reason);
         else this.scheduleRefresh();
       }
     });
@@ -135,7 +146,7 @@ export class AppState {
     const started = performance.now();
     const total = (filter: ImageFilter) => invoke('images:query', { filter, limit: 1 }).then((p) => p.total);
     try {
-      const [classes, images, unlabeled, train, val, test, unassigned, duplicates, errors, missing] = await Promise.all([
+      const [classes, images, unlabeled, train, val, test, unassigned, duplicates, errors, missing, unsure, excluded] = await Promise.all([
         api['classes:list']({}),
         total({}),
         total({ unlabeled: true }),
@@ -146,10 +157,35 @@ export class AppState {
         total({ duplicates: true }),
         total({ errors: true }),
         total({ missing: true }),
+        total({ unsure: true }),
+        total({ excluded: true }),
       ]);
       this.classes = classes;
-      this.counts = { images, unlabeled, splits: { train, val, test, unassigned }, duplicates, errors, missing };
+      this.counts = { images, unlabeled, splits: { train, val, test, unassigned }, duplicates, errors, missing, unsure, excluded };
       this.lastCountsMs = performance.now() - started;
+    } catch (e) {
+      if (e instanceof LoupeError && e.code === 'NO_PROJECT') return;
+      this.report(e);
+    }
+  }
+
+  /** The counts a label, flag, class or split edit can change (not the import's duplicate/error scans). */
+  async refreshLabelCounts(): Promise<void> {
+    if (!this.project) return;
+    const total = (filter: ImageFilter) => invoke('images:query', { filter, limit: 1 }).then((p) => p.total);
+    try {
+      const [classes, unlabeled, train, val, test, unassigned, unsure, excluded] = await Promise.all([
+        api['classes:list']({}),
+        total({ unlabeled: true }),
+        total({ split: 'train' }),
+        total({ split: 'val' }),
+        total({ split: 'test' }),
+        total({ split: 'unassigned' }),
+        total({ unsure: true }),
+        total({ excluded: true }),
+      ]);
+      this.classes = classes;
+      this.counts = { ...this.counts, unlabeled, splits: { train, val, test, unassigned }, unsure, excluded };
     } catch (e) {
       if (e instanceof LoupeError && e.code === 'NO_PROJECT') return;
       this.report(e);

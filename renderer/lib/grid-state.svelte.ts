@@ -54,6 +54,13 @@ export class GridState {
   error = $state<string | null>(null);
 
   readonly cache: PageCache<ImageSummary>;
+  /** The image the cursor is on, so it stays on it when a refresh moves it to another index (see onChange). */
+  private focusId: number | null = null;
+  /**
+   * Edits shown before the server confirmed them (labeling.svelte.ts), by image id: re-applied to pages that
+   * land meanwhile, so a page fetched before the write cannot flash the old value back.
+   */
+  private readonly pending = new Map<number, Partial<ImageSummary>>();
 
   layout = $derived.by(() => {
     const l = new GridLayout();
@@ -97,6 +104,8 @@ export class GridState {
         this.total = this.cache.total ?? 0;
         this.loaded = true;
         this.error = null;
+        if (this.pending.size) this.cache.patch((item) => this.withPending(item));
+        this.followFocus();
         if (this.selectedIndex >= this.total) this.selectedIndex = this.total - 1;
         this.version++;
       },
@@ -128,6 +137,42 @@ export class GridState {
     });
   }
 
+  /**
+   * After new pages land, keeps the cursor on the same image: a refresh after labeling in the "Unlabeled" view
+   * removes images above it, and without this the cursor would silently skip ahead. When the focused image
+   * left the view, the cursor stays at its index, which now holds the next image.
+   */
+  private followFocus(): void {
+    const at = this.selectedIndex >= 0 ? this.cache.get(this.selectedIndex)?.id : undefined;
+    if (this.focusId !== null && at !== this.focusId) {
+      const id = this.focusId;
+      const found = this.cache.findIndex((item) => item.id === id);
+      if (found >= 0) {
+        this.selectedIndex = found;
+        return;
+      }
+    }
+    this.focusId = at ?? null;
+  }
+
+  private withPending(item: ImageSummary): ImageSummary | undefined {
+    const p = this.pending.get(item.id);
+    if (!p) return undefined;
+    for (const k of Object.keys(p) as (keyof ImageSummary)[]) if (item[k] !== p[k]) return { ...item, ...p };
+    return undefined;
+  }
+
+  /** Shows an edit at once on every loaded cell of `ids`; it stays applied to later pages until `settle`. */
+  patchItems(ids: Iterable<number>, patch: Partial<ImageSummary>): void {
+    for (const id of ids) this.pending.set(id, { ...this.pending.get(id), ...patch });
+    if (this.cache.patch((item) => this.withPending(item))) this.version++;
+  }
+
+  /** The server answered for these ids (confirmed or refused): pages fetched from now on are the truth. */
+  settle(ids: Iterable<number>): void {
+    for (const id of ids) this.pending.delete(id);
+  }
+
   /** Called from the Grid component's effect: loads the pages the viewport needs. */
   ensurePages(): void {
     const key = this.pageKey;
@@ -143,6 +188,7 @@ export class GridState {
     this.total = 0;
     this.loaded = false;
     this.selectedIndex = -1;
+    this.focusId = null;
     this.scrollTop = 0;
     this.scrollTopNow = 0;
     this.resetCount++;
@@ -179,6 +225,13 @@ export class GridState {
   select(index: number): void {
     if (this.total === 0) return;
     this.selectedIndex = Math.min(Math.max(index, 0), this.total - 1);
+    this.focusId = this.cache.get(this.selectedIndex)?.id ?? null;
+  }
+
+  /** No image under the cursor (Escape). */
+  clearFocus(): void {
+    this.selectedIndex = -1;
+    this.focusId = null;
   }
 
   /** Moves the selection by a key; returns the scrollTop that keeps it in view. */
@@ -186,6 +239,7 @@ export class GridState {
     const from = this.selectedIndex < 0 ? (how === 'end' ? this.total - 1 : 0) : this.selectedIndex;
     const next = this.selectedIndex < 0 && how !== 'end' ? 0 : this.layout.move(from, how);
     if (next >= 0) this.selectedIndex = next;
+    this.focusId = this.cache.get(this.selectedIndex)?.id ?? null;
     return this.layout.scrollToReveal(this.selectedIndex, this.scrollTop);
   }
 

@@ -53,6 +53,38 @@ export class PageCache<T> {
     return page?.items[index % this.pageSize];
   }
 
+  /**
+   * Rewrites loaded items in place (an optimistic edit: a label shown before the server confirms it). `fn`
+   * returns the replacement, or undefined to keep the item. Returns whether anything changed; no onChange.
+   */
+  patch(fn: (item: T) => T | undefined): boolean {
+    let changed = false;
+    for (const page of this.pages.values()) {
+      for (let i = 0; i < page.items.length; i++) {
+        const next = fn(page.items[i]!);
+        if (next !== undefined) {
+          page.items[i] = next;
+          changed = true;
+        }
+      }
+    }
+    return changed;
+  }
+
+  /** Every loaded item (stale pages included), for edits that need the old values of many images. */
+  *loaded(): IterableIterator<T> {
+    for (const page of this.pages.values()) yield* page.items;
+  }
+
+  /** The index of the first loaded item that matches, or -1 (only loaded pages are searched). */
+  findIndex(pred: (item: T) => boolean): number {
+    for (const [p, page] of this.pages) {
+      const i = page.items.findIndex(pred);
+      if (i >= 0) return p * this.pageSize + i;
+    }
+    return -1;
+  }
+
   /** Whether a page of the current generation is loaded (stale pages still render, but are refetched). */
   isFresh(page: number): boolean {
     return this.pages.get(page)?.generation === this.generation;

@@ -8,7 +8,10 @@ export type View =
   | { kind: 'split'; split: SplitName | 'unassigned' }
   | { kind: 'duplicates' }
   | { kind: 'errors' }
-  | { kind: 'missing' };
+  | { kind: 'missing' }
+  | { kind: 'unsure' }
+  | { kind: 'excluded' };
+
 
 export function viewFilter(view: View, search: string): ImageFilter {
   const f: ImageFilter = {};
@@ -32,6 +35,12 @@ export function viewFilter(view: View, search: string): ImageFilter {
       break;
     case 'missing':
       f.missing = true;
+      break;
+    case 'unsure':
+      f.unsure = true;
+      break;
+    case 'excluded':
+      f.excluded = true;
       break;
   }
   const s = search.trim();

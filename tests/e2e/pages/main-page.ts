@@ -28,7 +28,7 @@ export class MainPage {
   /** Class name -> count, as the sidebar lists them. */
   async classCounts(): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
-    for (const b of await this.page.getByTestId('class-list').locator('button').all()) {
+    for (const b of await this.page.getByTestId('class-list').locator('button.view').all()) {
       out[(await b.getAttribute('data-label'))!] = Number((await b.locator('.count').innerText()).replace(/[^0-9]/g, ''));
     }
     return out;
