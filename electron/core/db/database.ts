@@ -12,6 +12,8 @@ export function openDatabase(file: string, opts: { readonly?: boolean } = {}): D
   // NORMAL is durable in WAL mode except for the last transactions on power loss; never corrupts.
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  // 64 MB of page cache (the default is 2 MB): bulk labels and re-splits touch every index of 100k-image tables.
+  db.pragma('cache_size = -65536');
   if (!opts.readonly) migrate(db);
   return db;
 }

@@ -83,7 +83,6 @@ export const migrations: Migration[] = [
         -- Where the split came from: 'folder' (train/val/test folders at import), 'split' (a re-split), 'manual'.
         ALTER TABLE images ADD COLUMN split_source TEXT;
         UPDATE images SET split_source = 'folder' WHERE split IS NOT NULL;
-        CREATE INDEX images_by_class_split ON images(class_id, split);
         CREATE INDEX images_by_group ON images(group_key);
         -- One row per user action (a keystroke, a bulk label, a split move); undone rows form the redo stack.
         CREATE TABLE edits (
@@ -205,15 +204,15 @@ export const migrations: Migration[] = [
   },
   {
     version: 5,
-    name: 'grid sort indexes per filter (class or split, by size or date)',
-    // Without these SQLite sorts a whole filtered set in a temporary B-tree: 170 ms for a class filter sorted by
-    // size at 100k images, against 3 ms with them (bench:grid).
+    name: 'grid sort indexes per class filter (by size or date)',
+    // Without these SQLite sorts a whole class's images in a temporary B-tree: 170 ms for a class sorted by size
+    // at 100k images, against 3 ms with them (bench:grid). Splits get none: a re-split rewrites every image's
+    // split, and each index on it costs ~0.2 s per 100k images there; a split is a large share of the images, so
+    // walking images_by_size / images_by_mtime and filtering finds a page quickly.
     up: (db) =>
       db.exec(`
         CREATE INDEX images_by_class_size ON images(class_id, size, id);
         CREATE INDEX images_by_class_mtime ON images(class_id, mtime_ms, id);
-        CREATE INDEX images_by_split_size ON images(split, size, id);
-        CREATE INDEX images_by_split_mtime ON images(split, mtime_ms, id);
       `),
   },
 ];
