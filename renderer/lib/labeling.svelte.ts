@@ -13,7 +13,7 @@ import type { SplitName } from '../../shared/domain.ts';
 import { api } from './api.ts';
 import { app } from './app-state.svelte.ts';
 import type { GridMove } from './grid-layout.ts';
-import { keyAction, type KeyAction } from './keymap.ts';
+import { handleLabelKey } from './label-keys.ts';
 import { countDeltas, nextFlagValue, type CountDeltas, type EditPatch } from './label-deltas.ts';
 import { SelectionModel, idsAt, indexRange } from './selection.ts';
 import { formatCount } from './format.ts';
@@ -34,19 +34,6 @@ const RECONCILE_MAX_WAIT_MS = 1500;
 const TOAST_MS = 4000;
 const AUTO_ADVANCE_KEY = 'loupe.autoAdvance';
 const splitLabel: Record<SplitName | 'none', string> = { train: 'Train', val: 'Validation', test: 'Test', none: 'no split' };
-
-/** Inputs that take no text: a class key typed while one has the focus still labels. */
-const PRESSABLE_INPUTS = new Set(['checkbox', 'radio', 'button', 'submit', 'reset', 'color', 'file']);
-
-function isPressable(t: HTMLElement): boolean {
-  return t.tagName === 'BUTTON' || (t instanceof HTMLInputElement && PRESSABLE_INPUTS.has(t.type));
-}
-
-/** Keys belong to the field: text inputs, text areas, selects, editable content, sliders. */
-function isTyping(t: HTMLElement): boolean {
-  if (t.isContentEditable || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT') return true;
-  return t instanceof HTMLInputElement && !PRESSABLE_INPUTS.has(t.type);
-}
 
 export class LabelingState {
   readonly model = new SelectionModel();
@@ -423,65 +410,9 @@ export class LabelingState {
     this.mode = this.mode === 'grid' ? 'focus' : 'grid';
   }
 
-  /** The window's keydown: labeling keys, unless typing, a dialog is open, or no labeling surface is shown. */
+  /** The window's keydown (lib/label-keys.ts). */
   onKey(e: KeyboardEvent): void {
-    if (e.defaultPrevented || e.isComposing) return;
-    const t = e.target as HTMLElement | null;
-    if (t && isTyping(t)) return;
-    if (app.overlay !== 'none' || this.confirm || this.modal || this.surfaces === 0) return;
-    if (this.help) {
-      if (e.key === 'Escape' || e.key === '?') {
-        e.preventDefault();
-        this.help = false;
-      }
-      return;
-    }
-    const action = keyAction(e, app.classes);
-    if (!action) return;
-    // Enter and Space on a focused button or checkbox press it.
-    if (t && isPressable(t) && (e.key === 'Enter' || e.key === ' ')) return;
-    e.preventDefault();
-    this.run(action);
-  }
-
-  run(action: KeyAction): void {
-    switch (action.kind) {
-      case 'label':
-        return this.applyClass(action.classId);
-      case 'clear':
-        return this.applyClass(null);
-      case 'move':
-        return this.move(action.how, action.extend);
-      case 'undo':
-        return this.undo();
-      case 'redo':
-        return this.redo();
-      case 'selectAll':
-        return void this.selectAll();
-      case 'escape':
-        if (this.model.size) this.clearSelection();
-        else if (this.mode === 'focus') this.mode = 'grid';
-        else app.grid.clearFocus();
-        return;
-      case 'toggleMode':
-        return this.toggleMode();
-      case 'viewer':
-        if (app.grid.selected) app.overlay = 'viewer';
-        return;
-      case 'help':
-        this.help = true;
-        return;
-      case 'flag':
-        return this.toggleFlag(action.flag);
-      case 'note':
-        this.noteRequest++;
-        return;
-      case 'split':
-        return this.moveToSplit(action.split);
-      case 'search':
-        document.querySelector<HTMLInputElement>('[data-testid="search"]')?.focus();
-        return;
-    }
+    handleLabelKey(this, e);
   }
 
   toast(text: string, kind: Toast['kind'] = 'info'): void {

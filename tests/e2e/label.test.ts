@@ -31,6 +31,9 @@ async function png(path: string, seed: number): Promise<void> {
     px[i * 3 + 1] = (seed * 53) & 0xff;
     px[i * 3 + 2] = ((i >> 3) * 11 + seed) & 0xff;
   }
+  // The seed itself in the first pixel: no two seeds give the same file.
+  px[0] = seed & 0xff;
+  px[1] = seed >> 8;
   writeFileSync(path, await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
 }
 

@@ -130,3 +130,19 @@ test('errors reach onError, and the page can be asked for again', async () => {
   h.cache.ensure([0]);
   assert.equal(h.pending.length, 2);
 });
+
+test('optimistic edits: patch rewrites loaded items in place, findIndex and loaded() see them (issue 3)', async () => {
+  const h = harness(30);
+  h.cache.ensure([0, 2]);
+  for (const p of [...h.pending]) await h.reply(p);
+  assert.equal(h.cache.findIndex((v) => v === 25), 25);
+  assert.equal(h.cache.findIndex((v) => v === 15), -1, 'page 1 is not loaded');
+  const changesBefore = h.changes();
+  assert.equal(h.cache.patch((v) => (v % 2 === 0 ? v + 1000 : undefined)), true);
+  assert.equal(h.cache.get(4), 1004);
+  assert.equal(h.cache.get(5), 5);
+  assert.equal(h.cache.get(24), 1024);
+  assert.equal(h.changes(), changesBefore, 'patching does not announce a page load');
+  assert.equal(h.cache.patch(() => undefined), false);
+  assert.equal([...h.cache.loaded()].length, 20);
+});

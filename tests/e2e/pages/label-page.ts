@@ -134,11 +134,10 @@ export class LabelPage {
     await this.splitDialog.getByTestId('split-summary').waitFor();
   }
 
-  async summaryRow(name: string): Promise<Record<string, number>> {
+  async summaryRow(name: string): Promise<{ train: number; val: number; test: number }> {
     const row = this.splitDialog.locator(`[data-testid="summary-row"][data-name="${name}"]`);
-    const out: Record<string, number> = {};
-    for (const k of ['train', 'val', 'test']) out[k] = Number((await row.locator(`td[data-split="${k}"]`).innerText()).replace(/[^0-9]/g, ''));
-    return out;
+    const n = async (k: string) => Number((await row.locator(`td[data-split="${k}"]`).innerText()).replace(/[^0-9]/g, ''));
+    return { train: await n('train'), val: await n('val'), test: await n('test') };
   }
 
   async warningKinds(): Promise<string[]> {
