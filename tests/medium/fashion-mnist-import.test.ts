@@ -5,10 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { decodeRaw } from '../../shared/transport.ts';
 import { runImport, previewImport } from '../../electron/core/import/importer.ts';
@@ -16,19 +15,11 @@ import { renderMedia } from '../../electron/core/images/media.ts';
 import { summarizeProject } from '../../electron/core/images/queries.ts';
 import { newProject, recordingContext, rows } from '../fixtures/import-context.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { FASHION_MNIST_DIR, loadFashionMnist } from '../helpers/fashion-mnist.ts';
 
-const DATA = '/usr/share/datasets/fashion-mnist';
+const DATA = FASHION_MNIST_DIR;
 const CLASSES = ['T-shirt_top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle_boot'];
 const PER_SPLIT = 1000;
-
-function readIdx(file: string): { dims: number[]; data: Buffer } {
-  const buf = gunzipSync(readFileSync(file));
-  const magic = buf.readUInt32BE(0);
-  assert.equal(magic >> 8, 0x08, `${file}: unsigned byte idx`);
-  const n = magic & 0xff;
-  const dims = Array.from({ length: n }, (_, i) => buf.readUInt32BE(4 + i * 4));
-  return { dims, data: buf.subarray(4 + n * 4) };
-}
 
 const present = existsSync(join(DATA, 'train-images-idx3-ubyte.gz'));
 
@@ -37,9 +28,10 @@ test('Fashion-MNIST tree imports with every count and class matching the source 
   const src = join(dir, 'fashion');
   const expected = new Map<string, { split: string; label: number; pixels: Buffer }>();
   for (const [split, prefix] of [['train', 'train'], ['test', 't10k']] as const) {
-    const images = readIdx(join(DATA, `${prefix}-images-idx3-ubyte.gz`));
-    const labels = readIdx(join(DATA, `${prefix}-labels-idx1-ubyte.gz`));
-    const [, h, w] = images.dims as [number, number, number];
+    const set = loadFashionMnist(prefix, DATA);
+    const images = { data: set.images };
+    const labels = { data: set.labels };
+    const [h, w] = [set.rows, set.cols];
     assert.deepEqual([h, w], [28, 28]);
     for (const c of CLASSES) await mkdir(join(src, split, c), { recursive: true });
     for (let i = 0; i < PER_SPLIT; i += 50) {

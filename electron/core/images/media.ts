@@ -9,9 +9,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LoupeError, type MediaKind } from '../../../shared/contract.ts';
-import { DEFAULT_LIMIT_INPUT_PIXELS, ProbeError, makeThumbnail, renderDisplay, renderRaw } from '../import/probe.ts';
+import { ProbeError, makeThumbnail, renderDisplay, renderRaw } from '../import/probe.ts';
 import { thumbPath } from '../import/thumbnails.ts';
 import type { Project } from '../project/project.ts';
+import { pixelLimit } from '../project/settings.ts';
 
 export const DISPLAY_MAX_SIDE = 4096;
 export const RAW_MAX_SIDE = 2048;
@@ -28,13 +29,6 @@ interface MediaRow {
   max_value: number | null;
 }
 
-export function limitFor(project: Project): number {
-  const row = project.db.prepare(`SELECT value FROM meta WHERE key = 'limit_input_pixels'`).get() as
-    | { value: string }
-    | undefined;
-  const n = row ? Number(row.value) : NaN;
-  return Number.isFinite(n) && n > 0 ? n : DEFAULT_LIMIT_INPUT_PIXELS;
-}
 
 /** The image's file path: a Buffer path when its name is not valid UTF-8. */
 export function filePath(row: { root: string; rel_path: string; rel_path_raw: Buffer | null }): string | Buffer {
@@ -63,7 +57,7 @@ export async function renderMedia(project: Project, kind: MediaKind, id: number)
   if (row.status === 'error') {
     throw new LoupeError('BAD_INPUT', `Image ${id} could not be imported: ${row.error ?? 'unknown error'}`);
   }
-  const limit = limitFor(project);
+  const limit = pixelLimit(project);
   const range = { min: row.min_value, max: row.max_value };
   try {
     if (kind === 'thumb') {

@@ -13,7 +13,8 @@ import { LoupeError, type ImportPreview, type ImportReport, type LabelSource } f
 import { throwIfAborted, type JobContext } from '../jobs/jobs.ts';
 import type { Project } from '../project/project.ts';
 import { labelsFromPath, compareNames } from './layout.ts';
-import { DEFAULT_LIMIT_INPUT_PIXELS, ProbeError, probeImage, type ImageFacts } from './probe.ts';
+import { ProbeError, probeImage, type ImageFacts } from './probe.ts';
+import { pixelLimit } from '../project/settings.ts';
 import { ThumbCache } from './thumbnails.ts';
 import { walk, type WalkCounters } from './walk.ts';
 import { ImportWriter, nameOf, type ImportItem, type ImportOutcome } from './writer.ts';
@@ -91,12 +92,7 @@ export async function runImport(
 }
 
 function limitFor(project: Project, options: ImportOptions): number {
-  if (options.limitInputPixels) return options.limitInputPixels;
-  const row = project.db.prepare(`SELECT value FROM meta WHERE key = 'limit_input_pixels'`).get() as
-    | { value: string }
-    | undefined;
-  const fromMeta = row ? Number(row.value) : NaN;
-  return Number.isFinite(fromMeta) && fromMeta > 0 ? fromMeta : DEFAULT_LIMIT_INPUT_PIXELS;
+  return options.limitInputPixels || pixelLimit(project);
 }
 
 function readError(e: unknown): string {

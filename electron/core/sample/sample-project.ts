@@ -10,21 +10,13 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CanceledError } from '../jobs/jobs.ts';
 import { encodePixels } from '../import/probe.ts';
+import { seededRandom } from '../../../shared/random.ts';
 
 export const SAMPLE_CLASSES = ['normal', 'pneumonia', 'effusion'] as const;
 export type SampleClass = (typeof SAMPLE_CLASSES)[number];
 const SIZE = 256;
 const ENCODE_POOL = 4;
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Blob {
   x: number;
@@ -35,7 +27,7 @@ interface Blob {
 
 /** Renders one radiograph as attenuation values in [0, 1] (bright = dense, like bone). */
 export function renderRadiograph(cls: SampleClass, seed: number, size = SIZE): Float32Array {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const jitter = (s: number) => (rnd() - 0.5) * 2 * s;
   const out = new Float32Array(size * size);
   const cx = 0.5 + jitter(0.03);

@@ -8,7 +8,8 @@ import type { AugmentConfig, Normalization } from '../../../shared/training.ts';
 import { seededRandom, shuffleInPlace } from '../../../shared/random.ts';
 import type { Database } from '../db/database.ts';
 import type { Project } from '../project/project.ts';
-import { filePath, limitFor } from '../images/media.ts';
+import { filePath } from '../images/media.ts';
+import { pixelLimit } from '../project/settings.ts';
 import { decodeForModel, type InputShape } from '../images/model-input.ts';
 import { augmentInto, augmentationOn, normalizeInto } from './augment.ts';
 import type { Batch, BatchSource } from './fit.ts';
@@ -116,7 +117,7 @@ export async function fillCache(
   const rowOf = project.db.prepare(
     `SELECT r.path AS root, i.rel_path, i.rel_path_raw, i.min_value, i.max_value FROM images i JOIN roots r ON r.id = i.root_id WHERE i.id = ?`,
   );
-  const limit = limitFor(project);
+  const limit = pixelLimit(project);
   let next = 0;
   let done = 0;
   const worker = async () => {
