@@ -85,8 +85,11 @@ function unitsOf(items: readonly SplitItem[]): { units: Unit[]; classOf: Int32Ar
  */
 export function assignBuckets(items: readonly SplitItem[], weights: readonly number[], seed: number): Map<number, number> {
   const random = seededRandom(seed);
-  // Sort input first so the result does not depend on the order the caller read rows in.
-  const sorted = [...items].sort((a, b) => a.id - b.id);
+  // Sort input first so the result does not depend on the order the caller read rows in (rows usually come in
+  // id order already: then skip the sort).
+  let inOrder = true;
+  for (let i = 1; i < items.length && inOrder; i++) inOrder = items[i - 1]!.id < items[i]!.id;
+  const sorted = inOrder ? items : [...items].sort((a, b) => a.id - b.id);
   const { units: raw, classOf, classes } = unitsOf(sorted);
   const units = shuffleInPlace(raw, random);
   // Stable sort keeps the seeded order among units of equal size.

@@ -202,19 +202,6 @@ export const migrations: Migration[] = [
         ALTER TABLE runs ADD COLUMN cv_group TEXT;
       `),
   },
-  {
-    version: 5,
-    name: 'grid sort indexes per class filter (by size or date)',
-    // Without these SQLite sorts a whole class's images in a temporary B-tree: 170 ms for a class sorted by size
-    // at 100k images, against 3 ms with them (bench:grid). Splits get none: a re-split rewrites every image's
-    // split, and each index on it costs ~0.2 s per 100k images there; a split is a large share of the images, so
-    // walking images_by_size / images_by_mtime and filtering finds a page quickly.
-    up: (db) =>
-      db.exec(`
-        CREATE INDEX images_by_class_size ON images(class_id, size, id);
-        CREATE INDEX images_by_class_mtime ON images(class_id, mtime_ms, id);
-      `),
-  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

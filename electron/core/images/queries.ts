@@ -56,9 +56,13 @@ function toSummary(r: ImageRow): ImageSummary {
 /** Builds the WHERE clause of a filter; one place, so counts and pages always agree. */
 export function filterSql(filter: ImageFilter, sort?: SortKey): { from: string; where: string; params: unknown[] } {
   const clauses: string[] = [];
-  // Splits have no size/date indexes (see migration 5): for those orders, keep SQLite off images_by_split (the
-  // unary + hides the column from the planner) so it walks the order's own index and stops after a page.
-  const splitColumn = sort === 'size' || sort === 'date' ? '+i.split' : 'i.split';
+  // There are no class×size/date or split×size/date indexes: every one costs each bulk label or re-split an index
+  // update per image. For those orders the unary + hides the filter column from the planner, so SQLite walks the
+  // order's own index (images_by_size / images_by_mtime) and stops after a page instead of sorting the filtered
+  // set (a class is rarely under 1% of the images, so a page is found within a few thousand index entries).
+  const byOrder = sort === 'size' || sort === 'date';
+  const splitColumn = byOrder ? '+i.split' : 'i.split';
+  const classColumn = byOrder ? '+i.class_id' : 'i.class_id';
   const params: unknown[] = [];
   let from = 'images i';
   if (filter.evaluation) {
@@ -76,10 +80,10 @@ export function filterSql(filter: ImageFilter, sort?: SortKey): { from: string; 
     if (filter.evaluation.misclassified) clauses.push('p.label IS NOT NULL AND p.label <> p.predicted');
   }
   if (filter.classId !== undefined) {
-    clauses.push('i.class_id = ?');
+    clauses.push(`${classColumn} = ?`);
     params.push(filter.classId);
   }
-  if (filter.unlabeled) clauses.push('i.class_id IS NULL');
+  if (filter.unlabeled) clauses.push(`${classColumn} IS NULL`);
   if (filter.split === 'unassigned') clauses.push(`${splitColumn} IS NULL`);
   else if (filter.split) {
     clauses.push(`${splitColumn} = ?`);
