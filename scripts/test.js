@@ -18,6 +18,16 @@ function run(label, cmd, args) {
   return r.status ?? 1;
 }
 
+// `npm start` and `npm run dist` rebuild better-sqlite3 for Electron's ABI and back for Node when they finish; if
+// one was interrupted, the module is still built for Electron and every test would fail to load it. Restore it.
+{
+  const probe = spawnSync(process.execPath, ['-e', "require('better-sqlite3')"], { encoding: 'utf8' });
+  if (probe.status !== 0 && /NODE_MODULE_VERSION|was compiled against a different Node/.test(probe.stderr)) {
+    console.log('test.js: better-sqlite3 is built for Electron; rebuilding it for Node (npm rebuild better-sqlite3)…');
+    if (run('rebuild better-sqlite3', process.platform === 'win32' ? 'npm.cmd' : 'npm', ['rebuild', 'better-sqlite3']) !== 0) process.exit(1);
+  }
+}
+
 if (!asked.length) {
   if (run('typecheck', process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json']) !== 0) process.exit(1);
   if (existsSync('node_modules/svelte-check')) {
