@@ -289,7 +289,12 @@ export class LabelingState {
         performance.mark('loupe:edit-saved');
         app.grid.settle(ids);
         this.acked(r);
-        if (!exact) this.scheduleReconcile();
+        // A bulk edit is waited for: its counts now. A single one that changes the view (a labeled image leaving
+        // the Unlabeled view) waits for a pause in the typing, so a burst of keys is not a burst of reloads.
+        if (!exact) {
+          if (ids.length > 1) this.reconcileNow();
+          else this.scheduleReconcile();
+        }
       } catch (e) {
         app.grid.settle(ids);
         if (exact) this.expectedQuiet = Math.max(0, this.expectedQuiet - 1);
