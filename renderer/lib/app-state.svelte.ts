@@ -9,6 +9,8 @@ import { api, invoke, onEvent } from './api.ts';
 import { GridState, type GridQuery } from './grid-state.svelte.ts';
 import { viewFilter, type View } from './view-filter.ts';
 
+export const isPredictionSort = (sort: SortKey): boolean => sort === 'confidence' || sort === 'uncertainty' || sort === 'loss';
+
 export type Overlay = 'none' | 'viewer' | 'import' | 'report';
 
 export interface Counts {
@@ -32,6 +34,9 @@ const emptyCounts: Counts = {
   unsure: 0,
   excluded: 0,
 };
+
+/** A prefetched page older than this is asked for again: labels may have changed meanwhile. */
+const PREFETCH_FRESH_MS = 5000;
 
 /** Updates during an import arrive per batch; reloading counts more often than this only burns CPU. */
 const REFRESH_INTERVAL_MS = 400;
@@ -61,6 +66,8 @@ export class AppState {
    */
   editListener: ((reason: 'labels' | 'classes' | 'splits') => void) | null = null;
 
+  /** A first page asked for ahead of a click (see prefetchEvaluation). */
+  private prefetched: { key: string; at: number; page: Promise<ImagePage> } | null = null;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private lastRefresh = 0;
   private lastCountsMs = 0;
@@ -70,6 +77,7 @@ export class AppState {
       if (event === 'job:progress') this.upsertJob(payload as Job);
       else if (event === 'project:changed') {
         const reason = (payload as { reason: string }).reason;
+        this.prefetched = null;
         if (reason === 'opened' || reason === 'closed') void this.loadInfo();
         else if ((reason === 'labels' || reason === 'classes' || reason === 'splits') && this.editListener) this.editListener(reason);
         else this.scheduleRefresh();
@@ -194,6 +202,19 @@ export class AppState {
 
   setView(view: View): void {
     this.view = view;
+    // The prediction orders (confidence, uncertainty, loss) only exist within an evaluation's images.
+    if (view.kind !== 'evaluation' && isPredictionSort(this.sort)) {
+      this.sort = 'name';
+      this.desc = false;
+    }
+    this.requery();
+  }
+
+  /** An evaluation's images in one query (view and order together): the confusion-matrix cells and galleries. */
+  showEvaluation(view: Extract<View, { kind: 'evaluation' }>, sort: SortKey = 'name', desc = false): void {
+    this.view = view;
+    this.sort = sort;
+    this.desc = desc;
     this.requery();
   }
 
@@ -214,7 +235,26 @@ export class AppState {
 
   private queryPage(offset: number, limit: number, signal: AbortSignal): Promise<ImagePage> {
     const q: GridQuery = this.grid.query;
-    return invoke('images:query', { filter: q.filter, sort: q.sort, desc: q.desc, offset, limit }, signal);
+    const request = { filter: q.filter, sort: q.sort, desc: q.desc, offset, limit };
+    const early = this.prefetched;
+    if (early && early.key === JSON.stringify(request)) {
+      this.prefetched = null;
+      if (Date.now() - early.at < PREFETCH_FRESH_MS) return early.page;
+    }
+    return invoke('images:query', request, signal);
+  }
+
+  /**
+   * Starts loading the first page of an evaluation view the user is about to open (a hovered confusion-matrix
+   * cell), so that the click shows its images without waiting for the host. Used once, and only while fresh.
+   */
+  prefetchEvaluation(view: Extract<View, { kind: 'evaluation' }>, sort: SortKey = 'name', desc = false): void {
+    const request = { filter: viewFilter(view, this.search), sort, desc, offset: 0, limit: this.grid.cache.pageSize };
+    const key = JSON.stringify(request);
+    if (this.prefetched?.key === key && Date.now() - this.prefetched.at < PREFETCH_FRESH_MS) return;
+    const page = invoke('images:query', request);
+    page.catch(() => {});
+    this.prefetched = { key, at: Date.now(), page };
   }
 
   async openProject(path: string): Promise<boolean> {

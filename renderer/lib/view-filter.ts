@@ -10,8 +10,10 @@ export type View =
   | { kind: 'errors' }
   | { kind: 'missing' }
   | { kind: 'unsure' }
-  | { kind: 'excluded' };
-
+  | { kind: 'excluded' }
+  /** Images of an evaluation (a confusion-matrix cell, its mistakes, model suggestions); `classes` are the run's
+   * class names, in the order of the predictions' class indices. */
+  | { kind: 'evaluation'; evaluation: NonNullable<ImageFilter['evaluation']>; title: string; classes: string[] };
 
 export function viewFilter(view: View, search: string): ImageFilter {
   const f: ImageFilter = {};
@@ -42,6 +44,9 @@ export function viewFilter(view: View, search: string): ImageFilter {
     case 'excluded':
       f.excluded = true;
       break;
+    case 'evaluation':
+      f.evaluation = view.evaluation;
+      break;
   }
   const s = search.trim();
   if (s) f.search = s;
@@ -59,6 +64,8 @@ export function viewKey(view: View): string {
       return `class-${view.classId}`;
     case 'split':
       return `split-${view.split}`;
+    case 'evaluation':
+      return `evaluation-${view.evaluation.id}`;
     default:
       return view.kind;
   }

@@ -1,0 +1,144 @@
+/**
+ * The Export dialog's state: what to export (the model bundle, the PDF report, the dataset), where, and the job
+ * that writes it. The files are written by the process that runs Loupe: in the browser host that is the host
+ * machine's disk, which the dialog says.
+ */
+import type { ExportReport, Job } from '../../shared/contract.ts';
+import { LoupeError } from '../../shared/errors.ts';
+import { api } from './api.ts';
+import { app } from './app-state.svelte.ts';
+import { whenJobEnds } from './evaluation.svelte.ts';
+import { joinPath } from './format.ts';
+
+export type ExportKind = 'model' | 'report' | 'dataset';
+
+export interface ExportForm {
+  kind: ExportKind;
+  runId: number;
+  outDir: string;
+  tfjs: boolean;
+  onnx: boolean;
+  zip: boolean;
+  force: boolean;
+  notes: string;
+  /** Report: file name inside outDir. */
+  fileName: string;
+  pageSize: 'A4' | 'Letter';
+  thumbnails: boolean;
+  fileNames: boolean;
+  author: string;
+  evaluationId: number | null;
+  datasetMode: 'link' | 'copy';
+  datasetSnapshot: boolean;
+}
+
+class ExportState {
+  form = $state<ExportForm | null>(null);
+  jobId = $state<string | null>(null);
+  running = $state(false);
+  result = $state.raw<ExportReport | null>(null);
+  error = $state<string | null>(null);
+  /** The folder is not empty: the user may confirm writing into it. */
+  needsForce = $state(false);
+
+  job = $derived(this.jobId ? (app.jobs.find((j) => j.jobId === this.jobId) ?? null) : null);
+
+  open(kind: ExportKind, runId: number): void {
+    const home = app.info?.homeDir ?? '/';
+    const stamp = new Date().toISOString().slice(0, 10);
+    this.form = {
+      kind,
+      runId,
+      outDir: joinPath(home, kind === 'dataset' ? `loupe-dataset-${stamp}` : kind === 'model' ? `loupe-model-run${runId}` : ''),
+      tfjs: true,
+      onnx: true,
+      zip: false,
+      force: false,
+      notes: '',
+      fileName: `loupe-report-run${runId}.pdf`,
+      pageSize: 'A4',
+      thumbnails: true,
+      fileNames: false,
+      author: '',
+      evaluationId: null,
+      datasetMode: 'link',
+      datasetSnapshot: true,
+    };
+    if (kind === 'report') this.form.outDir = home;
+    this.jobId = null;
+    this.result = null;
+    this.error = null;
+    this.needsForce = false;
+  }
+
+  close(): void {
+    if (this.running) return;
+    this.form = null;
+  }
+
+  /** Where the file or folder goes, as the dialog shows it. */
+  target = $derived.by(() => {
+    const f = this.form;
+    if (!f) return '';
+    return f.kind === 'report' ? joinPath(f.outDir, f.fileName || 'report.pdf') : f.outDir;
+  });
+
+  async start(): Promise<void> {
+    const f = this.form;
+    if (!f || this.running) return;
+    this.running = true;
+    this.error = null;
+    this.result = null;
+    try {
+      const { jobId } = await this.request(f);
+      this.jobId = jobId;
+      const job: Job = await whenJobEnds(jobId);
+      if (job.state === 'succeeded') {
+        this.result = job.result && 'files' in job.result ? job.result : null;
+        this.needsForce = false;
+      } else this.error = job.state === 'canceled' ? 'Canceled' : job.message;
+    } catch (e) {
+      const err = e instanceof LoupeError ? e : null;
+      this.error = e instanceof Error ? e.message : String(e);
+      // A folder that is not empty is refused unless the user says so.
+      if (err?.code === 'CONFLICT' || /not empty|exists/i.test(this.error)) this.needsForce = true;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private request(f: ExportForm): Promise<{ jobId: string }> {
+    if (f.kind === 'model') {
+      const formats = [...(f.tfjs ? (['tfjs'] as const) : []), ...(f.onnx ? (['onnx'] as const) : [])];
+      return api['export:model']({
+        runId: f.runId,
+        outDir: f.outDir,
+        formats: formats.length ? formats : ['tfjs'],
+        zip: f.zip,
+        force: f.force,
+        ...(f.notes.trim() ? { notes: f.notes } : {}),
+      });
+    }
+    if (f.kind === 'report') {
+      return api['report:create']({
+        runId: f.runId,
+        outPath: joinPath(f.outDir, f.fileName.endsWith('.pdf') ? f.fileName : `${f.fileName}.pdf`),
+        pageSize: f.pageSize,
+        thumbnails: f.thumbnails,
+        fileNames: f.fileNames,
+        notes: f.notes,
+        force: f.force,
+        ...(f.author.trim() ? { author: f.author.trim() } : {}),
+        ...(f.evaluationId !== null ? { evaluationId: f.evaluationId } : {}),
+      });
+    }
+    return api['export:dataset']({
+      outDir: f.outDir,
+      mode: f.datasetMode,
+      force: f.force,
+      ...(f.datasetSnapshot ? { runId: f.runId } : {}),
+    });
+  }
+}
+
+export const exporter = new ExportState();

@@ -1,0 +1,178 @@
+// E2E: the Evaluate workspace against a real `loupe serve`, with a small model trained for real in set-up (the
+// UI's Train button has its own test). Evaluate on validation; click a confusion-matrix cell and time how fast
+// its images show; relabel one from there and see the evaluation marked stale; predict the unlabeled images,
+// accept a suggestion with one key and undo it; export the model and a PDF report from the browser host and find
+// the files on disk. Screenshots go to tests/.artifacts/; the cell-click timing to tests/.artifacts/cell-click.json.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './support/browser.ts';
+import { startServe, type Served } from './support/serve.ts';
+import { createSampleProject, hostApi, pollUntil } from './support/host-api.ts';
+import { MainPage } from './pages/main-page.ts';
+import { EvaluatePage } from './pages/evaluate-page.ts';
+
+const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
+const UNLABELED = 6;
+
+let tmp: string;
+let served: Served;
+let browser: Browser;
+let page: Page;
+let runId: number;
+const pageErrors: string[] = [];
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'loupe-e2e-eval-'));
+  mkdirSync(ARTIFACTS, { recursive: true });
+  served = await startServe({ home: tmp });
+  await createSampleProject(served, join(tmp, 'project'), 14);
+  // A few images lose their label: the model will suggest one for them.
+  const { ids } = await hostApi(served, 'images:ids', { filter: {}, sort: 'name' });
+  await hostApi(served, 'labels:set', { imageIds: ids.filter((_, i) => i % 7 === 3).slice(0, UNLABELED), classId: null });
+  const [run] = await hostApi(served, 'training:start', {
+    config: { arch: 'lenet5', imageSize: 32, channels: 1, epochs: 4, batchSize: 4, earlyStopping: null, seed: 3 },
+    name: 'tiny',
+  });
+  runId = run!.id;
+  const done = await pollUntil('the training run', async () => {
+    const r = (await hostApi(served, 'runs:get', { runId })).run;
+    return r.status === 'finished' || r.status === 'failed' ? r : undefined;
+  });
+  assert.equal(done.status, 'finished', done.error ?? '');
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+});
+
+after(async () => {
+  await browser?.close();
+  await served?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+test('evaluate, click a matrix cell, relabel from it, see the evaluation go stale', async () => {
+  await page.goto(served.url);
+  const main = new MainPage(page);
+  await main.root.waitFor();
+  const ev = new EvaluatePage(page);
+  await ev.open();
+  await page.getByTestId('eval-empty').waitFor();
+  await ev.evaluate('val');
+  assert.match(await ev.accuracy(), /^\d+(\.\d)?%$/);
+  await page.getByTestId('per-class-row').first().waitFor();
+  assert.equal(await page.getByTestId('per-class-row').count(), 3);
+  await page.getByTestId('chart-roc').waitFor();
+  await page.screenshot({ path: join(ARTIFACTS, '30-evaluate.png'), fullPage: true });
+  await page.getByTestId('cm-normalized').click();
+  await page.getByTestId('confusion-matrix').screenshot({ path: join(ARTIFACTS, '31-matrix-normalized.png') });
+  await page.getByTestId('cm-counts').click();
+
+  // The matrix's counts add up to the evaluated images; pick a non-empty cell, a mistake if there is one.
+  const cells = await ev.cells();
+  const evaluated = (await hostApi(served, 'evaluations:list', { runId })).find((e) => e.split === 'val')!;
+  assert.equal(cells.reduce((n, c) => n + c.count, 0), evaluated.n);
+  const nonEmpty = cells.filter((c) => c.count > 0);
+  const cell = nonEmpty.find((c) => c.label !== c.predicted) ?? nonEmpty[0]!;
+
+  // Click → the Images workspace filtered to that cell, predictions on the thumbnails. Timed in the page.
+  // Timed twice: a click right after the pointer arrives (as fast as a script clicks), and a click after the
+  // pointer rested on the cell for 300 ms (as a person clicks: the cell's images were asked for on hover).
+  // The hovered one is another cell when there is one, so its page and thumbnails are not in any cache yet.
+  const other = nonEmpty.find((c) => c !== cell) ?? cell;
+  const instant = await ev.clickCellTimed(other);
+  await main.waitForGrid(other.count);
+  await ev.backToEvaluation();
+  await page.mouse.move(0, 0);
+  const hovered = await ev.clickCellTimed(cell, 300);
+  await main.waitForGrid(cell.count);
+  assert.equal(await ev.badges(), cell.count, 'every thumbnail shows its prediction');
+  const predicted = await page.getByTestId('prediction-badge').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-predicted'))));
+  assert.ok(predicted.every((p) => p === cell.predicted));
+  await ev.bar.waitFor();
+  console.log(`cell click (instant) → ${other.count} images shown in ${instant.cellsMs.toFixed(1)} ms, thumbnails in ${instant.thumbnailsMs.toFixed(1)} ms`);
+  console.log(`cell click (hovered) → ${cell.count} images shown in ${hovered.cellsMs.toFixed(1)} ms, thumbnails in ${hovered.thumbnailsMs.toFixed(1)} ms`);
+  writeFileSync(
+    join(ARTIFACTS, 'cell-click.json'),
+    JSON.stringify({ instant: { images: other.count, ...instant }, hovered: { images: cell.count, ...hovered }, loadAverage: loadavg() }, null, 2),
+  );
+  await page.screenshot({ path: join(ARTIFACTS, '32-cell-images.png') });
+
+  // Relabel the first image of the cell in place with the labeling keys, to a class other than its true one.
+  const classes = (await hostApi(served, 'evaluations:get', { evaluationId: evaluated.id })).classes;
+  const target = (await hostApi(served, 'classes:list', {})).find((c) => c.name === classes[(cell.label + 1) % classes.length])!;
+  const first = page.locator('[data-testid="grid-cell"][data-index="0"]');
+  await first.click();
+  await page.keyboard.press(target.hotkey);
+  await page.locator(`[data-testid="grid-cell"][data-index="0"][data-class="${target.id}"]`).waitFor();
+
+  // Back in the evaluation: it says one image was relabeled since.
+  await ev.backToEvaluation();
+  await ev.staleBanner.waitFor({ timeout: 10_000 });
+  assert.match(await ev.staleBanner.innerText(), /1 image relabeled since/);
+  await page.screenshot({ path: join(ARTIFACTS, '33-stale.png') });
+  assert.deepEqual(pageErrors, []);
+});
+
+test('predict unlabeled, accept a suggestion with one key, undo', async () => {
+  const main = new MainPage(page);
+  const ev = new EvaluatePage(page);
+  await page.getByTestId('predict-unlabeled').click();
+  await page.getByTestId('review-suggestions').waitFor({ timeout: 120_000 });
+  await page.getByTestId('review-suggestions').click();
+  await main.waitForGrid(UNLABELED);
+  assert.equal(await ev.badges(), UNLABELED);
+  await main.waitForCount('unlabeled', UNLABELED);
+  await page.locator('[data-testid="grid-cell"][data-index="0"]').click();
+  await page.getByTestId('accept-suggestion').filter({ hasText: '“' }).waitFor();
+  await page.screenshot({ path: join(ARTIFACTS, '34-suggestions.png') });
+  await page.keyboard.press('Enter');
+  await page.getByTestId('evaluation-message').filter({ hasText: 'labeled' }).waitFor();
+  await main.waitForCount('unlabeled', UNLABELED - 1);
+  assert.equal(await page.locator('[data-testid="viewer"]').count(), 0, 'Enter accepted rather than opening the viewer');
+
+  await page.getByTestId('undo').click();
+  await main.waitForCount('unlabeled', UNLABELED);
+  assert.deepEqual(pageErrors, []);
+});
+
+test('export the model and a PDF report from the browser host', async () => {
+  const ev = new EvaluatePage(page);
+  await page.getByTestId('workspace-evaluate').click();
+  await ev.root.waitFor();
+  await page.getByTestId('eval-export').click();
+  await ev.dialog.waitFor();
+  const outDir = join(tmp, 'exported-model');
+  await page.getByTestId('export-folder').fill(outDir);
+  await page.getByTestId('export-where').filter({ hasText: outDir }).waitFor();
+  await page.getByTestId('export-zip').check();
+  await page.getByTestId('export-start').click();
+  await page.getByTestId('export-result').waitFor({ timeout: 120_000 });
+  assert.equal(await page.getByTestId('export-result-path').innerText(), outDir);
+  for (const f of ['model.json', 'labels.json', 'preprocessing.json', 'model-card.md']) assert.ok(existsSync(join(outDir, f)), `${f} written`);
+  assert.deepEqual(JSON.parse(readFileSync(join(outDir, 'labels.json'), 'utf8')), ['effusion', 'normal', 'pneumonia']);
+  await page.screenshot({ path: join(ARTIFACTS, '35-export-model.png') });
+
+  // The same folder again is refused until the user says to write over it.
+  await page.getByTestId('export-start').click();
+  await page.getByTestId('export-error').filter({ hasText: 'not empty' }).waitFor();
+  await page.getByTestId('export-force').waitFor();
+
+  await page.getByTestId('export-tab-report').click();
+  await page.getByTestId('export-folder').fill(tmp);
+  await page.getByTestId('report-file').fill('validation.pdf');
+  await page.getByTestId('report-notes').fill('Synthetic sample data; not for clinical use.');
+  await page.getByTestId('export-start').click();
+  await page.getByTestId('export-result').waitFor({ timeout: 120_000 });
+  const pdf = join(tmp, 'validation.pdf');
+  assert.ok(existsSync(pdf));
+  assert.equal(readFileSync(pdf).subarray(0, 5).toString(), '%PDF-');
+  await page.screenshot({ path: join(ARTIFACTS, '36-export-report.png') });
+  await page.getByTestId('export-close').click();
+  await ev.dialog.waitFor({ state: 'detached' });
+  assert.deepEqual(pageErrors, []);
+});

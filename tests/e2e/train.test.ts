@@ -1,0 +1,110 @@
+// E2E: the Train workspace against a real `loupe serve` and a real training process. A small sample project
+// (3 classes × 12 synthetic radiographs), a tiny config set in the advanced panel (LeNet-5, 32 px, batch 4), then:
+// press Train, watch the charts move, reload the page mid-run and see the curves come back, stop, resume.
+// Screenshots go to tests/.artifacts/.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './support/browser.ts';
+import { startServe, type Served } from './support/serve.ts';
+import { createSampleProject, hostApi } from './support/host-api.ts';
+import { MainPage } from './pages/main-page.ts';
+import { TrainPage } from './pages/train-page.ts';
+
+const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
+
+let tmp: string;
+let served: Served;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'loupe-e2e-train-'));
+  mkdirSync(ARTIFACTS, { recursive: true });
+  served = await startServe({ home: tmp });
+  await createSampleProject(served, join(tmp, 'project'), 12);
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+});
+
+after(async () => {
+  await browser?.close();
+  await served?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+test('press Train, watch the curves move, reload mid-run, stop and resume', async () => {
+  await page.goto(served.url);
+  await new MainPage(page).root.waitFor();
+  const train = new TrainPage(page);
+  await train.open();
+
+  // One click comes with its reasons and the engine in use.
+  const reasons = await train.reasons();
+  assert.ok(reasons.length >= 3, `reasons for the suggested settings: ${reasons.join(' | ')}`);
+  assert.ok(['wasm', 'tfjs-node', 'tfjs-node-gpu', 'cpu'].includes(await train.engineName()));
+
+  // A tiny config, long enough (many epochs, no early stopping) to be stopped mid-run.
+  await train.openAdvanced();
+  await train.select('cfg-arch', 'lenet5');
+  await train.setNumber('cfg-image-size', 32);
+  await train.setNumber('cfg-batch', 4);
+  await train.setNumber('cfg-epochs', 300);
+  await train.setChecked('cfg-early-stopping', false);
+  assert.equal(await page.getByTestId('aug-hflip').isChecked(), false, 'flips are off by default');
+  await page.getByTestId('reset-draft').waitFor();
+  await page.screenshot({ path: join(ARTIFACTS, '20-train-advanced.png') });
+
+  await train.train();
+  await train.waitForStatus('running');
+  const { id: runId } = await train.selected();
+
+  // The charts move: batch points arrive, then epochs; the canvas redraws.
+  await train.waitForPoints('batch-loss', 0);
+  const before = await train.canvasImage('epoch-loss');
+  const epochPoints = await train.waitForPoints('epoch-loss', 2);
+  await train.waitForPoints('epoch-loss', epochPoints);
+  assert.notEqual(await train.canvasImage('epoch-loss'), before, 'the epoch loss chart redrew');
+  const batches = await train.points('batch-loss');
+  await train.waitForPoints('batch-loss', batches);
+  await page.screenshot({ path: join(ARTIFACTS, '21-train-live.png') });
+
+  // Reload mid-run: the workspace, the run and its curves come back (stored epochs plus the live batches).
+  await page.reload();
+  await train.root.waitFor();
+  assert.equal((await train.selected()).id, runId);
+  await train.waitForStatus('running');
+  await train.waitForPoints('epoch-loss', 2);
+  await train.waitForPoints('batch-loss', 0);
+  await page.screenshot({ path: join(ARTIFACTS, '22-train-after-reload.png') });
+
+  // Stop keeps the best checkpoint; resume continues from the last one.
+  await train.stop();
+  await train.waitForStatus('stopped');
+  await page.locator(`[data-testid="run-row"][data-run-id="${runId}"][data-status="stopped"]`).waitFor();
+  const stopped = await hostApi(served, 'runs:get', { runId });
+  assert.equal(stopped.run.status, 'stopped');
+  const epochsAtStop = stopped.run.epochsDone;
+  assert.ok(epochsAtStop >= 2);
+
+  await train.resume();
+  await train.waitForStatus('running');
+  await page.waitForFunction(
+    ({ n }) => Number(document.querySelector('[data-testid="chart-epoch-loss"]')?.getAttribute('data-points') ?? 0) > n,
+    { n: (await train.points('epoch-loss')) + 1 },
+    { timeout: 60_000 },
+  );
+  await train.stop();
+  await train.waitForStatus('stopped');
+  const resumed = await hostApi(served, 'runs:get', { runId });
+  assert.ok(resumed.run.epochsDone > epochsAtStop, `resumed past epoch ${epochsAtStop} (now ${resumed.run.epochsDone})`);
+  await page.screenshot({ path: join(ARTIFACTS, '23-train-stopped.png') });
+
+  assert.deepEqual(pageErrors, []);
+});
