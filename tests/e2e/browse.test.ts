@@ -170,7 +170,8 @@ test('browse: create a project, import a messy folder, filter, inspect, view', a
     await main.selectByName('bird-1.png');
     assert.equal(await main.details.getByTestId('detail-dimensions').innerText(), '120 × 80');
     await main.grid.focus();
-    await page.keyboard.press('Enter');
+    // Space opens the viewer (Enter toggles the focused labeling mode, issue 3).
+    await page.keyboard.press('Space');
     const viewer = new ViewerPage(page);
     await viewer.waitOpen();
     assert.deepEqual(await viewer.imageSize(), { w: 120, h: 80 });
