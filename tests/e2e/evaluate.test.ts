@@ -2,7 +2,8 @@
 // UI's Train button has its own test). Evaluate on validation; click a confusion-matrix cell and time how fast
 // its images show; relabel one from there and see the evaluation marked stale; predict the unlabeled images,
 // accept a suggestion with one key and undo it; export the model and a PDF report from the browser host and find
-// the files on disk. Screenshots go to tests/.artifacts/; the cell-click timing to tests/.artifacts/cell-click.json.
+// the files on disk; then re-run, overlay and extend in the Train workspace. Screenshots go to tests/.artifacts/,
+// the cell-click timings to tests/.artifacts/cell-click.json (reported, not asserted: no timed tests).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { startServe, type Served } from './support/serve.ts';
 import { createSampleProject, hostApi, pollUntil } from './support/host-api.ts';
 import { MainPage } from './pages/main-page.ts';
 import { EvaluatePage } from './pages/evaluate-page.ts';
+import { TrainPage } from './pages/train-page.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
 const UNLABELED = 6;
@@ -137,6 +139,36 @@ test('predict unlabeled, accept a suggestion with one key, undo', async () => {
 
   await page.getByTestId('undo').click();
   await main.waitForCount('unlabeled', UNLABELED);
+
+  // Accept every suggestion at or above 0% in one step, and take it back in one step.
+  await ev.backToEvaluation();
+  await page.getByTestId('accept-threshold').fill('0');
+  await page.getByTestId('accept-above').click();
+  await page.getByTestId('accept-result').filter({ hasText: `Labeled ${UNLABELED} images` }).waitFor();
+  assert.equal((await hostApi(served, 'images:query', { filter: { unlabeled: true }, limit: 1 })).total, 0);
+  await page.getByTestId('accept-undo').click();
+  await pollUntil('the undo', async () => ((await hostApi(served, 'images:query', { filter: { unlabeled: true }, limit: 1 })).total === UNLABELED ? true : undefined), 10_000);
+  assert.deepEqual(pageErrors, []);
+});
+
+test('label-error candidates: accept one, exclude another', async () => {
+  await page.getByTestId('label-errors-find').click();
+  const rows = page.getByTestId('label-error');
+  await rows.first().waitFor();
+  const n = await rows.count();
+  const firstId = Number(await rows.first().getAttribute('data-image-id'));
+  const suggested = (await rows.first().locator('strong').innerText()).trim();
+  await rows.first().getByTestId('label-error-accept').click();
+  await page.waitForFunction((id) => !document.querySelector(`[data-testid="label-error"][data-image-id="${id}"]`), firstId);
+  const classes = await hostApi(served, 'classes:list', {});
+  assert.equal((await hostApi(served, 'images:get', { id: firstId })).classId, classes.find((c) => c.name === suggested)!.id);
+  if (n > 1) {
+    const secondId = Number(await rows.first().getAttribute('data-image-id'));
+    await rows.first().getByTestId('label-error-exclude').click();
+    await page.waitForFunction((id) => !document.querySelector(`[data-testid="label-error"][data-image-id="${id}"]`), secondId);
+    assert.equal((await hostApi(served, 'images:get', { id: secondId })).excluded, true);
+  }
+  await page.getByTestId('label-errors').screenshot({ path: join(ARTIFACTS, '38-label-errors.png') });
   assert.deepEqual(pageErrors, []);
 });
 
@@ -174,5 +206,38 @@ test('export the model and a PDF report from the browser host', async () => {
   await page.screenshot({ path: join(ARTIFACTS, '36-export-report.png') });
   await page.getByTestId('export-close').click();
   await ev.dialog.waitFor({ state: 'detached' });
+  assert.deepEqual(pageErrors, []);
+});
+
+test('re-run a finished run, overlay the two, extend the first by an epoch', async () => {
+  const train = new TrainPage(page);
+  await train.open();
+  await train.runRow(runId).locator('button.main').click();
+  await train.waitForStatus('finished');
+  await page.getByTestId('run-rerun').click();
+  // The re-run is selected and trains on the same snapshot, config and seed.
+  await page.waitForFunction((id) => Number(document.querySelector('[data-testid="run-detail"]')?.getAttribute('data-run-id')) > id, runId);
+  const { id: rerunId } = await train.selected();
+  await train.waitForStatus('finished', 120_000);
+  const [a, b] = await Promise.all([hostApi(served, 'runs:get', { runId }), hostApi(served, 'runs:get', { runId: rerunId })]);
+  assert.equal(b.run.parentId, runId);
+  assert.deepEqual(b.run.config, a.run.config);
+
+  // Overlay run 1's curves on the re-run's: each epoch chart holds both runs' points.
+  const alone = await train.points('epoch-loss');
+  await train.runRow(runId).getByTestId('run-compare').click();
+  await train.waitForPoints('epoch-loss', alone);
+  assert.equal(await train.points('epoch-loss'), alone * 2, 'same epochs, two runs');
+  await page.screenshot({ path: join(ARTIFACTS, '37-train-overlay.png') });
+
+  // Extend run 1 by one epoch: it resumes from its checkpoint and finishes one epoch later.
+  await train.runRow(runId).locator('button.main').click();
+  await page.getByTestId('extend-epochs').fill('1');
+  await page.getByTestId('run-extend').click();
+  await pollUntil('the extended run', async () => {
+    const r = (await hostApi(served, 'runs:get', { runId })).run;
+    return r.status === 'finished' && r.epochsDone === a.run.epochsDone + 1 ? r : undefined;
+  });
+  await train.waitForStatus('finished');
   assert.deepEqual(pageErrors, []);
 });
