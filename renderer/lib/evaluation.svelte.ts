@@ -201,10 +201,10 @@ export class EvaluationState {
 
   // ---------- from the numbers to the images ----------
 
-  private showImages(filter: NonNullable<ImageFilter['evaluation']>, title: string, sort: SortKey = 'name'): void {
+  private showImages(filter: NonNullable<ImageFilter['evaluation']>, title: string, sort: SortKey = 'name', suggestions = false): void {
     const classes = this.current?.classes ?? this.run?.classes;
     if (!classes) return;
-    app.showEvaluation({ kind: 'evaluation', evaluation: filter, title, classes }, sort, false);
+    app.showEvaluation({ kind: 'evaluation', evaluation: filter, title, classes, suggestions }, sort, false);
     workspace.go('images');
   }
 
@@ -240,7 +240,7 @@ export class EvaluationState {
   openSuggestions(): void {
     const s = this.suggestions;
     if (!s) return;
-    this.showImages({ id: s.id }, 'Model suggestions for unlabeled images', 'uncertainty');
+    this.showImages({ id: s.id }, 'Model suggestions for unlabeled images', 'uncertainty', true);
   }
 
   /** A few images of a gallery for the preview strips. */

@@ -13,7 +13,14 @@ export type View =
   | { kind: 'excluded' }
   /** Images of an evaluation (a confusion-matrix cell, its mistakes, model suggestions); `classes` are the run's
    * class names, in the order of the predictions' class indices. */
-  | { kind: 'evaluation'; evaluation: NonNullable<ImageFilter['evaluation']>; title: string; classes: string[] };
+  | {
+      kind: 'evaluation';
+      evaluation: NonNullable<ImageFilter['evaluation']>;
+      title: string;
+      classes: string[];
+      /** The model's suggestions for unlabeled images (accepted with one key). */
+      suggestions?: boolean;
+    };
 
 export function viewFilter(view: View, search: string): ImageFilter {
   const f: ImageFilter = {};
