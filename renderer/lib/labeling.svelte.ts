@@ -103,6 +103,13 @@ export class LabelingState {
     this.touched();
   }
 
+  /** Another view (filter, sort): its indices and ids have nothing to do with the old selection. */
+  resetForView(): void {
+    this.model.clear();
+    this.model.anchor = -1;
+    this.touched();
+  }
+
   /** A click on a cell (pointer up without a drag). */
   click(index: number, mods: { shift: boolean; toggle: boolean }): void {
     const grid = app.grid;

@@ -195,6 +195,8 @@ test('labeling by hand: keys, bulk, undo, flags, classes, focus mode, splits, CS
     await main.waitForCount(`class-${ids['dogs']}`, 62);
     await ui.press('Control+z');
     await main.waitForCount(`class-${ids['dogs']}`, 61);
+    // Toasts go away by themselves.
+    await page.getByTestId('toast').filter({ hasText: 'Redid' }).waitFor({ state: 'detached', timeout: 8000 });
   });
 
   await t.test('flags and a note from the keyboard; the label history in the details', async () => {
@@ -409,6 +411,49 @@ test('labeling by hand: keys, bulk, undo, flags, classes, focus mode, splits, CS
     await page.keyboard.press('Escape');
     await page.getByTestId('class-list').locator('button.view[data-label="owls"]').waitFor();
     assert.equal(await main.count(`class-${(await ui.classIds())['owls']}`), 1);
+  });
+
+  await t.test('classes: edit a hotkey, recolor, reorder by dragging, delete moving its images', async () => {
+    ids = await ui.classIds();
+    const owls = ids['owls']!;
+    const row = page.locator('[data-testid="class-row"][data-name="owls"]');
+    await row.hover();
+    await row.getByTestId('class-menu').click();
+    await row.getByTestId('class-hotkey').click();
+    await page.getByTestId('class-hotkey-input').fill('o');
+    await page.getByTestId('class-hotkey-input').press('Enter');
+    await page.waitForFunction((id) => document.querySelector(`[data-testid="view-class-${id}"] kbd`)?.textContent === 'O', owls);
+    // The new key labels.
+    await page.getByTestId('search').fill('Q21');
+    await main.waitForGrid(1);
+    await ui.cell(0).click();
+    const q21 = (await ui.cellIds())[0]!;
+    await ui.press('o');
+    await ui.waitCellClass(q21, owls);
+    await main.waitForCount(`class-${owls}`, 2);
+    await page.getByTestId('search').fill('');
+
+    await row.getByTestId('class-color-input').fill('#22aa88');
+    await until(async () => (await hostApi<{ id: number; color: string }[]>('classes:list')).find((c) => c.id === owls)?.color === '#22aa88', 'the color is stored');
+
+    await row.dragTo(page.locator('[data-testid="class-row"][data-name="cats"]'));
+    await page.waitForFunction(() => document.querySelector('[data-testid="class-row"]')?.getAttribute('data-name') === 'owls');
+    assert.deepEqual(Object.keys(await ui.classIds()), ['owls', 'cats', 'dogs', 'rare']);
+    assert.equal(await page.getByTestId(`view-class-${ids['cats']}`).locator('kbd').innerText(), '1', 'default keys follow the order');
+
+    const rareBefore = await main.count(`class-${ids['rare']}`);
+    await row.hover();
+    await row.getByTestId('class-menu').click();
+    await row.getByTestId('class-delete').click();
+    const dialog = page.getByTestId('class-dialog');
+    await dialog.getByTestId('delete-move').check();
+    await dialog.getByTestId('class-target').selectOption({ label: 'rare' });
+    await shot('label-10-delete-class');
+    await dialog.getByTestId('class-apply').click();
+    await dialog.waitFor({ state: 'detached' });
+    await main.waitForCount(`class-${ids['rare']}`, rareBefore + 2);
+    assert.deepEqual(Object.keys(await ui.classIds()), ['cats', 'dogs', 'rare']);
+    assert.equal(await storedClass(q21), ids['rare']);
   });
 
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
