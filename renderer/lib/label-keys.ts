@@ -14,7 +14,7 @@ function isPressable(t: HTMLElement): boolean {
 }
 
 /** Keys belong to the field: text inputs, text areas, selects, editable content, sliders. */
-function isTyping(t: HTMLElement): boolean {
+export function isTyping(t: HTMLElement): boolean {
   if (t.isContentEditable || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT') return true;
   return t instanceof HTMLInputElement && !PRESSABLE_INPUTS.has(t.type);
 }
