@@ -13,7 +13,7 @@ export * from './domain.ts';
 import { trainConfigSchema, type EpochMetrics, type RunInfo, type TrainConfig } from './training.ts';
 import type { BackendReport, TrainingEvent } from './worker-protocol.ts';
 import type { LiveState } from './live-state.ts';
-import type { EvaluationMetrics } from './metrics.ts';
+import type { EvaluationMetrics, FoldAggregate } from './metrics.ts';
 
 // ---------- shared value types ----------
 
@@ -435,6 +435,7 @@ export const requestSchemas = {
   'evaluations:list': z.object({ runId: id }).strict(),
   'evaluations:get': z.object({ evaluationId: id }).strict(),
   'evaluations:labelErrors': z.object({ runId: id, limit: z.number().int().min(1).max(10_000).default(500) }).strict(),
+  'evaluations:crossValidation': z.object({ runId: id }).strict(),
   'export:model': z
     .object({
       runId: id,
@@ -543,6 +544,11 @@ export interface Responses {
   'evaluations:list': EvaluationSummary[];
   'evaluations:get': EvaluationDetail;
   'evaluations:labelErrors': { candidates: LabelErrorCandidate[]; outOfFold: boolean };
+  /** A k-fold group: each fold run's latest validation evaluation and mean ± std across folds. */
+  'evaluations:crossValidation': {
+    folds: { runId: number; fold: number | null; evaluationId: number | null }[];
+    aggregate: FoldAggregate | null;
+  };
   'suggestions:accept': EditResult;
   'export:model': { jobId: string };
   'export:dataset': { jobId: string };

@@ -60,6 +60,7 @@ export const cliCoverage: Record<Method, { command: string } | { uiOnly: string 
   'evaluations:list': { command: 'loupe eval --list' },
   'evaluations:get': { command: 'loupe eval --json' },
   'evaluations:labelErrors': { command: 'loupe label-errors' },
+  'evaluations:crossValidation': { command: 'loupe eval --folds' },
   'suggestions:accept': { command: 'loupe predict-unlabeled --accept-above X' },
   'export:model': { command: 'loupe export' },
   'export:dataset': { command: 'loupe export-dataset' },

@@ -99,4 +99,22 @@ test('k-fold cross-validation trains one run per fold on that fold’s split', a
   assert.equal(runs.reduce((a, r) => a + r.valImages, 0), total, 'every image validates in exactly one fold');
   for (const r of runs) await core.requireTrainer().waitFor(r.id);
   for (const r of runs) assert.equal((await core.dispatch('runs:get', { runId: r.id })).run.status, 'finished');
+
+  // Per-fold metrics and mean ± std: each fold run evaluated on its own held-out fold.
+  let cv = await core.dispatch('evaluations:crossValidation', { runId: runs[1]!.id });
+  assert.deepEqual(cv.folds.map((f) => [f.runId, f.fold, f.evaluationId]), runs.map((r) => [r.id, r.fold, null]));
+  assert.equal(cv.aggregate, null);
+  for (const r of runs) {
+    const { jobId } = await core.dispatch('evaluations:run', { runId: r.id, split: 'val' });
+    assert.equal((await core.jobs.wait(jobId)).state, 'succeeded');
+  }
+  cv = await core.dispatch('evaluations:crossValidation', { runId: runs[0]!.id });
+  assert.equal(cv.aggregate!.perFold.length, 3);
+  const acc = cv.aggregate!.perFold.map((f) => f.accuracy!);
+  const mean = acc.reduce((a, b) => a + b, 0) / 3;
+  const std = Math.sqrt(acc.reduce((a, b) => a + (b - mean) ** 2, 0) / 2);
+  assert.ok(Math.abs(cv.aggregate!.summary.accuracy.mean! - mean) < 1e-12);
+  assert.ok(Math.abs(cv.aggregate!.summary.accuracy.std! - std) < 1e-12);
+  const single = (await core.dispatch('runs:list', {})).find((r) => r.cvGroup === null);
+  if (single) await assert.rejects(core.dispatch('evaluations:crossValidation', { runId: single.id }), /not part of a k-fold/);
 });

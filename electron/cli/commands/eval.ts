@@ -94,7 +94,7 @@ function printEvaluation(ev: EvaluationDetail): string {
 }
 
 export async function evalCommand(args: string[]): Promise<number> {
-  const usage = 'Usage: loupe eval <project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list]\n';
+  const usage = 'Usage: loupe eval <project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list] [--folds]\n';
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -104,6 +104,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       predictions: { type: 'string' },
       list: { type: 'boolean', default: false },
+      folds: { type: 'boolean', default: false },
     },
   });
   const [projectDir] = positionals;
@@ -120,6 +121,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       process.stdout.write(values.json ? JSON.stringify(list, null, 2) + '\n' : list.map((e) => `${e.id}  ${e.split.padEnd(9)} n=${e.n}  acc ${fmt(e.accuracy)}  auc ${fmt(e.macroAuc)}${e.stale ? `  stale (${e.stale})` : ''}  ${e.createdAt}`).join('\n') + '\n');
       return 0;
     }
+    if (values.folds) return crossValidate(core, runId, values.json ?? false);
     const { jobId } = await core.dispatch('evaluations:run', { runId, split });
     const job = await followJob(core, jobId, false);
     if (job.state !== 'succeeded') {
@@ -201,4 +203,33 @@ export async function labelErrorsCommand(args: string[]): Promise<number> {
     }
     return 0;
   });
+}
+
+/** `loupe eval --folds`: each fold run of a k-fold group on its held-out fold (evaluated if needed), then mean ± std. */
+async function crossValidate(core: LoupeCore, runId: number, json: boolean): Promise<number> {
+  let cv = await core.dispatch('evaluations:crossValidation', { runId });
+  for (const f of cv.folds.filter((x) => x.evaluationId === null)) {
+    const { jobId } = await core.dispatch('evaluations:run', { runId: f.runId, split: 'val' });
+    const job = await followJob(core, jobId, false);
+    if (job.state !== 'succeeded') {
+      process.stderr.write(`loupe: fold ${f.fold === null ? '?' : f.fold + 1} (run ${f.runId}) ${job.state}: ${job.message}\n`);
+      return jobExitCode(job);
+    }
+  }
+  cv = await core.dispatch('evaluations:crossValidation', { runId });
+  if (json) {
+    process.stdout.write(JSON.stringify(cv, null, 2) + '\n');
+    return 0;
+  }
+  const a = cv.aggregate!;
+  const names = Object.keys(a.summary) as (keyof typeof a.summary)[];
+  const w = Math.max(...names.map((n) => n.length));
+  process.stdout.write(`${'metric'.padEnd(w)}  ${cv.folds.map((f) => `fold ${(f.fold ?? 0) + 1}`.padStart(8)).join('')}   mean ± std\n`);
+  for (const n of names) {
+    const s = a.summary[n];
+    process.stdout.write(
+      `${n.padEnd(w)}  ${a.perFold.map((p) => fmt(p[n]).padStart(8)).join('')}   ${fmt(s.mean)} ± ${fmt(s.std)}\n`,
+    );
+  }
+  return 0;
 }

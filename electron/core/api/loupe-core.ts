@@ -41,7 +41,7 @@ import { TrainingSupervisor, probeBackends, spawnNodeTrainer, type SpawnTrainer 
 import { getRun, listRuns, recoverInterruptedRuns, runEpochs } from '../training/runs.ts';
 import { createRuns, deletePreset, extendRun, listPresets, rerun, savePreset, suggestConfig } from '../training/run-service.ts';
 import { importBackbone, listBackbones, type BackboneInfo } from '../training/backbones.ts';
-import { acceptSuggestions, getEvaluation, labelErrorCandidates, listEvaluations } from '../evaluation/evaluations.ts';
+import { acceptSuggestions, crossValidation, getEvaluation, labelErrorCandidates, listEvaluations } from '../evaluation/evaluations.ts';
 import { exportBundle } from '../export/bundle.ts';
 import { exportDataset } from '../export/dataset-export.ts';
 import { finishedModelDir } from '../export/run-facts.ts';
@@ -324,6 +324,7 @@ export class LoupeCore {
       'evaluations:list': async ({ runId }) => listEvaluations(this.requireProject().db, runId),
       'evaluations:get': async ({ evaluationId }) => getEvaluation(this.requireProject().db, evaluationId),
       'evaluations:labelErrors': async ({ runId, limit }) => labelErrorCandidates(this.requireProject().db, runId, limit),
+      'evaluations:crossValidation': async ({ runId }) => crossValidation(this.requireProject().db, runId),
       'suggestions:accept': async ({ evaluationId, imageIds, minConfidence }) =>
         this.changed('labels', acceptSuggestions(this.requireProject().db, evaluationId, { imageIds, minConfidence })),
       // Exports run in this process: file work and pdfkit, no TensorFlow (the ONNX graph is built from the files).

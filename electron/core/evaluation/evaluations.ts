@@ -10,7 +10,7 @@ import {
   type EvaluationSummary,
   type LabelErrorCandidate,
 } from '../../../shared/contract.ts';
-import type { EvaluationMetrics } from '../../../shared/metrics.ts';
+import { aggregateFolds, type EvaluationMetrics, type FoldAggregate } from '../../../shared/metrics.ts';
 import type { Database } from '../db/database.ts';
 import { applyValues } from '../labels/edits.ts';
 import { getRun } from '../training/runs.ts';
@@ -141,4 +141,27 @@ export function acceptSuggestions(
     ? `Accept ${changes.length} suggestion${changes.length > 1 ? 's' : ''}`
     : `Accept ${changes.length} suggestions ≥ ${Math.round((pick.minConfidence ?? 0) * 100)}%`;
   return applyValues(db, label, changes, 'suggestion');
+}
+
+export interface CrossValidation {
+  /** The fold runs of the group, in fold order, with their latest validation evaluation (null if none yet). */
+  folds: { runId: number; fold: number | null; evaluationId: number | null }[];
+  /** Per-fold metrics and mean ± std (sample std) over the evaluated folds. */
+  aggregate: FoldAggregate | null;
+}
+
+/** k-fold cross-validation results: each fold run's validation evaluation, and mean ± std across the folds. */
+export function crossValidation(db: Database, runId: number): CrossValidation {
+  const run = getRun(db, runId);
+  if (!run.cvGroup) throw new LoupeError('BAD_INPUT', `Run ${runId} is not part of a k-fold cross-validation`);
+  const runs = db.prepare('SELECT id, fold FROM runs WHERE cv_group = ? ORDER BY fold, id').all(run.cvGroup) as { id: number; fold: number | null }[];
+  const folds = runs.map((r) => ({
+    runId: r.id,
+    fold: r.fold,
+    evaluationId: (db.prepare(`SELECT id FROM evaluations WHERE run_id = ? AND split = 'val' ORDER BY id DESC LIMIT 1`).pluck().get(r.id) as number | undefined) ?? null,
+  }));
+  const metrics = folds
+    .filter((f) => f.evaluationId !== null)
+    .map((f) => JSON.parse(db.prepare('SELECT metrics FROM evaluations WHERE id = ?').pluck().get(f.evaluationId) as string) as EvaluationMetrics);
+  return { folds, aggregate: metrics.length ? aggregateFolds(metrics) : null };
 }
