@@ -138,11 +138,13 @@ export function queryImageIds(db: Database, req: Request<'images:ids'>): number[
 /** The SQL of one grid page: one place, so the query-plan test checks exactly what the grid runs. */
 export function pageSql(req: Request<'images:query'>): { count: string; page: string; params: unknown[] } {
   const { from, where, params } = filterSql(req.filter, req.sort);
+  // The count has no order: it may use the filter's own index (a covering count), whatever the sort hints.
+  const counted = filterSql(req.filter);
   const predictionColumns = req.filter.evaluation
     ? ', p.predicted AS p_predicted, p.confidence AS p_confidence, p.label AS p_label, p.label_probability AS p_label_probability'
     : '';
   return {
-    count: `SELECT COUNT(*) AS n FROM ${from} ${where}`,
+    count: `SELECT COUNT(*) AS n FROM ${counted.from} ${counted.where}`,
     page: `SELECT ${SUMMARY_COLUMNS}${predictionColumns} FROM ${from} ${where} ORDER BY ${orderBy(req)} LIMIT ? OFFSET ?`,
     params,
   };

@@ -14,7 +14,7 @@ import { checkpointDir } from './checkpoint-paths.ts';
 
 export { checkpointDir, hasCheckpoint, type CheckpointKind } from './checkpoint-paths.ts';
 
-function writeAtomically(dir: string, files: Record<string, Buffer | string>): void {
+export function writeAtomically(dir: string, files: Record<string, Buffer | string>): void {
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });

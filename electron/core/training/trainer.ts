@@ -35,7 +35,7 @@ export interface TrainerResult {
   message: string;
 }
 
-function describeError(e: unknown): string {
+export function describeError(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ENOSPC') return 'The disk is full: the checkpoint could not be written. Free some space and resume; the last good checkpoint is kept.';
   if (/out of memory|Cannot allocate|allocation failed/i.test(err?.message ?? '')) {
