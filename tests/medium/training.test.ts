@@ -212,6 +212,20 @@ test('model-assisted labeling: predictions on unlabeled images, accept above a t
   await assert.rejects(core.dispatch('suggestions:accept', { evaluationId }), (e: any) => e.code === 'VALIDATION');
 });
 
+test('evaluation maps classes by name: a class added since the run is left out and reported', async () => {
+  const extra = await core.dispatch('classes:create', { name: 'nodule' });
+  const val = (await core.dispatch('images:query', { filter: { split: 'val' }, limit: 3 })).items.map((i) => i.id);
+  await core.dispatch('labels:set', { imageIds: val, classId: extra.id });
+  const { evaluationId, n, notes } = await runEvaluation(project, { runId: trainedRunId, split: 'val' });
+  assert.equal(n, 21 - 3);
+  assert.ok(notes.some((m) => /3 images of class "nodule" left out: the run was trained without that class/.test(m)), notes.join(' | '));
+  const ev = await core.dispatch('evaluations:get', { evaluationId });
+  assert.deepEqual(ev.classes, ['effusion', 'normal', 'pneumonia']);
+  assert.equal(ev.metrics!.n, 18);
+  await core.dispatch('labels:undo', {});
+  await core.dispatch('classes:delete', { id: extra.id, labeledImages: 'unlabel' });
+});
+
 test('evaluation refuses a run without a model, and a split without labeled images', async () => {
   const [fresh] = createRuns(project, { config: small }, 'test');
   await assert.rejects(core.dispatch('evaluations:run', { runId: fresh!.id, split: 'val' }), /no trained model/);
