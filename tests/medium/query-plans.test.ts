@@ -24,3 +24,25 @@ test('grid pages never sort the whole filtered set', () => {
   }
   project.close();
 });
+
+test('path search: substrings from the trigram index, any case, short terms and quotes too, kept in step on moves', async () => {
+  const { queryImages } = await import('../../electron/core/images/queries.ts');
+  const { project } = seedProject(tempDir(), { perClass: [3, 2], path: (c, i) => (c === 0 ? `Normal/P0${i}_scan.png` : `odd "q"/x${i}.png`) });
+  const db = project.db;
+  const search = (term: string) => queryImages(db, parseRequest('images:query', { filter: { search: term } })).items.map((i) => i.name).sort();
+  assert.deepEqual(search('p01_SCAN'), ['P01_scan.png']);
+  assert.deepEqual(search('normal/'), ['P00_scan.png', 'P01_scan.png', 'P02_scan.png']);
+  assert.deepEqual(search('x1'), ['x1.png'], 'two characters fall back to a scan');
+  assert.deepEqual(search('"q"/x'), ['x0.png', 'x1.png']);
+  assert.deepEqual(search('%'), [], 'LIKE wildcards are literal');
+  const plan = (db.prepare(`EXPLAIN QUERY PLAN ${pageSqlFor('scan.png')}`).all('"scan.png"', 200, 0) as { detail: string }[]).map((r) => r.detail).join(' | ');
+  assert.match(plan, /images_path_fts/);
+  db.prepare(`UPDATE images SET rel_path = 'Moved/P01_scan.png' WHERE name = 'P01_scan.png'`).run();
+  assert.deepEqual(search('moved/'), ['P01_scan.png']);
+  assert.deepEqual(search('normal/'), ['P00_scan.png', 'P02_scan.png']);
+  project.close();
+});
+
+function pageSqlFor(term: string): string {
+  return pageSql(parseRequest('images:query', { filter: { search: term } })).page;
+}

@@ -202,6 +202,27 @@ export const migrations: Migration[] = [
         ALTER TABLE runs ADD COLUMN cv_group TEXT;
       `),
   },
+  {
+    version: 5,
+    name: 'path search index (FTS5 trigram over rel_path)',
+    // Substring search with LIKE '%x%' reads every row (20–30 ms at 100k images); a trigram index answers it from
+    // the index. Kept in step with images by triggers, so no writer has to remember it.
+    up: (db) =>
+      db.exec(`
+        CREATE VIRTUAL TABLE images_path_fts USING fts5(rel_path, content = 'images', content_rowid = 'id', tokenize = 'trigram');
+        INSERT INTO images_path_fts (images_path_fts) VALUES ('rebuild');
+        CREATE TRIGGER images_path_fts_insert AFTER INSERT ON images BEGIN
+          INSERT INTO images_path_fts (rowid, rel_path) VALUES (new.id, new.rel_path);
+        END;
+        CREATE TRIGGER images_path_fts_delete AFTER DELETE ON images BEGIN
+          INSERT INTO images_path_fts (images_path_fts, rowid, rel_path) VALUES ('delete', old.id, old.rel_path);
+        END;
+        CREATE TRIGGER images_path_fts_update AFTER UPDATE OF rel_path ON images BEGIN
+          INSERT INTO images_path_fts (images_path_fts, rowid, rel_path) VALUES ('delete', old.id, old.rel_path);
+          INSERT INTO images_path_fts (rowid, rel_path) VALUES (new.id, new.rel_path);
+        END;
+      `),
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

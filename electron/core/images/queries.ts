@@ -101,8 +101,16 @@ export function filterSql(filter: ImageFilter, sort?: SortKey): { from: string; 
     params.push(filter.fold);
   }
   if (filter.search) {
-    clauses.push(`i.rel_path LIKE ? ESCAPE '\\'`);
-    params.push(`%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    const term = filter.search;
+    if ([...term].length >= 3) {
+      // The trigram index finds substrings (case-insensitively) without reading every row; quoted as one phrase.
+      clauses.push(`i.id IN (SELECT rowid FROM images_path_fts WHERE images_path_fts MATCH ?)`);
+      params.push(`"${term.replace(/"/g, '""')}"`);
+    } else {
+      // Trigrams need three characters; one or two are rare searches, served by a scan.
+      clauses.push(`i.rel_path LIKE ? ESCAPE '\\'`);
+      params.push(`%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    }
   }
   return { from, where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
 }
