@@ -61,7 +61,8 @@ export function filterSql(filter: ImageFilter, sort?: SortKey): { from: string; 
   // order's own index (images_by_size / images_by_mtime) and stops after a page instead of sorting the filtered
   // set (a class is rarely under 1% of the images, so a page is found within a few thousand index entries).
   const byOrder = sort === 'size' || sort === 'date';
-  const splitColumn = byOrder ? '+i.split' : 'i.split';
+  // Splits have their own size/date indexes (migration 6); only the class filter is hidden from the planner.
+  const splitColumn = 'i.split';
   const classColumn = byOrder ? '+i.class_id' : 'i.class_id';
   const params: unknown[] = [];
   let from = 'images i';
