@@ -99,25 +99,9 @@ async function exportDataset(projectDir: string, out: string, run: string | unde
   });
 }
 
+/** `loupe export-dataset …` is `loupe export --dataset …`: one parser, one behaviour. */
 export async function exportDatasetCommand(args: string[]): Promise<number> {
-  const usage = 'Usage: loupe export-dataset <project> --out DIR [--run ID] [--copy] [--force] [--json]\n';
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      run: { type: 'string' },
-      out: { type: 'string' },
-      copy: { type: 'boolean', default: false },
-      force: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const [projectDir] = positionals;
-  if (!projectDir || !values.out) {
-    process.stderr.write(usage);
-    return 2;
-  }
-  return exportDataset(projectDir, values.out, values.run, values.copy, values.force, values.json, usage);
+  return exportCommand([...args, '--dataset']);
 }
 
 export async function reportCommand(args: string[]): Promise<number> {
