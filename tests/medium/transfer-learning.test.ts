@@ -94,10 +94,10 @@ test('a backbone from classes 0–4 beats training from scratch on 50 images per
     const { evaluationId } = await runEvaluation(b.requireProject(), { runId: run!.id, split: 'val' });
     return (await b.dispatch('evaluations:get', { evaluationId })).metrics!.accuracy;
   };
-  const scratch = await accuracyOf({ ...base, epochs: 8 });
-  // Head only for 4 epochs, then the last backbone block (conv2) fine-tuned at 0.3× the rate. Seeded on wasm, so
-  // the numbers repeat: measured 0.928 vs 0.917 for scratch (0.902 vs 0.892 at 4 epochs).
-  const transfer = await accuracyOf({ ...base, arch: 'backbone', backbone: 'fashion-0-4', epochs: 8, headEpochs: 4, unfreezeBlocks: 1, fineTuneLrFactor: 0.3 });
+  const scratch = await accuracyOf({ ...base, epochs: 5 });
+  // One head-only epoch, then the last two backbone blocks fine-tuned at half the rate. Seeded, and the training
+  // order follows image content, so the numbers repeat: 0.918 vs 0.875 from scratch (0.890 vs 0.863 at 3 epochs).
+  const transfer = await accuracyOf({ ...base, arch: 'backbone', backbone: 'fashion-0-4', epochs: 5, headEpochs: 1, unfreezeBlocks: 2, fineTuneLrFactor: 0.5 });
   assert.ok(transfer > scratch, `transfer ${transfer.toFixed(3)} should beat scratch ${scratch.toFixed(3)}`);
   await b.shutdown();
 });

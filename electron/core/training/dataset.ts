@@ -178,7 +178,9 @@ export class CachedSource implements BatchSource {
 
   constructor(cache: TensorCache, items: DatasetItem[], shape: InputShape, norm: Normalization, opts: SourceOptions) {
     this.cache = cache;
-    this.items = items;
+    // Ordered by content before any seeded shuffle: the same images and seed train in the same order whatever ids
+    // an import happened to give them (parallel imports number files in the order they finish).
+    this.items = [...items].sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : a.imageId - b.imageId));
     this.size = items.length;
     this.shape = [shape.imageSize, shape.imageSize, shape.channels];
     this.norm = norm;
