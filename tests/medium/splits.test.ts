@@ -42,6 +42,8 @@ test('group split by filename regex keeps each patient in one split; leakage is 
   assert.equal(preview.groups, 50);
   const s = await core.dispatch('splits:assign', { ratios: [0.6, 0.2, 0.2], seed: 1, groupBy: { kind: 'regex', pattern: '^(P\\d+)_' } });
   assert.equal(s.groups, 50);
+  // The summary a split returns is counted from the rows it wrote; the table says the same.
+  assert.deepEqual(s, await core.dispatch('splits:summary', {}));
   assert.ok(!s.warnings.some((w) => w.kind === 'group-across-splits'));
   const db = core.requireProject().db;
   const spans = db.prepare('SELECT group_key, COUNT(DISTINCT split) AS n FROM images GROUP BY group_key').all() as { n: number }[];
@@ -79,6 +81,22 @@ test('a locked test set never moves; re-splitting divides only the rest', async 
   await assert.rejects(core.dispatch('splits:move', { imageIds: [notTest], split: 'test' }), /locked/);
   await core.dispatch('splits:lockTest', { locked: false });
   await core.dispatch('splits:move', { imageIds: [notTest], split: 'test' });
+  await core.shutdown();
+});
+
+test('a patient split across a locked test set and the rest is reported by the re-split itself', async () => {
+  const dir = tempDir();
+  const { project } = seedProject(dir, { perClass: [60, 60], path: (c, i) => `c${c}/P${c}${String(Math.floor(i / 3)).padStart(3, '0')}_${i % 3}.png` });
+  // Folder splits that cut through patients: the third image of every patient is in test.
+  project.db.prepare(`UPDATE images SET split = CASE WHEN rel_path LIKE '%\\_2.png' ESCAPE '\\' THEN 'test' ELSE 'train' END`).run();
+  adoptFolderSplits(project.db);
+  project.close();
+  const core = open(dir);
+  const s = await core.dispatch('splits:assign', { ratios: [0.75, 0.25, 0], seed: 3, groupBy: { kind: 'regex', pattern: '^(P\\d+)_' } });
+  const leak = s.warnings.find((w) => w.kind === 'group-across-splits');
+  assert.ok(leak, 'every patient has images on both sides of the locked test set');
+  assert.match(leak.message, /^40 groups are found in more than one split/);
+  assert.deepEqual(s, await core.dispatch('splits:summary', {}));
   await core.shutdown();
 });
 

@@ -25,6 +25,12 @@ function makeItems(perClass: number[], groupSize = 0, seed = 1): SplitItem[] {
   return items.sort(() => random() - 0.5);
 }
 
+/** The positional result (bucket of items[i]) as bucket by image id. */
+function byId(items: readonly SplitItem[], buckets: Uint8Array): Map<number, number> {
+  assert.equal(buckets.length, items.length);
+  return new Map(items.map((it, i) => [it.id, buckets[i]!]));
+}
+
 test('largestRemainder splits n into integers within 1 of the ideal that sum to n', () => {
   for (const n of [0, 1, 7, 10, 99, 1001]) {
     for (const w of [[0.7, 0.15, 0.15], [0.8, 0.2, 0], [1, 1, 1], [0.5, 0.25, 0.25]]) {
@@ -51,7 +57,7 @@ test('stratified split: every class within 1 image of its ideal share in every s
   const perClass = [500, 37, 1203, 8, 64];
   const items = makeItems(perClass);
   const w = [0.7, 0.15, 0.15];
-  const a = assignBuckets(items, w, 42);
+  const a = byId(items, assignBuckets(items, w, 42));
   assert.equal(a.size, items.length);
   perClass.forEach((n, cls) => {
     const counts = [0, 0, 0];
@@ -62,9 +68,10 @@ test('stratified split: every class within 1 image of its ideal share in every s
 
 test('same seed and same data give the same split; another seed a different one; input order does not matter', () => {
   const items = makeItems([300, 200, 100]);
-  const a = assignBuckets(items, [0.7, 0.15, 0.15], 7);
-  const b = assignBuckets([...items].reverse(), [0.7, 0.15, 0.15], 7);
-  const c = assignBuckets(items, [0.7, 0.15, 0.15], 8);
+  const a = byId(items, assignBuckets(items, [0.7, 0.15, 0.15], 7));
+  const reversed = [...items].reverse();
+  const b = byId(reversed, assignBuckets(reversed, [0.7, 0.15, 0.15], 7));
+  const c = byId(items, assignBuckets(items, [0.7, 0.15, 0.15], 8));
   assert.deepEqual([...a.entries()].sort((x, y) => x[0] - y[0]), [...b.entries()].sort((x, y) => x[0] - y[0]));
   let differ = 0;
   for (const [id, s] of a) if (c.get(id) !== s) differ++;
@@ -73,7 +80,7 @@ test('same seed and same data give the same split; another seed a different one;
 
 test('group-aware: every group lands in one split, and classes stay roughly stratified', () => {
   const items = makeItems([600, 400, 200], 4);
-  const a = assignBuckets(items, [0.7, 0.15, 0.15], 3);
+  const a = byId(items, assignBuckets(items, [0.7, 0.15, 0.15], 3));
   const where = new Map<string, Set<number>>();
   for (const it of items) {
     const s = where.get(it.group!) ?? new Set();
@@ -91,14 +98,13 @@ test('group-aware: every group lands in one split, and classes stay roughly stra
 
 test('zero-weight buckets receive nothing', () => {
   const items = makeItems([50, 50]);
-  const a = assignBuckets(items, [0.8, 0.2, 0], 1);
+  const a = byId(items, assignBuckets(items, [0.8, 0.2, 0], 1));
   assert.ok([...a.values()].every((b) => b !== 2));
 });
 
 test('emptyCells reports classes left out of a split', () => {
   const items = makeItems([100, 2]);
-  const a = assignBuckets(items, [0.7, 0.15, 0.15], 1);
-  const empty = emptyCells(items, a, [0.7, 0.15, 0.15]);
+  const empty = emptyCells(items, assignBuckets(items, [0.7, 0.15, 0.15], 1), [0.7, 0.15, 0.15]);
   assert.ok(empty.length >= 1);
   assert.ok(empty.every((e) => e.cls === 1 && e.classSize === 2));
 });
@@ -106,7 +112,7 @@ test('emptyCells reports classes left out of a split', () => {
 test('k-fold covers every image exactly once, folds balanced per class, groups intact', () => {
   for (const k of [2, 5, 10]) {
     const items = makeItems([103, 57, 20], 0, k);
-    const f = assignFolds(items, k, 11);
+    const f = byId(items, assignFolds(items, k, 11));
     assert.equal(f.size, items.length);
     assert.ok([...f.values()].every((v) => Number.isInteger(v) && v >= 0 && v < k));
     [103, 57, 20].forEach((n, cls) => {
@@ -116,7 +122,7 @@ test('k-fold covers every image exactly once, folds balanced per class, groups i
     });
   }
   const grouped = makeItems([90, 60], 3);
-  const f = assignFolds(grouped, 5, 2);
+  const f = byId(grouped, assignFolds(grouped, 5, 2));
   const where = new Map<string, Set<number>>();
   for (const it of grouped) where.set(it.group!, (where.get(it.group!) ?? new Set()).add(f.get(it.id)!));
   for (const s of where.values()) assert.equal(s.size, 1);

@@ -1,0 +1,49 @@
+// WAL checkpoints on a worker thread, on a real project.db: the log is copied back without the main connection
+// doing it, and when the worker is gone the main connection checkpoints by itself again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Checkpointer, type CheckpointEvent } from '../../electron/core/db/checkpointer.ts';
+import { seedProject } from '../helpers/seed-project.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const autocheckpoint = (db: { pragma: (s: string, o: { simple: true }) => unknown }) => db.pragma('wal_autocheckpoint', { simple: true });
+
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a project checkpoints its WAL on a worker thread; the main connection only keeps a backstop', async () => {
+  const dir = tempDir();
+  const { project } = seedProject(dir, { perClass: [3000, 3000] });
+  const events: CheckpointEvent[] = [];
+  project.checkpointer.onCheckpoint((e) => events.push(e));
+  await until(() => autocheckpoint(project.db) === 20_000);
+  // A write of thousands of pages: with SQLite's default the commit itself would copy them back.
+  project.db.prepare(`UPDATE images SET split = CASE WHEN id % 3 = 0 THEN 'val' ELSE 'train' END`).run();
+  project.checkpointer.nudge();
+  await until(() => events.some((e) => e.log > 0 && e.done === e.log));
+  // Nothing is left for the main connection to copy: the log holds no frame beyond what is in project.db.
+  const [left] = project.db.pragma('wal_checkpoint(PASSIVE)') as { log: number; checkpointed: number }[];
+  assert.equal(left!.checkpointed, left!.log);
+  assert.ok(events.at(-1)!.log > 1000, `the write took ${events.at(-1)!.log} pages`);
+  project.close();
+});
+
+test('without its worker thread the main connection checkpoints by itself', async () => {
+  const dir = tempDir();
+  const { project } = seedProject(dir, { perClass: [10] });
+  project.checkpointer.stop();
+  assert.equal(autocheckpoint(project.db), 1000);
+  // A worker that cannot load SQLite: the connection keeps SQLite's default.
+  const broken = Checkpointer.start(project.db, join(dir, 'project', 'project.db'), { sqlitePath: join(dir, 'no-such-module.js') });
+  // The worker never holds a process open (unref); hold it here while waiting for it to fail.
+  broken['worker'].ref();
+  await new Promise((done) => broken['worker'].on('exit', done));
+  assert.equal(autocheckpoint(project.db), 1000);
+  project.close();
+});
