@@ -5,6 +5,7 @@
 import { mkdirSync, existsSync, statSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { LoupeError, type ProjectInfo } from '../../../shared/contract.ts';
+import { Checkpointer } from '../db/checkpointer.ts';
 import { openDatabase, type Database } from '../db/database.ts';
 
 export const PROJECT_DB = 'project.db';
@@ -20,10 +21,13 @@ export function projectDirOf(path: string): string {
 export class Project {
   readonly path: string;
   readonly db: Database;
+  /** WAL checkpoints off this thread (see checkpointer.ts). */
+  readonly checkpointer: Checkpointer;
 
   private constructor(path: string, db: Database) {
     this.path = path;
     this.db = db;
+    this.checkpointer = Checkpointer.start(db, join(path, PROJECT_DB));
   }
 
   get cacheDir(): string {
@@ -99,6 +103,7 @@ export class Project {
   }
 
   close(): void {
+    this.checkpointer.stop();
     if (this.db.open) this.db.close();
   }
 }
