@@ -23,7 +23,7 @@ import { listDir } from './fs-browse.ts';
 import { previewImport, runImport } from '../import/importer.ts';
 import { getImage, listClasses, queryImageIds, queryImages, summarizeProject } from '../images/queries.ts';
 import { applyEdit, applyValues, editState, redo, undo } from '../labels/edits.ts';
-import { createClass, deleteClass, mergeClasses, reorderClasses, updateClass } from '../labels/classes.ts';
+import { classNameOf, createClass, deleteClass, mergeClasses, reorderClasses, updateClass } from '../labels/classes.ts';
 import { imageHistory } from '../labels/history.ts';
 import { exportLabelsCsv, importLabelsCsv } from '../labels/labels-csv.ts';
 import {
@@ -250,9 +250,10 @@ export class LoupeCore {
       },
       'labels:set': async ({ imageIds, classId }) => {
         const db = this.requireProject().db;
-        const cls = classId === null ? null : listClasses(db).find((c) => c.id === classId);
-        if (cls === undefined) throw new LoupeError('NOT_FOUND', `No class with id ${classId}`);
-        const label = `${cls ? `Label ${cls.name}` : 'Clear label'}${imageIds.length > 1 ? ` (${imageIds.length})` : ''}`;
+        // By id only: listing the classes would count every class's images on each keystroke.
+        const name = classId === null ? null : classNameOf(db, classId);
+        if (classId !== null && name === null) throw new LoupeError('NOT_FOUND', `No class with id ${classId}`);
+        const label = `${name !== null ? `Label ${name}` : 'Clear label'}${imageIds.length > 1 ? ` (${imageIds.length})` : ''}`;
         return this.changed('labels', applyEdit(db, label, imageIds, 'class_id', classId));
       },
       'labels:undo': async () => this.changed('labels', undo(this.requireProject().db)),

@@ -1,6 +1,6 @@
 /** Class management: add, rename, recolor, re-key, reorder, merge, delete. Each is one transaction. */
 import { LoupeError, type ClassInfo } from '../../../shared/contract.ts';
-import type { Database } from '../db/database.ts';
+import { cached, type Database } from '../db/database.ts';
 import { listClasses } from '../images/queries.ts';
 import { recordLabelHistory, remapClassInEdits } from './edits.ts';
 
@@ -13,6 +13,11 @@ export const CLASS_COLORS = [
 export function nextColor(db: Database): string {
   const n = (db.prepare('SELECT COUNT(*) FROM classes').pluck().get() as number) ?? 0;
   return CLASS_COLORS[n % CLASS_COLORS.length]!;
+}
+
+/** A class's name by id, or null when there is none; no counts (those scan the images). */
+export function classNameOf(db: Database, id: number): string | null {
+  return (cached(db, 'SELECT name FROM classes WHERE id = ?').get(id) as { name: string } | undefined)?.name ?? null;
 }
 
 function getClass(db: Database, id: number): ClassInfo {

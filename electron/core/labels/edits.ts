@@ -5,7 +5,7 @@
  */
 import { userInfo } from 'node:os';
 import { LoupeError, type EditResult, type EditState } from '../../../shared/contract.ts';
-import type { Database } from '../db/database.ts';
+import { cached, type Database } from '../db/database.ts';
 
 export type EditField = 'class_id' | 'split' | 'excluded' | 'unsure' | 'user_note';
 export type FieldValue = number | string | null;
@@ -46,13 +46,15 @@ function writeChanges(db: Database, changes: Change[], action: string): void {
   }
   for (const g of groups.values()) {
     // The field name comes from the closed EditField union, never from input.
-    db.prepare(
+    cached(
+      db,
       `UPDATE images SET ${g.field} = ?${g.field === 'split' ? ", split_source = 'manual'" : ''} WHERE id IN (SELECT value FROM json_each(?))`,
     ).run(g.value, JSON.stringify(g.ids));
   }
   const labelChanges = changes.filter((c) => c.field === 'class_id');
   if (labelChanges.length === 0) return;
-  db.prepare(
+  cached(
+    db,
     `INSERT INTO label_history (image_id, old_class_id, new_class_id, old_name, new_name, action, user, at)
      SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, oc.name, nc.name, ?, ?, ?
      FROM json_each(?) j
@@ -90,9 +92,9 @@ export function applyValues(db: Database, label: string, entries: readonly Value
     const current = new Map<EditField, Map<number, { v: FieldValue; status: string }>>();
     for (const f of new Set(entries.map((e) => e.field))) {
       const ids = [...new Set(entries.filter((e) => e.field === f).map((e) => e.imageId))];
-      const rows = db
-        .prepare(`SELECT id, ${f} AS v, status FROM images WHERE id IN (SELECT value FROM json_each(?))`)
-        .all(JSON.stringify(ids)) as { id: number; v: FieldValue; status: string }[];
+      const rows = cached(db, `SELECT id, ${f} AS v, status FROM images WHERE id IN (SELECT value FROM json_each(?))`).all(
+        JSON.stringify(ids),
+      ) as { id: number; v: FieldValue; status: string }[];
       current.set(f, new Map(rows.map((r) => [r.id, { v: r.v, status: r.status }])));
     }
     const changes: Change[] = [];
@@ -119,8 +121,7 @@ export function applyValues(db: Database, label: string, entries: readonly Value
       throw new LoupeError('NOT_FOUND', `No image with id ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''}`);
     }
     if (unusable.length) {
-      const paths = db
-        .prepare(`SELECT rel_path, status FROM images WHERE id IN (${unusable.slice(0, 3).map(() => '?').join(',')})`)
+      const paths = db.prepare(`SELECT rel_path, status FROM images WHERE id IN (${unusable.slice(0, 3).map(() => '?').join(',')})`)
         .all(...unusable.slice(0, 3)) as { rel_path: string; status: string }[];
       throw new LoupeError(
         'BAD_INPUT',
@@ -130,16 +131,17 @@ export function applyValues(db: Database, label: string, entries: readonly Value
     }
     if (changes.length === 0) return 0;
     const editId = Number(
-      db.prepare('INSERT INTO edits (label, created_at) VALUES (?, ?)').run(label, new Date().toISOString()).lastInsertRowid,
+      cached(db, 'INSERT INTO edits (label, created_at) VALUES (?, ?)').run(label, new Date().toISOString()).lastInsertRowid,
     );
-    db.prepare(
+    cached(
+      db,
       `INSERT INTO edit_changes (edit_id, image_id, field, old_value, new_value)
        SELECT ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?) j`,
     ).run(editId, JSON.stringify(changes.map((c) => [c.imageId, c.field, c.oldValue, c.newValue])));
     writeChanges(db, changes, action);
     // A new action ends the redo branch.
-    db.prepare('DELETE FROM edits WHERE undone = 1').run();
-    db.prepare('DELETE FROM edits WHERE id <= ?').run(editId - MAX_EDITS);
+    cached(db, 'DELETE FROM edits WHERE undone = 1').run();
+    cached(db, 'DELETE FROM edits WHERE id <= ?').run(editId - MAX_EDITS);
     return new Set(changes.map((c) => c.imageId)).size;
   });
   const changed = run.immediate();
@@ -148,24 +150,21 @@ export function applyValues(db: Database, label: string, entries: readonly Value
 
 function replay(db: Database, direction: 'undo' | 'redo'): EditResult {
   const run = db.transaction((): number => {
-    const edit = db
-      .prepare(
-        direction === 'undo'
-          ? 'SELECT id, label FROM edits WHERE undone = 0 ORDER BY id DESC LIMIT 1'
-          : 'SELECT id, label FROM edits WHERE undone = 1 ORDER BY id ASC LIMIT 1',
-      )
-      .get() as { id: number; label: string } | undefined;
+    const edit = cached(
+      db,
+      direction === 'undo'
+        ? 'SELECT id, label FROM edits WHERE undone = 0 ORDER BY id DESC LIMIT 1'
+        : 'SELECT id, label FROM edits WHERE undone = 1 ORDER BY id ASC LIMIT 1',
+    ).get() as { id: number; label: string } | undefined;
     if (!edit) return 0;
-    const rows = db
-      .prepare('SELECT image_id, field, old_value, new_value FROM edit_changes WHERE edit_id = ?')
-      .all(edit.id) as { image_id: number; field: EditField; old_value: FieldValue; new_value: FieldValue }[];
+    const rows = cached(db, 'SELECT image_id, field, old_value, new_value FROM edit_changes WHERE edit_id = ?').all(edit.id) as { image_id: number; field: EditField; old_value: FieldValue; new_value: FieldValue }[];
     const changes: Change[] = rows.map((r) =>
       direction === 'undo'
         ? { imageId: r.image_id, field: r.field, oldValue: r.new_value, newValue: r.old_value }
         : { imageId: r.image_id, field: r.field, oldValue: r.old_value, newValue: r.new_value },
     );
     writeChanges(db, changes, direction);
-    db.prepare('UPDATE edits SET undone = ? WHERE id = ?').run(direction === 'undo' ? 1 : 0, edit.id);
+    cached(db, 'UPDATE edits SET undone = ? WHERE id = ?').run(direction === 'undo' ? 1 : 0, edit.id);
     return new Set(changes.map((c) => c.imageId)).size;
   });
   const changed = run.immediate();
@@ -181,8 +180,8 @@ export function redo(db: Database): EditResult {
 }
 
 export function editState(db: Database): EditState {
-  const u = db.prepare('SELECT label FROM edits WHERE undone = 0 ORDER BY id DESC LIMIT 1').get() as { label: string } | undefined;
-  const r = db.prepare('SELECT label FROM edits WHERE undone = 1 ORDER BY id ASC LIMIT 1').get() as { label: string } | undefined;
+  const u = cached(db, 'SELECT label FROM edits WHERE undone = 0 ORDER BY id DESC LIMIT 1').get() as { label: string } | undefined;
+  const r = cached(db, 'SELECT label FROM edits WHERE undone = 1 ORDER BY id ASC LIMIT 1').get() as { label: string } | undefined;
   return { canUndo: Boolean(u), canRedo: Boolean(r), undoLabel: u?.label ?? null, redoLabel: r?.label ?? null };
 }
 

@@ -22,6 +22,7 @@ import {
 } from '../../../shared/split-math.ts';
 import type { Database } from '../db/database.ts';
 import { writeColumn } from '../db/bulk-write.ts';
+import { classNameOf } from '../labels/classes.ts';
 import { applyEdit } from '../labels/edits.ts';
 
 const DEFAULT_RATIOS: [number, number, number] = [0.7, 0.15, 0.15];
@@ -187,10 +188,6 @@ function writeRows(
   );
 }
 
-function className(db: Database, id: number): string {
-  return (db.prepare('SELECT name FROM classes WHERE id = ?').pluck().get(id) as string | undefined) ?? `#${id}`;
-}
-
 export function assignSplits(
   db: Database,
   req: { ratios?: [number, number, number]; seed: number; groupBy?: GroupRule; lockTest?: boolean },
@@ -217,7 +214,7 @@ export function assignSplits(
   if (empty.length) {
     const list = empty
       .slice(0, LISTED)
-      .map((e) => `"${className(db, e.cls)}" (${e.classSize} images) gets none in ${splitNames[e.bucket]}`)
+      .map((e) => `"${classNameOf(db, e.cls) ?? `#${e.cls}`}" (${e.classSize} images) gets none in ${splitNames[e.bucket]}`)
       .join('; ');
     throw new LoupeError(
       'BAD_INPUT',
