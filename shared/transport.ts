@@ -5,7 +5,9 @@
  * Browser host (`loupe serve`), bound to 127.0.0.1 with a random per-launch token:
  *   POST /api/<method>        body: JSON request; header `x-loupe-token: <token>`
  *                             reply: `{ ok: true, data }` or `{ ok: false, error: ErrorEnvelope }`
- *   GET  /events?token=<t>    WebSocket; server sends `{ event, payload }` (see `Events`)
+ *   GET  /events?token=<t>    WebSocket; server sends `{ event, payload }` (see `Events`). The page may also send
+ *                             calls as `{ call: <n>, method, request }` frames; each is answered, in any order,
+ *                             by `{ call: <n>, reply }` with the same reply as a POST.
  *   GET  /media/<kind>/<id>?token=<t>   image bytes (kind: thumb | image | raw); ids only, never paths
  *   GET  /?token=<t>          the UI; it keeps the token for later calls
  *
@@ -32,6 +34,28 @@ export type WireReply<T> = { ok: true; data: T } | { ok: false; error: ErrorEnve
 export interface WireEvent<E extends EventName = EventName> {
   event: E;
   payload: Events[E];
+}
+
+/** A call sent as a WebSocket frame; `call` numbers it so its reply can be matched. */
+export interface WireCall {
+  call: number;
+  method: string;
+  request: unknown;
+}
+
+export interface WireCallReply {
+  call: number;
+  reply: WireReply<unknown>;
+}
+
+export function isWireCall(v: unknown): v is WireCall {
+  const o = v as Partial<WireCall> | null;
+  return typeof o === 'object' && o !== null && Number.isSafeInteger(o.call) && typeof o.method === 'string';
+}
+
+export function isWireCallReply(v: unknown): v is WireCallReply {
+  const o = v as Partial<WireCallReply> | null;
+  return typeof o === 'object' && o !== null && Number.isSafeInteger(o.call) && typeof o.reply === 'object' && o.reply !== null;
 }
 
 export const mediaKinds: readonly MediaKind[] = ['thumb', 'image', 'raw'];

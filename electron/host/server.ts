@@ -2,18 +2,22 @@
  * The browser host (`loupe serve`): the same contract as the desktop app, over HTTP + WebSocket on 127.0.0.1.
  * A random per-launch token guards every API call, event stream and media request, so pages of other local
  * users (or other sites, via DNS rebinding) cannot drive it. See shared/transport.ts for the wire format.
+ * Calls come by POST or as frames on the page's WebSocket (the page uses the socket once it is open: a frame
+ * costs Chromium far less than a fetch, which is most of a label keystroke's round trip).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { LoupeError, isMethod, type ErrorCode, type ErrorEnvelope } from '../../shared/contract.ts';
-import { TOKEN_HEADER, mediaKinds, type WireEvent, type WireReply } from '../../shared/transport.ts';
+import type { ErrorCode } from '../../shared/contract.ts';
+import { TOKEN_HEADER, isWireCall, mediaKinds, type WireCallReply, type WireEvent, type WireReply } from '../../shared/transport.ts';
 import type { LoupeCore } from '../core/api/loupe-core.ts';
+import { invokeMethod, toErrorEnvelope } from '../core/api/wire.ts';
 import { renderMedia } from '../core/images/media.ts';
 import { readStatic } from './static-files.ts';
 
-const MAX_BODY_BYTES = 1 << 20;
+/** A request body or call frame: 16 MiB holds the ids of a select-all over two million images. */
+const MAX_BODY_BYTES = 16 << 20;
 
 const STATUS: Record<ErrorCode, number> = {
   VALIDATION: 400,
@@ -43,12 +47,6 @@ export interface Host {
   close(): Promise<void>;
 }
 
-export function toEnvelope(e: unknown): ErrorEnvelope {
-  if (e instanceof LoupeError) return e.toEnvelope();
-  const err = e as Error;
-  return { name: err?.name ?? 'Error', message: err?.message ?? String(e), code: 'INTERNAL' };
-}
-
 export async function startHost(opts: HostOptions): Promise<Host> {
   const token = opts.token ?? randomBytes(24).toString('base64url');
   const tokenBuf = Buffer.from(token);
@@ -73,10 +71,17 @@ export async function startHost(opts: HostOptions): Promise<Host> {
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e) => {
       log(`host: unexpected error: ${(e as Error).stack ?? e}`);
-      if (!res.headersSent) sendJson(res, 500, { ok: false, error: toEnvelope(e) });
+      if (!res.headersSent) sendJson(res, 500, { ok: false, error: toErrorEnvelope(e) });
       else res.destroy();
     });
   });
+
+  /** One call, from a POST or a socket frame. */
+  async function answer(method: string, payload: unknown): Promise<WireReply<unknown>> {
+    const reply = await invokeMethod(opts.core, method, payload);
+    if (!reply.ok && reply.error.code === 'INTERNAL') log(`host: ${method.slice(0, 100)} failed: ${reply.error.message}`);
+    return reply;
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!hostOk(req)) return sendText(res, 421, 'Misdirected request');
@@ -89,9 +94,6 @@ export async function startHost(opts: HostOptions): Promise<Host> {
         return sendJson(res, 403, { ok: false, error: { name: 'Forbidden', message: 'Bad or missing token', code: 'VALIDATION' } });
       }
       const method = decodeURIComponent(path.slice('/api/'.length));
-      if (!isMethod(method)) {
-        return sendJson(res, 404, { ok: false, error: { name: 'LoupeError', message: `Unknown method: ${method}`, code: 'NOT_FOUND' } });
-      }
       let payload: unknown;
       try {
         const body = await readBody(req);
@@ -99,14 +101,8 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       } catch (e) {
         return sendJson(res, 400, { ok: false, error: { name: 'LoupeError', message: `Bad request body: ${(e as Error).message}`, code: 'VALIDATION' } });
       }
-      try {
-        const data = await opts.core.dispatch(method, payload);
-        return sendJson(res, 200, { ok: true, data });
-      } catch (e) {
-        const error = toEnvelope(e);
-        if (error.code === 'INTERNAL') log(`host: ${method} failed: ${(e as Error).stack ?? e}`);
-        return sendJson(res, STATUS[error.code] ?? 500, { ok: false, error });
-      }
+      const reply = await answer(method, payload);
+      return sendJson(res, reply.ok ? 200 : (STATUS[reply.error.code] ?? 500), reply);
     }
 
     if (path.startsWith('/media/')) {
@@ -128,7 +124,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
         });
         res.end(req.method === 'HEAD' ? undefined : media.body);
       } catch (e) {
-        const env = toEnvelope(e);
+        const env = toErrorEnvelope(e);
         sendText(res, STATUS[env.code] ?? 500, env.message);
       }
       return;
@@ -155,8 +151,8 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     res.end(req.method === 'HEAD' ? undefined : file.body);
   }
 
-  // Events: one WebSocket per page, token-checked at the upgrade.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  // Events and calls: one WebSocket per page, token-checked at the upgrade.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BODY_BYTES });
   const sockets = new Set<WebSocket>();
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
@@ -169,7 +165,20 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       sockets.add(ws);
       ws.on('close', () => sockets.delete(ws));
       ws.on('error', () => sockets.delete(ws));
-      // Clients never send anything that matters; ignore it.
+      ws.on('message', (data, isBinary) => {
+        let msg: unknown;
+        try {
+          msg = isBinary ? undefined : JSON.parse(String(data));
+        } catch {
+          // Not JSON: nothing to answer to.
+        }
+        // Frames that are not calls have no id to answer with; they are dropped.
+        if (!isWireCall(msg)) return;
+        const { call, method, request } = msg;
+        void answer(method, request).then((reply) => {
+          if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ call, reply } satisfies WireCallReply));
+        });
+      });
     });
   });
   const unsubscribe = opts.core.on((event, payload) => {

@@ -5,14 +5,12 @@
  * Core events go to the window on IPC_EVENT_CHANNEL.
  */
 import type { IpcMain } from 'electron';
-import { LoupeError, isMethod, type ErrorEnvelope, type EventName, type Events, type Method } from '../../shared/contract.ts';
-import { IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL, type WireEvent, type WireReply } from '../../shared/transport.ts';
+import type { EventName, Events } from '../../shared/contract.ts';
+import { IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL, type WireEvent } from '../../shared/transport.ts';
+import { invokeMethod, type Dispatcher } from '../core/api/wire.ts';
 import type { Logger, SenderEvent } from './security.ts';
 
-/** What IPC needs of LoupeCore. */
-export interface Dispatcher {
-  dispatch(method: Method, payload: unknown): Promise<unknown>;
-}
+export { invokeMethod, toErrorEnvelope, type Dispatcher } from '../core/api/wire.ts';
 
 export interface EventSource {
   on(listener: <E extends EventName>(name: E, payload: Events[E]) => void): () => void;
@@ -26,26 +24,6 @@ export interface IpcOptions {
   /** The sender check (security.ts `isTrustedSender` bound to our window). */
   isTrustedSender: (event: SenderEvent) => boolean;
   log: Logger;
-}
-
-/** Turns anything thrown by core into the envelope that crosses the boundary. */
-export function toErrorEnvelope(err: unknown): ErrorEnvelope {
-  if (err instanceof LoupeError) return err.toEnvelope();
-  const message = err instanceof Error ? err.message : String(err);
-  return { name: 'LoupeError', code: 'INTERNAL', message };
-}
-
-/** Routes one call; never throws, so a bad call cannot take the main process down. */
-export async function invokeMethod(core: Dispatcher, method: unknown, payload: unknown): Promise<WireReply<unknown>> {
-  if (typeof method !== 'string' || !isMethod(method)) {
-    const shown = typeof method === 'string' ? method.slice(0, 100) : typeof method;
-    return { ok: false, error: new LoupeError('NOT_FOUND', `Unknown method: ${shown}`).toEnvelope() };
-  }
-  try {
-    return { ok: true, data: await core.dispatch(method, payload) };
-  } catch (err) {
-    return { ok: false, error: toErrorEnvelope(err) };
-  }
 }
 
 /** Registers the handler; returns a function that removes it (used on shutdown and by tests). */

@@ -139,6 +139,37 @@ test('events arrive over the WebSocket only with the token', async () => {
   ws.close();
 });
 
+test('calls over the WebSocket get the same replies as POST, matched by number; other frames are ignored', async () => {
+  const ws = new WebSocket(`ws://127.0.0.1:${host.port}/events?token=${host.token}`);
+  await new Promise((r) => ws.on('open', r));
+  const replies = new Map<number, any>();
+  ws.on('message', (m) => {
+    const msg = JSON.parse(String(m));
+    if ('call' in msg) replies.set(msg.call, msg.reply);
+  });
+  const until = async (n: number) => {
+    while (!replies.has(n)) await new Promise((r) => setTimeout(r, 5));
+    return replies.get(n);
+  };
+  // Not calls: no number, not JSON, binary. Nothing answers them and the socket stays usable.
+  ws.send(JSON.stringify({ method: 'app:info', request: {} }));
+  ws.send('not json');
+  ws.send(Buffer.from([1, 2, 3]), { binary: true });
+  ws.send(JSON.stringify({ call: 7, method: 'app:info', request: {} }));
+  ws.send(JSON.stringify({ call: 8, method: 'no:such', request: {} }));
+  ws.send(JSON.stringify({ call: 9, method: 'images:query', request: { limit: 'many' } }));
+  const info = await until(7);
+  assert.deepEqual(info, (await call('/api/app:info', { body: {} })).json);
+  assert.equal(info.ok, true);
+  const unknown = await until(8);
+  assert.equal(unknown.ok, false);
+  assert.equal(unknown.error.code, 'NOT_FOUND');
+  const invalid = await until(9);
+  assert.equal(invalid.error.code, (await call('/api/images:query', { body: { limit: 'many' } })).json.error.code);
+  assert.deepEqual([...replies.keys()].sort(), [7, 8, 9]);
+  ws.close();
+});
+
 test('methods that need a project say so when none is open', async () => {
   const root = tempDir();
   const bare = new LoupeCore({ face: 'host', configDir: join(root, 'config') });
