@@ -78,15 +78,36 @@ export class GridState {
     return (pages.length ? pages : [0]).join(',');
   });
 
+  /**
+   * The cells last handed to the Grid, by index. A cell whose item and geometry did not change is handed over
+   * as the same object, so the keyed {#each} re-renders nothing for it: scrolling one row (what auto-advance
+   * does every few keys) then builds one row of cells instead of re-running every visible cell's bindings.
+   */
+  private cellCache = new Map<number, GridCell>();
+  private cellCacheLayout: GridLayout | null = null;
+
   cells = $derived.by((): GridCell[] => {
     void this.version;
+    const layout = this.layout;
+    if (this.cellCacheLayout !== layout) {
+      this.cellCache = new Map();
+      this.cellCacheLayout = layout;
+    }
     const out: GridCell[] = [];
+    const kept = new Map<number, GridCell>();
     const top = this.scrollTopNow;
     const bottom = top + this.height;
     for (let i = this.firstIndex; i < this.endIndex; i++) {
-      const rect = this.layout.cellRect(i);
-      out.push({ index: i, rect, item: this.cache.get(i), urgent: rect.y < bottom && rect.y + rect.height > top });
+      const item = this.cache.get(i);
+      let cell = this.cellCache.get(i);
+      if (!cell || cell.item !== item) {
+        const rect = layout.cellRect(i);
+        cell = { index: i, rect, item, urgent: rect.y < bottom && rect.y + rect.height > top };
+      }
+      kept.set(i, cell);
+      out.push(cell);
     }
+    this.cellCache = kept;
     return out;
   });
 

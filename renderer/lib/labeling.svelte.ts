@@ -285,13 +285,14 @@ export class LabelingState {
   private write(ids: number[], patch: EditPatch, send: (ids: number[]) => Promise<EditResult>, inexact: boolean): void {
     const items = this.loadedItems(ids);
     const exact = !inexact && items.length === ids.length && !this.viewDependsOn(patch);
-    this.applyDeltas(countDeltas(items, patch));
-    app.grid.patchItems(ids, patch);
-    performance.mark('loupe:edit-shown');
+    const deltas = countDeltas(items, patch);
     if (exact) this.expectedQuiet++;
     this.inFlight++;
+    // Queued before the edit is shown: the send then runs in a microtask ahead of Svelte's render of the change,
+    // so the server works on it while the page paints.
     void this.enqueue(async () => {
       try {
+        performance.mark('loupe:edit-sent');
         const r = await send(ids);
         performance.mark('loupe:edit-saved');
         app.grid.settle(ids);
@@ -312,6 +313,9 @@ export class LabelingState {
         this.inFlight--;
       }
     });
+    this.applyDeltas(deltas);
+    app.grid.patchItems(ids, patch);
+    performance.mark('loupe:edit-shown');
   }
 
   /** Whether the grid's current filter selects by what this edit changes (the image may leave the view). */
