@@ -4,9 +4,10 @@
  *
  * One greedy algorithm serves every case. Items are gathered into units (a group, or a lone image); units are
  * shuffled by the seed, then placed largest first, each into the bucket where it overflows the per-class targets
- * least (ties: the bucket furthest below its targets for the unit's classes). With lone images this meets the
- * targets exactly, and the targets come from largest-remainder rounding, so every class is within one image of
- * its ideal share. With groups it keeps each group whole and stays as stratified as the groups allow.
+ * least (ties: the bucket furthest below its targets for the unit's classes, then the emptiest bucket overall).
+ * With lone images this meets the targets exactly, and the targets come from largest-remainder rounding, so every
+ * class is within one image of its ideal share. With groups it keeps each group whole and stays as stratified as
+ * the groups allow.
  */
 import { seededRandom, shuffleInPlace } from './random.ts';
 
@@ -126,6 +127,12 @@ export function assignBuckets(items: readonly SplitItem[], weights: readonly num
   const current = new Float64Array(classes * nb);
   for (let c = 0; c < classes; c++) largestRemainder(totals[c]!, weights).forEach((t, b) => (target[c * nb + b] = t));
   const open = weights.map((w) => w > 0);
+  // Whole-bucket fill, for the last tie-break: classes round their shares the same way, so without it every
+  // class's leftover group would land in the same bucket (k folds of 18/12/12/12 instead of 15/15/12/12).
+  const bucketTarget = new Float64Array(nb);
+  const bucketCount = new Float64Array(nb);
+  for (let c = 0; c < classes; c++) for (let b = 0; b < nb; b++) bucketTarget[b]! += target[c * nb + b]!;
+  const fill = (b: number) => (bucketTarget[b]! > 0 ? bucketCount[b]! / bucketTarget[b]! : Infinity);
   const result = new Uint8Array(items.length);
   // The unit's classes and counts, pairs flattened: [c0, k0, c1, k1, …] (usually one pair).
   const counts: number[] = [];
@@ -154,7 +161,10 @@ export function assignBuckets(items: readonly SplitItem[], weights: readonly num
         // Relative room, so a small bucket that is empty still attracts units.
         room += t > 0 ? (t - cur) / t : -1;
       }
-      if (overflow < bestOverflow || (overflow === bestOverflow && room > bestRoom)) {
+      const better =
+        overflow < bestOverflow ||
+        (overflow === bestOverflow && (room > bestRoom || (room === bestRoom && best >= 0 && fill(b) < fill(best))));
+      if (better) {
         best = b;
         bestOverflow = overflow;
         bestRoom = room;
@@ -162,6 +172,7 @@ export function assignBuckets(items: readonly SplitItem[], weights: readonly num
     }
     if (best < 0) throw new Error('No bucket has a weight above 0');
     for (let j = 0; j < counts.length; j += 2) current[counts[j]! * nb + best]! += counts[j + 1]!;
+    bucketCount[best]! += start[u + 1]! - start[u]!;
     for (let m = start[u]!; m < start[u + 1]!; m++) result[members[m]!] = best;
   }
   return result;

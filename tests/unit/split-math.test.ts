@@ -130,6 +130,18 @@ test('k-fold covers every image exactly once, folds balanced per class, groups i
   assert.throws(() => assignFolds(grouped, 11, 1), /2 to 10/);
 });
 
+test('k-fold with groups: classes leave their leftover groups in different folds, so fold sizes stay even', () => {
+  // Two classes of 9 patients × 3 images into 4 folds: each class has one patient too many for an even share.
+  const items: SplitItem[] = [];
+  for (const cls of [0, 1]) for (let p = 0; p < 9; p++) for (let n = 0; n < 3; n++) items.push({ id: items.length + 1, cls, group: `c${cls}p${p}` });
+  for (const seed of [1, 2, 3, 42]) {
+    const f = assignFolds(items, 4, seed);
+    const sizes = [0, 0, 0, 0];
+    for (const b of f) sizes[b]!++;
+    assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 3, `seed ${seed}: fold sizes ${sizes}`);
+  }
+});
+
 test('group rules: folder level, filename regex with or without a capture group, bad regex', () => {
   const lvl = compileGroupRule({ kind: 'folder', level: 2 });
   assert.equal(lvl('train/patient07/img1.png'), 'patient07');
