@@ -4,20 +4,16 @@
 // Screenshots go to tests/.artifacts/ (gitignored).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './support/browser.ts';
-import { startServe, type Served } from './support/serve.ts';
+import type { Page } from 'playwright-core';
+import type { Served } from './support/serve.ts';
+import { openSession, type Session } from './support/session.ts';
 import { StartPage } from './pages/start-page.ts';
 import { MainPage } from './pages/main-page.ts';
 import { ImportDialogPage } from './pages/import-dialog.ts';
 import { ViewerPage } from './pages/viewer-page.ts';
-
-const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
 
 /** Pixels that differ per seed, so every generated file has its own hash. */
 function pattern(width: number, height: number, channels: number, seed: number): Buffer {
@@ -64,30 +60,20 @@ async function makeMessyFolder(root: string): Promise<void> {
   writeFileSync(join(root, 'cats', '.DS_Store'), Buffer.alloc(64, 2));
 }
 
+let s: Session;
 let tmp: string;
 let served: Served;
-let browser: Browser;
 let page: Page;
-const pageErrors: string[] = [];
+let pageErrors: string[];
 
 before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'loupe-e2e-'));
-  mkdirSync(ARTIFACTS, { recursive: true });
-  await makeMessyFolder(join(tmp, 'data'));
-  mkdirSync(join(tmp, 'home'));
-  served = await startServe({ home: join(tmp, 'home') });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+  s = await openSession({ name: 'browse', viewport: { width: 1280, height: 800 }, prepare: ({ tmp }) => makeMessyFolder(join(tmp, 'data')) });
+  ({ tmp, served, page, pageErrors } = s);
 });
 
-after(async () => {
-  await browser?.close();
-  await served?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+after(() => s?.close());
 
-const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+const shot = (name: string) => s.shot(name);
 
 test('browse: create a project, import a messy folder, filter, inspect, view', async (t) => {
   const main = new MainPage(page);

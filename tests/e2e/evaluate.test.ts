@@ -6,32 +6,28 @@
 // the cell-click timings to tests/.artifacts/cell-click.json (reported, not asserted: no timed tests).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './support/browser.ts';
-import { startServe, type Served } from './support/serve.ts';
+import type { Page } from 'playwright-core';
+import type { Served } from './support/serve.ts';
+import { ARTIFACTS, openSession, type Session } from './support/session.ts';
 import { createSampleProject, hostApi, pollUntil } from './support/host-api.ts';
 import { MainPage } from './pages/main-page.ts';
 import { EvaluatePage } from './pages/evaluate-page.ts';
 import { TrainPage } from './pages/train-page.ts';
 
-const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
 const UNLABELED = 6;
 
+let s: Session;
 let tmp: string;
 let served: Served;
-let browser: Browser;
 let page: Page;
 let runId: number;
-const pageErrors: string[] = [];
 
 before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'loupe-e2e-eval-'));
-  mkdirSync(ARTIFACTS, { recursive: true });
-  served = await startServe({ home: tmp });
+  s = await openSession({ name: 'eval', viewport: { width: 1360, height: 860 } });
+  ({ tmp, served, page } = s);
   await createSampleProject(served, join(tmp, 'project'), 14);
   // A few images lose their label: the model will suggest one for them.
   const { ids } = await hostApi(served, 'images:ids', { filter: {}, sort: 'name' });
@@ -46,16 +42,9 @@ before(async () => {
     return r.status === 'finished' || r.status === 'failed' ? r : undefined;
   });
   assert.equal(done.status, 'finished', done.error ?? '');
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
 });
 
-after(async () => {
-  await browser?.close();
-  await served?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+after(() => s?.close());
 
 test('evaluate, click a matrix cell, relabel from it, see the evaluation go stale', async () => {
   await page.goto(served.url);
@@ -102,7 +91,7 @@ test('evaluate, click a matrix cell, relabel from it, see the evaluation go stal
     join(ARTIFACTS, 'cell-click.json'),
     JSON.stringify({ instant: { images: other.count, ...instant }, hovered: { images: cell.count, ...hovered }, loadAverage: loadavg() }, null, 2),
   );
-  await page.screenshot({ path: join(ARTIFACTS, '32-cell-images.png') });
+  await s.shot('32-cell-images');
 
   // Relabel the first image of the cell in place with the labeling keys, to a class other than its true one.
   const classes = (await hostApi(served, 'evaluations:get', { evaluationId: evaluated.id })).classes;
@@ -116,8 +105,8 @@ test('evaluate, click a matrix cell, relabel from it, see the evaluation go stal
   await ev.backToEvaluation();
   await ev.staleBanner.waitFor({ timeout: 10_000 });
   assert.match(await ev.staleBanner.innerText(), /1 image relabeled since/);
-  await page.screenshot({ path: join(ARTIFACTS, '33-stale.png') });
-  assert.deepEqual(pageErrors, []);
+  await s.shot('33-stale');
+  assert.deepEqual(s.pageErrors, []);
 });
 
 test('predict unlabeled, accept a suggestion with one key, undo', async () => {
@@ -131,7 +120,7 @@ test('predict unlabeled, accept a suggestion with one key, undo', async () => {
   await main.waitForCount('unlabeled', UNLABELED);
   await page.locator('[data-testid="grid-cell"][data-index="0"]').click();
   await page.getByTestId('accept-suggestion').filter({ hasText: '“' }).waitFor();
-  await page.screenshot({ path: join(ARTIFACTS, '34-suggestions.png') });
+  await s.shot('34-suggestions');
   await page.keyboard.press('Enter');
   await page.getByTestId('evaluation-message').filter({ hasText: 'labeled' }).waitFor();
   await main.waitForCount('unlabeled', UNLABELED - 1);
@@ -148,7 +137,7 @@ test('predict unlabeled, accept a suggestion with one key, undo', async () => {
   assert.equal((await hostApi(served, 'images:query', { filter: { unlabeled: true }, limit: 1 })).total, 0);
   await page.getByTestId('accept-undo').click();
   await pollUntil('the undo', async () => ((await hostApi(served, 'images:query', { filter: { unlabeled: true }, limit: 1 })).total === UNLABELED ? true : undefined), 10_000);
-  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(s.pageErrors, []);
 });
 
 test('label-error candidates: accept one, exclude another', async () => {
@@ -169,7 +158,7 @@ test('label-error candidates: accept one, exclude another', async () => {
     assert.equal((await hostApi(served, 'images:get', { id: secondId })).excluded, true);
   }
   await page.getByTestId('label-errors').screenshot({ path: join(ARTIFACTS, '38-label-errors.png') });
-  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(s.pageErrors, []);
 });
 
 test('export the model and a PDF report from the browser host', async () => {
@@ -187,7 +176,7 @@ test('export the model and a PDF report from the browser host', async () => {
   assert.equal(await page.getByTestId('export-result-path').innerText(), outDir);
   for (const f of ['model.json', 'labels.json', 'preprocessing.json', 'model-card.md']) assert.ok(existsSync(join(outDir, f)), `${f} written`);
   assert.deepEqual(JSON.parse(readFileSync(join(outDir, 'labels.json'), 'utf8')), ['effusion', 'normal', 'pneumonia']);
-  await page.screenshot({ path: join(ARTIFACTS, '35-export-model.png') });
+  await s.shot('35-export-model');
 
   // The same folder again is refused until the user says to write over it.
   await page.getByTestId('export-start').click();
@@ -203,10 +192,10 @@ test('export the model and a PDF report from the browser host', async () => {
   const pdf = join(tmp, 'validation.pdf');
   assert.ok(existsSync(pdf));
   assert.equal(readFileSync(pdf).subarray(0, 5).toString(), '%PDF-');
-  await page.screenshot({ path: join(ARTIFACTS, '36-export-report.png') });
+  await s.shot('36-export-report');
   await page.getByTestId('export-close').click();
   await ev.dialog.waitFor({ state: 'detached' });
-  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(s.pageErrors, []);
 });
 
 test('re-run a finished run, overlay the two, extend the first by an epoch', async () => {
@@ -228,7 +217,7 @@ test('re-run a finished run, overlay the two, extend the first by an epoch', asy
   await train.runRow(runId).getByTestId('run-compare').click();
   await train.waitForPoints('epoch-loss', alone);
   assert.equal(await train.points('epoch-loss'), alone * 2, 'same epochs, two runs');
-  await page.screenshot({ path: join(ARTIFACTS, '37-train-overlay.png') });
+  await s.shot('37-train-overlay');
 
   // Extend run 1 by one epoch: it resumes from its checkpoint and finishes one epoch later.
   await train.runRow(runId).locator('button.main').click();
@@ -239,5 +228,5 @@ test('re-run a finished run, overlay the two, extend the first by an epoch', asy
     return r.status === 'finished' && r.epochsDone === a.run.epochsDone + 1 ? r : undefined;
   });
   await train.waitForStatus('finished');
-  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(s.pageErrors, []);
 });

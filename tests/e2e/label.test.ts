@@ -7,19 +7,17 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './support/browser.ts';
-import { startServe, type Served } from './support/serve.ts';
+import type { Page } from 'playwright-core';
+import type { Served } from './support/serve.ts';
+import { openSession, type Session } from './support/session.ts';
 import { MainPage } from './pages/main-page.ts';
 import { LabelPage } from './pages/label-page.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
 
 /** A small PNG whose pixels depend on the seed (every file has its own hash). */
 async function png(path: string, seed: number): Promise<void> {
@@ -59,11 +57,11 @@ function cli(args: string[], home: string): void {
   if (r.status !== 0) throw new Error(`loupe ${args.join(' ')} failed:\n${r.stderr}`);
 }
 
+let s: Session;
 let tmp: string;
 let served: Served;
-let browser: Browser;
 let page: Page;
-const pageErrors: string[] = [];
+let pageErrors: string[];
 
 /** Calls the host's API as the page does: what was stored, not what is shown. */
 async function hostApi<T>(method: string, body: unknown = {}): Promise<T> {
@@ -88,27 +86,23 @@ async function until(check: () => Promise<boolean>, what: string, timeout = 10_0
 const storedClass = async (id: number): Promise<number | null> => (await hostApi<{ classId: number | null }>('images:get', { id })).classId;
 
 before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'loupe-e2e-label-'));
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const home = join(tmp, 'home');
-  mkdirSync(home);
-  await makeData(join(tmp, 'data'));
-  const project = join(tmp, 'project');
-  cli(['import', project, join(tmp, 'data', 'labeled'), '--labels', 'folders'], home);
-  cli(['import', project, join(tmp, 'data', 'inbox'), '--labels', 'none'], home);
-  served = await startServe({ home, project });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+  s = await openSession({
+    name: 'label',
+    viewport: { width: 1280, height: 800 },
+    prepare: async ({ tmp, home }) => {
+      await makeData(join(tmp, 'data'));
+      const project = join(tmp, 'project');
+      cli(['import', project, join(tmp, 'data', 'labeled'), '--labels', 'folders'], home);
+      cli(['import', project, join(tmp, 'data', 'inbox'), '--labels', 'none'], home);
+      return project;
+    },
+  });
+  ({ tmp, served, page, pageErrors } = s);
 });
 
-after(async () => {
-  await browser?.close();
-  await served?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+after(() => s?.close());
 
-const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+const shot = (name: string) => s.shot(name);
 
 test('labeling by hand: keys, bulk, undo, flags, classes, focus mode, splits, CSV', async (t) => {
   const main = new MainPage(page);

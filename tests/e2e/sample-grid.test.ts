@@ -2,43 +2,26 @@
 // virtualized list: only the rows near the viewport exist in the DOM, keys move the selection and scroll.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './support/browser.ts';
-import { startServe, type Served } from './support/serve.ts';
+import type { Page } from 'playwright-core';
+import { openSession, type Session } from './support/session.ts';
 import { MainPage } from './pages/main-page.ts';
 
-const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
-
-let tmp: string;
-let served: Served;
-let browser: Browser;
+let s: Session;
 let page: Page;
-const pageErrors: string[] = [];
 
 before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'loupe-e2e-sample-'));
-  mkdirSync(ARTIFACTS, { recursive: true });
-  served = await startServe({ home: tmp });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+  s = await openSession({ name: 'sample', viewport: { width: 1100, height: 700 } });
+  page = s.page;
 });
 
-after(async () => {
-  await browser?.close();
-  await served?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+after(() => s?.close());
 
 test('the sample project opens from the start screen and browses as a virtualized grid', async () => {
-  await page.goto(served.url);
+  await page.goto(s.served.url);
   const samplePath = page.getByTestId('sample-path');
   await samplePath.waitFor();
-  assert.equal(await samplePath.inputValue(), join(tmp, 'Loupe Sample'), 'defaults to ~/Loupe Sample');
+  assert.equal(await samplePath.inputValue(), join(s.home, 'Loupe Sample'), 'defaults to ~/Loupe Sample');
   await page.getByTestId('create-sample').click();
 
   const main = new MainPage(page);
@@ -61,7 +44,7 @@ test('the sample project opens from the start screen and browses as a virtualize
   }));
   assert.ok(dom.cells > 0 && dom.cells < 200, `only nearby rows are rendered (${dom.cells})`);
   assert.ok(dom.scrollHeight > dom.clientHeight * 5, 'the scroll height covers every row');
-  await page.screenshot({ path: join(ARTIFACTS, '10-sample-grid.png') });
+  await s.shot('10-sample-grid');
 
   // End selects the last image and scrolls it into view; its page is fetched on the way.
   await main.grid.focus();
@@ -92,6 +75,6 @@ test('the sample project opens from the start screen and browses as a virtualize
     (i) => document.querySelector(`[data-testid="grid-cell"][data-index="${i}"]`)?.getAttribute('aria-selected') === 'true',
     cols + 1,
   );
-  await page.screenshot({ path: join(ARTIFACTS, '11-sample-selected.png') });
-  assert.deepEqual(pageErrors, []);
+  await s.shot('11-sample-selected');
+  assert.deepEqual(s.pageErrors, []);
 });

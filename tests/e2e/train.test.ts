@@ -4,40 +4,25 @@
 // Screenshots go to tests/.artifacts/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './support/browser.ts';
-import { startServe, type Served } from './support/serve.ts';
+import type { Page } from 'playwright-core';
+import type { Served } from './support/serve.ts';
+import { openSession, type Session } from './support/session.ts';
 import { createSampleProject, hostApi } from './support/host-api.ts';
 import { MainPage } from './pages/main-page.ts';
 import { TrainPage } from './pages/train-page.ts';
 
-const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
-
-let tmp: string;
+let s: Session;
 let served: Served;
-let browser: Browser;
 let page: Page;
-const pageErrors: string[] = [];
 
 before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'loupe-e2e-train-'));
-  mkdirSync(ARTIFACTS, { recursive: true });
-  served = await startServe({ home: tmp });
-  await createSampleProject(served, join(tmp, 'project'), 12);
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+  s = await openSession({ name: 'train', viewport: { width: 1280, height: 820 } });
+  ({ served, page } = s);
+  await createSampleProject(served, join(s.tmp, 'project'), 12);
 });
 
-after(async () => {
-  await browser?.close();
-  await served?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+after(() => s?.close());
 
 test('press Train, watch the curves move, reload mid-run, stop and resume', async () => {
   await page.goto(served.url);
@@ -59,7 +44,7 @@ test('press Train, watch the curves move, reload mid-run, stop and resume', asyn
   await train.setChecked('cfg-early-stopping', false);
   assert.equal(await page.getByTestId('aug-hflip').isChecked(), false, 'flips are off by default');
   await page.getByTestId('reset-draft').waitFor();
-  await page.screenshot({ path: join(ARTIFACTS, '20-train-advanced.png') });
+  await s.shot('20-train-advanced');
 
   await train.train();
   await train.waitForStatus('running');
@@ -73,7 +58,7 @@ test('press Train, watch the curves move, reload mid-run, stop and resume', asyn
   assert.notEqual(await train.canvasImage('epoch-loss'), before, 'the epoch loss chart redrew');
   const batches = await train.points('batch-loss');
   await train.waitForPoints('batch-loss', batches);
-  await page.screenshot({ path: join(ARTIFACTS, '21-train-live.png') });
+  await s.shot('21-train-live');
 
   // Reload mid-run: the workspace, the run and its curves come back (stored epochs plus the live batches).
   await page.reload();
@@ -82,7 +67,7 @@ test('press Train, watch the curves move, reload mid-run, stop and resume', asyn
   await train.waitForStatus('running');
   await train.waitForPoints('epoch-loss', 2);
   await train.waitForPoints('batch-loss', 0);
-  await page.screenshot({ path: join(ARTIFACTS, '22-train-after-reload.png') });
+  await s.shot('22-train-after-reload');
 
   // Stop keeps the best checkpoint; resume continues from the last one.
   await train.stop();
@@ -104,7 +89,7 @@ test('press Train, watch the curves move, reload mid-run, stop and resume', asyn
   await train.waitForStatus('stopped');
   const resumed = await hostApi(served, 'runs:get', { runId });
   assert.ok(resumed.run.epochsDone > epochsAtStop, `resumed past epoch ${epochsAtStop} (now ${resumed.run.epochsDone})`);
-  await page.screenshot({ path: join(ARTIFACTS, '23-train-stopped.png') });
+  await s.shot('23-train-stopped');
 
-  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(s.pageErrors, []);
 });
