@@ -5,6 +5,7 @@
  */
 import type { GroupPreview, SplitSummary } from '../../shared/contract.ts';
 import { api } from './api.ts';
+import { formatCount } from './format.ts';
 import { labeling } from './labeling.svelte.ts';
 import { foldsProblem, groupRuleOf, splitProblem, type SplitForm } from './split-form.ts';
 
@@ -64,7 +65,13 @@ class SplitsState {
         ...(groupRuleOf(f).rule ? { groupBy: groupRuleOf(f).rule } : {}),
         ...(f.lockTest && !locked ? { lockTest: true } : {}),
       });
-      labeling.toast(`Split ${this.summary.totals.train + this.summary.totals.val + this.summary.totals.test} images (seed ${f.seed})`);
+      const t = this.summary.totals;
+      // With a locked test set only train and validation were drawn again: say so, not the grand total.
+      labeling.toast(
+        locked
+          ? `Split ${formatCount(t.train + t.val)} images into train and validation (seed ${f.seed}); the ${formatCount(t.test)} locked test images stayed`
+          : `Split ${formatCount(t.train + t.val + t.test)} images (seed ${f.seed})`,
+      );
     });
   }
 
