@@ -4,15 +4,18 @@
  * links to a small pool of generated WebP files, as in bench/grid.ts).
  *
  *   - keystroke: a class key on the focused image (auto-advance on) until the grid cell shows the new label AND
- *     the sidebar count of that class shows the new number, in the frame that paints them. Also the time until the
- *     server confirmed the write (`loupe:edit-saved`). Paced keystrokes (each waits for the previous save) and a
- *     burst at typing speed (one key every 120 ms, reconciles running in between).
+ *     the sidebar count of that class shows the new number, in the frame that paints them ("shown"); the time
+ *     until the page has the server's confirmation that the write is in project.db (`loupe:edit-saved`, "saved",
+ *     split into before-send and round trip); and the issue's bar, persisted AND shown: the later of the two per
+ *     key ("done"). Paced keystrokes (each waits for the previous save) and a burst at typing speed (one key every
+ *     120 ms, reconciles running in between).
  *   - bulk: in the Unlabeled view (10,000 images), Ctrl+A (ids of the whole view), the class key, Enter on the
  *     confirm, until the counts show all 10,000 moved; then Ctrl+Z back, until the counts are back.
  *   - baseline, for the ratio: the same page idle, one requestAnimationFrame (the shortest a change can take to
  *     be painted).
  * Writes bench/results/label-browser.json. Options: --images N (default 100000), --keys N (default 150),
- * --profile FILE (a Chromium CPU profile of the paced keystrokes, for DevTools).
+ * --profile FILE (a Chromium CPU profile of the paced keystrokes, for DevTools), --trace FILE (a Chromium trace
+ * of the burst, for chrome://tracing or Perfetto: what the page's main thread did while a reply waited).
  */
 import { linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, getPriority, loadavg, totalmem } from 'node:os';
@@ -28,9 +31,16 @@ import { launchChromium } from '../tests/e2e/support/browser.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const { values } = parseArgs({
-  options: { images: { type: 'string', default: '100000' }, keys: { type: 'string', default: '150' }, profile: { type: 'string' } },
+  options: {
+    images: { type: 'string', default: '100000' },
+    keys: { type: 'string', default: '150' },
+    profile: { type: 'string' },
+    trace: { type: 'string' },
+  },
 });
 const N = Number(values.images);
+/** What a --trace of the keystrokes at typing speed records: the renderer's tasks, frames, painting and raster. */
+const TRACE_CATEGORIES = ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel', 'blink', 'cc', 'v8.execute', 'loading', 'netlog', 'blink.user_timing'];
 const KEYS = Number(values.keys);
 const CLASSES = 10;
 const POOL = 60;
@@ -72,7 +82,15 @@ async function build(dir: string): Promise<{ project: string; seconds: number }>
 }
 
 /** In the page: press keys on the focused image and time until the cell and the count show it. */
-async function keystrokes(page: Page, n: number, gapMs: number | null): Promise<{ shown: number[]; saved: number[]; longTasks: number[] }> {
+interface Keystrokes {
+  shown: number[];
+  saved: number[];
+  longTasks: number[];
+  /** Where a save's time goes: key → the write sent (`loupe:edit-sent`), sent → acknowledged (`loupe:edit-saved`). */
+  parts: { beforeSend: number[]; roundTrip: number[] };
+}
+
+async function keystrokes(page: Page, n: number, gapMs: number | null): Promise<Keystrokes> {
   return page.evaluate(
     async ({ n, gapMs }) => {
       // Main-thread tasks over 50 ms while typing: what the tail of the keystroke times is made of.
@@ -85,6 +103,7 @@ async function keystrokes(page: Page, n: number, gapMs: number | null): Promise<
       const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
       const digits = (s: string | null | undefined) => Number((s ?? '').replace(/[^0-9]/g, ''));
       const savedMarks = () => performance.getEntriesByName('loupe:edit-saved').length;
+      const starts: { t0: number; mark: number }[] = [];
       const buttons = [...document.querySelectorAll('[data-testid="class-list"] button.view')];
       const classIds = buttons.map((b) => Number(b.getAttribute('data-testid')!.replace('view-class-', '')));
       const hotkeys = buttons.map((b) => b.querySelector('kbd')!.textContent!.trim().toLowerCase());
@@ -115,12 +134,12 @@ async function keystrokes(page: Page, n: number, gapMs: number | null): Promise<
           if (performance.now() - t0 > 5000) throw new Error(`key ${key} on ${id} not shown after 5 s`);
         }
         shown.push(performance.now() - t0);
+        starts.push({ t0, mark: savesBefore });
         const save = (async () => {
           while (savedMarks() <= savesBefore) {
             if (performance.now() - t0 > 10_000) throw new Error('not saved after 10 s');
             await sleep(1);
           }
-          saved.push(performance.now() - t0);
         })();
         if (gapMs === null) {
           await save;
@@ -132,7 +151,17 @@ async function keystrokes(page: Page, n: number, gapMs: number | null): Promise<
       }
       await Promise.all(pendingSaves);
       observer.disconnect();
-      return { shown, saved, longTasks };
+      // Saves are acknowledged in order: the k-th mark after a key is that key's. Read from the marks themselves,
+      // not from when the polling loop above noticed them (timers are clamped to 4 ms).
+      const savedAt = performance.getEntriesByName('loupe:edit-saved');
+      const sentAt = performance.getEntriesByName('loupe:edit-sent');
+      const parts = { beforeSend: [] as number[], roundTrip: [] as number[] };
+      for (const { t0, mark } of starts) {
+        saved.push(savedAt[mark]!.startTime - t0);
+        parts.beforeSend.push(sentAt[mark]!.startTime - t0);
+        parts.roundTrip.push(savedAt[mark]!.startTime - sentAt[mark]!.startTime);
+      }
+      return { shown, saved, longTasks, parts };
     },
     { n, gapMs },
   );
@@ -186,12 +215,19 @@ async function main(): Promise<void> {
       const { profile } = await cdp.send('Profiler.stop');
       writeFileSync(values.profile!, JSON.stringify(profile));
     }
+    if (values.trace) await browser.startTracing(page, { path: values.trace, screenshots: false, categories: TRACE_CATEGORIES });
     const burst = await keystrokes(page, KEYS, 120);
+    if (values.trace) await browser.stopTracing();
+    const done = (k: Keystrokes) => stats(k.shown.map((v, i) => Math.max(v, k.saved[i]!)));
+    const pacedDone = done(paced);
+    const burstDone = done(burst);
     const pacedShown = stats(paced.shown);
     const burstShown = stats(burst.shown);
-    console.log(`  keystroke (paced): shown p95 ${pacedShown.p95} ms (median ${pacedShown.median}), saved p95 ${stats(paced.saved).p95} ms`);
-    console.log(`  keystroke (burst, 120 ms apart): shown p95 ${burstShown.p95} ms, saved p95 ${stats(burst.saved).p95} ms`);
+    console.log(`  keystroke (paced): persisted and shown p95 ${pacedDone.p95} ms (median ${pacedDone.median}); shown p95 ${pacedShown.p95} ms, saved p95 ${stats(paced.saved).p95} ms`);
+    console.log(`  keystroke (burst, 120 ms apart): persisted and shown p95 ${burstDone.p95} ms; shown p95 ${burstShown.p95} ms, saved p95 ${stats(burst.saved).p95} ms`);
     console.log(`  long tasks while typing: paced ${JSON.stringify(paced.longTasks)}, burst ${JSON.stringify(burst.longTasks)}`);
+    const partStats = (k: Keystrokes) => Object.fromEntries(Object.entries(k.parts).map(([name, xs]) => [name, stats(xs)]));
+    console.log(`  paced save, median/p95 ms: ${Object.entries(partStats(paced)).map(([k, v]) => `${k} ${v.median}/${v.p95}`).join(', ')}`);
 
     // Bulk: the Unlabeled view, select all, label, confirm; then undo.
     await page.getByTestId('view-unlabeled').click();
@@ -258,8 +294,8 @@ async function main(): Promise<void> {
       baselineFrameMs: idleStats,
       keystroke: {
         what: 'class key on the focused image → grid cell shows the label and the class count shows the new number (painted)',
-        paced: { shownMs: pacedShown, savedMs: stats(paced.saved), longTasksMs: paced.longTasks },
-        burst120ms: { shownMs: burstShown, savedMs: stats(burst.saved), longTasksMs: burst.longTasks },
+        paced: { doneMs: pacedDone, shownMs: pacedShown, savedMs: stats(paced.saved), savedPartsMs: partStats(paced), longTasksMs: paced.longTasks },
+        burst120ms: { doneMs: burstDone, shownMs: burstShown, savedMs: stats(burst.saved), savedPartsMs: partStats(burst), longTasksMs: burst.longTasks },
         target95Ms: 30,
       },
       bulk: {
@@ -273,7 +309,10 @@ async function main(): Promise<void> {
         // Keystroke-to-painted over one idle frame: 1 would mean the label costs nothing beyond the frame it lands in.
         keystrokeP95OverFrameP95: Math.round((Math.max(pacedShown.p95, burstShown.p95) / idleStats.p95) * 100) / 100,
       },
-      targets: { keystrokeShownP95Under30ms: Math.max(pacedShown.p95, burstShown.p95) < 30 },
+      targets: {
+        keystrokePersistedAndShownP95Under30ms: Math.max(pacedDone.p95, burstDone.p95) < 30,
+        bulkLabel10kUnder500ms: stats(bulk.map((b) => b.labelMs)).median < 500,
+      },
       pageErrors: errors,
     };
     mkdirSync(join(here, 'results'), { recursive: true });
