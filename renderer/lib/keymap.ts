@@ -1,6 +1,6 @@
 /**
- * The labeling keyboard: one pure function from a key press to an action, and the cheat sheet built from the
- * same table, so the `?` overlay can never disagree with what the keys do. Class hotkeys are digits and
+ * The labeling keyboard: one pure function from a key press to an action, and the cheat sheet beside it (a unit
+ * test presses every key the sheet names and checks it does what its row says). Class hotkeys are digits and
  * lowercase letters (the core gives 1–9, then a–z); every other command uses a key no class can have
  * (arrows, Enter, symbols, Shift+letter, Ctrl/Cmd+letter), except F, which yields to a class that owns `f`.
  */

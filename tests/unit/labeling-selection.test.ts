@@ -148,6 +148,41 @@ test('the cheat sheet lists every class key and the flag keys', () => {
   for (const k of ['Shift+U', 'Shift+X', 'Ctrl+Z', 'Ctrl+A']) assert.ok(rows.some((r) => r.keys.includes(k)), k);
 });
 
+/** A key as the cheat sheet writes it ("Ctrl+Shift+Z", "PgDn", "←", "Shift+2"), as the browser would send it. */
+function pressOf(written: string): KeyInput {
+  const parts = written.split('+');
+  const name = parts.pop()!;
+  const named: Record<string, string> = { '←': 'ArrowLeft', '→': 'ArrowRight', '↑': 'ArrowUp', '↓': 'ArrowDown', PgUp: 'PageUp', PgDn: 'PageDown', Esc: 'Escape', Space: ' ' };
+  const key = named[name] ?? (name.length === 1 ? name.toLowerCase() : name);
+  const code = /^[0-9]$/.test(name) ? `Digit${name}` : /^[A-Za-z]$/.test(name) ? `Key${name.toUpperCase()}` : name === '/' ? 'Slash' : key;
+  return { key, code, shiftKey: parts.includes('Shift') || name === '?', ctrlKey: parts.includes('Ctrl'), metaKey: false, altKey: false };
+}
+
+test('every key the cheat sheet names does what its row says', () => {
+  const classes = [
+    { id: 1, name: 'normal', hotkey: '1' },
+    { id: 2, name: 'effusion', hotkey: 'f' },
+  ];
+  const expected: Record<string, string> = {
+    normal: 'label', effusion: 'label', 'Clear the label': 'clear', Undo: 'undo', Redo: 'redo', Move: 'move', Jump: 'move',
+    'Select a range': 'move', 'Select all in this view': 'selectAll', 'Clear the selection': 'escape', 'Toggle unsure': 'flag',
+    'Toggle excluded from training': 'flag', 'Edit the note': 'note', 'Move to train / validation / test': 'split',
+    'Unassign the split': 'split', 'Grid ⇄ focused single image': 'toggleMode', 'Open the viewer (zoom, window/level)': 'viewer',
+    'Search by path': 'search', 'This sheet': 'help',
+  };
+  let pressed = 0;
+  for (const row of cheatSheet(classes).flatMap((g) => g.rows)) {
+    // "Shift+1 / 2 / 3" is three keys; "A · B" two ways; "← → ↑ ↓" four; mouse gestures are not keys.
+    const ways = row.keys.split(' · ').flatMap((w) => (w.includes(' / ') ? w.split(' / ').map((k, i) => (i ? `Shift+${k}` : k)) : w.split(' ')));
+    for (const way of ways.filter((w) => !/click|Drag|arrows/.test(w))) {
+      const action = keyAction(pressOf(way), classes);
+      assert.equal(action?.kind, expected[row.what], `${way} (${row.what})`);
+      pressed++;
+    }
+  }
+  assert.ok(pressed >= 25, `${pressed} keys pressed`);
+});
+
 const img = (id: number, o: Partial<ImageSummary> = {}): ImageSummary => ({
   id,
   name: `${id}.png`,
