@@ -13,7 +13,6 @@
  */
 import { createHash } from 'node:crypto';
 import { linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, getPriority, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -24,6 +23,7 @@ import { queryImages } from '../electron/core/images/queries.ts';
 import { thumbPath } from '../electron/core/import/thumbnails.ts';
 import { startServe } from '../tests/e2e/support/serve.ts';
 import { launchChromium } from '../tests/e2e/support/browser.ts';
+import { loadNow, runFacts, stats } from './support.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const { values } = parseArgs({ options: { images: { type: 'string', default: '100000' }, keep: { type: 'boolean', default: false } } });
@@ -36,12 +36,6 @@ const CLASSES = [
 ];
 
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
-function stats(xs: number[]) {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * (s.length - 1)))]!;
-  const r = (v: number) => Math.round(v * 100) / 100;
-  return { n: s.length, median: r(q(0.5)), p95: r(q(0.95)), max: r(s[s.length - 1]!) };
-}
 
 /** A few hundred distinct 256 px WebP thumbnails, like the importer makes. */
 async function makeThumbPool(dir: string): Promise<string[]> {
@@ -138,7 +132,7 @@ function benchInProcess(dir: string) {
 }
 
 async function main(): Promise<void> {
-  const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
+  const loadAtStart = loadNow();
   const work = mkdtempSync(join(here, 'tmp', 'grid-'));
   const dir = join(work, 'project');
   const home = join(work, 'home');
@@ -300,12 +294,7 @@ async function main(): Promise<void> {
     const result = {
       bench: 'grid',
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '', memGB: Math.round(totalmem() / 2 ** 30), node: process.version },
-      // Shared machine: other work running at the same time shows here and inflates every figure.
-      loadAverageAtStart: loadAtStart,
-      loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100),
-      // Negative when run under `nice -n -10` to get figures nearer an idle machine on a busy shared one.
-      niceness: getPriority(),
+      ...runFacts(loadAtStart),
       images: N,
       buildSeconds: built.seconds,
       load: {

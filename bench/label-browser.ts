@@ -18,7 +18,6 @@
  * of the burst, for chrome://tracing or Perfetto: what the page's main thread did while a reply waited).
  */
 import { linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, getPriority, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -28,6 +27,7 @@ import { thumbPath } from '../electron/core/import/thumbnails.ts';
 import { seedProject } from '../tests/helpers/seed-project.ts';
 import { startServe } from '../tests/e2e/support/serve.ts';
 import { launchChromium } from '../tests/e2e/support/browser.ts';
+import { loadNow, runFacts, stats } from './support.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const { values } = parseArgs({
@@ -45,12 +45,6 @@ const KEYS = Number(values.keys);
 const CLASSES = 10;
 const POOL = 60;
 
-function stats(xs: number[]) {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * (s.length - 1)))]!;
-  const r = (v: number) => Math.round(v * 100) / 100;
-  return { n: s.length, median: r(q(0.5)), p95: r(q(0.95)), max: r(s[s.length - 1]!) };
-}
 
 async function build(dir: string): Promise<{ project: string; seconds: number }> {
   const t0 = performance.now();
@@ -168,7 +162,7 @@ async function keystrokes(page: Page, n: number, gapMs: number | null): Promise<
 }
 
 async function main(): Promise<void> {
-  const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
+  const loadAtStart = loadNow();
   mkdirSync(join(here, 'tmp'), { recursive: true });
   const work = mkdtempSync(join(here, 'tmp', 'label-browser-'));
   const home = join(work, 'home');
@@ -283,12 +277,7 @@ async function main(): Promise<void> {
     const result = {
       bench: 'label-browser',
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '', memGB: Math.round(totalmem() / 2 ** 30), node: process.version },
-      // Shared machine: other work running at the same time shows here and inflates every figure.
-      loadAverageAtStart: loadAtStart,
-      loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100),
-      // Negative when run under `nice -n -10` to get figures nearer an idle machine on a busy shared one.
-      niceness: getPriority(),
+      ...runFacts(loadAtStart),
       images: N,
       buildSeconds: built.seconds,
       baselineFrameMs: idleStats,
