@@ -6,18 +6,15 @@
 // What the UI shows is checked against what the host stored (its HTTP API). Screenshots: tests/.artifacts/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import type { Served } from './support/serve.ts';
+import { loupeCli } from './support/cli.ts';
 import { openSession, type Session } from './support/session.ts';
 import { MainPage } from './pages/main-page.ts';
 import { LabelPage } from './pages/label-page.ts';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** A small PNG whose pixels depend on the seed (every file has its own hash). */
 async function png(path: string, seed: number): Promise<void> {
@@ -52,10 +49,6 @@ async function makeData(root: string): Promise<void> {
   for (let i = 1; i <= 30; i++) await png(join(root, 'inbox', `Q${String(i).padStart(2, '0')}.png`), 1000 + i);
 }
 
-function cli(args: string[], home: string): void {
-  const r = spawnSync(process.execPath, ['bin/loupe.js', ...args], { cwd: ROOT, env: { ...process.env, HOME: home, LOUPE_CONFIG_DIR: join(home, '.config', 'loupe') }, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`loupe ${args.join(' ')} failed:\n${r.stderr}`);
-}
 
 let s: Session;
 let tmp: string;
@@ -92,8 +85,8 @@ before(async () => {
     prepare: async ({ tmp, home }) => {
       await makeData(join(tmp, 'data'));
       const project = join(tmp, 'project');
-      cli(['import', project, join(tmp, 'data', 'labeled'), '--labels', 'folders'], home);
-      cli(['import', project, join(tmp, 'data', 'inbox'), '--labels', 'none'], home);
+      loupeCli(['import', project, join(tmp, 'data', 'labeled'), '--labels', 'folders'], home);
+      loupeCli(['import', project, join(tmp, 'data', 'inbox'), '--labels', 'none'], home);
       return project;
     },
   });

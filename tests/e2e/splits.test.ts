@@ -4,19 +4,17 @@
 // k folds over the images outside the test split. What the dialog shows is checked against what the host stored.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import type { Served } from './support/serve.ts';
+import { loupeCli } from './support/cli.ts';
 import { hostApi } from './support/host-api.ts';
 import { openSession, type Session } from './support/session.ts';
 import { MainPage } from './pages/main-page.ts';
 import { LabelPage } from './pages/label-page.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PER_PATIENT = 3;
 
 /**
@@ -55,12 +53,7 @@ before(async () => {
     prepare: async ({ tmp, home }) => {
       await makeData(join(tmp, 'data'));
       const project = join(tmp, 'project');
-      const r = spawnSync(process.execPath, ['bin/loupe.js', 'import', project, join(tmp, 'data'), '--labels', 'folders'], {
-        cwd: ROOT,
-        env: { ...process.env, HOME: home, LOUPE_CONFIG_DIR: join(home, '.config', 'loupe') },
-        encoding: 'utf8',
-      });
-      if (r.status !== 0) throw new Error(`loupe import failed:\n${r.stderr}`);
+      loupeCli(['import', project, join(tmp, 'data'), '--labels', 'folders'], home);
       return project;
     },
   });
