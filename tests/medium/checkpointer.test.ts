@@ -2,7 +2,10 @@
 // doing it, and when the worker is gone the main connection checkpoints by itself again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Checkpointer, type CheckpointEvent } from '../../electron/core/db/checkpointer.ts';
 import { seedProject } from '../helpers/seed-project.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -46,4 +49,21 @@ test('without its worker thread the main connection checkpoints by itself', asyn
   await new Promise((done) => broken['worker'].on('exit', done));
   assert.equal(autocheckpoint(project.db), 1000);
   project.close();
+});
+
+test('a process that leaves its project open still exits by itself (the worker never holds it)', () => {
+  const dir = tempDir();
+  const project = fileURLToPath(new URL('../../electron/core/project/project.ts', import.meta.url));
+  const script = join(dir, 'leave-open.mts');
+  writeFileSync(
+    script,
+    `import { Project } from ${JSON.stringify(project)};
+     const p = Project.create(${JSON.stringify(join(dir, 'p'))});
+     p.db.prepare("INSERT INTO meta (key, value) VALUES ('x', '1')").run();
+     setTimeout(() => console.log('done'), 300);\n`,
+  );
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.signal, null, 'exited by itself, not killed after 30 s');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'done');
 });

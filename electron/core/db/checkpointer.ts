@@ -64,14 +64,15 @@ export class Checkpointer {
     sqlitePath: string,
   ) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, everyMs, sqlite: sqlitePath } });
-    // Never keeps a CLI process alive.
-    this.worker.unref();
     this.worker.on('message', (m: { kind: string; log?: number; done?: number }) => {
       if (m.kind === 'ready' && !this.stopped && this.db.open) this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT}`);
       if (m.kind === 'checkpointed') for (const l of this.listeners) l({ log: m.log!, done: m.done! });
     });
     this.worker.on('error', () => this.fallBack());
     this.worker.on('exit', () => this.fallBack());
+    // Never keeps a process alive (a CLI command, a test that does not close its project). After the listeners:
+    // adding a 'message' listener refs the worker again.
+    this.worker.unref();
   }
 
   /** Starts checkpointing `file` (the database `db` has open) in the background. */
