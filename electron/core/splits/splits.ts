@@ -202,6 +202,16 @@ export function assignSplits(
       'The test set is locked: re-splitting only divides the other images, so give a test ratio of 0 (e.g. 0.8,0.2,0)',
     );
   }
+  // Read, decide and write in one write transaction: another process (a CLI command) cannot change a row between
+  // the read and the write, and a refusal below changes nothing.
+  return db.transaction(() => resplit(db, req, ratios)).immediate();
+}
+
+function resplit(
+  db: Database,
+  req: { seed: number; groupBy?: GroupRule; lockTest?: boolean },
+  ratios: [number, number, number],
+): SplitSummary {
   const u = readUsable(db);
   const keys = resolveGroups(u, req.groupBy);
   const keepTest = isTestLocked(db);
@@ -228,33 +238,32 @@ export function assignSplits(
     splits[i] = splitNames[assignment[k]!]!;
     decided[i] = 1;
   });
-  return db.transaction(() => {
-    // Locked test images keep their split and source; a CSV rule keeps the stored keys (so they compare equal).
-    writeRows(db, u, { groups: keys, splits, decided });
-    // Folds were cut from the old train/val: they no longer hold.
-    if (getMeta(db, 'folds_k') !== null) db.prepare('UPDATE images SET fold = NULL WHERE fold IS NOT NULL').run();
-    setMeta(db, 'folds_k', null);
-    setMeta(db, 'split_seed', String(req.seed));
-    setMeta(db, 'split_ratios', ratios.join(','));
-    if (req.lockTest) setMeta(db, 'test_locked', '1');
-    // The rows just written are in hand: count them here instead of scanning the table again.
-    return splitSummary(db, { classes: u.classes, splits, groups: keys });
-  }).immediate();
+  // Locked test images keep their split and source; a CSV rule keeps the stored keys (so they compare equal).
+  writeRows(db, u, { groups: keys, splits, decided });
+  // Folds were cut from the old train/val: they no longer hold.
+  if (getMeta(db, 'folds_k') !== null) db.prepare('UPDATE images SET fold = NULL WHERE fold IS NOT NULL').run();
+  setMeta(db, 'folds_k', null);
+  setMeta(db, 'split_seed', String(req.seed));
+  setMeta(db, 'split_ratios', ratios.join(','));
+  if (req.lockTest) setMeta(db, 'test_locked', '1');
+  // The rows just written are in hand: count them here instead of scanning the table again.
+  return splitSummary(db, { classes: u.classes, splits, groups: keys });
 }
 
 export function assignKFolds(db: Database, req: { k: number; seed: number; groupBy?: GroupRule }): SplitSummary {
-  const u = readUsable(db);
-  const keys = resolveGroups(u, req.groupBy);
-  // The test split is never part of cross-validation.
-  const items: SplitItem[] = [];
-  u.splits.forEach((split, i) => split !== 'test' && items.push({ id: u.ids[i]!, cls: u.classes[i]!, group: keys[i]! }));
-  if (items.length < req.k) throw new LoupeError('BAD_INPUT', `${req.k} folds need at least ${req.k} images outside the test split`);
-  const folds = assignFolds(items, req.k, req.seed);
-  const distinctGroups = new Set(items.map((i) => i.group ?? `#${i.id}`)).size;
-  if (distinctGroups < req.k) {
-    throw new LoupeError('BAD_INPUT', `${req.k} folds need at least ${req.k} groups; there are ${distinctGroups}`);
-  }
+  // One write transaction from the read to the write, as for a re-split.
   db.transaction(() => {
+    const u = readUsable(db);
+    const keys = resolveGroups(u, req.groupBy);
+    // The test split is never part of cross-validation.
+    const items: SplitItem[] = [];
+    u.splits.forEach((split, i) => split !== 'test' && items.push({ id: u.ids[i]!, cls: u.classes[i]!, group: keys[i]! }));
+    if (items.length < req.k) throw new LoupeError('BAD_INPUT', `${req.k} folds need at least ${req.k} images outside the test split`);
+    const folds = assignFolds(items, req.k, req.seed);
+    const distinctGroups = new Set(items.map((i) => i.group ?? `#${i.id}`)).size;
+    if (distinctGroups < req.k) {
+      throw new LoupeError('BAD_INPUT', `${req.k} folds need at least ${req.k} groups; there are ${distinctGroups}`);
+    }
     writeRows(db, u, { groups: keys, splits: u.splits });
     db.prepare('UPDATE images SET fold = NULL WHERE fold IS NOT NULL').run();
     const set = db.prepare('UPDATE images SET fold = ? WHERE id = ?');
