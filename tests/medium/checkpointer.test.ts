@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Checkpointer, type CheckpointEvent } from '../../electron/core/db/checkpointer.ts';
+import { Project } from '../../electron/core/project/project.ts';
 import { seedProject } from '../helpers/seed-project.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -24,11 +25,11 @@ test('a project checkpoints its WAL on a worker thread; the main connection only
   const dir = tempDir();
   const { project } = seedProject(dir, { perClass: [3000, 3000] });
   const events: CheckpointEvent[] = [];
-  project.checkpointer.onCheckpoint((e) => events.push(e));
+  project.checkpointer!.onCheckpoint((e) => events.push(e));
   await until(() => autocheckpoint(project.db) === 20_000);
   // A write of thousands of pages: with SQLite's default the commit itself would copy them back.
   project.db.prepare(`UPDATE images SET split = CASE WHEN id % 3 = 0 THEN 'val' ELSE 'train' END`).run();
-  project.checkpointer.nudge();
+  project.checkpointer!.nudge();
   await until(() => events.some((e) => e.log > 0 && e.done === e.log));
   // Nothing is left for the main connection to copy: the log holds no frame beyond what is in project.db.
   const [left] = project.db.pragma('wal_checkpoint(PASSIVE)') as { log: number; checkpointed: number }[];
@@ -40,7 +41,7 @@ test('a project checkpoints its WAL on a worker thread; the main connection only
 test('without its worker thread the main connection checkpoints by itself', async () => {
   const dir = tempDir();
   const { project } = seedProject(dir, { perClass: [10] });
-  project.checkpointer.stop();
+  project.checkpointer!.stop();
   assert.equal(autocheckpoint(project.db), 1000);
   // A worker that cannot load SQLite: the connection keeps SQLite's default.
   const broken = Checkpointer.start(project.db, join(dir, 'project', 'project.db'), { sqlitePath: join(dir, 'no-such-module.js') });
@@ -49,6 +50,15 @@ test('without its worker thread the main connection checkpoints by itself', asyn
   await new Promise((done) => broken['worker'].on('exit', done));
   assert.equal(autocheckpoint(project.db), 1000);
   project.close();
+});
+
+test('the training process opens its project without a checkpoint thread', () => {
+  const dir = tempDir();
+  seedProject(dir, { perClass: [3] }).project.close();
+  const inWorker = Project.open(join(dir, 'project'), { backgroundCheckpoints: false });
+  assert.equal(inWorker.checkpointer, null);
+  assert.equal(autocheckpoint(inWorker.db), 1000, "SQLite's own checkpoints");
+  inWorker.close();
 });
 
 test('a process that leaves its project open still exits by itself (the worker never holds it)', () => {

@@ -18,16 +18,24 @@ export function projectDirOf(path: string): string {
   return basename(p) === PROJECT_MARKER || basename(p) === PROJECT_DB ? dirname(p) : p;
 }
 
+export interface OpenOptions {
+  /**
+   * False in the training process: it writes little (run progress) and the app's own process already
+   * checkpoints in the background; one worker thread per open project is enough.
+   */
+  backgroundCheckpoints?: boolean;
+}
+
 export class Project {
   readonly path: string;
   readonly db: Database;
-  /** WAL checkpoints off this thread (see checkpointer.ts). */
-  readonly checkpointer: Checkpointer;
+  /** WAL checkpoints off this thread (see checkpointer.ts); null where SQLite's own are enough. */
+  readonly checkpointer: Checkpointer | null;
 
-  private constructor(path: string, db: Database) {
+  private constructor(path: string, db: Database, opts: OpenOptions) {
     this.path = path;
     this.db = db;
-    this.checkpointer = Checkpointer.start(db, join(path, PROJECT_DB));
+    this.checkpointer = opts.backgroundCheckpoints === false ? null : Checkpointer.start(db, join(path, PROJECT_DB));
   }
 
   get cacheDir(): string {
@@ -41,12 +49,12 @@ export class Project {
   }
 
   /** Opens an existing project folder. */
-  static open(path: string): Project {
+  static open(path: string, opts: OpenOptions = {}): Project {
     const dir = resolve(path);
     if (!existsSync(join(dir, PROJECT_DB))) {
       throw new LoupeError('NOT_FOUND', `Not a Loupe project (no ${PROJECT_DB}): ${dir}`);
     }
-    return Project.load(dir);
+    return Project.load(dir, opts);
   }
 
   /** Creates a project in a new or empty folder (or opens it if it is already a project). */
@@ -75,7 +83,7 @@ export class Project {
     return existsSync(join(dir, PROJECT_DB)) ? Project.open(dir) : Project.create(dir);
   }
 
-  private static load(dir: string): Project {
+  private static load(dir: string, opts: OpenOptions = {}): Project {
     mkdirSync(join(dir, 'cache', 'thumbs'), { recursive: true });
     mkdirSync(join(dir, 'runs'), { recursive: true });
     const marker = join(dir, PROJECT_MARKER);
@@ -88,7 +96,7 @@ export class Project {
     } catch (e) {
       throw new LoupeError('BAD_INPUT', `Cannot open ${join(dir, PROJECT_DB)}: ${(e as Error).message}`);
     }
-    return new Project(dir, db);
+    return new Project(dir, db, opts);
   }
 
   info(): ProjectInfo {
@@ -103,7 +111,7 @@ export class Project {
   }
 
   close(): void {
-    this.checkpointer.stop();
+    this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 }
