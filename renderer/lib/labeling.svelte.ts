@@ -56,6 +56,8 @@ export class LabelingState {
   surfaces = $state(0);
   /** Modals open (splits, CSV, class dialogs; each counts itself in and out): the labeling keys stay off. */
   modal = $state(0);
+  /** Labeling dialogs on screen (splits, CSV, class): toasts move out of their way. */
+  dialogs = $state(0);
   /** Which of the labeling dialogs is open. */
   dialog = $state<'none' | 'splits' | 'csv'>('none');
 
@@ -420,6 +422,16 @@ export class LabelingState {
   }
 
   // ---------- keys, modes, toasts ----------
+
+  /** A labeling dialog opens: keys stop labeling and toasts move to the top. Returns what its close calls. */
+  enterDialog(): () => void {
+    this.modal++;
+    this.dialogs++;
+    return () => {
+      this.modal--;
+      this.dialogs--;
+    };
+  }
 
   toggleMode(): void {
     if (this.mode === 'grid' && app.grid.selectedIndex < 0 && app.grid.total > 0) app.grid.select(0);

@@ -60,6 +60,20 @@ test('group split by filename regex keeps each patient in one split; leakage is 
   await core.shutdown();
 });
 
+test('the group preview shows files of different groups, then files the rule finds no group in', async () => {
+  const dir = tempDir();
+  seedProject(dir, { perClass: [40], unlabeled: 5, path: (c, i) => `c${c}/P${String(Math.floor(i / 4)).padStart(3, '0')}_${i % 4}.png` }).project.close();
+  const core = open(dir);
+  const p = await core.dispatch('groups:preview', { groupBy: { kind: 'regex', pattern: '^(P\\d+)_' } });
+  assert.deepEqual([p.matched, p.unmatched, p.groups], [40, 5, 10]);
+  const grouped = p.examples.filter((e) => e.group !== null);
+  assert.equal(grouped.length, 6);
+  assert.equal(new Set(grouped.map((e) => e.group)).size, 6, 'one file per group');
+  assert.deepEqual(p.examples.slice(6).map((e) => e.group), [null, null], 'then two files without a group');
+  assert.ok(p.examples.slice(6).every((e) => e.path.startsWith('unlabeled/')));
+  await core.shutdown();
+});
+
 test('a locked test set never moves; re-splitting divides only the rest', async () => {
   const dir = tempDir();
   const { project } = seedProject(dir, { perClass: [50, 50] });

@@ -28,6 +28,9 @@ import { applyEdit } from '../labels/edits.ts';
 const DEFAULT_RATIOS: [number, number, number] = [0.7, 0.15, 0.15];
 const LOCKED_DEFAULT_RATIOS: [number, number, number] = [0.8, 0.2, 0];
 const SMALL_CLASS = 5;
+/** Files shown in a group rule's preview, of which at most EXAMPLES_ALONE without a group. */
+const EXAMPLES = 8;
+const EXAMPLES_ALONE = 2;
 const LISTED = 5;
 
 function getMeta(db: Database, key: string): string | null {
@@ -115,7 +118,19 @@ export function previewGroups(db: Database, rule: GroupRule): GroupPreview {
   const groups = new Set<string>();
   for (const k of keys) if (k !== null) groups.add(k);
   const matched = keys.filter((k) => k !== null).length;
-  const examples = u.paths.slice(0, 8).map((path, i) => ({ path, group: keys[i]! }));
+  // Examples that let the rule be checked at a glance: files of different groups, then files it finds no group in.
+  const examples: GroupPreview['examples'] = [];
+  const shown = new Set<string>();
+  const alone: GroupPreview['examples'] = [];
+  keys.forEach((group, i) => {
+    if (group === null) {
+      if (alone.length < EXAMPLES_ALONE) alone.push({ path: u.paths[i]!, group });
+    } else if (!shown.has(group) && shown.size < EXAMPLES - EXAMPLES_ALONE) {
+      shown.add(group);
+      examples.push({ path: u.paths[i]!, group });
+    }
+  });
+  examples.push(...alone);
   return { matched, unmatched: u.ids.length - matched, groups: groups.size, examples };
 }
 
