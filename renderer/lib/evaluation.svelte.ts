@@ -55,6 +55,8 @@ export class EvaluationState {
   handled = $state<number[]>([]);
 
   private started = false;
+  /** Bumped by each show(): answers to earlier ones are dropped. */
+  private showing = 0;
   /** The run asked for ("Evaluate →" on a run), picked up by whichever open() call gets there first. */
   private wanted: number | null = null;
   private reloadTimer: ReturnType<typeof setTimeout> | null = null;
@@ -121,7 +123,10 @@ export class EvaluationState {
     this.labelErrors = null;
     this.handled = [];
     await app.run(async () => {
-      this.evaluations = await api['evaluations:list']({ runId });
+      const evaluations = await api['evaluations:list']({ runId });
+      // Another run was chosen meanwhile: its own call shows its list.
+      if (this.runId !== runId) return;
+      this.evaluations = evaluations;
       const latest = this.evaluations.find((e) => e.split === this.split) ?? this.evaluations.find((e) => e.split !== 'unlabeled');
       if (latest) {
         this.split = latest.split as EvalSplit;
@@ -138,9 +143,13 @@ export class EvaluationState {
   }
 
   async show(evaluationId: number): Promise<void> {
+    const mine = ++this.showing;
     await app.run(async () => {
-      this.current = await api['evaluations:get']({ evaluationId });
-      if (this.current.split !== 'unlabeled') this.split = this.current.split;
+      const evaluation = await api['evaluations:get']({ evaluationId });
+      // Only the evaluation asked for last is shown, whichever answer comes back first.
+      if (mine !== this.showing) return;
+      this.current = evaluation;
+      if (evaluation.split !== 'unlabeled') this.split = evaluation.split;
     });
   }
 
