@@ -8,13 +8,16 @@ export class FolderBrowserPage {
     return this.page.getByTestId('folder-browser');
   }
 
-  /** Types a path, goes there, checks the listing shows it, and chooses it. */
+  /** Types a path, goes there, waits until the listing shown is that folder (not the typed text), and chooses it. */
   async choose(path: string): Promise<void> {
     await this.root.waitFor();
     await this.root.getByTestId('folder-path').fill(path);
     await this.root.getByTestId('folder-path').press('Enter');
     await this.page.waitForFunction(
-      (p) => (document.querySelector('[data-testid="folder-path"]') as HTMLInputElement | null)?.value === p,
+      (p) => {
+        const root = document.querySelector('[data-testid="folder-browser"]');
+        return root?.getAttribute('data-path') === p && root.getAttribute('aria-busy') === 'false';
+      },
       path,
     );
     await this.root.getByTestId('folder-choose').click();
