@@ -22,7 +22,7 @@ let started = false;
 async function start(msg: Extract<ToTrainer, { type: 'start' }>): Promise<void> {
   const backend = await selectBackend();
   send({ type: 'ready', backend });
-  const project = Project.open(msg.projectPath, { backgroundCheckpoints: false });
+  const project = Project.open(msg.projectPath);
   let lastBatch = 0;
   try {
     const result = await runTraining(project, msg.runId, {
@@ -56,7 +56,7 @@ async function start(msg: Extract<ToTrainer, { type: 'start' }>): Promise<void> 
 async function evaluate(msg: Extract<ToTrainer, { type: 'evaluate' }>): Promise<void> {
   const backend = await selectBackend();
   send({ type: 'ready', backend });
-  const project = Project.open(msg.projectPath, { backgroundCheckpoints: false });
+  const project = Project.open(msg.projectPath);
   let last = 0;
   try {
     const r = await runEvaluation(project, { runId: msg.runId, split: msg.split }, {

@@ -7,11 +7,18 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Checkpointer, type CheckpointEvent } from '../../electron/core/db/checkpointer.ts';
+import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { Project } from '../../electron/core/project/project.ts';
 import { seedProject } from '../helpers/seed-project.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const autocheckpoint = (db: { pragma: (s: string, o: { simple: true }) => unknown }) => db.pragma('wal_autocheckpoint', { simple: true });
+
+/** A seeded project opened as the desktop app and the browser host open theirs. */
+function withCheckpointer(dir: string, perClass: number[]): Project {
+  seedProject(dir, { perClass }).project.close();
+  return Project.open(join(dir, 'project'), { backgroundCheckpoints: true });
+}
 
 async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -23,14 +30,16 @@ async function until(cond: () => boolean, ms = 10_000): Promise<void> {
 
 test('a project checkpoints its WAL on a worker thread; the main connection only keeps a backstop', async () => {
   const dir = tempDir();
-  const { project } = seedProject(dir, { perClass: [3000, 3000] });
+  // Enough rows that one UPDATE of their split passes the 1,000 pages at which SQLite would copy the log back itself.
+  const project = withCheckpointer(dir, [12_000, 12_000]);
   const events: CheckpointEvent[] = [];
   project.checkpointer!.onCheckpoint((e) => events.push(e));
   await until(() => autocheckpoint(project.db) === 20_000);
   // A write of thousands of pages: with SQLite's default the commit itself would copy them back.
+  const before = events.length;
   project.db.prepare(`UPDATE images SET split = CASE WHEN id % 3 = 0 THEN 'val' ELSE 'train' END`).run();
   project.checkpointer!.nudge();
-  await until(() => events.some((e) => e.log > 0 && e.done === e.log));
+  await until(() => events.slice(before).some((e) => e.log > 0 && e.done === e.log));
   // Nothing is left for the main connection to copy: the log holds no frame beyond what is in project.db.
   const [left] = project.db.pragma('wal_checkpoint(PASSIVE)') as { log: number; checkpointed: number }[];
   assert.equal(left!.checkpointed, left!.log);
@@ -40,7 +49,7 @@ test('a project checkpoints its WAL on a worker thread; the main connection only
 
 test('without its worker thread the main connection checkpoints by itself', async () => {
   const dir = tempDir();
-  const { project } = seedProject(dir, { perClass: [10] });
+  const project = withCheckpointer(dir, [10]);
   project.checkpointer!.stop();
   assert.equal(autocheckpoint(project.db), 1000);
   // A worker that cannot load SQLite: the connection keeps SQLite's default.
@@ -52,13 +61,19 @@ test('without its worker thread the main connection checkpoints by itself', asyn
   project.close();
 });
 
-test('the training process opens its project without a checkpoint thread', () => {
+test('the training process and CLI commands open their project without a checkpoint thread; the UI faces with one', async () => {
   const dir = tempDir();
   seedProject(dir, { perClass: [3] }).project.close();
-  const inWorker = Project.open(join(dir, 'project'), { backgroundCheckpoints: false });
+  const inWorker = Project.open(join(dir, 'project'));
   assert.equal(inWorker.checkpointer, null);
   assert.equal(autocheckpoint(inWorker.db), 1000, "SQLite's own checkpoints");
   inWorker.close();
+  for (const face of ['cli', 'host'] as const) {
+    const core = new LoupeCore({ face, configDir: join(dir, `config-${face}`) });
+    core.openProject(join(dir, 'project'));
+    assert.equal(core.requireProject().checkpointer !== null, face === 'host', face);
+    await core.shutdown();
+  }
 });
 
 test('a process that leaves its project open still exits by itself (the worker never holds it)', () => {
@@ -68,7 +83,7 @@ test('a process that leaves its project open still exits by itself (the worker n
   writeFileSync(
     script,
     `import { Project } from ${JSON.stringify(project)};
-     const p = Project.create(${JSON.stringify(join(dir, 'p'))});
+     const p = Project.create(${JSON.stringify(join(dir, 'p'))}, undefined, { backgroundCheckpoints: true });
      p.db.prepare("INSERT INTO meta (key, value) VALUES ('x', '1')").run();
      setTimeout(() => console.log('done'), 300);\n`,
   );

@@ -114,7 +114,9 @@ export class LoupeCore {
   }
 
   openProject(path: string, opts: { create?: boolean; name?: string } = {}): Project {
-    const next = opts.create ? Project.create(path, opts.name) : Project.open(path);
+    // The faces that answer a UI keep WAL checkpoints off their thread; a CLI command lets SQLite do them.
+    const open = { backgroundCheckpoints: this.opts.face !== 'cli' };
+    const next = opts.create ? Project.create(path, opts.name, open) : Project.open(path, open);
     this.closeProject();
     this.project = next;
     recoverInterruptedRuns(next);

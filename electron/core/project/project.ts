@@ -20,8 +20,8 @@ export function projectDirOf(path: string): string {
 
 export interface OpenOptions {
   /**
-   * False in the training process: it writes little (run progress) and the app's own process already
-   * checkpoints in the background; one worker thread per open project is enough.
+   * Checkpoint the WAL on a worker thread (checkpointer.ts). For the faces that answer a UI (the desktop app, the
+   * browser host); a CLI command or the training process lets SQLite do it inline, and starts no thread.
    */
   backgroundCheckpoints?: boolean;
 }
@@ -35,7 +35,7 @@ export class Project {
   private constructor(path: string, db: Database, opts: OpenOptions) {
     this.path = path;
     this.db = db;
-    this.checkpointer = opts.backgroundCheckpoints === false ? null : Checkpointer.start(db, join(path, PROJECT_DB));
+    this.checkpointer = opts.backgroundCheckpoints ? Checkpointer.start(db, join(path, PROJECT_DB)) : null;
   }
 
   get cacheDir(): string {
@@ -58,9 +58,9 @@ export class Project {
   }
 
   /** Creates a project in a new or empty folder (or opens it if it is already a project). */
-  static create(path: string, name?: string): Project {
+  static create(path: string, name?: string, opts: OpenOptions = {}): Project {
     const dir = resolve(path);
-    if (existsSync(join(dir, PROJECT_DB))) return Project.open(dir);
+    if (existsSync(join(dir, PROJECT_DB))) return Project.open(dir, opts);
     if (existsSync(dir)) {
       if (!statSync(dir).isDirectory()) throw new LoupeError('BAD_INPUT', `Not a folder: ${dir}`);
       const visible = readdirSync(dir).filter((n) => !n.startsWith('.'));
@@ -69,7 +69,7 @@ export class Project {
       }
     }
     mkdirSync(dir, { recursive: true });
-    const project = Project.load(dir);
+    const project = Project.load(dir, opts);
     const now = new Date().toISOString();
     project.db
       .prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('name', ?), ('created_at', ?)`)
