@@ -86,8 +86,12 @@ function crossEntropy(probs: tf.Tensor2D, labels: tf.Tensor1D, numClasses: numbe
   return tf.div(tf.sum(tf.mul(perImage, w)), tf.sum(w));
 }
 
+/**
+ * The kernels weight decay applies to. By the name the layer gave the weight: tfjs makes variable names unique
+ * per process (`conv1/kernel_1` for a second model), so the unique name would miss every model but the first.
+ */
 function kernelsOf(layers: tfl.layers.Layer[]): tf.Variable[] {
-  return layers.flatMap((l) => l.trainableWeights.filter((w) => w.name.endsWith('kernel')).map((w) => w.read() as tf.Variable));
+  return layers.flatMap((l) => l.trainableWeights.filter((w) => w.originalName.endsWith('kernel')).map((w) => w.read() as tf.Variable));
 }
 
 /** Loss and accuracy over a fixed set, in inference mode. */
