@@ -212,6 +212,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
     if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else {
       process.stdout.write(`Training backend: ${report.chosen.name} — ${report.chosen.detail}\n`);
+      process.stdout.write(`Training threads: ${report.threads}${report.threads > 1 ? ' (each batch shared among them, one per core)' : ''}\n`);
       for (const r of report.rejected) process.stdout.write(`  not used: ${r.name} — ${r.reason}\n`);
     }
     return 0;

@@ -14,6 +14,8 @@ import { buildTransferModel, splitTransferModel, unfreezeTop, type TransferModel
 import { checkpointDir, hasCheckpoint, loadModel, readLastState, saveLast, saveModel } from './checkpoint.ts';
 import { addWarnings, claimRun, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
 import { TensorCache } from './tensor-cache.ts';
+import { GradientPeers } from './parallel/peers.ts';
+import { trainingThreads } from './parallel/threads.ts';
 
 export interface TrainerEvents {
   status?(message: string): void;
@@ -53,6 +55,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   const release = claimRun(project, runId);
   let cache: TensorCache | null = null;
   let model: tfl.LayersModel | null = null;
+  let peers: GradientPeers | null = null;
   try {
     const shape = { imageSize: config.imageSize, channels: config.channels, resize: config.resize } as const;
     cache = new TensorCache(project.cacheDir, shape);
@@ -123,7 +126,11 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         ]
       : [{ until: config.epochs, layers: () => undefined, lrFactor: 1 }];
 
-    o.events?.status?.(resume ? `Resuming at epoch ${resume.state.epoch + 1}` : 'Training');
+    const classWeights = balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance);
+    const threads = trainingThreads(config.threads, o.backend);
+    if (threads > 1) peers = await GradientPeers.start(threads - 1, o.backend, model, numClasses, classWeights);
+    const onThreads = threads > 1 ? ` on ${threads} threads` : '';
+    o.events?.status?.(resume ? `Resuming at epoch ${resume.state.epoch + 1}${onThreads}` : `Training${onThreads}`);
     let state = resume?.state;
     let optimizerWeights = resume?.optimizerWeights;
     let end: FitEnd = { status: 'finished', state: state ?? { epoch: 0, schedule: { factor: 1, best: null, badEpochs: 0 }, earlyStop: { best: null, bestEpoch: null, badEpochs: 0 } }, message: `Trained ${config.epochs} epochs` };
@@ -144,7 +151,8 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         schedule: config.schedule,
         earlyStopping: valSource ? config.earlyStopping : null,
         weightDecay: config.weightDecay,
-        classWeights: balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance),
+        classWeights,
+        peers,
         numClasses,
         signal: o.signal,
         resume: resumeArg,
@@ -179,6 +187,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     endRun(db, runId, 'failed', message);
     return { status: 'failed', message };
   } finally {
+    await peers?.close();
     model?.dispose();
     cache?.close();
     release();
