@@ -11,7 +11,8 @@ import { writeSampleImages } from '../../electron/core/sample/sample-project.ts'
 import { runTraining } from '../../electron/core/training/trainer.ts';
 import { fit, type BatchSource } from '../../electron/core/training/fit.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
-import { GradientPeers } from '../../electron/core/training/parallel/peers.ts';
+import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
+import { predictRows, predictRowsShared } from '../../electron/core/training/predict.ts';
 import { trainingThreads } from '../../electron/core/training/parallel/threads.ts';
 import { createRuns, rerun } from '../../electron/core/training/run-service.ts';
 import { getRun, runDir } from '../../electron/core/training/runs.ts';
@@ -55,7 +56,7 @@ function source(n: number): BatchSource {
 async function trainTiny(threads: number, classWeights: number[] | null): Promise<Float32Array[]> {
   const config = trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 11 });
   const model = buildModel(config, 3);
-  const peers = threads > 1 ? await GradientPeers.start(threads - 1, 'wasm', model, 3, classWeights) : null;
+  const peers = threads > 1 ? await ModelThreads.start(threads - 1, 'wasm', model, 3, classWeights) : null;
   try {
     // 45 images in batches of 16: the last batch (13) is cut unevenly, and weight decay rides on one shard.
     const end = await fit(model, source(45), null, {
@@ -136,7 +137,7 @@ test('the thread count follows the setting and the cores, and only CPU backends 
 test('a gradient thread that goes away fails the step with the reason', async () => {
   const config = trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 1 });
   const model = buildModel(config, 3);
-  const peers = await GradientPeers.start(1, 'wasm', model, 3, null);
+  const peers = await ModelThreads.start(1, 'wasm', model, 3, null);
   let batches = 0;
   await assert.rejects(
     fit(model, source(64), null, {
@@ -215,4 +216,25 @@ test('cancel stops a 2-thread run within a second', async () => {
   assert.equal(result.status, 'stopped');
   assert.ok(took < 1000, `stopped ${took.toFixed(0)} ms after cancel`);
   assert.equal(getRun(project.db, run!.id).status, 'stopped');
+});
+
+test('inference shared with threads gives the probabilities of one thread', async () => {
+  const config = trainConfigSchema.parse({ arch: 'cnn', imageSize: 16, channels: 1, dropout: 0, seed: 5 });
+  const model = buildModel(config, 4);
+  const p = { imageSize: 16, channels: 1 as const, resize: 'squash' as const, normalization: { mean: [0.5], std: [0.25] }, sixteenBit: 'own-range' as const };
+  const random = seededRandom(9);
+  const n = 37;
+  const rows = Uint8Array.from({ length: n * 256 }, () => Math.floor(random() * 256));
+  const alone = predictRows(model, rows, n, p);
+  const threads = await ModelThreads.start(2, 'wasm', model, 4, null);
+  try {
+    const shared = await predictRowsShared(model, threads, rows, n, p, 4);
+    assert.equal(shared.length, n * 4);
+    let d = 0;
+    shared.forEach((v, i) => (d = Math.max(d, Math.abs(v - alone[i]!))));
+    assert.ok(d < 1e-6, `max |Δp| ${d}`);
+  } finally {
+    await threads.close();
+    model.dispose();
+  }
 });

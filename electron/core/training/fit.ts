@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { EarlyStopping, LrSchedule, type EarlyStopState, type ScheduleState } from '../../../shared/schedules.ts';
 import type { BatchMetrics, EpochMetrics, OptimizerConfig, ScheduleConfig } from '../../../shared/training.ts';
-import type { GradientPeers } from './parallel/peers.ts';
+import type { ModelThreads } from './parallel/peers.ts';
 import { batchWeight, perImageCrossEntropy, shardGradients, shards, type ShardContext } from './step.ts';
 
 export interface Batch {
@@ -51,7 +51,7 @@ export interface FitOptions {
   /** Only these layers train (transfer learning); default all trainable layers. */
   trainableLayers?: tfl.layers.Layer[];
   /** Gradient threads for data-parallel training: each step's batch is shared among them and this thread. */
-  peers?: GradientPeers | null;
+  peers?: ModelThreads | null;
   onBatchEnd?: (m: BatchMetrics) => void;
   onEpochEnd?: (m: EpochMetrics, info: { improved: boolean; state: FitState }) => Promise<void> | void;
   /** Called with the optimizer when a checkpoint should be written (after each epoch). */

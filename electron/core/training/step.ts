@@ -92,15 +92,24 @@ export async function shardGradients(c: ShardContext, s: ShardInput, totalWeight
   }
 }
 
-/** A batch cut into `parts` contiguous shards of near-equal size (fewer when the batch is smaller). */
-export function shards(s: ShardInput, perImage: number, parts: number): ShardInput[] {
-  const k = Math.max(1, Math.min(parts, s.n));
-  const out: ShardInput[] = [];
+/** `n` items cut into `parts` contiguous ranges of near-equal size (fewer when there are fewer items). */
+export function cut(n: number, parts: number): { start: number; n: number }[] {
+  const k = Math.max(1, Math.min(parts, n));
+  const out: { start: number; n: number }[] = [];
   let start = 0;
   for (let i = 0; i < k; i++) {
-    const n = Math.floor(s.n / k) + (i < s.n % k ? 1 : 0);
-    out.push({ xs: s.xs.subarray(start * perImage, (start + n) * perImage), ys: s.ys.subarray(start, start + n), n });
-    start += n;
+    const size = Math.floor(n / k) + (i < n % k ? 1 : 0);
+    out.push({ start, n: size });
+    start += size;
   }
   return out;
+}
+
+/** A batch cut into `parts` contiguous shards of near-equal size (fewer when the batch is smaller). */
+export function shards(s: ShardInput, perImage: number, parts: number): ShardInput[] {
+  return cut(s.n, parts).map((r) => ({
+    xs: s.xs.subarray(r.start * perImage, (r.start + r.n) * perImage),
+    ys: s.ys.subarray(r.start, r.start + r.n),
+    n: r.n,
+  }));
 }

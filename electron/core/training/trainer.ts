@@ -14,7 +14,7 @@ import { buildTransferModel, splitTransferModel, unfreezeTop, type TransferModel
 import { checkpointDir, hasCheckpoint, loadModel, readLastState, saveLast, saveModel } from './checkpoint.ts';
 import { addWarnings, claimRun, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
 import { TensorCache } from './tensor-cache.ts';
-import { GradientPeers } from './parallel/peers.ts';
+import { ModelThreads } from './parallel/peers.ts';
 import { trainingThreads } from './parallel/threads.ts';
 
 export interface TrainerEvents {
@@ -55,7 +55,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   const release = claimRun(project, runId);
   let cache: TensorCache | null = null;
   let model: tfl.LayersModel | null = null;
-  let peers: GradientPeers | null = null;
+  let peers: ModelThreads | null = null;
   try {
     const shape = { imageSize: config.imageSize, channels: config.channels, resize: config.resize } as const;
     cache = new TensorCache(project.cacheDir, shape);
@@ -128,7 +128,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
 
     const classWeights = balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance);
     const threads = trainingThreads(config.threads, o.backend);
-    if (threads > 1) peers = await GradientPeers.start(threads - 1, o.backend, model, numClasses, classWeights);
+    if (threads > 1) peers = await ModelThreads.start(threads - 1, o.backend, model, numClasses, classWeights);
     const onThreads = threads > 1 ? ` on ${threads} threads` : '';
     o.events?.status?.(resume ? `Resuming at epoch ${resume.state.epoch + 1}${onThreads}` : `Training${onThreads}`);
     let state = resume?.state;

@@ -1,7 +1,8 @@
 /**
  * A gradient thread of data-parallel training (see protocol.ts): its own tfjs instance on the main thread's
  * backend, a copy of the model, and for each step the gradient of one shard, computed by the same function the
- * fit loop uses (step.ts). Holds no optimizer: the weights arrive with every shard.
+ * fit loop uses (step.ts), or the probabilities of a shard for inference. Holds no optimizer: the weights arrive
+ * with every training shard.
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
@@ -71,6 +72,13 @@ async function handle(msg: ToGradientThread): Promise<void> {
       }
       tf.dispose(r.grads);
       reply({ type: 'gradients', gradients, loss: r.loss, hits: r.hits, mass: r.mass }, [gradients.buffer]);
+      return;
+    }
+    case 'predict': {
+      const m = model;
+      if (!m) throw new Error('predict before init');
+      const probs = tf.tidy(() => (m.predict(tf.tensor4d(msg.xs, [msg.n, ...msg.shape])) as tf.Tensor).dataSync() as Float32Array);
+      reply({ type: 'probabilities', probs }, [probs.buffer as ArrayBuffer]);
       return;
     }
     case 'close':

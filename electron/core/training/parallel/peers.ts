@@ -10,6 +10,7 @@ import type { ShardInput } from '../step.ts';
 import type { FromGradientThread, ModelArtifacts, ToGradientThread } from './protocol.ts';
 
 type Gradients = Extract<FromGradientThread, { type: 'gradients' }>;
+type Probabilities = Extract<FromGradientThread, { type: 'probabilities' }>;
 
 /** Under tsx (tests, CLI, host) the TypeScript entry through its shim; in the Electron build, the bundled file. */
 function threadEntry(): URL {
@@ -39,9 +40,8 @@ class Peer {
     worker.on('message', (msg: FromGradientThread) => {
       const p = this.pending;
       this.pending = null;
-      if (msg.type === 'gradients') p?.resolve(msg);
-      else if (msg.type === 'error') this.fail(new Error(`a gradient thread failed: ${msg.message}`), p);
-      else p?.resolve(msg as never);
+      if (msg.type === 'error') this.fail(new Error(`a gradient thread failed: ${msg.message}`), p);
+      else p?.resolve(msg as Gradients);
     });
     worker.on('error', (e) => this.fail(new Error(`a gradient thread failed: ${e.message}`), this.pending));
     worker.on('exit', (code) => this.fail(new Error(`a gradient thread exited (code ${code})`), this.pending));
@@ -78,14 +78,14 @@ export interface PeerStep {
   batchWeight: number;
 }
 
-export class GradientPeers {
+export class ModelThreads {
   private constructor(private readonly peers: Peer[]) {}
 
   /** Starts `count` threads with a copy of `model`; resolves once every one has loaded it. */
-  static async start(count: number, backend: string, model: tfl.LayersModel, numClasses: number, classWeights: number[] | null): Promise<GradientPeers> {
+  static async start(count: number, backend: string, model: tfl.LayersModel, numClasses: number, classWeights: number[] | null): Promise<ModelThreads> {
     const artifacts = await artifactsOf(model);
     const peers = Array.from({ length: count }, () => new Peer(new Worker(threadEntry())));
-    const group = new GradientPeers(peers);
+    const group = new ModelThreads(peers);
     try {
       await Promise.all(peers.map((p) => p.ask({ type: 'init', backend, model: artifacts, numClasses, classWeights })));
     } catch (e) {
@@ -112,6 +112,17 @@ export class GradientPeers {
         );
       }),
     );
+  }
+
+  /** Class probabilities of the shards, one thread each, in shard order (the threads' starting weights). */
+  async predict(shards: readonly { xs: Float32Array; n: number }[], shape: readonly [number, number, number]): Promise<Float32Array[]> {
+    const replies = await Promise.all(
+      shards.map((shard, i) => {
+        const xs = shard.xs.slice();
+        return this.peers[i]!.ask<Probabilities>({ type: 'predict', xs, n: shard.n, shape }, [xs.buffer]);
+      }),
+    );
+    return replies.map((r) => r.probs);
   }
 
   async close(): Promise<void> {

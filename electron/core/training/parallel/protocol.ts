@@ -2,7 +2,8 @@
  * Messages between the fit loop (the training process's main thread) and its gradient threads. Data-parallel
  * training: each step the batch is cut into shards; every thread computes the gradient of its shard on a copy of
  * the model whose weights the main thread sent with the shard, and the main thread adds the gradients up and
- * applies its optimizer. Threads hold no optimizer state, so nothing can drift between them.
+ * applies its optimizer. Threads hold no optimizer state, so nothing can drift between them. The same threads
+ * also share inference: each predicts a shard with the weights it was started with.
  */
 
 /** The model as tfjs saves it (topology, weight specs, weights): enough to rebuild it in a thread. */
@@ -36,6 +37,13 @@ export type ToGradientThread =
       /** The whole batch's total loss weight (its size without class weights): shard losses add up to the mean. */
       readonly batchWeight: number;
     }
+  | {
+      /** Inference with the weights the thread was started with: class probabilities for a shard. */
+      readonly type: 'predict';
+      readonly xs: Float32Array;
+      readonly n: number;
+      readonly shape: readonly [number, number, number];
+    }
   | { readonly type: 'close' };
 
 export type FromGradientThread =
@@ -48,4 +56,5 @@ export type FromGradientThread =
       readonly hits: number;
       readonly mass: number;
     }
+  | { readonly type: 'probabilities'; readonly probs: Float32Array }
   | { readonly type: 'error'; readonly message: string };
