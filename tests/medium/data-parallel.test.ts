@@ -9,7 +9,7 @@ import { registerWasmTrainingKernels } from '../../electron/core/training/kernel
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
-import { fit, type BatchSource } from '../../electron/core/training/fit.ts';
+import { fit, type BatchSource, type FitOptions } from '../../electron/core/training/fit.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
 import { predictRows, predictRowsShared } from '../../electron/core/training/predict.ts';
@@ -53,23 +53,28 @@ function source(n: number): BatchSource {
   };
 }
 
+/** Plain SGD settings for the tiny fits below; each test changes what it is about. */
+function sgd(over: Partial<FitOptions>): FitOptions {
+  return {
+    epochs: 1,
+    batchSize: 16,
+    optimizer: { kind: 'sgd', lr: 0.01, momentum: 0, nesterov: false },
+    schedule: { kind: 'constant' },
+    earlyStopping: null,
+    weightDecay: 0,
+    classWeights: null,
+    numClasses: 3,
+    ...over,
+  };
+}
+
 async function trainTiny(threads: number, classWeights: number[] | null): Promise<Float32Array[]> {
   const config = trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 11 });
   const model = buildModel(config, 3);
   const peers = threads > 1 ? await ModelThreads.start(threads - 1, 'wasm', model, 3, classWeights) : null;
   try {
     // 45 images in batches of 16: the last batch (13) is cut unevenly, and weight decay rides on one shard.
-    const end = await fit(model, source(45), null, {
-      epochs: 2,
-      batchSize: 16,
-      optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9, nesterov: false },
-      schedule: { kind: 'constant' },
-      earlyStopping: null,
-      weightDecay: 0.01,
-      classWeights,
-      numClasses: 3,
-      peers,
-    });
+    const end = await fit(model, source(45), null, sgd({ epochs: 2, optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9, nesterov: false }, weightDecay: 0.01, classWeights, peers }));
     assert.equal(end.status, 'finished', end.message);
     return model.weights.map((w) => w.read().dataSync() as Float32Array);
   } finally {
@@ -104,17 +109,7 @@ test('weight decay applies to every model a process builds, not only the first (
   const firstLoss = async (weightDecay: number) => {
     const model = buildModel(trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 11 }), 3);
     let loss = 0;
-    await fit(model, source(16), null, {
-      epochs: 1,
-      batchSize: 16,
-      optimizer: { kind: 'sgd', lr: 0, momentum: 0, nesterov: false },
-      schedule: { kind: 'constant' },
-      earlyStopping: null,
-      weightDecay,
-      classWeights: null,
-      numClasses: 3,
-      onBatchEnd: (m) => (loss = m.loss),
-    });
+    await fit(model, source(16), null, sgd({ optimizer: { kind: 'sgd', lr: 0, momentum: 0, nesterov: false }, weightDecay, onBatchEnd: (m) => (loss = m.loss) }));
     model.dispose();
     return loss;
   };
@@ -140,20 +135,18 @@ test('a gradient thread that goes away fails the step with the reason', async ()
   const peers = await ModelThreads.start(1, 'wasm', model, 3, null);
   let batches = 0;
   await assert.rejects(
-    fit(model, source(64), null, {
-      epochs: 2,
-      batchSize: 16,
-      optimizer: { kind: 'sgd', lr: 0.01, momentum: 0, nesterov: false },
-      schedule: { kind: 'constant' },
-      earlyStopping: null,
-      weightDecay: 0,
-      classWeights: null,
-      numClasses: 3,
-      peers,
-      onBatchEnd: () => {
-        if (++batches === 2) void peers.close();
-      },
-    }),
+    fit(
+      model,
+      source(64),
+      null,
+      sgd({
+        epochs: 2,
+        peers,
+        onBatchEnd: () => {
+          if (++batches === 2) void peers.close();
+        },
+      }),
+    ),
     /gradient thread/,
   );
   assert.equal(batches, 2);
