@@ -120,13 +120,18 @@ test('weight decay applies to every model a process builds, not only the first (
 });
 
 test('the thread count follows the setting and the cores, and only CPU backends share batches', () => {
-  assert.equal(trainingThreads(0, 'wasm', 2), 2);
-  assert.equal(trainingThreads(0, 'wasm', 8), 8);
-  assert.equal(trainingThreads(1, 'wasm', 8), 1);
-  assert.equal(trainingThreads(3, 'cpu', 8), 3);
-  assert.equal(trainingThreads(16, 'wasm', 4), 4, 'never more threads than cores');
-  assert.equal(trainingThreads(0, 'tfjs-node', 8), 1);
-  assert.equal(trainingThreads(0, 'tfjs-node-gpu', 8), 1);
+  const big = { images: 60_000, batchSize: 64 };
+  assert.equal(trainingThreads(0, 'wasm', big, 2), 2);
+  assert.equal(trainingThreads(0, 'wasm', big, 8), 8);
+  assert.equal(trainingThreads(1, 'wasm', big, 8), 1);
+  assert.equal(trainingThreads(3, 'cpu', big, 8), 3);
+  assert.equal(trainingThreads(16, 'wasm', big, 4), 4, 'never more threads than cores');
+  assert.equal(trainingThreads(0, 'tfjs-node', big, 8), 1);
+  assert.equal(trainingThreads(0, 'tfjs-node-gpu', big, 8), 1);
+  // Automatic: a small run or tiny shards are not worth a thread's start; an explicit setting is honoured.
+  assert.equal(trainingThreads(0, 'wasm', { images: 300, batchSize: 64 }, 2), 1);
+  assert.equal(trainingThreads(0, 'wasm', { images: 60_000, batchSize: 8 }, 2), 1);
+  assert.equal(trainingThreads(2, 'wasm', { images: 300, batchSize: 8 }, 2), 2);
 });
 
 test('a gradient thread that goes away fails the step with the reason', async () => {

@@ -212,7 +212,11 @@ export async function doctorCommand(args: string[]): Promise<number> {
     if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else {
       process.stdout.write(`Training backend: ${report.chosen.name} — ${report.chosen.detail}\n`);
-      process.stdout.write(`Training threads: ${report.threads}${report.threads > 1 ? ' (each batch shared among them, one per core)' : ''}\n`);
+      process.stdout.write(
+        report.threads > 1
+          ? `Training threads: up to ${report.threads}, one per core (each batch shared among them when a run is large enough to pay for starting them)\n`
+          : 'Training threads: 1\n',
+      );
       for (const r of report.rejected) process.stdout.write(`  not used: ${r.name} — ${r.reason}\n`);
     }
     return 0;

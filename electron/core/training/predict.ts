@@ -112,6 +112,7 @@ export async function predictImages(
     const probs = new Float32Array(kept.length * k);
     const per = cache.rowBytes;
     const batch = new Uint8Array(PREDICT_BATCH * per);
+    // How many the cores allow; the first batch's time decides below whether they pay.
     const threads = trainingThreads(0, tf.getBackend());
     let starting: Promise<void> | null = null;
     try {

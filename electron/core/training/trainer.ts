@@ -127,7 +127,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
       : [{ until: config.epochs, layers: () => undefined, lrFactor: 1 }];
 
     const classWeights = balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance);
-    const threads = trainingThreads(config.threads, o.backend);
+    const threads = trainingThreads(config.threads, o.backend, { images: train.length * config.epochs, batchSize: config.batchSize });
     if (threads > 1) peers = await ModelThreads.start(threads - 1, o.backend, model, numClasses, classWeights);
     const onThreads = threads > 1 ? ` on ${threads} threads` : '';
     o.events?.status?.(resume ? `Resuming at epoch ${resume.state.epoch + 1}${onThreads}` : `Training${onThreads}`);

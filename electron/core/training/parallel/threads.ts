@@ -5,10 +5,25 @@ import { availableParallelism } from 'node:os';
 const SINGLE_CORE_BACKENDS = new Set(['wasm', 'cpu']);
 
 /**
- * How many threads (the fit loop's own included) train a run: the setting (0: one per core), but 1 on a backend
- * that already uses every core or a GPU (tfjs-node), and never more than the cores.
+ * With the automatic setting, threads are used only when they pay: each costs about a second to start (its own
+ * tfjs and model), and a shard below a few images spends its time in per-op overhead rather than arithmetic.
  */
-export function trainingThreads(setting: number, backend: string, cores = availableParallelism()): number {
+const AUTO_MIN_IMAGES = 5000;
+const AUTO_MIN_SHARD = 8;
+
+/**
+ * How many threads (the fit loop's own included) train a run: the setting, or with 0 (automatic) one per core
+ * when the run is large enough (`work`); 1 on a backend that already uses every core or a GPU (tfjs-node); never
+ * more than the cores.
+ */
+export function trainingThreads(
+  setting: number,
+  backend: string,
+  work: { images: number; batchSize: number } | null = null,
+  cores = availableParallelism(),
+): number {
   if (!SINGLE_CORE_BACKENDS.has(backend)) return 1;
-  return Math.max(1, Math.min(setting > 0 ? setting : cores, cores));
+  if (setting > 0) return Math.max(1, Math.min(setting, cores));
+  if (work && (work.images < AUTO_MIN_IMAGES || work.batchSize < AUTO_MIN_SHARD * 2)) return 1;
+  return Math.max(1, cores);
 }
