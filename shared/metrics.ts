@@ -352,7 +352,8 @@ export interface FoldAggregate {
   readonly summary: Record<FoldMetric, { readonly mean: number | null; readonly std: number | null; readonly folds: number }>;
 }
 
-function foldScalars(m: EvaluationMetrics): Record<FoldMetric, number | null> {
+/** The scalar metrics of one evaluation that folds are compared on. */
+export function foldScalars(m: EvaluationMetrics): Record<FoldMetric, number | null> {
   return {
     accuracy: m.accuracy,
     balancedAccuracy: m.balancedAccuracy,
