@@ -5,6 +5,7 @@ import type { EvaluationDetail } from '../../../shared/contract.ts';
 import { csvLine } from '../../../shared/csv.ts';
 import type { EvaluationMetrics } from '../../../shared/metrics.ts';
 import type { Database } from '../../core/db/database.ts';
+import { storedProbs } from '../../core/evaluation/evaluations.ts';
 
 /** The issue's JSON shape of the metrics, by class name. */
 export function metricsJson(classes: readonly string[], m: EvaluationMetrics) {
@@ -101,7 +102,7 @@ export function writePredictionsCsv(
   const { classes } = pick;
   const lines = [csvLine(['path', 'label', 'predicted', ...classes.map((c) => `p_${c}`), ...(pick.fold ? ['fold'] : [])])];
   for (const r of rows) {
-    const probs = new Float32Array(r.probs.buffer.slice(r.probs.byteOffset, r.probs.byteOffset + r.probs.byteLength));
+    const probs = storedProbs(r.probs);
     lines.push(
       csvLine([
         r.rel_path,

@@ -14,7 +14,7 @@ import {
 } from '../../../shared/metrics.ts';
 import type { Database } from '../db/database.ts';
 import { getRun } from '../training/runs.ts';
-import { heldOutEvaluationId, staleCount } from './evaluations.ts';
+import { heldOutEvaluationId, staleCount, storedProbs } from './evaluations.ts';
 
 /** The fold runs of a run's k-fold group, in fold order. */
 export function foldRuns(db: Database, runId: number): { id: number; fold: number | null }[] {
@@ -28,7 +28,7 @@ function storedPredictions(db: Database, evaluationId: number, k: number): Predi
     .prepare('SELECT label, probs FROM predictions WHERE evaluation_id = ? AND label IS NOT NULL ORDER BY image_id')
     .all(evaluationId) as { label: number; probs: Buffer }[];
   const probs = new Float32Array(rows.length * k);
-  rows.forEach((r, i) => probs.set(new Float32Array(r.probs.buffer.slice(r.probs.byteOffset, r.probs.byteOffset + r.probs.byteLength)), i * k));
+  rows.forEach((r, i) => probs.set(storedProbs(r.probs), i * k));
   return { labels: Int32Array.from(rows, (r) => r.label), probs, k };
 }
 

@@ -26,6 +26,11 @@ interface Row {
   notes: string;
 }
 
+/** A prediction's stored probabilities (float32 × classes), copied out of the row's blob. */
+export function storedProbs(blob: Buffer): Float32Array {
+  return new Float32Array(blob.buffer.slice(blob.byteOffset, blob.byteOffset + blob.byteLength));
+}
+
 /** How many predictions' stored labels differ from the images' labels now (class names compared). */
 export function staleCount(db: Database, evaluationId: number, classes: string[], split: string): number {
   const labeled = split === 'unlabeled'
