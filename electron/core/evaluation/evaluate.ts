@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoupeError } from '../../../shared/contract.ts';
 import { computeMetrics, EVALUATION_BOOTSTRAP_SEED, type EvaluationMetrics } from '../../../shared/metrics.ts';
+import type { Database } from '../db/database.ts';
 import type { Project } from '../project/project.ts';
 import { checkpointDir } from '../training/checkpoint-paths.ts';
 import { loadRunModel, predictImages } from '../training/predict.ts';
@@ -99,54 +100,84 @@ export async function runEvaluation(
     const preds = await predictImages(project, run, model, targets.map((t) => t.imageId), opts);
     for (const d of preds.dropped.slice(0, 20)) notes.push(`Left out ${d.path}: ${d.reason}`);
     const labelOf = new Map(targets.map((t) => [t.imageId, t.label]));
-    const k = preds.classes;
     const n = preds.imageIds.length;
-    let metrics: EvaluationMetrics | null = null;
-    if (task.split !== 'unlabeled') {
-      opts.progress?.(n, n, 'Computing metrics');
-      const labels = Int32Array.from(preds.imageIds, (id) => labelOf.get(id)!);
-      metrics = computeMetrics({ labels, probs: preds.probs, k }, { bootstrap: { seed: EVALUATION_BOOTSTRAP_SEED } });
-    }
-    const db = project.db;
-    const evaluationId = db.transaction(() => {
-      const id = Number(
-        db
-          .prepare('INSERT INTO evaluations (run_id, split, model_sha256, created_at, n, metrics, notes) VALUES (?, ?, ?, ?, ?, ?, ?)')
-          .run(run.id, task.split, sha, new Date().toISOString(), n, metrics ? JSON.stringify(metrics) : null, JSON.stringify(notes)).lastInsertRowid,
-      );
-      const ins = db.prepare(
-        `INSERT INTO predictions (evaluation_id, image_id, label, predicted, confidence, margin, entropy, label_probability, probs)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      for (let i = 0; i < n; i++) {
-        const row = preds.probs.subarray(i * k, (i + 1) * k);
-        let best = 0;
-        let second = -1;
-        let entropy = 0;
-        for (let c = 0; c < k; c++) {
-          const p = row[c]!;
-          // Ties go to the lowest index, as argmax does (and shared/metrics.ts).
-          if (p > row[best]!) best = c;
-          if (p > 0) entropy -= p * Math.log(p);
-        }
-        for (let c = 0; c < k; c++) if (c !== best && (second < 0 || row[c]! > row[second]!)) second = c;
-        const label = labelOf.get(preds.imageIds[i]!) ?? null;
-        ins.run(
-          id,
-          preds.imageIds[i]!,
-          label,
-          best,
-          row[best]!,
-          row[best]! - (second >= 0 ? row[second]! : 0),
-          entropy,
-          label === null ? null : row[label]!,
-          Buffer.from(row.buffer, row.byteOffset, row.byteLength),
-        );
-      }
-      return id;
-    })();
+    if (task.split !== 'unlabeled') opts.progress?.(n, n, 'Computing metrics');
+    const evaluationId = storeEvaluation(project.db, {
+      runId: run.id,
+      split: task.split,
+      modelSha256: sha,
+      imageIds: preds.imageIds,
+      labels: preds.imageIds.map((id) => labelOf.get(id) ?? null),
+      probs: preds.probs,
+      k: preds.classes,
+      notes,
+    });
     return { evaluationId, n, notes };
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * Stores an evaluation and its predictions in one transaction: the metrics (for labeled images, with bootstrap
+ * intervals) and, per image, the predicted class, confidence, margin, entropy and the probability of its label.
+ */
+export function storeEvaluation(
+  db: Database,
+  e: {
+    runId: number;
+    split: EvaluationSplit;
+    modelSha256: string;
+    imageIds: readonly number[];
+    /** Run class index of each image; null for unlabeled images (split 'unlabeled'). */
+    labels: readonly (number | null)[];
+    probs: Float32Array;
+    k: number;
+    notes: string[];
+  },
+): number {
+  const { k } = e;
+  const n = e.imageIds.length;
+  const metrics: EvaluationMetrics | null =
+    e.split === 'unlabeled'
+      ? null
+      : computeMetrics({ labels: Int32Array.from(e.labels, (l) => l!), probs: e.probs, k }, { bootstrap: { seed: EVALUATION_BOOTSTRAP_SEED } });
+  return db.transaction(() => {
+    const id = Number(
+      db
+        .prepare('INSERT INTO evaluations (run_id, split, model_sha256, created_at, n, metrics, notes) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(e.runId, e.split, e.modelSha256, new Date().toISOString(), n, metrics ? JSON.stringify(metrics) : null, JSON.stringify(e.notes))
+        .lastInsertRowid,
+    );
+    const ins = db.prepare(
+      `INSERT INTO predictions (evaluation_id, image_id, label, predicted, confidence, margin, entropy, label_probability, probs)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (let i = 0; i < n; i++) {
+      const row = e.probs.subarray(i * k, (i + 1) * k);
+      let best = 0;
+      let second = -1;
+      let entropy = 0;
+      for (let c = 0; c < k; c++) {
+        const p = row[c]!;
+        // Ties go to the lowest index, as argmax does (and shared/metrics.ts).
+        if (p > row[best]!) best = c;
+        if (p > 0) entropy -= p * Math.log(p);
+      }
+      for (let c = 0; c < k; c++) if (c !== best && (second < 0 || row[c]! > row[second]!)) second = c;
+      const label = e.labels[i] ?? null;
+      ins.run(
+        id,
+        e.imageIds[i]!,
+        label,
+        best,
+        row[best]!,
+        row[best]! - (second >= 0 ? row[second]! : 0),
+        entropy,
+        label === null ? null : row[label]!,
+        Buffer.from(row.buffer, row.byteOffset, row.byteLength),
+      );
+    }
+    return id;
+  })();
 }

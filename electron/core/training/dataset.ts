@@ -71,7 +71,7 @@ export function checkDataset(d: Dataset, byFold = false): void {
       'BAD_INPUT',
       byFold
         ? `Cross-validation needs at least 2 classes with labeled images in the folds; found ${d.classes.length}. ` +
-            'Label more images, then assign the folds again (Splits → k folds, or `loupe split --folds K`)'
+            'Label more images, then assign the folds again (Splits → Cross-validation, or `loupe split --folds K`)'
         : `Training needs at least 2 classes with labeled images in a split; found ${d.classes.length}. ` +
             'Label more images, or split them (Splits, or `loupe split`)',
     );
@@ -80,7 +80,10 @@ export function checkDataset(d: Dataset, byFold = false): void {
   if (empty.length) {
     throw new LoupeError(
       'BAD_INPUT',
-      `No training images for ${empty.map((c) => `"${c}"`).join(', ')}: label some, or move some of their images to the train split`,
+      `No training images for ${empty.map((c) => `"${c}"`).join(', ')}: ` +
+        (byFold
+          ? 'all their images are in one fold. Label more of them, or assign fewer folds (Splits → Cross-validation, or `loupe split --folds K`)'
+          : 'label some, or move some of their images to the train split'),
     );
   }
 }

@@ -89,7 +89,7 @@ export function createRuns(project: Project, input: { config: TrainConfigInput; 
     return [makeRun(project, baseName, config, d.classes, d.items, appVersion, null, d.notes)];
   }
   const k = Number(db.prepare(`SELECT value FROM meta WHERE key = 'folds_k'`).pluck().get() ?? 0);
-  if (!k) throw new LoupeError('BAD_INPUT', 'Cross-validation needs folds: assign k folds first (Splits → k-fold, or `loupe split --folds K`)');
+  if (!k) throw new LoupeError('BAD_INPUT', 'Cross-validation needs folds: assign k folds first (Splits → Cross-validation, or `loupe split --folds K`)');
   const datasets = Array.from({ length: k }, (_, f) => collectDataset(db, { fold: f }));
   const group = `cv-${Date.now().toString(36)}`;
   return db.transaction(() =>
