@@ -93,3 +93,18 @@ test('each fold run is judged on its held-out fold only; the pooled evaluation i
   assert.equal(crossValidation(db, runs[0]!.id).pooled!.stale, 1);
   project.close();
 });
+
+test('folds without a split: cross-validation trains on them; a plain run says why not instead of clearing them', () => {
+  const { project } = seedProject(tempDir(), { perClass: [9, 9] });
+  const db = project.db;
+  assignKFolds(db, { k: 3, seed: 2 });
+  assert.equal(db.prepare('SELECT COUNT(*) FROM images WHERE split IS NOT NULL').pluck().get(), 0);
+  assert.throws(
+    () => createRuns(project, { config: { arch: 'cnn', imageSize: 28, channels: 1 } }, 'test'),
+    /in k folds but in no train\/validation split: train with cross-validation/,
+  );
+  assert.equal(db.prepare('SELECT COUNT(*) FROM images WHERE fold IS NOT NULL').pluck().get(), 18, 'the folds are kept');
+  const runs = createRuns(project, { config: { arch: 'cnn', imageSize: 28, channels: 1, folds: true } }, 'test');
+  assert.deepEqual(runs.map((r) => [r.trainImages, r.valImages]), [[12, 6], [12, 6], [12, 6]]);
+  project.close();
+});
