@@ -48,7 +48,10 @@ export function evalJson(ev: EvaluationDetail) {
 }
 
 export function fmt(n: number | null): string {
-  return n === null || !Number.isFinite(n) ? '—' : n.toFixed(4);
+  if (n === null || !Number.isFinite(n)) return '—';
+  const text = n.toFixed(4);
+  // A mean of values that cancel out can land a hair below zero.
+  return text === '-0.0000' ? '0.0000' : text;
 }
 
 /** Headline numbers, per-class table and confusion matrix as text lines. */
