@@ -103,8 +103,11 @@ export interface ImageFilter {
   unsure?: boolean;
   excluded?: boolean;
   fold?: number;
-  /** Images of an evaluation, optionally one confusion-matrix cell (true `label`, `predicted`), or its mistakes. */
-  evaluation?: { id: number; label?: number; predicted?: number; misclassified?: boolean };
+  /**
+   * Images of an evaluation, optionally one confusion-matrix cell (true `label`, `predicted`), or its mistakes.
+   * `pool`: more evaluations read with `id` as one (the folds of a cross-validation: each image is in one of them).
+   */
+  evaluation?: { id: number; pool?: number[]; label?: number; predicted?: number; misclassified?: boolean };
 }
 
 export interface ImagePage {
@@ -223,6 +226,29 @@ export interface EvaluationDetail extends EvaluationSummary {
   metrics: EvaluationMetrics | null;
 }
 
+/**
+ * A k-fold group: each fold run judged only on the images it held out, mean ± std across the folds, and the
+ * out-of-fold predictions pooled (every fold image once).
+ */
+export interface CrossValidation {
+  /** In fold order. `evaluationId`: the run's latest evaluation on its held-out fold (null until evaluated). */
+  folds: { runId: number; fold: number | null; evaluationId: number | null; n: number | null; size: number }[];
+  /** Per-fold metrics and mean ± sample std over the evaluated folds. */
+  aggregate: FoldAggregate | null;
+  /** Once every fold is evaluated: the pooled out-of-fold evaluation. */
+  pooled: {
+    /** The fold evaluations pooled, in fold order (an image filter's `evaluation.id` + `pool`). */
+    evaluationIds: number[];
+    classes: string[];
+    n: number;
+    /** Images relabeled since their fold was evaluated. */
+    stale: number;
+    metrics: EvaluationMetrics;
+  } | null;
+  /** Why there is no pooled evaluation yet, or null. */
+  pendingReason: string | null;
+}
+
 export interface LabelErrorCandidate {
   imageId: number;
   given: string;
@@ -327,6 +353,7 @@ export const imageFilterSchema = z
     evaluation: z
       .object({
         id: z.number().int().positive(),
+        pool: z.array(z.number().int().positive()).max(10).optional(),
         label: z.number().int().min(0).optional(),
         predicted: z.number().int().min(0).optional(),
         misclassified: z.boolean().optional(),
@@ -412,7 +439,16 @@ export const requestSchemas = {
   'splits:assign': z
     .object({ ratios: ratios.optional(), seed: seed.default(42), groupBy: groupRuleSchema.optional(), lockTest: z.boolean().optional() })
     .strict(),
-  'splits:folds': z.object({ k: z.number().int().min(2).max(10), seed: seed.default(42), groupBy: groupRuleSchema.optional() }).strict(),
+  'splits:folds': z
+    .object({
+      k: z.number().int().min(2).max(10),
+      seed: seed.default(42),
+      groupBy: groupRuleSchema.optional(),
+      /** Re-split by these ratios first: the test share is held out, the rest goes into the folds. */
+      ratios: ratios.optional(),
+      lockTest: z.boolean().optional(),
+    })
+    .strict(),
   'splits:move': z.object({ imageIds, split: z.enum(splitNames).nullable() }).strict(),
   'splits:lockTest': z.object({ locked: z.boolean() }).strict(),
   'groups:preview': z.object({ groupBy: groupRuleSchema }).strict(),
@@ -544,11 +580,7 @@ export interface Responses {
   'evaluations:list': EvaluationSummary[];
   'evaluations:get': EvaluationDetail;
   'evaluations:labelErrors': { candidates: LabelErrorCandidate[]; outOfFold: boolean };
-  /** A k-fold group: each fold run's latest validation evaluation and mean ± std across folds. */
-  'evaluations:crossValidation': {
-    folds: { runId: number; fold: number | null; evaluationId: number | null }[];
-    aggregate: FoldAggregate | null;
-  };
+  'evaluations:crossValidation': CrossValidation;
   'suggestions:accept': EditResult;
   'export:model': { jobId: string };
   'export:dataset': { jobId: string };

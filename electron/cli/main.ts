@@ -41,7 +41,8 @@ Commands:
   sample <dir> [--per-class N] [--json]    Create a sample project with generated medical-style images
   split <project> [--ratios 0.7,0.15,0.15] [--seed N] [--group-by folder:N|regex:EXPR|csv]
         [--folds K] [--lock-test|--unlock-test] [--json]
-                                           Stratified, seeded (group-aware) train/val/test split or k folds
+                                           Stratified, seeded (group-aware) train/val/test split or k folds;
+                                           --ratios with --folds: test share held out, the rest in K folds
   labels export <project> --out FILE.csv   Labels as CSV: path,label,split,group
   labels import <project> FILE.csv [--create-classes]
                                            Apply a labels CSV (unknown paths and classes are reported)
@@ -52,8 +53,9 @@ Commands:
   runs <project> [--json]                  Training runs with status and best validation accuracy
   doctor [--json]                          Which training backend is used, and why the others are not
   backbone list|import <project> …         Backbones for transfer learning
-  eval <project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list]
-                                           Evaluate a run: metrics, confusion matrix, ROC/AUC, CIs
+  eval <project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list] [--folds]
+                                           Evaluate a run: metrics, confusion matrix, ROC/AUC, CIs; --folds:
+                                           each fold on its held-out images, mean ± std, pooled out-of-fold
   predict-unlabeled <project> --run ID [--accept-above X]
                                            The model's suggestions for unlabeled images
   label-errors <project> --run ID          Images whose label looks wrong (out-of-fold for k-fold runs)

@@ -133,6 +133,14 @@ export async function trainCommand(args: string[]): Promise<number> {
       runs = await core.dispatch('training:start', { config: configFrom(base, values as Values), name: values.name });
     }
     const ids = new Set(runs.map((r) => r.id));
+    if (!json) {
+      for (const r of runs.filter((x) => x.fold !== null)) {
+        process.stderr.write(
+          `run ${r.id}: fold ${r.fold! + 1} trains on ${r.trainImages} images of the other folds; its own ` +
+            `${r.valImages} images validate it and are all it is evaluated on (loupe eval --run ${r.id} --folds)\n`,
+        );
+      }
+    }
     const trainer = core.requireTrainer();
     let backend = '';
     const tty = process.stderr.isTTY;

@@ -41,7 +41,8 @@ import { TrainingSupervisor, probeBackends, spawnNodeTrainer, type SpawnTrainer 
 import { getRun, listRuns, recoverInterruptedRuns, runEpochs } from '../training/runs.ts';
 import { createRuns, deletePreset, extendRun, listPresets, rerun, savePreset, suggestConfig } from '../training/run-service.ts';
 import { importBackbone, listBackbones, type BackboneInfo } from '../training/backbones.ts';
-import { acceptSuggestions, crossValidation, getEvaluation, labelErrorCandidates, listEvaluations } from '../evaluation/evaluations.ts';
+import { acceptSuggestions, getEvaluation, labelErrorCandidates, listEvaluations } from '../evaluation/evaluations.ts';
+import { crossValidation } from '../evaluation/cross-validation.ts';
 import { exportBundle } from '../export/bundle.ts';
 import { exportDataset } from '../export/dataset-export.ts';
 import { finishedModelDir } from '../export/run-facts.ts';

@@ -68,8 +68,9 @@ export function filterSql(filter: ImageFilter, sort?: SortKey): { from: string; 
   let from = 'images i';
   if (filter.evaluation) {
     // The join's parameter comes first: it precedes the WHERE clause in the statement.
-    from = 'images i JOIN predictions p ON p.image_id = i.id AND p.evaluation_id = ?';
-    params.push(filter.evaluation.id);
+    const ids = [filter.evaluation.id, ...(filter.evaluation.pool ?? [])];
+    from = `images i JOIN predictions p ON p.image_id = i.id AND p.evaluation_id ${ids.length === 1 ? '= ?' : `IN (${ids.map(() => '?').join(', ')})`}`;
+    params.push(...ids);
     if (filter.evaluation.label !== undefined) {
       clauses.push('p.label = ?');
       params.push(filter.evaluation.label);

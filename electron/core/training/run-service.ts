@@ -89,7 +89,7 @@ export function createRuns(project: Project, input: { config: TrainConfigInput; 
     return [makeRun(project, baseName, config, d.classes, d.items, appVersion, null, d.notes)];
   }
   const k = Number(db.prepare(`SELECT value FROM meta WHERE key = 'folds_k'`).pluck().get() ?? 0);
-  if (!k) throw new LoupeError('BAD_INPUT', 'Cross-validation needs folds: assign k folds first (Splits → k-fold, or `loupe split --folds K`)');
+  if (!k) throw new LoupeError('BAD_INPUT', 'Cross-validation needs folds: assign k folds first (Splits → Cross-validation, or `loupe split --folds K`)');
   const datasets = Array.from({ length: k }, (_, f) => collectDataset(db, { fold: f }));
   const group = `cv-${Date.now().toString(36)}`;
   return db.transaction(() =>
@@ -102,6 +102,14 @@ function ensureSplit(project: Project): string | null {
   const any = project.db.prepare('SELECT 1 FROM images WHERE split IS NOT NULL LIMIT 1').get();
   const labeled = project.db.prepare(`SELECT 1 FROM images WHERE class_id IS NOT NULL AND status = 'ok' LIMIT 1`).get();
   if (any || !labeled) return null;
+  // Folds made without a split: a split made here would clear them behind the user's back.
+  if (project.db.prepare(`SELECT 1 FROM meta WHERE key = 'folds_k'`).get()) {
+    throw new LoupeError(
+      'BAD_INPUT',
+      'The images are in k folds but in no train/validation split: train with cross-validation (one run per fold), ' +
+        'or split them first (Splits, or `loupe split`; a new split clears the folds)',
+    );
+  }
   assignSplits(project.db, { seed: 42 });
   return 'No split was set: Loupe made a stratified 70/15/15 split (seed 42)';
 }
