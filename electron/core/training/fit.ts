@@ -50,6 +50,12 @@ export interface FitOptions {
   resume?: { state: FitState; optimizerWeights: { name: string; tensor: tf.Tensor }[] };
   /** Only these layers train (transfer learning); default all trainable layers. */
   trainableLayers?: tfl.layers.Layer[];
+  /**
+   * The validation images are a k-fold run's held-out fold, the images that will judge the model: they may be
+   * measured each epoch, but must not choose the epoch (the last one is kept), stop training early or steer the
+   * learning rate (a plateau schedule follows the training loss instead).
+   */
+  heldOut?: boolean;
   /** Gradient threads for data-parallel training: each step's batch is shared among them and this thread. */
   peers?: ModelThreads | null;
   onBatchEnd?: (m: BatchMetrics) => void;
@@ -229,8 +235,8 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
       if (v && !Number.isFinite(v.loss)) {
         return { status: 'nan', state, message: `The validation loss became ${v.loss} at epoch ${epoch + 1}: lower the learning rate. The last good checkpoint is kept.` };
       }
-      schedule.observe(metrics.valLoss);
-      const { improved, stop } = stopper.observe(epoch, metrics);
+      schedule.observe(o.heldOut ? metrics.trainLoss : metrics.valLoss);
+      const { improved, stop } = o.heldOut ? { improved: true, stop: false } : stopper.observe(epoch, metrics);
       state = { epoch: epoch + 1, schedule: { ...schedule.state }, earlyStop: { ...stopper.state } };
       await o.onCheckpoint?.(optimizer, state, improved);
       await o.onEpochEnd?.(metrics, { improved, state });

@@ -150,6 +150,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         optimizer: { ...config.optimizer, lr: config.optimizer.lr * phase.lrFactor },
         schedule: config.schedule,
         earlyStopping: valSource ? config.earlyStopping : null,
+        heldOut: run.fold !== null,
         weightDecay: config.weightDecay,
         classWeights,
         peers,
