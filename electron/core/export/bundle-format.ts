@@ -11,10 +11,11 @@
  *   manifest.json              SHA-256 of every other file; `loupe predict` refuses a bundle that does not match
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LoupeError } from '../../../shared/contract.ts';
 import type { Preprocessing } from '../../../shared/training.ts';
+import { MAX_MODEL_JSON_BYTES, MAX_WEIGHTS_BYTES, parseLabels, parsePreprocessing, readBounded, readJsonFile } from '../training/model-folder.ts';
 
 export const MANIFEST = 'manifest.json';
 export const BUNDLE_FORMAT = 'loupe-model-bundle';
@@ -52,9 +53,9 @@ export interface VerifiedBundle {
   preprocessing: BundlePreprocessing;
 }
 
-function readJson<T>(dir: string, name: string): T {
+function readJson(dir: string, name: string): unknown {
   try {
-    return JSON.parse(readFileSync(join(dir, name), 'utf8')) as T;
+    return readJsonFile(dir, name);
   } catch (e) {
     throw new LoupeError('BAD_INPUT', `The bundle's ${name} cannot be read: ${(e as Error).message}`);
   }
@@ -70,7 +71,7 @@ export function verifyBundle(path: string): VerifiedBundle {
   if (!existsSync(join(dir, MANIFEST))) {
     throw new LoupeError('BAD_INPUT', `${dir} is not a Loupe model bundle (no ${MANIFEST}); export one with 'loupe export'`);
   }
-  const manifest = readJson<BundleManifest>(dir, MANIFEST);
+  const manifest = readJson(dir, MANIFEST) as BundleManifest;
   if (manifest.format !== BUNDLE_FORMAT || typeof manifest.files !== 'object' || manifest.files === null) {
     throw new LoupeError('BAD_INPUT', `${join(dir, MANIFEST)} is not a Loupe bundle manifest`);
   }
@@ -94,15 +95,15 @@ export function verifyBundle(path: string): VerifiedBundle {
       problems.push(`${name} is missing`);
       continue;
     }
-    const got = sha256(readFileSync(file));
+    const got = sha256(readBounded(file, MAX_WEIGHTS_BYTES + MAX_MODEL_JSON_BYTES, name));
     if (got !== want.sha256) problems.push(`${name} was changed after export (SHA-256 ${got.slice(0, 12)}…, expected ${want.sha256.slice(0, 12)}…)`);
   }
   if (problems.length) {
     throw new LoupeError('BAD_INPUT', `The bundle at ${dir} failed its checksum check: ${problems.join('; ')}. Export it again from Loupe; do not edit bundle files by hand.`);
   }
-  const labels = readJson<string[]>(dir, 'labels.json');
-  const preprocessing = readJson<BundlePreprocessing>(dir, 'preprocessing.json');
-  if (!Array.isArray(labels) || labels.length < 2) throw new LoupeError('BAD_INPUT', 'labels.json must list at least 2 class names');
+  // Checked with bounds before anything is allocated from them (a batch buffer is imageSize² × channels × batch).
+  const labels = parseLabels(readJson(dir, 'labels.json'));
+  const preprocessing = parsePreprocessing(readJson(dir, 'preprocessing.json')) as BundlePreprocessing;
   return { dir, manifest, labels, preprocessing };
 }
 

@@ -73,7 +73,7 @@ function failed(path: string, error: string): PredictionRow {
 
 export async function loadBundleModel(bundle: VerifiedBundle): Promise<tfl.LayersModel> {
   try {
-    return await loadModel(bundle.dir);
+    return await loadModel(bundle.dir, bundle.manifest.files);
   } catch (e) {
     throw new LoupeError('BAD_INPUT', `The bundle's TF.js model cannot be loaded: ${(e as Error).message}`);
   }
