@@ -454,7 +454,8 @@ export const requestSchemas = {
       outDir: absPath,
       /** Export a run's dataset snapshot (what it trained on); without it, the project's current labels and splits. */
       runId: id.optional(),
-      mode: z.enum(['link', 'copy']).default('link'),
+      /** Copies by default: editing a hard-linked export would edit the original image (issue 14). */
+      mode: z.enum(['link', 'copy']).default('copy'),
       force: z.boolean().default(false),
     })
     .strict(),

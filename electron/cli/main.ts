@@ -62,7 +62,7 @@ Commands:
                                            model card, checksums, a Node sample script
   predict <bundle> <folder-or-files>... [--out preds.csv] [--json]
                                            Classify images with a bundle only (no project needed)
-  export-dataset <project> --out DIR [--run ID] [--copy] [--force]
+  export-dataset <project> --out DIR [--run ID] [--link] [--force]
                                            ImageFolder tree train/ val/ test/<class>/ plus labels.csv
   report <project> --run ID --out report.pdf [--letter] [--no-thumbnails] [--file-names] [--notes TEXT]
                                            PDF evaluation report (confusion matrix, ROC, calibration, …)

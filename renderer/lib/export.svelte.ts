@@ -61,7 +61,7 @@ class ExportState {
       fileNames: false,
       author: '',
       evaluationId: null,
-      datasetMode: 'link',
+      datasetMode: 'copy',
       datasetSnapshot: true,
     };
     if (kind === 'report') this.form.outDir = home;

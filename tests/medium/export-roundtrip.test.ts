@@ -179,9 +179,9 @@ test('an image of another channel count is converted, and the row says so; unrea
   assert.match(res.stderr, /2 files could not be used/);
 });
 
-test('dataset export: ImageFolder tree by split and class, hard-linked, with a labels CSV', async () => {
+test('dataset export: ImageFolder tree by split and class, hard-linked when asked, with a labels CSV', async () => {
   const out = join(dir, 'dataset');
-  const { jobId } = await core.dispatch('export:dataset', { outDir: out, runId });
+  const { jobId } = await core.dispatch('export:dataset', { outDir: out, runId, mode: 'link' });
   const job = await core.jobs.wait(jobId);
   assert.equal(job.state, 'succeeded', job.message);
   const r = job.result as ExportReport;
@@ -197,7 +197,7 @@ test('dataset export: ImageFolder tree by split and class, hard-linked, with a l
   assert.equal(statSync(join(out, path!)).nlink, 2);
   // The project's current labels and splits, copied: independent files.
   const copied = join(dir, 'dataset-copy');
-  const job2 = await core.jobs.wait((await core.dispatch('export:dataset', { outDir: copied, mode: 'copy' })).jobId);
+  const job2 = await core.jobs.wait((await core.dispatch('export:dataset', { outDir: copied })).jobId);
   assert.equal(job2.state, 'succeeded', job2.message);
   const labeled = project.db.prepare(`SELECT COUNT(*) FROM images WHERE status = 'ok' AND excluded = 0 AND class_id IS NOT NULL AND split IS NOT NULL`).pluck().get() as number;
   assert.equal((job2.result as ExportReport).images, labeled);
