@@ -107,8 +107,8 @@ export async function exportDatasetCommand(args: string[]): Promise<number> {
 }
 
 export async function reportCommand(args: string[]): Promise<number> {
-  const usage = `Usage: loupe report <project> --run ID --out report.pdf [--evaluation ID] [--letter] [--no-thumbnails] [--file-names]
-        [--notes TEXT | --notes-file F] [--author NAME] [--force] [--json]
+  const usage = `Usage: loupe report <project> --run ID --out report.pdf [--evaluation ID] [--letter] [--thumbnails] [--file-names]
+        [--notes TEXT | --notes-file F] [--prepared-by NAME] [--force] [--json]
 `;
   const { values, positionals } = parseArgs({
     args,
@@ -118,10 +118,13 @@ export async function reportCommand(args: string[]): Promise<number> {
       out: { type: 'string' },
       evaluation: { type: 'string' },
       letter: { type: 'boolean', default: false },
+      // Thumbnails of mistakes and file names are off unless asked for (images may identify a patient).
+      thumbnails: { type: 'boolean', default: false },
       'no-thumbnails': { type: 'boolean', default: false },
       'file-names': { type: 'boolean', default: false },
       notes: { type: 'string' },
       'notes-file': { type: 'string' },
+      'prepared-by': { type: 'string' },
       author: { type: 'string' },
       force: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -140,10 +143,10 @@ export async function reportCommand(args: string[]): Promise<number> {
       outPath: resolve(values.out!),
       evaluationId,
       pageSize: values.letter ? 'Letter' : 'A4',
-      thumbnails: !values['no-thumbnails'],
+      thumbnails: values.thumbnails && !values['no-thumbnails'],
       fileNames: values['file-names'],
       notes: notesOf(values) ?? '',
-      author: values.author,
+      author: values['prepared-by'] ?? values.author,
       force: values.force,
     });
     return finish(core, jobId, values.json, (r) => `Wrote ${r.path} (${r.pages} pages)\n`);
