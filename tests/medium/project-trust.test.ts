@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Project } from '../../electron/core/project/project.ts';
 import { MAX_LIMIT_INPUT_PIXELS, pixelLimit } from '../../electron/core/project/settings.ts';
+import { splitSummary } from '../../electron/core/splits/splits.ts';
 import { DEFAULT_LIMIT_INPUT_PIXELS } from '../../electron/core/import/probe.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -51,6 +52,23 @@ test('the pixel limit from a project file is bounded: it cannot be switched off 
       set(value);
       assert.equal(pixelLimit(project), want, value);
     }
+  } finally {
+    project.close();
+  }
+});
+
+test('a project file claiming ten billion folds is not believed: the split summary answers at once, without folds', () => {
+  const dir = tempDir();
+  const project = Project.create(join(dir, 'p'));
+  try {
+    project.db.prepare(`INSERT OR REPLACE INTO meta (key, value) VALUES ('folds_k', '10000000000')`).run();
+    const started = performance.now();
+    const summary = splitSummary(project.db);
+    assert.equal(summary.folds, null);
+    assert.deepEqual(summary.foldCounts, []);
+    assert.ok(performance.now() - started < 5000);
+    project.db.prepare(`UPDATE meta SET value = '5' WHERE key = 'folds_k'`).run();
+    assert.equal(splitSummary(project.db).foldCounts.length, 5);
   } finally {
     project.close();
   }
