@@ -147,3 +147,17 @@ test('a backbone folder is checked by the same loader: paths, weights and backbo
   writeFileSync(join(placed, 'preprocessing.json'), JSON.stringify({ imageSize: 28, channels: 3, resize: 'squash', normalization: { mean: [0], std: [1] }, sixteenBit: 'own-range' }));
   assert.throws(() => findBackbone(s.project, 'placed'), refused(/one mean and one std per channel/));
 });
+
+test("a run whose stored preprocessing is out of bounds (a project from someone else) has no usable model", async () => {
+  const db = s.project.db;
+  const good = db.prepare('SELECT preprocessing FROM runs WHERE id = ?').pluck().get(s.runId) as string;
+  try {
+    db.prepare('UPDATE runs SET preprocessing = ? WHERE id = ?').run(JSON.stringify({ ...JSON.parse(good), imageSize: 1_000_000 }), s.runId);
+    assert.equal(getRun(db, s.runId).preprocessing, null);
+    await assert.rejects(exportBundle(s.project, { runId: s.runId, outDir: join(dir, 'never'), appVersion: 'test' }), /has no finished model/);
+    await assert.rejects(loadRunModel(s.project, getRun(db, s.runId)), /has no trained model/);
+  } finally {
+    db.prepare('UPDATE runs SET preprocessing = ? WHERE id = ?').run(good, s.runId);
+  }
+  assert.equal(getRun(db, s.runId).preprocessing!.imageSize, 28);
+});

@@ -205,7 +205,7 @@ const preprocessingSchema = z
     channels: z.union([z.literal(1), z.literal(3)]),
     resize: z.enum(resizeModes),
     normalization: normalizationSchema,
-    sixteenBit: z.literal('own-range'),
+    sixteenBit: z.literal('own-range').default('own-range'),
   })
   .passthrough()
   .refine((p) => p.normalization.mean.length === p.channels && p.normalization.std.length === p.channels, 'normalization needs one mean and one std per channel');
