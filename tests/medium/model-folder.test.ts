@@ -125,6 +125,8 @@ test("a run checkpoint whose model.json points outside the run folder does not l
     json.weightsManifest[0]!.paths = ['../../../../outside.bin'];
     writeFileSync(join(best, 'model.json'), JSON.stringify(json));
     await assert.rejects(loadRunModel(s.project, getRun(s.project.db, s.runId)), (e: unknown) => e instanceof LoupeError && /outside the model's folder/.test(e.message));
+    // Nor is it exported as a bundle that would name those weights.
+    await assert.rejects(exportBundle(s.project, { runId: s.runId, outDir: join(dir, 'never-outside'), formats: ['tfjs'], appVersion: 'test' }), refused(/outside the model's folder/));
   } finally {
     writeFileSync(join(best, 'model.json'), good);
   }
