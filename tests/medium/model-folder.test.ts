@@ -68,6 +68,9 @@ test('the exported bundle verifies and loads', async () => {
   const model = await loadBundleModel(verifyBundle(bundle));
   assert.deepEqual(model.inputs[0]!.shape, [null, 28, 28, 1]);
   model.dispose();
+  // "./weights.bin" is the same listed file.
+  const dotted = tampered('bundle-dotted', { 'model.json': modelJsonWithPaths(['./weights.bin']) });
+  (await loadBundleModel(verifyBundle(dotted))).dispose();
 });
 
 test("a bundle whose model.json points at ../outside.bin (checksums updated) is refused, not loaded", async () => {

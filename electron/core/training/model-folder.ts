@@ -122,6 +122,11 @@ function bytesOf(w: WeightSpec): number {
   return n;
 }
 
+/** A manifest's name for a file at `rel` inside the folder ("./weights.bin" is listed as "weights.bin"). */
+function listedName(rel: string): string {
+  return rel.split(sep).join('/');
+}
+
 /**
  * The absolute path of a weights file named by model.json: relative, inside `dir` once resolved and once symlinks
  * are followed, and (for a bundle) listed in its manifest.
@@ -136,7 +141,7 @@ export function weightFilePath(dir: string, name: string, listed?: ListedFiles):
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
     throw bad(`model.json names the weights file "${name}", outside the model's folder: refused`);
   }
-  if (listed && !Object.hasOwn(listed, rel.split(sep).join('/'))) {
+  if (listed && !Object.hasOwn(listed, listedName(rel))) {
     throw bad(`model.json names the weights file "${name}", which the bundle's manifest does not list: refused`);
   }
   if (!existsSync(file)) throw bad(`The weights file ${name} is missing`);
@@ -183,7 +188,7 @@ export function readModelFolder(dir: string, listed?: ListedFiles): { modelTopol
     const body = readBounded(f.path, checked.bytes - off, f.name);
     if (listed) {
       const got = createHash('sha256').update(body).digest('hex');
-      if (got !== listed[f.name]!.sha256) throw bad(`The weights file ${f.name} does not match the bundle's manifest (changed after the check)`);
+      if (got !== listed[listedName(relative(resolve(dir), f.path))]?.sha256) throw bad(`The weights file ${f.name} does not match the bundle's manifest (changed after the check)`);
     }
     body.copy(all, off);
     off += body.length;
