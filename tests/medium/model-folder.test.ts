@@ -111,6 +111,14 @@ test('preprocessing.json and labels.json are checked with bounds before anything
   for (const [name, files, pattern] of cases) assert.throws(() => verifyBundle(tampered(`bundle-${name}`, files)), refused(pattern), name);
 });
 
+test("a bundle whose labels or preprocessing disagree with its model is refused after loading, before predicting", async () => {
+  const pre = JSON.parse(readFileSync(join(bundle, 'preprocessing.json'), 'utf8')) as Record<string, unknown>;
+  const threeLabels = tampered('bundle-3-labels', { 'labels.json': '["a","b","c"]' });
+  await assert.rejects(loadBundleModel(verifyBundle(threeLabels)), refused(/gives \[null,2\].*labels\.json lists 3 classes/));
+  const bigger = tampered('bundle-64', { 'preprocessing.json': JSON.stringify({ ...pre, imageSize: 64 }) });
+  await assert.rejects(loadBundleModel(verifyBundle(bigger)), refused(/takes \[null,28,28,1\].*preprocessing\.json says 64×64×1/));
+});
+
 test('weight shapes that would need gigabytes are refused before reading, and sizes must add up', async () => {
   const json = JSON.parse(readFileSync(join(bundle, 'model.json'), 'utf8')) as { weightsManifest: { weights: { shape: number[] }[] }[] };
   json.weightsManifest[0]!.weights[0]!.shape = [1_000_000, 1_000_000];

@@ -82,11 +82,25 @@ function failed(path: string, error: string): PredictionRow {
 }
 
 export async function loadBundleModel(bundle: VerifiedBundle): Promise<tfl.LayersModel> {
+  let model: tfl.LayersModel;
   try {
-    return await loadModel(bundle.dir, bundle.manifest.files);
+    model = await loadModel(bundle.dir, bundle.manifest.files);
   } catch (e) {
     throw new LoupeError('BAD_INPUT', `The bundle's TF.js model cannot be loaded: ${(e as Error).message}`);
   }
+  // The batch buffers are sized from preprocessing.json and the rows cut by labels.json: both must be the model's.
+  const p = bundle.preprocessing;
+  const input = model.inputs[0]?.shape ?? [];
+  const output = model.outputs[0]?.shape ?? [];
+  const fits = model.inputs.length === 1 && input.length === 4 && input[1] === p.imageSize && input[2] === p.imageSize && input[3] === p.channels;
+  if (!fits || output.length !== 2 || output[1] !== bundle.labels.length) {
+    model.dispose();
+    throw new LoupeError(
+      'BAD_INPUT',
+      `The bundle's model does not match its files: it takes ${JSON.stringify(input)} and gives ${JSON.stringify(output)}, preprocessing.json says ${p.imageSize}×${p.imageSize}×${p.channels} and labels.json lists ${bundle.labels.length} classes`,
+    );
+  }
+  return model;
 }
 
 interface Decoded {
