@@ -11,7 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { FitState } from './fit.ts';
 
 import { checkpointDir } from './checkpoint-paths.ts';
-import { MAX_WEIGHTS_BYTES, readBounded, readJsonFile, readModelFolder, type ListedFiles } from './model-folder.ts';
+import { MAX_MODEL_JSON_BYTES, MAX_WEIGHTS_BYTES, readBounded, readJsonFile, readModelFolder, type ListedFiles } from './model-folder.ts';
 
 export { checkpointDir, hasCheckpoint, type CheckpointKind } from './checkpoint-paths.ts';
 
@@ -85,7 +85,7 @@ export async function saveLast(runDir: string, model: tfl.LayersModel, optimizer
 
 export function readLastState(runDir: string): { state: FitState; optimizerWeights: { name: string; tensor: tf.Tensor }[] } {
   const dir = checkpointDir(runDir, 'last');
-  const meta = readJsonFile(dir, 'optimizer.json') as OptimizerFile;
+  const meta = readJsonFile(dir, 'optimizer.json', MAX_MODEL_JSON_BYTES) as OptimizerFile;
   const bin = readBounded(join(dir, 'optimizer.bin'), MAX_WEIGHTS_BYTES, 'optimizer.bin');
   // A project folder may come from someone else: the slots must add up to the file before any tensor is made.
   const sizes = Array.isArray(meta.names) && Array.isArray(meta.shapes) && meta.shapes.length === meta.names.length
