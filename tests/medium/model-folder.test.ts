@@ -119,6 +119,28 @@ test("a bundle whose labels or preprocessing disagree with its model is refused 
   await assert.rejects(loadBundleModel(verifyBundle(bigger)), refused(/takes \[null,28,28,1\].*preprocessing\.json says 64×64×1/));
 });
 
+test('a manifest that is not what Loupe writes is refused with a clear error, not a crash', () => {
+  const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')) as BundleManifest;
+  const cases: [string, unknown, RegExp][] = [
+    ['null', null, /not a Loupe bundle manifest/],
+    ['entry-null', { ...manifest, files: { ...manifest.files, 'model.json': null } }, /not a Loupe bundle manifest \(files\.model\.json/],
+    ['bad-hash', { ...manifest, files: { ...manifest.files, 'labels.json': { sha256: 'x', bytes: 1 } } }, /files\.labels\.json\.sha256/],
+  ];
+  for (const [name, body, pattern] of cases) {
+    const out = join(dir, `bundle-manifest-${name}`);
+    rmSync(out, { recursive: true, force: true });
+    cpSync(bundle, out, { recursive: true });
+    writeFileSync(join(out, 'manifest.json'), JSON.stringify(body));
+    assert.throws(() => verifyBundle(out), refused(pattern), name);
+  }
+  // A newer Loupe's manifest (other fields) asks for an update rather than calling the bundle broken.
+  const newer = join(dir, 'bundle-manifest-newer');
+  rmSync(newer, { recursive: true, force: true });
+  cpSync(bundle, newer, { recursive: true });
+  writeFileSync(join(newer, 'manifest.json'), JSON.stringify({ format: manifest.format, version: 99, entries: [] }));
+  assert.throws(() => verifyBundle(newer), (e: unknown) => e instanceof LoupeError && e.code === 'UNSUPPORTED' && /version 99.*Update Loupe/.test(e.message));
+});
+
 test('weight shapes that would need gigabytes are refused before reading, and sizes must add up', async () => {
   const json = JSON.parse(readFileSync(join(bundle, 'model.json'), 'utf8')) as { weightsManifest: { weights: { shape: number[] }[] }[] };
   json.weightsManifest[0]!.weights[0]!.shape = [1_000_000, 1_000_000];

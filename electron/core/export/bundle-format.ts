@@ -11,6 +11,7 @@
  *   manifest.json              SHA-256 of every other file; `loupe predict` refuses a bundle that does not match
  */
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LoupeError } from '../../../shared/contract.ts';
@@ -42,6 +43,22 @@ export interface BundleManifest {
   files: Record<string, { sha256: string; bytes: number }>;
 }
 
+/** manifest.json, as read from a bundle that may come from anyone: every field typed, a bounded number of files. */
+const manifestSchema = z
+  .object({
+    format: z.literal(BUNDLE_FORMAT),
+    version: z.number().int().min(1),
+    createdAt: z.string().max(100),
+    appVersion: z.string().max(100),
+    project: z.string().max(1000),
+    runId: z.number().int(),
+    modelSha256: z.string().regex(/^[0-9a-f]{64}$/),
+    files: z
+      .record(z.string().min(1).max(255), z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().min(0) }).passthrough())
+      .refine((files) => Object.keys(files).length <= 64, 'more than 64 files'),
+  })
+  .passthrough();
+
 export function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -71,13 +88,14 @@ export function verifyBundle(path: string): VerifiedBundle {
   if (!existsSync(join(dir, MANIFEST))) {
     throw new LoupeError('BAD_INPUT', `${dir} is not a Loupe model bundle (no ${MANIFEST}); export one with 'loupe export'`);
   }
-  const manifest = readJson(dir, MANIFEST) as BundleManifest;
-  if (manifest.format !== BUNDLE_FORMAT || typeof manifest.files !== 'object' || manifest.files === null) {
-    throw new LoupeError('BAD_INPUT', `${join(dir, MANIFEST)} is not a Loupe bundle manifest`);
+  const raw = readJson(dir, MANIFEST) as { format?: unknown; version?: unknown } | null;
+  // A newer Loupe's bundle may hold other fields: say "update", not "broken".
+  if (raw?.format === BUNDLE_FORMAT && typeof raw.version === 'number' && raw.version > BUNDLE_VERSION) {
+    throw new LoupeError('UNSUPPORTED', `The bundle is format version ${raw.version}; this Loupe reads up to ${BUNDLE_VERSION}. Update Loupe.`);
   }
-  if (manifest.version > BUNDLE_VERSION) {
-    throw new LoupeError('UNSUPPORTED', `The bundle is format version ${manifest.version}; this Loupe reads up to ${BUNDLE_VERSION}. Update Loupe.`);
-  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) throw new LoupeError('BAD_INPUT', `${join(dir, MANIFEST)} is not a Loupe bundle manifest (${parsed.error.issues[0]!.path.join('.') || 'top'}: ${parsed.error.issues[0]!.message})`);
+  const manifest: BundleManifest = parsed.data;
   if (!manifest.files['model.json']) {
     throw new LoupeError('UNSUPPORTED', `The bundle at ${dir} has no TF.js model (exported with --format onnx only); run its model.onnx with an ONNX runtime, or export again with --format tfjs`);
   }
