@@ -490,7 +490,8 @@ export const requestSchemas = {
       outDir: absPath,
       /** Export a run's dataset snapshot (what it trained on); without it, the project's current labels and splits. */
       runId: id.optional(),
-      mode: z.enum(['link', 'copy']).default('link'),
+      /** Copies by default: editing a hard-linked export would edit the original image (issue 14). */
+      mode: z.enum(['link', 'copy']).default('copy'),
       force: z.boolean().default(false),
     })
     .strict(),
@@ -501,11 +502,15 @@ export const requestSchemas = {
       /** The evaluation to report; default the run's latest test evaluation, else its latest validation one. */
       evaluationId: id.optional(),
       pageSize: z.enum(['A4', 'Letter']).default('A4'),
-      /** Misclassified thumbnails (switch off when images may identify a patient). */
-      thumbnails: z.boolean().default(true),
+      /**
+       * Misclassified thumbnails: off unless asked for. Loupe treats every project as possibly holding medical
+       * images, where a thumbnail can identify a patient (issue 14).
+       */
+      thumbnails: z.boolean().default(false),
       /** File names under the thumbnails: off unless asked for. */
       fileNames: z.boolean().default(false),
       notes: z.string().max(20_000).default(''),
+      /** "Prepared by" in the PDF and its Author field; empty unless given. */
       author: z.string().max(200).optional(),
       force: z.boolean().default(false),
     })

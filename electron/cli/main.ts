@@ -62,11 +62,11 @@ Commands:
   export <project> --run ID --out DIR [--format tfjs,onnx] [--zip] [--force] [--notes TEXT]
                                            A self-contained model bundle: TF.js + ONNX, labels, preprocessing,
                                            model card, checksums, a Node sample script
-  predict <bundle> <folder-or-files>... [--out preds.csv] [--json]
+  predict <bundle> <folder-or-files>... [--out preds.csv] [--json] [--full-paths]
                                            Classify images with a bundle only (no project needed)
-  export-dataset <project> --out DIR [--run ID] [--copy] [--force]
+  export-dataset <project> --out DIR [--run ID] [--link] [--force]
                                            ImageFolder tree train/ val/ test/<class>/ plus labels.csv
-  report <project> --run ID --out report.pdf [--letter] [--no-thumbnails] [--file-names] [--notes TEXT]
+  report <project> --run ID --out report.pdf [--letter] [--thumbnails] [--file-names] [--prepared-by NAME]
                                            PDF evaluation report (confusion matrix, ROC, calibration, …)
 
 Options:

@@ -4,7 +4,7 @@
  * reported, never guessed; a malformed file changes nothing.
  */
 import { LoupeError, splitNames, type CsvImportReport, type SplitName } from '../../../shared/contract.ts';
-import { csvLine, parseCsv } from '../../../shared/csv.ts';
+import { csvLine, csvText, parseCsv } from '../../../shared/csv.ts';
 import type { Database } from '../db/database.ts';
 import { createClass } from './classes.ts';
 import { applyValues, editState, type ValueChange } from './edits.ts';
@@ -72,7 +72,8 @@ export function importLabelsCsv(db: Database, text: string, createClasses: boole
   const parsed: Parsed[] = [];
   const seenPaths = new Map<string, number>();
   for (const row of rows.slice(1)) {
-    const f = row.fields;
+    // Cells Loupe (or a careful tool) guarded against formula injection come back as they were.
+    const f = row.fields.map(csvText);
     if (f.length > header.length) {
       report.badRows.push({ line: row.line, reason: `${f.length} fields, the header has ${header.length}` });
       continue;

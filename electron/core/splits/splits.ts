@@ -24,6 +24,7 @@ import type { Database } from '../db/database.ts';
 import { writeColumn } from '../db/bulk-write.ts';
 import { classNameOf } from '../labels/classes.ts';
 import { applyEdit } from '../labels/edits.ts';
+import { foldsK } from '../project/settings.ts';
 
 const DEFAULT_RATIOS: [number, number, number] = [0.7, 0.15, 0.15];
 const LOCKED_DEFAULT_RATIOS: [number, number, number] = [0.8, 0.2, 0];
@@ -430,7 +431,7 @@ export function splitSummary(db: Database, known?: KnownImages): SplitSummary {
       items: leaking.slice(0, LISTED),
     });
   }
-  const k = getMeta(db, 'folds_k');
+  const k = foldsK(db);
   const foldCounts = k
     ? (db.prepare('SELECT fold, COUNT(*) AS n FROM images WHERE fold IS NOT NULL GROUP BY fold ORDER BY fold').all() as {
         fold: number;
@@ -442,8 +443,8 @@ export function splitSummary(db: Database, known?: KnownImages): SplitSummary {
     rows,
     totals,
     testLocked: isTestLocked(db),
-    folds: k ? Number(k) : null,
-    foldCounts: k ? Array.from({ length: Number(k) }, (_, f) => foldCounts.find((c) => c.fold === f)?.n ?? 0) : [],
+    folds: k,
+    foldCounts: k ? Array.from({ length: k }, (_, f) => foldCounts.find((c) => c.fold === f)?.n ?? 0) : [],
     groups,
     warnings,
   };

@@ -4,13 +4,14 @@
  * state, for resume. Writes go to a temporary folder renamed into place, so a crash (or a full disk) mid-write
  * never replaces a good checkpoint with a broken one.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { FitState } from './fit.ts';
 
 import { checkpointDir } from './checkpoint-paths.ts';
+import { MAX_MODEL_JSON_BYTES, MAX_WEIGHTS_BYTES, readBounded, readJsonFile, readModelFolder, type ListedFiles } from './model-folder.ts';
 
 export { checkpointDir, hasCheckpoint, type CheckpointKind } from './checkpoint-paths.ts';
 
@@ -50,21 +51,13 @@ export async function saveModel(dir: string, model: tfl.LayersModel, extra: Reco
   writeAtomically(dir, { ...(await modelFiles(model)), ...extra });
 }
 
-/** Loads a LayersModel saved by saveModel (or any TF.js LayersModel folder with one weights file per group). */
-export async function loadModel(dir: string): Promise<tfl.LayersModel> {
-  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as {
-    modelTopology: object;
-    weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-    format?: string;
-  };
-  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
-    throw new Error(`${join(dir, 'model.json')} is not a TF.js LayersModel (no modelTopology/weightsManifest)`);
-  }
-  const specs = json.weightsManifest.flatMap((g) => g.weights);
-  const buffers = json.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p))));
-  const all = Buffer.concat(buffers);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
-  return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }));
+/**
+ * Loads a LayersModel folder: a checkpoint written by saveModel, an imported backbone or a bundle (with its
+ * manifest's files, so only listed weights with their checksums load). model-folder.ts checks the paths and sizes.
+ */
+export async function loadModel(dir: string, listed?: ListedFiles): Promise<tfl.LayersModel> {
+  const { modelTopology, weightSpecs, weightData } = readModelFolder(dir, listed);
+  return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs: weightSpecs as tf.io.WeightsManifestEntry[], weightData }));
 }
 
 interface OptimizerFile {
@@ -92,8 +85,13 @@ export async function saveLast(runDir: string, model: tfl.LayersModel, optimizer
 
 export function readLastState(runDir: string): { state: FitState; optimizerWeights: { name: string; tensor: tf.Tensor }[] } {
   const dir = checkpointDir(runDir, 'last');
-  const meta = JSON.parse(readFileSync(join(dir, 'optimizer.json'), 'utf8')) as OptimizerFile;
-  const bin = readFileSync(join(dir, 'optimizer.bin'));
+  const meta = readJsonFile(dir, 'optimizer.json', MAX_MODEL_JSON_BYTES) as OptimizerFile;
+  const bin = readBounded(join(dir, 'optimizer.bin'), MAX_WEIGHTS_BYTES, 'optimizer.bin');
+  // A project folder may come from someone else: the slots must add up to the file before any tensor is made.
+  const sizes = Array.isArray(meta.names) && Array.isArray(meta.shapes) && meta.shapes.length === meta.names.length
+    ? meta.shapes.map((s) => (Array.isArray(s) && s.every((d) => Number.isInteger(d) && d >= 0) ? s.reduce((a, b) => a * b, 1) * 4 : NaN))
+    : [NaN];
+  if (sizes.reduce((a, b) => a + b, 0) !== bin.length) throw new Error(`${join(dir, 'optimizer.json')} does not describe optimizer.bin`);
   let offset = 0;
   const optimizerWeights = meta.names.map((name, i) => {
     const shape = meta.shapes[i]!;

@@ -14,6 +14,7 @@ import { decodeForModel, type InputShape } from '../images/model-input.ts';
 import { augmentInto, augmentationOn, normalizeInto } from './augment.ts';
 import type { Batch, BatchSource } from './fit.ts';
 import type { TensorCache } from './tensor-cache.ts';
+import { fileErrorReason } from '../images/file-error.ts';
 
 export interface DatasetItem {
   imageId: number;
@@ -137,7 +138,7 @@ export async function fillCache(
         const { pixels } = await decodeForModel(buf, shape, { min: row.min_value, max: row.max_value }, limit);
         cache.put(it.sha256, pixels);
       } catch (e) {
-        dropped.set(it.sha256, { path: row.rel_path, reason: `became unreadable since import: ${(e as Error).message}` });
+        dropped.set(it.sha256, { path: row.rel_path, reason: `became unreadable since import: ${fileErrorReason(e)}` });
       }
       opts.progress?.(++done, missing.length);
     }

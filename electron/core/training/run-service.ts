@@ -9,6 +9,7 @@ import { collectDataset, readSnapshot, writeSnapshot, type DatasetItem } from '.
 import { createRun, getRun } from './runs.ts';
 import { applyBackbone, findBackbone } from './backbones.ts';
 import { assignSplits } from '../splits/splits.ts';
+import { foldsK } from '../project/settings.ts';
 
 export interface Suggestion {
   config: TrainConfig;
@@ -88,7 +89,7 @@ export function createRuns(project: Project, input: { config: TrainConfigInput; 
     if (autoSplit) d.notes.unshift(autoSplit);
     return [makeRun(project, baseName, config, d.classes, d.items, appVersion, null, d.notes)];
   }
-  const k = Number(db.prepare(`SELECT value FROM meta WHERE key = 'folds_k'`).pluck().get() ?? 0);
+  const k = foldsK(db);
   if (!k) throw new LoupeError('BAD_INPUT', 'Cross-validation needs folds: assign k folds first (Splits → Cross-validation, or `loupe split --folds K`)');
   const datasets = Array.from({ length: k }, (_, f) => collectDataset(db, { fold: f }));
   const group = `cv-${Date.now().toString(36)}`;
