@@ -9,10 +9,12 @@ import { collectDataset, readSnapshot, writeSnapshot, type DatasetItem } from '.
 import { createRun, getRun } from './runs.ts';
 import { applyBackbone, findBackbone } from './backbones.ts';
 import { assignSplits } from '../splits/splits.ts';
+import { smallDataAdvice } from './advice.ts';
 
 export interface Suggestion {
   config: TrainConfig;
   reasons: string[];
+  advice: string[];
 }
 
 /** Defaults from the data: input size from the images, architecture from the dataset size, imbalance handling. */
@@ -70,7 +72,7 @@ export function suggestConfig(project: Project): Suggestion {
     width: 16,
     depth: 1,
   });
-  return { config, reasons };
+  return { config, reasons, advice: smallDataAdvice(project, counts) };
 }
 
 function checkConfig(project: Project, config: TrainConfig): TrainConfig {
