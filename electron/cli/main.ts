@@ -37,7 +37,7 @@ Usage: loupe <command> [options]
 
 Commands:
 ${Object.entries(COMMAND_HELP)
-  .map(([name, h]) => `  ${name} ${h.usage[0]}\n      ${h.summary}`)
+  .map(([name, h]) => `${h.usage.filter((u) => !/^\s/.test(u)).map((u) => `  ${name} ${u}`).join('\n')}\n      ${h.summary}`)
   .join('\n')}
 
 Options:
