@@ -566,7 +566,8 @@ export interface Responses {
   'splits:move': EditResult;
   'splits:lockTest': SplitSummary;
   'groups:preview': GroupPreview;
-  'training:suggest': { config: TrainConfig; reasons: string[] };
+  /** `advice`: what would help when the labeled set is small (more labels, a pretrained backbone, k-fold); else empty. */
+  'training:suggest': { config: TrainConfig; reasons: string[]; advice: string[] };
   'training:start': RunInfo[];
   'training:stop': { stopped: boolean };
   'training:resume': RunInfo;

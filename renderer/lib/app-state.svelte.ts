@@ -90,14 +90,13 @@ export class AppState {
         else this.scheduleRefresh();
       }
     });
-    // Ask for the first page of the default view at once, alongside app:info, rather than one round trip
-    // later: when a project is open (the usual case with `loupe serve <project>`) it is there when info is.
-    this.grid.reset(this.filter, this.sort, this.desc);
-    await this.loadInfo({ boot: true });
+    // The first page is asked for once app:info says a project is open: asking alongside it saved one local round
+    // trip but, on the start screen, was refused (HTTP 409, an error in the console of every first start; issue 15).
+    await this.loadInfo();
     this.booting = false;
   }
 
-  async loadInfo(opts: { boot?: boolean } = {}): Promise<void> {
+  async loadInfo(): Promise<void> {
     try {
       const info = await api['app:info']({});
       performance.mark('loupe:info');
@@ -108,8 +107,7 @@ export class AppState {
         this.view = { kind: 'all' };
         this.search = '';
         this.overlay = 'none';
-        // At boot the default view's first page is already on its way (see start()).
-        if (!opts.boot) this.grid.reset(this.filter, this.sort, this.desc);
+        if (info.project) this.grid.reset(this.filter, this.sort, this.desc);
       }
       // Not awaited: the main screen must mount (and show its first thumbnails) before this runs.
       if (info.project) void this.loadSideData(changed);

@@ -117,7 +117,7 @@ async function decodeFile(path: string, bundle: VerifiedBundle): Promise<Decoded
     // thread pool cost more than the read itself (a fifth of the run in a profile on 10,000 PNGs).
     const buf = readFileSync(path);
     // The 16-bit value range as the importer measures it (whole image), so 16-bit files scale as in training.
-    const facts = await probeImage(buf, path, { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: false });
+    const facts = await probeImage(buf, path, { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: false, checkChannels: false });
     const { pixels, converted } = await decodeForModel(
       buf,
       { imageSize: p.imageSize, channels: p.channels, resize: p.resize },

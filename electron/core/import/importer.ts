@@ -144,7 +144,7 @@ async function importNow(
       if (++scanned % 500 === 0) ctx.progress(0, 0, `Scanning ${root}: ${scanned} files`);
       const ex = existing.get(entry.rel);
       existing.delete(entry.rel);
-      if (ex && ex.status === 'ok' && !entry.error && ex.size === entry.size && ex.mtime_ms === entry.mtimeMs) {
+      if (ex && ex.status === 'ok' && !ex.unchecked && !entry.error && ex.size === entry.size && ex.mtime_ms === entry.mtimeMs) {
         report.unchanged++;
         continue;
       }

@@ -7,6 +7,7 @@ import { LoupeError, splitNames, type CsvImportReport, type SplitName } from '..
 import { csvLine, csvText, parseCsv } from '../../../shared/csv.ts';
 import type { Database } from '../db/database.ts';
 import { createClass } from './classes.ts';
+import { IMPORTED } from '../images/queries.ts';
 import { applyValues, editState, type ValueChange } from './edits.ts';
 
 const HEADER = ['path', 'label', 'split', 'group'] as const;
@@ -16,7 +17,7 @@ export function exportLabelsCsv(db: Database): { csv: string; rows: number } {
   const rows = db
     .prepare(
       `SELECT i.rel_path, c.name AS label, i.split, i.group_key FROM images i
-       LEFT JOIN classes c ON c.id = i.class_id ORDER BY i.rel_path, i.id`,
+       LEFT JOIN classes c ON c.id = i.class_id WHERE ${IMPORTED} ORDER BY i.rel_path, i.id`,
     )
     .all() as { rel_path: string; label: string | null; split: string | null; group_key: string | null }[];
   const lines = [csvLine(HEADER)];
