@@ -34,7 +34,9 @@ const HELP = `loupe ${APP_VERSION} — offline image classification studio
 Usage: loupe <command> [options]
 
 Commands:
-  serve [project] [--port N] [--open]      Serve the Loupe UI on http://127.0.0.1 (for headless machines)
+  serve [project] [--port N] [--open] [--token-file F]
+                                           Serve the Loupe UI on http://127.0.0.1 (for headless machines);
+                                           a fixed token comes from LOUPE_TOKEN or --token-file
   import <project> <folder>... [--labels folders|none] [--json]
                                            Import image folders (creates the project if needed)
   info <project> [--json]                  Counts of images, classes, splits, duplicates, errors, missing
