@@ -295,6 +295,10 @@ export interface DirListing {
   entries: { name: string; path: string; isDir: boolean }[];
   /** Image-like files directly inside, by extension (a hint for the folder browser). */
   imageFiles: number;
+  /** Folders found, of which `entries` is the page asked for (`offset`, `limit`). */
+  totalFolders: number;
+  /** The folder holds more names than one listing reads: the counts are lower bounds. */
+  truncated: boolean;
 }
 
 export interface AppInfo {
@@ -364,7 +368,14 @@ export const requestSchemas = {
   'projects:close': empty,
   'projects:createSample': z.object({ path: absPath, perClass: z.number().int().min(10).max(5000).optional() }).strict(),
   'project:summary': empty,
-  'fs:list': z.object({ path: absPath.optional(), showHidden: z.boolean().optional() }).strict(),
+  'fs:list': z
+    .object({
+      path: absPath.optional(),
+      showHidden: z.boolean().optional(),
+      offset: z.number().int().min(0).max(1_000_000).default(0),
+      limit: z.number().int().min(1).max(5000).default(5000),
+    })
+    .strict(),
   'dialogs:pickFolder': z.object({ title: z.string().max(200).optional() }).strict(),
   'import:preview': z.object({ folders: z.array(absPath).min(1).max(100) }).strict(),
   'import:start': z
