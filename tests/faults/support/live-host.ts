@@ -72,7 +72,12 @@ export function post(served: Served, method: string, body: unknown): Promise<Raw
 }
 
 /** A WebSocket to the host that sends calls as frames and resolves each with its reply. */
-export async function socketCaller(served: Served): Promise<{ call(method: string, request: unknown): Promise<WireReply<unknown>>; close(): void }> {
+export async function socketCaller(served: Served): Promise<{
+  call(method: string, request: unknown): Promise<WireReply<unknown>>;
+  /** A call whose request is given as JSON text (for requests JSON.stringify cannot write). */
+  callJson(method: string, requestJson: string): Promise<WireReply<unknown>>;
+  close(): void;
+}> {
   const ws = new WebSocket(`${served.origin.replace('http', 'ws')}/events?token=${served.token}`);
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
@@ -84,13 +89,15 @@ export async function socketCaller(served: Served): Promise<{ call(method: strin
     if (isWireCallReply(msg)) waiting.get(msg.call)?.(msg.reply);
   });
   let next = 0;
+  const callJson = (method: string, requestJson: string) =>
+    new Promise<WireReply<unknown>>((resolve, reject) => {
+      const call = ++next;
+      waiting.set(call, resolve);
+      ws.send(`{"call":${call},"method":${JSON.stringify(method)},"request":${requestJson}}`, (e) => e && reject(e));
+    });
   return {
-    call: (method, req) =>
-      new Promise((resolve, reject) => {
-        const call = ++next;
-        waiting.set(call, resolve);
-        ws.send(JSON.stringify({ call, method, request: req }), (e) => e && reject(e));
-      }),
+    call: (method, req) => callJson(method, JSON.stringify(req)),
+    callJson,
     close: () => ws.close(),
   };
 }
