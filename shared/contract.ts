@@ -314,7 +314,8 @@ export interface AppInfo {
 // ---------- request schemas ----------
 
 const absPath = z.string().min(1).max(4096);
-const id = z.number().int().positive();
+// Explicitly safe (zod 4's int() is too, but an id past 2^53 would silently name a neighbour's row).
+const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 export const imageFilterSchema = z
   .object({

@@ -43,7 +43,10 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const path = require('node:path');
-const { dir, showHidden, maxScanned, maxFolders, extensions } = workerData;
+const { dir, showHidden, maxScanned, maxFolders, extensions, lowPriority } = workerData;
+// On Linux setpriority(0) applies to the calling thread alone: the listing yields the CPU to the thread that
+// answers every other call (elsewhere it would lower the whole process, so it is not done there).
+if (lowPriority) { try { require('node:os').setPriority(19); } catch {} }
 const images = new Set(extensions);
 function run() {
   if (!fs.statSync(dir).isDirectory()) return { ok: false, code: 'ENOTDIR', message: 'not a folder' };
@@ -87,7 +90,14 @@ function scanOnThread(dir: string, showHidden: boolean, timeoutMs: number): Prom
   pending++;
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { dir, showHidden, maxScanned: MAX_SCANNED, maxFolders: MAX_FOLDERS, extensions: imageExtensions() },
+    workerData: {
+      dir,
+      showHidden,
+      maxScanned: MAX_SCANNED,
+      maxFolders: MAX_FOLDERS,
+      extensions: imageExtensions(),
+      lowPriority: process.platform === 'linux',
+    },
     resourceLimits: { maxOldGenerationSizeMb: 256 },
   });
   // The slot frees when the thread is really gone: a thread stuck in a hung mount keeps holding it.

@@ -38,7 +38,15 @@ export interface RawReply {
 export function raw(
   served: Served,
   path: string,
-  opts: { method?: string; body?: string | Buffer; chunks?: Buffer[]; token?: string | null; headers?: Record<string, string> } = {},
+  opts: {
+    method?: string;
+    body?: string | Buffer;
+    chunks?: Buffer[];
+    token?: string | null;
+    headers?: Record<string, string>;
+    /** Count the reply's bytes without keeping or parsing them (a big reply must not slow this process). */
+    discard?: boolean;
+  } = {},
 ): Promise<RawReply> {
   const port = Number(new URL(served.origin).port);
   return new Promise((resolve, reject) => {
@@ -46,10 +54,11 @@ export function raw(
     if (opts.token !== null) headers[TOKEN_HEADER] = opts.token ?? served.token;
     const req = request({ host: '127.0.0.1', port, path, method: opts.method ?? 'POST', headers, agent: false }, (res) => {
       const got: Buffer[] = [];
-      res.on('data', (c: Buffer) => got.push(c));
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (opts.discard ? (bytes += c.length) : got.push(c)));
       res.on('error', reject);
       res.on('end', () => {
-        const text = Buffer.concat(got).toString('utf8');
+        const text = opts.discard ? `(${bytes} bytes)` : Buffer.concat(got).toString('utf8');
         let json: any = null;
         try {
           json = JSON.parse(text);
