@@ -15,6 +15,7 @@ import type { LoupeCore } from '../core/api/loupe-core.ts';
 import { invokeMethod, toErrorEnvelope } from '../core/api/wire.ts';
 import { renderMedia } from '../core/images/media.ts';
 import { readStatic } from './static-files.ts';
+import { assertStrongToken } from './token.ts';
 
 /** A request body or call frame: 16 MiB holds the ids of a select-all over two million images. */
 export const MAX_BODY_BYTES = 16 << 20;
@@ -24,19 +25,6 @@ export const MAX_BODY_BYTES = 16 << 20;
  */
 const DRAIN_OVERSIZED_BYTES = 4 * MAX_BODY_BYTES;
 const DRAIN_OVERSIZED_MS = 10_000;
-/**
- * A launch token must be unguessable by another local user: at least 32 characters of base64url, which is
- * 128 bits even if each character carried only a hex digit's worth (the host's own tokens carry 192).
- */
-const TOKEN_PATTERN = /^[A-Za-z0-9_-]{32,512}$/;
-
-/** Throws unless `token` is long enough, and of characters safe in a URL and a header, to guard the host. */
-export function assertStrongToken(token: string): void {
-  if (!TOKEN_PATTERN.test(token)) {
-    throw new LoupeError('VALIDATION', 'A host token must be 32 to 512 characters of A-Z, a-z, 0-9, - and _ (at least 128 bits)');
-  }
-}
-
 const STATUS: Record<ErrorCode, number> = {
   VALIDATION: 400,
   BAD_INPUT: 400,

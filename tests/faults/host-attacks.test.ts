@@ -4,7 +4,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -26,28 +26,35 @@ before(async () => {
 });
 after(() => served.stop());
 
-function serveOnce(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, ['bin/loupe.js', 'serve', '--no-open', ...args], {
+/** `loupe serve` that is expected to refuse its arguments: its exit code and stderr (killed after 20 s). */
+function serveOnce(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['bin/loupe.js', 'serve', '--no-open', ...args], {
     cwd: ROOT,
     env: { ...process.env, HOME: home, LOUPE_CONFIG_DIR: join(home, 'config'), LOUPE_TOKEN: '', ...env },
-    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
     timeout: 20_000,
   });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.once('close', (status) => resolve({ status, stderr })));
 }
 
-test('a token on the command line is refused; a weak one from the environment or a file too', () => {
+test('a token on the command line is refused; a weak one from the environment or a file too', async () => {
   const strong = 'k3Jq9-Xw_2LmPz8RtYv4NbH6cD1sFgQa';
-  const onArgv = serveOnce(['--token', strong]);
-  assert.equal(onArgv.status, 2, onArgv.stderr);
-  assert.match(onArgv.stderr, /--token would show the token/);
-  for (const weak of ['0123456789abcdef0123456789abcde', 'a token with spaces in it, long enough']) {
-    const r = serveOnce([], { LOUPE_TOKEN: weak });
-    assert.equal(r.status, 2, `${weak}: ${r.stderr}`);
-    assert.match(r.stderr, /at least 128 bits/);
-  }
   const file = join(home, 'weak-token');
   writeFileSync(file, 'short\n', { mode: 0o600 });
-  assert.equal(serveOnce(['--token-file', file]).status, 2);
+  const weak = ['0123456789abcdef0123456789abcde', 'a token with spaces in it, long enough'];
+  const [onArgv, fromFile, ...fromEnv] = await Promise.all([
+    serveOnce(['--token', strong]),
+    serveOnce(['--token-file', file]),
+    ...weak.map((w) => serveOnce([], { LOUPE_TOKEN: w })),
+  ]);
+  assert.equal(onArgv!.status, 2, onArgv!.stderr);
+  assert.match(onArgv!.stderr, /--token would show the token/);
+  for (const r of [fromFile!, ...fromEnv]) {
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /at least 128 bits/);
+  }
 });
 
 test('a strong token from --token-file or LOUPE_TOKEN guards the host', async () => {

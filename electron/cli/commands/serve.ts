@@ -9,9 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import { LoupeCore } from '../../core/api/loupe-core.ts';
-import { defaultConfigDir } from '../../core/project/config-dir.ts';
-import { assertStrongToken, startHost } from '../../host/server.ts';
+import { assertStrongToken } from '../../host/token.ts';
 
 const STATIC_DIR = fileURLToPath(new URL('../../../dist/renderer', import.meta.url));
 
@@ -41,6 +39,12 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stderr.write(`loupe: ${token.message}\n`);
     return 2;
   }
+  // Loaded once the arguments are known good: a refused command line answers at once.
+  const [{ LoupeCore }, { defaultConfigDir }, { startHost }] = await Promise.all([
+    import('../../core/api/loupe-core.ts'),
+    import('../../core/project/config-dir.ts'),
+    import('../../host/server.ts'),
+  ]);
   const core = new LoupeCore({ face: 'host', configDir: defaultConfigDir() });
   const [projectDir] = positionals;
   if (projectDir) core.openProject(resolve(projectDir), { create: true });
