@@ -115,6 +115,9 @@ function scanOnThread(dir: string, showHidden: boolean, timeoutMs: number): Prom
       clearTimeout(timer);
       done({ ok: false, code: 'EIO', message: e.message });
     });
+    // The timer, not the thread, keeps the process alive while it waits: a listing stuck in a hung mount must
+    // not stop `loupe serve` from exiting. After the listeners, which ref the worker again.
+    worker.unref();
   });
 }
 
