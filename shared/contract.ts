@@ -321,6 +321,10 @@ export interface DirListing {
   entries: { name: string; path: string; isDir: boolean }[];
   /** Image-like files directly inside, by extension (a hint for the folder browser). */
   imageFiles: number;
+  /** Folders found, of which `entries` is the page asked for (`offset`, `limit`). */
+  totalFolders: number;
+  /** The folder holds more names than one listing reads: the counts are lower bounds. */
+  truncated: boolean;
 }
 
 export interface AppInfo {
@@ -336,7 +340,8 @@ export interface AppInfo {
 // ---------- request schemas ----------
 
 const absPath = z.string().min(1).max(4096);
-const id = z.number().int().positive();
+// Explicitly safe (zod 4's int() is too, but an id past 2^53 would silently name a neighbour's row).
+const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 export const imageFilterSchema = z
   .object({
@@ -391,7 +396,14 @@ export const requestSchemas = {
   'projects:close': empty,
   'projects:createSample': z.object({ path: absPath, perClass: z.number().int().min(10).max(5000).optional() }).strict(),
   'project:summary': empty,
-  'fs:list': z.object({ path: absPath.optional(), showHidden: z.boolean().optional() }).strict(),
+  'fs:list': z
+    .object({
+      path: absPath.optional(),
+      showHidden: z.boolean().optional(),
+      offset: z.number().int().min(0).max(1_000_000).default(0),
+      limit: z.number().int().min(1).max(5000).default(5000),
+    })
+    .strict(),
   'dialogs:pickFolder': z.object({ title: z.string().max(200).optional() }).strict(),
   'import:preview': z.object({ folders: z.array(absPath).min(1).max(100) }).strict(),
   'import:start': z

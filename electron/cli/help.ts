@@ -16,13 +16,14 @@ const JSON_OPT: [string, string] = ['--json', 'machine-readable output (default:
 
 export const COMMAND_HELP: Record<string, CommandHelp> = {
   serve: {
-    usage: ['[project] [--port N] [--open] [--token T]'],
+    usage: ['[project] [--port N] [--open] [--token-file F]'],
     summary: 'Serve the Loupe UI on http://127.0.0.1 (for headless machines); opens the project if given',
     options: [
       ['--port N', 'port to listen on (default: 0, a free port)'],
-      ['--open', 'open the address in the default browser (default: off)'],
+      ['--open', 'open the address in the default browser, through a private redirect file (default: off)'],
       ['--no-open', 'do not open a browser, even with --open'],
-      ['--token T', 'the access token in the address (default: a random one per launch)'],
+      ['--token-file F', 'a fixed access token (32+ characters of A-Z a-z 0-9 - _), also read from LOUPE_TOKEN (default: a random one per launch)'],
+      ['--token T', 'refused: other local users could read it with ps; use --token-file or LOUPE_TOKEN'],
     ],
     example: 'loupe serve ~/loupe-sample --open',
   },

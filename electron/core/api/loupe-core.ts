@@ -206,7 +206,7 @@ export class LoupeCore {
         return { project: project.info(), jobId: job.jobId };
       },
       'project:summary': async () => summarizeProject(this.requireProject()),
-      'fs:list': async ({ path, showHidden }) => listDir(path ?? homedir(), showHidden ?? false),
+      'fs:list': async ({ path, showHidden, offset, limit }) => listDir(path ?? homedir(), { showHidden, offset, limit }),
       'dialogs:pickFolder': async ({ title }) => {
         if (!this.opts.pickFolder) return { supported: false, path: null };
         return { supported: true, path: await this.opts.pickFolder(title) };
