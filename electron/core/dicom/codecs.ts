@@ -47,6 +47,7 @@ export interface FrameShape {
   columns: number;
   samples: number;
   bitsAllocated: number;
+  photometric: string;
 }
 
 export interface DecodedFrame {
@@ -164,6 +165,44 @@ function checkStream(data: Uint8Array, shape: FrameShape, encoding: Exclude<Pixe
   return h;
 }
 
+/** Where a JPEG stream's JFIF (APP0) or Adobe (APP14) marker starts, which tell libjpeg its colour space. */
+function colourMarker(data: Uint8Array): { kind: 'jfif' | 'adobe'; at: number } | null {
+  let p = 2;
+  while (p + 9 < data.length && data[p] === 0xff) {
+    const marker = data[p + 1]!;
+    if (marker === 0xda) return null;
+    const id = Buffer.from(data.subarray(p + 4, p + 9)).toString('latin1');
+    if (marker === 0xe0 && id === 'JFIF\0') return { kind: 'jfif', at: p };
+    // libjpeg ignores an Adobe segment too short to hold the transform byte (pydicom's SC_rgb_jpeg.dcm has one).
+    if (marker === 0xee && id === 'Adobe' && ((data[p + 2]! << 8) | data[p + 3]!) >= 14) return { kind: 'adobe', at: p };
+    p += 2 + ((data[p + 2]! << 8) | data[p + 3]!);
+  }
+  return null;
+}
+
+/**
+ * When the DICOM header says RGB, the samples are RGB whatever libjpeg would guess (no marker: YCbCr) or an Adobe
+ * marker claims: dcmtk and gdcm decode these files so (pydicom's SC_rgb_jpeg*, SC_jpeg_no_color_transform*). An
+ * Adobe APP14 marker with transform 0 tells libjpeg not to convert. JFIF streams are YCbCr by definition.
+ */
+function markRgb(data: Uint8Array, shape: FrameShape): Uint8Array {
+  if (shape.samples !== 3 || shape.photometric !== 'RGB') return data;
+  const found = colourMarker(data);
+  if (found?.kind === 'jfif') return data;
+  if (found?.kind === 'adobe') {
+    const out = new Uint8Array(data);
+    // APP14 'Adobe': length, identifier, version, flags0, flags1, then the transform byte.
+    out[found.at + 15] = 0;
+    return out;
+  }
+  const app14 = [0xff, 0xee, 0x00, 0x0e, 0x41, 0x64, 0x6f, 0x62, 0x65, 0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0x00];
+  const out = new Uint8Array(data.length + app14.length);
+  out.set(data.subarray(0, 2));
+  out.set(app14, 2);
+  out.set(data.subarray(2), 2 + app14.length);
+  return out;
+}
+
 function decodeJpegLossless(data: Uint8Array, shape: FrameShape): DecodedFrame {
   if (!checkStream(data, shape, 'jpeg-lossless')) throw new DicomError('corrupt JPEG Lossless stream: no frame header');
   const { Decoder } = require('jpeg-lossless-decoder-js') as {
@@ -196,7 +235,7 @@ export async function decodeCompressedFrame(encoding: Exclude<PixelEncoding, 'na
       if (precision !== null && precision !== 8) {
         throw new DicomError(`${precision}-bit JPEG Extended (Process 4) is not supported yet: Loupe has no ${precision}-bit lossy JPEG decoder`);
       }
-      const r = await runWasm('@cornerstonejs/codec-libjpeg-turbo-8bit', 'JPEGDecoder', encoding, data, shape);
+      const r = await runWasm('@cornerstonejs/codec-libjpeg-turbo-8bit', 'JPEGDecoder', encoding, markRgb(data, shape), shape);
       return { bytes: toAllocated(r.bytes, 8, shape), rgb: shape.samples === 3 };
     }
     case 'jpeg-ls': {

@@ -95,7 +95,7 @@ export async function decodeFrame(img: DicomImage, index: number): Promise<Frame
     return frameValues(pixel, ds.byteArray.subarray(start, start + bits / 8), parsed.syntax, false);
   }
   const data = encapsulatedFrame(ds, el, index, pixel.frames);
-  const shape = { rows: pixel.rows, columns: pixel.columns, samples: pixel.samplesPerPixel, bitsAllocated: pixel.bitsAllocated };
+  const shape = { rows: pixel.rows, columns: pixel.columns, samples: pixel.samplesPerPixel, bitsAllocated: pixel.bitsAllocated, photometric: pixel.photometric };
   const decoded = await decodeCompressedFrame(parsed.syntax.encoding, data, shape);
   return frameValues(pixel, decoded.bytes, parsed.syntax, decoded.rgb);
 }

@@ -61,23 +61,72 @@ const CHARSETS: Record<string, string> = {
   'ISO_2022_IR_58': 'gbk',
 };
 
-/** ISO 2022 escape sequences (ESC plus 2–3 bytes), dropped before a non-ISO-2022 decoder sees the bytes. */
-// eslint-disable-next-line no-control-regex -- ESC is the byte these sequences start with
-const ESCAPES = /\x1b[$()*+\-./][\x20-\x2f]*[\x30-\x7e]/g;
+/** Escape sequences of the ISO 2022 code extensions DICOM uses (PS3.3 C.12.1.1.2, PS3.5 6.1.2.5.3). */
+const ESCAPE_CHARSET: Record<string, string> = {
+  '\x1b(B': 'latin1',
+  '\x1b(J': 'shift_jis',
+  '\x1b)I': 'shift_jis',
+  '\x1b$B': 'iso-2022-jp',
+  '\x1b$(D': 'iso-2022-jp',
+  '\x1b$)C': 'euc-kr',
+  '\x1b$)A': 'gbk',
+  '\x1b-A': 'latin1',
+  '\x1b-B': 'iso-8859-2',
+  '\x1b-L': 'iso-8859-5',
+  '\x1b-G': 'iso-8859-6',
+  '\x1b-F': 'iso-8859-7',
+  '\x1b-H': 'iso-8859-8',
+  '\x1b-M': 'iso-8859-9',
+  '\x1b-T': 'windows-874',
+};
+
+const decoders = new Map<string, TextDecoder>();
+function decoderFor(label: string): TextDecoder {
+  let d = decoders.get(label);
+  if (!d) decoders.set(label, (d = new TextDecoder(label)));
+  return d;
+}
+
+/**
+ * Decodes bytes with ISO 2022 code extensions: each escape sequence switches the character set of the bytes that
+ * follow it; `initial` decodes the bytes before the first one. JIS X 0208/0212 segments keep their escape (the
+ * iso-2022-jp decoder needs it).
+ */
+function decodeIso2022(bytes: Uint8Array, initial: string): string {
+  let out = '';
+  let label = initial;
+  let start = 0;
+  const flush = (end: number, escape: string) => {
+    if (end <= start) return;
+    const seg = bytes.subarray(start, end);
+    out += label === 'iso-2022-jp' ? decoderFor(label).decode(Buffer.concat([Buffer.from(escape, 'latin1'), seg])) : decoderFor(label).decode(seg);
+  };
+  let escape = '';
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] !== 0x1b) continue;
+    const seq = Object.keys(ESCAPE_CHARSET).find((e) => Buffer.from(bytes.subarray(i, i + e.length)).toString('latin1') === e);
+    if (!seq) continue;
+    flush(i, escape);
+    label = ESCAPE_CHARSET[seq]!;
+    escape = seq;
+    start = i + seq.length;
+    i += seq.length - 1;
+  }
+  flush(bytes.length, escape);
+  return out;
+}
 
 /** A text decoder for the data set's Specific Character Set (0008,0005). */
 export function textDecoderFor(ds: DataSet): (bytes: Uint8Array) => string {
   const terms = (ds.string('x00080005') ?? '').split('\\').map((t) => t.trim().replace(/ /g, '_'));
   const labels = terms.map((t) => CHARSETS[t] ?? 'latin1');
+  const iso2022 = terms.some((t) => t.startsWith('ISO_2022'));
   const primary = labels.find((l) => l !== 'latin1') ?? 'latin1';
-  const decoder = new TextDecoder(primary);
-  const latin1 = new TextDecoder('latin1');
-  const escapeAware = primary === 'iso-2022-jp';
+  const latin1 = decoderFor('latin1');
   return (bytes) => {
-    // Plain ASCII is the same in every set: skip the decoder.
+    // Plain ASCII is the same in every set: skip the decoders.
     if (bytes.every((b) => b < 0x80 && b !== 0x1b)) return latin1.decode(bytes);
-    if (escapeAware) return decoder.decode(bytes);
-    return decoder.decode(bytes).replace(ESCAPES, '');
+    return iso2022 ? decodeIso2022(bytes, labels[0]!) : decoderFor(primary).decode(bytes);
   };
 }
 
