@@ -198,6 +198,7 @@ export function parseDicom(bytes: Uint8Array, limits: ParseLimits = DEFAULT_PARS
     }
   }
   const meta = readMeta(source);
+  if (Object.keys(meta.elements).length === 0) throw new DicomError('not a DICOM file: it has the "DICM" marker but no file meta header after it');
   const bodyLayout = () =>
     sniffRawDataset(source.subarray(meta.position, meta.position + DICOM_SNIFF_BYTES), source.length - meta.position, false);
   let uid = stringOf(meta, 'x00020010');
