@@ -126,6 +126,8 @@ export interface ProjectSummary {
   missing: number;
   notes: { path: string; note: string }[];
   roots: string[];
+  /** DICOM files without pixel data, with their SOP class: neither images nor errors. */
+  noImageData?: { path: string; sopClass: string }[];
 }
 
 
@@ -276,6 +278,8 @@ export interface ImportReport {
   failed: number;
   ignored: number;
   errors: { path: string; reason: string }[];
+  /** DICOM files without pixel data (SR, RT plans, presentation states, waveforms, DICOMDIR): not images, not errors. */
+  noImageData?: number;
 }
 
 export type LabelSource = 'folders' | 'none';

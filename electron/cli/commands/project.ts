@@ -39,7 +39,8 @@ export async function importCommand(args: string[]): Promise<number> {
     } else if (report) {
       io.out(
         `Import ${job.state}: ${report.added} added, ${report.updated} updated, ${report.relinked} relinked, ` +
-          `${report.unchanged} unchanged, ${report.missing} missing, ${report.failed} failed, ${report.ignored} ignored\n`,
+          `${report.unchanged} unchanged, ${report.missing} missing, ${report.failed} failed, ${report.ignored} ignored` +
+          `${report.noImageData ? `, ${report.noImageData} without image data` : ''}\n`,
       );
       for (const e of report.errors.slice(0, 20)) io.out(`  ✗ ${e.path}: ${e.reason}\n`);
       if (report.errors.length > 20) io.out(`  … and ${report.errors.length - 20} more (loupe info --json lists them)\n`);

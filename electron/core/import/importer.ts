@@ -18,6 +18,8 @@ import { pixelLimit } from '../project/settings.ts';
 import { ThumbCache } from './thumbnails.ts';
 import { walk, type WalkCounters } from './walk.ts';
 import { ImportWriter, nameOf, type ImportItem, type ImportOutcome } from './writer.ts';
+import { isDicomBuffer } from './dicom-source.ts';
+import { probeDicom } from './dicom-import.ts';
 
 export interface ImportOptions {
   /** Pixel limit per image (decompression-bomb guard). Default: project meta `limit_input_pixels`, else 100 MP. */
@@ -140,6 +142,7 @@ async function importNow(
     rootPaths.set(rootId, Buffer.from(root));
     rootIds.push(rootId);
     const existing = writer.existingRows(rootId);
+    writer.forgetNoImage(rootId);
     let scanned = 0;
     for await (const entry of walk(root, { stat: true, signal: ctx.signal, exclude: [project.path] }, counters)) {
       if (++scanned % 500 === 0) ctx.progress(0, 0, `Scanning ${root}: ${scanned} files`);
@@ -184,6 +187,7 @@ async function importNow(
     report.updated += counts.updated;
     report.relinked += counts.relinked;
     report.failed += counts.failed;
+    report.noImageData = (report.noImageData ?? 0) + counts.noImageData;
     for (const o of batch) {
       if (o.kind === 'error' && report.errors.length < MAX_REPORTED_ERRORS) {
         // Absolute, like the project summary's error list (a report may span several roots).
@@ -223,6 +227,15 @@ async function importNow(
     const claimed = thumbs.claim(sha256);
     await slots.acquire();
     try {
+      if (isDicomBuffer(buf)) {
+        const d = await probeDicom(buf, nameOf(t.rel), limit, claimed);
+        if (d.kind === 'no-image') {
+          if (claimed) thumbs.release(sha256);
+          return { kind: 'no-image', todo: t, sopClass: d.sopClass };
+        }
+        if (d.thumb) thumbs.write(sha256, d.thumb);
+        return { kind: 'ok', todo: t, sha256, facts: d.facts, dicom: d.dicom };
+      }
       const { thumb, ...facts } = await probeImage(buf, nameOf(t.rel), { limitInputPixels: limit, makeThumb: claimed });
       if (thumb) thumbs.write(sha256, thumb);
       return { kind: 'ok', todo: t, sha256, facts: facts as ImageFacts };

@@ -1,0 +1,126 @@
+/**
+ * DICOM through the importer: files found by content (with and without extension), images with their header
+ * facts stored (schema 9), files without image data counted apart, bad files with their reasons, thumbnails as
+ * the first window preset shows the image, and the training path through the same pixel pipeline.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { runImport } from '../../electron/core/import/importer.ts';
+import { summarizeProject } from '../../electron/core/images/queries.ts';
+import { decodeForModel } from '../../electron/core/images/model-input.ts';
+import { readDicom, renderFrame } from '../../electron/core/dicom/image.ts';
+import { newProject, recordingContext } from '../fixtures/import-context.ts';
+import { PYDICOM_FILES, loadReference } from '../helpers/dicom-reference.ts';
+import { part10, pixelData, pixelTags } from '../helpers/dicom-writer.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+loadReference();
+
+const FILES: Record<string, string> = {
+  'CT_small.dcm': 'ct/CT_small', // no extension: found by its content
+  'MR_small.dcm': 'mr/mr_a.dcm',
+  'MR_small_jpeg_ls_lossless.dcm': 'mr/mr_b.dcm', // the same instance (same SOP Instance UID), other bytes
+  'SC_rgb_rle_2frame.dcm': 'sc/rgb2',
+  'ExplVR_LitEndNoMeta.dcm': 'raw/plan', // a bare data set without preamble, and no pixel data
+  'rtplan.dcm': 'rt/plan.dcm',
+  'test-SR.dcm': 'sr/report',
+  'waveform_ecg.dcm': 'ecg/ecg.dcm',
+  'MR_truncated.dcm': 'bad/truncated.dcm',
+  'JPGExtended.dcm': 'bad/jpeg12.dcm',
+};
+
+async function importPydicomFiles() {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  for (const [from, to] of Object.entries(FILES)) {
+    mkdirSync(join(src, to, '..'), { recursive: true });
+    copyFileSync(join(PYDICOM_FILES, from), join(src, to));
+  }
+  writeFileSync(join(src, 'ct', 'notes'), 'no extension, plain text: not DICOM, not an image');
+  const p = newProject(dir);
+  const report = await runImport(p, [src], 'folders', recordingContext());
+  return { p, src, report };
+}
+
+test('a DICOM folder imports: images, no-image files apart, bad files with reasons, header facts stored', async () => {
+  const { p, src, report } = await importPydicomFiles();
+  assert.equal(report.added, 4, JSON.stringify(report.errors));
+  assert.equal(report.noImageData, 4);
+  assert.equal(report.failed, 2);
+  const reasons = Object.fromEntries(report.errors.map((e) => [e.path.slice(src.length + 1), e.reason]));
+  assert.match(reasons['bad/truncated.dcm']!, /^truncated DICOM file/);
+  assert.match(reasons['bad/jpeg12.dcm']!, /12-bit JPEG Extended/);
+
+  const s = summarizeProject(p);
+  // images counts every row, the two errors included; files without image data are not rows.
+  assert.equal(s.images, 6);
+  assert.equal(s.errors.length, 2);
+  assert.deepEqual(
+    s.noImageData?.map((n) => [n.path.slice(src.length + 1), n.sopClass]).sort(),
+    [['ecg/ecg.dcm', 'Waveform'], ['raw/plan', 'RT Ion Plan'], ['rt/plan.dcm', 'RT Plan'], ['sr/report', 'Structured Report']],
+  );
+  // Same SOP Instance UID stored twice: both imported, shown as duplicates.
+  assert.ok(s.duplicates.some((g) => g.length === 2 && g.every((x) => x.includes('/mr/'))), JSON.stringify(s.duplicates));
+
+  const ct = p.db
+    .prepare(
+      `SELECT i.format, i.width, i.height, i.bit_depth, i.pages, d.* FROM images i JOIN dicom_images d ON d.image_id = i.id
+       WHERE i.rel_path = 'ct/CT_small'`,
+    )
+    .get() as Record<string, unknown>;
+  const expected = loadReference().files['CT_small.dcm']!;
+  assert.equal(ct['format'], 'dicom');
+  assert.equal(ct['sop_instance_uid'], expected['SOPInstanceUID']);
+  assert.equal(ct['patient_id'], expected['PatientID']);
+  assert.equal(ct['study_instance_uid'], expected['StudyInstanceUID']);
+  assert.equal(ct['series_instance_uid'], expected['SeriesInstanceUID']);
+  assert.equal(ct['modality'], 'CT');
+  assert.equal(ct['photometric'], 'MONOCHROME2');
+  assert.equal(ct['rows'], 128);
+  assert.equal(ct['frames'], 1);
+  assert.deepEqual([ct['pixel_spacing_row'], ct['pixel_spacing_col']], expected['PixelSpacing']);
+  const rgb = p.db.prepare(`SELECT i.pages, i.note, d.frame FROM images i JOIN dicom_images d ON d.image_id = i.id WHERE i.rel_path = 'sc/rgb2'`).get() as Record<string, unknown>;
+  assert.deepEqual({ ...rgb }, { pages: 2, note: 'multi-frame DICOM with 2 frames: frame 1 (the middle one) is used', frame: 0 });
+
+  // Re-import: the images are unchanged, errors are tried again, the no-image files are still listed once.
+  const again = await runImport(p, [src], 'folders', recordingContext());
+  assert.deepEqual([again.unchanged, again.added, again.failed], [4, 0, 2]);
+  assert.equal(again.noImageData, 4);
+  assert.equal(summarizeProject(p).noImageData?.length, 4);
+  const plan = p.db.prepare(`EXPLAIN QUERY PLAN SELECT image_id FROM dicom_images WHERE sop_instance_uid = ?`).all('x') as { detail: string }[];
+  assert.ok(plan.some((r) => /dicom_by_sop/.test(r.detail)), JSON.stringify(plan));
+});
+
+test('the thumbnail shows the image as its first window preset does', async () => {
+  const { p } = await importPydicomFiles();
+  const { sha256 } = p.db.prepare(`SELECT sha256 FROM images WHERE rel_path = 'mr/mr_a.dcm'`).get() as { sha256: string };
+  const thumbPath = join(p.thumbDir, sha256.slice(0, 2), `${sha256}.webp`);
+  assert.ok(existsSync(thumbPath), thumbPath);
+  const mr = readDicom(readFileSync(join(PYDICOM_FILES, 'MR_small.dcm')));
+  assert.equal(mr.kind, 'image');
+  if (mr.kind !== 'image') return;
+  assert.deepEqual(mr.presets.map((w) => [w.center, w.width]), [[600, 1600]]);
+  const windowed = await renderFrame(mr, 0);
+  const fullRange = await renderFrame(mr, 0, { kind: 'full-range' });
+  const thumb = await sharp(thumbPath).greyscale().raw().toBuffer({ resolveWithObject: true });
+  assert.equal(thumb.info.width, 64);
+  const mean = (a: Uint8Array) => a.reduce((x, y) => x + y, 0) / a.length;
+  // The two renderings differ enough for the thumbnail to tell which one it is.
+  assert.ok(Math.abs(mean(windowed.data) - mean(fullRange.data)) > 10, `${mean(windowed.data)} vs ${mean(fullRange.data)}`);
+  assert.ok(Math.abs(mean(thumb.data) - mean(windowed.data)) < 3, `${mean(thumb.data)} vs ${mean(windowed.data)}`);
+});
+
+test('training input goes through the DICOM pixel pipeline: MONOCHROME1 is the inverse of MONOCHROME2', async () => {
+  const values = new Uint8Array(new Uint16Array(Array.from({ length: 64 }, (_, i) => i * 64)).buffer);
+  const file = (photometric: string) => part10([...pixelTags({ rows: 8, columns: 8, bits: 16, stored: 12, photometric }), pixelData(values)]);
+  const shape = { imageSize: 8, channels: 1, resize: 'squash' } as const;
+  const range = { min: null, max: null };
+  const m2 = await decodeForModel(file('MONOCHROME2'), shape, range, 1e8);
+  const m1 = await decodeForModel(file('MONOCHROME1'), shape, range, 1e8);
+  assert.equal(m2.pixels[0], 0);
+  assert.equal(m2.pixels[63], 255);
+  assert.deepEqual([...m1.pixels], [...m2.pixels].map((v) => 255 - v));
+});
