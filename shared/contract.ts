@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { sortKeys, splitNames, type MenuCommand, type SplitName } from './domain.ts';
 import { LoupeError } from './errors.ts';
+import { DICOM_GROUP_FIELDS } from './split-math.ts';
 
 export * from './errors.ts';
 export * from './domain.ts';
@@ -353,6 +354,7 @@ export const groupRuleSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('folder'), level: z.number().int().min(1).max(64) }).strict(),
   z.object({ kind: z.literal('regex'), pattern: z.string().min(1).max(500) }).strict(),
   z.object({ kind: z.literal('csv') }).strict(),
+  z.object({ kind: z.literal('dicom'), field: z.enum(DICOM_GROUP_FIELDS) }).strict(),
 ]);
 const ratios = z.tuple([z.number(), z.number(), z.number()]);
 const seed = z.number().int().min(0).max(2 ** 31 - 1);

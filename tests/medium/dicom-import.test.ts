@@ -124,3 +124,43 @@ test('training input goes through the DICOM pixel pipeline: MONOCHROME1 is the i
   assert.equal(m2.pixels[63], 255);
   assert.deepEqual([...m1.pixels], [...m2.pixels].map((v) => 255 - v));
 });
+
+test('splits group by DICOM Patient ID or Study Instance UID: a patient never spans two splits', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  mkdirSync(src, { recursive: true });
+  for (let patient = 0; patient < 8; patient++) {
+    for (let k = 0; k < 3; k++) {
+      const values = new Uint8Array(8).map((_, i) => (patient * 31 + k * 7 + i) % 256);
+      writeFileSync(
+        join(src, `img_${patient}_${k}`),
+        part10([
+          ...pixelTags({ bits: 8 }).filter((e) => e.tag !== 0x00080018),
+          { tag: 0x00080018, vr: 'UI', value: `1.2.826.0.1.${patient}.${k}` },
+          { tag: 0x00100020, vr: 'LO', value: `PAT${patient}` },
+          { tag: 0x0020000d, vr: 'UI', value: `1.2.826.0.2.${patient}.${k % 2}` },
+          pixelData(values, 'OB'),
+        ]),
+      );
+    }
+  }
+  const p = newProject(dir);
+  const report = await runImport(p, [src], 'none', recordingContext());
+  assert.equal(report.added, 24, JSON.stringify(report.errors));
+  const { assignSplits } = await import('../../electron/core/splits/splits.ts');
+  const spans = (column: string) =>
+    p.db
+      .prepare(`SELECT d.${column} AS k, COUNT(DISTINCT i.split) AS n FROM images i JOIN dicom_images d ON d.image_id = i.id GROUP BY d.${column}`)
+      .all() as { k: string; n: number }[];
+  assignSplits(p.db, { ratios: [0.5, 0.25, 0.25], seed: 3, groupBy: { kind: 'dicom', field: 'PatientID' } });
+  assert.equal(spans('patient_id').length, 8);
+  assert.ok(spans('patient_id').every((r) => r.n === 1), JSON.stringify(spans('patient_id')));
+  const used = p.db.prepare(`SELECT COUNT(DISTINCT split) AS n FROM images`).get() as { n: number };
+  assert.equal(used.n, 3, 'the patients are spread over the three splits');
+  assignSplits(p.db, { ratios: [0.5, 0.25, 0.25], seed: 4, groupBy: { kind: 'dicom', field: 'StudyInstanceUID' } });
+  assert.equal(spans('study_instance_uid').length, 16);
+  assert.ok(spans('study_instance_uid').every((r) => r.n === 1));
+  const { parseGroupBy } = await import('../../electron/cli/commands/split.ts');
+  assert.deepEqual(parseGroupBy('dicom:PatientID'), { kind: 'dicom', field: 'PatientID' });
+  assert.throws(() => parseGroupBy('dicom:PatientName'), /dicom: takes PatientID or StudyInstanceUID/);
+});

@@ -100,9 +100,19 @@ function readUsable(db: Database): Usable {
   return u;
 }
 
+const DICOM_GROUP_COLUMNS = { PatientID: 'patient_id', StudyInstanceUID: 'study_instance_uid' } as const;
+
 /** Group keys for a rule, by position; 'csv' keeps the keys already stored (from a labels CSV). */
-function groupKeys(u: Usable, rule: GroupRule | undefined): (string | null)[] {
+function groupKeys(db: Database, u: Usable, rule: GroupRule | undefined): (string | null)[] {
   if (!rule || rule.kind === 'csv') return u.groups;
+  if (rule.kind === 'dicom') {
+    // Images that are not DICOM, or lack the field, have no group (each stands alone, as with an unmatched regex).
+    const column = DICOM_GROUP_COLUMNS[rule.field];
+    const keys = new Map(
+      (db.prepare(`SELECT image_id, ${column} FROM dicom_images WHERE ${column} IS NOT NULL`).raw().all() as [number, string][]),
+    );
+    return u.ids.map((id) => keys.get(id) ?? null);
+  }
   let derive: (p: string) => string | null;
   try {
     derive = compileGroupRule(rule);
@@ -114,7 +124,7 @@ function groupKeys(u: Usable, rule: GroupRule | undefined): (string | null)[] {
 
 export function previewGroups(db: Database, rule: GroupRule): GroupPreview {
   const u = readUsable(db);
-  const keys = groupKeys(u, rule);
+  const keys = groupKeys(db, u, rule);
   const groups = new Set<string>();
   for (const k of keys) if (k !== null) groups.add(k);
   const matched = keys.filter((k) => k !== null).length;
@@ -134,15 +144,17 @@ export function previewGroups(db: Database, rule: GroupRule): GroupPreview {
   return { matched, unmatched: u.ids.length - matched, groups: groups.size, examples };
 }
 
-function resolveGroups(u: Usable, rule: GroupRule | undefined): (string | null)[] {
-  const keys = groupKeys(u, rule);
+function resolveGroups(db: Database, u: Usable, rule: GroupRule | undefined): (string | null)[] {
+  const keys = groupKeys(db, u, rule);
   const anyMatched = keys.some((k) => k !== null);
   if (rule && rule.kind !== 'csv' && !anyMatched) {
     throw new LoupeError(
       'BAD_INPUT',
       rule.kind === 'regex'
         ? `The group pattern /${rule.pattern}/ matches no file name (e.g. ${u.paths[0] ?? 'none'})`
-        : `No image has a folder at level ${rule.level}`,
+        : rule.kind === 'dicom'
+          ? `No image has a DICOM ${rule.field}`
+          : `No image has a folder at level ${rule.level}`,
     );
   }
   if (rule?.kind === 'csv' && !anyMatched) {
@@ -228,7 +240,7 @@ function resplit(
   ratios: [number, number, number],
 ): SplitSummary {
   const u = readUsable(db);
-  const keys = resolveGroups(u, req.groupBy);
+  const keys = resolveGroups(db, u, req.groupBy);
   const keepTest = isTestLocked(db);
   const movable: number[] = [];
   u.splits.forEach((split, i) => (keepTest && split === 'test') || movable.push(i));
@@ -269,7 +281,7 @@ export function assignKFolds(db: Database, req: { k: number; seed: number; group
   // One write transaction from the read to the write, as for a re-split.
   db.transaction(() => {
     const u = readUsable(db);
-    const keys = resolveGroups(u, req.groupBy);
+    const keys = resolveGroups(db, u, req.groupBy);
     // The test split is never part of cross-validation.
     const items: SplitItem[] = [];
     u.splits.forEach((split, i) => split !== 'test' && items.push({ id: u.ids[i]!, cls: u.classes[i]!, group: keys[i]! }));
