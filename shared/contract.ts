@@ -283,7 +283,8 @@ export interface ImportReport {
   noImageData?: number;
 }
 
-export type LabelSource = 'folders' | 'none';
+/** Labels from class folders, none, or from a DICOM attribute (`dicom:BodyPartExamined`, `dicom:0018,0015`). */
+export type LabelSource = 'folders' | 'none' | `dicom:${string}`;
 
 export interface ImportPreview {
   folders: string[];
@@ -356,6 +357,10 @@ export const groupRuleSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('csv') }).strict(),
   z.object({ kind: z.literal('dicom'), field: z.enum(DICOM_GROUP_FIELDS) }).strict(),
 ]);
+const labelSource = z
+  .string()
+  .regex(/^(folders|none|dicom:(\(?[0-9A-Fa-f]{4},?[0-9A-Fa-f]{4}\)?|[A-Za-z][A-Za-z0-9]{0,63}))$/, 'labels are folders, none, or dicom:<Keyword>')
+  .transform((v) => v as LabelSource);
 const ratios = z.tuple([z.number(), z.number(), z.number()]);
 const seed = z.number().int().min(0).max(2 ** 31 - 1);
 
@@ -374,7 +379,7 @@ export const requestSchemas = {
   'dialogs:pickFolder': z.object({ title: z.string().max(200).optional() }).strict(),
   'import:preview': z.object({ folders: z.array(absPath).min(1).max(100) }).strict(),
   'import:start': z
-    .object({ folders: z.array(absPath).min(1).max(100), labels: z.enum(['folders', 'none']) })
+    .object({ folders: z.array(absPath).min(1).max(100), labels: labelSource })
     .strict(),
   'jobs:list': empty,
   'jobs:cancel': z.object({ jobId: z.string().min(1).max(100) }).strict(),

@@ -35,11 +35,11 @@ Usage: loupe <command> [options]
 
 Commands:
   serve [project] [--port N] [--open]      Serve the Loupe UI on http://127.0.0.1 (for headless machines)
-  import <project> <folder>... [--labels folders|none] [--json]
+  import <project> <folder>... [--labels folders|none|dicom:KEYWORD] [--json]
                                            Import image folders (creates the project if needed)
   info <project> [--json]                  Counts of images, classes, splits, duplicates, errors, missing
   sample <dir> [--per-class N] [--json]    Create a sample project with generated medical-style images
-  split <project> [--ratios 0.7,0.15,0.15] [--seed N] [--group-by folder:N|regex:EXPR|csv]
+  split <project> [--ratios 0.7,0.15,0.15] [--seed N] [--group-by folder:N|regex:EXPR|csv|dicom:PatientID]
         [--folds K] [--lock-test|--unlock-test] [--json]
                                            Stratified, seeded (group-aware) train/val/test split or k folds
   labels export <project> --out FILE.csv   Labels as CSV: path,label,split,group

@@ -164,3 +164,32 @@ test('splits group by DICOM Patient ID or Study Instance UID: a patient never sp
   assert.deepEqual(parseGroupBy('dicom:PatientID'), { kind: 'dicom', field: 'PatientID' });
   assert.throws(() => parseGroupBy('dicom:PatientName'), /dicom: takes PatientID or StudyInstanceUID/);
 });
+
+test('labels from a DICOM attribute: --labels dicom:BodyPartExamined (or a tag) names the classes', async () => {
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  mkdirSync(src, { recursive: true });
+  const parts = ['CHEST', 'HAND', 'CHEST', 'KNEE', 'HAND', 'CHEST'];
+  parts.forEach((part, k) => {
+    writeFileSync(
+      join(src, `x${k}.dcm`),
+      part10([
+        ...pixelTags({ bits: 8 }).filter((e) => e.tag !== 0x00080018),
+        { tag: 0x00080018, vr: 'UI', value: `1.2.826.0.3.${k}` },
+        { tag: 0x00180015, vr: 'CS', value: part },
+        pixelData(new Uint8Array(8).fill(k * 20), 'OB'),
+      ]),
+    );
+  });
+  writeFileSync(join(src, 'unlabeled.dcm'), part10([...pixelTags({ bits: 8 }), pixelData(new Uint8Array(8), 'OB')]));
+  const p = newProject(dir);
+  const report = await runImport(p, [src], 'dicom:BodyPartExamined', recordingContext());
+  assert.equal(report.added, 7, JSON.stringify(report.errors));
+  const s = summarizeProject(p);
+  assert.deepEqual(s.classes.map((c) => [c.name, c.count]), [['CHEST', 3], ['HAND', 2], ['KNEE', 1]]);
+  assert.equal(s.unlabeled, 1);
+  const byTag = newProject(tempDir());
+  await runImport(byTag, [src], 'dicom:0018,0015', recordingContext());
+  assert.deepEqual(summarizeProject(byTag).classes.map((c) => c.name), ['CHEST', 'HAND', 'KNEE']);
+  await assert.rejects(runImport(newProject(tempDir()), [src], 'dicom:NoSuchKeyword', recordingContext()), /Unknown DICOM attribute "NoSuchKeyword"/);
+});

@@ -21,7 +21,7 @@ export async function importCommand(args: string[]): Promise<number> {
   });
   const [projectDir, ...folders] = positionals;
   if (!projectDir || folders.length === 0) {
-    io.err('Usage: loupe import <project> <folder>... [--labels folders|none] [--json]\n');
+    io.err('Usage: loupe import <project> <folder>... [--labels folders|none|dicom:<Keyword>] [--json]\n');
     return 2;
   }
   const core = newCliCore();

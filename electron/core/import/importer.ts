@@ -20,6 +20,7 @@ import { walk, type WalkCounters } from './walk.ts';
 import { ImportWriter, nameOf, type ImportItem, type ImportOutcome } from './writer.ts';
 import { isDicomBuffer } from './dicom-source.ts';
 import { probeDicom } from './dicom-import.ts';
+import { KNOWN_KEYWORDS, tagOfAttribute } from '../dicom/keywords.ts';
 
 export interface ImportOptions {
   /** Pixel limit per image (decompression-bomb guard). Default: project meta `limit_input_pixels`, else 100 MP. */
@@ -115,6 +116,10 @@ async function importNow(
   options: ImportOptions,
 ): Promise<ImportReport> {
   const limit = limitFor(project, options);
+  const labelTag = labels.startsWith('dicom:') ? tagOfAttribute(labels.slice('dicom:'.length)) : null;
+  if (labels.startsWith('dicom:') && !labelTag) {
+    throw new LoupeError('VALIDATION', `Unknown DICOM attribute "${labels.slice(6)}": use a tag (gggg,eeee) or one of ${KNOWN_KEYWORDS.join(', ')}`);
+  }
   const concurrency = Math.max(1, options.concurrency ?? Math.max(2, availableParallelism()));
   const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
   const writer = new ImportWriter(project.db);
@@ -169,7 +174,7 @@ async function importNow(
     writer.markMissing([...existing.values()].filter((r) => r.status !== 'missing').map((r) => r.id));
   }
   report.ignored = counters.ignored;
-  const classIds = writer.ensureClasses(interned.keys());
+  let classIds = writer.ensureClasses(interned.keys());
 
   // 2. Hash, probe and thumbnail in a bounded pool; commit every `batchSize` outcomes.
   const thumbs = new ThumbCache(project.thumbDir);
@@ -182,6 +187,9 @@ async function importNow(
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
+    // Classes named by DICOM attributes are only known once their files are read.
+    const fresh = batch.flatMap((o) => (o.todo.className && !classIds.has(o.todo.className.toLowerCase()) ? [o.todo.className] : []));
+    if (fresh.length) classIds = writer.ensureClasses(fresh);
     const counts = writer.commit(batch, classIds);
     report.added += counts.added;
     report.updated += counts.updated;
@@ -228,13 +236,13 @@ async function importNow(
     await slots.acquire();
     try {
       if (isDicomBuffer(buf)) {
-        const d = await probeDicom(buf, nameOf(t.rel), limit, claimed);
+        const d = await probeDicom(buf, nameOf(t.rel), limit, claimed, labelTag);
         if (d.kind === 'no-image') {
           if (claimed) thumbs.release(sha256);
           return { kind: 'no-image', todo: t, sopClass: d.sopClass };
         }
         if (d.thumb) thumbs.write(sha256, d.thumb);
-        return { kind: 'ok', todo: t, sha256, facts: d.facts, dicom: d.dicom };
+        return { kind: 'ok', todo: d.label ? { ...t, className: d.label } : t, sha256, facts: d.facts, dicom: d.dicom };
       }
       const { thumb, ...facts } = await probeImage(buf, nameOf(t.rel), { limitInputPixels: limit, makeThumb: claimed });
       if (thumb) thumbs.write(sha256, thumb);
