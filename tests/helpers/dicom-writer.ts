@@ -4,10 +4,10 @@
  */
 const LONG = new Set(['OB', 'OD', 'OF', 'OL', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT']);
 
-export type Value = string | Uint8Array | { us: number[] } | { ss: number[] } | { ul: number[] };
+export type Value = string | Uint8Array | { us: number[] } | { ss: number[] } | { ul: number[] } | { items: El[][] };
 export interface El { tag: number; vr: string; value: Value }
 
-function bytesOf(v: Value): Uint8Array {
+function bytesOf(v: Value, explicit = true): Uint8Array {
   if (typeof v === 'string') {
     const b = Buffer.from(v, 'latin1');
     return b.length % 2 ? Buffer.concat([b, Buffer.from(' ')]) : b;
@@ -15,11 +15,24 @@ function bytesOf(v: Value): Uint8Array {
   if (v instanceof Uint8Array) return v.length % 2 ? Buffer.concat([v, Buffer.alloc(1)]) : v;
   if ('us' in v) return new Uint8Array(Uint16Array.from(v.us).buffer);
   if ('ss' in v) return new Uint8Array(Int16Array.from(v.ss).buffer);
+  if ('items' in v) {
+    // Items of defined length (FFFE,E000), each a nested data set.
+    return Buffer.concat(
+      v.items.map((els) => {
+        const body = dataSet(els, explicit);
+        const head = Buffer.alloc(8);
+        head.writeUInt16LE(0xfffe, 0);
+        head.writeUInt16LE(0xe000, 2);
+        head.writeUInt32LE(body.length, 4);
+        return Buffer.concat([head, body]);
+      }),
+    );
+  }
   return new Uint8Array(Uint32Array.from(v.ul).buffer);
 }
 
 function element(e: El, explicit: boolean): Buffer {
-  const value = bytesOf(e.value);
+  const value = bytesOf(e.value, explicit);
   const head = Buffer.alloc(explicit && LONG.has(e.vr) ? 12 : 8);
   head.writeUInt16LE(e.tag >>> 16, 0);
   head.writeUInt16LE(e.tag & 0xffff, 2);

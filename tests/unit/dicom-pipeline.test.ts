@@ -148,3 +148,47 @@ test('bad input: each gets its own reason, and a header claiming 60000×60000×1
   const odd = part10([...pixelTags(), { tag: 0x00091001, vr: 'UN', value: Uint8Array.from([1, 2, 3]) }, { tag: 0x00091002, vr: 'LO', value: '\u00e9t\u00e9' }, pixelData(new Uint8Array(8))]);
   assert.equal(readDicom(odd).kind, 'image');
 });
+
+test('VOI LUT Sequence, Modality LUT Sequence and PALETTE COLOR are applied as their tables say', async () => {
+  const stored = new Uint8Array(Uint16Array.from([0, 1, 2, 3]).buffer);
+  // Modality LUT: stored 0..3 → 100, 200, 300, 400 (first mapped 0, 16 bits). VOI LUT: 100..400 → 0, 1000,
+  // 2000, 4095 (first mapped 100, 12 bits, entries only at 100/200/300/400 and clamped between).
+  const voiTable = Array.from({ length: 301 }, (_, i) => (i === 300 ? 4095 : Math.floor(i / 100) * 1000));
+  const file = part10([
+    ...pixelTags({ rows: 2, columns: 2 }),
+    { tag: 0x00283000, vr: 'SQ', value: { items: [[
+      { tag: 0x00283002, vr: 'US', value: { us: [4, 0, 16] } },
+      { tag: 0x00283006, vr: 'OW', value: new Uint8Array(Uint16Array.from([100, 200, 300, 400]).buffer) },
+    ]] } },
+    { tag: 0x00283010, vr: 'SQ', value: { items: [[
+      { tag: 0x00283002, vr: 'US', value: { us: [301, 100, 12] } },
+      { tag: 0x00283003, vr: 'LO', value: 'TEST LUT' },
+      { tag: 0x00283006, vr: 'OW', value: new Uint8Array(Uint16Array.from(voiTable).buffer) },
+    ]] } },
+    pixelData(stored),
+  ]);
+  const c = readDicom(file);
+  assert.equal(c.kind, 'image');
+  if (c.kind !== 'image') return;
+  assert.equal(c.voiLuts[0]?.explanation, 'TEST LUT');
+  const shown = await renderFrame(c, 0);
+  const k = 255 / 4095;
+  assert.deepEqual([...shown.data], [0, Math.round(1000 * k), Math.round(2000 * k), 255]);
+
+  const palette = part10([
+    ...pixelTags({ rows: 1, columns: 3, bits: 8, photometric: 'PALETTE COLOR' }),
+    { tag: 0x00281101, vr: 'US', value: { us: [3, 0, 16] } },
+    { tag: 0x00281102, vr: 'US', value: { us: [3, 0, 16] } },
+    { tag: 0x00281103, vr: 'US', value: { us: [3, 0, 16] } },
+    { tag: 0x00281201, vr: 'OW', value: new Uint8Array(Uint16Array.from([65535, 0, 0]).buffer) },
+    { tag: 0x00281202, vr: 'OW', value: new Uint8Array(Uint16Array.from([0, 65535, 0]).buffer) },
+    { tag: 0x00281203, vr: 'OW', value: new Uint8Array(Uint16Array.from([0, 0, 65535]).buffer) },
+    pixelData(Uint8Array.from([0, 1, 2, 0]), 'OB'),
+  ]);
+  const pc = readDicom(palette);
+  assert.equal(pc.kind, 'image');
+  if (pc.kind !== 'image') return;
+  const rgb = await renderFrame(pc, 0);
+  assert.equal(rgb.channels, 3);
+  assert.deepEqual([...rgb.data], [255, 0, 0, 0, 255, 0, 0, 0, 255]);
+});
