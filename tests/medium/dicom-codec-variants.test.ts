@@ -28,9 +28,9 @@ async function allValues(img: DicomImage): Promise<number[]> {
 }
 
 /** Runs a converter; its absence is an error (CI installs it). */
-function convert(tool: string, args: string[], source: string, name: string): string {
+function convert(tool: string, args: string[], input: string, name: string): string {
   const out = join(dir, name);
-  execFileSync(tool, [...args, join(PYDICOM_FILES, source), out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(tool, [...args, input, out], { stdio: ['ignore', 'ignore', 'pipe'] });
   return out;
 }
 
@@ -43,6 +43,8 @@ interface Variant {
   maxDiff: number;
   /** Largest allowed mean absolute difference (lossy JPEG). */
   meanDiff?: number;
+  /** Uncompress the source first (dcmtk's JPEG encoders read native data only). */
+  native?: boolean;
 }
 
 const VARIANTS: Variant[] = [
@@ -62,12 +64,19 @@ const VARIANTS: Variant[] = [
   { source: 'SC_rgb_small_odd.dcm', tool: 'dcmcjpeg', args: ['+eb'], syntax: '1.2.840.10008.1.2.4.50', maxDiff: 255, meanDiff: 4 },
   // Multi-frame, 32-bit: fifteen RT dose frames as RLE.
   { source: 'rtdose.dcm', tool: 'dcmcrle', args: [], syntax: '1.2.840.10008.1.2.5', maxDiff: 0 },
+  // Multi-frame encapsulated data: with and without a Basic Offset Table, one or several fragments per frame.
+  { source: 'SC_rgb_rle_2frame.dcm', native: true, tool: 'dcmcjpeg', args: ['+e1'], syntax: '1.2.840.10008.1.2.4.70', maxDiff: 0 },
+  { source: 'SC_rgb_rle_2frame.dcm', native: true, tool: 'dcmcjpeg', args: ['+e1', '-ot'], syntax: '1.2.840.10008.1.2.4.70', maxDiff: 0 },
+  { source: 'SC_rgb_rle_2frame.dcm', native: true, tool: 'dcmcjpeg', args: ['+e1', '+fs', '1'], syntax: '1.2.840.10008.1.2.4.70', maxDiff: 0 },
+  { source: 'SC_rgb_rle_2frame.dcm', native: true, tool: 'dcmcjpeg', args: ['+e1', '+fs', '1', '-ot'], syntax: '1.2.840.10008.1.2.4.70', maxDiff: 0 },
+  { source: 'SC_rgb_rle_2frame.dcm', native: true, tool: 'dcmcjpls', args: ['+fs', '1', '-ot'], syntax: '1.2.840.10008.1.2.4.80', maxDiff: 0 },
 ];
 
 for (const [i, v] of VARIANTS.entries()) {
   test(`${v.tool} ${v.args.join(' ')} of ${v.source} decodes like the original (${v.maxDiff === 0 ? 'exactly' : `within ${v.meanDiff ?? v.maxDiff}`})`, async () => {
     const original = image(join(PYDICOM_FILES, v.source));
-    const variant = image(convert(v.tool, v.args, v.source, `v${i}.dcm`));
+    const input = v.native ? convert('dcmdrle', [], join(PYDICOM_FILES, v.source), `n${i}.dcm`) : join(PYDICOM_FILES, v.source);
+    const variant = image(convert(v.tool, v.args, input, `v${i}.dcm`));
     assert.equal(variant.parsed.syntax.uid, v.syntax, 'transfer syntax of the variant');
     assert.equal(variant.pixel.frames, original.pixel.frames);
     const a = await allValues(original);
