@@ -192,3 +192,18 @@ test('VOI LUT Sequence, Modality LUT Sequence and PALETTE COLOR are applied as t
   assert.equal(rgb.channels, 3);
   assert.deepEqual([...rgb.data], [255, 0, 0, 0, 255, 0, 0, 0, 255]);
 });
+
+test('fewer window explanations than windows, or a one-valued Pixel Spacing, read without a crash', () => {
+  const c = readDicom(part10([
+    ...pixelTags(),
+    { tag: 0x00280030, vr: 'DS', value: '0.5' },
+    { tag: 0x00281050, vr: 'DS', value: '40\\-600' },
+    { tag: 0x00281051, vr: 'DS', value: '400\\1500' },
+    { tag: 0x00281055, vr: 'LO', value: 'SOFT' },
+    pixelData(new Uint8Array(8)),
+  ]));
+  assert.equal(c.kind, 'image');
+  if (c.kind !== 'image') return;
+  assert.deepEqual(c.presets.map((p) => p.explanation), ['SOFT', '']);
+  assert.equal(c.metadata.pixelSpacing, null);
+});

@@ -53,8 +53,22 @@ function findFragments(ds: DataSet, el: Element): void {
   dicomParser.findEndOfEncapsulatedElement(stream, el, []);
 }
 
+/** Whatever a library throws on malformed input becomes a DicomError with that reason: bad input never crashes. */
+function asDicomError(e: unknown, what: string): DicomError {
+  if (e instanceof DicomError) return e;
+  return new DicomError(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+}
+
 /** Reads a DICOM file's header and classifies it; no pixel is decoded. Throws DicomError with the reason. */
 export function readDicom(bytes: Uint8Array, limits: DicomLimits = DEFAULT_DICOM_LIMITS): DicomContent {
+  try {
+    return classify(bytes, limits);
+  } catch (e) {
+    throw asDicomError(e, 'corrupt DICOM header');
+  }
+}
+
+function classify(bytes: Uint8Array, limits: DicomLimits): DicomContent {
   const parsed = parseDicom(bytes, limits);
   if (isDicomdir(parsed)) return { kind: 'dicomdir', ...dicomdirFiles(parsed) };
   const ds = parsed.dataSet;
@@ -82,6 +96,14 @@ export function readDicom(bytes: Uint8Array, limits: DicomLimits = DEFAULT_DICOM
 
 /** The stored values of frame `index` (0-based): exact integers, colour as interleaved RGB. */
 export async function decodeFrame(img: DicomImage, index: number): Promise<FrameValues> {
+  try {
+    return await decodeFrameValues(img, index);
+  } catch (e) {
+    throw asDicomError(e, 'corrupt pixel data');
+  }
+}
+
+async function decodeFrameValues(img: DicomImage, index: number): Promise<FrameValues> {
   const { parsed, pixel } = img;
   if (!Number.isInteger(index) || index < 0 || index >= pixel.frames) throw new DicomError(`frame ${index + 1} does not exist (${pixel.frames} frames)`);
   const ds = parsed.dataSet;

@@ -144,6 +144,8 @@ function numberOrNull(v: number | undefined): number | null {
 
 function spacing(ds: DataSet): [number, number] | null {
   for (const tag of ['x00280030', 'x00181164']) {
+    // dicom-parser throws when asked for a value index the element does not have.
+    if ((ds.numStringValues(tag) ?? 0) < 2) continue;
     const r = ds.floatString(tag, 0);
     const c = ds.floatString(tag, 1);
     if (r !== undefined && c !== undefined && r > 0 && c > 0) return [r, c];

@@ -105,7 +105,9 @@ export function readWindowPresets(ds: DataSet): WindowPreset[] {
     if (center === undefined || width === undefined || !Number.isFinite(center) || !Number.isFinite(width)) continue;
     // LINEAR needs width ≥ 1, the others width > 0 (PS3.3 C.11.2.1.2): skip presets that cannot be applied.
     if (fn === 'LINEAR' ? width < 1 : width <= 0) continue;
-    presets.push({ center, width, fn, explanation: ds.string('x00281055', i)?.trim() ?? '' });
+    // Fewer explanations than windows is common; dicom-parser throws on a missing value index.
+    const explanation = i < (ds.numStringValues('x00281055') ?? 0) ? (ds.string('x00281055', i)?.trim() ?? '') : '';
+    presets.push({ center, width, fn, explanation });
   }
   return presets;
 }
