@@ -379,7 +379,7 @@ export const requestSchemas = {
   'dialogs:pickFolder': z.object({ title: z.string().max(200).optional() }).strict(),
   'import:preview': z.object({ folders: z.array(absPath).min(1).max(100) }).strict(),
   'import:start': z
-    .object({ folders: z.array(absPath).min(1).max(100), labels: labelSource })
+    .object({ folders: z.array(absPath).min(1).max(100), labels: labelSource, frames: z.enum(['middle', 'all']).optional() })
     .strict(),
   'jobs:list': empty,
   'jobs:cancel': z.object({ jobId: z.string().min(1).max(100) }).strict(),

@@ -35,7 +35,7 @@ Usage: loupe <command> [options]
 
 Commands:
   serve [project] [--port N] [--open]      Serve the Loupe UI on http://127.0.0.1 (for headless machines)
-  import <project> <folder>... [--labels folders|none|dicom:KEYWORD] [--json]
+  import <project> <folder>... [--labels folders|none|dicom:KEYWORD] [--frames middle|all] [--json]
                                            Import image folders (creates the project if needed)
   info <project> [--json]                  Counts of images, classes, splits, duplicates, errors, missing
   sample <dir> [--per-class N] [--json]    Create a sample project with generated medical-style images

@@ -17,11 +17,12 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 export async function importCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     labels: { type: 'string', default: 'folders' },
+    frames: { type: 'string', default: 'middle' },
     json: { type: 'boolean', default: false },
   });
   const [projectDir, ...folders] = positionals;
   if (!projectDir || folders.length === 0) {
-    io.err('Usage: loupe import <project> <folder>... [--labels folders|none|dicom:<Keyword>] [--json]\n');
+    io.err('Usage: loupe import <project> <folder>... [--labels folders|none|dicom:<Keyword>] [--frames middle|all] [--json]\n');
     return 2;
   }
   const core = newCliCore();
@@ -31,6 +32,7 @@ export async function importCommand(args: string[]): Promise<number> {
     const { jobId } = await core.dispatch('import:start', {
       folders: folders.map((f) => resolve(f)),
       labels: values.labels,
+      frames: values.frames,
     });
     const job = await followJob(core, jobId, values.json);
     const report = importReportOf(job);

@@ -39,9 +39,11 @@ export async function decodeForModel(
   shape: InputShape,
   range: ValueRange,
   limitInputPixels: number,
+  /** DICOM: the frame the image is (stored at import); default the middle one. */
+  frame?: number,
 ): Promise<{ pixels: Uint8Array; converted: string | null }> {
-  // DICOM: the display frame through the DICOM pixel pipeline, windowed by the image's own tags.
-  const buf = await decodableSource(source, limitInputPixels);
+  // DICOM: the frame through the DICOM pixel pipeline, windowed by the image's own tags.
+  const buf = await decodableSource(source, limitInputPixels, frame);
   const { meta } = await readHeader(buf, '', limitInputPixels);
   const size = shape.imageSize;
   const srcColour = meta.space === 'b-w' || meta.space === 'grey16' ? 1 : 3;

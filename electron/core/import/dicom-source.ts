@@ -27,7 +27,10 @@ export function displayFrame(img: DicomImage): number {
   return Math.floor((img.pixel.frames - 1) / 2);
 }
 
-/** The display frame, 8-bit, with the image's default window (its first preset, else VOI LUT, else full range). */
-export function renderDisplayFrame(img: DicomImage): Promise<RenderedFrame> {
-  return renderFrame(img, displayFrame(img));
+/**
+ * A frame (default: the display frame), 8-bit, with the image's default window (its first preset, else its VOI
+ * LUT, else the full range). A frame the file does not have (it changed since import) is a DicomError.
+ */
+export function renderDisplayFrame(img: DicomImage, frame: number = displayFrame(img)): Promise<RenderedFrame> {
+  return renderFrame(img, frame);
 }

@@ -161,13 +161,13 @@ export function renderedPng(frame: RenderedFrame): Promise<Buffer> {
  * The bytes sharp should read for a source file: the file itself, or for DICOM the PNG of its display frame
  * (made by the DICOM pixel pipeline). Files with no image data or a DICOMDIR are refused with their reason.
  */
-export async function decodableSource(buf: Buffer, limitInputPixels: number): Promise<Buffer> {
+export async function decodableSource(buf: Buffer, limitInputPixels: number, frame?: number): Promise<Buffer> {
   if (!isDicomBuffer(buf)) return buf;
   try {
     const content = readDicomFile(buf, limitInputPixels);
     if (content.kind === 'no-image') throw new ProbeError(`no image data (${content.sopClass})`);
     if (content.kind === 'dicomdir') throw new ProbeError('DICOMDIR: an index of DICOM files, not an image');
-    return await renderedPng(await renderDisplayFrame(content));
+    return await renderedPng(await renderDisplayFrame(content, frame));
   } catch (e) {
     if (e instanceof DicomError) throw new ProbeError(e.message);
     throw e;
@@ -252,8 +252,8 @@ async function scaledView(buf: Buffer, size: number, range: ValueRange, limit: n
 }
 
 /** The 256 px WebP thumbnail, EXIF orientation applied, 16-bit images scaled by their own range. */
-export async function makeThumbnail(source: Buffer, range: ValueRange, limit: number, meta?: HeaderMeta): Promise<Buffer> {
-  const buf = await decodableSource(source, limit);
+export async function makeThumbnail(source: Buffer, range: ValueRange, limit: number, meta?: HeaderMeta, frame?: number): Promise<Buffer> {
+  const buf = await decodableSource(source, limit, frame);
   const m = meta ?? (await readHeader(buf, '', limit)).meta;
   if (isHighDepth(m)) return (await scaledView(buf, THUMB_SIZE, range, limit, m)).webp(THUMB_WEBP).toBuffer();
   return open(buf, limit)
@@ -263,8 +263,8 @@ export async function makeThumbnail(source: Buffer, range: ValueRange, limit: nu
 }
 
 /** The full image for display: oriented, 8-bit, capped at `maxSide`; JPEG for JPEG sources, PNG otherwise. */
-export async function renderDisplay(source: Buffer, range: ValueRange, limit: number, maxSide: number): Promise<{ body: Buffer; contentType: string }> {
-  const buf = await decodableSource(source, limit);
+export async function renderDisplay(source: Buffer, range: ValueRange, limit: number, maxSide: number, frame?: number): Promise<{ body: Buffer; contentType: string }> {
+  const buf = await decodableSource(source, limit, frame);
   const { meta, kind } = await readHeader(buf, '', limit);
   try {
     if (isHighDepth(meta)) {
@@ -280,9 +280,9 @@ export async function renderDisplay(source: Buffer, range: ValueRange, limit: nu
 }
 
 /** The LRAW format of shared/transport.ts: 16-bit samples stay 16-bit, for window/level in the viewer. */
-export async function renderRaw(source: Buffer, limit: number, maxSide: number): Promise<Buffer> {
+export async function renderRaw(source: Buffer, limit: number, maxSide: number, frame?: number): Promise<Buffer> {
   // DICOM reaches the viewer as its 8-bit display frame (its own window/level presets are a later step).
-  const buf = await decodableSource(source, limit);
+  const buf = await decodableSource(source, limit, frame);
   const { meta, kind } = await readHeader(buf, '', limit);
   const grey = isGrey(meta);
   try {

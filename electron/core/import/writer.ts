@@ -29,6 +29,8 @@ export interface ImportItem {
   existingId: number | null;
   className: string | null;
   split: SplitName | null;
+  /** Ids of the images made from the frames of this DICOM file (`rel#1`, `rel#2`, …) by an earlier import. */
+  frameIds?: number[];
 }
 
 export function nameOf(rel: string): string {
