@@ -60,6 +60,7 @@ const VARIANTS: Variant[] = [
   { source: 'SC_rgb_small_odd.dcm', tool: 'dcmcrle', args: [], syntax: '1.2.840.10008.1.2.5', maxDiff: 0 },
   // dcmcjpls refuses near-lossless for signed data; gdcmconv crashes on the odd-sized RGB file (double free).
   { source: 'image_dfl.dcm', tool: 'dcmcjpls', args: ['+en', '+md', '2'], syntax: '1.2.840.10008.1.2.4.81', maxDiff: 2 },
+  { source: 'SC_rgb_rle.dcm', native: true, tool: 'dcmcjpls', args: ['+en', '+md', '2'], syntax: '1.2.840.10008.1.2.4.81', maxDiff: 2 },
   { source: 'SC_rgb_rle.dcm', tool: 'gdcmconv', args: ['--j2k'], syntax: '1.2.840.10008.1.2.4.90', maxDiff: 0 },
   { source: 'SC_rgb_small_odd.dcm', tool: 'dcmcjpeg', args: ['+eb'], syntax: '1.2.840.10008.1.2.4.50', maxDiff: 255, meanDiff: 4 },
   // Multi-frame, 32-bit: fifteen RT dose frames as RLE.
