@@ -51,3 +51,22 @@ for (const name of SOURCES) {
     assert.deepEqual(unexpected, []);
   });
 }
+
+test('a cut or damaged compressed stream gets its own reason', async () => {
+  const { decodeCompressedFrame, encapsulatedFrame } = await import('../../electron/core/dicom/codecs.ts');
+  const cases = [
+    ['MR_small_jp2klossless.dcm', 'jpeg-2000', /^corrupt JPEG 2000 stream \(it has no end marker: truncated\?\): the decoder produced no image$/],
+    ['SC_rgb_jpeg_dcmtk.dcm', 'jpeg-8bit', /^corrupt JPEG stream \(it has no end marker: truncated\?\)/],
+    ['MR_small_jpeg_ls_lossless.dcm', 'jpeg-ls', /^corrupt JPEG-LS stream \(it has no end marker: truncated\?\): the encoded bit stream contains a general structural problem$/],
+    ['SC_rgb_jpeg_gdcm.dcm', 'jpeg-lossless', /^truncated JPEG Lossless stream: it has no end-of-image marker$/],
+    ['MR_small_RLE.dcm', 'rle', /^corrupt RLE frame: segment \d decodes to \d+ of 4096 bytes$/],
+  ] as const;
+  for (const [name, encoding, reason] of cases) {
+    const c = readDicom(readFileSync(join(PYDICOM_FILES, name)));
+    assert.equal(c.kind, 'image');
+    if (c.kind !== 'image') continue;
+    const frame = encapsulatedFrame(c.parsed.dataSet, c.parsed.dataSet.elements.x7fe00010!, 0, 1);
+    const shape = { rows: c.pixel.rows, columns: c.pixel.columns, samples: c.pixel.samplesPerPixel, bitsAllocated: c.pixel.bitsAllocated, photometric: c.pixel.photometric };
+    await assert.rejects(decodeCompressedFrame(encoding, frame.subarray(0, Math.floor(frame.length / 3)), shape), (e: unknown) => e instanceof DicomError && reason.test(e.message), name);
+  }
+});

@@ -25,7 +25,7 @@ interface WasmDecoder {
   getInterleaveMode?(): number;
   delete(): void;
 }
-type WasmModule = Record<string, new () => WasmDecoder>;
+type WasmModule = Record<string, new () => WasmDecoder> & { getExceptionMessage?: (ptr: number) => unknown };
 type Factory = (args: { wasmBinary: Uint8Array; print: () => void; printErr: () => void }) => Promise<WasmModule>;
 
 const modules = new Map<string, Promise<WasmModule>>();
@@ -65,10 +65,25 @@ const NAMES: Record<Exclude<PixelEncoding, 'native'>, string> = {
   rle: 'RLE',
 };
 
-function corrupt(encoding: Exclude<PixelEncoding, 'native'>, e: unknown): DicomError {
+/** Whether a JPEG-family or JPEG 2000 stream ends with its end marker (FFD9; DICOM pads fragments to even length). */
+function hasEndMarker(data: Uint8Array): boolean {
+  for (let i = data.length - 2; i >= Math.max(0, data.length - 4); i--) if (data[i] === 0xff && data[i + 1] === 0xd9) return true;
+  return false;
+}
+
+/**
+ * The reason for a decoder failure. Emscripten throws C++ exceptions as pointers: the module that exports
+ * getExceptionMessage (CharLS) turns them into its message.
+ */
+function corrupt(encoding: Exclude<PixelEncoding, 'native'>, e: unknown, data: Uint8Array, mod?: WasmModule): DicomError {
   if (e instanceof DicomError) return e;
-  const msg = e instanceof Error ? e.message : typeof e === 'number' ? `decoder error ${e}` : String(e);
-  return new DicomError(`corrupt ${NAMES[encoding]} stream: ${msg}`);
+  let msg = e instanceof Error ? e.message : String(e);
+  if (typeof e === 'number') {
+    const described = mod?.getExceptionMessage?.(e);
+    msg = described ? String(described).replace(/^[^,]*,/, '').trim() || String(described) : 'the decoder refused the stream';
+  }
+  const cut = hasEndMarker(data) ? '' : ' (it has no end marker: truncated?)';
+  return new DicomError(`corrupt ${NAMES[encoding]} stream${cut}: ${msg}`);
 }
 
 function checkInfo(info: FrameInfo, shape: FrameShape, encoding: Exclude<PixelEncoding, 'native'>): void {
@@ -116,10 +131,11 @@ async function runWasm(pkg: string, name: string, encoding: Exclude<PixelEncodin
     decoder.getEncodedBuffer(data.length).set(data);
     decoder.decode();
     const info = decoder.getFrameInfo();
+    if (info.width === 0 || info.height === 0) throw new DicomError(`corrupt ${NAMES[encoding]} stream${hasEndMarker(data) ? '' : ' (it has no end marker: truncated?)'}: the decoder produced no image`);
     checkInfo(info, shape, encoding);
     return { info, bytes: decoder.getDecodedBuffer().slice(), interleaveMode: decoder.getInterleaveMode?.() ?? null };
   } catch (e) {
-    throw corrupt(encoding, e);
+    throw corrupt(encoding, e, data, mod);
   } finally {
     decoder.delete();
   }
@@ -205,6 +221,8 @@ function markRgb(data: Uint8Array, shape: FrameShape): Uint8Array {
 
 function decodeJpegLossless(data: Uint8Array, shape: FrameShape): DecodedFrame {
   if (!checkStream(data, shape, 'jpeg-lossless')) throw new DicomError('corrupt JPEG Lossless stream: no frame header');
+  // This decoder fills a cut stream's missing rows silently: a stream without its end marker is refused.
+  if (!hasEndMarker(data)) throw new DicomError('truncated JPEG Lossless stream: it has no end-of-image marker');
   const { Decoder } = require('jpeg-lossless-decoder-js') as {
     Decoder: new () => { decompress(buf: ArrayBuffer, offset?: number, length?: number): ArrayBuffer; frame: { precision: number; dimX: number; dimY: number; numComp: number } };
   };
@@ -215,7 +233,7 @@ function decodeJpegLossless(data: Uint8Array, shape: FrameShape): DecodedFrame {
     const copy = new Uint8Array(data);
     out = decoder.decompress(copy.buffer, 0, copy.length);
   } catch (e) {
-    throw corrupt('jpeg-lossless', e);
+    throw corrupt('jpeg-lossless', e, data);
   }
   const f = decoder.frame;
   checkInfo({ width: f.dimX, height: f.dimY, componentCount: f.numComp, bitsPerSample: f.precision }, shape, 'jpeg-lossless');
