@@ -227,3 +227,25 @@ test('multi-frame files imported frame by frame: file#N images, each decoded, sh
   const again = await runImport(p, [src], 'none', recordingContext(), undefined, { dicomFrames: 'all' });
   assert.deepEqual([again.unchanged, again.added, again.missing], [16, 0, 0]);
 });
+
+test('a DICOM file moved and re-encoded is relinked by its SOP Instance UID: same image id, label kept', async () => {
+  const { rmSync } = await import('node:fs');
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  mkdirSync(join(src, 'knee'), { recursive: true });
+  copyFileSync(join(PYDICOM_FILES, 'MR_small.dcm'), join(src, 'knee', 'mr.dcm'));
+  const p = newProject(dir);
+  await runImport(p, [src], 'folders', recordingContext());
+  const before = p.db.prepare(`SELECT id, class_id, sha256 FROM images`).get() as { id: number; class_id: number; sha256: string };
+  assert.ok(before.class_id);
+  rmSync(join(src, 'knee'), { recursive: true });
+  mkdirSync(join(src, 'archive'), { recursive: true });
+  // The same instance as JPEG-LS: other bytes, other hash, same SOP Instance UID.
+  copyFileSync(join(PYDICOM_FILES, 'MR_small_jpeg_ls_lossless.dcm'), join(src, 'archive', 'mr_ls.dcm'));
+  const report = await runImport(p, [src], 'folders', recordingContext());
+  assert.deepEqual([report.relinked, report.added], [1, 0]);
+  const after = p.db.prepare(`SELECT id, class_id, sha256, rel_path, status FROM images`).all() as { id: number; class_id: number; sha256: string; rel_path: string; status: string }[];
+  assert.equal(after.length, 1);
+  assert.deepEqual([after[0]!.id, after[0]!.class_id, after[0]!.rel_path, after[0]!.status], [before.id, before.class_id, 'archive/mr_ls.dcm', 'ok']);
+  assert.notEqual(after[0]!.sha256, before.sha256);
+});

@@ -102,7 +102,8 @@ export class ImportWriter {
          imported_at = @now WHERE id = @id`,
     );
     this.relink = db.prepare(
-      `UPDATE images SET root_id = @rootId, rel_path = @rel, rel_path_raw = @relRaw, name = @name, size = @size,
+      // sha256 too: a relink by SOP Instance UID brings other bytes (a hash relink writes the same value).
+      `UPDATE images SET root_id = @rootId, rel_path = @rel, rel_path_raw = @relRaw, name = @name, sha256 = @sha256, size = @size,
          mtime_ms = @mtimeMs, width = @width, height = @height, channels = @channels, bit_depth = @bitDepth,
          format = @format, pages = @pages, orientation = @orientation, min_value = @minValue,
          max_value = @maxValue, status = 'ok', error = NULL, note = @note, imported_at = @now
