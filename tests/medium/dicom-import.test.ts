@@ -160,6 +160,14 @@ test('splits group by DICOM Patient ID or Study Instance UID: a patient never sp
   assignSplits(p.db, { ratios: [0.5, 0.25, 0.25], seed: 4, groupBy: { kind: 'dicom', field: 'StudyInstanceUID' } });
   assert.equal(spans('study_instance_uid').length, 16);
   assert.ok(spans('study_instance_uid').every((r) => r.n === 1));
+  // The stored (and CSV-exported) group keys are pseudonyms: no Patient ID or Study UID in them.
+  const groupKeys = (p.db.prepare(`SELECT DISTINCT group_key FROM images`).pluck().all() as string[]);
+  assert.ok(groupKeys.every((k) => /^study-[0-9a-f]{16}$/.test(k)), groupKeys.join(','));
+  const { exportLabelsCsv } = await import('../../electron/core/labels/labels-csv.ts');
+  assignSplits(p.db, { ratios: [0.5, 0.25, 0.25], seed: 3, groupBy: { kind: 'dicom', field: 'PatientID' } });
+  const { csv } = exportLabelsCsv(p.db);
+  assert.ok(!/PAT\d|1\.2\.826\.0\.2/.test(csv), 'no patient or study identifier in the labels CSV');
+  assert.match(csv, /patient-[0-9a-f]{16}/);
   const { parseGroupBy } = await import('../../electron/cli/commands/split.ts');
   assert.deepEqual(parseGroupBy('dicom:PatientID'), { kind: 'dicom', field: 'PatientID' });
   assert.throws(() => parseGroupBy('dicom:PatientName'), /dicom: takes PatientID or StudyInstanceUID/);

@@ -24,6 +24,7 @@ import type { Database } from '../db/database.ts';
 import { writeColumn } from '../db/bulk-write.ts';
 import { classNameOf } from '../labels/classes.ts';
 import { applyEdit } from '../labels/edits.ts';
+import { pseudonym, pseudonymSecret } from '../project/pseudonyms.ts';
 
 const DEFAULT_RATIOS: [number, number, number] = [0.7, 0.15, 0.15];
 const LOCKED_DEFAULT_RATIOS: [number, number, number] = [0.8, 0.2, 0];
@@ -107,9 +108,14 @@ function groupKeys(db: Database, u: Usable, rule: GroupRule | undefined): (strin
   if (!rule || rule.kind === 'csv') return u.groups;
   if (rule.kind === 'dicom') {
     // Images that are not DICOM, or lack the field, have no group (each stands alone, as with an unmatched regex).
+    // Group keys are stored and exported (labels CSV): a pseudonym, never the patient's ID itself.
     const column = DICOM_GROUP_COLUMNS[rule.field];
+    const secret = pseudonymSecret(db);
+    const prefix = rule.field === 'PatientID' ? 'patient' : 'study';
     const keys = new Map(
-      (db.prepare(`SELECT image_id, ${column} FROM dicom_images WHERE ${column} IS NOT NULL`).raw().all() as [number, string][]),
+      (db.prepare(`SELECT image_id, ${column} FROM dicom_images WHERE ${column} IS NOT NULL`).raw().all() as [number, string][]).map(
+        ([id, value]) => [id, pseudonym(secret, prefix, value)] as const,
+      ),
     );
     return u.ids.map((id) => keys.get(id) ?? null);
   }
