@@ -24,6 +24,10 @@ export function printSummary(s: ProjectSummary): string {
     for (const e of s.errors.slice(0, 10)) lines.push(`  ✗ ${e.path}: ${e.reason}`);
     if (s.errors.length > 10) lines.push(`  … ${s.errors.length - 10} more (--json lists all)`);
   }
+  if (s.noImageData?.length) {
+    lines.push(`No image data (DICOM): ${s.noImageData.length}`);
+    for (const n of s.noImageData.slice(0, 5)) lines.push(`  ○ ${n.path}: ${n.sopClass}`);
+  }
   if (s.notes.length) {
     lines.push(`Notes: ${s.notes.length}`);
     for (const n of s.notes.slice(0, 5)) lines.push(`  • ${n.path}: ${n.note}`);
