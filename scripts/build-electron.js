@@ -13,7 +13,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'dist', 'electron');
 
 /** Loaded at run time by Electron's Node (or packed with electron-builder), never bundled. */
-export const MAIN_EXTERNALS = ['electron', 'better-sqlite3', 'sharp', '@tensorflow/*'];
+export const MAIN_EXTERNALS = ['electron', 'better-sqlite3', 'sharp', '@tensorflow/*', 'onnxruntime-node'];
 
 /** Electron 45 ships Node 22 and Chromium 142. */
 const NODE_TARGET = 'node22';

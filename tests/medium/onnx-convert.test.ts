@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { readOnnx } from '../../electron/core/onnx-import/onnx-read.ts';
 import { convertGraph } from '../../electron/core/onnx-import/convert-graph.ts';
-import { compareWithOnnxRuntime } from '../../electron/core/onnx-import/verify.ts';
+import { compareWithOnnxRuntime, TOLERANCE, verifyConversion } from '../../electron/core/onnx-import/verify.ts';
 import { LoupeError } from '../../shared/contract.ts';
 import { GraphBuilder, tinyClassifier } from '../helpers/onnx-graphs.ts';
 import { floatTensor } from '../../electron/core/export/onnx/onnx-proto.ts';
@@ -135,4 +135,19 @@ test('a model whose output is not a class vector, or that has no classifier, is 
   const noHead = new GraphBuilder();
   const pooled = noHead.node('Flatten', [noHead.node('GlobalAveragePool', [noHead.node('Conv', ['input', noHead.weight([4, 3, 1, 1])])])]);
   assert.throws(() => convertGraph(readOnnx(noHead.model(pooled))), /no Gemm or MatMul classifier/);
+});
+
+test('a conversion that does not reproduce the file is refused, saying by how much', async () => {
+  const converted = convertGraph(readOnnx(tinyClassifier()));
+  assert.ok((await verifyConversion(tinyClassifier(), converted)).maxAbsDiff < TOLERANCE);
+  // The same graph with other weights stands for a converter that got a layout wrong.
+  const other = new GraphBuilder(99);
+  const conv = other.node('Conv', ['input', other.weight([4, 3, 3, 3]), other.weight([4])], { pads: ints([1, 1, 1, 1]) });
+  const flat = other.node('Flatten', [other.node('GlobalAveragePool', [other.node('Relu', [conv])])]);
+  const bytes = other.model(other.node('Gemm', [flat, other.weight([2, 4]), other.weight([2])], { transB: int(1) }));
+  await assert.rejects(verifyConversion(bytes, converted), (e: unknown) => {
+    const m = /differ from onnxruntime's by up to (\S+) \(allowed 0.0001\) on 3 random images/.exec((e as Error).message);
+    return e instanceof LoupeError && m !== null && Number(m[1]) > TOLERANCE;
+  });
+  converted.model.dispose();
 });
