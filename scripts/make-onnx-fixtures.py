@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""Writes the small ONNX fixtures of tests/fixtures/onnx (issue 12): width-reduced torchvision networks with the
+operator sets of ResNet-18, MobileNetV2, MobileNetV3-Small, EfficientNet-B0 and DenseNet-121, random weights,
+fitted a few steps on generated images and with batch-norm statistics recomputed, so that their outputs depend on
+the input (a random deep net answers nearly the same for every image and would hide a layout mistake).
+
+Offline and deterministic: Debian's python3-torch 1.13 and python3-torchvision 0.14, no download.
+Run with /usr/bin/python3 scripts/make-onnx-fixtures.py; the tests read the files, never Python.
+
+Besides each NAME.onnx it writes inputs.bin (float32, N x 3 x SIZE x SIZE, NCHW, already normalized) and
+expected.json: torch's own outputs (logits) for those inputs, per network.
+"""
+import json
+import os
+import sys
+
+import torch
+import torch.nn as nn
+from torchvision.models import DenseNet, MobileNetV2
+from torchvision.models.efficientnet import EfficientNet, MBConvConfig
+from torchvision.models.mobilenetv3 import InvertedResidualConfig, MobileNetV3
+from torchvision.models.resnet import BasicBlock
+
+SIZE = 32
+CLASSES = 10
+INPUTS = 4
+OPSET = 13
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'fixtures', 'onnx')
+
+
+class TinyResNet(nn.Module):
+    """torchvision's ResNet-18 layout (7x7/2 stem, 3x3/2 max pool, BasicBlocks with 1x1/2 downsampling, global
+    average pool, flatten, fc) at 1/8 of its width and one block per stage."""
+
+    def __init__(self, width=8, classes=CLASSES):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        blocks = []
+        inplanes = width
+        for i, planes in enumerate([width, width * 2, width * 4, width * 8]):
+            stride = 1 if i == 0 else 2
+            down = None
+            if stride != 1 or inplanes != planes:
+                down = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+            blocks.append(BasicBlock(inplanes, planes, stride, down))
+            inplanes = planes
+        self.layers = nn.Sequential(*blocks)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(inplanes, classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.avgpool(self.layers(x))
+        return self.fc(torch.flatten(x, 1))
+
+
+def mobilenet_v2():
+    setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 1, 2], [6, 64, 1, 2]]
+    m = MobileNetV2(num_classes=CLASSES, width_mult=0.5, inverted_residual_setting=setting)
+    # torchvision keeps the last 1x1 conv at 1280 channels whatever the width; shrink it to stay small.
+    last_in = m.features[-1][0].in_channels
+    m.features[-1] = type(m.features[-1])(last_in, 128, kernel_size=1, norm_layer=nn.BatchNorm2d, activation_layer=nn.ReLU6)
+    m.classifier[1] = nn.Linear(128, CLASSES)
+    return m
+
+
+def mobilenet_v3_small():
+    w = 0.5
+    setting = [
+        InvertedResidualConfig(16, 3, 16, 16, True, 'RE', 2, 1, w),
+        InvertedResidualConfig(16, 3, 72, 24, False, 'RE', 2, 1, w),
+        InvertedResidualConfig(24, 5, 96, 40, True, 'HS', 2, 1, w),
+        InvertedResidualConfig(40, 5, 120, 40, True, 'HS', 1, 1, w),
+    ]
+    return MobileNetV3(setting, last_channel=128, num_classes=CLASSES)
+
+
+def efficientnet_b0():
+    w, d = 0.5, 0.5
+    setting = [
+        MBConvConfig(1, 3, 1, 32, 16, 1, w, d),
+        MBConvConfig(6, 3, 2, 16, 24, 2, w, d),
+        MBConvConfig(6, 5, 2, 24, 40, 2, w, d),
+        MBConvConfig(6, 3, 2, 40, 80, 2, w, d),
+    ]
+    return EfficientNet(setting, dropout=0.2, num_classes=CLASSES, last_channel=128)
+
+
+def densenet():
+    return DenseNet(growth_rate=8, block_config=(2, 2, 2), num_init_features=16, bn_size=2, num_classes=CLASSES)
+
+
+NETWORKS = {
+    'resnet18-tiny': TinyResNet,
+    'mobilenetv2-tiny': mobilenet_v2,
+    'mobilenetv3-small-tiny': mobilenet_v3_small,
+    'efficientnet-b0-tiny': efficientnet_b0,
+    'densenet-tiny': densenet,
+}
+
+
+def images(n, generator):
+    """Class-dependent generated images: a class is a stripe orientation and frequency plus a colour cast."""
+    labels = torch.randint(0, CLASSES, (n,), generator=generator)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, SIZE), torch.linspace(-1, 1, SIZE), indexing='ij')
+    out = torch.empty(n, 3, SIZE, SIZE)
+    for i, c in enumerate(labels.tolist()):
+        angle = c * 3.14159 / CLASSES
+        wave = torch.sin((xx * torch.cos(torch.tensor(angle)) + yy * torch.sin(torch.tensor(angle))) * (2 + c))
+        for ch in range(3):
+            out[i, ch] = wave * (0.5 + 0.5 * ((c + ch) % 3)) + 0.3 * torch.randn(SIZE, SIZE, generator=generator)
+    return out, labels
+
+
+def fit_and_calibrate(model, generator):
+    x, y = images(256, generator)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(40):
+        idx = torch.randint(0, len(x), (32,), generator=generator)
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # Recompute the batch-norm statistics over the whole set (cumulative average), as a trained net would have.
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    with torch.no_grad():
+        for i in range(0, len(x), 64):
+            model(x[i:i + 64])
+    model.eval()
+    return float(loss)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    generator = torch.Generator().manual_seed(1)
+    inputs, _ = images(INPUTS, generator)
+    inputs.numpy().astype('<f4').tofile(os.path.join(OUT, 'inputs.bin'))
+    expected = {'size': SIZE, 'inputs': INPUTS, 'classes': CLASSES, 'opset': OPSET, 'outputs': {}}
+    for name, make in NETWORKS.items():
+        torch.manual_seed(2)
+        model = make()
+        loss = fit_and_calibrate(model, generator)
+        path = os.path.join(OUT, name + '.onnx')
+        torch.onnx.export(model, inputs[:1], path, opset_version=OPSET, input_names=['input'], output_names=['logits'],
+                          dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
+        with torch.no_grad():
+            logits = model(inputs)
+        spread = float(logits.std(0).mean())
+        expected['outputs'][name] = logits.tolist()
+        print(f'{name}: {os.path.getsize(path) // 1024} KB, final loss {loss:.3f}, output spread over inputs {spread:.3f}', file=sys.stderr)
+    with open(os.path.join(OUT, 'expected.json'), 'w') as f:
+        json.dump(expected, f, indent=1)
+        f.write('\n')
+
+
+if __name__ == '__main__':
+    main()
