@@ -1,4 +1,5 @@
 /** `loupe train`, `loupe doctor`, `loupe runs`, `loupe backbone`: training from the command line. */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LoupeError } from '../../../shared/contract.ts';
 import type { AugmentConfig, RunInfo, TrainConfigInput } from '../../../shared/training.ts';
@@ -244,8 +245,13 @@ export async function runsCommand(args: string[]): Promise<number> {
 
 export async function backboneCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { name: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { name: { type: 'string' }, preprocess: { type: 'string' }, 'image-size': { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
   const [projectDir, src] = positionals;
+  const imageSize = values['image-size'] === undefined ? undefined : Number(values['image-size']);
   if (sub === 'list' && projectDir) {
     return withProject(projectDir, async (core) => {
       const list = await core.dispatch('backbones:list', {});
@@ -257,11 +263,18 @@ export async function backboneCommand(args: string[]): Promise<number> {
   }
   if (sub === 'import' && projectDir && src) {
     return withProject(projectDir, async (core) => {
-      const b = await core.dispatch('backbones:import', { path: src, name: values.name });
-      process.stdout.write(values.json ? JSON.stringify(b) + '\n' : `Imported backbone "${b.name}" (${b.imageSize}px, ${b.channels} ch)\n`);
+      // The contract validates --preprocess and --image-size (a bad value exits 2 with the allowed ones).
+      const request = { path: resolve(src), name: values.name, preprocess: values.preprocess, imageSize };
+      if (src.toLowerCase().endsWith('.onnx') && !values.json) process.stderr.write('Converting and checking the network against onnxruntime…\n');
+      const b = await core.dispatch('backbones:import', request);
+      process.stdout.write(values.json ? JSON.stringify(b) + '\n' : `Imported backbone "${b.name}" (${b.imageSize}px, ${b.channels} ch)${b.description ? ` — ${b.description}` : ''}\n`);
       return 0;
     });
   }
-  process.stderr.write('Usage: loupe backbone list <project>\n       loupe backbone import <project> <folder> [--name NAME]\n');
+  process.stderr.write(
+    'Usage: loupe backbone list <project>\n' +
+      '       loupe backbone import <project> <folder> [--name NAME]\n' +
+      '       loupe backbone import <project> FILE.onnx --name NAME [--preprocess imagenet|unit|minus-one-one] [--image-size N]\n',
+  );
   return 2;
 }

@@ -17,16 +17,6 @@ export interface Verification {
   samples: number;
 }
 
-/** NHWC → NCHW for one batch. */
-function toNchw(x: Float32Array, n: number, size: number, c: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < n; b++)
-    for (let y = 0; y < size; y++)
-      for (let xx = 0; xx < size; xx++)
-        for (let ch = 0; ch < c; ch++) out[((b * c + ch) * size + y) * size + xx] = x[((b * size + y) * size + xx) * c + ch]!;
-  return out;
-}
-
 /** Runs both on `samples` random images (values as normalized pixels would be, roughly −2..2). */
 export async function compareWithOnnxRuntime(file: Uint8Array, converted: ConvertedModel, samples = 3, seed = 12): Promise<Verification> {
   const { imageSize: size, channels: c } = converted;
@@ -44,7 +34,7 @@ export async function compareWithOnnxRuntime(file: Uint8Array, converted: Conver
     // One image per run: a file exported with a fixed batch of 1 runs too.
     const outs: Float32Array[] = [];
     const per = size * size * c;
-    const nchw = toNchw(nhwc, samples, size, c);
+    const nchw = tf.tidy(() => tf.transpose(tf.tensor4d(nhwc, [samples, size, size, c]), [0, 3, 1, 2]).dataSync() as Float32Array);
     for (let i = 0; i < samples; i++) {
       const result = await session.run({ [converted.inputName]: new ort.Tensor('float32', nchw.slice(i * per, (i + 1) * per), [1, c, size, size]) });
       outs.push(Float32Array.from((result[session.outputNames[0]!]!.data as Float32Array) ?? []));
