@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
@@ -19,32 +18,17 @@ import { runDir } from '../../electron/core/training/runs.ts';
 import { LoupeError } from '../../shared/contract.ts';
 import { tinyClassifier } from '../helpers/onnx-graphs.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { writeShapeImages } from '../helpers/shape-images.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/onnx/', import.meta.url));
 let dir = '';
 let core: LoupeCore;
 
-/** Grey 40×40 PNGs of two classes (a bright disc vs a bright bar), so grey → 3 channels and resizing both run. */
-async function writeImages(root: string, perClass: number): Promise<void> {
-  for (const [cls, shape] of [['disc', 'circle'], ['bar', 'bar']] as const) {
-    mkdirSync(join(root, cls), { recursive: true });
-    for (let i = 0; i < perClass; i++) {
-      const px = Buffer.alloc(40 * 40);
-      for (let y = 0; y < 40; y++)
-        for (let x = 0; x < 40; x++) {
-          const inside = shape === 'circle' ? (x - 20) ** 2 + (y - 20) ** 2 < (8 + (i % 5)) ** 2 : Math.abs(x - 10 - i) < 3;
-          px[y * 40 + x] = inside ? 220 : 30 + ((x * 7 + y * 3 + i) % 20);
-        }
-      writeFileSync(join(root, cls, `${i}.png`), await sharp(px, { raw: { width: 40, height: 40, channels: 1 } }).png().toBuffer());
-    }
-  }
-}
-
 before(async () => {
   await tf.setBackend('wasm');
   registerWasmTrainingKernels();
   dir = tempDir();
-  await writeImages(join(dir, 'images'), 16);
+  await writeShapeImages(join(dir, 'images'), 16);
   core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
   core.openProject(join(dir, 'project'), { create: true });
   const { jobId } = await core.dispatch('import:start', { folders: [join(dir, 'images')], labels: 'folders' });

@@ -14,6 +14,8 @@ import { buildTransferModel, splitTransferModel, unfreezeTop, type TransferModel
 import { checkpointDir, hasCheckpoint, loadModel, readLastState, saveLast, saveModel } from './checkpoint.ts';
 import { addWarnings, claimRun, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
 import { TensorCache } from './tensor-cache.ts';
+import { augmentationOn } from './augment.ts';
+import { cachedHead } from './feature-cache.ts';
 
 export interface TrainerEvents {
   status?(message: string): void;
@@ -28,6 +30,8 @@ export interface TrainerOptions {
   backend: string;
   signal?: AbortSignal;
   events?: TrainerEvents;
+  /** Train a frozen backbone's head on cached features when nothing is augmented (default true). */
+  featureCache?: boolean;
 }
 
 export interface TrainerResult {
@@ -52,6 +56,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   markRunning(db, runId, o.backend);
   const release = claimRun(project, runId);
   let cache: TensorCache | null = null;
+  let featureCache: TensorCache | null = null;
   let model: tfl.LayersModel | null = null;
   try {
     const shape = { imageSize: config.imageSize, channels: config.channels, resize: config.resize } as const;
@@ -137,7 +142,10 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
       if (!carry && optimizerWeights) tf.dispose(optimizerWeights.map((w) => w.tensor));
       optimizerWeights = undefined;
       const resumeArg = state ? { state: { ...state, earlyStop: at > phaseStart ? state.earlyStop : { ...state.earlyStop, badEpochs: 0 } }, optimizerWeights: carry ?? [] } : undefined;
-      end = await fit(model, trainSource, valSource, {
+      const onFeatures = p === 0 && t && o.featureCache !== false && !augmentationOn(config.augment);
+      const head = onFeatures ? await cachedHead(project, config, t, { cache, train, val, shape, normalization, preprocessing, signal: o.signal, status: o.events?.status }) : null;
+      if (head) featureCache = head.cache;
+      end = await fit(head?.model ?? model, head?.train ?? trainSource, head ? head.val : valSource, {
         epochs: phase.until,
         batchSize: config.batchSize,
         optimizer: { ...config.optimizer, lr: config.optimizer.lr * phase.lrFactor },
@@ -160,6 +168,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
           o.events?.epoch?.(m, improved);
         },
       });
+      head?.dispose();
       state = end.state;
       // A head that stopped improving moves on to fine-tuning; anything else ends the run.
       if (end.status !== 'finished' && !(end.status === 'early-stopped' && p < phases.length - 1)) break;
@@ -181,6 +190,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   } finally {
     model?.dispose();
     cache?.close();
+    featureCache?.close();
     release();
   }
 }
