@@ -12,6 +12,9 @@ import { readOnnx } from '../../electron/core/onnx-import/onnx-read.ts';
 import { convertGraph } from '../../electron/core/onnx-import/convert-graph.ts';
 import { TOLERANCE, verifyConversion } from '../../electron/core/onnx-import/verify.ts';
 import { LoupeError } from '../../shared/contract.ts';
+import * as ort from 'onnxruntime-node';
+import { modelFiles } from '../../electron/core/training/checkpoint.ts';
+import { convertToOnnx, type LayersModelJson } from '../../electron/core/export/onnx/convert.ts';
 
 const dir = fileURLToPath(new URL('../fixtures/onnx/', import.meta.url));
 const expected = JSON.parse(readFileSync(`${dir}expected.json`, 'utf8')) as {
@@ -31,7 +34,7 @@ test('the fixtures cover the five network families', () => {
 });
 
 for (const name of Object.keys(expected.outputs)) {
-  test(`${name}: converts, matches onnxruntime and torch's recorded outputs within 1e-4`, async () => {
+  test(`${name}: converts, matches onnxruntime and torch's recorded outputs within 1e-4, and exports to ONNX again`, async () => {
     const bytes = new Uint8Array(readFileSync(`${dir}${name}.onnx`));
     const converted = convertGraph(readOnnx(bytes));
     assert.deepEqual([converted.imageSize, converted.channels, converted.classes], [expected.size, 3, expected.classes]);
@@ -53,6 +56,18 @@ for (const name of Object.keys(expected.outputs)) {
     // The backbone ends at the input of the last Gemm: a vector per image.
     assert.equal(converted.features.outputs[0]!.shape.length, 2);
     assert.equal(converted.features.layers.at(-1)!.name, converted.featureLayer);
+    // Round trip: Loupe's own ONNX export of the converted network (NHWC input) gives onnxruntime the same outputs.
+    const files = await modelFiles(converted.model);
+    const exported = convertToOnnx(JSON.parse(files['model.json'] as string) as LayersModelJson, files['weights.bin'] as Buffer, { producerVersion: 't' });
+    const [original, again] = await Promise.all([ort.InferenceSession.create(bytes), ort.InferenceSession.create(exported)]);
+    const nchw = new ort.Tensor('float32', inputs.slice(), [n, 3, size, size]);
+    const nhwc = new ort.Tensor('float32', tf.tidy(() => tf.transpose(tf.tensor4d(inputs, [n, 3, size, size]), [0, 2, 3, 1]).dataSync() as Float32Array), [n, size, size, 3]);
+    const a = (await original.run({ [original.inputNames[0]!]: nchw }))[original.outputNames[0]!]!.data as Float32Array;
+    const b = (await again.run({ [again.inputNames[0]!]: nhwc }))[again.outputNames[0]!]!.data as Float32Array;
+    assert.equal(a.length, b.length);
+    const roundTrip = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+    assert.ok(roundTrip <= TOLERANCE, `re-exported ONNX differs by ${roundTrip}`);
+    await Promise.all([original.release(), again.release()]);
     converted.model.dispose();
   });
 }

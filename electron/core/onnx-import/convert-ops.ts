@@ -163,13 +163,16 @@ const pool = (kind: 'max' | 'avg'): Converter => (ctx, node) => {
   return keepSign(x, ctx.apply(layer, [input]));
 };
 
-/** Global pooling keeps ONNX's N×C×1×1 (as N×1×1×C) unless `keepDims` is false. */
+/**
+ * Global pooling. ONNX keeps N×C×1×1: a pooling window over the whole map gives that (as N×1×1×C) with a layer
+ * that Loupe's ONNX export also knows; `keepDims` false gives the vector directly.
+ */
 function globalPool(ctx: ConvertContext, node: OnnxNode, x: Value, kind: 'max' | 'avg', keepDims: boolean): Value {
-  const [, , c] = rank4(ctx, node, x);
-  const args = { name: ctx.layerName(node, `global${kind}pool`) };
-  let t = ctx.apply(kind === 'avg' ? tfl.layers.globalAveragePooling2d(args) : tfl.layers.globalMaxPooling2d(args), [x]);
-  if (keepDims) t = ctx.apply(tfl.layers.reshape({ name: ctx.layerName(node, 'keepdims'), targetShape: [1, 1, c] }), [keepSign(x, t)]);
-  return keepSign(x, t);
+  const [h, w] = rank4(ctx, node, x);
+  const name = ctx.layerName(node, `global${kind}pool`);
+  if (!keepDims) return keepSign(x, ctx.apply(kind === 'avg' ? tfl.layers.globalAveragePooling2d({ name }) : tfl.layers.globalMaxPooling2d({ name }), [x]));
+  const args = { name, poolSize: [h, w] as [number, number], strides: [h, w] as [number, number], padding: 'valid' as const };
+  return keepSign(x, ctx.apply(kind === 'avg' ? tfl.layers.averagePooling2d(args) : tfl.layers.maxPooling2d(args), [x]));
 }
 
 const reduceMean: Converter = (ctx, node) => {
