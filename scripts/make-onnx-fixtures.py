@@ -7,6 +7,10 @@ the input (a random deep net answers nearly the same for every image and would h
 Offline and deterministic: Debian's python3-torch 1.13 and python3-torchvision 0.14, no download.
 Run with /usr/bin/python3 scripts/make-onnx-fixtures.py; the tests read the files, never Python.
 
+With --full DIR it writes the full-size torchvision networks of issue 12 instead (ResNet-18/34/50, MobileNetV2,
+MobileNetV3-Small/Large, EfficientNet-B0, DenseNet-121, 224 px, 1000 classes, batch-norm statistics recomputed on
+generated images), too large to commit: for benches and manual checks.
+
 Besides each NAME.onnx it writes inputs.bin (float32, N x 3 x SIZE x SIZE, NCHW, already normalized) and
 expected.json: torch's own outputs (logits) for those inputs, per network.
 """
@@ -162,5 +166,29 @@ def main():
         f.write('\n')
 
 
+def full(out):
+    import torchvision.models as tm
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 224, 224)
+    for name in ['resnet18', 'resnet34', 'resnet50', 'mobilenet_v2', 'mobilenet_v3_small', 'mobilenet_v3_large', 'efficientnet_b0', 'densenet121']:
+        model = getattr(tm, name)(weights=None)
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None
+        model.train()
+        with torch.no_grad():
+            model(x)
+        model.eval()
+        path = os.path.join(out, name + '.onnx')
+        torch.onnx.export(model, x[:1], path, opset_version=OPSET, input_names=['input'], output_names=['logits'],
+                          dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
+        print(f'{name}: {os.path.getsize(path) // 2 ** 20} MB', file=sys.stderr)
+
+
 if __name__ == '__main__':
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == '--full':
+        full(sys.argv[2])
+    else:
+        main()
