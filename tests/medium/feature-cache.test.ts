@@ -46,7 +46,14 @@ function featureDirs(): string[] {
 async function train(config: TrainConfigInput, featureCache = true) {
   const statuses: string[] = [];
   const [run] = createRuns(core.requireProject(), { config }, 'test');
-  const result = await runTraining(core.requireProject(), run!.id, { mode: 'start', backend: 'wasm', featureCache, events: { status: (m) => statuses.push(m) } });
+  // Progress counts after the status "Computing features" are the features', as the Train view shows them.
+  const events = {
+    status: (m: string) => statuses.push(m),
+    prepare: (done: number, total: number) => {
+      if (statuses.at(-1)?.startsWith('Computing features')) statuses[statuses.length - 1] = `Computing features ${done}/${total}`;
+    },
+  };
+  const result = await runTraining(core.requireProject(), run!.id, { mode: 'start', backend: 'wasm', featureCache, events });
   assert.equal(result.status, 'finished', result.message);
   const { epochs } = await core.dispatch('runs:get', { runId: run!.id });
   return { epochs, statuses, runId: run!.id };

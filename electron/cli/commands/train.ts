@@ -137,17 +137,23 @@ export async function trainCommand(args: string[]): Promise<number> {
     const trainer = core.requireTrainer();
     let backend = '';
     const tty = process.stderr.isTTY;
+    // Runs whose progress counts are features being computed (the head-only phase), not images being decoded.
+    const featurePhase = new Set<number>();
     const off = core.on((event, payload) => {
       if (event !== 'training:event') return;
       const e = payload as TrainingEvent;
       if (!ids.has(e.runId)) return;
       if (e.kind === 'status' && e.message.startsWith('Training on ')) backend = e.message.slice('Training on '.length);
+      if (e.kind === 'status') {
+        if (e.message === 'Computing features') featurePhase.add(e.runId);
+        else featurePhase.delete(e.runId);
+      }
       if (json) {
         if (e.kind !== 'batch') process.stdout.write(JSON.stringify({ type: e.kind, ...e }) + '\n');
         return;
       }
       if (e.kind === 'status') process.stderr.write(`${tty ? '\r\x1b[K' : ''}run ${e.runId}: ${e.message}\n`);
-      else if (e.kind === 'prepare' && tty) process.stderr.write(`\r\x1b[Kpreparing images ${e.done}/${e.total}`);
+      else if (e.kind === 'prepare' && tty) process.stderr.write(`\r\x1b[K${featurePhase.has(e.runId) ? 'computing features' : 'preparing images'} ${e.done}/${e.total}`);
       else if (e.kind === 'batch' && tty) {
         const m = e.metrics;
         process.stderr.write(`\r\x1b[Kepoch ${m.epoch + 1} batch ${m.batch}/${m.batches} loss ${fmt(m.loss)} · ${Math.round(m.imagesPerSecond)} img/s · ETA ${m.etaSeconds ?? '—'} s`);

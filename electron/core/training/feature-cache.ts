@@ -147,7 +147,7 @@ export interface CachedHead {
 
 /**
  * Everything the head-only phase needs to train on features: computed for the images that miss the cache, with
- * progress as status lines ("Computing features 812/2000"). Null when the backbone's files cannot be read for the
+ * progress as prepare counts under the status "Computing features". Null when the backbone's files cannot be read for the
  * key (a backbone removed since the run began): the phase then trains on images as before.
  */
 export async function cachedHead(
@@ -163,6 +163,7 @@ export async function cachedHead(
     preprocessing: Preprocessing;
     signal?: AbortSignal;
     status?: (message: string) => void;
+    prepare?: (done: number, total: number) => void;
   },
 ): Promise<CachedHead | null> {
   let digest: string;
@@ -174,10 +175,13 @@ export async function cachedHead(
   const split = splitHead(t);
   const cache = new TensorCache(project.cacheDir, { key: featureCacheKey(digest, split.featureLayer, d.preprocessing), rowBytes: split.dim * 4 });
   const used = [...d.train, ...d.val];
+  const missing = used.filter((it) => !cache.has(it.sha256)).length;
+  // The Train view shows the status with the prepare counts as a bar: "Computing features ▓▓░ 812/2000".
+  d.status?.(missing ? 'Computing features' : `Features of all ${used.length} images are cached`);
   const computed = await computeFeatures(split, d.cache, cache, used, d.shape, d.normalization, {
     signal: d.signal,
     batchSize: Math.max(config.batchSize, 32),
-    progress: (done, total) => d.status?.(total ? `Computing features ${done}/${total}` : `Features of all ${used.length} images are cached`),
+    progress: d.prepare,
   });
   const balanced = config.imbalance === 'sampling';
   return {
