@@ -11,6 +11,11 @@ With --full DIR it writes the full-size torchvision networks of issue 12 instead
 MobileNetV3-Small/Large, EfficientNet-B0, DenseNet-121, 224 px, 1000 classes, batch-norm statistics recomputed on
 generated images), too large to commit: for benches and manual checks.
 
+It also writes mobilenetv2-fashion-0-4.onnx, the same small MobileNetV2 trained in PyTorch on Fashion-MNIST classes
+0-4 (Debian's dataset-fashion-mnist; 32 px, grey replicated to RGB, ImageNet normalization, as Loupe feeds it),
+and mobilenetv2-fashion-random.onnx, the same network untrained: a hospital's ImageNet network and its
+from-scratch baseline, in miniature.
+
 Besides each NAME.onnx it writes inputs.bin (float32, N x 3 x SIZE x SIZE, NCHW, already normalized) and
 expected.json: torch's own outputs (logits) for those inputs, per network.
 """
@@ -164,6 +169,54 @@ def main():
     with open(os.path.join(OUT, 'expected.json'), 'w') as f:
         json.dump(expected, f, indent=1)
         f.write('\n')
+    fashion_pretrained(OUT)
+
+
+FASHION = '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz'
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def fashion_0_4(per_class=1000):
+    import gzip
+    import numpy as np
+    with gzip.open(FASHION) as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(FASHION.replace('images-idx3', 'labels-idx1')) as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    picked = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(5)])
+    x = torch.from_numpy(images[picked].astype('float32') / 255).unsqueeze(1)
+    x = nn.functional.interpolate(x, size=(SIZE, SIZE), mode='bilinear', align_corners=False).repeat(1, 3, 1, 1)
+    return (x - MEAN) / STD, torch.from_numpy(labels[picked].astype('int64'))
+
+
+def fashion_pretrained(out):
+    def small():
+        m = mobilenet_v2()
+        m.classifier[1] = nn.Linear(128, 5)
+        return m
+    torch.manual_seed(3)
+    export = lambda model, name: torch.onnx.export(model.eval(), torch.zeros(1, 3, SIZE, SIZE), os.path.join(out, name), opset_version=OPSET,
+                                                   input_names=['input'], output_names=['logits'], dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
+    export(small(), 'mobilenetv2-fashion-random.onnx')
+    model = small()
+    x, y = fashion_0_4()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(4)
+    for epoch in range(4):
+        model.train()
+        order = torch.randperm(len(x), generator=generator)
+        for i in range(0, len(x), 64):
+            idx = order[i:i + 64]
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            acc = float((model(x[:2000:7]).argmax(1) == y[:2000:7]).float().mean())
+        print(f'fashion 0-4 epoch {epoch + 1}: loss {float(loss):.3f}, train accuracy {acc:.3f}', file=sys.stderr)
+    export(model, 'mobilenetv2-fashion-0-4.onnx')
 
 
 def full(out):

@@ -5,7 +5,6 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
@@ -16,34 +15,11 @@ import { runEvaluation } from '../../electron/core/evaluation/evaluate.ts';
 import { checkpointDir } from '../../electron/core/training/checkpoint-paths.ts';
 import { runDir } from '../../electron/core/training/runs.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
-import { FASHION_MNIST_DIR, loadFashionMnist } from '../helpers/fashion-mnist.ts';
+import { FASHION_MNIST_DIR, writeFashionSubset as writeSubset } from '../helpers/fashion-mnist.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const present = existsSync(join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
 let dir = '';
-
-/** Writes `perClass` train and `valPerClass` val images of each class as PNGs, in ImageFolder layout. */
-async function writeSubset(root: string, classes: number[], perClass: number, valPerClass: number, offset: number): Promise<void> {
-  const data = loadFashionMnist('train');
-  const want = new Map(classes.map((c) => [c, { train: perClass, val: valPerClass }]));
-  let i = offset;
-  const jobs: Promise<unknown>[] = [];
-  while ([...want.values()].some((w) => w.train + w.val > 0) && i < data.count) {
-    const label = data.labels[i]!;
-    const w = want.get(label);
-    if (w && w.train + w.val > 0) {
-      const split = w.train > 0 ? 'train' : 'val';
-      w[split]--;
-      const folder = join(root, split, `class${label}`);
-      mkdirSync(folder, { recursive: true });
-      const file = join(folder, `${i}.png`);
-      const pixels = Buffer.from(data.images.subarray(i * 784, (i + 1) * 784));
-      jobs.push(sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer().then((b) => writeFileSync(file, b)));
-    }
-    i++;
-  }
-  await Promise.all(jobs);
-}
 
 async function projectFor(name: string, images: string): Promise<LoupeCore> {
   const core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
