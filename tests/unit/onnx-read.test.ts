@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProtoWriter } from '../../electron/core/export/onnx/protobuf.ts';
-import { readFields, asInts, asFloats, ProtoError } from '../../electron/core/onnx-import/proto-reader.ts';
+import { readFields, asInts, asFloats, ProtoError, MAX_FIELDS } from '../../electron/core/onnx-import/proto-reader.ts';
 import { readOnnx, MAX_OPSET, MIN_OPSET } from '../../electron/core/onnx-import/onnx-read.ts';
 import { LoupeError } from '../../shared/contract.ts';
 import { tinyClassifier } from '../helpers/onnx-graphs.ts';
@@ -35,6 +35,10 @@ test('the reader refuses lengths past the end, endless varints, bad wire types a
     ['field number 0', [0x00, 0x01]],
   ];
   for (const [what, bytes] of cases) assert.throws(() => readFields(Uint8Array.from(bytes)), ProtoError, what);
+  // Millions of 2-byte fields: refused before they become millions of objects.
+  const many = new Uint8Array((MAX_FIELDS + 1) * 2).fill(0x08).map((b, i) => (i % 2 ? 0 : b));
+  assert.throws(() => readFields(many), /too many fields/);
+  assert.equal(readFields(many.subarray(0, MAX_FIELDS * 2)).length, MAX_FIELDS);
 });
 
 test('a file that is not ONNX, or a truncated one, is refused with a message', () => {

@@ -16,8 +16,11 @@ export interface ProtoField {
   value: bigint | number | Uint8Array;
 }
 
-/** At most this many fields per message level: a flat list of a corrupt file's garbage must stay small. */
-const MAX_FIELDS = 10_000_000;
+/**
+ * At most this many fields per message level (each costs ~100 bytes as an object): a file of garbage or of
+ * millions of tiny fields must not take gigabytes. Real models have thousands of nodes; their weights are packed.
+ */
+export const MAX_FIELDS = 1_000_000;
 
 function readVarint(data: Uint8Array, at: { pos: number }): bigint {
   let result = 0n;
