@@ -133,3 +133,20 @@ test('augmentation trains on images; a cached head phase is followed by fine-tun
   assert.ok(Math.abs(tuned.epochs[0]!.valLoss! - headRun.epochs[0]!.valLoss!) < 1e-6);
   assert.ok(Number.isFinite(tuned.epochs[1]!.valLoss!));
 });
+
+test('a head-only run on cached features stopped after an epoch resumes to the same weights', async () => {
+  const whole = await train(headOnly);
+  const [run] = createRuns(core.requireProject(), { config: headOnly }, 'test');
+  const controller = new AbortController();
+  const first = await runTraining(core.requireProject(), run!.id, {
+    mode: 'start',
+    backend: 'wasm',
+    signal: controller.signal,
+    events: { epoch: (m) => m.epoch === 0 && controller.abort() },
+  });
+  assert.equal(first.status, 'stopped');
+  const second = await runTraining(core.requireProject(), run!.id, { mode: 'resume', backend: 'wasm' });
+  assert.equal(second.status, 'finished', second.message);
+  const [a, b] = [await headKernel(whole.runId), await headKernel(run!.id)];
+  assert.ok(a.every((v, i) => Math.abs(v - b[i]!) < 1e-5), 'the resumed head differs from the uninterrupted one');
+});
