@@ -18,6 +18,7 @@ import { checkpointDir, loadModel } from '../../electron/core/training/checkpoin
 import { runDir } from '../../electron/core/training/runs.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { projectWithImages } from '../helpers/image-project.ts';
 import { writeShapeImages } from '../helpers/shape-images.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/onnx/', import.meta.url));
@@ -72,10 +73,7 @@ before(async () => {
   registerWasmTrainingKernels();
   dir = tempDir();
   await writeShapeImages(join(dir, 'images'), IMAGES / 2);
-  core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
-  core.openProject(join(dir, 'project'), { create: true });
-  const { jobId } = await core.dispatch('import:start', { folders: [join(dir, 'images')], labels: 'folders' });
-  assert.equal((await core.jobs.wait(jobId)).state, 'succeeded');
+  core = await projectWithImages(dir, 'project', join(dir, 'images'));
   await core.dispatch('splits:assign', { ratios: [0.67, 0.33, 0], seed: 1 });
   await core.dispatch('backbones:import', { path: join(fixtures, 'mobilenetv2-tiny.onnx'), name: 'mnv2', preprocess: 'imagenet' });
 });

@@ -18,6 +18,7 @@ import { runDir } from '../../electron/core/training/runs.ts';
 import { LoupeError } from '../../shared/contract.ts';
 import { tinyClassifier } from '../helpers/onnx-graphs.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { projectWithImages } from '../helpers/image-project.ts';
 import { writeShapeImages } from '../helpers/shape-images.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/onnx/', import.meta.url));
@@ -29,10 +30,7 @@ before(async () => {
   registerWasmTrainingKernels();
   dir = tempDir();
   await writeShapeImages(join(dir, 'images'), 16);
-  core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
-  core.openProject(join(dir, 'project'), { create: true });
-  const { jobId } = await core.dispatch('import:start', { folders: [join(dir, 'images')], labels: 'folders' });
-  assert.equal((await core.jobs.wait(jobId)).state, 'succeeded');
+  core = await projectWithImages(dir, 'project', join(dir, 'images'));
 });
 
 test('an imported ONNX network is stored with its preprocessing and fine-tunes for an epoch', async () => {

@@ -12,12 +12,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
-import { createRuns } from '../../electron/core/training/run-service.ts';
-import { runTraining } from '../../electron/core/training/trainer.ts';
-import { runEvaluation } from '../../electron/core/evaluation/evaluate.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
 import { FASHION_MNIST_DIR, writeFashionSubset } from '../helpers/fashion-mnist.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { projectWithImages, valAccuracy } from '../helpers/image-project.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/onnx/', import.meta.url));
 const present = existsSync(join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
@@ -41,26 +39,16 @@ before(async () => {
   registerWasmTrainingKernels();
   dir = tempDir();
   await writeFashionSubset(join(dir, 'images'), [5, 6, 7, 8, 9], 50, 120, 30_000);
-  core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
-  core.openProject(join(dir, 'project'), { create: true });
-  const { jobId } = await core.dispatch('import:start', { folders: [join(dir, 'images')], labels: 'folders' });
-  assert.equal((await core.jobs.wait(jobId)).state, 'succeeded');
+  core = await projectWithImages(dir, 'project', join(dir, 'images'));
 });
 
 test('an ONNX network pretrained on classes 0–4 beats the same network from scratch on 50 images per class of 5–9', { skip: !present && 'dataset-fashion-mnist is not installed' }, async (t) => {
   await core.dispatch('backbones:import', { path: join(fixtures, 'mobilenetv2-fashion-0-4.onnx'), name: 'pretrained', preprocess: 'imagenet' });
   await core.dispatch('backbones:import', { path: join(fixtures, 'mobilenetv2-fashion-random.onnx'), name: 'untrained', preprocess: 'imagenet' });
-  const accuracyOf = async (config: TrainConfigInput) => {
-    const [run] = createRuns(core.requireProject(), { config }, 'test');
-    const r = await runTraining(core.requireProject(), run!.id, { mode: 'start', backend: 'wasm' });
-    assert.equal(r.status, 'finished', r.message);
-    const { evaluationId } = await runEvaluation(core.requireProject(), { runId: run!.id, split: 'val' });
-    return (await core.dispatch('evaluations:get', { evaluationId })).metrics!.accuracy;
-  };
   // From scratch: no head-only phase, every block trains at the full rate.
-  const scratch = await accuracyOf({ ...base, backbone: 'untrained', headEpochs: 0, unfreezeBlocks: 100, fineTuneLrFactor: 1 });
+  const scratch = await valAccuracy(core, { ...base, backbone: 'untrained', headEpochs: 0, unfreezeBlocks: 100, fineTuneLrFactor: 1 });
   // Pretrained: two head epochs on cached features, then the last blocks fine-tuned at half the rate.
-  const transfer = await accuracyOf({ ...base, backbone: 'pretrained', headEpochs: 2, unfreezeBlocks: 3, fineTuneLrFactor: 0.5 });
+  const transfer = await valAccuracy(core, { ...base, backbone: 'pretrained', headEpochs: 2, unfreezeBlocks: 3, fineTuneLrFactor: 0.5 });
   t.diagnostic(`val accuracy: pretrained ${transfer.toFixed(3)}, from scratch ${scratch.toFixed(3)}`);
   assert.ok(transfer > scratch + 0.05, `transfer ${transfer.toFixed(3)} should beat scratch ${scratch.toFixed(3)}`);
 });
