@@ -60,6 +60,8 @@ test('a graph of the issue’s operators matches onnxruntime within 1e-4', async
   const s = g.node('Sigmoid', [x]);
   x = g.node('Concat', [x, s], { axis: int(1) });
   x = g.node('AveragePool', [x], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) });
+  // The same window counting its padding (PyTorch's default): zero padding, then a 'valid' average.
+  x = g.node('AveragePool', [x], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]), count_include_pad: int(1) });
   const vec = g.node('ReduceMean', [x], { axes: ints([2, 3]), keepdims: int(0) });
   const hidden = g.node('MatMul', [vec, g.weight([24, 7])]);
   const biased = g.node('Add', [hidden, g.weight([7])]);

@@ -152,11 +152,12 @@ const pool = (kind: 'max' | 'avg'): Converter => (ctx, node) => {
   if (k.length !== 2) throw ctx.fail(node, 'only 2-D pooling is supported');
   if (ctx.ints(node, 'dilations', [1, 1]).some((d) => d !== 1)) throw ctx.fail(node, 'dilated pooling is not supported');
   const pads = spatialPads(ctx, node, [h, w], k, strides, [1, 1]);
-  const p = poolPadding([h, w], k, strides, [1, 1], pads, ctx.int(node, 'ceil_mode', 0) === 1);
+  const countPads = kind === 'avg' && ctx.int(node, 'count_include_pad', 0) === 1;
+  // TF's 'same' average leaves the padding out of the count, so one that counts it always pads explicitly.
+  const p = poolPadding([h, w], k, strides, [1, 1], pads, ctx.int(node, 'ceil_mode', 0) === 1, !countPads);
   // Zero padding is exact for a max pool of non-negative values, and for an average that counts the padding.
-  const zeroPadOk = kind === 'max' ? x.nonNegative : ctx.int(node, 'count_include_pad', 0) === 1;
+  const zeroPadOk = kind === 'max' ? x.nonNegative : countPads;
   if (p.kind === 'explicit' && !zeroPadOk) throw ctx.fail(node, `padding ${JSON.stringify(pads)} is not supported here (it differs from TF's 'same' for a ${h}×${w} input)`);
-  if (p.kind === 'same' && kind === 'avg' && ctx.int(node, 'count_include_pad', 0) === 1) throw ctx.fail(node, 'count_include_pad with padding is not supported');
   const { x: input, padding } = padded(ctx, node, x, p);
   const args = { name: ctx.layerName(node, `${kind}pool`), poolSize: k, strides, padding };
   const layer = kind === 'max' ? tfl.layers.maxPooling2d(args) : tfl.layers.averagePooling2d(args);

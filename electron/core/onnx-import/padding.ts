@@ -34,8 +34,9 @@ export function spatialPads(ctx: ConvertContext, node: OnnxNode, size: [number, 
 /**
  * How a windowed op with these pads runs in TF.js: 'valid', TF's 'same' when that is the same padding, or
  * explicit zero padding first. `ceilMode` (pooling) extends the end padding so the last partial window counts.
+ * `allowSame` false: zero padding even where 'same' has the same geometry (an average that counts the padding).
  */
-export function poolPadding(size: [number, number], k: readonly number[], s: readonly number[], d: readonly number[], pads: Pads2d, ceilMode: boolean): Padding {
+export function poolPadding(size: [number, number], k: readonly number[], s: readonly number[], d: readonly number[], pads: Pads2d, ceilMode: boolean, allowSame = true): Padding {
   const p = pads.map((pair) => [...pair]) as Pads2d;
   if (ceilMode) {
     for (let i = 0; i < 2; i++) {
@@ -46,7 +47,7 @@ export function poolPadding(size: [number, number], k: readonly number[], s: rea
     }
   }
   if (p.every(([a, b]) => a === 0 && b === 0)) return { kind: 'valid' };
-  const isSame = [0, 1].every((i) => {
+  const isSame = allowSame && [0, 1].every((i) => {
     const [a, b] = samePads(size[i]!, k[i]!, s[i]!, d[i]!);
     return p[i]![0] === a && p[i]![1] === b;
   });
