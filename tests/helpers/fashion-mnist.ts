@@ -59,3 +59,13 @@ export async function writeFashionSubset(root: string, classes: number[], perCla
   }
   await Promise.all(jobs);
 }
+
+/** The training recipe the Fashion-MNIST transfer tests share (seeded, no augmentation, Adam 0.002). */
+export const fashionRecipe = {
+  batchSize: 32,
+  dropout: 0,
+  optimizer: { kind: 'adam' as const, lr: 0.002 },
+  augment: {},
+  earlyStopping: null,
+  seed: 3,
+};

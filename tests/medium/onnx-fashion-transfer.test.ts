@@ -13,7 +13,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
-import { FASHION_MNIST_DIR, writeFashionSubset } from '../helpers/fashion-mnist.ts';
+import { FASHION_MNIST_DIR, fashionRecipe, writeFashionSubset } from '../helpers/fashion-mnist.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { projectWithImages, valAccuracy } from '../helpers/image-project.ts';
 
@@ -23,14 +23,9 @@ let dir = '';
 let core: LoupeCore;
 
 const base: TrainConfigInput = {
+  ...fashionRecipe,
   arch: 'backbone',
   epochs: 5,
-  batchSize: 32,
-  dropout: 0,
-  optimizer: { kind: 'adam', lr: 0.002 },
-  augment: {},
-  earlyStopping: null,
-  seed: 3,
 };
 
 before(async () => {

@@ -14,7 +14,7 @@ import { runTraining } from '../../electron/core/training/trainer.ts';
 import { checkpointDir } from '../../electron/core/training/checkpoint-paths.ts';
 import { runDir } from '../../electron/core/training/runs.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
-import { FASHION_MNIST_DIR, writeFashionSubset as writeSubset } from '../helpers/fashion-mnist.ts';
+import { FASHION_MNIST_DIR, fashionRecipe, writeFashionSubset as writeSubset } from '../helpers/fashion-mnist.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { projectWithImages, valAccuracy } from '../helpers/image-project.ts';
 
@@ -22,15 +22,10 @@ const present = existsSync(join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz')
 let dir = '';
 
 const base: TrainConfigInput = {
+  ...fashionRecipe,
   arch: 'cnn',
   imageSize: 28,
   channels: 1,
-  batchSize: 32,
-  dropout: 0,
-  optimizer: { kind: 'adam', lr: 0.002 },
-  augment: {},
-  earlyStopping: null,
-  seed: 3,
 };
 
 before(async () => {
