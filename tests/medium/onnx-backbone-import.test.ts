@@ -36,6 +36,7 @@ before(async () => {
 test('an imported ONNX network is stored with its preprocessing and fine-tunes for an epoch', async () => {
   const b = await core.dispatch('backbones:import', { path: join(fixtures, 'resnet18-tiny.onnx'), name: 'resnet-tiny', preprocess: 'imagenet' });
   assert.deepEqual([b.name, b.source, b.imageSize, b.channels], ['resnet-tiny', 'imported', 32, 3]);
+  assert.equal(b.description, 'resnet18-tiny.onnx (ONNX, 10-class classifier dropped, imagenet preprocessing)');
   const folder = join(dir, 'project', 'backbones', 'resnet-tiny');
   assert.deepEqual(readdirSync(folder).sort(), ['backbone.json', 'model.json', 'weights.bin']);
   const meta = JSON.parse(readFileSync(join(folder, 'backbone.json'), 'utf8'));

@@ -69,7 +69,7 @@ export async function importOnnxBackbone(project: Project, path: string, opts: O
       channels: converted.channels,
       normalization: presetNormalization(preset, converted.channels),
       featureLayer: converted.featureLayer,
-      description: `${basename(file)} (ONNX, ${converted.classes}-class classifier dropped)`,
+      description: `${basename(file)} (ONNX, ${converted.classes}-class classifier dropped, ${preset} preprocessing)`,
       preprocess: preset,
       channelOrder: 'rgb',
       greyToRgb: converted.channels === 3,
