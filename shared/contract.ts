@@ -14,6 +14,7 @@ export * from './domain.ts';
 import { trainConfigSchema, type EpochMetrics, type RunInfo, type TrainConfig } from './training.ts';
 import type { BackendReport, TrainingEvent } from './worker-protocol.ts';
 import type { LiveState } from './live-state.ts';
+import { preprocessPresets } from './preprocess-presets.ts';
 import type { EvaluationMetrics, FoldAggregate } from './metrics.ts';
 
 // ---------- shared value types ----------
@@ -488,7 +489,15 @@ export const requestSchemas = {
   'presets:save': z.object({ name: z.string().trim().min(1).max(100), config: trainConfigSchema }).strict(),
   'presets:delete': z.object({ name: z.string().min(1).max(100) }).strict(),
   'backbones:list': empty,
-  'backbones:import': z.object({ path: absPath, name: z.string().trim().min(1).max(100).optional() }).strict(),
+  'backbones:import': z
+    .object({
+      path: absPath,
+      name: z.string().trim().min(1).max(100).optional(),
+      /** For an .onnx file: how the network expects its pixels, and its input size when the file leaves it open. */
+      preprocess: z.enum(preprocessPresets).optional(),
+      imageSize: z.number().int().min(8).max(1024).optional(),
+    })
+    .strict(),
   'evaluations:run': z.object({ runId: id, split: z.enum(['val', 'test']) }).strict(),
   'evaluations:predictUnlabeled': z.object({ runId: id }).strict(),
   'evaluations:list': z.object({ runId: id }).strict(),

@@ -13,7 +13,7 @@ import { registerWasmTrainingKernels } from '../../electron/core/training/kernel
 import { lenet5, customCnn, compactResnet, type ModelSpec } from '../../electron/core/training/models.ts';
 import { modelFiles } from '../../electron/core/training/checkpoint.ts';
 import { convertToOnnx, UnsupportedLayerError, type LayersModelJson } from '../../electron/core/export/onnx/convert.ts';
-import { readFields } from '../../electron/core/export/onnx/protobuf.ts';
+import { readFields } from '../../electron/core/onnx-import/proto-reader.ts';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../helpers/fashion-mnist.ts';
 import { seededRandom } from '../../shared/random.ts';
 

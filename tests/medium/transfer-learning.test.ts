@@ -5,64 +5,27 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { createRuns } from '../../electron/core/training/run-service.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
-import { runEvaluation } from '../../electron/core/evaluation/evaluate.ts';
 import { checkpointDir } from '../../electron/core/training/checkpoint-paths.ts';
 import { runDir } from '../../electron/core/training/runs.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
-import { FASHION_MNIST_DIR, loadFashionMnist } from '../helpers/fashion-mnist.ts';
+import { FASHION_MNIST_DIR, fashionRecipe, writeFashionSubset as writeSubset } from '../helpers/fashion-mnist.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { projectWithImages, valAccuracy } from '../helpers/image-project.ts';
 
 const present = existsSync(join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
 let dir = '';
 
-/** Writes `perClass` train and `valPerClass` val images of each class as PNGs, in ImageFolder layout. */
-async function writeSubset(root: string, classes: number[], perClass: number, valPerClass: number, offset: number): Promise<void> {
-  const data = loadFashionMnist('train');
-  const want = new Map(classes.map((c) => [c, { train: perClass, val: valPerClass }]));
-  let i = offset;
-  const jobs: Promise<unknown>[] = [];
-  while ([...want.values()].some((w) => w.train + w.val > 0) && i < data.count) {
-    const label = data.labels[i]!;
-    const w = want.get(label);
-    if (w && w.train + w.val > 0) {
-      const split = w.train > 0 ? 'train' : 'val';
-      w[split]--;
-      const folder = join(root, split, `class${label}`);
-      mkdirSync(folder, { recursive: true });
-      const file = join(folder, `${i}.png`);
-      const pixels = Buffer.from(data.images.subarray(i * 784, (i + 1) * 784));
-      jobs.push(sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer().then((b) => writeFileSync(file, b)));
-    }
-    i++;
-  }
-  await Promise.all(jobs);
-}
-
-async function projectFor(name: string, images: string): Promise<LoupeCore> {
-  const core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
-  core.openProject(join(dir, name), { create: true });
-  const { jobId } = await core.dispatch('import:start', { folders: [images], labels: 'folders' });
-  assert.equal((await core.jobs.wait(jobId)).state, 'succeeded');
-  return core;
-}
-
 const base: TrainConfigInput = {
+  ...fashionRecipe,
   arch: 'cnn',
   imageSize: 28,
   channels: 1,
-  batchSize: 32,
-  dropout: 0,
-  optimizer: { kind: 'adam', lr: 0.002 },
-  augment: {},
-  earlyStopping: null,
-  seed: 3,
 };
 
 before(async () => {
@@ -76,28 +39,21 @@ before(async () => {
 
 test('a backbone from classes 0–4 beats training from scratch on 50 images per class of classes 5–9', { skip: !present && 'dataset-fashion-mnist is not installed' }, async () => {
   // Train the backbone on classes 0–4 (train split only: there is no val folder, so every epoch is kept).
-  const a = await projectFor('project-a', join(dir, 'a'));
+  const a = await projectWithImages(dir, 'project-a', join(dir, 'a'));
   const [backboneRun] = createRuns(a.requireProject(), { config: { ...base, epochs: 5 } }, 'test');
   assert.equal((await runTraining(a.requireProject(), backboneRun!.id, { mode: 'start', backend: 'wasm' })).status, 'finished');
   const backboneDir = checkpointDir(runDir(a.requireProject(), backboneRun!.id), 'best');
   await a.shutdown();
 
-  const b = await projectFor('project-b', join(dir, 'b'));
+  const b = await projectWithImages(dir, 'project-b', join(dir, 'b'));
   const imported = await b.dispatch('backbones:import', { path: backboneDir, name: 'fashion-0-4' });
   assert.deepEqual([imported.imageSize, imported.channels], [28, 1]);
   assert.deepEqual((await b.dispatch('backbones:list', {})).map((x) => x.name), ['fashion-0-4']);
 
-  const accuracyOf = async (config: TrainConfigInput) => {
-    const [run] = createRuns(b.requireProject(), { config }, 'test');
-    const r = await runTraining(b.requireProject(), run!.id, { mode: 'start', backend: 'wasm' });
-    assert.equal(r.status, 'finished', r.message);
-    const { evaluationId } = await runEvaluation(b.requireProject(), { runId: run!.id, split: 'val' });
-    return (await b.dispatch('evaluations:get', { evaluationId })).metrics!.accuracy;
-  };
-  const scratch = await accuracyOf({ ...base, epochs: 5 });
+  const scratch = await valAccuracy(b, { ...base, epochs: 5 });
   // One head-only epoch, then the last two backbone blocks fine-tuned at half the rate. Seeded, and the training
   // order follows image content, so the numbers repeat: 0.918 vs 0.875 from scratch (0.890 vs 0.863 at 3 epochs).
-  const transfer = await accuracyOf({ ...base, arch: 'backbone', backbone: 'fashion-0-4', epochs: 5, headEpochs: 1, unfreezeBlocks: 2, fineTuneLrFactor: 0.5 });
+  const transfer = await valAccuracy(b, { ...base, arch: 'backbone', backbone: 'fashion-0-4', epochs: 5, headEpochs: 1, unfreezeBlocks: 2, fineTuneLrFactor: 0.5 });
   assert.ok(transfer > scratch, `transfer ${transfer.toFixed(3)} should beat scratch ${scratch.toFixed(3)}`);
   await b.shutdown();
 });

@@ -40,7 +40,7 @@ test('targets, ids, icons, native modules and extra resources are what Loupe nee
   assert.deepEqual(config.linux.target, ['AppImage', 'deb']);
   assert.deepEqual(config.win.target, ['nsis']);
   assert.deepEqual(config.mac.target, ['dmg']);
-  for (const native of ['better-sqlite3', 'sharp', '@img']) {
+  for (const native of ['better-sqlite3', 'sharp', '@img', 'onnxruntime-node']) {
     assert.ok(
       config.asarUnpack.some((p: string) => p.includes(`node_modules/${native}/`)),
       `${native} is unpacked from asar`,

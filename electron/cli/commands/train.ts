@@ -1,4 +1,5 @@
 /** `loupe train`, `loupe doctor`, `loupe runs`, `loupe backbone`: training from the command line. */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LoupeError } from '../../../shared/contract.ts';
 import type { AugmentConfig, RunInfo, TrainConfigInput } from '../../../shared/training.ts';
@@ -144,17 +145,23 @@ export async function trainCommand(args: string[]): Promise<number> {
     const trainer = core.requireTrainer();
     let backend = '';
     const tty = process.stderr.isTTY;
+    // Runs whose progress counts are features being computed (the head-only phase), not images being decoded.
+    const featurePhase = new Set<number>();
     const off = core.on((event, payload) => {
       if (event !== 'training:event') return;
       const e = payload as TrainingEvent;
       if (!ids.has(e.runId)) return;
       if (e.kind === 'status' && e.message.startsWith('Training on ')) backend = e.message.slice('Training on '.length);
+      if (e.kind === 'status') {
+        if (e.message === 'Computing features') featurePhase.add(e.runId);
+        else featurePhase.delete(e.runId);
+      }
       if (json) {
         if (e.kind !== 'batch') process.stdout.write(JSON.stringify({ type: e.kind, ...e }) + '\n');
         return;
       }
       if (e.kind === 'status') process.stderr.write(`${tty ? '\r\x1b[K' : ''}run ${e.runId}: ${e.message}\n`);
-      else if (e.kind === 'prepare' && tty) process.stderr.write(`\r\x1b[Kpreparing images ${e.done}/${e.total}`);
+      else if (e.kind === 'prepare' && tty) process.stderr.write(`\r\x1b[K${featurePhase.has(e.runId) ? 'computing features' : 'preparing images'} ${e.done}/${e.total}`);
       else if (e.kind === 'batch' && tty) {
         const m = e.metrics;
         process.stderr.write(`\r\x1b[Kepoch ${m.epoch + 1} batch ${m.batch}/${m.batches} loss ${fmt(m.loss)} · ${Math.round(m.imagesPerSecond)} img/s · ETA ${m.etaSeconds ?? '—'} s`);
@@ -257,8 +264,13 @@ export async function runsCommand(args: string[]): Promise<number> {
 
 export async function backboneCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { name: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { name: { type: 'string' }, preprocess: { type: 'string' }, 'image-size': { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
   const [projectDir, src] = positionals;
+  const imageSize = values['image-size'] === undefined ? undefined : Number(values['image-size']);
   if (sub === 'list' && projectDir) {
     return withProject(projectDir, async (core) => {
       const list = await core.dispatch('backbones:list', {});
@@ -270,11 +282,18 @@ export async function backboneCommand(args: string[]): Promise<number> {
   }
   if (sub === 'import' && projectDir && src) {
     return withProject(projectDir, async (core) => {
-      const b = await core.dispatch('backbones:import', { path: src, name: values.name });
-      process.stdout.write(values.json ? JSON.stringify(b) + '\n' : `Imported backbone "${b.name}" (${b.imageSize}px, ${b.channels} ch)\n`);
+      // The contract validates --preprocess and --image-size (a bad value exits 2 with the allowed ones).
+      const request = { path: resolve(src), name: values.name, preprocess: values.preprocess, imageSize };
+      if (src.toLowerCase().endsWith('.onnx') && !values.json) process.stderr.write('Converting and checking the network against onnxruntime…\n');
+      const b = await core.dispatch('backbones:import', request);
+      process.stdout.write(values.json ? JSON.stringify(b) + '\n' : `Imported backbone "${b.name}" (${b.imageSize}px, ${b.channels} ch)${b.description ? ` — ${b.description}` : ''}\n`);
       return 0;
     });
   }
-  process.stderr.write('Usage: loupe backbone list <project>\n       loupe backbone import <project> <folder> [--name NAME]\n');
+  process.stderr.write(
+    'Usage: loupe backbone list <project>\n' +
+      '       loupe backbone import <project> <folder> [--name NAME]\n' +
+      '       loupe backbone import <project> FILE.onnx --name NAME [--preprocess imagenet|unit|minus-one-one] [--image-size N]\n',
+  );
   return 2;
 }

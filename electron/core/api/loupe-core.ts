@@ -322,7 +322,15 @@ export class LoupeCore {
       },
       'presets:delete': async ({ name }) => ({ deleted: deletePreset(this.requireProject(), name) }),
       'backbones:list': async () => listBackbones(this.requireProject()).map(backboneSummary),
-      'backbones:import': async ({ path, name }) => backboneSummary(importBackbone(this.requireProject(), path, name)),
+      'backbones:import': async ({ path, name, preprocess, imageSize }) => {
+        if (/\.onnx$/i.test(path)) {
+          // Loaded on demand: the converter brings TensorFlow.js and onnxruntime, which nothing else here needs.
+          const { importOnnxBackbone } = await import('../onnx-import/import-backbone.ts');
+          return backboneSummary(await importOnnxBackbone(this.requireProject(), path, { name, preprocess, imageSize }));
+        }
+        if (preprocess || imageSize) throw new LoupeError('BAD_INPUT', '--preprocess and --image-size apply to .onnx files; a TF.js backbone folder carries its own');
+        return backboneSummary(importBackbone(this.requireProject(), path, name));
+      },
       'evaluations:run': async ({ runId, split }) => ({ jobId: this.startEvaluation(runId, split) }),
       'evaluations:predictUnlabeled': async ({ runId }) => ({ jobId: this.startEvaluation(runId, 'unlabeled') }),
       'evaluations:list': async ({ runId }) => listEvaluations(this.requireProject().db, runId),

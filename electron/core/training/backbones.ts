@@ -4,8 +4,8 @@
  * is ever downloaded. No TensorFlow here: this runs in the main process; transfer.ts builds the model in the
  * training process.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoupeError } from '../../../shared/contract.ts';
 import type { Normalization, TrainConfig } from '../../../shared/training.ts';
@@ -98,6 +98,7 @@ export function findBackbone(project: Project, name: string): BackboneInfo {
       dir,
     };
   }
+  checkBackboneName(name);
   const found = listBackbones(project).find((b) => b.name === name);
   if (found) return found;
   // The name may come from a run config in someone else's project file: only a folder directly in backbones/.
@@ -108,17 +109,100 @@ export function findBackbone(project: Project, name: string): BackboneInfo {
   throw new LoupeError('NOT_FOUND', `No backbone named "${name}" (see \`loupe backbone list\`)`);
 }
 
-/** Copies a LayersModel folder into the project's backbones/, after checking that it loads and fits. */
+/** Reserved by Windows whatever the extension: a backbone folder named so could not be opened there. */
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$/i;
+
+/**
+ * A backbone's name becomes a folder name, so it must be a plain file name: no path separators, no `..`, no
+ * control characters (a backbone named `../../x` once wrote its files outside the project).
+ */
+export function checkBackboneName(name: string): string {
+  const ok =
+    name.length >= 1 &&
+    name.length <= 100 &&
+    !/[/\\:*?"<>|\p{Cc}]/u.test(name) &&
+    !name.includes('..') &&
+    !name.startsWith('.') &&
+    !/[. ]$/.test(name) &&
+    name.trim() === name &&
+    !WINDOWS_RESERVED.test(name);
+  if (!ok) throw new LoupeError('BAD_INPUT', `"${name}" cannot name a backbone: use a plain name (letters, digits, spaces, - _ . but no / \\ or ..), e.g. --name resnet18`);
+  return name;
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where an imported backbone's files go: a new folder directly inside the project's backbones/, which must be a
+ * real folder (a symlinked backbones/ would send the files elsewhere).
+ */
+export function backboneTarget(project: Project, name: string): string {
+  checkBackboneName(name);
+  const root = join(project.path, 'backbones');
+  if (isSymlink(root)) throw new LoupeError('BAD_INPUT', `${root} is a symbolic link; Loupe keeps backbones in a real folder inside the project`);
+  const target = resolve(root, name);
+  if (dirname(target) !== resolve(root)) throw new LoupeError('BAD_INPUT', `"${name}" cannot name a backbone`);
+  if (exists(target)) throw new LoupeError('CONFLICT', `A backbone named "${name}" is already imported`);
+  mkdirSync(root, { recursive: true });
+  return target;
+}
+
+/** A file of the source folder that may be copied: named by a plain relative path inside it, a regular file. */
+function sourceFile(dir: string, rel: string): string {
+  const file = resolve(dir, rel);
+  if (!file.startsWith(dir + sep)) throw new LoupeError('BAD_INPUT', `The backbone names a file outside its folder (${rel}); nothing was imported`);
+  let st;
+  try {
+    st = lstatSync(file);
+  } catch {
+    throw new LoupeError('BAD_INPUT', `The backbone's file ${rel} is missing`);
+  }
+  if (st.isSymbolicLink()) throw new LoupeError('BAD_INPUT', `The backbone's file ${rel} is a symbolic link; Loupe copies only real files`);
+  if (!st.isFile()) throw new LoupeError('BAD_INPUT', `The backbone's ${rel} is not a file`);
+  return file;
+}
+
+/**
+ * Copies a LayersModel folder into the project's backbones/, after checking that it loads and fits. Only
+ * model.json, the weights files its manifest names and Loupe's own side files are copied, each a real file inside
+ * the folder; the copy is removed again if any of it fails, so nothing half-imported stays.
+ */
 export function importBackbone(project: Project, src: string, name?: string): BackboneInfo {
   const dir = resolve(src);
+  if (isSymlink(dir)) throw new LoupeError('BAD_INPUT', `${dir} is a symbolic link; give the backbone's real folder`);
   const meta = readMeta(dir, name ?? basename(dir));
+  const finalName = checkBackboneName(name ?? meta.name);
+  const manifest = JSON.parse(readFileSync(sourceFile(dir, 'model.json'), 'utf8')) as { weightsManifest: { paths: string[] }[] };
+  const files = ['model.json', ...manifest.weightsManifest.flatMap((g) => g.paths), ...['preprocessing.json'].filter((f) => exists(join(dir, f)))];
+  const sources = files.map((f) => [f, sourceFile(dir, f)] as const);
   checkWeightFiles(dir);
-  const target = join(project.path, 'backbones', name ?? meta.name);
-  if (existsSync(target)) throw new LoupeError('CONFLICT', `A backbone named "${name ?? meta.name}" is already imported`);
-  mkdirSync(target, { recursive: true });
-  cpSync(dir, target, { recursive: true });
-  writeFileSync(join(target, 'backbone.json'), JSON.stringify({ ...meta, name: name ?? meta.name }, null, 2));
-  return { ...meta, name: name ?? meta.name, source: 'imported', dir: target };
+  const target = backboneTarget(project, finalName);
+  try {
+    for (const [rel, file] of sources) {
+      mkdirSync(dirname(join(target, rel)), { recursive: true });
+      copyFileSync(file, join(target, rel));
+    }
+    writeFileSync(join(target, 'backbone.json'), JSON.stringify({ ...meta, name: finalName }, null, 2));
+  } catch (e) {
+    rmSync(target, { recursive: true, force: true });
+    throw e;
+  }
+  return { ...meta, name: finalName, source: 'imported', dir: target };
 }
 
 /** The config a backbone run trains with: the backbone's input size, channels and normalization win. */

@@ -176,6 +176,32 @@ export interface SourceOptions {
   balanced?: boolean;
 }
 
+/**
+ * The order of one epoch: items sorted by content hash (stable across runs), shuffled by the seed and epoch, or
+ * drawn with equal weight per class. Shared by every batch source, so image and feature batches line up.
+ */
+export function epochOrder(items: DatasetItem[], epoch: number, opts: SourceOptions): DatasetItem[] {
+  if (!opts.shuffle) return items;
+  const random = seededRandom((opts.seed * 1_000_003 + epoch * 7919) >>> 0);
+  if (!opts.balanced) return shuffleInPlace([...items], random);
+  const byClass = new Map<number, DatasetItem[]>();
+  for (const it of items) {
+    const list = byClass.get(it.classIndex);
+    if (list) list.push(it);
+    else byClass.set(it.classIndex, [it]);
+  }
+  const groups = [...byClass.values()];
+  return Array.from({ length: items.length }, () => {
+    const g = groups[Math.floor(random() * groups.length)]!;
+    return g[Math.floor(random() * g.length)]!;
+  });
+}
+
+/** Items in the order every source starts from: by content hash, then id. */
+export function byContent(items: DatasetItem[]): DatasetItem[] {
+  return [...items].sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : a.imageId - b.imageId));
+}
+
 /** Batches read from the tensor cache: shuffled per epoch by the seed, augmented on the fly when asked. */
 export class CachedSource implements BatchSource {
   readonly size: number;
@@ -189,32 +215,15 @@ export class CachedSource implements BatchSource {
     this.cache = cache;
     // Ordered by content before any seeded shuffle: the same images and seed train in the same order whatever ids
     // an import happened to give them (parallel imports number files in the order they finish).
-    this.items = [...items].sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : a.imageId - b.imageId));
+    this.items = byContent(items);
     this.size = items.length;
     this.shape = [shape.imageSize, shape.imageSize, shape.channels];
     this.norm = norm;
     this.opts = opts;
   }
 
-  private order(epoch: number): DatasetItem[] {
-    if (!this.opts.shuffle) return this.items;
-    const random = seededRandom((this.opts.seed * 1_000_003 + epoch * 7919) >>> 0);
-    if (!this.opts.balanced) return shuffleInPlace([...this.items], random);
-    const byClass = new Map<number, DatasetItem[]>();
-    for (const it of this.items) {
-      const list = byClass.get(it.classIndex);
-      if (list) list.push(it);
-      else byClass.set(it.classIndex, [it]);
-    }
-    const groups = [...byClass.values()];
-    return Array.from({ length: this.items.length }, () => {
-      const g = groups[Math.floor(random() * groups.length)]!;
-      return g[Math.floor(random() * g.length)]!;
-    });
-  }
-
   *batches(epoch: number, batchSize: number): Iterable<Batch> {
-    const order = this.order(epoch);
+    const order = epochOrder(this.items, epoch, this.opts);
     const [h, w, c] = this.shape;
     const per = h * w * c;
     const row = new Uint8Array(per);

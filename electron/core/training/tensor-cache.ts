@@ -27,10 +27,11 @@ export class TensorCache {
   private readonly indexFd: number;
   private dataSize: number;
 
-  constructor(cacheDir: string, shape: InputShape) {
-    const dir = join(cacheDir, 'tensors', cacheKey(shape));
+  /** Decoded images of one input shape, or (`rows`) other fixed-size rows under their own key, e.g. features. */
+  constructor(cacheDir: string, shape: InputShape | { key: string; rowBytes: number }) {
+    const dir = join(cacheDir, 'tensors', 'key' in shape ? shape.key : cacheKey(shape));
     mkdirSync(dir, { recursive: true });
-    this.rowBytes = shape.imageSize * shape.imageSize * shape.channels;
+    this.rowBytes = 'key' in shape ? shape.rowBytes : shape.imageSize * shape.imageSize * shape.channels;
     this.dataFd = openSync(join(dir, 'data.bin'), existsSync(join(dir, 'data.bin')) ? 'r+' : 'w+');
     this.dataSize = fstatSync(this.dataFd).size;
     const indexFile = join(dir, 'index.bin');

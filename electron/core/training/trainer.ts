@@ -16,6 +16,8 @@ import { addWarnings, claimRun, endRun, getRun, markRunning, recordEpoch, runDir
 import { TensorCache } from './tensor-cache.ts';
 import { ModelThreads } from './parallel/peers.ts';
 import { trainingThreads } from './parallel/threads.ts';
+import { augmentationOn } from './augment.ts';
+import { cachedHead } from './feature-cache.ts';
 
 export interface TrainerEvents {
   status?(message: string): void;
@@ -30,6 +32,8 @@ export interface TrainerOptions {
   backend: string;
   signal?: AbortSignal;
   events?: TrainerEvents;
+  /** Train a frozen backbone's head on cached features when nothing is augmented (default true). */
+  featureCache?: boolean;
 }
 
 export interface TrainerResult {
@@ -54,6 +58,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   markRunning(db, runId, o.backend);
   const release = claimRun(project, runId);
   let cache: TensorCache | null = null;
+  let featureCache: TensorCache | null = null;
   let model: tfl.LayersModel | null = null;
   let peers: ModelThreads | null = null;
   try {
@@ -144,7 +149,10 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
       if (!carry && optimizerWeights) tf.dispose(optimizerWeights.map((w) => w.tensor));
       optimizerWeights = undefined;
       const resumeArg = state ? { state: { ...state, earlyStop: at > phaseStart ? state.earlyStop : { ...state.earlyStop, badEpochs: 0 } }, optimizerWeights: carry ?? [] } : undefined;
-      end = await fit(model, trainSource, valSource, {
+      const onFeatures = p === 0 && t && o.featureCache !== false && !augmentationOn(config.augment);
+      const head = onFeatures ? await cachedHead(project, config, t, { cache, train, val, shape, normalization, preprocessing, signal: o.signal, status: o.events?.status, prepare: o.events?.prepare }) : null;
+      if (head) featureCache = head.cache;
+      end = await fit(head?.model ?? model, head?.train ?? trainSource, head ? head.val : valSource, {
         epochs: phase.until,
         batchSize: config.batchSize,
         optimizer: { ...config.optimizer, lr: config.optimizer.lr * phase.lrFactor },
@@ -153,7 +161,8 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         heldOut: run.fold !== null,
         weightDecay: config.weightDecay,
         classWeights,
-        peers,
+        // The threads hold the whole network; a head trained on cached features is small enough for one thread.
+        peers: head ? null : peers,
         numClasses,
         signal: o.signal,
         resume: resumeArg,
@@ -169,6 +178,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
           o.events?.epoch?.(m, improved);
         },
       });
+      head?.dispose();
       state = end.state;
       // A head that stopped improving moves on to fine-tuning; anything else ends the run.
       if (end.status !== 'finished' && !(end.status === 'early-stopped' && p < phases.length - 1)) break;
@@ -191,6 +201,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     await peers?.close();
     model?.dispose();
     cache?.close();
+    featureCache?.close();
     release();
   }
 }

@@ -330,6 +330,14 @@ class Converter {
         const hi = this.initializer(`${name}_max`, [], Float32Array.of(Number(max)));
         return { ...x, name: this.op('Clip', `${name}_clip`, [x.name, lo, hi]) };
       }
+      case 'LeakyReLU':
+        return { ...x, name: this.op('LeakyRelu', `${name}_leakyrelu`, [x.name], { alpha: float(Number(c['alpha'] ?? 0.3)) }) };
+      case 'Rescaling': {
+        // x·scale + offset (an imported network's hard sigmoid or clip, issue 12).
+        const scale = this.initializer(`${name}_scale`, [], Float32Array.of(Number(c['scale'])));
+        const offset = this.initializer(`${name}_offset`, [], Float32Array.of(Number(c['offset'] ?? 0)));
+        return { ...x, name: this.op('Add', `${name}_offset`, [this.op('Mul', `${name}_scale`, [x.name, scale]), offset]) };
+      }
       case 'Softmax': {
         const axis = Number(c['axis'] ?? -1);
         if (axis !== -1 && axis !== x.shape.length - 1) throw new UnsupportedLayerError(c.name, l.class_name, `softmax over axis ${axis}`);
@@ -341,7 +349,8 @@ class Converter {
         const op = { Add: 'Add', Multiply: 'Mul', Maximum: 'Max' }[l.class_name]!;
         let acc = x.name;
         for (let i = 1; i < ins.length; i++) acc = this.op(op, `${name}_${op.toLowerCase()}${i}`, [acc, ins[i]!.name]);
-        return { name: acc, shape: x.shape };
+        // Broadcast (a squeeze-excite gate of 1×1×C times a map): the result has the larger size on each axis.
+        return { name: acc, shape: x.shape.map((d, k) => (d === null ? null : Math.max(...ins.map((v) => (v.shape[k] as number | null) ?? 0)))) };
       }
       case 'Concatenate': {
         const axis = Number(c['axis'] ?? -1);

@@ -50,6 +50,8 @@ export interface OnnxModel {
   inputs: OnnxValueInfo[];
   outputs: OnnxValueInfo[];
   metadata: Record<string, string>;
+  /** Defaults to OPSET; tests write other opsets to check that import refuses them. */
+  opset?: number;
 }
 
 export const int = (value: number): AttributeValue => ({ kind: 'int', value });
@@ -122,7 +124,7 @@ export function encodeModel(m: OnnxModel): Uint8Array {
     for (const v of m.inputs) g.message(11, (vw) => writeValueInfo(vw, v));
     for (const v of m.outputs) g.message(12, (vw) => writeValueInfo(vw, v));
   });
-  w.message(8, (o) => o.string(1, '').int(2, OPSET));
+  w.message(8, (o) => o.string(1, '').int(2, m.opset ?? OPSET));
   for (const [key, value] of Object.entries(m.metadata)) w.message(14, (e) => e.string(1, key).string(2, value));
   return w.finish();
 }

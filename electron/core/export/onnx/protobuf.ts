@@ -8,9 +8,11 @@
  * and unpacked is what proto2 emits by default.
  */
 
-const WIRE_VARINT = 0;
-const WIRE_FIXED32 = 5;
-const WIRE_LENGTH = 2;
+/** Protobuf wire types (the 3 low bits of a field key); the ONNX reader uses them too. */
+export const WIRE_VARINT = 0;
+export const WIRE_FIXED64 = 1;
+export const WIRE_LENGTH = 2;
+export const WIRE_FIXED32 = 5;
 
 /** Growable byte sink. */
 export class ProtoWriter {
@@ -106,43 +108,4 @@ export class ProtoWriter {
   finish(): Uint8Array {
     return this.buf.slice(0, this.len);
   }
-}
-
-/**
- * A minimal reader, for tests and for checking what was written: returns the fields of one message level as
- * (field, wire type, value) triples; length-delimited values stay bytes, to be read again as a message.
- */
-export function readFields(data: Uint8Array): { field: number; wire: number; value: bigint | number | Uint8Array }[] {
-  const out: { field: number; wire: number; value: bigint | number | Uint8Array }[] = [];
-  let pos = 0;
-  const varint = (): bigint => {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (pos >= data.length) throw new Error('protobuf: truncated varint');
-      const b = data[pos++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7n;
-    }
-  };
-  while (pos < data.length) {
-    const key = Number(varint());
-    const field = key >>> 3;
-    const wire = key & 7;
-    if (wire === WIRE_VARINT) out.push({ field, wire, value: varint() });
-    else if (wire === WIRE_FIXED32) {
-      out.push({ field, wire, value: new DataView(data.buffer, data.byteOffset + pos, 4).getFloat32(0, true) });
-      pos += 4;
-    } else if (wire === WIRE_LENGTH) {
-      const n = Number(varint());
-      if (pos + n > data.length) throw new Error('protobuf: truncated field');
-      out.push({ field, wire, value: data.subarray(pos, pos + n) });
-      pos += n;
-    } else if (wire === 1) {
-      out.push({ field, wire, value: new DataView(data.buffer, data.byteOffset + pos, 8).getBigUint64(0, true) });
-      pos += 8;
-    } else throw new Error(`protobuf: unsupported wire type ${wire}`);
-  }
-  return out;
 }
