@@ -1,31 +1,37 @@
-// The PyTorch side of the benches: bench/pytorch_lenet.py in a child process, one JSON line per command, so
-// Loupe and PyTorch run interleaved on the same machine state in one script.
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
-import { createInterface } from 'node:readline';
+/**
+ * The PyTorch side of the benches: a script of bench/ run by Debian's /usr/bin/python3 (python3-torch lives with the
+ * system Python, not with a pyenv one that may come first on PATH), timed from spawn to exit like the Loupe side,
+ * its JSON lines parsed.
+ */
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { FASHION_MNIST_DIR } from '../tests/helpers/fashion-mnist.ts';
+import { BENCH_DIR } from './support.ts';
 
-// Debian's python3-torch lives with the system Python, not with a pyenv one that may come first on PATH.
-const PYTHON = process.env.PYTHON ?? '/usr/bin/python3';
+const PYTHON = process.env['PYTHON'] ?? '/usr/bin/python3';
 
-export class TorchSide {
-  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
-  private readonly lines: AsyncIterableIterator<string>;
-  constructor(args: string[] = []) {
-    this.child = spawn(PYTHON, [join(import.meta.dirname, 'pytorch_lenet.py'), '--data-dir', FASHION_MNIST_DIR, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
+/** Throws a message that says what to install when the Python side cannot run. */
+export function torchAvailable(modules: string[] = ['torch']): void {
+  const r = spawnSync(PYTHON, ['-c', `import ${modules.join(', ')}`], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    throw new Error(
+      `the PyTorch side needs ${modules.join(', ')} for ${PYTHON} (Debian: apt install python3-torch python3-torchvision python3-pil): ${(r.stderr || String(r.error ?? '')).trim().split('\n').at(-1)}`,
+    );
   }
-  async next(): Promise<Record<string, number | string | boolean>> {
-    const { value, done } = await this.lines.next();
-    if (done) throw new Error('the PyTorch process ended early (is python3-torch installed?)');
-    return JSON.parse(value);
-  }
-  async ask(cmd: string) {
-    this.child.stdin.write(`${cmd}\n`);
-    return this.next();
-  }
-  close() {
-    this.child.stdin.end('quit\n');
-  }
+}
+
+export function runTorch(script: string, args: string[]): Promise<{ wallSeconds: number; lines: Record<string, unknown>[] }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(PYTHON, [join(BENCH_DIR, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wallSeconds = (performance.now() - t0) / 1000;
+      if (code !== 0) reject(new Error(`${script} exited with ${code}:\n${err.slice(-3000)}`));
+      else resolve({ wallSeconds, lines: out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) });
+    });
+  });
 }
