@@ -133,7 +133,7 @@ await runBench('train', async (loadAtStart) => {
     const project = join(work, 'project');
     // The tree's train/ and test/ folders become the project's splits.
     const imp = await loupe(['import', project, tree.dir, '--json']);
-    console.error(`imported ${TRAIN} images in ${imp.wallSeconds.toFixed(1)} s`);
+    console.error(`imported ${TRAIN} training and ${TEST} test images in ${imp.wallSeconds.toFixed(1)} s`);
     const doctor = JSON.parse((await loupe(['doctor', '--json'])).stdout) as { chosen: { name: string; detail: string }; threads: number };
     const recipes: Record<string, Awaited<ReturnType<typeof benchRecipe>>> = {};
     for (const n of names) recipes[n] = await benchRecipe(n, project);
