@@ -4,7 +4,7 @@
  * rounds with the median of per-round ratios, percentiles only from enough samples, `--tiny` runs that write
  * nowhere near the real results, and the folder the bench's own data goes in.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, getPriority, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -186,4 +186,43 @@ export async function runBench(name: string, main: (loadAtStart: number[]) => Pr
   } finally {
     release();
   }
+}
+
+export interface TimedRun {
+  /** From spawn to exit: the whole command, as a user waits for it. */
+  wallSeconds: number;
+  stdout: string;
+  stderr: string;
+  /** Every stdout line that parsed as a JSON object, in order (a pretty-printed object is in stdout whole). */
+  lines: Record<string, unknown>[];
+}
+
+/** Runs a command to its end, timed; rejects with the tail of its output when it fails. */
+export function runTimed(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TimedRun> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(command, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wallSeconds = (performance.now() - t0) / 1000;
+      if (code !== 0) {
+        reject(new Error(`${args.slice(0, 3).join(' ')} exited with ${code}:\n${stderr.slice(-3000)}${stdout.slice(-1000)}`));
+        return;
+      }
+      const lines: Record<string, unknown>[] = [];
+      for (const line of stdout.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        try {
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          // The first line of a pretty-printed object.
+        }
+      }
+      resolve({ wallSeconds, stdout, stderr, lines });
+    });
+  });
 }

@@ -3,9 +3,9 @@
  * system Python, not with a pyenv one that may come first on PATH), timed from spawn to exit like the Loupe side,
  * its JSON lines parsed.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BENCH_DIR } from './support.ts';
+import { BENCH_DIR, runTimed, type TimedRun } from './support.ts';
 
 const PYTHON = process.env['PYTHON'] ?? '/usr/bin/python3';
 
@@ -19,19 +19,6 @@ export function torchAvailable(modules: string[] = ['torch']): void {
   }
 }
 
-export function runTorch(script: string, args: string[]): Promise<{ wallSeconds: number; lines: Record<string, unknown>[] }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(PYTHON, [join(BENCH_DIR, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const wallSeconds = (performance.now() - t0) / 1000;
-      if (code !== 0) reject(new Error(`${script} exited with ${code}:\n${err.slice(-3000)}`));
-      else resolve({ wallSeconds, lines: out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) });
-    });
-  });
+export function runTorch(script: string, args: string[]): Promise<TimedRun> {
+  return runTimed(PYTHON, [join(BENCH_DIR, script), ...args]);
 }
