@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../electron/core/training/kernels/index.ts';
-import { median, runBench, runFacts, TINY, writeResult } from './support.ts';
+import { median, MIN_ROUNDS, runBench, runFacts, TINY, writeResult } from './support.ts';
 
 tf.env().set('PROD', true); // no cpu-backend banner in the bench output
 
@@ -84,7 +84,7 @@ async function main(loadAtStart: number[]) {
     const cpuData = await on('cpu');
     const o: number[] = [], s: number[] = [], p: number[] = [];
     const stockConfig = stock.get(c.kernel);
-    for (let round = 0; round < (TINY ? 1 : 3); round++) {
+    for (let round = 0; round < (TINY ? 1 : MIN_ROUNDS); round++) {
       await tf.setBackend('wasm');
       swap(c.kernel, ours.get(c.kernel)!);
       o.push(timeOnce(c, wasmData, TINY ? 0 : 150));
@@ -115,7 +115,7 @@ async function main(loadAtStart: number[]) {
   const result = {
     bench: 'kernels',
     ...runFacts(loadAtStart),
-    note: 'Kernel micro-benchmark. ms per call, median of 3 interleaved rounds; stockWasmMs null = tfjs-backend-wasm has no such kernel. The stock MaxPoolGrad is also wrong for windows of negatives (see tests/medium/wasm-kernels.test.ts).',
+    note: 'Kernel micro-benchmark. ms per call, median of 5 interleaved rounds; stockWasmMs null = tfjs-backend-wasm has no such kernel. The stock MaxPoolGrad is also wrong for windows of negatives (see tests/medium/wasm-kernels.test.ts).',
     tfjs: tf.version_core,
     rows,
   };
