@@ -11,27 +11,24 @@
  *     default switches to the linearized path there;
  *   - baseline: one argmax pass over the same probabilities, the machine-speed yardstick the totals are
  *     expressed against (ratios), since the machine is shared and loaded.
- * Writes bench/results/eval-metrics.json. Options: --rows N, --classes K, --repeats R.
+ * Writes bench/results/eval-metrics.json. Options: --rows N, --classes K, --repeats R, --tiny (2,000 rows, one repeat).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { computeMetrics, predictedClasses, type Predictions } from '../shared/metrics.ts';
 import { seededRandom } from '../shared/random.ts';
+import { median as medianOf, runBench, runFacts, TINY, writeResult } from './support.ts';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
 const { values } = parseArgs({
   options: {
-    rows: { type: 'string', default: '100000' },
+    rows: { type: 'string' },
     classes: { type: 'string', default: '50' },
-    repeats: { type: 'string', default: '3' },
+    repeats: { type: 'string' },
+    tiny: { type: 'boolean', default: false },
   },
 });
-const N = Number(values.rows);
+const N = Number(values.rows ?? (TINY ? 2000 : 100_000));
 const K = Number(values.classes);
-const REPEATS = Number(values.repeats);
+const REPEATS = Number(values.repeats ?? (TINY ? 1 : 3));
 
 function makePredictions(n: number, k: number, seed: number): Predictions {
   const random = seededRandom(seed);
@@ -65,58 +62,53 @@ function time<T>(fn: () => T): { ms: number; cpuMs: number; value: T } {
 function median<T>(fn: () => T): { ms: number; cpuMs: number; runs: number[]; value: T } {
   const results = Array.from({ length: REPEATS }, () => time(fn));
   const runs = results.map((r) => Math.round(r.ms));
-  const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  return { ms: mid(runs), cpuMs: Math.round(mid(results.map((r) => r.cpuMs))), runs, value: results[0]!.value };
+  return { ms: medianOf(runs), cpuMs: Math.round(medianOf(results.map((r) => r.cpuMs))), runs, value: results[0]!.value };
 }
 
-const loadAtStart = loadavg().map((v) => Math.round(v * 100) / 100);
-const data = makePredictions(N, K, 1);
-const binary = makePredictions(N, 2, 2);
-time(() => computeMetrics(makePredictions(2000, K, 3))); // warm up the JIT on a small set
+await runBench('eval-metrics', async (loadAtStart) => {
+  const data = makePredictions(N, K, 1);
+  const binary = makePredictions(N, 2, 2);
+  time(() => computeMetrics(makePredictions(2000, K, 3))); // warm up the JIT on a small set
 
-const baseline = median(() => predictedClasses(data.probs, N, K));
-const total = median(() => computeMetrics(data));
-const noBootstrap = median(() => computeMetrics(data, { bootstrap: false }));
-const binaryTotal = median(() => computeMetrics(binary));
-const exactB10 = time(() => computeMetrics(data, { bootstrap: { resamples: 10, aucMethod: 'exact' } }));
+  const baseline = median(() => predictedClasses(data.probs, N, K));
+  const total = median(() => computeMetrics(data));
+  const noBootstrap = median(() => computeMetrics(data, { bootstrap: false }));
+  const binaryTotal = median(() => computeMetrics(binary));
+  const exactB10 = time(() => computeMetrics(data, { bootstrap: { resamples: 10, aucMethod: 'exact' } }));
 
-const ci = total.value.confidenceIntervals!;
-const result = {
-  bench: 'eval-metrics',
-  date: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpu: cpus()[0]?.model.split(' ').slice(0, 2).join(' '), memGB: Math.round(totalmem() / 2 ** 30), node: process.version },
-  loadAverageAtStart: loadAtStart,
-  loadAverageAtEnd: loadavg().map((v) => Math.round(v * 100) / 100),
-  rows: N,
-  classes: K,
-  resamples: ci.resamples,
-  repeats: REPEATS,
-  accuracy: total.value.accuracy,
-  auc: total.value.auc.macro,
-  intervals: {
-    accuracy: [ci.accuracy.lower, ci.accuracy.upper],
-    auc: [ci.auc?.lower, ci.auc?.upper],
-    method: ci.method,
-  },
-  ms: {
-    baselineArgmaxPass: baseline.ms,
-    total: total.ms,
-    totalRuns: total.runs,
-    totalCpu: total.cpuMs,
-    withoutBootstrap: noBootstrap.ms,
-    bootstrap: total.ms - noBootstrap.ms,
-    binaryTotal: binaryTotal.ms,
-    binaryMethod: binaryTotal.value.confidenceIntervals!.method,
-    exactBootstrapB10: Math.round(exactB10.ms - noBootstrap.ms),
-    exactBootstrapB1000Extrapolated: Math.round((exactB10.ms - noBootstrap.ms) * 100),
-  },
-  ratios: {
-    totalOverBaseline: Math.round((total.ms / Math.max(baseline.ms, 1)) * 10) / 10,
-    binaryOverBaseline: Math.round((binaryTotal.ms / Math.max(baseline.ms, 1)) * 10) / 10,
-  },
-  targets: { totalUnder2000ms: total.ms < 2000, binaryUnder2000ms: binaryTotal.ms < 2000 },
-};
-mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'eval-metrics.json'), JSON.stringify(result, null, 2) + '\n');
-console.log(JSON.stringify(result.ms), JSON.stringify(result.targets));
-console.log('wrote bench/results/eval-metrics.json');
+  const ci = total.value.confidenceIntervals!;
+  const result = {
+    bench: 'eval-metrics',
+    ...runFacts(loadAtStart),
+    rows: N,
+    classes: K,
+    resamples: ci.resamples,
+    repeats: REPEATS,
+    accuracy: total.value.accuracy,
+    auc: total.value.auc.macro,
+    intervals: {
+      accuracy: [ci.accuracy.lower, ci.accuracy.upper],
+      auc: [ci.auc?.lower, ci.auc?.upper],
+      method: ci.method,
+    },
+    ms: {
+      baselineArgmaxPass: baseline.ms,
+      total: total.ms,
+      totalRuns: total.runs,
+      totalCpu: total.cpuMs,
+      withoutBootstrap: noBootstrap.ms,
+      bootstrap: total.ms - noBootstrap.ms,
+      binaryTotal: binaryTotal.ms,
+      binaryMethod: binaryTotal.value.confidenceIntervals!.method,
+      exactBootstrapB10: Math.round(exactB10.ms - noBootstrap.ms),
+      exactBootstrapB1000Extrapolated: Math.round((exactB10.ms - noBootstrap.ms) * 100),
+    },
+    ratios: {
+      totalOverBaseline: Math.round((total.ms / Math.max(baseline.ms, 1)) * 10) / 10,
+      binaryOverBaseline: Math.round((binaryTotal.ms / Math.max(baseline.ms, 1)) * 10) / 10,
+    },
+    targets: { totalUnder2000ms: total.ms < 2000, binaryUnder2000ms: binaryTotal.ms < 2000 },
+  };
+  writeResult('eval-metrics', result);
+  console.log(JSON.stringify(result.ms), JSON.stringify(result.targets));
+});

@@ -2,17 +2,18 @@
  * `npm run bench:import-memory`: peak RSS while importing 100,000 small images into a fresh project; target
  * under 400 MB (the import streams: a bounded pool, batched writes, entries dropped once taken).
  * The files are generated once into bench/tmp/ (in this process); the import runs in a fresh child process so
- * its peak RSS (getrusage maxrss) measures the import alone. Results: bench/results/import-memory.json.
+ * its peak RSS (getrusage maxrss) measures the import alone. Results: bench/results/import-memory.json (only for
+ * the full 100,000; COUNT=N or --tiny, 300 files, print and write to a temp folder).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BENCH_TMP, smallPngs } from './import-data.ts';
+import { smallPngs } from './import-data.ts';
+import { BENCH_TMP, runBench, runFacts, TINY, writeResult } from './support.ts';
 
-const COUNT = Number(process.env['COUNT'] ?? 100_000);
+const COUNT = Number(process.env['COUNT'] ?? (TINY ? 300 : 100_000));
 const LIMIT_MB = 400;
-const here = dirname(fileURLToPath(import.meta.url));
 
 async function child(dir: string): Promise<void> {
   const { runImport } = await import('../electron/core/import/importer.ts');
@@ -50,28 +51,27 @@ async function child(dir: string): Promise<void> {
 if (process.argv[2] === '--child') {
   await child(process.argv[3]!);
 } else {
-  const dir = await smallPngs(`import-memory-${COUNT}`, COUNT, 32);
-  process.stderr.write(`importing ${COUNT} files in a child process…\n`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', dir], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 1 << 20,
+  await runBench('import-memory', async (loadAtStart) => {
+    const dir = await smallPngs(`import-memory-${COUNT}`, COUNT, 32);
+    process.stderr.write(`importing ${COUNT} files in a child process…\n`);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', dir], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 20,
+    });
+    if (r.status !== 0) throw new Error(`child failed with status ${r.status}`);
+    const measured = JSON.parse(r.stdout) as { maxRssMB: number; added: number };
+    const results = {
+      bench: 'import-memory',
+      ...runFacts(loadAtStart),
+      files: COUNT,
+      description: `${COUNT} PNG, 32×32 RGB, in 10 class folders`,
+      limitMB: LIMIT_MB,
+      ...measured,
+      pass: measured.maxRssMB < LIMIT_MB && measured.added === COUNT,
+    };
+    if (COUNT === 100_000 || TINY) writeResult('import-memory', results);
+    console.log(JSON.stringify(results, null, 2));
+    if (!results.pass) console.error('import-memory: over the limit');
   });
-  if (r.status !== 0) throw new Error(`child failed with status ${r.status}`);
-  const measured = JSON.parse(r.stdout) as { maxRssMB: number; added: number };
-  const results = {
-    bench: 'import-memory',
-    date: new Date().toISOString(),
-    files: COUNT,
-    description: `${COUNT} PNG, 32×32 RGB, in 10 class folders`,
-    limitMB: LIMIT_MB,
-    ...measured,
-    pass: measured.maxRssMB < LIMIT_MB && measured.added === COUNT,
-  };
-  if (COUNT === 100_000) {
-    mkdirSync(join(here, 'results'), { recursive: true });
-    writeFileSync(join(here, 'results', 'import-memory.json'), `${JSON.stringify(results, null, 2)}\n`);
-  }
-  console.log(JSON.stringify(results, null, 2));
-  if (!results.pass) process.exitCode = 1;
 }

@@ -1,12 +1,13 @@
 // `npm run bench:kernels` — each training kernel we register for wasm, timed against wasm's stock kernel (where it
 // has one) and the cpu backend's (plain JS loops), at LeNet and compact-ResNet/MobileNet sizes. Rounds are
 // interleaved (ours, stock, cpu, ours, …) and medians reported. Results: bench/results/kernels.json.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// A kernel micro-benchmark: it times single kernels, not the training path (that is bench:train). --tiny: the
+// first two cases, one round, no cpu timing.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../electron/core/training/kernels/index.ts';
+import { median, MIN_ROUNDS, runBench, runFacts, TINY, writeResult } from './support.ts';
 
 tf.env().set('PROD', true); // no cpu-backend banner in the bench output
 
@@ -28,7 +29,7 @@ const depthwise = (label: string, x: number[], f: number[], strides: number, dy:
   { kernel: 'DepthwiseConv2dNativeBackpropInput', label, inputs: { dy, filter: f }, attrs: { strides, pad: 'same', dilations: 1, inputShape: x } },
 ];
 
-const cases: Case[] = [
+const allCases: Case[] = [
   ...conv('LeNet conv1 5x5 same, batch 64, 28x28x1 -> 6', [64, 28, 28, 1], [5, 5, 1, 6], 1, 'same', [64, 28, 28, 6]).slice(0, 1),
   ...conv('LeNet conv2 5x5 valid, batch 64, 14x14x6 -> 16', [64, 14, 14, 6], [5, 5, 6, 16], 1, 'valid', [64, 10, 10, 16]),
   ...conv('ResNet 3x3 s1 same, batch 32, 16x16x32 -> 32', [32, 16, 16, 32], [3, 3, 32, 32], 1, 'same', [32, 16, 16, 32]),
@@ -42,10 +43,7 @@ const cases: Case[] = [
   { kernel: 'BatchMatMul', label: 'dense dx = dy W^T, 64x120 . 400x120', inputs: { a: [64, 120], b: [400, 120] }, attrs: { transposeA: false, transposeB: true } },
 ];
 
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
+const cases = TINY ? allCases.slice(0, 2).map((c) => ({ ...c, cpu: false })) : allCases;
 
 /** ms per call of `kernel` on the active backend, with the given registration in place. */
 function timeOnce(c: Case, data: Record<string, tf.Tensor>, budgetMs: number): number {
@@ -69,7 +67,7 @@ function swap(kernel: string, config: tf.KernelConfig): void {
   tf.registerKernel(config);
 }
 
-async function main() {
+async function main(loadAtStart: number[]) {
   // Initialise wasm before replacing its kernels, so the stock ones we time against get their setup (cwrap).
   await tf.setBackend('wasm');
   const stock = new Map(cases.map((c) => [c.kernel, tf.getKernel(c.kernel, 'wasm')]));
@@ -86,13 +84,13 @@ async function main() {
     const cpuData = await on('cpu');
     const o: number[] = [], s: number[] = [], p: number[] = [];
     const stockConfig = stock.get(c.kernel);
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < (TINY ? 1 : MIN_ROUNDS); round++) {
       await tf.setBackend('wasm');
       swap(c.kernel, ours.get(c.kernel)!);
-      o.push(timeOnce(c, wasmData, 150));
+      o.push(timeOnce(c, wasmData, TINY ? 0 : 150));
       if (stockConfig) {
         swap(c.kernel, stockConfig);
-        s.push(timeOnce(c, wasmData, 150));
+        s.push(timeOnce(c, wasmData, TINY ? 0 : 150));
         swap(c.kernel, ours.get(c.kernel)!);
       }
       // The cpu kernels take up to seconds per call at these sizes: one timed call, in the first round only.
@@ -116,19 +114,13 @@ async function main() {
   }
   const result = {
     bench: 'kernels',
-    note: 'ms per call, median of 3 interleaved rounds; stockWasmMs null = tfjs-backend-wasm has no such kernel. The stock MaxPoolGrad is also wrong for windows of negatives (see tests/medium/wasm-kernels.test.ts).',
+    ...runFacts(loadAtStart),
+    note: 'Kernel micro-benchmark. ms per call, median of 5 interleaved rounds; stockWasmMs null = tfjs-backend-wasm has no such kernel. The stock MaxPoolGrad is also wrong for windows of negatives (see tests/medium/wasm-kernels.test.ts).',
     tfjs: tf.version_core,
-    // The machine is shared: absolute times move with the load; the interleaved ratios much less.
-    loadAverage: (await import('node:os')).loadavg().map((v) => +v.toFixed(2)),
     rows,
   };
-  mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
-  writeFileSync(join(import.meta.dirname, 'results', 'kernels.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeResult('kernels', result);
   console.log(JSON.stringify(rows.map((r) => ({ kernel: r.kernel, case: r.case, oursMs: r.oursMs, vsStock: r.speedupVsStockWasm, vsCpu: r.speedupVsCpu }))));
 }
 
-// An uncaught error would be rethrown by the wasm module's own handler, printing its minified source.
-await main().catch((e: unknown) => {
-  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-  process.exit(1);
-});
+await runBench('kernels', main);

@@ -3,28 +3,25 @@
 // visible grid page), bulk-labeling 10,000 selected images (one transaction, one undo step), and a stratified
 // group split of 100,000 images (the first run also derives and stores 100,000 group keys). The in-browser keystroke bar (Chromium against the host) is measured by
 // tests/e2e and bench/label-browser.ts once the labeling UI exists.
-//   npm run bench:label -- [--images 100000]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, loadavg } from 'node:os';
+//   npm run bench:label -- [--images 100000] [--tiny]
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoupeCore } from '../electron/core/api/loupe-core.ts';
 import { seedProject } from '../tests/helpers/seed-project.ts';
+import { benchTmp, median, runBench, runFacts, stats, TINY, writeResult } from './support.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
-const N = arg('images', 100_000);
+const N = arg('images', TINY ? 1000 : 100_000);
 const CLASSES = 10;
-
-function pct(values: number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-}
+/** Images per bulk relabel: 10,000, or a fifth of a smaller project (five bulk rounds). */
+const BULK = Math.min(10_000, Math.floor(N / 5));
 const ms = (v: number) => Math.round(v * 100) / 100;
 
-async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'loupe-bench-label-'));
+async function main(loadAtStart: number[]) {
+  const dir = mkdtempSync(join(benchTmp(), 'label-'));
   try {
     const t0 = performance.now();
     // Patients of 1–6 images each, named P<id>_<n>.png, in class folders; a tenth left unlabeled.
@@ -43,7 +40,7 @@ async function main() {
 
     // One keystroke: label the selected image, then what the UI refreshes (counts and the page in view).
     const keystroke: number[] = [];
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < (TINY ? 30 : 300); i++) {
       const s = performance.now();
       await core.dispatch('labels:set', { imageIds: [unlabeled[i]!], classId: classes[i % CLASSES]!.id });
       await core.dispatch('classes:list', {});
@@ -56,7 +53,7 @@ async function main() {
     // Bulk: relabel 10,000 images spread over several classes (as a select-all in a filter would give).
     const all = (await core.dispatch('images:ids', {})).ids;
     for (let r = 0; r < 5; r++) {
-      const ids = all.slice(r * 10_000, (r + 1) * 10_000);
+      const ids = all.slice(r * BULK, (r + 1) * BULK);
       const target = classes[(r + 5) % CLASSES]!.id;
       const already = ids.filter((id) => core.requireProject().db.prepare('SELECT class_id FROM images WHERE id = ?').pluck().get(id) === target).length;
       const s = performance.now();
@@ -72,8 +69,8 @@ async function main() {
     // checkpoint (electron/core/db/checkpointer.ts) finish, as it would between a user's splits; back to back, each
     // split also pays for the log the previous one left (~0.1 s more).
     const split: number[] = [];
-    for (let r = 0; r < 5; r++) {
-      await new Promise((done) => setTimeout(done, 2000));
+    for (let r = 0; r < (TINY ? 1 : 5); r++) {
+      await new Promise((done) => setTimeout(done, TINY ? 0 : 2000));
       const s = performance.now();
       await core.dispatch('splits:assign', { ratios: [0.7, 0.15, 0.15], seed: r, groupBy: { kind: 'regex', pattern: '^(P\\d+)_' } });
       split.push(performance.now() - s);
@@ -83,20 +80,18 @@ async function main() {
 
     const result = {
       bench: 'label',
-      date: new Date().toISOString(),
+      ...runFacts(loadAtStart),
       images: N,
       setupSeconds: ms(setupSeconds),
-      keystroke: { p50: ms(pct(keystroke, 0.5)), p95: ms(pct(keystroke, 0.95)), max: ms(Math.max(...keystroke)), runs: keystroke.length, target95: 30 },
-      bulkLabel10k: { medianMs: ms(pct(bulk, 0.5)), maxMs: ms(Math.max(...bulk)), undoMedianMs: ms(pct(undoBulk, 0.5)), targetMs: 500 },
-      groupSplit: { medianMs: ms(pct(split, 0.5)), maxMs: ms(Math.max(...split)), firstMs: ms(split[0]!), runsMs: split.map(ms), groups: summary.groups, targetMs: 1000 },
-      loadAverage: loadavg().map((v) => ms(v)),
+      keystroke: { ...stats(keystroke), target95: 30 },
+      bulkLabel: { images: BULK, medianMs: ms(median(bulk)), maxMs: ms(Math.max(...bulk)), undoMedianMs: ms(median(undoBulk)), targetMs: 500 },
+      groupSplit: { medianMs: ms(median(split)), maxMs: ms(Math.max(...split)), firstMs: ms(split[0]!), runsMs: split.map(ms), groups: summary.groups, targetMs: 1000 },
     };
     console.log(JSON.stringify(result, null, 2));
-    mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
-    writeFileSync(join(import.meta.dirname, 'results', 'label.json'), JSON.stringify(result, null, 2) + '\n');
+    writeResult('label', result);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-await main();
+await runBench('label', main);

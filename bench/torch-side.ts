@@ -1,31 +1,24 @@
-// The PyTorch side of the benches: bench/pytorch_lenet.py in a child process, one JSON line per command, so
-// Loupe and PyTorch run interleaved on the same machine state in one script.
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
-import { createInterface } from 'node:readline';
+/**
+ * The PyTorch side of the benches: a script of bench/ run by Debian's /usr/bin/python3 (python3-torch lives with the
+ * system Python, not with a pyenv one that may come first on PATH), timed from spawn to exit like the Loupe side,
+ * its JSON lines parsed.
+ */
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { FASHION_MNIST_DIR } from '../tests/helpers/fashion-mnist.ts';
+import { BENCH_DIR, runTimed, type TimedRun } from './support.ts';
 
-// Debian's python3-torch lives with the system Python, not with a pyenv one that may come first on PATH.
-const PYTHON = process.env.PYTHON ?? '/usr/bin/python3';
+const PYTHON = process.env['PYTHON'] ?? '/usr/bin/python3';
 
-export class TorchSide {
-  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
-  private readonly lines: AsyncIterableIterator<string>;
-  constructor(args: string[] = []) {
-    this.child = spawn(PYTHON, [join(import.meta.dirname, 'pytorch_lenet.py'), '--data-dir', FASHION_MNIST_DIR, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
+/** Throws a message that says what to install when the Python side cannot run. */
+export function torchAvailable(modules: string[] = ['torch']): void {
+  const r = spawnSync(PYTHON, ['-c', `import ${modules.join(', ')}`], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    throw new Error(
+      `the PyTorch side needs ${modules.join(', ')} for ${PYTHON} (Debian: apt install python3-torch python3-torchvision python3-pil): ${(r.stderr || String(r.error ?? '')).trim().split('\n').at(-1)}`,
+    );
   }
-  async next(): Promise<Record<string, number | string | boolean>> {
-    const { value, done } = await this.lines.next();
-    if (done) throw new Error('the PyTorch process ended early (is python3-torch installed?)');
-    return JSON.parse(value);
-  }
-  async ask(cmd: string) {
-    this.child.stdin.write(`${cmd}\n`);
-    return this.next();
-  }
-  close() {
-    this.child.stdin.end('quit\n');
-  }
+}
+
+export function runTorch(script: string, args: string[]): Promise<TimedRun> {
+  return runTimed(PYTHON, [join(BENCH_DIR, script), ...args]);
 }

@@ -8,10 +8,10 @@ import { newCliCore, withProject } from '../with-core.ts';
 
 const USAGE = `Usage: loupe train <project> [--arch lenet5|cnn|resnet|backbone:NAME] [--epochs N] [--batch N]
          [--optimizer sgd|adam|rmsprop] [--lr X] [--momentum X] [--weight-decay X] [--dropout X]
-         [--image-size N] [--channels 1|3] [--resize squash|letterbox|center-crop]
+         [--image-size N] [--channels 1|3] [--resize squash|letterbox|center-crop] [--width N] [--depth N]
          [--augment none|crop=0.8,rotate=10,hflip,vflip,brightness=0.2,contrast=0.2]
          [--schedule constant|step:N:G|cosine[:WARMUP]|plateau] [--patience N|--no-early-stop]
-         [--folds] [--seed N] [--preset NAME] [--name TEXT] [--json]
+         [--folds] [--seed N] [--threads N (0 = one per core)] [--preset NAME] [--name TEXT] [--json]
        loupe train <project> --resume RUN | --extend RUN --epochs N | --rerun RUN [--json]
 `;
 
@@ -73,6 +73,9 @@ function configFrom(base: TrainConfigInput, v: Values): TrainConfigInput {
   set('weightDecay', num(v['weight-decay'] as string, '--weight-decay'));
   set('dropout', num(v['dropout'] as string, '--dropout'));
   set('seed', num(v['seed'] as string, '--seed'));
+  set('width', num(v['width'] as string, '--width'));
+  set('depth', num(v['depth'] as string, '--depth'));
+  set('threads', num(v['threads'] as string, '--threads'));
   if (v['folds']) c.folds = true;
   const opt = v['optimizer'] as string | undefined;
   const lr = num(v['lr'] as string, '--lr');
@@ -108,7 +111,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, dropout: { type: 'string' },
       'image-size': { type: 'string' }, channels: { type: 'string' }, resize: { type: 'string' }, augment: { type: 'string' },
       schedule: { type: 'string' }, patience: { type: 'string' }, 'no-early-stop': { type: 'boolean' }, folds: { type: 'boolean' },
-      seed: { type: 'string' }, preset: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean', default: false },
+      seed: { type: 'string' }, width: { type: 'string' }, depth: { type: 'string' }, threads: { type: 'string' }, preset: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean', default: false },
       resume: { type: 'string' }, extend: { type: 'string' }, rerun: { type: 'string' },
     },
   });
