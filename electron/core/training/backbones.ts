@@ -4,7 +4,7 @@
  * is ever downloaded. No TensorFlow here: this runs in the main process; transfer.ts builds the model in the
  * training process.
  */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoupeError } from '../../../shared/contract.ts';
