@@ -10,6 +10,7 @@ import type { LiveState } from '../../../shared/live-state.ts';
 import type { Project } from '../project/project.ts';
 import { LoupeError, type ErrorCode } from '../../../shared/contract.ts';
 import { endRun, getRun } from './runs.ts';
+import { releaseRunLease, takeRunLease } from './run-lease.ts';
 
 /** Starts a training process; the Electron face passes one that forks its bundled worker. */
 export type SpawnTrainer = () => ChildProcess;
@@ -75,7 +76,16 @@ export class TrainingSupervisor {
     return this.live?.runId === runId ? this.live : null;
   }
 
-  enqueue(runId: number, mode: 'start' | 'resume'): void {
+  /**
+   * Queues a run, holding it for this process (run-lease.ts): CONFLICT when it is already queued or training here
+   * or in another live process. `then` (e.g. setting the run back to 'queued') runs in the same transaction.
+   */
+  enqueue(runId: number, mode: 'start' | 'resume', then?: () => void): void {
+    // A process that already reported its end may still be exiting: its run is over.
+    if ((this.current?.job.runId === runId && !this.current.ended) || this.queue.some((j) => j.runId === runId)) {
+      throw new LoupeError('CONFLICT', `Run ${runId} is already training`);
+    }
+    takeRunLease(this.project, runId, 'queued', { then });
     this.queue.push({ runId, mode });
     this.pump();
   }
@@ -95,6 +105,7 @@ export class TrainingSupervisor {
     if (i >= 0) {
       this.queue.splice(i, 1);
       endRun(this.project.db, runId, 'stopped', null);
+      releaseRunLease(this.project, runId);
       this.finish(runId, 'stopped', 'Stopped before it started');
       return true;
     }

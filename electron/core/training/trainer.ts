@@ -11,8 +11,10 @@ import { CachedSource, datasetNormalization, fillCache, readSnapshot } from './d
 import { balancedClassWeights, fit, type FitEnd } from './fit.ts';
 import { buildModel } from './models.ts';
 import { buildTransferModel, splitTransferModel, unfreezeTop, type TransferModel } from './transfer.ts';
-import { checkpointDir, hasCheckpoint, loadModel, readLastState, saveLast, saveModel } from './checkpoint.ts';
-import { addWarnings, claimRun, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
+import { hasCheckpoint, readResumePoint, saveBest, saveLast, type ResumePoint } from './checkpoint.ts';
+import { addWarnings, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
+import { releaseRunLease, takeRunLease } from './run-lease.ts';
+import { repairRun } from './run-recovery.ts';
 import { TensorCache } from './tensor-cache.ts';
 
 export interface TrainerEvents {
@@ -26,6 +28,8 @@ export interface TrainerOptions {
   /** 'resume' continues from the last checkpoint (a stopped, failed or extended run). */
   mode: 'start' | 'resume';
   backend: string;
+  /** The process that queued the run and may hand it over (the training process's parent). */
+  supervisorPid?: number;
   signal?: AbortSignal;
   events?: TrainerEvents;
 }
@@ -44,13 +48,36 @@ export function describeError(e: unknown): string {
   return err?.message ?? String(e);
 }
 
+/** The last checkpoint to resume from; an error that says why when there is one but it cannot be used. */
+async function resumePoint(dir: string, runId: number, epochsDone: number): Promise<ResumePoint | undefined> {
+  if (!hasCheckpoint(dir, 'last')) {
+    if (epochsDone === 0) return undefined;
+    throw new Error(`Cannot resume run ${runId}: its last checkpoint (runs/${runId}/last) is missing. Re-run it to train from scratch.`);
+  }
+  try {
+    return await readResumePoint(dir);
+  } catch (e) {
+    throw new Error(`Cannot resume run ${runId}: its last checkpoint (runs/${runId}/last) is unreadable (${(e as Error).message}). Re-run it to train from scratch.`);
+  }
+}
+
 export async function runTraining(project: Project, runId: number, o: TrainerOptions): Promise<TrainerResult> {
   const db = project.db;
+  const dir = runDir(project, runId);
+  try {
+    // A run another live process trains or queued is not touched, not even its status.
+    takeRunLease(project, runId, 'training', {
+      from: o.supervisorPid,
+      then: () => {
+        repairRun(project, runId);
+        markRunning(db, runId, o.backend);
+      },
+    });
+  } catch (e) {
+    return { status: 'failed', message: (e as Error).message };
+  }
   const run = getRun(db, runId);
   const config: TrainConfig = run.config;
-  const dir = runDir(project, runId);
-  markRunning(db, runId, o.backend);
-  const release = claimRun(project, runId);
   let cache: TensorCache | null = null;
   let model: tfl.LayersModel | null = null;
   try {
@@ -96,10 +123,10 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     });
     const valSource = val.length ? new CachedSource(cache, val, shape, normalization, { shuffle: false, seed: config.seed }) : null;
 
-    const resume = o.mode === 'resume' && hasCheckpoint(dir, 'last') ? readLastState(dir) : undefined;
+    const resume = o.mode === 'resume' ? await resumePoint(dir, runId, run.epochsDone) : undefined;
     let transfer: TransferModel | null = null;
     if (resume) {
-      model = await loadModel(checkpointDir(dir, 'last'));
+      model = resume.model;
       if (config.arch === 'backbone') transfer = splitTransferModel(model);
     } else if (config.arch === 'backbone') {
       transfer = await buildTransferModel(project, config, numClasses);
@@ -123,7 +150,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         ]
       : [{ until: config.epochs, layers: () => undefined, lrFactor: 1 }];
 
-    o.events?.status?.(resume ? `Resuming at epoch ${resume.state.epoch + 1}` : 'Training');
+    o.events?.status?.(resume ? `Resuming at epoch ${resume.state.epoch + 1}` : o.mode === 'resume' ? 'No checkpoint yet: training from epoch 1' : 'Training');
     let state = resume?.state;
     let optimizerWeights = resume?.optimizerWeights;
     let end: FitEnd = { status: 'finished', state: state ?? { epoch: 0, schedule: { factor: 1, best: null, badEpochs: 0 }, earlyStop: { best: null, bestEpoch: null, badEpochs: 0 } }, message: `Trained ${config.epochs} epochs` };
@@ -150,10 +177,10 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         resume: resumeArg,
         trainableLayers: phase.layers(),
         onBatchEnd: (m) => o.events?.batch?.(m),
-        onCheckpoint: async (optimizer, fitState, improved) => {
-          await saveLast(dir, model!, optimizer, fitState);
-          // The preprocessing travels with the weights: a run reused as a backbone, or exported, needs it.
-          if (improved) await saveModel(checkpointDir(dir, 'best'), model!, { 'preprocessing.json': JSON.stringify(preprocessing) });
+        onCheckpoint: async (optimizer, fitState, improved, metrics) => {
+          // best before last: a kill between the two keeps the better weights, and resume replays one epoch.
+          if (improved) await saveBest(dir, model!, preprocessing, metrics);
+          await saveLast(dir, model!, optimizer, fitState, metrics);
         },
         onEpochEnd: (m, { improved }) => {
           recordEpoch(db, runId, m, improved);
@@ -181,6 +208,6 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   } finally {
     model?.dispose();
     cache?.close();
-    release();
+    releaseRunLease(project, runId);
   }
 }

@@ -1,0 +1,109 @@
+// Checkpoints and project.db after a kill -9 of the training process at chosen moments of its checkpoint writes
+// (issue 14): the next open finds exactly best/ and last/, complete, and the database's best epoch and epoch count
+// agree with the weights on disk; a resumed run finishes; an unreadable last checkpoint makes resume say so.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, rmSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
+import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
+import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
+import { Project } from '../../electron/core/project/project.ts';
+import { createRuns } from '../../electron/core/training/run-service.ts';
+import { getRun, runDir, runEpochs } from '../../electron/core/training/runs.ts';
+import { recoverInterruptedRuns } from '../../electron/core/training/run-recovery.ts';
+import { readCheckpointMetrics } from '../../electron/core/training/checkpoint.ts';
+import type { TrainConfigInput } from '../../shared/training.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const HELPER = join(import.meta.dirname, '..', 'helpers', 'train-until-killed.ts');
+const config: TrainConfigInput = { arch: 'lenet5', imageSize: 24, channels: 1, epochs: 5, batchSize: 8, dropout: 0, augment: {}, earlyStopping: null, seed: 3 };
+let projectDir = '';
+let project: Project;
+
+before(async () => {
+  const dir = tempDir();
+  await writeSampleImages(join(dir, 'images'), { perClass: 12, signal: new AbortController().signal, progress: () => {} });
+  const core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
+  projectDir = join(dir, 'project');
+  core.openProject(projectDir, { create: true });
+  const { jobId } = await core.dispatch('import:start', { folders: [join(dir, 'images')], labels: 'folders' });
+  await core.jobs.wait(jobId);
+  await core.dispatch('splits:assign', { ratios: [0.6, 0.4, 0], seed: 1 });
+  await core.shutdown();
+  project = Project.open(projectDir);
+});
+after(() => project.close());
+
+/** Trains the run in a real training process that kill -9s itself after the n-th rename onto a matching name. */
+function train(runId: number, mode: 'start' | 'resume', pattern = '^never$', nth = 1) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', HELPER, projectDir, String(runId), mode, pattern, String(nth)], { encoding: 'utf8', timeout: 180_000 });
+  return { signal: r.signal, result: r.stdout.trim() ? (JSON.parse(r.stdout.trim()) as { status: string; message: string }) : null, stderr: r.stderr };
+}
+
+function assertAgrees(runId: number, label: string): void {
+  const dir = runDir(project, runId);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('best') || n.startsWith('last')).sort(), ['best', 'last'], `${label}: only best/ and last/ are left`);
+  const run = getRun(project.db, runId);
+  const best = readCheckpointMetrics(dir, 'best');
+  const last = readCheckpointMetrics(dir, 'last');
+  assert.ok(best && last, `${label}: both checkpoints carry their epoch`);
+  assert.equal(run.bestEpoch, best.epoch, `${label}: the database's best epoch is the one whose weights are in best/`);
+  assert.equal(run.bestValLoss, best.valLoss, label);
+  // best/ may be one epoch ahead of last/ (killed between the two): resume replays that epoch from last/.
+  assert.equal(run.epochsDone, Math.max(best.epoch, last.epoch) + 1, `${label}: epochs done match the checkpoints`);
+  assert.ok(best.epoch - last.epoch <= 1, label);
+  assert.deepEqual(runEpochs(project.db, runId).map((e) => e.epoch), Array.from({ length: run.epochsDone }, (_, i) => i), `${label}: every epoch is recorded`);
+  assert.equal(project.db.pragma('integrity_check', { simple: true }), 'ok');
+}
+
+const killPoints = [
+  { pattern: '^best\\.ready-', nth: 2, label: 'a new best checkpoint complete but not swapped in' },
+  { pattern: '^best\\.old-', nth: 1, label: 'the old best moved aside, the new one not yet in place' },
+  { pattern: '^best$', nth: 2, label: 'best swapped in, last not yet written' },
+  { pattern: '^last\\.old-', nth: 2, label: 'the old last moved aside, the new one not yet in place' },
+  { pattern: '^last$', nth: 2, label: 'both checkpoints written, the epoch not yet recorded in project.db' },
+];
+
+const killedRuns: number[] = [];
+
+for (const k of killPoints) {
+  test(`kill -9 with ${k.label}: the next open restores the checkpoints and the database agrees with them`, () => {
+    const [run] = createRuns(project, { config }, 'test');
+    const { signal, stderr } = train(run!.id, 'start', k.pattern, k.nth);
+    assert.equal(signal, 'SIGKILL', `the training process was killed at the chosen step\n${stderr}`);
+    assert.equal(recoverInterruptedRuns(project), 1, 'the interrupted run is marked failed');
+    assert.equal(getRun(project.db, run!.id).status, 'failed');
+    assertAgrees(run!.id, k.label);
+    killedRuns.push(run!.id);
+  });
+}
+
+test('a run killed mid-checkpoint resumes in a new process and finishes', () => {
+  const runId = killedRuns.at(-1)!;
+  const { result, stderr } = train(runId, 'resume');
+  assert.equal(result?.status, 'finished', stderr);
+  const run = getRun(project.db, runId);
+  assert.equal(run.status, 'finished');
+  assert.equal(run.epochsDone, config.epochs);
+  assertAgrees(runId, 'after resume');
+});
+
+test('resume says so when the last checkpoint is unreadable or gone, and leaves the run as it was', () => {
+  const [truncated, removed] = killedRuns;
+  const before = getRun(project.db, truncated!);
+  truncateSync(join(runDir(project, truncated!), 'last', 'optimizer.bin'), 10);
+  const a = train(truncated!, 'resume');
+  assert.equal(a.result?.status, 'failed', a.stderr);
+  assert.match(a.result!.message, new RegExp(`Cannot resume run ${truncated}: its last checkpoint .* is unreadable .*optimizer\\.bin.*Re-run it`));
+  const after = getRun(project.db, truncated!);
+  assert.equal(after.status, 'failed');
+  assert.equal(after.error, a.result!.message);
+  assert.equal(after.epochsDone, before.epochsDone, 'no epoch was trained from scratch');
+
+  rmSync(join(runDir(project, removed!), 'last'), { recursive: true });
+  const b = train(removed!, 'resume');
+  assert.equal(b.result?.status, 'failed', b.stderr);
+  assert.match(b.result!.message, new RegExp(`Cannot resume run ${removed}: its last checkpoint .* is missing`));
+  assert.equal(runEpochs(project.db, removed!).length, getRun(project.db, removed!).epochsDone);
+});
