@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
+import type { TrainingEvent } from '../../shared/worker-protocol.ts';
 
 const [projectDir] = process.argv.slice(2) as [string];
 const core = new LoupeCore({ face: 'host', configDir: join(tmpdir(), `loupe-hold-runs-${process.pid}`) });
@@ -15,7 +16,9 @@ const config = { arch: 'lenet5', imageSize: 24, channels: 1, epochs: 1000, batch
 const [first] = await core.dispatch('training:start', { config, name: 'held, training' });
 const [second] = await core.dispatch('training:start', { config, name: 'held, queued' });
 core.on((name, payload) => {
-  if (name === 'training:event' && payload.kind === 'epoch' && payload.runId === first!.id && payload.metrics.epoch === 0) {
+  if (name !== 'training:event') return;
+  const e = payload as TrainingEvent;
+  if (e.kind === 'epoch' && e.runId === first!.id && e.metrics.epoch === 0) {
     process.stdout.write(JSON.stringify({ training: first!.id, queued: second!.id, trainerPid: core.requireTrainer().pid }) + '\n');
   }
 });
