@@ -123,7 +123,10 @@ export interface ProjectSummary {
   splits: { train: number; val: number; test: number; unassigned: number };
   duplicates: string[][];
   errors: { path: string; reason: string }[];
+  /** Images whose file is gone: marked at an import rescan, or found gone since by a stat per image. */
   missing: number;
+  /** The first 1000 of them. */
+  missingFiles: string[];
   notes: { path: string; note: string }[];
   roots: string[];
 }

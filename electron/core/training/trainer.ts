@@ -61,6 +61,14 @@ async function resumePoint(dir: string, runId: number, epochsDone: number): Prom
   }
 }
 
+const LISTED = 50;
+
+/** A run's warnings name the first LISTED items of a list, then how many more. */
+function addListed(db: Project['db'], runId: number, lines: string[], what: string): void {
+  addWarnings(db, runId, lines.slice(0, LISTED));
+  if (lines.length > LISTED) addWarnings(db, runId, [`… and ${lines.length - LISTED} more ${what}`]);
+}
+
 export async function runTraining(project: Project, runId: number, o: TrainerOptions): Promise<TrainerResult> {
   const db = project.db;
   const dir = runDir(project, runId);
@@ -85,14 +93,17 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     cache = new TensorCache(project.cacheDir, shape);
     o.events?.status?.('Preparing images');
     const snapshot = readSnapshot(db, runId);
-    const { kept, dropped } = await fillCache(project, cache, snapshot, shape, { signal: o.signal, progress: o.events?.prepare });
+    const { kept, dropped, fromCache } = await fillCache(project, cache, snapshot, shape, { signal: o.signal, progress: o.events?.prepare });
     if (o.signal?.aborted) {
       endRun(db, runId, 'stopped', null);
       return { status: 'stopped', message: 'Stopped before training began' };
     }
-    if (dropped.length) {
-      addWarnings(db, runId, dropped.slice(0, 50).map((d) => `Skipped ${d.path}: ${d.reason}`));
-      if (dropped.length > 50) addWarnings(db, runId, [`… and ${dropped.length - 50} more images skipped as unreadable`]);
+    addListed(db, runId, dropped.map((d) => `Skipped ${d.path}: ${d.reason}`), 'images skipped as unreadable');
+    if (fromCache.length) {
+      const message = `${fromCache.length} image${fromCache.length > 1 ? 's' : ''} trained from Loupe's cache: the file is gone since import`;
+      o.events?.status?.(`${message} (see the run's warnings)`);
+      addWarnings(db, runId, [`${message}:`]);
+      addListed(db, runId, fromCache.map((p) => `From the cache: ${p}`), 'from the cache');
     }
     const train = kept.filter((it) => it.split === 'train');
     const val = kept.filter((it) => it.split === 'val');
