@@ -6,14 +6,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
-import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { Project } from '../../electron/core/project/project.ts';
 import { createRuns } from '../../electron/core/training/run-service.ts';
 import { getRun } from '../../electron/core/training/runs.ts';
 import type { ProjectSummary } from '../../shared/contract.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
-import { tempDir } from '../helpers/tmp.ts';
+import { smallProject } from '../helpers/small-project.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const config: TrainConfigInput = { arch: 'lenet5', imageSize: 24, channels: 1, epochs: 1, batchSize: 8, dropout: 0, augment: {}, earlyStopping: null, seed: 2 };
@@ -38,16 +36,7 @@ function trainNewRun(): number {
 }
 
 before(async () => {
-  const dir = tempDir();
-  imagesDir = join(dir, 'images');
-  await writeSampleImages(imagesDir, { perClass: 12, signal: new AbortController().signal, progress: () => {} });
-  const core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
-  projectDir = join(dir, 'project');
-  core.openProject(projectDir, { create: true });
-  const { jobId } = await core.dispatch('import:start', { folders: [imagesDir], labels: 'folders' });
-  await core.jobs.wait(jobId);
-  await core.dispatch('splits:assign', { ratios: [0.6, 0.4, 0], seed: 1 });
-  await core.shutdown();
+  ({ projectDir, imagesDir } = await smallProject());
 });
 
 test('info and training notice source files deleted after import', () => {

@@ -6,15 +6,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
-import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { Project } from '../../electron/core/project/project.ts';
 import { createRuns } from '../../electron/core/training/run-service.ts';
 import { getRun, runDir, runEpochs } from '../../electron/core/training/runs.ts';
 import { recoverInterruptedRuns } from '../../electron/core/training/run-recovery.ts';
 import { readCheckpointMetrics } from '../../electron/core/training/checkpoint.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
-import { tempDir } from '../helpers/tmp.ts';
+import { smallProject } from '../helpers/small-project.ts';
 
 const HELPER = join(import.meta.dirname, '..', 'helpers', 'train-until-killed.ts');
 const config: TrainConfigInput = { arch: 'lenet5', imageSize: 24, channels: 1, epochs: 5, batchSize: 8, dropout: 0, augment: {}, earlyStopping: null, seed: 3 };
@@ -22,15 +20,7 @@ let projectDir = '';
 let project: Project;
 
 before(async () => {
-  const dir = tempDir();
-  await writeSampleImages(join(dir, 'images'), { perClass: 12, signal: new AbortController().signal, progress: () => {} });
-  const core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
-  projectDir = join(dir, 'project');
-  core.openProject(projectDir, { create: true });
-  const { jobId } = await core.dispatch('import:start', { folders: [join(dir, 'images')], labels: 'folders' });
-  await core.jobs.wait(jobId);
-  await core.dispatch('splits:assign', { ratios: [0.6, 0.4, 0], seed: 1 });
-  await core.shutdown();
+  ({ projectDir } = await smallProject());
   project = Project.open(projectDir);
 });
 after(() => project.close());

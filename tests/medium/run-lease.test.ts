@@ -9,11 +9,9 @@ import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
-import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { Project } from '../../electron/core/project/project.ts';
 import { getRun, runDir } from '../../electron/core/training/runs.ts';
-import { tempDir } from '../helpers/tmp.ts';
+import { smallProject } from '../helpers/small-project.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 let projectDir = '';
@@ -22,15 +20,7 @@ const children: ChildProcess[] = [];
 let trainerPid = 0;
 
 before(async () => {
-  const dir = tempDir();
-  await writeSampleImages(join(dir, 'images'), { perClass: 12, signal: new AbortController().signal, progress: () => {} });
-  const core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
-  projectDir = join(dir, 'project');
-  core.openProject(projectDir, { create: true });
-  const { jobId } = await core.dispatch('import:start', { folders: [join(dir, 'images')], labels: 'folders' });
-  await core.jobs.wait(jobId);
-  await core.dispatch('splits:assign', { ratios: [0.6, 0.4, 0], seed: 1 });
-  await core.shutdown();
+  ({ projectDir } = await smallProject());
 });
 after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
