@@ -12,6 +12,7 @@ import { getRun } from '../../electron/core/training/runs.ts';
 import type { ProjectSummary } from '../../shared/contract.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
 import { smallProject } from '../helpers/small-project.ts';
+import { trainInProcess } from '../helpers/run-invariants.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const config: TrainConfigInput = { arch: 'lenet5', imageSize: 24, channels: 1, epochs: 1, batchSize: 8, dropout: 0, augment: {}, earlyStopping: null, seed: 2 };
@@ -30,8 +31,8 @@ function trainNewRun(): number {
   const project = Project.open(projectDir);
   const [r] = createRuns(project, { config }, 'test');
   project.close();
-  const out = run(['--import', 'tsx', join(ROOT, 'tests', 'helpers', 'train-until-killed.ts')], projectDir, String(r!.id), 'start', '^never$', '1');
-  assert.equal((JSON.parse(out) as { status: string }).status, 'finished', out);
+  const { result, stderr } = trainInProcess(projectDir, r!.id, 'start');
+  assert.equal(result?.status, 'finished', stderr);
   return r!.id;
 }
 

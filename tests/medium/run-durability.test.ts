@@ -3,18 +3,16 @@
 // agree with the weights on disk; a resumed run finishes; an unreadable last checkpoint makes resume say so.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readdirSync, rmSync, truncateSync } from 'node:fs';
+import { rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { Project } from '../../electron/core/project/project.ts';
 import { createRuns } from '../../electron/core/training/run-service.ts';
 import { getRun, runDir, runEpochs } from '../../electron/core/training/runs.ts';
 import { recoverInterruptedRuns } from '../../electron/core/training/run-recovery.ts';
-import { readCheckpointMetrics } from '../../electron/core/training/checkpoint.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
 import { smallProject } from '../helpers/small-project.ts';
+import { assertRunAgreesWithCheckpoints, trainInProcess } from '../helpers/run-invariants.ts';
 
-const HELPER = join(import.meta.dirname, '..', 'helpers', 'train-until-killed.ts');
 const config: TrainConfigInput = { arch: 'lenet5', imageSize: 24, channels: 1, epochs: 5, batchSize: 8, dropout: 0, augment: {}, earlyStopping: null, seed: 3 };
 let projectDir = '';
 let project: Project;
@@ -25,27 +23,8 @@ before(async () => {
 });
 after(() => project.close());
 
-/** Trains the run in a real training process that kill -9s itself after the n-th rename onto a matching name. */
-function train(runId: number, mode: 'start' | 'resume', pattern = '^never$', nth = 1) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', HELPER, projectDir, String(runId), mode, pattern, String(nth)], { encoding: 'utf8', timeout: 180_000 });
-  return { signal: r.signal, result: r.stdout.trim() ? (JSON.parse(r.stdout.trim()) as { status: string; message: string }) : null, stderr: r.stderr };
-}
-
-function assertAgrees(runId: number, label: string): void {
-  const dir = runDir(project, runId);
-  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('best') || n.startsWith('last')).sort(), ['best', 'last'], `${label}: only best/ and last/ are left`);
-  const run = getRun(project.db, runId);
-  const best = readCheckpointMetrics(dir, 'best');
-  const last = readCheckpointMetrics(dir, 'last');
-  assert.ok(best && last, `${label}: both checkpoints carry their epoch`);
-  assert.equal(run.bestEpoch, best.epoch, `${label}: the database's best epoch is the one whose weights are in best/`);
-  assert.equal(run.bestValLoss, best.valLoss, label);
-  // best/ may be one epoch ahead of last/ (killed between the two): resume replays that epoch from last/.
-  assert.equal(run.epochsDone, Math.max(best.epoch, last.epoch) + 1, `${label}: epochs done match the checkpoints`);
-  assert.ok(best.epoch - last.epoch <= 1, label);
-  assert.deepEqual(runEpochs(project.db, runId).map((e) => e.epoch), Array.from({ length: run.epochsDone }, (_, i) => i), `${label}: every epoch is recorded`);
-  assert.equal(project.db.pragma('integrity_check', { simple: true }), 'ok');
-}
+const train = (runId: number, mode: 'start' | 'resume', pattern?: string, nth?: number) => trainInProcess(projectDir, runId, mode, pattern, nth);
+const assertAgrees = (runId: number, label: string) => assertRunAgreesWithCheckpoints(project, runId, label);
 
 const killPoints = [
   { pattern: '^best\\.ready-', nth: 2, label: 'a new best checkpoint complete but not swapped in' },
