@@ -5,7 +5,8 @@
  * project.db, which serializes takers across processes (SQLite's write lock is the project-wide mutex).
  *
  * A holder is alive when its pid is, and, where the OS tells a process's start time (Linux), when that pid is
- * still the same process: a pid reused after a crash does not keep a dead run "alive".
+ * still the same process: a pid reused after a crash does not keep a dead run "alive". Elsewhere (Windows, macOS)
+ * the holder also refreshes its lease every LEASE_REFRESH_MS, and one not refreshed for LEASE_STALE_MS is dead.
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,9 @@ import type { Project } from '../project/project.ts';
 import { runDir } from './runs.ts';
 
 const LEASE_FILE = 'lease.json';
+export const LEASE_REFRESH_MS = 30_000;
+/** Generous against a process whose event loop a long native call holds up (a training batch, a big commit). */
+export const LEASE_STALE_MS = 5 * 60_000;
 
 export type LeaseRole = 'queued' | 'training';
 
@@ -48,9 +52,11 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-export function leaseHolderAlive(lease: RunLease): boolean {
+export function leaseHolderAlive(lease: RunLease, now = Date.now()): boolean {
   if (!Number.isInteger(lease.pid) || lease.pid <= 0 || !pidAlive(lease.pid)) return false;
-  return lease.started === null || processStartToken(lease.pid) === lease.started;
+  if (lease.started !== null) return processStartToken(lease.pid) === lease.started;
+  const at = Date.parse(lease.at);
+  return Number.isFinite(at) && now - at < LEASE_STALE_MS;
 }
 
 function leaseFile(project: Project, runId: number): string {
@@ -98,6 +104,20 @@ export function takeRunLease<T>(project: Project, runId: number, role: LeaseRole
       return result;
     })
     .immediate();
+}
+
+/** Keeps this process's leases on these runs fresh until the returned function is called. */
+export function keepLeasesFresh(project: Project, runIds: () => readonly number[]): () => void {
+  // Only where the start time is unknown does a lease's age matter.
+  if (processStartToken(process.pid) !== null) return () => {};
+  const timer = setInterval(() => {
+    for (const id of runIds()) {
+      const l = readRunLease(project, id);
+      if (l?.pid === process.pid) writeRunLease(project, id, l.role);
+    }
+  }, LEASE_REFRESH_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** Gives a run up, if this process still holds it. */

@@ -10,7 +10,7 @@ import type { LiveState } from '../../../shared/live-state.ts';
 import type { Project } from '../project/project.ts';
 import { LoupeError, type ErrorCode } from '../../../shared/contract.ts';
 import { endRun, getRun } from './runs.ts';
-import { releaseRunLease, takeRunLease } from './run-lease.ts';
+import { keepLeasesFresh, releaseRunLease, takeRunLease } from './run-lease.ts';
 
 /** Starts a training process; the Electron face passes one that forks its bundled worker. */
 export type SpawnTrainer = () => ChildProcess;
@@ -52,6 +52,7 @@ export class TrainingSupervisor {
   private readonly waiters = new Map<number, ((status: string) => void)[]>();
   private live: LiveState | null = null;
   lastBackend: BackendReport | null = null;
+  private stopRefreshing: (() => void) | null = null;
 
   constructor(
     private readonly project: Project,
@@ -86,6 +87,7 @@ export class TrainingSupervisor {
       throw new LoupeError('CONFLICT', `Run ${runId} is already training`);
     }
     takeRunLease(this.project, runId, 'queued', { then });
+    this.stopRefreshing ??= keepLeasesFresh(this.project, () => this.queued);
     this.queue.push({ runId, mode });
     this.pump();
   }
@@ -132,6 +134,8 @@ export class TrainingSupervisor {
       await done;
     }
     for (const j of [...this.queue]) this.stop(j.runId);
+    this.stopRefreshing?.();
+    this.stopRefreshing = null;
     const cur = this.current;
     if (cur) {
       const done = new Promise<void>((r) => cur.child.once('exit', () => r()));

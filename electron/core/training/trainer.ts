@@ -13,7 +13,7 @@ import { buildModel } from './models.ts';
 import { buildTransferModel, splitTransferModel, unfreezeTop, type TransferModel } from './transfer.ts';
 import { hasCheckpoint, readResumePoint, saveBest, saveLast, type ResumePoint } from './checkpoint.ts';
 import { addWarnings, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
-import { releaseRunLease, takeRunLease } from './run-lease.ts';
+import { keepLeasesFresh, releaseRunLease, takeRunLease } from './run-lease.ts';
 import { repairRun } from './run-recovery.ts';
 import { TensorCache } from './tensor-cache.ts';
 
@@ -84,6 +84,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   } catch (e) {
     return { status: 'failed', message: (e as Error).message };
   }
+  const stopRefreshing = keepLeasesFresh(project, () => [runId]);
   const run = getRun(db, runId);
   const config: TrainConfig = run.config;
   let cache: TensorCache | null = null;
@@ -219,6 +220,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   } finally {
     model?.dispose();
     cache?.close();
+    stopRefreshing();
     releaseRunLease(project, runId);
   }
 }
