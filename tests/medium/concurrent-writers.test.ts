@@ -1,7 +1,8 @@
 // project.db written by two processes at once (issue 14): an import, with the classes its folders name, and a
 // schema upgrade each run while another process holds or keeps taking SQLite's write lock. A transaction that
 // reads before it writes must take the write lock up front: started as a reader it fails with
-// SQLITE_BUSY_SNAPSHOT once the other process commits. Upgrading an old project keeps a copy of it first.
+// SQLITE_BUSY_SNAPSHOT once the other process commits. A class created meanwhile by the other process is used,
+// not refused. Upgrading an old project keeps a copy of it first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -15,11 +16,13 @@ import { openDatabase } from '../../electron/core/db/database.ts';
 import { backupPath, latestVersion, migrations } from '../../electron/core/db/migrations.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { seedProject } from '../helpers/seed-project.ts';
+import { importLabelsCsv } from '../../electron/core/labels/labels-csv.ts';
 
 const HELPER = join(import.meta.dirname, '..', 'helpers', 'hold-write-lock.ts');
 
 /** Starts the other process and resolves once it holds the write lock. */
-async function otherWriter(file: string, mode: 'loop' | 'migrate', arg: number) {
+async function otherWriter(file: string, mode: 'loop' | 'migrate' | 'class', arg: number | string) {
   const child = spawn(process.execPath, ['--import', 'tsx', HELPER, file, mode, String(arg)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await once(createInterface({ input: child.stdout! }), 'line');
   return { child, exited: once(child, 'exit') as Promise<[number | null]> };
@@ -43,6 +46,21 @@ test('an import with folder classes completes while another process keeps writin
     await core.shutdown();
     const [code] = await other.exited;
     assert.equal(code, 0, 'the other process’s writes went through too');
+  }
+});
+
+test('a labels CSV that creates a class another process has just created uses that class', async () => {
+  const { project } = seedProject(tempDir(), { perClass: [2, 2] });
+  try {
+    const other = await otherWriter(join(project.path, 'project.db'), 'class', 'Effusion');
+    const report = importLabelsCsv(project.db, 'path,label\nc0/img0.png,effusion\nc1/img1.png,effusion\n', true);
+    assert.equal((await other.exited)[0], 0);
+    assert.equal(report.applied, 2);
+    assert.deepEqual(report.createdClasses, [], 'the class existed by the time the import wrote');
+    const effusion = project.db.prepare(`SELECT id FROM classes WHERE name = 'Effusion'`).pluck().get();
+    assert.equal(project.db.prepare('SELECT COUNT(*) FROM images WHERE class_id = ?').pluck().get(effusion), 2);
+  } finally {
+    project.close();
   }
 });
 
