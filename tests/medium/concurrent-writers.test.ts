@@ -16,13 +16,17 @@ import { openDatabase } from '../../electron/core/db/database.ts';
 import { backupPath, latestVersion, migrations } from '../../electron/core/db/migrations.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { assignSplits } from '../../electron/core/splits/splits.ts';
+import { createRuns } from '../../electron/core/training/run-service.ts';
+import { endRun } from '../../electron/core/training/runs.ts';
+import { releaseRunLease } from '../../electron/core/training/run-lease.ts';
 import { seedProject } from '../helpers/seed-project.ts';
 import { importLabelsCsv } from '../../electron/core/labels/labels-csv.ts';
 
 const HELPER = join(import.meta.dirname, '..', 'helpers', 'hold-write-lock.ts');
 
 /** Starts the other process and resolves once it holds the write lock. */
-async function otherWriter(file: string, mode: 'loop' | 'migrate' | 'class', arg: number | string) {
+async function otherWriter(file: string, mode: 'loop' | 'migrate' | 'class' | 'hold', arg: number | string) {
   const child = spawn(process.execPath, ['--import', 'tsx', HELPER, file, mode, String(arg)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await once(createInterface({ input: child.stdout! }), 'line');
   return { child, exited: once(child, 'exit') as Promise<[number | null]> };
@@ -61,6 +65,24 @@ test('a labels CSV that creates a class another process has just created uses th
     assert.equal(project.db.prepare('SELECT COUNT(*) FROM images WHERE class_id = ?').pluck().get(effusion), 2);
   } finally {
     project.close();
+  }
+});
+
+test('a project with failed runs opens while another process holds the write lock longer than the busy timeout', async () => {
+  const { project } = seedProject(tempDir(), { perClass: [4, 4] });
+  assignSplits(project.db, { seed: 1, ratios: [0.5, 0.5, 0] });
+  const [run] = createRuns(project, { config: { arch: 'lenet5', imageSize: 24, channels: 1, epochs: 1 } }, 'test');
+  endRun(project.db, run!.id, 'failed', 'a failure with nothing to repair');
+  releaseRunLease(project, run!.id);
+  project.close();
+  const other = await otherWriter(join(project.path, 'project.db'), 'hold', 7000);
+  const core = new LoupeCore({ face: 'cli', configDir: join(project.path, 'config') });
+  try {
+    core.openProject(project.path);
+    assert.equal((await core.dispatch('runs:list', {}))[0]!.status, 'failed');
+  } finally {
+    await core.shutdown();
+    await other.exited;
   }
 });
 

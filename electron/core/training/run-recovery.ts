@@ -48,22 +48,36 @@ export function repairRun(project: Project, runId: number): boolean {
   return changed;
 }
 
+/** Whether repairRun would change anything, found without the write lock (a readdir and two small reads). */
+function needsRepair(project: Project, runId: number, row: { epochs_done: number; best_epoch: number | null }): boolean {
+  const dir = runDir(project, runId);
+  if (hasCheckpointLeftovers(dir)) return true;
+  const last = readCheckpointMetrics(dir, 'last');
+  const best = readCheckpointMetrics(dir, 'best');
+  const done = Math.max(last?.epoch ?? -1, best?.epoch ?? -1) + 1;
+  return done > row.epochs_done || (best !== null && best.epoch !== row.best_epoch);
+}
+
 /**
  * Marks runs whose holder died as failed and repairs every run that may have been cut short. Each run is checked
- * and changed inside one IMMEDIATE transaction, the one a process taking the run's lease would also need.
+ * and changed inside one IMMEDIATE transaction, the one a process taking the run's lease would also need; failed
+ * runs with nothing to repair take no lock, so opening a project another process is writing stays quick.
  * Returns how many runs were marked failed.
  */
 export function recoverInterruptedRuns(project: Project): number {
   const db = project.db;
-  const candidates = db.prepare(`SELECT id FROM runs WHERE status IN ('running', 'queued', 'failed')`).pluck().all() as number[];
+  const candidates = db
+    .prepare(`SELECT id, status, epochs_done, best_epoch FROM runs WHERE status IN ('running', 'queued', 'failed')`)
+    .all() as { id: number; status: string; epochs_done: number; best_epoch: number | null }[];
   const mark = db.prepare(`UPDATE runs SET status = 'failed', ended_at = ?, error = ? WHERE id = ? AND status IN ('running', 'queued')`);
   let failed = 0;
-  for (const id of candidates) {
-    if (liveRunHolder(project, id)) continue;
+  for (const row of candidates) {
+    if (liveRunHolder(project, row.id)) continue;
+    if (row.status === 'failed' && !needsRepair(project, row.id, row)) continue;
     db.transaction(() => {
-      if (liveRunHolder(project, id)) return;
-      failed += mark.run(new Date().toISOString(), INTERRUPTED, id).changes;
-      repairRun(project, id);
+      if (liveRunHolder(project, row.id)) return;
+      failed += mark.run(new Date().toISOString(), INTERRUPTED, row.id).changes;
+      repairRun(project, row.id);
     }).immediate();
   }
   return failed;
