@@ -5,6 +5,7 @@ export const MAIN_EXTERNALS: string[];
 export function mainOptions(): BuildOptions & { outfile: string };
 export function preloadOptions(methods: readonly string[]): BuildOptions & { outfile: string };
 export function workerOptions(): BuildOptions & { outfile: string };
+export function gradientThreadOptions(): BuildOptions & { outfile: string };
 export function contractMethods(): Promise<string[]>;
 export function electronPage(indexHtml: string, policy: string): string;
 export function checkPreloadBundle(code: string): void;

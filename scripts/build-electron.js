@@ -2,7 +2,8 @@
 // - electron/main/index.ts  -> dist/electron/main.js    ESM; native and heavy modules stay external.
 // - electron/preload/index.ts -> dist/electron/preload.cjs  one self-contained CJS file: a sandboxed preload
 //   can only `require('electron')`, so nothing else may be left as a require (checked below).
-// - electron/workers/train-worker.ts -> dist/electron/train-worker.js  the training process (ESM, externals as main).
+// - electron/workers/train-worker.ts -> dist/electron/train-worker.js  the training process (ESM, externals as main),
+//   and its gradient threads, electron/core/training/parallel/gradient-thread.ts -> dist/electron/gradient-thread.js.
 // - dist/renderer/electron.html: vite's page plus the app's CSP as a <meta> tag (see electronPage).
 // The contract's method list is baked into the preload, so it never loads zod.
 import { build } from 'esbuild';
@@ -42,6 +43,18 @@ export function mainOptions() {
  */
 export function workerOptions() {
   return { ...mainOptions(), entryPoints: [join(root, 'electron/workers/train-worker.ts')], outfile: join(outDir, 'train-worker.js') };
+}
+
+/**
+ * A gradient thread of data-parallel training: electron/core/training/parallel/gradient-thread.ts ->
+ * dist/electron/gradient-thread.js, next to the training process that starts it (parallel/peers.ts finds it there).
+ */
+export function gradientThreadOptions() {
+  return {
+    ...mainOptions(),
+    entryPoints: [join(root, 'electron/core/training/parallel/gradient-thread.ts')],
+    outfile: join(outDir, 'gradient-thread.js'),
+  };
 }
 
 /** @param {readonly string[]} methods the contract's method names */
@@ -127,6 +140,7 @@ export async function buildElectron(opts = {}) {
     build({ ...mainOptions(), write }),
     build({ ...preloadOptions(methods), write }),
     build({ ...workerOptions(), write }),
+    build({ ...gradientThreadOptions(), write }),
   ]);
   if (!write) {
     const file = preload.outputFiles.find((f) => f.path.endsWith('preload.cjs'));

@@ -1,6 +1,7 @@
-// `npm start [-- <project>]`: the desktop app when the Electron binary is installed; otherwise (installed with
-// ELECTRON_SKIP_BINARY_DOWNLOAD=1, or a machine that could not download it) the same UI through the browser
-// host, `loupe serve`, with a one-line note instead of a failure.
+// `npm start [-- <project>]`: the desktop app when the Electron binary is installed or can be downloaded now;
+// otherwise (a workstation that cannot reach GitHub's release servers, or ELECTRON_SKIP_BINARY_DOWNLOAD=1) the same
+// UI through the browser host, `loupe serve`, with a one-line note instead of a failure. Electron's npm package
+// downloads its binary on first use, not at `npm install` (issue 15), so the install never needs the network.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -13,7 +14,7 @@ const args = process.argv.slice(2);
 
 /**
  * The Electron executable, or null. Mirrors node_modules/electron/index.js without calling it: requiring
- * 'electron' from Node tries to download a missing binary, which must not happen offline.
+ * 'electron' from Node downloads a missing binary and throws where it cannot (see downloadElectron).
  */
 function electronBinary() {
   let pkgDir;
@@ -51,7 +52,30 @@ function waitForChild(child, onExit) {
 }
 const exitLikeChild = (code, signal) => process.exit(signal ? 1 : (code ?? 0));
 
-const electron = electronBinary();
+/**
+ * Fetches the Electron binary with the package's own installer (what `npx install-electron` runs), once, without
+ * failing: where it cannot be downloaded, null. Bounded in time, so a network that drops packets still falls back.
+ */
+function downloadElectron() {
+  if (process.env.ELECTRON_SKIP_BINARY_DOWNLOAD || process.env.ELECTRON_OVERRIDE_DIST_PATH) return null;
+  let installer;
+  try {
+    installer = join(dirname(require.resolve('electron/package.json')), 'install.js');
+  } catch {
+    return null;
+  }
+  if (!existsSync(installer)) return null;
+  console.log('Loupe: downloading the Electron binary (once)…');
+  const r = spawnSync(process.execPath, [installer], { cwd: root, stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8', timeout: 5 * 60_000 });
+  if (r.status !== 0) {
+    const reason = (r.error?.message ?? r.stderr ?? '').split('\n').find((l) => /error|ENOTFOUND|EAI_AGAIN|ECONN|timed? ?out/i.test(l));
+    console.log(`Loupe: the Electron binary could not be downloaded${reason ? ` (${reason.trim().slice(0, 160)})` : ''}.`);
+    return null;
+  }
+  return electronBinary();
+}
+
+const electron = electronBinary() ?? downloadElectron();
 if (electron) {
   viteBuild();
   run(process.execPath, [join(root, 'scripts/build-electron.js')]);
@@ -66,7 +90,7 @@ if (electron) {
   });
 } else {
   console.log(
-    'Loupe: the Electron binary is not installed (e.g. ELECTRON_SKIP_BINARY_DOWNLOAD=1), so the same UI is served through the browser host (`loupe serve`) instead.',
+    'Loupe: the Electron binary is not installed, so the same UI is served through the browser host (`loupe serve`) instead.',
   );
   if (!existsSync(join(root, 'dist/renderer/index.html'))) viteBuild();
   const child = spawn(process.execPath, [join(root, 'bin/loupe.js'), 'serve', '--open', ...args], { cwd: root, stdio: 'inherit' });

@@ -2,13 +2,21 @@
 //   npm test                  everything
 //   npm test -- unit medium   only those tiers, no static checks
 //   TEST_FILTER=host npm test -- medium   only files whose path contains "host"
+//   npm run faults            the fault-injection tier alone (tests/faults: attacks on a live host, contract fuzz)
 // Files run one after another: the machines have 2 cores and the e2e tier starts a browser.
+// A tier folder without tests, an unknown tier name or a TEST_FILTER that selects nothing fails the run: a typo
+// must not pass as "0 tests, ok".
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const all = ['unit', 'medium', 'e2e'];
-const asked = process.argv.slice(2).filter((a) => all.includes(a));
+const all = ['unit', 'medium', 'faults', 'e2e'];
+const asked = process.argv.slice(2);
+const unknown = asked.filter((a) => !all.includes(a));
+if (unknown.length) {
+  console.error(`test.js: unknown tier ${unknown.join(', ')} (tiers: ${all.join(', ')})`);
+  process.exit(2);
+}
 const tiers = asked.length ? asked : all;
 
 function run(label, cmd, args) {
@@ -40,16 +48,28 @@ if (!asked.length) {
   if (run('renderer build', process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn']) !== 0) process.exit(1);
 }
 
-const files = [];
-function collect(dir) {
-  if (!existsSync(dir)) return;
+function collect(dir, into) {
+  if (!existsSync(dir)) return into;
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) collect(p);
-    else if (name.endsWith('.test.ts')) files.push(p);
+    if (statSync(p).isDirectory()) collect(p, into);
+    else if (name.endsWith('.test.ts')) into.push(p);
   }
+  return into;
 }
-for (const tier of tiers) collect(join('tests', tier));
+const files = [];
+for (const tier of tiers) {
+  const found = collect(join('tests', tier), []);
+  if (!found.length) {
+    console.error(`test.js: the ${tier} tier selects no test files (nothing matches tests/${tier}/**/*.test.ts)`);
+    process.exit(1);
+  }
+  files.push(...found);
+}
 const filter = process.env.TEST_FILTER;
 const selected = filter ? files.filter((f) => f.includes(filter)) : files;
+if (!selected.length) {
+  console.error(`test.js: TEST_FILTER=${filter} matches no test file in ${tiers.join(', ')}`);
+  process.exit(1);
+}
 process.exit(run('tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...selected]));

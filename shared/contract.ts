@@ -103,8 +103,11 @@ export interface ImageFilter {
   unsure?: boolean;
   excluded?: boolean;
   fold?: number;
-  /** Images of an evaluation, optionally one confusion-matrix cell (true `label`, `predicted`), or its mistakes. */
-  evaluation?: { id: number; label?: number; predicted?: number; misclassified?: boolean };
+  /**
+   * Images of an evaluation, optionally one confusion-matrix cell (true `label`, `predicted`), or its mistakes.
+   * `pool`: more evaluations read with `id` as one (the folds of a cross-validation: each image is in one of them).
+   */
+  evaluation?: { id: number; pool?: number[]; label?: number; predicted?: number; misclassified?: boolean };
 }
 
 export interface ImagePage {
@@ -226,6 +229,29 @@ export interface EvaluationDetail extends EvaluationSummary {
   metrics: EvaluationMetrics | null;
 }
 
+/**
+ * A k-fold group: each fold run judged only on the images it held out, mean ± std across the folds, and the
+ * out-of-fold predictions pooled (every fold image once).
+ */
+export interface CrossValidation {
+  /** In fold order. `evaluationId`: the run's latest evaluation on its held-out fold (null until evaluated). */
+  folds: { runId: number; fold: number | null; evaluationId: number | null; n: number | null; size: number }[];
+  /** Per-fold metrics and mean ± sample std over the evaluated folds. */
+  aggregate: FoldAggregate | null;
+  /** Once every fold is evaluated: the pooled out-of-fold evaluation. */
+  pooled: {
+    /** The fold evaluations pooled, in fold order (an image filter's `evaluation.id` + `pool`). */
+    evaluationIds: number[];
+    classes: string[];
+    n: number;
+    /** Images relabeled since their fold was evaluated. */
+    stale: number;
+    metrics: EvaluationMetrics;
+  } | null;
+  /** Why there is no pooled evaluation yet, or null. */
+  pendingReason: string | null;
+}
+
 export interface LabelErrorCandidate {
   imageId: number;
   given: string;
@@ -298,6 +324,10 @@ export interface DirListing {
   entries: { name: string; path: string; isDir: boolean }[];
   /** Image-like files directly inside, by extension (a hint for the folder browser). */
   imageFiles: number;
+  /** Folders found, of which `entries` is the page asked for (`offset`, `limit`). */
+  totalFolders: number;
+  /** The folder holds more names than one listing reads: the counts are lower bounds. */
+  truncated: boolean;
 }
 
 export interface AppInfo {
@@ -313,7 +343,8 @@ export interface AppInfo {
 // ---------- request schemas ----------
 
 const absPath = z.string().min(1).max(4096);
-const id = z.number().int().positive();
+// Explicitly safe (zod 4's int() is too, but an id past 2^53 would silently name a neighbour's row).
+const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 export const imageFilterSchema = z
   .object({
@@ -330,6 +361,7 @@ export const imageFilterSchema = z
     evaluation: z
       .object({
         id: z.number().int().positive(),
+        pool: z.array(z.number().int().positive()).max(10).optional(),
         label: z.number().int().min(0).optional(),
         predicted: z.number().int().min(0).optional(),
         misclassified: z.boolean().optional(),
@@ -367,7 +399,14 @@ export const requestSchemas = {
   'projects:close': empty,
   'projects:createSample': z.object({ path: absPath, perClass: z.number().int().min(10).max(5000).optional() }).strict(),
   'project:summary': empty,
-  'fs:list': z.object({ path: absPath.optional(), showHidden: z.boolean().optional() }).strict(),
+  'fs:list': z
+    .object({
+      path: absPath.optional(),
+      showHidden: z.boolean().optional(),
+      offset: z.number().int().min(0).max(1_000_000).default(0),
+      limit: z.number().int().min(1).max(5000).default(5000),
+    })
+    .strict(),
   'dialogs:pickFolder': z.object({ title: z.string().max(200).optional() }).strict(),
   'import:preview': z.object({ folders: z.array(absPath).min(1).max(100) }).strict(),
   'import:start': z
@@ -415,7 +454,16 @@ export const requestSchemas = {
   'splits:assign': z
     .object({ ratios: ratios.optional(), seed: seed.default(42), groupBy: groupRuleSchema.optional(), lockTest: z.boolean().optional() })
     .strict(),
-  'splits:folds': z.object({ k: z.number().int().min(2).max(10), seed: seed.default(42), groupBy: groupRuleSchema.optional() }).strict(),
+  'splits:folds': z
+    .object({
+      k: z.number().int().min(2).max(10),
+      seed: seed.default(42),
+      groupBy: groupRuleSchema.optional(),
+      /** Re-split by these ratios first: the test share is held out, the rest goes into the folds. */
+      ratios: ratios.optional(),
+      lockTest: z.boolean().optional(),
+    })
+    .strict(),
   'splits:move': z.object({ imageIds, split: z.enum(splitNames).nullable() }).strict(),
   'splits:lockTest': z.object({ locked: z.boolean() }).strict(),
   'groups:preview': z.object({ groupBy: groupRuleSchema }).strict(),
@@ -457,7 +505,8 @@ export const requestSchemas = {
       outDir: absPath,
       /** Export a run's dataset snapshot (what it trained on); without it, the project's current labels and splits. */
       runId: id.optional(),
-      mode: z.enum(['link', 'copy']).default('link'),
+      /** Copies by default: editing a hard-linked export would edit the original image (issue 14). */
+      mode: z.enum(['link', 'copy']).default('copy'),
       force: z.boolean().default(false),
     })
     .strict(),
@@ -468,11 +517,15 @@ export const requestSchemas = {
       /** The evaluation to report; default the run's latest test evaluation, else its latest validation one. */
       evaluationId: id.optional(),
       pageSize: z.enum(['A4', 'Letter']).default('A4'),
-      /** Misclassified thumbnails (switch off when images may identify a patient). */
-      thumbnails: z.boolean().default(true),
+      /**
+       * Misclassified thumbnails: off unless asked for. Loupe treats every project as possibly holding medical
+       * images, where a thumbnail can identify a patient (issue 14).
+       */
+      thumbnails: z.boolean().default(false),
       /** File names under the thumbnails: off unless asked for. */
       fileNames: z.boolean().default(false),
       notes: z.string().max(20_000).default(''),
+      /** "Prepared by" in the PDF and its Author field; empty unless given. */
       author: z.string().max(200).optional(),
       force: z.boolean().default(false),
     })
@@ -528,7 +581,8 @@ export interface Responses {
   'splits:move': EditResult;
   'splits:lockTest': SplitSummary;
   'groups:preview': GroupPreview;
-  'training:suggest': { config: TrainConfig; reasons: string[] };
+  /** `advice`: what would help when the labeled set is small (more labels, a pretrained backbone, k-fold); else empty. */
+  'training:suggest': { config: TrainConfig; reasons: string[]; advice: string[] };
   'training:start': RunInfo[];
   'training:stop': { stopped: boolean };
   'training:resume': RunInfo;
@@ -547,11 +601,7 @@ export interface Responses {
   'evaluations:list': EvaluationSummary[];
   'evaluations:get': EvaluationDetail;
   'evaluations:labelErrors': { candidates: LabelErrorCandidate[]; outOfFold: boolean };
-  /** A k-fold group: each fold run's latest validation evaluation and mean ± std across folds. */
-  'evaluations:crossValidation': {
-    folds: { runId: number; fold: number | null; evaluationId: number | null }[];
-    aggregate: FoldAggregate | null;
-  };
+  'evaluations:crossValidation': CrossValidation;
   'suggestions:accept': EditResult;
   'export:model': { jobId: string };
   'export:dataset': { jobId: string };

@@ -1,8 +1,23 @@
-/** RFC 4180 CSV: quoting on write, a parser that handles quotes, embedded commas/newlines and CRLF. */
+/**
+ * RFC 4180 CSV: quoting on write, a parser that handles quotes, embedded commas/newlines and CRLF. Text cells that
+ * a spreadsheet would run as a formula (starting with = + - @, tab or CR) are written with a leading apostrophe, as
+ * OWASP's CSV-injection advice and spreadsheet programs expect; csvText undoes it on reading.
+ */
+
+/** Any apostrophes, then a character that starts a formula: one more apostrophe is added on write, removed on read. */
+const FORMULA = /^'*[=+\-@\t\r]/;
+/** Plain numbers stay numbers (a negative one is no formula). */
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 export function csvField(v: string | number | null | undefined): string {
-  const s = v === null || v === undefined ? '' : String(v);
+  let s = v === null || v === undefined ? '' : String(v);
+  if (typeof v === 'string' && FORMULA.test(s) && !NUMBER.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) || /^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** A parsed text cell as it was before csvField guarded it against formula injection. */
+export function csvText(field: string): string {
+  return field.startsWith("'") && FORMULA.test(field) ? field.slice(1) : field;
 }
 
 export function csvLine(fields: readonly (string | number | null | undefined)[]): string {

@@ -308,6 +308,29 @@ export function computeMetrics(input: Predictions, options: ComputeOptions = {})
   };
 }
 
+/** The bootstrap seed of stored evaluations: the same predictions always get the same intervals. */
+export const EVALUATION_BOOTSTRAP_SEED = 20_240_601;
+
+/**
+ * k-fold out-of-fold predictions pooled into one set, fold after fold: every held-out image once, judged by the
+ * model that did not train on it. The folds must share the class list (k).
+ */
+export function poolFolds(folds: readonly Predictions[]): Predictions {
+  if (folds.length === 0) throw new MetricsInputError('No folds to pool');
+  const k = folds[0]!.k;
+  if (folds.some((f) => f.k !== k)) throw new MetricsInputError('The folds were trained on different classes: they cannot be pooled');
+  const n = folds.reduce((a, f) => a + f.labels.length, 0);
+  const labels = new Int32Array(n);
+  const probs = new Float32Array(n * k);
+  let at = 0;
+  for (const f of folds) {
+    labels.set(f.labels, at);
+    probs.set(f.probs.subarray(0, f.labels.length * k), at * k);
+    at += f.labels.length;
+  }
+  return { labels, probs, k };
+}
+
 /** The scalar metrics summarized across folds. */
 export const FOLD_METRICS = [
   'accuracy',
@@ -329,7 +352,8 @@ export interface FoldAggregate {
   readonly summary: Record<FoldMetric, { readonly mean: number | null; readonly std: number | null; readonly folds: number }>;
 }
 
-function foldScalars(m: EvaluationMetrics): Record<FoldMetric, number | null> {
+/** The scalar metrics of one evaluation that folds are compared on. */
+export function foldScalars(m: EvaluationMetrics): Record<FoldMetric, number | null> {
   return {
     accuracy: m.accuracy,
     balancedAccuracy: m.balancedAccuracy,

@@ -79,6 +79,11 @@ export const trainConfigSchema = z
     /** Class imbalance: 'auto' turns class weights on when the largest class is over 3x the smallest. */
     imbalance: z.enum(['auto', 'weights', 'sampling', 'none']).default('auto'),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    /**
+     * Threads that share each batch on a CPU backend (data-parallel; the same result for the same seed and thread
+     * count). 0: one per core. A GPU or tfjs-node backend always uses one.
+     */
+    threads: z.number().int().min(0).max(64).default(0),
     /** Train one model per fold (uses the project's k folds). */
     folds: z.boolean().default(false),
   })

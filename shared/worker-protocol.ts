@@ -8,6 +8,8 @@ import type { BatchMetrics, EpochMetrics } from './training.ts';
 export interface BackendReport {
   chosen: { name: string; detail: string };
   rejected: { name: string; reason: string }[];
+  /** Threads that share each batch by default (one per core on the CPU backends, else 1). */
+  threads: number;
 }
 
 export type ToTrainer =

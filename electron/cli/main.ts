@@ -4,6 +4,7 @@
  */
 import { LoupeError } from '../../shared/contract.ts';
 import { APP_VERSION } from '../core/version.ts';
+import { asksForHelp, commandHelp, COMMAND_HELP } from './help.ts';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -32,40 +33,12 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 const HELP = `loupe ${APP_VERSION} — offline image classification studio
 
 Usage: loupe <command> [options]
+       loupe <command> --help      the command's own usage, options, defaults and an example
 
 Commands:
-  serve [project] [--port N] [--open]      Serve the Loupe UI on http://127.0.0.1 (for headless machines)
-  import <project> <folder>... [--labels folders|none] [--json]
-                                           Import image folders (creates the project if needed)
-  info <project> [--json]                  Counts of images, classes, splits, duplicates, errors, missing
-  sample <dir> [--per-class N] [--json]    Create a sample project with generated medical-style images
-  split <project> [--ratios 0.7,0.15,0.15] [--seed N] [--group-by folder:N|regex:EXPR|csv]
-        [--folds K] [--lock-test|--unlock-test] [--json]
-                                           Stratified, seeded (group-aware) train/val/test split or k folds
-  labels export <project> --out FILE.csv   Labels as CSV: path,label,split,group
-  labels import <project> FILE.csv [--create-classes]
-                                           Apply a labels CSV (unknown paths and classes are reported)
-  history <project> --image <path>         Every label change of one image (who, when)
-  train <project> [--arch …] [--epochs N] [--batch N] [--optimizer …] [--lr X] [--image-size N]
-        [--augment …] [--folds] [--seed N] [--json]   Train a classifier (see 'loupe train' for all options)
-  train <project> --resume RUN | --extend RUN --epochs N | --rerun RUN
-  runs <project> [--json]                  Training runs with status and best validation accuracy
-  doctor [--json]                          Which training backend is used, and why the others are not
-  backbone list|import <project> …         Backbones for transfer learning
-  eval <project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list]
-                                           Evaluate a run: metrics, confusion matrix, ROC/AUC, CIs
-  predict-unlabeled <project> --run ID [--accept-above X]
-                                           The model's suggestions for unlabeled images
-  label-errors <project> --run ID          Images whose label looks wrong (out-of-fold for k-fold runs)
-  export <project> --run ID --out DIR [--format tfjs,onnx] [--zip] [--force] [--notes TEXT]
-                                           A self-contained model bundle: TF.js + ONNX, labels, preprocessing,
-                                           model card, checksums, a Node sample script
-  predict <bundle> <folder-or-files>... [--out preds.csv] [--json]
-                                           Classify images with a bundle only (no project needed)
-  export-dataset <project> --out DIR [--run ID] [--copy] [--force]
-                                           ImageFolder tree train/ val/ test/<class>/ plus labels.csv
-  report <project> --run ID --out report.pdf [--letter] [--no-thumbnails] [--file-names] [--notes TEXT]
-                                           PDF evaluation report (confusion matrix, ROC, calibration, …)
+${Object.entries(COMMAND_HELP)
+  .map(([name, h]) => `${h.usage.filter((u) => !/^\s/.test(u)).map((u) => `  ${name} ${u}`).join('\n')}\n      ${h.summary}`)
+  .join('\n')}
 
 Options:
   -h, --help      Show this help
@@ -77,9 +50,19 @@ Exit codes: 0 done, 1 failed, 2 bad usage, 130 canceled (Ctrl-C; work already co
 type Out = { out: (s: string) => void; err: (s: string) => void };
 const io: Out = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
+function helpFor(command: string): number {
+  if (!(command in COMMAND_HELP)) {
+    io.err(`loupe: unknown command '${command}'. Run 'loupe --help'.\n`);
+    return 2;
+  }
+  io.out(commandHelp(command));
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command === 'help' && rest[0] !== undefined) return helpFor(rest[0]);
     if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
       io.out(HELP);
       return command === undefined ? 2 : 0;
@@ -93,6 +76,7 @@ export async function main(argv: string[]): Promise<number> {
       io.err(`loupe: unknown command '${command}'. Run 'loupe --help'.\n`);
       return 2;
     }
+    if (asksForHelp(rest)) return helpFor(command);
     return await (await load())(rest);
   } catch (e) {
     if (e instanceof LoupeError) {

@@ -1,5 +1,6 @@
 /** The human-readable form of `loupe info`. */
 import type { ProjectSummary, SplitSummary } from '../../shared/contract.ts';
+import { foldPlan } from '../../shared/fold-plan.ts';
 
 export function printSummary(s: ProjectSummary): string {
   const lines: string[] = [];
@@ -44,7 +45,8 @@ export function printSplitSummary(s: SplitSummary): string {
   for (const r of s.rows) lines.push(`${r.name.padEnd(w)}  ${cols.map((c) => String(r[c]).padStart(11)).join('')}`);
   lines.push(`${'all'.padEnd(w)}  ${cols.map((c) => String(s.totals[c]).padStart(11)).join('')}`);
   lines.push(`Test set: ${s.testLocked ? 'locked' : 'not locked'}${s.groups ? `   groups: ${s.groups}` : ''}`);
-  if (s.folds) lines.push(`Folds: ${s.folds} (${s.foldCounts.join(' / ')} images)`);
+  const plan = foldPlan(s);
+  if (plan) lines.push(plan);
   for (const warn of s.warnings) {
     lines.push(`⚠ ${warn.message}`);
     for (const item of warn.items.slice(0, 3)) lines.push(`    ${item}`);

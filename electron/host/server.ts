@@ -9,16 +9,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { ErrorCode } from '../../shared/contract.ts';
+import { LoupeError, type ErrorCode } from '../../shared/contract.ts';
 import { TOKEN_HEADER, isWireCall, mediaKinds, type WireCallReply, type WireEvent, type WireReply } from '../../shared/transport.ts';
 import type { LoupeCore } from '../core/api/loupe-core.ts';
 import { invokeMethod, toErrorEnvelope } from '../core/api/wire.ts';
 import { renderMedia } from '../core/images/media.ts';
 import { readStatic } from './static-files.ts';
+import { assertStrongToken } from './token.ts';
 
 /** A request body or call frame: 16 MiB holds the ids of a select-all over two million images. */
-const MAX_BODY_BYTES = 16 << 20;
-
+export const MAX_BODY_BYTES = 16 << 20;
+/**
+ * How much of an oversized body is read and discarded, and for how long, before its 413 goes out: a socket
+ * closed with unread data is reset by the kernel, and the client would lose the answer in a broken pipe.
+ */
+const DRAIN_OVERSIZED_BYTES = 4 * MAX_BODY_BYTES;
+const DRAIN_OVERSIZED_MS = 10_000;
 const STATUS: Record<ErrorCode, number> = {
   VALIDATION: 400,
   BAD_INPUT: 400,
@@ -35,7 +41,7 @@ export interface HostOptions {
   port?: number;
   /** The built renderer (dist/renderer). */
   staticDir: string;
-  /** Fixed token for tests; random otherwise. */
+  /** A fixed token (tests, a restart on the same address); random otherwise. Checked by assertStrongToken. */
   token?: string;
   log?: (line: string) => void;
 }
@@ -44,11 +50,14 @@ export interface Host {
   url: string;
   port: number;
   token: string;
+  /** The listening server, for tests that inject its failures. */
+  readonly server: Server;
   close(): Promise<void>;
 }
 
 export async function startHost(opts: HostOptions): Promise<Host> {
   const token = opts.token ?? randomBytes(24).toString('base64url');
+  assertStrongToken(token);
   const tokenBuf = Buffer.from(token);
   const log = opts.log ?? (() => {});
   let port = 0;
@@ -68,6 +77,15 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     return o === undefined || o === `http://127.0.0.1:${port}` || o === `http://localhost:${port}`;
   };
 
+  /** The request's URL, or null when it is not one (`//`, `http://[`): the caller answers 400. */
+  const parseUrl = (req: IncomingMessage): URL | null => {
+    try {
+      return new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    } catch {
+      return null;
+    }
+  };
+
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e) => {
       log(`host: unexpected error: ${(e as Error).stack ?? e}`);
@@ -85,7 +103,8 @@ export async function startHost(opts: HostOptions): Promise<Host> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!hostOk(req)) return sendText(res, 421, 'Misdirected request');
-    const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    const url = parseUrl(req);
+    if (!url) return sendText(res, 400, 'Bad request path');
     const path = url.pathname;
 
     if (path.startsWith('/api/')) {
@@ -93,13 +112,19 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       if (!originOk(req) || !tokenOk(req.headers[TOKEN_HEADER] as string | undefined)) {
         return sendJson(res, 403, { ok: false, error: { name: 'Forbidden', message: 'Bad or missing token', code: 'VALIDATION' } });
       }
-      const method = decodeURIComponent(path.slice('/api/'.length));
+      let method: string;
+      try {
+        method = decodeURIComponent(path.slice('/api/'.length));
+      } catch {
+        return sendJson(res, 400, { ok: false, error: new LoupeError('VALIDATION', 'Bad method name in the path').toEnvelope() });
+      }
+      const body = await readBody(req);
+      if (!Buffer.isBuffer(body)) return refuseOversized(res, body.drained);
       let payload: unknown;
       try {
-        const body = await readBody(req);
         payload = body.length ? JSON.parse(body.toString('utf8')) : {};
       } catch (e) {
-        return sendJson(res, 400, { ok: false, error: { name: 'LoupeError', message: `Bad request body: ${(e as Error).message}`, code: 'VALIDATION' } });
+        return sendJson(res, 400, { ok: false, error: new LoupeError('VALIDATION', `Bad request body: ${(e as Error).message}`).toEnvelope() });
       }
       const reply = await answer(method, payload);
       return sendJson(res, reply.ok ? 200 : (STATUS[reply.error.code] ?? 500), reply);
@@ -111,15 +136,18 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       const m = /^\/media\/([a-z]+)\/([1-9][0-9]{0,15})$/.exec(path);
       const kind = m?.[1];
       if (!m || !kind || !(mediaKinds as readonly string[]).includes(kind)) return sendText(res, 404, 'Not found');
+      // 16 digits reach past 2^53: such an id would round to a neighbour's.
+      const imageId = Number(m[2]);
+      if (!Number.isSafeInteger(imageId)) return sendText(res, 400, 'Image id out of range');
       const project = opts.core.currentProject;
       if (!project) return sendText(res, 409, 'No project is open');
       try {
-        const media = await renderMedia(project, kind as (typeof mediaKinds)[number], Number(m[2]));
+        const media = await renderMedia(project, kind as (typeof mediaKinds)[number], imageId);
         res.writeHead(200, {
           'content-type': media.contentType,
           'content-length': media.body.length,
-          // Ids are stable but content can be relinked; a short private cache keeps scrolling cheap.
-          'cache-control': 'private, max-age=300',
+          // Patient images must not sit in the browser's disk cache (issue 14); the page keeps its own in memory.
+          'cache-control': 'no-store',
           'x-content-type-options': 'nosniff',
         });
         res.end(req.method === 'HEAD' ? undefined : media.body);
@@ -155,8 +183,8 @@ export async function startHost(opts: HostOptions): Promise<Host> {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BODY_BYTES });
   const sockets = new Set<WebSocket>();
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
-    if (url.pathname !== '/events' || !hostOk(req) || !originOk(req) || !tokenOk(url.searchParams.get('token'))) {
+    const url = parseUrl(req);
+    if (!url || url.pathname !== '/events' || !hostOk(req) || !originOk(req) || !tokenOk(url.searchParams.get('token'))) {
       socket.write('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       socket.destroy();
       return;
@@ -188,14 +216,21 @@ export async function startHost(opts: HostOptions): Promise<Host> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
+  // Once listening, an error is one failed accept (EMFILE when a local process floods it with connections):
+  // without a listener Node would throw it and take the host, and its open project, down.
+  server.on('error', (e) => log(`host: server error: ${e.message}`));
   port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}/?token=${token}`;
   return {
     url,
     port,
     token,
+    server,
     close: async () => {
       unsubscribe();
       for (const ws of sockets) ws.terminate();
@@ -206,22 +241,42 @@ export async function startHost(opts: HostOptions): Promise<Host> {
   };
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+/**
+ * The body; or, past MAX_BODY_BYTES, nothing kept while the rest is read and discarded, within
+ * DRAIN_OVERSIZED_BYTES and DRAIN_OVERSIZED_MS (`drained`: all of it was).
+ */
+function readBody(req: IncomingMessage): Promise<Buffer | { drained: boolean }> {
   return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES + DRAIN_OVERSIZED_BYTES) return resolve({ drained: false });
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = () => {
+      req.off('data', onData);
+      req.pause();
+      resolve({ drained: false });
+    };
+    const onData = (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new Error('request body too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
+      if (size <= MAX_BODY_BYTES) return void chunks.push(c);
+      chunks.length = 0;
+      timer ??= setTimeout(giveUp, DRAIN_OVERSIZED_MS);
+      if (size > MAX_BODY_BYTES + DRAIN_OVERSIZED_BYTES) giveUp();
+    };
+    req.on('data', onData);
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(size > MAX_BODY_BYTES ? { drained: true } : Buffer.concat(chunks));
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+/** The JSON error for an oversized body; a client still sending after the drain limits is then cut off. */
+function refuseOversized(res: ServerResponse, drained: boolean): void {
+  if (!drained) res.once('finish', () => res.socket?.destroy());
+  sendJson(res, 413, { ok: false, error: new LoupeError('VALIDATION', `Request body is larger than ${MAX_BODY_BYTES >> 20} MiB`).toEnvelope() });
 }
 
 function sendJson(res: ServerResponse, status: number, body: WireReply<unknown>): void {

@@ -103,7 +103,8 @@ function start(): void {
 
   const configDir = defaultConfigDir();
   const saved = loadWindowState(configDir, screen.getAllDisplays().map((d) => d.workArea));
-  win = createMainWindow(BrowserWindow, paths, log, saved);
+  // DevTools only in development (issue 14): packaged builds also lose NODE_OPTIONS and --inspect (fuses).
+  win = createMainWindow(BrowserWindow, paths, log, saved, { devTools: !app.isPackaged });
   trackWindowState(win, configDir);
   win.on('closed', () => {
     win = null;

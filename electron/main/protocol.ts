@@ -88,8 +88,8 @@ export function createMediaHandler<P>(opts: MediaHandlerOptions<P>): (request: R
           'content-type': media.contentType,
           'content-length': String(media.body.length),
           'x-content-type-options': 'nosniff',
-          // Ids can be relinked to new bytes by a re-import; revalidate rather than trust a stale cache.
-          'cache-control': 'no-cache',
+          // Patient images must not sit in a disk cache (issue 14); ids can also be relinked to new bytes.
+          'cache-control': 'no-store',
           // The app's file:// pages have the opaque origin "null"; fetch() of `raw` needs CORS to read it. Nothing
           // else can load in this app (see security.ts), so '*' exposes nothing.
           'access-control-allow-origin': '*',

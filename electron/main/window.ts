@@ -88,13 +88,15 @@ export interface WindowLike {
 
 export type WindowConstructor<W extends WindowLike> = new (options: BrowserWindowConstructorOptions) => W;
 
+/** `devTools`: main passes `!app.isPackaged`, so an installed Loupe has no inspector into patient data. */
 export function createMainWindow<W extends WindowLike>(
   BrowserWindowClass: WindowConstructor<W>,
   paths: AppPaths,
   log: (message: string) => void = console.error,
   state?: WindowState,
+  opts: { devTools?: boolean } = {},
 ): W {
-  const win = new BrowserWindowClass(mainWindowOptions(paths, { state }));
+  const win = new BrowserWindowClass(mainWindowOptions(paths, { state, devTools: opts.devTools }));
   win.once('ready-to-show', () => {
     if (state?.maximized) win.maximize();
     win.show();

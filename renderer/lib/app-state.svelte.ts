@@ -6,6 +6,7 @@
 import { LoupeError } from '../../shared/errors.ts';
 import type { AppInfo, ClassInfo, ImageFilter, ImagePage, Job, ProjectInfo, ProjectSummary, SortKey } from '../../shared/contract.ts';
 import { api, invoke, onEvent } from './api.ts';
+import { CountGuard } from './count-guard.ts';
 import { GridState, type GridQuery } from './grid-state.svelte.ts';
 import { viewFilter, type View } from './view-filter.ts';
 
@@ -41,6 +42,9 @@ const PREFETCH_FRESH_MS = 5000;
 /** Updates during an import arrive per batch; reloading counts more often than this only burns CPU. */
 const REFRESH_INTERVAL_MS = 400;
 
+/** How soon a count read that overlapped the page's own edits is tried again (see CountGuard). */
+const COUNT_RETRY_MS = 100;
+
 export class AppState {
   info = $state<AppInfo | null>(null);
   project = $state<ProjectInfo | null>(null);
@@ -58,6 +62,8 @@ export class AppState {
   booting = $state(true);
 
   readonly grid: GridState = new GridState((offset, limit, signal) => this.queryPage(offset, limit, signal));
+  /** Told by labeling.svelte.ts of every edit it shows before the server has it. */
+  readonly countGuard = new CountGuard();
   filter = $derived(viewFilter(this.view, this.search));
 
   /**
@@ -71,6 +77,7 @@ export class AppState {
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private lastRefresh = 0;
   private lastCountsMs = 0;
+  private countRetry: { timer: ReturnType<typeof setTimeout>; full: boolean } | null = null;
 
   async start(): Promise<void> {
     onEvent((event, payload) => {
@@ -83,14 +90,13 @@ export class AppState {
         else this.scheduleRefresh();
       }
     });
-    // Ask for the first page of the default view at once, alongside app:info, rather than one round trip
-    // later: when a project is open (the usual case with `loupe serve <project>`) it is there when info is.
-    this.grid.reset(this.filter, this.sort, this.desc);
-    await this.loadInfo({ boot: true });
+    // The first page is asked for once app:info says a project is open: asking alongside it saved one local round
+    // trip but, on the start screen, was refused (HTTP 409, an error in the console of every first start; issue 15).
+    await this.loadInfo();
     this.booting = false;
   }
 
-  async loadInfo(opts: { boot?: boolean } = {}): Promise<void> {
+  async loadInfo(): Promise<void> {
     try {
       const info = await api['app:info']({});
       performance.mark('loupe:info');
@@ -101,8 +107,7 @@ export class AppState {
         this.view = { kind: 'all' };
         this.search = '';
         this.overlay = 'none';
-        // At boot the default view's first page is already on its way (see start()).
-        if (!opts.boot) this.grid.reset(this.filter, this.sort, this.desc);
+        if (info.project) this.grid.reset(this.filter, this.sort, this.desc);
       }
       // Not awaited: the main screen must mount (and show its first thumbnails) before this runs.
       if (info.project) void this.loadSideData(changed);
@@ -151,6 +156,8 @@ export class AppState {
    */
   async refreshCounts(): Promise<void> {
     if (!this.project) return;
+    const ticket = this.countGuard.begin();
+    if (ticket === null) return this.retryCounts(true);
     const started = performance.now();
     const total = (filter: ImageFilter) => invoke('images:query', { filter, limit: 1 }).then((p) => p.total);
     try {
@@ -168,6 +175,7 @@ export class AppState {
         total({ unsure: true }),
         total({ excluded: true }),
       ]);
+      if (!this.countGuard.fresh(ticket)) return this.retryCounts(true);
       this.classes = classes;
       this.counts = { images, unlabeled, splits: { train, val, test, unassigned }, duplicates, errors, missing, unsure, excluded };
       this.lastCountsMs = performance.now() - started;
@@ -180,6 +188,8 @@ export class AppState {
   /** The counts a label, flag, class or split edit can change (not the import's duplicate/error scans). */
   async refreshLabelCounts(): Promise<void> {
     if (!this.project) return;
+    const ticket = this.countGuard.begin();
+    if (ticket === null) return this.retryCounts(false);
     const total = (filter: ImageFilter) => invoke('images:query', { filter, limit: 1 }).then((p) => p.total);
     try {
       const [classes, unlabeled, train, val, test, unassigned, unsure, excluded] = await Promise.all([
@@ -192,12 +202,29 @@ export class AppState {
         total({ unsure: true }),
         total({ excluded: true }),
       ]);
+      if (!this.countGuard.fresh(ticket)) return this.retryCounts(false);
       this.classes = classes;
       this.counts = { ...this.counts, unlabeled, splits: { train, val, test, unassigned }, unsure, excluded };
     } catch (e) {
       if (e instanceof LoupeError && e.code === 'NO_PROJECT') return;
       this.report(e);
     }
+  }
+
+  /** Reads the counts again in a moment, once the page's own writes are answered (see CountGuard). */
+  private retryCounts(full: boolean): void {
+    if (this.countRetry) {
+      this.countRetry.full ||= full;
+      return;
+    }
+    const retry = {
+      full,
+      timer: setTimeout(() => {
+        this.countRetry = null;
+        void (retry.full ? this.refreshCounts() : this.refreshLabelCounts());
+      }, COUNT_RETRY_MS),
+    };
+    this.countRetry = retry;
   }
 
   setView(view: View): void {

@@ -3,7 +3,16 @@
  * make new ones (evaluate, predict unlabeled), the label-error review queue, and the jumps from the metrics to
  * the images behind them (a confusion-matrix cell, a gallery, the model's suggestions) in the Images workspace.
  */
-import type { EvaluationDetail, EvaluationSummary, ImageFilter, ImageSummary, Job, LabelErrorCandidate, SortKey } from '../../shared/contract.ts';
+import type {
+  CrossValidation,
+  EvaluationDetail,
+  EvaluationSummary,
+  ImageFilter,
+  ImageSummary,
+  Job,
+  LabelErrorCandidate,
+  SortKey,
+} from '../../shared/contract.ts';
 import type { RunInfo } from '../../shared/training.ts';
 import { api, invoke, onEvent } from './api.ts';
 import { app } from './app-state.svelte.ts';
@@ -53,6 +62,9 @@ export class EvaluationState {
   labelErrors = $state.raw<{ candidates: LabelErrorCandidate[]; outOfFold: boolean } | null>(null);
   /** Candidates already handled in this session (accepted, kept or excluded). */
   handled = $state<number[]>([]);
+  /** The k-fold cross-validation the chosen run belongs to (null for a run trained on its own). */
+  cv = $state.raw<CrossValidation | null>(null);
+  evaluatingFolds = $state(false);
 
   private started = false;
   /** Bumped by each show(): answers to earlier ones are dropped. */
@@ -79,6 +91,7 @@ export class EvaluationState {
           this.current = null;
           this.evaluations = [];
           this.labelErrors = null;
+          this.cv = null;
         }
         // Relabeling makes evaluations stale; new runs and evaluations appear.
         if (reason === 'labels' || reason === 'evaluations' || reason === 'runs' || reason === 'opened') this.scheduleReload();
@@ -108,6 +121,7 @@ export class EvaluationState {
       this.runs = await api['runs:list']({});
       if (this.runId === null) return;
       this.evaluations = await api['evaluations:list']({ runId: this.runId });
+      await this.loadCrossValidation(this.runId);
       if (this.current) {
         const s = this.evaluations.find((e) => e.id === this.current!.id);
         if (s && s.stale !== this.current.stale) this.current = { ...this.current, stale: s.stale };
@@ -122,11 +136,13 @@ export class EvaluationState {
     this.current = null;
     this.labelErrors = null;
     this.handled = [];
+    this.cv = null;
     await app.run(async () => {
       const evaluations = await api['evaluations:list']({ runId });
       // Another run was chosen meanwhile: its own call shows its list.
       if (this.runId !== runId) return;
       this.evaluations = evaluations;
+      await this.loadCrossValidation(runId);
       const latest = this.evaluations.find((e) => e.split === this.split) ?? this.evaluations.find((e) => e.split !== 'unlabeled');
       if (latest) {
         this.split = latest.split as EvalSplit;
@@ -167,6 +183,35 @@ export class EvaluationState {
       });
     } finally {
       this.evaluating = false;
+    }
+  }
+
+  private async loadCrossValidation(runId: number): Promise<void> {
+    const run = this.runs.find((r) => r.id === runId);
+    const cv = run?.cvGroup ? await api['evaluations:crossValidation']({ runId }) : null;
+    if (this.runId === runId) this.cv = cv;
+  }
+
+  /** Evaluates every fold run not yet judged on its held-out images, one after the other, then pools them. */
+  async evaluateFolds(): Promise<void> {
+    const cv = this.cv;
+    if (!cv || this.evaluatingFolds) return;
+    this.evaluatingFolds = true;
+    try {
+      await app.run(async () => {
+        for (const f of cv.folds.filter((x) => x.evaluationId === null)) {
+          const { jobId } = await api['evaluations:run']({ runId: f.runId, split: 'val' });
+          const job = await whenJobEnds(jobId);
+          if (job.state === 'failed') throw new Error(`Evaluating fold ${(f.fold ?? 0) + 1} failed: ${job.message}`);
+          if (job.state === 'canceled') break;
+        }
+        await this.reload();
+        // The chosen fold's own evaluation was among them: show it below the cross-validation.
+        const own = this.evaluations.find((e) => e.split === this.split);
+        if (!this.current && own) await this.show(own.id);
+      });
+    } finally {
+      this.evaluatingFolds = false;
     }
   }
 
@@ -217,7 +262,15 @@ export class EvaluationState {
     workspace.go('images');
   }
 
-  private cellView(label: number, predicted: number): Extract<View, { kind: 'evaluation' }> | null {
+  /** `pooled`: a cell of the cross-validation's pooled matrix, whose images are spread over the fold evaluations. */
+  private cellView(label: number, predicted: number, pooled: boolean): Extract<View, { kind: 'evaluation' }> | null {
+    if (pooled) {
+      const p = this.cv?.pooled;
+      if (!p) return null;
+      const [id, ...pool] = p.evaluationIds;
+      const title = `Out of fold: true ${p.classes[label]} → predicted ${p.classes[predicted]}`;
+      return { kind: 'evaluation', evaluation: { id: id!, pool, label, predicted }, title, classes: p.classes };
+    }
     const ev = this.current;
     if (!ev) return null;
     const title = `True ${ev.classes[label]} → predicted ${ev.classes[predicted]}`;
@@ -225,8 +278,8 @@ export class EvaluationState {
   }
 
   /** A confusion-matrix cell: the images of true class `label` that the model called `predicted`. */
-  openCell(label: number, predicted: number): void {
-    const view = this.cellView(label, predicted);
+  openCell(label: number, predicted: number, pooled = false): void {
+    const view = this.cellView(label, predicted, pooled);
     if (!view) return;
     performance.mark('loupe:cell-click');
     app.showEvaluation(view);
@@ -234,8 +287,8 @@ export class EvaluationState {
   }
 
   /** The pointer is on a cell (or a key moved to it): its images are likely next, ask for them now. */
-  prefetchCell(label: number, predicted: number): void {
-    const view = this.cellView(label, predicted);
+  prefetchCell(label: number, predicted: number, pooled = false): void {
+    const view = this.cellView(label, predicted, pooled);
     if (view) app.prefetchEvaluation(view);
   }
 

@@ -32,6 +32,36 @@ export interface ExportForm {
   datasetSnapshot: boolean;
 }
 
+/**
+ * What an export writes about the project, and what it leaves out, in the dialog's words (issue 14: the user
+ * sees what a shared artifact carries before it is written).
+ */
+export function exportContents(f: ExportForm): { included: string[]; excluded: string[] } {
+  const never = 'absolute paths or your user name';
+  if (f.kind === 'model') {
+    return {
+      included: ['the trained model', 'class names', 'preprocessing', 'a model card with image counts and metrics', 'checksums', ...(f.notes.trim() ? ['your notes'] : [])],
+      excluded: ['images', 'file names', never],
+    };
+  }
+  if (f.kind === 'report') {
+    return {
+      included: [
+        'class names, image counts and metrics',
+        ...(f.thumbnails ? ['thumbnails of up to 24 misclassified images'] : []),
+        ...(f.fileNames ? ['the file names of those images (relative to their import folder)'] : []),
+        ...(f.author.trim() ? [`"Prepared by: ${f.author.trim()}"`] : []),
+        ...(f.notes.trim() ? ['your notes'] : []),
+      ],
+      excluded: [...(f.thumbnails ? [] : ['images']), ...(f.fileNames ? [] : ['file names']), ...(f.author.trim() ? [] : ['a "prepared by" name']), never],
+    };
+  }
+  return {
+    included: [`copies of the images${f.datasetMode === 'link' ? ' (hard links: the same files as the originals)' : ''}`, 'class names', 'a labels CSV with file paths relative to their import folder'],
+    excluded: [never],
+  };
+}
+
 class ExportState {
   form = $state<ExportForm | null>(null);
   jobId = $state<string | null>(null);
@@ -57,11 +87,12 @@ class ExportState {
       notes: '',
       fileName: `loupe-report-run${runId}.pdf`,
       pageSize: 'A4',
-      thumbnails: true,
+      // Off unless asked for: Loupe treats every project as possibly holding medical images (issue 14).
+      thumbnails: false,
       fileNames: false,
       author: '',
       evaluationId: null,
-      datasetMode: 'link',
+      datasetMode: 'copy',
       datasetSnapshot: true,
     };
     if (kind === 'report') this.form.outDir = home;

@@ -290,12 +290,14 @@ export class LabelingState {
     const deltas = countDeltas(items, patch);
     if (exact) this.expectedQuiet++;
     this.inFlight++;
+    app.countGuard.editShown();
     // Queued before the edit is shown: the send then runs in a microtask ahead of Svelte's render of the change,
     // so the server works on it while the page paints.
     void this.enqueue(async () => {
       try {
         performance.mark('loupe:edit-sent');
-        const r = await send(ids);
+        // Answered before the reconcile below reads the counts, which it may only do once the write is in.
+        const r = await send(ids).finally(() => app.countGuard.editAnswered());
         performance.mark('loupe:edit-saved');
         app.grid.settle(ids);
         this.acked(r);

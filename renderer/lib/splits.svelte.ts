@@ -75,17 +75,33 @@ class SplitsState {
     });
   }
 
-  async assignFolds(): Promise<boolean> {
-    const problem = foldsProblem(this.form);
+  /**
+   * Cross-validation in one step: the test share of the ratios is held out (a locked test set stays as it is),
+   * every other image goes into k folds (and train/validation by the ratios, for ordinary runs). `keepSplit`:
+   * folds over the current train and validation images, the split untouched.
+   */
+  async assignFolds(keepSplit = false): Promise<boolean> {
+    const locked = this.summary?.testLocked ?? false;
+    const f = this.form;
+    // With a locked test set the test share is 0: train and validation share the rest in their proportion.
+    const rest = f.train + f.val;
+    const ratios = locked ? { ...f, train: (f.train * 100) / rest, val: (f.val * 100) / rest, test: 0 } : f;
+    const problem = foldsProblem(f) ?? (keepSplit ? null : splitProblem(ratios, locked));
     if (problem) {
       this.error = problem;
       return false;
     }
-    const f = this.form;
     return this.call(async () => {
       const rule = groupRuleOf(f).rule;
-      this.summary = await api['splits:folds']({ k: f.k, seed: f.seed, ...(rule ? { groupBy: rule } : {}) });
-      labeling.toast(`Assigned ${f.k} folds`);
+      this.summary = await api['splits:folds']({
+        k: f.k,
+        seed: f.seed,
+        ...(rule ? { groupBy: rule } : {}),
+        ...(keepSplit ? {} : { ratios: [ratios.train / 100, ratios.val / 100, ratios.test / 100] as [number, number, number] }),
+        ...(!keepSplit && f.lockTest && !locked ? { lockTest: true } : {}),
+      });
+      const t = this.summary.totals;
+      labeling.toast(`${formatCount(t.total - t.test - t.unassigned)} images in ${f.k} folds; ${formatCount(t.test)} test images held out`);
     });
   }
 

@@ -4,7 +4,7 @@
  * arrays, bumped by a version counter): batch events arrive up to 10 times a second and chart.js wants plain
  * objects anyway.
  */
-import type { BackboneSummary } from '../../shared/contract.ts';
+import type { BackboneSummary, Response } from '../../shared/contract.ts';
 import type { BatchMetrics, EpochMetrics, RunInfo, TrainConfig } from '../../shared/training.ts';
 import type { BackendReport, TrainingEvent } from '../../shared/worker-protocol.ts';
 import { api, onEvent } from './api.ts';
@@ -32,7 +32,7 @@ export const isActive = (r: RunInfo): boolean => r.status === 'running' || r.sta
 
 export class TrainingState {
   runs = $state<RunInfo[]>([]);
-  suggestion = $state<{ config: TrainConfig; reasons: string[] } | null>(null);
+  suggestion = $state<Response<'training:suggest'> | null>(null);
   /** The config the Train button uses: the suggestion until the user edits it in the advanced panel. */
   draft = $state<TrainConfig | null>(null);
   runName = $state('');

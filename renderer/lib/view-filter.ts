@@ -72,7 +72,7 @@ export function viewKey(view: View): string {
     case 'split':
       return `split-${view.split}`;
     case 'evaluation':
-      return `evaluation-${view.evaluation.id}`;
+      return `evaluation-${[view.evaluation.id, ...(view.evaluation.pool ?? [])].join('+')}`;
     default:
       return view.kind;
   }

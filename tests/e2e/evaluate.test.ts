@@ -6,6 +6,7 @@
 // the cell-click timings to tests/.artifacts/cell-click.json (reported, not asserted: no timed tests).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -184,6 +185,15 @@ test('export the model and a PDF report from the browser host', async () => {
   await page.getByTestId('export-force').waitFor();
 
   await page.getByTestId('export-tab-report').click();
+  // Issue 14: no thumbnails and no "prepared by" unless asked, and the dialog says what goes into the PDF.
+  assert.equal(await page.getByTestId('report-thumbnails').isChecked(), false);
+  assert.equal(await page.getByTestId('report-author').inputValue(), '');
+  await page.getByTestId('report-medical').filter({ hasText: 'possibly holding medical images' }).waitFor();
+  const contents = page.getByTestId('export-contents');
+  assert.match(await contents.innerText(), /Not included: images; file names; a "prepared by" name; absolute paths or your user name/);
+  await page.getByTestId('report-thumbnails').check();
+  await contents.filter({ hasText: 'thumbnails of up to 24 misclassified images' }).waitFor();
+  await page.getByTestId('report-thumbnails').uncheck();
   await page.getByTestId('export-folder').fill(tmp);
   await page.getByTestId('report-file').fill('validation.pdf');
   await page.getByTestId('report-notes').fill('Synthetic sample data; not for clinical use.');
@@ -192,6 +202,8 @@ test('export the model and a PDF report from the browser host', async () => {
   const pdf = join(tmp, 'validation.pdf');
   assert.ok(existsSync(pdf));
   assert.equal(readFileSync(pdf).subarray(0, 5).toString(), '%PDF-');
+  assert.doesNotMatch(spawnSync('pdfinfo', [pdf], { encoding: 'utf8' }).stdout, /^Author:[ \t]*\S/m);
+  assert.equal(spawnSync('pdfimages', ['-list', pdf], { encoding: 'utf8' }).stdout.trim().split('\n').length, 2, 'no images in the PDF');
   await s.shot('36-export-report');
   await page.getByTestId('export-close').click();
   await ev.dialog.waitFor({ state: 'detached' });

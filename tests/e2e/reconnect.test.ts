@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './support/browser.ts';
 import { startServe, type Served } from './support/serve.ts';
+import { watchProblems } from './support/session.ts';
 import { MainPage } from './pages/main-page.ts';
 
 let tmp: string;
@@ -27,7 +28,10 @@ before(async () => {
   served = await startServe({ home: tmp, project: join(tmp, 'project') });
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+  watchProblems(page, (p) => problems.push(p));
 });
+
+const problems: string[] = [];
 
 after(async () => {
   await browser?.close();
@@ -41,6 +45,7 @@ test('events resume after the host restarts', async () => {
   await main.root.waitFor();
   await main.waitForCount('all', 0);
 
+  assert.deepEqual(problems, [], 'a normal start logs no errors');
   const port = Number(new URL(served.origin).port);
   const token = served.token;
   await served.stop();
@@ -58,4 +63,7 @@ test('events resume after the host restarts', async () => {
   await main.waitForCount('all', 3, 20_000);
   await main.waitForGrid(3);
   assert.deepEqual(await main.classCounts(), { lesion: 3 });
+  // While the host was away, only its absence shows: the socket's reconnect attempts, refused.
+  const unexpected = problems.filter((p) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED/.test(p));
+  assert.deepEqual(unexpected, []);
 });

@@ -34,6 +34,14 @@ test('press Train, watch the curves move, reload mid-run, stop and resume', asyn
   const reasons = await train.reasons();
   assert.ok(reasons.length >= 3, `reasons for the suggested settings: ${reasons.join(' | ')}`);
   assert.ok(['wasm', 'tfjs-node', 'tfjs-node-gpu', 'cpu'].includes(await train.engineName()));
+  // A small project: the view says what would help, beside the run, not only its chart (issue 15).
+  const advice = page.getByTestId('train-advice');
+  await advice.waitFor();
+  const adviceItems = await advice.locator('li').allInnerTexts();
+  assert.equal(adviceItems.length, 3, adviceItems.join(' | '));
+  assert.match(adviceItems[0]!, /^More labels help most: 36 labeled images/);
+  assert.match(adviceItems[1]!, /pretrained backbone/);
+  assert.match(adviceItems[2]!, /k-fold/);
 
   // A tiny config, long enough (many epochs, no early stopping) to be stopped mid-run.
   await train.openAdvanced();
@@ -89,6 +97,7 @@ test('press Train, watch the curves move, reload mid-run, stop and resume', asyn
   await train.waitForStatus('stopped');
   const resumed = await hostApi(served, 'runs:get', { runId });
   assert.ok(resumed.run.epochsDone > epochsAtStop, `resumed past epoch ${epochsAtStop} (now ${resumed.run.epochsDone})`);
+  assert.ok(await advice.isVisible(), 'the advice stays above the stopped run and its curves');
   await s.shot('23-train-stopped');
 
   assert.deepEqual(s.pageErrors, []);

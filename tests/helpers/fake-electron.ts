@@ -7,6 +7,8 @@ import { EventEmitter } from 'node:events';
 import { FakeBrowserWindow, FakeIpcMain, FakeProtocol, FakeSession } from './electron-fakes.ts';
 
 class FakeApp extends EventEmitter {
+  /** Main is tested as the installed app runs it. */
+  readonly isPackaged = true;
   sandboxEnabled = false;
   quitCalls = 0;
   private readyResolve!: () => void;

@@ -3,6 +3,7 @@
 // wrong gradient, a package that registers nothing. And the real chain on this machine, with clean stdout.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
@@ -26,7 +27,8 @@ test('the real chain picks the first backend that works and says why the others 
   assert.equal(tf.getBackend(), report.chosen.name === 'wasm' ? 'wasm' : report.chosen.name === 'cpu' ? 'cpu' : 'tensorflow');
   if (!installed('@tensorflow/tfjs-node-gpu') && !installed('@tensorflow/tfjs-node')) {
     assert.equal(report.chosen.name, 'wasm');
-    assert.match(report.chosen.detail, /WebAssembly \(XNNPACK, SIMD, 1 thread\)/);
+    assert.match(report.chosen.detail, /WebAssembly \(XNNPACK, SIMD\)/);
+    assert.equal(report.threads, availableParallelism(), 'one training thread per core on wasm');
     assert.deepEqual(report.rejected, [
       { name: 'tfjs-node-gpu', reason: NOT_INSTALLED },
       { name: 'tfjs-node', reason: NOT_INSTALLED },

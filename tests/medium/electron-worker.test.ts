@@ -5,16 +5,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { workerOptions } from '../../scripts/build-electron.js';
+import { gradientThreadOptions, workerOptions } from '../../scripts/build-electron.js';
 import { electronTrainer } from '../../electron/main/trainer.ts';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-test('the bundled training process reports its backend and trains a run', async () => {
+test('the bundled training process reports its backend and trains a run on 2 threads (its bundled gradient thread)', async () => {
   const dir = tempDir();
   const outfile = join(process.cwd(), 'dist', 'test-worker', 'train-worker.js');
   await build({ ...workerOptions(), outfile, sourcemap: false });
+  await build({ ...gradientThreadOptions(), outfile: join(process.cwd(), 'dist', 'test-worker', 'gradient-thread.js'), sourcemap: false });
   await writeSampleImages(join(dir, 'images'), { perClass: 10, signal: new AbortController().signal, progress: () => {} });
   const core = new LoupeCore({ face: 'electron', configDir: join(dir, 'config'), spawnTrainer: electronTrainer(outfile) });
   try {
@@ -24,7 +25,7 @@ test('the bundled training process reports its backend and trains a run', async 
     const report = await core.dispatch('training:doctor', {});
     assert.ok(report.chosen.name.length > 0);
     const [run] = await core.dispatch('training:start', {
-      config: { arch: 'lenet5', imageSize: 16, channels: 1, epochs: 1, batchSize: 8, augment: {}, earlyStopping: null },
+      config: { arch: 'lenet5', imageSize: 16, channels: 1, epochs: 1, batchSize: 8, augment: {}, earlyStopping: null, threads: 2 },
     });
     await core.requireTrainer().waitFor(run!.id);
     const detail = await core.dispatch('runs:get', { runId: run!.id });

@@ -91,7 +91,7 @@ test('loupe predict gives the probabilities loupe eval stored, for every image o
     .prepare(`SELECT r.path || '/' || i.rel_path AS path, p.probs FROM predictions p JOIN images i ON i.id = p.image_id JOIN roots r ON r.id = i.root_id WHERE p.evaluation_id = ?`)
     .all(valEvaluation) as { path: string; probs: Buffer }[];
   const files = rows.map((r) => r.path);
-  const res = loupe('predict', out, ...files, '--json');
+  const res = loupe('predict', out, ...files, '--json', '--full-paths');
   assert.equal(res.status, 0, res.stderr);
   const got = JSON.parse(res.stdout.trim().split('\n').pop()!) as { predicted: number; predictions: { path: string; probabilities: number[]; predicted: string }[] };
   assert.equal(got.predicted, rows.length);
@@ -175,13 +175,16 @@ test('an image of another channel count is converted, and the row says so; unrea
   assert.match(colour, /colour image converted to grayscale/);
   assert.match(csv.find((l) => l.includes('broken.png'))!, /not an image/);
   assert.match(csv.find((l) => l.includes('no-such.png'))!, /no such file/);
+  // Paths as the folder or file given names them, never absolute (issue 14).
+  assert.deepEqual(csv.slice(1).map((l) => l.split(',')[0]).sort(), ['no-such.png', 'odd-inputs/broken.png', 'odd-inputs/colour.png']);
+  assert.ok(!csv.join('\n').includes(dir));
   assert.match(res.stderr, /1 image had another channel count and was converted/);
   assert.match(res.stderr, /2 files could not be used/);
 });
 
-test('dataset export: ImageFolder tree by split and class, hard-linked, with a labels CSV', async () => {
+test('dataset export: ImageFolder tree by split and class, hard-linked when asked, with a labels CSV', async () => {
   const out = join(dir, 'dataset');
-  const { jobId } = await core.dispatch('export:dataset', { outDir: out, runId });
+  const { jobId } = await core.dispatch('export:dataset', { outDir: out, runId, mode: 'link' });
   const job = await core.jobs.wait(jobId);
   assert.equal(job.state, 'succeeded', job.message);
   const r = job.result as ExportReport;
@@ -197,7 +200,7 @@ test('dataset export: ImageFolder tree by split and class, hard-linked, with a l
   assert.equal(statSync(join(out, path!)).nlink, 2);
   // The project's current labels and splits, copied: independent files.
   const copied = join(dir, 'dataset-copy');
-  const job2 = await core.jobs.wait((await core.dispatch('export:dataset', { outDir: copied, mode: 'copy' })).jobId);
+  const job2 = await core.jobs.wait((await core.dispatch('export:dataset', { outDir: copied })).jobId);
   assert.equal(job2.state, 'succeeded', job2.message);
   const labeled = project.db.prepare(`SELECT COUNT(*) FROM images WHERE status = 'ok' AND excluded = 0 AND class_id IS NOT NULL AND split IS NOT NULL`).pluck().get() as number;
   assert.equal((job2.result as ExportReport).images, labeled);

@@ -15,6 +15,7 @@ import { tempDir } from '../helpers/tmp.ts';
 let core: LoupeCore;
 let host: Host;
 let staticDir: string;
+const logged: string[] = [];
 
 function call(path: string, opts: { method?: string; body?: unknown; token?: string | null; headers?: Record<string, string> } = {}) {
   return new Promise<{ status: number; json: any; text: string }>((resolve, reject) => {
@@ -47,7 +48,7 @@ before(async () => {
   writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>Loupe</title>');
   core = new LoupeCore({ face: 'host', configDir: join(root, 'config') });
   core.openProject(join(root, 'project'), { create: true });
-  host = await startHost({ core, staticDir });
+  host = await startHost({ core, staticDir, log: (line) => logged.push(line) });
 });
 after(async () => {
   await host.close();
@@ -168,6 +169,15 @@ test('calls over the WebSocket get the same replies as POST, matched by number; 
   assert.equal(invalid.error.code, (await call('/api/images:query', { body: { limit: 'many' } })).json.error.code);
   assert.deepEqual([...replies.keys()].sort(), [7, 8, 9]);
   ws.close();
+});
+
+test('a server error after listening (a failed accept, EMFILE) is logged, and the host keeps answering', async () => {
+  // Node throws an 'error' event nobody listens to, which would end the host and its open project with it.
+  const emfile = Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' });
+  assert.doesNotThrow(() => host.server.emit('error', emfile));
+  assert.doesNotThrow(() => host.server.emit('error', emfile), 'and again');
+  assert.equal(logged.filter((l) => l.includes('accept EMFILE')).length, 2);
+  assert.equal((await call('/api/app:info', { body: {} })).status, 200);
 });
 
 test('methods that need a project say so when none is open', async () => {

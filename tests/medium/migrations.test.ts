@@ -83,6 +83,23 @@ for (const m of migrations) {
   });
 }
 
+test('migration 7: rows imported before it have channels_equal unknown (null), and a re-import may fill it', () => {
+  const file = join(tempDir(), 'project.db');
+  const db = new BetterSqlite3(file);
+  try {
+    for (const m of migrations.filter((x) => x.version < 7)) m.up(db);
+    db.pragma('user_version = 6');
+    db.prepare(`INSERT INTO roots (id, path, added_at) VALUES (1, '/data', 'now')`).run();
+    db.prepare(`INSERT INTO images (root_id, rel_path, name, size, mtime_ms, channels, imported_at) VALUES (1, 'a.png', 'a.png', 10, 1, 3, 'now')`).run();
+    migrate(db);
+    assert.equal(db.prepare('SELECT channels_equal FROM images').pluck().get(), null);
+    db.prepare('UPDATE images SET channels_equal = 1').run();
+    assert.equal(db.prepare('SELECT channels_equal FROM images').pluck().get(), 1);
+  } finally {
+    db.close();
+  }
+});
+
 test('a failing migration rolls back whole and leaves the version unchanged', () => {
   const db = openDatabase(join(tempDir(), 'project.db'));
   const failing = {

@@ -46,3 +46,16 @@ test('path search: substrings from the trigram index, any case, short terms and 
 function pageSqlFor(term: string): string {
   return pageSql(parseRequest('images:query', { filter: { search: term } })).page;
 }
+
+test('a pooled cross-validation cell searches the predictions of each fold evaluation, never scans them (issue 17)', () => {
+  const { project } = seedProject(tempDir(), { perClass: [50, 50] });
+  project.db.exec('ANALYZE');
+  const filter: ImageFilter = { evaluation: { id: 1, pool: [2, 3], label: 0, predicted: 1 } };
+  const sql = pageSql(parseRequest('images:query', { filter, sort: 'name' }));
+  const plan = (project.db.prepare(`EXPLAIN QUERY PLAN ${sql.page}`).all(...sql.params, 200, 0) as { detail: string }[]).map((r) => r.detail).join(' | ');
+  // Searched by evaluation id (an index or the primary key, as the statistics say), then each image by its id.
+  assert.match(plan, /SEARCH p USING .*\(evaluation_id=\?/, plan);
+  assert.match(plan, /SEARCH i USING INTEGER PRIMARY KEY/, plan);
+  assert.doesNotMatch(plan, /SCAN p\b/, plan);
+  project.close();
+});

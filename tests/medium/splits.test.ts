@@ -146,6 +146,44 @@ test('k-fold assignment covers every non-test image once, balanced, and is clear
   await core.shutdown();
 });
 
+test('k folds and a test share in one step: stratified, patients whole, the test set outside every fold (issue 17)', async () => {
+  const dir = tempDir();
+  seedProject(dir, { perClass: [60, 30], path: (c, i) => `c${c}/P${c}${String(Math.floor(i / 3)).padStart(3, '0')}_${i % 3}.png` }).project.close();
+  const core = open(dir);
+  const groupBy = { kind: 'regex' as const, pattern: '^(P\\d+)_' };
+  const s = await core.dispatch('splits:folds', { k: 3, seed: 4, ratios: [0.7, 0.1, 0.2], groupBy });
+  assert.equal(s.folds, 3);
+  assert.equal(s.totals.unassigned, 0);
+  assert.equal(s.foldCounts.reduce((a, b) => a + b, 0) + s.totals.test, 90, 'every image is in the test set or in one fold');
+  // Stratified within one patient (3 images) of each class's 20%.
+  for (const r of s.rows) assert.ok(Math.abs(r.test - r.total * 0.2) <= 3, `${r.name}: ${r.test} of ${r.total} in test`);
+  const db = core.requireProject().db;
+  const perGroup = db.prepare(`SELECT group_key, COUNT(DISTINCT COALESCE(fold, -1)) AS places, COUNT(DISTINCT split = 'test') AS sides FROM images GROUP BY group_key`).all() as { places: number; sides: number }[];
+  assert.ok(perGroup.every((g) => g.places === 1 && g.sides === 1), 'a patient is whole in one fold or in the test set');
+  assert.equal(db.prepare(`SELECT COUNT(*) FROM images WHERE split = 'test' AND fold IS NOT NULL`).pluck().get(), 0);
+  const perFoldClass = db.prepare('SELECT class_id, fold, COUNT(*) AS n FROM images WHERE fold IS NOT NULL GROUP BY class_id, fold').all() as { n: number }[];
+  assert.equal(perFoldClass.length, 6, 'every class in every fold');
+
+  // A locked test set stays as it is; a test share is refused then, and the refusal changes nothing.
+  await core.dispatch('splits:lockTest', { locked: true });
+  const before = splits(core);
+  await assert.rejects(core.dispatch('splits:folds', { k: 3, seed: 5, ratios: [0.7, 0.1, 0.2] }), /locked/);
+  await assert.rejects(core.dispatch('splits:folds', { k: 40, seed: 5, ratios: [0.8, 0.2, 0] }), (e: { code?: string }) => e.code === 'VALIDATION');
+  assert.deepEqual(splits(core), before);
+  const locked = await core.dispatch('splits:folds', { k: 4, seed: 5, ratios: [0.8, 0.2, 0], groupBy });
+  assert.equal(locked.totals.test, s.totals.test);
+  assert.deepEqual([...splits(core)].filter(([, v]) => v === 'test'), [...before].filter(([, v]) => v === 'test'));
+  assert.equal(locked.foldCounts.length, 4);
+  // Folds that cannot be made undo the re-split that came with them.
+  const beforeRefusal = splits(core);
+  // (Two groups, one per class: the re-split to all-train succeeds, three folds cannot.)
+  const twoGroups = { kind: 'regex' as const, pattern: '^(P\\d)' };
+  await assert.rejects(core.dispatch('splits:folds', { k: 3, seed: 5, ratios: [1, 0, 0], groupBy: twoGroups }), /3 folds need at least 3 groups; there are 2/);
+  assert.deepEqual(splits(core), beforeRefusal);
+  assert.equal((await core.dispatch('splits:summary', {})).folds, 4);
+  await core.shutdown();
+});
+
 test('small classes and duplicates across splits are warned about', async () => {
   const dir = tempDir();
   const { project, imageIds } = seedProject(dir, { perClass: [100, 12] });

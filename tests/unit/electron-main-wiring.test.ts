@@ -67,6 +67,7 @@ test('the built main wires security, protocol, window and IPC for every contract
   assert.equal(prefs.sandbox, true);
   assert.equal(prefs.nodeIntegration, false);
   assert.equal(prefs.webSecurity, true);
+  assert.equal(prefs.devTools, false, 'no DevTools in a packaged build');
   assert.equal(prefs.preload, join(appRoot, 'dist', 'electron', 'preload.cjs'));
 
   // Every WebContents gets the navigation guards.

@@ -116,6 +116,7 @@ test('the handler serves bytes for known ids and refuses everything else', async
   assert.equal(thumb.status, 200);
   assert.equal(thumb.headers.get('content-type'), 'image/webp');
   assert.equal(thumb.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(thumb.headers.get('cache-control'), 'no-store', 'patient images stay out of the disk cache');
   const meta = await sharp(Buffer.from(await thumb.arrayBuffer())).metadata();
   assert.equal(meta.format, 'webp');
 

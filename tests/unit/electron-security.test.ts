@@ -48,6 +48,8 @@ test('the window is created with the secure webPreferences and loads only the bu
   assert.equal(win.minimized, false);
   assert.equal(win.focused, true);
   assert.deepEqual(secureWebPreferences('/p.cjs', { devTools: false }).devTools, false);
+  const packaged = createMainWindow(FakeBrowserWindow, paths, () => {}, undefined, { devTools: false });
+  assert.equal(packaged.options.webPreferences.devTools, false, 'main’s choice reaches the window');
 });
 
 test('the CSP allows no remote origin, no eval and no inline script', () => {

@@ -14,6 +14,7 @@ import {
   MetricsInputError,
   operatingPoint,
   percentile,
+  poolFolds,
   predictedClasses,
   thresholdModel,
   type EvaluationMetrics,
@@ -87,61 +88,80 @@ test('the fixtures cover the edge cases the issue names', () => {
   assert.notEqual(byName.get('multiclass-ties')!.topK[0], byName.get('multiclass-ties')!.accuracy, 'top-1 tie rule exercised');
 });
 
-for (const fixture of cases) {
-  test(`${fixture.name}: every metric equals scikit-learn's`, () => {
-    const e = fixture.expected;
-    const input = toPredictions(fixture, fixture.k);
-    const m: EvaluationMetrics = computeMetrics(input, { bootstrap: false });
-    assert.deepEqual(Array.from(predictedClasses(input.probs, m.n, m.k)), e.predicted, 'argmax');
-    assert.deepEqual(m.confusionMatrix.matrix, e.confusionMatrix, 'confusion matrix');
-    e.confusionNormalized.forEach((row, i) => closeAll(m.confusionMatrix.normalized[i]!, row, `normalized row ${i}`));
-    close(m.accuracy, e.accuracy, 'accuracy');
-    close(m.balancedAccuracy, e.balancedAccuracy, 'balanced accuracy');
-    closeAll(m.topK, e.topK, 'top-k');
-    close(m.kappa, e.kappa, 'kappa');
-    e.perClass.forEach((pc, c) => {
-      const ours = m.perClass[c]!;
-      assert.equal(ours.support, pc.support, `support ${c}`);
-      for (const key of ['precision', 'recall', 'specificity', 'f1'] as const) close(ours[key], pc[key], `${key} of class ${c}`);
-    });
-    for (const key of ['precision', 'recall', 'specificity', 'f1'] as const) {
-      close(m.macro[key], e.macro[key], `macro ${key}`);
-      close(m.weighted[key], e.weighted[key], `weighted ${key}`);
-    }
-    closeAll(m.auc.perClass, e.aucPerClass, 'AUC per class');
-    close(m.auc.macro, e.aucMacro, 'AUC');
-    if (e.sklearnAucMacro !== null) close(m.auc.macro, e.sklearnAucMacro, 'AUC vs roc_auc_score');
-    else assert.match(e.sklearnAucError ?? '', /Only one class present/);
-    e.roc.forEach((curve, c) => {
-      const ours = m.roc[c]!;
-      if (curve === null) return assert.equal(ours, null, `curve ${c} undefined`);
-      closeAll(ours.fpr, curve.fpr, `fpr ${c}`);
-      closeAll(ours.tpr, curve.tpr, `tpr ${c}`);
-      closeAll(ours.thresholds, curve.thresholds, `thresholds ${c}`);
-    });
-    e.calibration.bins.forEach((bin, b) => {
-      assert.equal(m.calibration.bins[b]!.count, bin.count, `bin ${b} count`);
-      close(m.calibration.bins[b]!.meanConfidence, bin.meanConfidence, `bin ${b} confidence`);
-      close(m.calibration.bins[b]!.accuracy, bin.accuracy, `bin ${b} accuracy`);
-    });
-    close(m.calibration.ece, e.calibration.ece, 'ECE');
-    assert.deepEqual(m.mostConfusedWith.map((l) => l.map((x) => [x.classIndex, x.count])), e.mostConfusedWith.map((l) => l.map((x) => [x.classIndex, x.count])));
-    m.mostConfusedWith.forEach((l, c) => closeAll(l.map((x) => x.fraction), e.mostConfusedWith[c]!.map((x) => x.fraction), `confused ${c}`));
-    if (e.operatingPoints) {
-      const model = thresholdModel(input.labels, input.probs, 2);
-      for (const op of e.operatingPoints) {
-        const ours = operatingPoint(model, op.threshold);
-        assert.deepEqual([ours.tp, ours.fp, ours.tn, ours.fn], [op.tp, op.fp, op.tn, op.fn], `counts at ${op.threshold}`);
-        close(ours.sensitivity, op.sensitivity, `sensitivity at ${op.threshold}`);
-        close(ours.specificity, op.specificity, `specificity at ${op.threshold}`);
-        close(ours.precision, op.precision, `precision at ${op.threshold}`);
-      }
-    }
+/** Every metric of `input` equals scikit-learn's numbers in `e`. */
+function assertMatchesSklearn(input: Predictions, e: Expected): void {
+  const m: EvaluationMetrics = computeMetrics(input, { bootstrap: false });
+  assert.deepEqual(Array.from(predictedClasses(input.probs, m.n, m.k)), e.predicted, 'argmax');
+  assert.deepEqual(m.confusionMatrix.matrix, e.confusionMatrix, 'confusion matrix');
+  e.confusionNormalized.forEach((row, i) => closeAll(m.confusionMatrix.normalized[i]!, row, `normalized row ${i}`));
+  close(m.accuracy, e.accuracy, 'accuracy');
+  close(m.balancedAccuracy, e.balancedAccuracy, 'balanced accuracy');
+  closeAll(m.topK, e.topK, 'top-k');
+  close(m.kappa, e.kappa, 'kappa');
+  e.perClass.forEach((pc, c) => {
+    const ours = m.perClass[c]!;
+    assert.equal(ours.support, pc.support, `support ${c}`);
+    for (const key of ['precision', 'recall', 'specificity', 'f1'] as const) close(ours[key], pc[key], `${key} of class ${c}`);
   });
+  for (const key of ['precision', 'recall', 'specificity', 'f1'] as const) {
+    close(m.macro[key], e.macro[key], `macro ${key}`);
+    close(m.weighted[key], e.weighted[key], `weighted ${key}`);
+  }
+  closeAll(m.auc.perClass, e.aucPerClass, 'AUC per class');
+  close(m.auc.macro, e.aucMacro, 'AUC');
+  if (e.sklearnAucMacro !== null) close(m.auc.macro, e.sklearnAucMacro, 'AUC vs roc_auc_score');
+  else assert.match(e.sklearnAucError ?? '', /Only one class present/);
+  e.roc.forEach((curve, c) => {
+    const ours = m.roc[c]!;
+    if (curve === null) return assert.equal(ours, null, `curve ${c} undefined`);
+    closeAll(ours.fpr, curve.fpr, `fpr ${c}`);
+    closeAll(ours.tpr, curve.tpr, `tpr ${c}`);
+    closeAll(ours.thresholds, curve.thresholds, `thresholds ${c}`);
+  });
+  e.calibration.bins.forEach((bin, b) => {
+    assert.equal(m.calibration.bins[b]!.count, bin.count, `bin ${b} count`);
+    close(m.calibration.bins[b]!.meanConfidence, bin.meanConfidence, `bin ${b} confidence`);
+    close(m.calibration.bins[b]!.accuracy, bin.accuracy, `bin ${b} accuracy`);
+  });
+  close(m.calibration.ece, e.calibration.ece, 'ECE');
+  assert.deepEqual(m.mostConfusedWith.map((l) => l.map((x) => [x.classIndex, x.count])), e.mostConfusedWith.map((l) => l.map((x) => [x.classIndex, x.count])));
+  m.mostConfusedWith.forEach((l, c) => closeAll(l.map((x) => x.fraction), e.mostConfusedWith[c]!.map((x) => x.fraction), `confused ${c}`));
+  if (e.operatingPoints) {
+    const model = thresholdModel(input.labels, input.probs, 2);
+    for (const op of e.operatingPoints) {
+      const ours = operatingPoint(model, op.threshold);
+      assert.deepEqual([ours.tp, ours.fp, ours.tn, ours.fn], [op.tp, op.fp, op.tn, op.fn], `counts at ${op.threshold}`);
+      close(ours.sensitivity, op.sensitivity, `sensitivity at ${op.threshold}`);
+      close(ours.specificity, op.specificity, `specificity at ${op.threshold}`);
+      close(ours.precision, op.precision, `precision at ${op.threshold}`);
+    }
+  }
 }
 
+for (const fixture of cases) {
+  test(`${fixture.name}: every metric equals scikit-learn's`, () => assertMatchesSklearn(toPredictions(fixture, fixture.k), fixture.expected));
+}
+
+const loadKfold = () =>
+  load<{
+    k: number;
+    folds: { labels: number[]; probs: number[]; expected: Record<string, number | null> }[];
+    summary: Record<string, { mean: number; std: number }>;
+    pooled: Expected;
+  }>('kfold.json');
+
+test('k-fold pooling: the out-of-fold predictions of every fold, scored as one set, equal scikit-learn on the concatenation', () => {
+  const kfold = loadKfold();
+  const folds = kfold.folds.map((f) => toPredictions(f, kfold.k));
+  const pooled = poolFolds(folds);
+  assert.equal(pooled.labels.length, kfold.folds.reduce((a, f) => a + f.labels.length, 0));
+  assertMatchesSklearn(pooled, kfold.pooled);
+  assert.throws(() => poolFolds([folds[0]!, { ...folds[1]!, k: 4 }]), MetricsInputError);
+  assert.throws(() => poolFolds([]), MetricsInputError);
+});
+
 test('k-fold aggregation: per-fold metrics and mean ± sample std as numpy computes them', () => {
-  const kfold = load<{ k: number; folds: { labels: number[]; probs: number[]; expected: Record<string, number | null> }[]; summary: Record<string, { mean: number; std: number }> }>('kfold.json');
+  const kfold = loadKfold();
   const agg = aggregateFolds(kfold.folds.map((f) => computeMetrics(toPredictions(f, kfold.k), { bootstrap: false })));
   const names = { accuracy: 'accuracy', balancedAccuracy: 'balancedAccuracy', kappa: 'kappa', aucMacro: 'auc', macroF1: 'macroF1' } as const;
   for (const [theirs, ours] of Object.entries(names)) {

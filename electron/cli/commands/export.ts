@@ -40,7 +40,7 @@ async function finish(core: LoupeCore, jobId: string, json: boolean, describe: (
 
 export async function exportCommand(args: string[]): Promise<number> {
   const usage = `Usage: loupe export <project> --run ID --out DIR [--format tfjs,onnx] [--zip] [--force] [--notes TEXT | --notes-file F] [--json]
-       loupe export <project> --dataset --out DIR [--run ID] [--copy] [--force]
+       loupe export <project> --dataset --out DIR [--run ID] [--link] [--force]
 `;
   const { values, positionals } = parseArgs({
     args,
@@ -55,7 +55,9 @@ export async function exportCommand(args: string[]): Promise<number> {
       'notes-file': { type: 'string' },
       json: { type: 'boolean', default: false },
       dataset: { type: 'boolean', default: false },
+      // Copies are the default (--copy is accepted for old scripts); --link hard-links instead.
       copy: { type: 'boolean', default: false },
+      link: { type: 'boolean', default: false },
     },
   });
   const [projectDir] = positionals;
@@ -63,7 +65,7 @@ export async function exportCommand(args: string[]): Promise<number> {
     process.stderr.write(usage);
     return 2;
   }
-  if (values.dataset) return exportDataset(projectDir, values.out, values.run, values.copy, values.force, values.json, usage);
+  if (values.dataset) return exportDataset(projectDir, values.out, values.run, values.link && !values.copy, values.force, values.json, usage);
   const runId = runIdOf(values.run, usage);
   const formats = values.format?.split(',').map((f) => f.trim().toLowerCase());
   if (formats?.some((f) => f !== 'tfjs' && f !== 'onnx')) throw new LoupeError('VALIDATION', `--format takes tfjs, onnx or tfjs,onnx; got "${values.format}"`);
@@ -89,10 +91,10 @@ export async function exportCommand(args: string[]): Promise<number> {
   });
 }
 
-async function exportDataset(projectDir: string, out: string, run: string | undefined, copy: boolean, force: boolean, json: boolean, usage: string): Promise<number> {
+async function exportDataset(projectDir: string, out: string, run: string | undefined, link: boolean, force: boolean, json: boolean, usage: string): Promise<number> {
   const runId = run === undefined ? undefined : runIdOf(run, usage);
   return withProject(projectDir, async (core) => {
-    const { jobId } = await core.dispatch('export:dataset', { outDir: resolve(out), runId, mode: copy ? 'copy' : 'link', force });
+    const { jobId } = await core.dispatch('export:dataset', { outDir: resolve(out), runId, mode: link ? 'link' : 'copy', force });
     return finish(core, jobId, json, (r) =>
       [`Exported ${r.images} images to ${r.path} (${r.linked} hard-linked, ${(r.images ?? 0) - (r.linked ?? 0)} copied); labels in ${resolve(r.path, 'labels.csv')}`, ...r.notes.map((n) => `note: ${n}`), ''].join('\n'),
     );
@@ -105,8 +107,8 @@ export async function exportDatasetCommand(args: string[]): Promise<number> {
 }
 
 export async function reportCommand(args: string[]): Promise<number> {
-  const usage = `Usage: loupe report <project> --run ID --out report.pdf [--evaluation ID] [--letter] [--no-thumbnails] [--file-names]
-        [--notes TEXT | --notes-file F] [--author NAME] [--force] [--json]
+  const usage = `Usage: loupe report <project> --run ID --out report.pdf [--evaluation ID] [--letter] [--thumbnails] [--file-names]
+        [--notes TEXT | --notes-file F] [--prepared-by NAME] [--force] [--json]
 `;
   const { values, positionals } = parseArgs({
     args,
@@ -116,10 +118,13 @@ export async function reportCommand(args: string[]): Promise<number> {
       out: { type: 'string' },
       evaluation: { type: 'string' },
       letter: { type: 'boolean', default: false },
+      // Thumbnails of mistakes and file names are off unless asked for (images may identify a patient).
+      thumbnails: { type: 'boolean', default: false },
       'no-thumbnails': { type: 'boolean', default: false },
       'file-names': { type: 'boolean', default: false },
       notes: { type: 'string' },
       'notes-file': { type: 'string' },
+      'prepared-by': { type: 'string' },
       author: { type: 'string' },
       force: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -138,10 +143,10 @@ export async function reportCommand(args: string[]): Promise<number> {
       outPath: resolve(values.out!),
       evaluationId,
       pageSize: values.letter ? 'Letter' : 'A4',
-      thumbnails: !values['no-thumbnails'],
+      thumbnails: values.thumbnails && !values['no-thumbnails'],
       fileNames: values['file-names'],
       notes: notesOf(values) ?? '',
-      author: values.author,
+      author: values['prepared-by'] ?? values.author,
       force: values.force,
     });
     return finish(core, jobId, values.json, (r) => `Wrote ${r.path} (${r.pages} pages)\n`);

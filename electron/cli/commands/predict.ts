@@ -11,11 +11,11 @@ import { writeFileAtomic, prepareOutFile } from '../../core/export/out-dir.ts';
 import { progressPrinter } from '../progress.ts';
 
 export async function predictCommand(args: string[]): Promise<number> {
-  const usage = 'Usage: loupe predict <bundle> <folder-or-files>... [--out preds.csv] [--json]\n';
+  const usage = 'Usage: loupe predict <bundle> <folder-or-files>... [--out preds.csv] [--json] [--full-paths]\n';
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { out: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { out: { type: 'string' }, json: { type: 'boolean', default: false }, 'full-paths': { type: 'boolean', default: false } },
   });
   const [bundleDir, ...inputs] = positionals;
   if (!bundleDir || inputs.length === 0) {
@@ -26,7 +26,7 @@ export async function predictCommand(args: string[]): Promise<number> {
   const bundle = verifyBundle(bundleDir);
   const out = values.out ? prepareOutFile(values.out, true) : null;
   const { collectInputs, loadBundleModel, predictFiles } = await import('../../core/export/bundle-predict.ts');
-  const { files, problems } = await collectInputs(inputs);
+  const { files, problems, names } = await collectInputs(inputs);
   if (files.length === 0 && problems.length === 0) throw new LoupeError('BAD_INPUT', `No image files found in ${inputs.join(', ')}`);
   const { selectBackend } = await import('../../core/training/backend.ts');
   const backend = await selectBackend();
@@ -34,7 +34,9 @@ export async function predictCommand(args: string[]): Promise<number> {
   const k = bundle.labels.length;
   const lines = [csvLine(['path', 'predicted', 'confidence', ...bundle.labels.map((l) => `p_${l}`), 'error', 'note'])];
   const json: object[] = [];
-  const rowOut = (r: import('../../core/export/bundle-predict.ts').PredictionRow) => {
+  const rowOut = (row: import('../../core/export/bundle-predict.ts').PredictionRow) => {
+    // Predictions are shared: paths as the folder or file given names them, absolute only when asked (issue 14).
+    const r = values['full-paths'] ? row : { ...row, path: names.get(row.path) ?? row.path };
     lines.push(csvLine([r.path, r.predicted, r.confidence?.toFixed(6) ?? '', ...(r.probabilities ?? new Array<number | null>(k).fill(null)).map((p) => (p === null ? '' : p.toFixed(6))), r.error ?? '', r.note ?? '']));
     if (values.json && !out) json.push(r);
   };

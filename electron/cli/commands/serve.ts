@@ -1,11 +1,15 @@
-/** `loupe serve [project]`: the browser host, for headless machines and for the e2e tests. */
+/**
+ * `loupe serve [project]`: the browser host, for headless machines and for the e2e tests.
+ * The token never goes on a command line, where any local user can read it with `ps`: a fixed one comes from
+ * LOUPE_TOKEN or `--token-file`, and `--open` hands the browser a private file that redirects to the address.
+ */
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import { LoupeCore } from '../../core/api/loupe-core.ts';
-import { defaultConfigDir } from '../../core/project/config-dir.ts';
-import { startHost } from '../../host/server.ts';
+import { assertStrongToken } from '../../host/token.ts';
 
 const STATIC_DIR = fileURLToPath(new URL('../../../dist/renderer', import.meta.url));
 
@@ -18,6 +22,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       open: { type: 'boolean', default: false },
       'no-open': { type: 'boolean', default: false },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
     },
   });
   const port = Number(values.port);
@@ -25,6 +30,21 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stderr.write(`loupe: --port must be a port number, got '${values.port}'\n`);
     return 2;
   }
+  if (values.token !== undefined) {
+    process.stderr.write('loupe: --token would show the token to every local user (ps); use LOUPE_TOKEN or --token-file\n');
+    return 2;
+  }
+  const token = fixedToken(values['token-file']);
+  if (token instanceof Error) {
+    process.stderr.write(`loupe: ${token.message}\n`);
+    return 2;
+  }
+  // Loaded once the arguments are known good: a refused command line answers at once.
+  const [{ LoupeCore }, { defaultConfigDir }, { startHost }] = await Promise.all([
+    import('../../core/api/loupe-core.ts'),
+    import('../../core/project/config-dir.ts'),
+    import('../../host/server.ts'),
+  ]);
   const core = new LoupeCore({ face: 'host', configDir: defaultConfigDir() });
   const [projectDir] = positionals;
   if (projectDir) core.openProject(resolve(projectDir), { create: true });
@@ -32,12 +52,12 @@ export async function serveCommand(args: string[]): Promise<number> {
     core,
     port,
     staticDir: STATIC_DIR,
-    token: values.token,
+    token,
     log: (l) => process.stderr.write(l + '\n'),
   });
   process.stdout.write(`Loupe is serving ${host.url}\n`);
   process.stdout.write('Open that address in a browser on this machine. Press Ctrl-C to stop.\n');
-  if (values.open && !values['no-open']) openBrowser(host.url);
+  const opened = values.open && !values['no-open'] ? openBrowser(host.url) : null;
 
   await new Promise<void>((done) => {
     const stop = () => done();
@@ -47,16 +67,61 @@ export async function serveCommand(args: string[]): Promise<number> {
   process.stderr.write('Stopping…\n');
   await host.close();
   await core.shutdown();
+  if (opened) rmSync(opened, { recursive: true, force: true });
   return 0;
 }
 
-function openBrowser(url: string): void {
-  const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+/** The token from --token-file or LOUPE_TOKEN (trimmed), undefined for a random one, or why it is refused. */
+function fixedToken(file: string | undefined): string | undefined | Error {
+  let token: string | undefined;
   try {
-    const child = spawn(cmd, [url], { stdio: 'ignore', detached: true });
+    token = file !== undefined ? readHead(file, 4096).trim() : process.env['LOUPE_TOKEN']?.trim() || undefined;
+  } catch (e) {
+    return new Error(`cannot read --token-file: ${(e as Error).message}`);
+  }
+  if (token === undefined) return undefined;
+  try {
+    assertStrongToken(token);
+  } catch (e) {
+    return e as Error;
+  }
+  return token;
+}
+
+/** The first `max` bytes of a file: a token file named by mistake as /dev/zero must not fill memory. */
+function readHead(file: string, max: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(max);
+    return buf.subarray(0, readSync(fd, buf, 0, max, null)).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Opens the address through a redirect page only this user can read, so the browser's command line carries a
+ * file name, not the token (the way Jupyter opens its notebooks). Returns the folder to remove on exit.
+ */
+function openBrowser(url: string): string | null {
+  const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'loupe-open-'));
+    const page = join(dir, 'open.html');
+    const href = url.replace(/[&"<>]/g, (c) => `&#${c.charCodeAt(0)};`);
+    writeFileSync(
+      page,
+      `<!doctype html><meta charset="utf-8"><meta name="referrer" content="no-referrer">` +
+        `<meta http-equiv="refresh" content="0;url=${href}"><title>Loupe</title><a href="${href}">Open Loupe</a>`,
+      { mode: 0o600 },
+    );
+    const child = spawn(cmd, [page], { stdio: 'ignore', detached: true });
     child.on('error', () => process.stderr.write(`Could not open a browser (${cmd}); open the address yourself.\n`));
     child.unref();
   } catch {
-    // No browser launcher: the printed address is enough.
+    // No browser launcher or no temp folder: the printed address is enough.
+    return null;
   }
+  return dir;
 }

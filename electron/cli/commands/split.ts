@@ -56,8 +56,14 @@ export async function splitCommand(args: string[]): Promise<number> {
     let summary: SplitSummary;
     if (values['unlock-test']) await core.dispatch('splits:lockTest', { locked: false });
     if (values.folds !== undefined) {
-      summary = await core.dispatch('splits:folds', { k: Number(values.folds), seed, groupBy });
-      if (values['lock-test']) summary = await core.dispatch('splits:lockTest', { locked: true });
+      // With ratios, one step: the test share is held out and everything else goes into the folds.
+      summary = await core.dispatch('splits:folds', {
+        k: Number(values.folds),
+        seed,
+        groupBy,
+        ratios: values.ratios ? parseRatios(values.ratios) : undefined,
+        lockTest: values['lock-test'] || undefined,
+      });
     } else {
       summary = await core.dispatch('splits:assign', {
         ratios: values.ratios ? parseRatios(values.ratios) : undefined,

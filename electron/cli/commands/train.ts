@@ -133,6 +133,14 @@ export async function trainCommand(args: string[]): Promise<number> {
       runs = await core.dispatch('training:start', { config: configFrom(base, values as Values), name: values.name });
     }
     const ids = new Set(runs.map((r) => r.id));
+    if (!json) {
+      for (const r of runs.filter((x) => x.fold !== null)) {
+        process.stderr.write(
+          `run ${r.id}: fold ${r.fold! + 1} trains on ${r.trainImages} images of the other folds; its own ` +
+            `${r.valImages} images validate it and are all it is evaluated on (loupe eval --run ${r.id} --folds)\n`,
+        );
+      }
+    }
     const trainer = core.requireTrainer();
     let backend = '';
     const tty = process.stderr.isTTY;
@@ -212,6 +220,11 @@ export async function doctorCommand(args: string[]): Promise<number> {
     if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else {
       process.stdout.write(`Training backend: ${report.chosen.name} — ${report.chosen.detail}\n`);
+      process.stdout.write(
+        report.threads > 1
+          ? `Training threads: up to ${report.threads}, one per core (each batch shared among them when a run is large enough to pay for starting them)\n`
+          : 'Training threads: 1\n',
+      );
       for (const r of report.rejected) process.stdout.write(`  not used: ${r.name} — ${r.reason}\n`);
     }
     return 0;

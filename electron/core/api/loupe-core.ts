@@ -42,7 +42,8 @@ import { getRun, listRuns, runEpochs } from '../training/runs.ts';
 import { recoverInterruptedRuns } from '../training/run-recovery.ts';
 import { createRuns, deletePreset, extendRun, listPresets, rerun, savePreset, suggestConfig } from '../training/run-service.ts';
 import { importBackbone, listBackbones, type BackboneInfo } from '../training/backbones.ts';
-import { acceptSuggestions, crossValidation, getEvaluation, labelErrorCandidates, listEvaluations } from '../evaluation/evaluations.ts';
+import { acceptSuggestions, getEvaluation, labelErrorCandidates, listEvaluations } from '../evaluation/evaluations.ts';
+import { crossValidation } from '../evaluation/cross-validation.ts';
 import { exportBundle } from '../export/bundle.ts';
 import { exportDataset } from '../export/dataset-export.ts';
 import { finishedModelDir } from '../export/run-facts.ts';
@@ -206,7 +207,7 @@ export class LoupeCore {
         return { project: project.info(), jobId: job.jobId };
       },
       'project:summary': async () => summarizeProject(this.requireProject()),
-      'fs:list': async ({ path, showHidden }) => listDir(path ?? homedir(), showHidden ?? false),
+      'fs:list': async ({ path, showHidden, offset, limit }) => listDir(path ?? homedir(), { showHidden, offset, limit }),
       'dialogs:pickFolder': async ({ title }) => {
         if (!this.opts.pickFolder) return { supported: false, path: null };
         return { supported: true, path: await this.opts.pickFolder(title) };

@@ -9,6 +9,9 @@ export function openDatabase(file: string, opts: { readonly?: boolean } = {}): D
   const db = new BetterSqlite3(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
   db.pragma('journal_mode = WAL');
   db.pragma('foreign_keys = ON');
+  // A project.db may come from someone else (double-click opens it): its views and triggers may not call
+  // functions or virtual tables with side effects (https://sqlite.org/pragma.html#pragma_trusted_schema).
+  db.pragma('trusted_schema = OFF');
   // NORMAL is durable in WAL mode except for the last transactions on power loss; never corrupts.
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');

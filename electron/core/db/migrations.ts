@@ -236,6 +236,13 @@ export const migrations: Migration[] = [
         CREATE INDEX images_by_split_mtime ON images(split, mtime_ms, id);
       `),
   },
+  {
+    version: 7,
+    name: 'grey images stored as RGB (channels_equal)',
+    // Most X-ray JPEG/PNG exports store R = G = B: recorded at import, so the one-click suggestion trains them on one
+    // channel instead of three identical ones (issue 15). Null for one-channel images and for rows imported before.
+    up: (db) => db.exec(`ALTER TABLE images ADD COLUMN channels_equal INTEGER;`),
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

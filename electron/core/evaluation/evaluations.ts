@@ -10,7 +10,7 @@ import {
   type EvaluationSummary,
   type LabelErrorCandidate,
 } from '../../../shared/contract.ts';
-import { aggregateFolds, type EvaluationMetrics, type FoldAggregate } from '../../../shared/metrics.ts';
+import type { EvaluationMetrics } from '../../../shared/metrics.ts';
 import type { Database } from '../db/database.ts';
 import { applyValues } from '../labels/edits.ts';
 import { getRun } from '../training/runs.ts';
@@ -24,6 +24,11 @@ interface Row {
   model_sha256: string;
   metrics: string | null;
   notes: string;
+}
+
+/** A prediction's stored probabilities (float32 × classes), copied out of the row's blob. */
+export function storedProbs(blob: Buffer): Float32Array {
+  return new Float32Array(blob.buffer.slice(blob.byteOffset, blob.byteOffset + blob.byteLength));
 }
 
 /** How many predictions' stored labels differ from the images' labels now (class names compared). */
@@ -71,19 +76,46 @@ export function getEvaluation(db: Database, evaluationId: number): EvaluationDet
 }
 
 /**
+ * The latest evaluation of a fold run on its own held-out images: every image it predicted is in the fold the run
+ * held out. Evaluations made before issue 17 ran a fold's model on the project's val split, most of which it had
+ * trained on; they never count as out-of-fold.
+ */
+export function heldOutEvaluationId(db: Database, runId: number): number | null {
+  const id = db
+    .prepare(
+      `SELECT e.id FROM evaluations e WHERE e.run_id = ? AND e.split = 'val' AND NOT EXISTS (
+         SELECT 1 FROM predictions p WHERE p.evaluation_id = e.id AND NOT EXISTS (
+           SELECT 1 FROM run_images ri WHERE ri.run_id = e.run_id AND ri.image_id = p.image_id AND ri.split = 'val'))
+       ORDER BY e.id DESC LIMIT 1`,
+    )
+    .pluck()
+    .get(runId) as number | undefined;
+  return id ?? null;
+}
+
+/**
  * Images whose given label looks wrong, ranked by self-confidence (Cleanlab's confident learning, simplified):
  * the held-out model put its top probability elsewhere, and the probability of the given label is below that
- * class's average self-confidence. Uses out-of-fold predictions of a k-fold run group when there is one.
+ * class's average self-confidence. For a k-fold run, the out-of-fold predictions of its group: each fold's
+ * evaluation on its own held-out images (out of fold only once every fold has one).
  */
 export function labelErrorCandidates(db: Database, runId: number, limit = 500): { candidates: LabelErrorCandidate[]; outOfFold: boolean } {
   const run = getRun(db, runId);
   const runIds = run.cvGroup
     ? (db.prepare('SELECT id FROM runs WHERE cv_group = ?').pluck().all(run.cvGroup) as number[])
     : [runId];
+  const latestVal = db.prepare(`SELECT id FROM evaluations WHERE run_id = ? AND split = 'val' ORDER BY id DESC LIMIT 1`).pluck();
   const evalIds = runIds
-    .map((id) => db.prepare(`SELECT id FROM evaluations WHERE run_id = ? AND split = 'val' ORDER BY id DESC LIMIT 1`).pluck().get(id) as number | undefined)
-    .filter((id): id is number => id !== undefined);
-  if (evalIds.length === 0) throw new LoupeError('BAD_INPUT', 'Evaluate the run on its validation split first');
+    .map((id) => (run.cvGroup ? heldOutEvaluationId(db, id) : ((latestVal.get(id) as number | undefined) ?? null)))
+    .filter((id): id is number => id !== null);
+  if (evalIds.length === 0) {
+    throw new LoupeError(
+      'BAD_INPUT',
+      run.cvGroup
+        ? `Evaluate the folds on their held-out images first (Evaluate, or \`loupe eval --run ${runId} --folds\`)`
+        : 'Evaluate the run on its validation split first',
+    );
+  }
   const rows = db
     .prepare(
       `SELECT image_id, label, predicted, confidence, label_probability FROM predictions
@@ -141,27 +173,4 @@ export function acceptSuggestions(
     ? `Accept ${changes.length} suggestion${changes.length > 1 ? 's' : ''}`
     : `Accept ${changes.length} suggestions ≥ ${Math.round((pick.minConfidence ?? 0) * 100)}%`;
   return applyValues(db, label, changes, 'suggestion');
-}
-
-export interface CrossValidation {
-  /** The fold runs of the group, in fold order, with their latest validation evaluation (null if none yet). */
-  folds: { runId: number; fold: number | null; evaluationId: number | null }[];
-  /** Per-fold metrics and mean ± std (sample std) over the evaluated folds. */
-  aggregate: FoldAggregate | null;
-}
-
-/** k-fold cross-validation results: each fold run's validation evaluation, and mean ± std across the folds. */
-export function crossValidation(db: Database, runId: number): CrossValidation {
-  const run = getRun(db, runId);
-  if (!run.cvGroup) throw new LoupeError('BAD_INPUT', `Run ${runId} is not part of a k-fold cross-validation`);
-  const runs = db.prepare('SELECT id, fold FROM runs WHERE cv_group = ? ORDER BY fold, id').all(run.cvGroup) as { id: number; fold: number | null }[];
-  const folds = runs.map((r) => ({
-    runId: r.id,
-    fold: r.fold,
-    evaluationId: (db.prepare(`SELECT id FROM evaluations WHERE run_id = ? AND split = 'val' ORDER BY id DESC LIMIT 1`).pluck().get(r.id) as number | undefined) ?? null,
-  }));
-  const metrics = folds
-    .filter((f) => f.evaluationId !== null)
-    .map((f) => JSON.parse(db.prepare('SELECT metrics FROM evaluations WHERE id = ?').pluck().get(f.evaluationId) as string) as EvaluationMetrics);
-  return { folds, aggregate: metrics.length ? aggregateFolds(metrics) : null };
 }

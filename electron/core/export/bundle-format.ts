@@ -11,10 +11,12 @@
  *   manifest.json              SHA-256 of every other file; `loupe predict` refuses a bundle that does not match
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { z } from 'zod';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LoupeError } from '../../../shared/contract.ts';
 import type { Preprocessing } from '../../../shared/training.ts';
+import { MAX_MODEL_JSON_BYTES, MAX_WEIGHTS_BYTES, parseLabels, parsePreprocessing, readBounded, readJsonFile } from '../training/model-folder.ts';
 
 export const MANIFEST = 'manifest.json';
 export const BUNDLE_FORMAT = 'loupe-model-bundle';
@@ -41,6 +43,22 @@ export interface BundleManifest {
   files: Record<string, { sha256: string; bytes: number }>;
 }
 
+/** manifest.json, as read from a bundle that may come from anyone: every field typed, a bounded number of files. */
+const manifestSchema = z
+  .object({
+    format: z.literal(BUNDLE_FORMAT),
+    version: z.number().int().min(1),
+    createdAt: z.string().max(100),
+    appVersion: z.string().max(100),
+    project: z.string().max(1000),
+    runId: z.number().int(),
+    modelSha256: z.string().regex(/^[0-9a-f]{64}$/),
+    files: z
+      .record(z.string().min(1).max(255), z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().min(0) }).passthrough())
+      .refine((files) => Object.keys(files).length <= 64, 'more than 64 files'),
+  })
+  .passthrough();
+
 export function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -52,9 +70,9 @@ export interface VerifiedBundle {
   preprocessing: BundlePreprocessing;
 }
 
-function readJson<T>(dir: string, name: string): T {
+function readJson(dir: string, name: string): unknown {
   try {
-    return JSON.parse(readFileSync(join(dir, name), 'utf8')) as T;
+    return readJsonFile(dir, name);
   } catch (e) {
     throw new LoupeError('BAD_INPUT', `The bundle's ${name} cannot be read: ${(e as Error).message}`);
   }
@@ -70,13 +88,14 @@ export function verifyBundle(path: string): VerifiedBundle {
   if (!existsSync(join(dir, MANIFEST))) {
     throw new LoupeError('BAD_INPUT', `${dir} is not a Loupe model bundle (no ${MANIFEST}); export one with 'loupe export'`);
   }
-  const manifest = readJson<BundleManifest>(dir, MANIFEST);
-  if (manifest.format !== BUNDLE_FORMAT || typeof manifest.files !== 'object' || manifest.files === null) {
-    throw new LoupeError('BAD_INPUT', `${join(dir, MANIFEST)} is not a Loupe bundle manifest`);
+  const raw = readJson(dir, MANIFEST) as { format?: unknown; version?: unknown } | null;
+  // A newer Loupe's bundle may hold other fields: say "update", not "broken".
+  if (raw?.format === BUNDLE_FORMAT && typeof raw.version === 'number' && raw.version > BUNDLE_VERSION) {
+    throw new LoupeError('UNSUPPORTED', `The bundle is format version ${raw.version}; this Loupe reads up to ${BUNDLE_VERSION}. Update Loupe.`);
   }
-  if (manifest.version > BUNDLE_VERSION) {
-    throw new LoupeError('UNSUPPORTED', `The bundle is format version ${manifest.version}; this Loupe reads up to ${BUNDLE_VERSION}. Update Loupe.`);
-  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) throw new LoupeError('BAD_INPUT', `${join(dir, MANIFEST)} is not a Loupe bundle manifest (${parsed.error.issues[0]!.path.join('.') || 'top'}: ${parsed.error.issues[0]!.message})`);
+  const manifest: BundleManifest = parsed.data;
   if (!manifest.files['model.json']) {
     throw new LoupeError('UNSUPPORTED', `The bundle at ${dir} has no TF.js model (exported with --format onnx only); run its model.onnx with an ONNX runtime, or export again with --format tfjs`);
   }
@@ -94,15 +113,15 @@ export function verifyBundle(path: string): VerifiedBundle {
       problems.push(`${name} is missing`);
       continue;
     }
-    const got = sha256(readFileSync(file));
+    const got = sha256(readBounded(file, MAX_WEIGHTS_BYTES + MAX_MODEL_JSON_BYTES, name));
     if (got !== want.sha256) problems.push(`${name} was changed after export (SHA-256 ${got.slice(0, 12)}…, expected ${want.sha256.slice(0, 12)}…)`);
   }
   if (problems.length) {
     throw new LoupeError('BAD_INPUT', `The bundle at ${dir} failed its checksum check: ${problems.join('; ')}. Export it again from Loupe; do not edit bundle files by hand.`);
   }
-  const labels = readJson<string[]>(dir, 'labels.json');
-  const preprocessing = readJson<BundlePreprocessing>(dir, 'preprocessing.json');
-  if (!Array.isArray(labels) || labels.length < 2) throw new LoupeError('BAD_INPUT', 'labels.json must list at least 2 class names');
+  // Checked with bounds before anything is allocated from them (a batch buffer is imageSize² × channels × batch).
+  const labels = parseLabels(readJson(dir, 'labels.json'));
+  const preprocessing = parsePreprocessing(readJson(dir, 'preprocessing.json')) as BundlePreprocessing;
   return { dir, manifest, labels, preprocessing };
 }
 

@@ -8,9 +8,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { LoupeError } from '../../../shared/contract.ts';
+import { fileErrorReason } from '../images/file-error.ts';
 import { decodeForModel } from '../images/model-input.ts';
 import { DEFAULT_LIMIT_INPUT_PIXELS, probeImage } from '../import/probe.ts';
 import { hasImageExtension, hasNoExtension, isHiddenOrSystemFile } from '../import/formats.ts';
@@ -41,30 +42,39 @@ export interface PredictSummary {
 const BATCH = 256;
 const DECODE_CONCURRENCY = 4;
 
-/** Image files named on the command line: files as given, folders walked (sorted, hidden files skipped). */
-export async function collectInputs(args: string[]): Promise<{ files: string[]; problems: PredictionRow[] }> {
+/**
+ * Image files named on the command line: files as given, folders walked (sorted, hidden files skipped). `names`
+ * says how each is shown in predictions, without an absolute path (issue 14): inside a folder given,
+ * `<folder name>/<path inside it>`; a file given by itself, its file name.
+ */
+export async function collectInputs(args: string[]): Promise<{ files: string[]; problems: PredictionRow[]; names: Map<string, string> }> {
   const files: string[] = [];
   const problems: PredictionRow[] = [];
-  const walk = async (dir: string): Promise<void> => {
+  const names = new Map<string, string>();
+  const walk = async (dir: string, top: string): Promise<void> => {
     const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
       if (isHiddenOrSystemFile(e.name)) continue;
       const p = join(dir, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile() && (hasImageExtension(e.name) || hasNoExtension(e.name))) files.push(p);
+      if (e.isDirectory()) await walk(p, top);
+      else if (e.isFile() && (hasImageExtension(e.name) || hasNoExtension(e.name))) {
+        files.push(p);
+        names.set(p, join(basename(top), relative(top, p)).split(sep).join('/'));
+      }
     }
   };
   for (const arg of args) {
     const p = resolve(arg);
+    names.set(p, basename(p));
     try {
       const s = await stat(p);
-      if (s.isDirectory()) await walk(p);
+      if (s.isDirectory()) await walk(p, p);
       else files.push(p);
     } catch (e) {
-      problems.push(failed(p, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : (e as Error).message));
+      problems.push(failed(p, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : fileErrorReason(e)));
     }
   }
-  return { files, problems };
+  return { files, problems, names };
 }
 
 function failed(path: string, error: string): PredictionRow {
@@ -72,11 +82,25 @@ function failed(path: string, error: string): PredictionRow {
 }
 
 export async function loadBundleModel(bundle: VerifiedBundle): Promise<tfl.LayersModel> {
+  let model: tfl.LayersModel;
   try {
-    return await loadModel(bundle.dir);
+    model = await loadModel(bundle.dir, bundle.manifest.files);
   } catch (e) {
     throw new LoupeError('BAD_INPUT', `The bundle's TF.js model cannot be loaded: ${(e as Error).message}`);
   }
+  // The batch buffers are sized from preprocessing.json and the rows cut by labels.json: both must be the model's.
+  const p = bundle.preprocessing;
+  const input = model.inputs[0]?.shape ?? [];
+  const output = model.outputs[0]?.shape ?? [];
+  const fits = model.inputs.length === 1 && input.length === 4 && input[1] === p.imageSize && input[2] === p.imageSize && input[3] === p.channels;
+  if (!fits || output.length !== 2 || output[1] !== bundle.labels.length) {
+    model.dispose();
+    throw new LoupeError(
+      'BAD_INPUT',
+      `The bundle's model does not match its files: it takes ${JSON.stringify(input)} and gives ${JSON.stringify(output)}, preprocessing.json says ${p.imageSize}×${p.imageSize}×${p.channels} and labels.json lists ${bundle.labels.length} classes`,
+    );
+  }
+  return model;
 }
 
 interface Decoded {
@@ -93,7 +117,7 @@ async function decodeFile(path: string, bundle: VerifiedBundle): Promise<Decoded
     // thread pool cost more than the read itself (a fifth of the run in a profile on 10,000 PNGs).
     const buf = readFileSync(path);
     // The 16-bit value range as the importer measures it (whole image), so 16-bit files scale as in training.
-    const facts = await probeImage(buf, path, { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: false });
+    const facts = await probeImage(buf, path, { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: false, checkChannels: false });
     const { pixels, converted } = await decodeForModel(
       buf,
       { imageSize: p.imageSize, channels: p.channels, resize: p.resize },
@@ -102,8 +126,7 @@ async function decodeFile(path: string, bundle: VerifiedBundle): Promise<Decoded
     );
     return { path, pixels, error: null, note: [facts.note, converted].filter(Boolean).join('; ') || null };
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return { path, pixels: null, error: code === 'EACCES' ? 'permission denied' : (e as Error).message, note: null };
+    return { path, pixels: null, error: fileErrorReason(e), note: null };
   }
 }
 

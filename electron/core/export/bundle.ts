@@ -4,11 +4,11 @@
  * SHA-256 hashes. Pure file work (the ONNX graph is built from model.json and weights.bin), so it runs in the
  * main process without TensorFlow.
  */
-import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { LoupeError, type ExportReport } from '../../../shared/contract.ts';
 import type { Project } from '../project/project.ts';
+import { MAX_MODEL_JSON_BYTES, MAX_WEIGHTS_BYTES, checkModelFolder, readBounded } from '../training/model-folder.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST, bundlePreprocessing, sha256, type BundleManifest } from './bundle-format.ts';
 import { modelCard } from './model-card.ts';
 import { convertToOnnx, type LayersModelJson } from './onnx/convert.ts';
@@ -55,8 +55,14 @@ export async function exportBundle(project: Project, opts: BundleOptions): Promi
   };
 
   step(0, 'Reading the model');
-  const modelJsonText = readFileSync(join(facts.modelDir, 'model.json'), 'utf8');
-  const weights = readFileSync(join(facts.modelDir, 'weights.bin'));
+  // A project folder may come from someone else: the bundle copies model.json and weights.bin, so the model must
+  // be exactly those, checked as loading would check them (model-folder.ts).
+  const checked = checkModelFolder(facts.modelDir);
+  if (checked.files.length !== 1 || checked.files[0]!.name !== 'weights.bin') {
+    throw new LoupeError('BAD_INPUT', `Run ${facts.run.id}'s model.json names other weights files than weights.bin; it was not written by Loupe`);
+  }
+  const modelJsonText = readBounded(join(facts.modelDir, 'model.json'), MAX_MODEL_JSON_BYTES, 'model.json').toString('utf8');
+  const weights = readBounded(join(facts.modelDir, 'weights.bin'), MAX_WEIGHTS_BYTES, 'weights.bin');
   const modelJson = JSON.parse(modelJsonText) as LayersModelJson;
   const parameters = modelJson.weightsManifest.flatMap((g) => g.weights).reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1), 0);
   const files = new Map<string, Uint8Array | string>();

@@ -1,11 +1,12 @@
 /**
  * Dataset export (issue 6): the labeled images as an ImageFolder tree, `train/ val/ test/<class>/<file>`, plus a
  * labels CSV, so the same data trains elsewhere (torchvision's ImageFolder, the seed's PyTorch code). Files are
- * hard-linked when the export is on the same file system (instant, no extra space) and copied otherwise.
+ * copied; hard links (instant, no extra space) only when asked for, because editing a hard-linked export edits
+ * the original image too (issue 14).
  * Either a run's snapshot (exactly what it trained, validated and was tested on) or the project's current state.
  */
 import { copyFileSync, linkSync, mkdirSync, rmSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { join } from 'node:path';
 import { csvLine } from '../../../shared/csv.ts';
 import { LoupeError, type ExportReport } from '../../../shared/contract.ts';
 import type { Project } from '../project/project.ts';
@@ -13,6 +14,7 @@ import { filePath } from '../images/media.ts';
 import { getRun } from '../training/runs.ts';
 import { prepareOutDir, writeFileAtomic } from './out-dir.ts';
 import { sha256 } from './bundle-format.ts';
+import { UniqueNames } from './file-names.ts';
 
 interface Item {
   imageId: number;
@@ -21,12 +23,6 @@ interface Item {
   relPathRaw: Buffer | null;
   className: string;
   split: 'train' | 'val' | 'test';
-}
-
-/** A class name as a folder name: no path separators or characters file systems refuse. */
-export function safeFolderName(name: string): string {
-  const cleaned = [...name].map((ch) => (ch.charCodeAt(0) < 32 || '/\\:*?"<>|'.includes(ch) ? '_' : ch)).join('').replace(/^\.+/, '_').trim();
-  return cleaned || '_';
 }
 
 function itemsOf(project: Project, runId: number | undefined): Item[] {
@@ -62,7 +58,9 @@ export async function exportDataset(
   const items = itemsOf(project, opts.runId);
   if (items.length === 0) throw new LoupeError('BAD_INPUT', 'There are no labeled images in a split to export');
   const dir = prepareOutDir(opts.outDir, opts.force);
-  const used = new Set<string>();
+  // One folder per class, the same in every split; two classes never share one (e.g. "a/b" and "a_b").
+  const classFolders = new UniqueNames();
+  const filesIn = new Map<string, UniqueNames>();
   const csv = [csvLine(['path', 'label', 'split', 'source'])];
   const notes: string[] = [];
   let linked = 0;
@@ -71,15 +69,12 @@ export async function exportDataset(
   const missing: string[] = [];
   for (const [i, it] of items.entries()) {
     if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
-    const folder = join(it.split, safeFolderName(it.className));
+    const folder = `${it.split}/${classFolders.nameFor(it.className)}`;
     mkdirSync(join(dir, folder), { recursive: true });
+    let names = filesIn.get(folder);
+    if (!names) filesIn.set(folder, (names = new UniqueNames()));
     // Flatten the source path into the file name: two "img001.png" from different folders stay apart.
-    const base = safeFolderName(it.relPath.replace(/[/\\]/g, '__'));
-    let name = base;
-    for (let n = 2; used.has(`${folder}/${name}`.toLowerCase()); n++) {
-      name = `${base.slice(0, base.length - extname(base).length)}-${n}${extname(base)}`;
-    }
-    used.add(`${folder}/${name}`.toLowerCase());
+    const name = names.claim(it.relPath.replace(/[/\\]/g, '__'));
     const target = join(dir, folder, name);
     const source = filePath({ root: it.root, rel_path: it.relPath, rel_path_raw: it.relPathRaw });
     try {
@@ -98,7 +93,7 @@ export async function exportDataset(
         }
       } else copyFileSync(source, target);
       written++;
-      csv.push(csvLine([`${it.split}/${safeFolderName(it.className)}/${name}`, it.className, it.split, it.relPath]));
+      csv.push(csvLine([`${folder}/${name}`, it.className, it.split, it.relPath]));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') missing.push(it.relPath);

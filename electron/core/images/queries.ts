@@ -54,6 +54,9 @@ function toSummary(r: ImageRow): ImageSummary {
   };
 }
 
+/** The images that count as the project's images: all but the files that failed to import (status 'error'). */
+export const IMPORTED = `i.status <> 'error'`;
+
 /** Builds the WHERE clause of a filter; one place, so counts and pages always agree. */
 export function filterSql(filter: ImageFilter, sort?: SortKey): { from: string; where: string; params: unknown[] } {
   const clauses: string[] = [];
@@ -69,8 +72,9 @@ export function filterSql(filter: ImageFilter, sort?: SortKey): { from: string; 
   let from = 'images i';
   if (filter.evaluation) {
     // The join's parameter comes first: it precedes the WHERE clause in the statement.
-    from = 'images i JOIN predictions p ON p.image_id = i.id AND p.evaluation_id = ?';
-    params.push(filter.evaluation.id);
+    const ids = [filter.evaluation.id, ...(filter.evaluation.pool ?? [])];
+    from = `images i JOIN predictions p ON p.image_id = i.id AND p.evaluation_id ${ids.length === 1 ? '= ?' : `IN (${ids.map(() => '?').join(', ')})`}`;
+    params.push(...ids);
     if (filter.evaluation.label !== undefined) {
       clauses.push('p.label = ?');
       params.push(filter.evaluation.label);
@@ -91,7 +95,10 @@ export function filterSql(filter: ImageFilter, sort?: SortKey): { from: string; 
     clauses.push(`${splitColumn} = ?`);
     params.push(filter.split);
   }
+  // Files that failed to import are listed under Import errors only: every other view, count and selection (and
+  // so labeling, training, assisted labeling and exports) leaves them out (issue 15).
   if (filter.errors) clauses.push(`i.status = 'error'`);
+  else clauses.push(IMPORTED);
   if (filter.missing) clauses.push(`i.status = 'missing'`);
   if (filter.duplicates) {
     clauses.push(`i.sha256 IN (SELECT sha256 FROM images WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING COUNT(*) > 1)`);
@@ -252,7 +259,7 @@ export function listClasses(db: Database): ClassInfo[] {
   const rows = db
     .prepare(
       `SELECT c.id, c.name, c.color, c.position, c.hotkey,
-              (SELECT COUNT(*) FROM images i WHERE i.class_id = c.id) AS count
+              (SELECT COUNT(*) FROM images i WHERE i.class_id = c.id AND ${IMPORTED}) AS count
        FROM classes c ORDER BY c.position, c.id`,
     )
     .all() as (Omit<ClassInfo, 'hotkey'> & { hotkey: string | null })[];
@@ -278,7 +285,7 @@ export function summarizeProject(project: Project): ProjectSummary {
               COALESCE(SUM(split = 'val'), 0) AS val,
               COALESCE(SUM(split = 'test'), 0) AS test,
               COALESCE(SUM(split IS NULL), 0) AS unassigned
-       FROM images`,
+       FROM images i WHERE ${IMPORTED}`,
     )
     .get() as Record<string, number>;
   const dupRows = db

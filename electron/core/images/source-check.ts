@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from '../db/database.ts';
 import { filePath } from './media.ts';
+import { IMPORTED } from './queries.ts';
 
 interface SourceRow {
   id: number;
@@ -34,7 +35,8 @@ function gone(row: SourceRow): boolean {
  * count is exact; `paths` lists the first `limit` (root joined with the relative path, as import errors are).
  */
 export function missingSources(db: Database, limit: number): { count: number; paths: string[] } {
-  const rows = db.prepare(`${SELECT} ORDER BY i.rel_path, i.id`).iterate() as IterableIterator<SourceRow>;
+  // Files that failed to import are listed under import errors only.
+  const rows = db.prepare(`${SELECT} WHERE ${IMPORTED} ORDER BY i.rel_path, i.id`).iterate() as IterableIterator<SourceRow>;
   let count = 0;
   const paths: string[] = [];
   for (const r of rows) {

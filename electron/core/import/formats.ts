@@ -25,6 +25,11 @@ export function extensionOf(name: string): string {
   return dot <= 0 ? '' : name.slice(dot).toLowerCase();
 }
 
+/** The extensions above, for code that cannot call hasImageExtension (the folder browser's listing thread). */
+export function imageExtensions(): string[] {
+  return [...IMAGE_EXTENSIONS];
+}
+
 export function hasImageExtension(name: string): boolean {
   return IMAGE_EXTENSIONS.has(extensionOf(name));
 }

@@ -18,6 +18,7 @@ import { pixelLimit } from '../project/settings.ts';
 import { ThumbCache } from './thumbnails.ts';
 import { walk, type WalkCounters } from './walk.ts';
 import { ImportWriter, nameOf, type ImportItem, type ImportOutcome } from './writer.ts';
+import { fileErrorReason } from '../images/file-error.ts';
 
 export interface ImportOptions {
   /** Pixel limit per image (decompression-bomb guard). Default: project meta `limit_input_pixels`, else 100 MP. */
@@ -99,9 +100,7 @@ function readError(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   if (err.code === 'EACCES' || err.code === 'EPERM') return 'permission denied: the file cannot be read';
   if (err.code === 'ENOENT') return 'the file vanished during the import';
-  if (err.code === 'EISDIR') return 'not a file';
-  if (err.code === 'ENAMETOOLONG') return 'path too long for the file system';
-  return `cannot read the file: ${err.message ?? String(e)}`;
+  return `cannot read the file: ${fileErrorReason(e)}`;
 }
 
 async function importNow(
@@ -145,7 +144,7 @@ async function importNow(
       if (++scanned % 500 === 0) ctx.progress(0, 0, `Scanning ${root}: ${scanned} files`);
       const ex = existing.get(entry.rel);
       existing.delete(entry.rel);
-      if (ex && ex.status === 'ok' && !entry.error && ex.size === entry.size && ex.mtime_ms === entry.mtimeMs) {
+      if (ex && ex.status === 'ok' && !ex.unchecked && !entry.error && ex.size === entry.size && ex.mtime_ms === entry.mtimeMs) {
         report.unchanged++;
         continue;
       }

@@ -41,6 +41,11 @@ export interface ImageFacts {
   minValue: number | null;
   maxValue: number | null;
   note: string | null;
+  /**
+   * For images stored with colour channels: whether they are equal (a grey image stored as RGB, as most X-ray
+   * JPEG/PNG exports are), judged on the downscaled thumbnail. Null for one-channel images.
+   */
+  channelsEqual: boolean | null;
 }
 
 export interface ProbeResult extends ImageFacts {
@@ -52,6 +57,8 @@ export interface ProbeOptions {
   limitInputPixels: number;
   /** False when a thumbnail for this content already exists (duplicates share one). */
   makeThumb: boolean;
+  /** False where nobody stores channelsEqual (it then costs a decode of its own when no thumbnail is made). */
+  checkChannels?: boolean;
 }
 
 const KIND_NAMES: Record<SniffedKind, string> = {
@@ -154,6 +161,7 @@ export async function probeImage(buf: Buffer, name: string, opts: ProbeOptions):
   let minValue: number | null = null;
   let maxValue: number | null = null;
   let thumb: Buffer | null = null;
+  let channelsEqual: boolean | null = null;
   try {
     if (isHighDepth(meta)) {
       const stats = await open(buf, opts.limitInputPixels).stats();
@@ -161,8 +169,11 @@ export async function probeImage(buf: Buffer, name: string, opts: ProbeOptions):
       minValue = Math.min(...colour.map((c) => c.min));
       maxValue = Math.max(...colour.map((c) => c.max));
     }
-    if (opts.makeThumb) {
-      thumb = await makeThumbnail(buf, { min: minValue, max: maxValue }, opts.limitInputPixels, meta);
+    const checkChannels = opts.checkChannels !== false && hasColourChannels(meta);
+    if (opts.makeThumb || checkChannels) {
+      const view = await thumbnailPixels(buf, { min: minValue, max: maxValue }, opts.limitInputPixels, meta, opts.makeThumb ? THUMB_SIZE : GREY_CHECK_SIZE);
+      channelsEqual = checkChannels ? colourChannelsEqual(view.data, view.channels) : null;
+      if (opts.makeThumb) thumb = await view.image.webp(THUMB_WEBP).toBuffer();
     }
   } catch (e) {
     if (e instanceof ProbeError) throw e;
@@ -179,8 +190,34 @@ export async function probeImage(buf: Buffer, name: string, opts: ProbeOptions):
     minValue,
     maxValue,
     note,
+    channelsEqual,
     thumb,
   };
+}
+
+/** Enough pixels to tell a grey image stored as RGB from a colour one, when no thumbnail is made anyway. */
+const GREY_CHECK_SIZE = 64;
+/** JPEG rounding moves equal channels apart by a level or two; a burned-in coloured marker covers little of an image. */
+const CHANNEL_TOLERANCE = 4;
+const COLOURED_SHARE = 0.01;
+
+function hasColourChannels(meta: Pick<Metadata, 'channels' | 'space'>): boolean {
+  return meta.channels >= 3 && !isGrey(meta);
+}
+
+/** Whether R, G and B agree (within JPEG rounding) on all but a sliver of the pixels of an 8-bit raw image. */
+export function colourChannelsEqual(data: Uint8Array, channels: number): boolean {
+  if (channels < 3) return true;
+  const pixels = Math.floor(data.length / channels);
+  const allowed = Math.floor(pixels * COLOURED_SHARE);
+  let coloured = 0;
+  for (let i = 0; i + 2 < data.length; i += channels) {
+    const r = data[i]!;
+    const g = data[i + 1]!;
+    const b = data[i + 2]!;
+    if (Math.max(r, g, b) - Math.min(r, g, b) > CHANNEL_TOLERANCE && ++coloured > allowed) return false;
+  }
+  return true;
 }
 
 export interface ValueRange {
@@ -228,11 +265,18 @@ async function scaledView(buf: Buffer, size: number, range: ValueRange, limit: n
 /** The 256 px WebP thumbnail, EXIF orientation applied, 16-bit images scaled by their own range. */
 export async function makeThumbnail(buf: Buffer, range: ValueRange, limit: number, meta?: HeaderMeta): Promise<Buffer> {
   const m = meta ?? (await readHeader(buf, '', limit)).meta;
-  if (isHighDepth(m)) return (await scaledView(buf, THUMB_SIZE, range, limit, m)).webp(THUMB_WEBP).toBuffer();
-  return open(buf, limit)
-    .resize(THUMB_SIZE, THUMB_SIZE, { fit: 'inside', withoutEnlargement: true })
-    .webp(THUMB_WEBP)
-    .toBuffer();
+  return (await thumbnailPixels(buf, range, limit, m, THUMB_SIZE)).image.webp(THUMB_WEBP).toBuffer();
+}
+
+/**
+ * A downscaled 8-bit view as raw pixels (in sRGB or grey, as the WebP encoder would get them), ready for an encoder:
+ * one decode serves both the thumbnail and the channel check.
+ */
+async function thumbnailPixels(buf: Buffer, range: ValueRange, limit: number, meta: HeaderMeta, size: number): Promise<{ image: Sharp; data: Buffer; channels: number }> {
+  const view = isHighDepth(meta) ? await scaledView(buf, size, range, limit, meta) : open(buf, limit).resize(size, size, { fit: 'inside', withoutEnlargement: true });
+  const { data, info } = await view.toColourspace(isGrey(meta) ? 'b-w' : 'srgb').raw().toBuffer({ resolveWithObject: true });
+  const image = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4 } });
+  return { image, data, channels: info.channels };
 }
 
 /** The full image for display: oriented, 8-bit, capped at `maxSide`; JPEG for JPEG sources, PNG otherwise. */

@@ -10,6 +10,7 @@ import { closeSync, openSync, readSync, readdirSync, statSync, type Dirent, type
 import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
 import { CanceledError } from '../jobs/jobs.ts';
+import { fileErrorReason } from '../images/file-error.ts';
 import {
   SNIFF_BYTES,
   hasImageExtension,
@@ -79,10 +80,8 @@ function describe(e: unknown): string {
     case 'EACCES':
     case 'EPERM':
       return 'permission denied';
-    case 'ENAMETOOLONG':
-      return 'path too long for the file system';
     default:
-      return err.message ?? String(e);
+      return fileErrorReason(e);
   }
 }
 

@@ -12,6 +12,8 @@ export interface ExistingRow {
   size: number;
   mtime_ms: number;
   status: 'ok' | 'error' | 'missing';
+  /** A colour image imported before schema v7: unchanged, but probed again to learn whether it is grey. */
+  unchecked: number;
 }
 
 /**
@@ -56,6 +58,7 @@ export class ImportWriter {
   private readonly relink: Statement;
   private readonly findMissing: Statement;
   private readonly markMissingStmt: Statement;
+  private readonly uncheckedSql: string;
 
   constructor(private readonly db: Database) {
     // Schema v2 records where a split came from; splits set here come from train/val/test folders.
@@ -66,13 +69,19 @@ export class ImportWriter {
     const sourceSet = hasSource
       ? `split_source = CASE WHEN split IS NULL AND @split IS NOT NULL THEN 'folder' ELSE split_source END,`
       : '';
+    // Schema v7 records whether colour channels are equal (grey stored as RGB).
+    const hasEqual = columns.includes('channels_equal');
+    const equalCol = hasEqual ? ', channels_equal' : '';
+    const equalVal = hasEqual ? ', @channelsEqual' : '';
+    const equalSet = hasEqual ? 'channels_equal = @channelsEqual,' : '';
+    this.uncheckedSql = hasEqual ? `(status = 'ok' AND channels >= 3 AND channels_equal IS NULL)` : '0';
     this.insertOk = db.prepare(
       `INSERT INTO images (root_id, rel_path, rel_path_raw, name, sha256, size, mtime_ms, width, height, channels,
          bit_depth, format, pages, orientation, min_value, max_value, status, error, note, class_id, split,
-         imported_at${sourceCol})
+         imported_at${sourceCol}${equalCol})
        VALUES (@rootId, @rel, @relRaw, @name, @sha256, @size, @mtimeMs, @width, @height, @channels,
          @bitDepth, @format, @pages, @orientation, @minValue, @maxValue, 'ok', NULL, @note, @classId, @split,
-         @now${sourceVal})
+         @now${sourceVal}${equalVal})
        ON CONFLICT (root_id, rel_path) DO NOTHING`,
     );
     this.insertError = db.prepare(
@@ -84,7 +93,7 @@ export class ImportWriter {
     this.updateOk = db.prepare(
       `UPDATE images SET sha256 = @sha256, size = @size, mtime_ms = @mtimeMs, width = @width, height = @height,
          channels = @channels, bit_depth = @bitDepth, format = @format, pages = @pages, orientation = @orientation,
-         min_value = @minValue, max_value = @maxValue, status = 'ok', error = NULL, note = @note, ${sourceSet}
+         min_value = @minValue, max_value = @maxValue, status = 'ok', error = NULL, note = @note, ${sourceSet} ${equalSet}
          class_id = COALESCE(class_id, @classId), split = COALESCE(split, @split), imported_at = @now
        WHERE id = @id`,
     );
@@ -96,7 +105,7 @@ export class ImportWriter {
       `UPDATE images SET root_id = @rootId, rel_path = @rel, rel_path_raw = @relRaw, name = @name, size = @size,
          mtime_ms = @mtimeMs, width = @width, height = @height, channels = @channels, bit_depth = @bitDepth,
          format = @format, pages = @pages, orientation = @orientation, min_value = @minValue,
-         max_value = @maxValue, status = 'ok', error = NULL, note = @note, imported_at = @now
+         max_value = @maxValue, status = 'ok', error = NULL, note = @note, ${equalSet} imported_at = @now
        WHERE id = @id`,
     );
     this.findMissing = db.prepare(`SELECT id FROM images WHERE sha256 = ? AND status = 'missing' ORDER BY id LIMIT 1`);
@@ -111,9 +120,9 @@ export class ImportWriter {
   existingRows(rootId: number): Map<string, ExistingRow> {
     const map = new Map<string, ExistingRow>();
     const rows = this.db
-      .prepare(`SELECT id, rel_path, size, mtime_ms, status FROM images WHERE root_id = ?`)
+      .prepare(`SELECT id, rel_path, size, mtime_ms, status, ${this.uncheckedSql} AS unchecked FROM images WHERE root_id = ?`)
       .iterate(rootId) as IterableIterator<ExistingRow & { rel_path: string }>;
-    for (const r of rows) map.set(r.rel_path, { id: r.id, size: r.size, mtime_ms: r.mtime_ms, status: r.status });
+    for (const r of rows) map.set(r.rel_path, { id: r.id, size: r.size, mtime_ms: r.mtime_ms, status: r.status, unchecked: r.unchecked });
     return map;
   }
 
@@ -182,7 +191,8 @@ export class ImportWriter {
           continue;
         }
         const classId = className ? (classIds.get(className.toLowerCase()) ?? null) : null;
-        const row = { ...base, ...o.facts, sha256: o.sha256, classId, split };
+        const { channelsEqual, ...facts } = o.facts;
+        const row = { ...base, ...facts, channelsEqual: channelsEqual === null ? null : Number(channelsEqual), sha256: o.sha256, classId, split };
         if (existingId !== null) {
           this.updateOk.run({ ...row, id: existingId });
           counts.updated++;

@@ -4,9 +4,10 @@
  * reported, never guessed; a malformed file changes nothing.
  */
 import { LoupeError, splitNames, type CsvImportReport, type SplitName } from '../../../shared/contract.ts';
-import { csvLine, parseCsv } from '../../../shared/csv.ts';
+import { csvLine, csvText, parseCsv } from '../../../shared/csv.ts';
 import type { Database } from '../db/database.ts';
 import { createClass, findClassByName } from './classes.ts';
+import { IMPORTED } from '../images/queries.ts';
 import { applyValues, editState, type ValueChange } from './edits.ts';
 
 const HEADER = ['path', 'label', 'split', 'group'] as const;
@@ -16,7 +17,7 @@ export function exportLabelsCsv(db: Database): { csv: string; rows: number } {
   const rows = db
     .prepare(
       `SELECT i.rel_path, c.name AS label, i.split, i.group_key FROM images i
-       LEFT JOIN classes c ON c.id = i.class_id ORDER BY i.rel_path, i.id`,
+       LEFT JOIN classes c ON c.id = i.class_id WHERE ${IMPORTED} ORDER BY i.rel_path, i.id`,
     )
     .all() as { rel_path: string; label: string | null; split: string | null; group_key: string | null }[];
   const lines = [csvLine(HEADER)];
@@ -72,7 +73,8 @@ export function importLabelsCsv(db: Database, text: string, createClasses: boole
   const parsed: Parsed[] = [];
   const seenPaths = new Map<string, number>();
   for (const row of rows.slice(1)) {
-    const f = row.fields;
+    // Cells Loupe (or a careful tool) guarded against formula injection come back as they were.
+    const f = row.fields.map(csvText);
     if (f.length > header.length) {
       report.badRows.push({ line: row.line, reason: `${f.length} fields, the header has ${header.length}` });
       continue;

@@ -24,6 +24,7 @@ import type { Database } from '../db/database.ts';
 import { writeColumn } from '../db/bulk-write.ts';
 import { classNameOf } from '../labels/classes.ts';
 import { applyEdit } from '../labels/edits.ts';
+import { foldsK } from '../project/settings.ts';
 
 const DEFAULT_RATIOS: [number, number, number] = [0.7, 0.15, 0.15];
 const LOCKED_DEFAULT_RATIOS: [number, number, number] = [0.8, 0.2, 0];
@@ -207,6 +208,13 @@ export function assignSplits(
   db: Database,
   req: { ratios?: [number, number, number]; seed: number; groupBy?: GroupRule; lockTest?: boolean },
 ): SplitSummary {
+  const ratios = checkedRatios(db, req);
+  // Read, decide and write in one write transaction: another process (a CLI command) cannot change a row between
+  // the read and the write, and a refusal below changes nothing.
+  return db.transaction(() => resplit(db, req, ratios)).immediate();
+}
+
+function checkedRatios(db: Database, req: { ratios?: [number, number, number]; lockTest?: boolean }): [number, number, number] {
   const locked = isTestLocked(db) || req.lockTest === true;
   const ratios = req.ratios ?? (locked ? LOCKED_DEFAULT_RATIOS : DEFAULT_RATIOS);
   const problem = ratiosProblem(ratios);
@@ -217,9 +225,7 @@ export function assignSplits(
       'The test set is locked: re-splitting only divides the other images, so give a test ratio of 0 (e.g. 0.8,0.2,0)',
     );
   }
-  // Read, decide and write in one write transaction: another process (a CLI command) cannot change a row between
-  // the read and the write, and a refusal below changes nothing.
-  return db.transaction(() => resplit(db, req, ratios)).immediate();
+  return ratios;
 }
 
 function resplit(
@@ -265,9 +271,19 @@ function resplit(
   return splitSummary(db, { classes: u.classes, splits, groups: keys });
 }
 
-export function assignKFolds(db: Database, req: { k: number; seed: number; groupBy?: GroupRule }): SplitSummary {
-  // One write transaction from the read to the write, as for a re-split.
+/**
+ * k stratified, group-aware folds over every usable image outside the test split. With `ratios`, one step for
+ * cross-validation: the images are first re-split by the ratios (the test share becomes the held-out test set, or
+ * a locked test set stays as it is), then every image outside test goes into a fold, whatever its train/val split.
+ */
+export function assignKFolds(
+  db: Database,
+  req: { k: number; seed: number; groupBy?: GroupRule; ratios?: [number, number, number]; lockTest?: boolean },
+): SplitSummary {
+  const ratios = req.ratios ? checkedRatios(db, req) : null;
+  // One write transaction from the read to the write, as for a re-split; a refusal of the folds undoes the re-split.
   db.transaction(() => {
+    if (ratios) resplit(db, req, ratios);
     const u = readUsable(db);
     const keys = resolveGroups(u, req.groupBy);
     // The test split is never part of cross-validation.
@@ -285,6 +301,7 @@ export function assignKFolds(db: Database, req: { k: number; seed: number; group
     items.forEach((it, k) => set.run(folds[k], it.id));
     setMeta(db, 'folds_k', String(req.k));
     setMeta(db, 'folds_seed', String(req.seed));
+    if (req.lockTest) setMeta(db, 'test_locked', '1');
   }).immediate();
   return splitSummary(db);
 }
@@ -414,7 +431,7 @@ export function splitSummary(db: Database, known?: KnownImages): SplitSummary {
       items: leaking.slice(0, LISTED),
     });
   }
-  const k = getMeta(db, 'folds_k');
+  const k = foldsK(db);
   const foldCounts = k
     ? (db.prepare('SELECT fold, COUNT(*) AS n FROM images WHERE fold IS NOT NULL GROUP BY fold ORDER BY fold').all() as {
         fold: number;
@@ -426,8 +443,8 @@ export function splitSummary(db: Database, known?: KnownImages): SplitSummary {
     rows,
     totals,
     testLocked: isTestLocked(db),
-    folds: k ? Number(k) : null,
-    foldCounts: k ? Array.from({ length: Number(k) }, (_, f) => foldCounts.find((c) => c.fold === f)?.n ?? 0) : [],
+    folds: k,
+    foldCounts: k ? Array.from({ length: k }, (_, f) => foldCounts.find((c) => c.fold === f)?.n ?? 0) : [],
     groups,
     warnings,
   };

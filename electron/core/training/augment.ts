@@ -25,7 +25,14 @@ export function normalizeInto(src: Uint8Array, dst: Float32Array, at: number, ch
   }
 }
 
-/** Augments `src` (size×size×channels) into `dst` at `at`, normalized. */
+/** Reused across calls (one training thread per process): augmenting an image allocates nothing. */
+let scratch = new Float32Array(0);
+
+/**
+ * Augments `src` (size×size×channels) into `dst` at `at`, normalized. The sampling position and weights of an
+ * output pixel are worked out once for all its channels; the arithmetic per sample is the same as a per-channel
+ * formula's, so the result does not depend on how the loops are arranged (tests/unit/augment.test.ts).
+ */
 export function augmentInto(
   src: Uint8Array,
   dst: Float32Array,
@@ -58,9 +65,13 @@ export function augmentInto(
   const gain = a.brightness > 0 ? 1 + (random() * 2 - 1) * a.brightness : 1;
   const contrast = a.contrast > 0 ? 1 + (random() * 2 - 1) * a.contrast : 1;
 
+  const n = size * size * channels;
+  if (scratch.length < n) scratch = new Float32Array(n);
+  const tmp = scratch;
   const half = (size - 1) / 2;
-  const tmp = new Float32Array(size * size * channels);
+  const row = size * channels;
   let sum = 0;
+  let o = 0;
   for (let y = 0; y < size; y++) {
     const v = (y - half) / half;
     for (let x = 0; x < size; x++) {
@@ -75,23 +86,30 @@ export function augmentInto(
       const y0 = Math.floor(py);
       const wx = px - x0;
       const wy = py - y0;
+      // The four neighbours: outside the image they read as 0.
+      const inX0 = x0 >= 0 && x0 < size;
+      const inX1 = x0 + 1 >= 0 && x0 + 1 < size;
+      const inY0 = y0 >= 0 && y0 < size;
+      const inY1 = y0 + 1 >= 0 && y0 + 1 < size;
+      const i00 = y0 * row + x0 * channels;
+      const i01 = i00 + row;
       for (let c = 0; c < channels; c++) {
-        const sample = (xx: number, yy: number) =>
-          xx < 0 || yy < 0 || xx >= size || yy >= size ? 0 : src[(yy * size + xx) * channels + c]!;
-        const val =
-          (1 - wy) * ((1 - wx) * sample(x0, y0) + wx * sample(x0 + 1, y0)) +
-          wy * ((1 - wx) * sample(x0, y0 + 1) + wx * sample(x0 + 1, y0 + 1));
+        const s00 = inY0 && inX0 ? src[i00 + c]! : 0;
+        const s10 = inY0 && inX1 ? src[i00 + channels + c]! : 0;
+        const s01 = inY1 && inX0 ? src[i01 + c]! : 0;
+        const s11 = inY1 && inX1 ? src[i01 + channels + c]! : 0;
+        const val = (1 - wy) * ((1 - wx) * s00 + wx * s10) + wy * ((1 - wx) * s01 + wx * s11);
         const scaled = val * gain;
-        tmp[(y * size + x) * channels + c] = scaled;
+        tmp[o++] = scaled;
         sum += scaled;
       }
     }
   }
-  const mean = sum / tmp.length;
-  for (let i = 0; i < tmp.length; i++) {
-    const c = i % channels;
+  const mean = sum / n;
+  for (let i = 0, c = 0; i < n; i++) {
     let val = contrast !== 1 ? (tmp[i]! - mean) * contrast + mean : tmp[i]!;
     val = val < 0 ? 0 : val > 255 ? 255 : val;
     dst[at + i] = (val / 255 - norm.mean[c]!) / norm.std[c]!;
+    if (++c === channels) c = 0;
   }
 }

@@ -4,13 +4,14 @@
  * is ever downloaded. No TensorFlow here: this runs in the main process; transfer.ts builds the model in the
  * training process.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoupeError } from '../../../shared/contract.ts';
-import type { Normalization, Preprocessing, TrainConfig } from '../../../shared/training.ts';
+import type { Normalization, TrainConfig } from '../../../shared/training.ts';
 import type { Project } from '../project/project.ts';
 import { checkpointDir } from './checkpoint-paths.ts';
+import { checkModelFolder, parseBackboneJson, parsePreprocessing, readJsonFile, readModelJson } from './model-folder.ts';
 import { getRun, runDir } from './runs.ts';
 
 export interface BackboneMeta {
@@ -36,22 +37,15 @@ function shippedDir(): string {
 function readMeta(dir: string, fallbackName: string): BackboneMeta {
   const modelJson = join(dir, 'model.json');
   if (!existsSync(modelJson)) throw new LoupeError('BAD_INPUT', `${dir} has no model.json: a backbone is a TF.js LayersModel folder`);
-  let topology: { modelTopology?: { config?: { layers?: { class_name: string; config: { batch_input_shape?: (number | null)[] } }[] } } };
-  try {
-    topology = JSON.parse(readFileSync(modelJson, 'utf8'));
-  } catch (e) {
-    throw new LoupeError('BAD_INPUT', `${modelJson} is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!topology.modelTopology) throw new LoupeError('BAD_INPUT', `${modelJson} is not a TF.js LayersModel (no modelTopology; graph models cannot be fine-tuned)`);
+  const topology = readModelJson(dir) as { modelTopology: { config?: { layers?: { class_name: string; config: { batch_input_shape?: (number | null)[] } }[] } } };
   const inputLayer = topology.modelTopology.config?.layers?.find((l) => l.class_name === 'InputLayer');
   const shape = inputLayer?.config.batch_input_shape ?? null;
-  const metaFile = join(dir, 'backbone.json');
-  const prepFile = join(dir, 'preprocessing.json');
-  // A Loupe run's checkpoint carries its preprocessing; a foreign model may carry backbone.json.
-  const fromRun = existsSync(prepFile) ? (JSON.parse(readFileSync(prepFile, 'utf8')) as Partial<Preprocessing>) : {};
+  // A Loupe run's checkpoint carries its preprocessing; a foreign model may carry backbone.json. Both are checked
+  // with bounds: a backbone folder comes from someone else.
+  const fromRun = existsSync(join(dir, 'preprocessing.json')) ? parsePreprocessing(readJsonFile(dir, 'preprocessing.json')) : null;
   const declared: Partial<BackboneMeta> = {
-    ...(fromRun.imageSize ? { imageSize: fromRun.imageSize, channels: fromRun.channels, normalization: fromRun.normalization } : {}),
-    ...(existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as Partial<BackboneMeta>) : {}),
+    ...(fromRun ? { imageSize: fromRun.imageSize, channels: fromRun.channels, normalization: fromRun.normalization } : {}),
+    ...(existsSync(join(dir, 'backbone.json')) ? parseBackboneJson(readJsonFile(dir, 'backbone.json')) : {}),
   };
   const size = declared.imageSize ?? (shape?.[1] as number | undefined);
   const channels = declared.channels ?? (shape?.[3] as 1 | 3 | undefined);
@@ -106,6 +100,8 @@ export function findBackbone(project: Project, name: string): BackboneInfo {
   }
   const found = listBackbones(project).find((b) => b.name === name);
   if (found) return found;
+  // The name may come from a run config in someone else's project file: only a folder directly in backbones/.
+  if (name === '.' || name === '..' || /[/\\\0]/.test(name)) throw new LoupeError('BAD_INPUT', `"${name}" is not a backbone name`);
   for (const [base, source] of [[join(project.path, 'backbones'), 'imported'], [shippedDir(), 'shipped']] as const) {
     if (existsSync(join(base, name))) return { ...readMeta(join(base, name), name), source, dir: join(base, name) };
   }
@@ -137,24 +133,6 @@ export function applyBackbone(config: TrainConfig, b: BackboneMeta): TrainConfig
 
 /** Every weights file the manifest names exists and holds exactly the bytes its weights need. */
 export function checkWeightFiles(dir: string): void {
-  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as {
-    weightsManifest?: { paths: string[]; weights: { shape: number[]; dtype?: string; quantization?: unknown }[] }[];
-  };
-  if (!Array.isArray(json.weightsManifest)) throw new LoupeError('BAD_INPUT', `${join(dir, 'model.json')} has no weightsManifest`);
-  let expected = 0;
-  let actual = 0;
-  for (const group of json.weightsManifest) {
-    for (const w of group.weights) {
-      if (w.quantization) throw new LoupeError('BAD_INPUT', 'Quantized backbones cannot be fine-tuned; export the backbone in float32');
-      expected += w.shape.reduce((a, b) => a * b, 1) * 4;
-    }
-    for (const p of group.paths) {
-      const f = join(dir, p);
-      if (!existsSync(f)) throw new LoupeError('BAD_INPUT', `The backbone's weights file ${p} is missing`);
-      actual += statSync(f).size;
-    }
-  }
-  if (expected !== actual) {
-    throw new LoupeError('BAD_INPUT', `The backbone's weights files hold ${actual} bytes, its manifest needs ${expected}: the files do not belong together`);
-  }
+  const { specs } = checkModelFolder(dir);
+  if (specs.some((w) => w.quantization)) throw new LoupeError('BAD_INPUT', 'Quantized backbones cannot be fine-tuned; export the backbone in float32');
 }

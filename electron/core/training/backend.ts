@@ -7,6 +7,7 @@
 // "Hi, looks like you are running TensorFlow.js in Node.js" banner is silenced (see quietCpuBanner) so the CLI's
 // JSON output stays clean.
 import * as tf from '@tensorflow/tfjs-core';
+import { trainingThreads } from './parallel/threads.ts';
 // Side effect: tfjs-core's Node bundle registers no gradient functions; tfjs-layers' bundle registers them all
 // (into tfjs-core's global registry). Training needs them whatever the backend.
 import '@tensorflow/tfjs-layers';
@@ -81,11 +82,10 @@ export const DEFAULT_LOADERS: readonly BackendLoader[] = [
       registerWasmTrainingKernels();
     },
     describe: async () => {
-      const wasm = await import('@tensorflow/tfjs-backend-wasm');
       const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-      const threads = wasm.getThreadsCount();
-      // tfjs turns wasm threads off under Node (WASM_HAS_MULTITHREAD_SUPPORT is false when IS_NODE).
-      return `WebAssembly (XNNPACK${simd ? ', SIMD' : ', no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}) with Loupe's training kernels`;
+      // One wasm thread per tfjs instance: tfjs turns wasm threads off under Node (WASM_HAS_MULTITHREAD_SUPPORT is
+      // false when IS_NODE). The cores are used by data-parallel gradient threads instead (parallel/peers.ts).
+      return `WebAssembly (XNNPACK${simd ? ', SIMD' : ', no SIMD'}) with Loupe's training kernels`;
     },
   },
   {
@@ -117,6 +117,26 @@ async function quietCpuBanner(): Promise<void> {
   }
 }
 
+/**
+ * Loads and activates one backend of the chain by its name, without the self-test: for a gradient thread, whose
+ * training process already chose that backend (and tested it).
+ */
+export async function activateBackend(name: string, loaders: readonly BackendLoader[] = DEFAULT_LOADERS): Promise<void> {
+  const loader = loaders.find((l) => l.name === name);
+  if (!loader) throw new Error(`unknown backend '${name}'`);
+  await activate(loader);
+}
+
+async function activate(loader: BackendLoader): Promise<void> {
+  await loader.load();
+  if (loader.backendName === 'cpu' || tf.findBackendFactory('cpu')) await quietCpuBanner();
+  if (tf.findBackendFactory(loader.backendName) == null) {
+    throw new Error(`loaded, but no '${loader.backendName}' backend was registered (another copy of @tensorflow/tfjs-core?)`);
+  }
+  if (!(await tf.setBackend(loader.backendName))) throw new Error(`the '${loader.backendName}' backend failed to initialise`);
+  await tf.ready();
+}
+
 /** Walks the chain; resolves with the chosen backend (now active) and why the others were passed over. */
 export async function selectBackend(options: SelectOptions = {}): Promise<BackendReport> {
   const loaders = options.loaders ?? DEFAULT_LOADERS;
@@ -124,19 +144,13 @@ export async function selectBackend(options: SelectOptions = {}): Promise<Backen
   const rejected: BackendReport['rejected'] = [];
   for (const loader of loaders) {
     try {
-      await loader.load();
-      if (loader.backendName === 'cpu' || tf.findBackendFactory('cpu')) await quietCpuBanner();
-      if (tf.findBackendFactory(loader.backendName) == null) {
-        throw new Error(`loaded, but no '${loader.backendName}' backend was registered (another copy of @tensorflow/tfjs-core?)`);
-      }
-      if (!(await tf.setBackend(loader.backendName))) throw new Error(`the '${loader.backendName}' backend failed to initialise`);
-      await tf.ready();
+      await activate(loader);
       try {
         await selfTest();
       } catch (e) {
         throw new Error(`self-test failed: ${firstLine(e)}`);
       }
-      return { chosen: { name: loader.name, detail: await loader.describe() }, rejected };
+      return { chosen: { name: loader.name, detail: await loader.describe() }, rejected, threads: trainingThreads(0, loader.name) };
     } catch (e) {
       rejected.push({ name: loader.name, reason: firstLine(e) });
     }

@@ -5,7 +5,6 @@
  * with the weights after a crash between writing them and recording the epoch (run-recovery.ts). Folders are
  * replaced whole and durably (checkpoint-paths.ts): a crash or a full disk never leaves a broken checkpoint.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -13,6 +12,7 @@ import type { EpochMetrics, Preprocessing } from '../../../shared/training.ts';
 import type { FitState } from './fit.ts';
 
 import { checkpointDir, replaceFolder } from './checkpoint-paths.ts';
+import { MAX_MODEL_JSON_BYTES, MAX_WEIGHTS_BYTES, readBounded, readJsonFile, readModelFolder, type ListedFiles } from './model-folder.ts';
 
 export { checkpointDir, hasCheckpoint, type CheckpointKind } from './checkpoint-paths.ts';
 
@@ -39,50 +39,34 @@ export async function modelFiles(model: tfl.LayersModel): Promise<Record<string,
   return files;
 }
 
+/** Writes a model folder (with extra files) in place of `dir`, durably (checkpoint-paths.ts). */
+export async function saveModel(dir: string, model: tfl.LayersModel, extra: Record<string, Buffer | string> = {}): Promise<void> {
+  replaceFolder(dir, { ...(await modelFiles(model)), ...extra });
+}
+
 /** Saves the `best` checkpoint: the model of the best epoch, its preprocessing and metrics. */
 export async function saveBest(runDir: string, model: tfl.LayersModel, preprocessing: Preprocessing, metrics: EpochMetrics): Promise<void> {
   // The preprocessing travels with the weights: a run reused as a backbone, or exported, needs it.
-  replaceFolder(join(runDir, 'best'), {
-    ...(await modelFiles(model)),
-    'preprocessing.json': JSON.stringify(preprocessing),
-    [META_FILE]: JSON.stringify(metrics),
-  });
+  await saveModel(join(runDir, 'best'), model, { 'preprocessing.json': JSON.stringify(preprocessing), [META_FILE]: JSON.stringify(metrics) });
 }
 
 /** The metrics of the epoch a checkpoint holds; null for a checkpoint written before they were kept, or unreadable. */
 export function readCheckpointMetrics(runDir: string, kind: 'best' | 'last'): EpochMetrics | null {
   try {
-    const m = JSON.parse(readFileSync(join(checkpointDir(runDir, kind), META_FILE), 'utf8')) as EpochMetrics;
+    const m = readJsonFile(checkpointDir(runDir, kind), META_FILE) as EpochMetrics;
     return Number.isInteger(m.epoch) && m.epoch >= 0 ? m : null;
   } catch {
     return null;
   }
 }
 
-const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
-
-/** Loads a LayersModel saved here (or any TF.js LayersModel folder with one weights file per group). */
-export async function loadModel(dir: string): Promise<tfl.LayersModel> {
-  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as {
-    modelTopology: object;
-    weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-    format?: string;
-  };
-  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
-    throw new Error(`${join(dir, 'model.json')} is not a TF.js LayersModel (no modelTopology/weightsManifest)`);
-  }
-  const specs = json.weightsManifest.flatMap((g) => g.weights);
-  const buffers = json.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p))));
-  const all = Buffer.concat(buffers);
-  // A truncated weights file (a disk that filled, a copy cut short) would otherwise load as zeros or garbage.
-  if (specs.every((w) => !w.quantization && BYTES[w.dtype] !== undefined)) {
-    const expected = specs.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * BYTES[w.dtype]!, 0);
-    if (expected !== all.byteLength) {
-      throw new Error(`${dir}: the weights hold ${all.byteLength} bytes where model.json describes ${expected}`);
-    }
-  }
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
-  return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }));
+/**
+ * Loads a LayersModel folder: a checkpoint written here, an imported backbone or a bundle (with its manifest's
+ * files, so only listed weights with their checksums load). model-folder.ts checks the paths and sizes.
+ */
+export async function loadModel(dir: string, listed?: ListedFiles): Promise<tfl.LayersModel> {
+  const { modelTopology, weightSpecs, weightData } = readModelFolder(dir, listed);
+  return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs: weightSpecs as tf.io.WeightsManifestEntry[], weightData }));
 }
 
 interface OptimizerFile {
@@ -105,12 +89,7 @@ export async function saveLast(runDir: string, model: tfl.LayersModel, optimizer
   const bin = Buffer.concat(arrays.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
   // getWeights() hands back new tensors for the iteration count; the slot variables stay with the optimizer.
   tf.dispose(weights.filter((w) => w.name === 'iter').map((w) => w.tensor));
-  replaceFolder(join(runDir, 'last'), {
-    ...(await modelFiles(model)),
-    'optimizer.json': JSON.stringify(meta),
-    'optimizer.bin': bin,
-    [META_FILE]: JSON.stringify(metrics),
-  });
+  await saveModel(join(runDir, 'last'), model, { 'optimizer.json': JSON.stringify(meta), 'optimizer.bin': bin, [META_FILE]: JSON.stringify(metrics) });
 }
 
 export interface ResumePoint {
@@ -125,14 +104,14 @@ export interface ResumePoint {
  */
 export async function readResumePoint(runDir: string): Promise<ResumePoint> {
   const dir = checkpointDir(runDir, 'last');
-  const meta = JSON.parse(readFileSync(join(dir, 'optimizer.json'), 'utf8')) as OptimizerFile;
-  if (!meta.state || !Number.isInteger(meta.state.epoch) || !Array.isArray(meta.names) || meta.names.length !== meta.shapes?.length) {
-    throw new Error('optimizer.json has no fit state');
-  }
-  const bin = readFileSync(join(dir, 'optimizer.bin'));
-  const sizes = meta.shapes.map((shape, i) => shape.reduce((a, b) => a * b, 1) * (BYTES[meta.dtypes[i]!] ?? Number.NaN));
-  const expected = sizes.reduce((a, b) => a + b, 0);
-  if (expected !== bin.byteLength) throw new Error(`optimizer.bin holds ${bin.byteLength} bytes where optimizer.json describes ${expected}`);
+  const meta = readJsonFile(dir, 'optimizer.json', MAX_MODEL_JSON_BYTES) as OptimizerFile;
+  if (!meta.state || !Number.isInteger(meta.state.epoch)) throw new Error('optimizer.json has no fit state');
+  const bin = readBounded(join(dir, 'optimizer.bin'), MAX_WEIGHTS_BYTES, 'optimizer.bin');
+  // A project folder may come from someone else: the slots must add up to the file before any tensor is made.
+  const sizes = Array.isArray(meta.names) && Array.isArray(meta.shapes) && meta.shapes.length === meta.names.length
+    ? meta.shapes.map((s) => (Array.isArray(s) && s.every((d) => Number.isInteger(d) && d >= 0) ? s.reduce((a, b) => a * b, 1) * 4 : NaN))
+    : [NaN];
+  if (sizes.reduce((a, b) => a + b, 0) !== bin.length) throw new Error(`${join(dir, 'optimizer.json')} does not describe optimizer.bin`);
   const model = await loadModel(dir);
   let offset = 0;
   const optimizerWeights = meta.names.map((name, i) => {

@@ -15,6 +15,7 @@ import { decodeForModel, type InputShape } from '../images/model-input.ts';
 import { augmentInto, augmentationOn, normalizeInto } from './augment.ts';
 import type { Batch, BatchSource } from './fit.ts';
 import type { TensorCache } from './tensor-cache.ts';
+import { fileErrorReason } from '../images/file-error.ts';
 
 export interface DatasetItem {
   imageId: number;
@@ -31,53 +32,60 @@ export interface Dataset {
 
 /**
  * What a new run would train on. With `fold`, the project's k folds replace train/val: images of that fold
- * validate, the others train; the test split is never used.
+ * validate, the others train, whatever their train/val split (or none: a project split into folds only); the
+ * test split is never used.
  */
 export function collectDataset(db: Database, opts: { fold?: number } = {}): Dataset {
+  const byFold = opts.fold !== undefined;
   const classRows = db.prepare('SELECT id, name FROM classes ORDER BY position, id').all() as { id: number; name: string }[];
+  const usable = `status = 'ok' AND excluded = 0 AND class_id IS NOT NULL`;
+  const placed = byFold ? `fold IS NOT NULL AND split IS NOT 'test'` : 'split IS NOT NULL';
   const rows = db
-    .prepare(
-      `SELECT id, sha256, class_id, split, fold FROM images
-       WHERE status = 'ok' AND excluded = 0 AND class_id IS NOT NULL AND sha256 IS NOT NULL AND split IS NOT NULL`,
-    )
-    .all() as { id: number; sha256: string; class_id: number; split: SplitName; fold: number | null }[];
+    .prepare(`SELECT id, sha256, class_id, split, fold FROM images WHERE ${usable} AND sha256 IS NOT NULL AND ${placed}`)
+    .all() as { id: number; sha256: string; class_id: number; split: SplitName | null; fold: number }[];
   const notes: string[] = [];
   const used = new Set(rows.map((r) => r.class_id));
   const classes = classRows.filter((c) => used.has(c.id));
   const skipped = classRows.filter((c) => !used.has(c.id));
-  if (skipped.length) notes.push(`Left out classes with no labeled images in a split: ${skipped.map((c) => c.name).join(', ')}`);
-  const index = new Map(classes.map((c, i) => [c.id, i]));
-  const items: DatasetItem[] = [];
-  for (const r of rows) {
-    let split = r.split;
-    if (opts.fold !== undefined) {
-      if (r.split === 'test') continue;
-      if (r.fold === null) continue;
-      split = r.fold === opts.fold ? 'val' : 'train';
-    }
-    items.push({ imageId: r.id, sha256: r.sha256, classIndex: index.get(r.class_id)!, split });
+  if (skipped.length) {
+    notes.push(`Left out classes with no labeled images in a ${byFold ? 'fold' : 'split'}: ${skipped.map((c) => c.name).join(', ')}`);
   }
-  const unassignedLabeled = db
-    .prepare(`SELECT COUNT(*) FROM images WHERE status = 'ok' AND excluded = 0 AND class_id IS NOT NULL AND split IS NULL`)
-    .pluck()
-    .get() as number;
-  if (unassignedLabeled > 0) notes.push(`${unassignedLabeled} labeled images are in no split and were not used`);
-  checkDataset({ classes: classes.map((c) => c.name), items, notes });
+  const index = new Map(classes.map((c, i) => [c.id, i]));
+  const items: DatasetItem[] = rows.map((r) => ({
+    imageId: r.id,
+    sha256: r.sha256,
+    classIndex: index.get(r.class_id)!,
+    split: byFold ? (r.fold === opts.fold ? 'val' : 'train') : r.split!,
+  }));
+  const unplaced = byFold ? `fold IS NULL AND split IS NOT 'test'` : 'split IS NULL';
+  const unusedLabeled = db.prepare(`SELECT COUNT(*) FROM images WHERE ${usable} AND ${unplaced}`).pluck().get() as number;
+  if (unusedLabeled > 0) notes.push(`${unusedLabeled} labeled images are in no ${byFold ? 'fold' : 'split'} and were not used`);
+  checkDataset({ classes: classes.map((c) => c.name), items, notes }, byFold);
   return { classes: classes.map((c) => c.name), items, notes };
 }
 
 /** The checks that make a dataset trainable; a clear message for each failure. */
-export function checkDataset(d: Dataset): void {
+export function checkDataset(d: Dataset, byFold = false): void {
   const trainCounts = new Array<number>(d.classes.length).fill(0);
   for (const it of d.items) if (it.split === 'train') trainCounts[it.classIndex]!++;
   if (d.classes.length < 2) {
-    throw new LoupeError('BAD_INPUT', `Training needs at least 2 classes with labeled images in a split; found ${d.classes.length}`);
+    throw new LoupeError(
+      'BAD_INPUT',
+      byFold
+        ? `Cross-validation needs at least 2 classes with labeled images in the folds; found ${d.classes.length}. ` +
+            'Label more images, then assign the folds again (Splits → Cross-validation, or `loupe split --folds K`)'
+        : `Training needs at least 2 classes with labeled images in a split; found ${d.classes.length}. ` +
+            'Label more images, or split them (Splits, or `loupe split`)',
+    );
   }
   const empty = d.classes.filter((_, i) => trainCounts[i] === 0);
   if (empty.length) {
     throw new LoupeError(
       'BAD_INPUT',
-      `No training images for ${empty.map((c) => `"${c}"`).join(', ')}: label some, or move some of their images to the train split`,
+      `No training images for ${empty.map((c) => `"${c}"`).join(', ')}: ` +
+        (byFold
+          ? 'all their images are in one fold. Label more of them, or assign fewer folds (Splits → Cross-validation, or `loupe split --folds K`)'
+          : 'label some, or move some of their images to the train split'),
     );
   }
 }
@@ -134,7 +142,7 @@ export async function fillCache(
         const { pixels } = await decodeForModel(buf, shape, { min: row.min_value, max: row.max_value }, limit);
         cache.put(it.sha256, pixels);
       } catch (e) {
-        dropped.set(it.sha256, { path: row.rel_path, reason: `became unreadable since import: ${(e as Error).message}` });
+        dropped.set(it.sha256, { path: row.rel_path, reason: `became unreadable since import: ${fileErrorReason(e)}` });
       }
       opts.progress?.(++done, missing.length);
     }

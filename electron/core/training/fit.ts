@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { EarlyStopping, LrSchedule, type EarlyStopState, type ScheduleState } from '../../../shared/schedules.ts';
 import type { BatchMetrics, EpochMetrics, OptimizerConfig, ScheduleConfig } from '../../../shared/training.ts';
+import type { ModelThreads } from './parallel/peers.ts';
+import { batchWeight, perImageCrossEntropy, shardGradients, shards, type ShardContext } from './step.ts';
 
 export interface Batch {
   /** NHWC float32 pixels, already normalized (and augmented for training). */
@@ -48,6 +50,14 @@ export interface FitOptions {
   resume?: { state: FitState; optimizerWeights: { name: string; tensor: tf.Tensor }[] };
   /** Only these layers train (transfer learning); default all trainable layers. */
   trainableLayers?: tfl.layers.Layer[];
+  /**
+   * The validation images are a k-fold run's held-out fold, the images that will judge the model: they may be
+   * measured each epoch, but must not choose the epoch (the last one is kept), stop training early or steer the
+   * learning rate (a plateau schedule follows the training loss instead).
+   */
+  heldOut?: boolean;
+  /** Gradient threads for data-parallel training: each step's batch is shared among them and this thread. */
+  peers?: ModelThreads | null;
   onBatchEnd?: (m: BatchMetrics) => void;
   onEpochEnd?: (m: EpochMetrics, info: { improved: boolean; state: FitState }) => Promise<void> | void;
   /** Called with the optimizer when a checkpoint should be written (after each epoch), before onEpochEnd. */
@@ -75,19 +85,24 @@ export function setLearningRate(opt: tf.Optimizer, lr: number): void {
   o.learningRate = lr;
 }
 
-/** Mean weighted cross-entropy of softmax outputs, clipped as Keras does for probabilities. */
-function crossEntropy(probs: tf.Tensor2D, labels: tf.Tensor1D, numClasses: number, weights: tf.Tensor1D | null): tf.Scalar {
-  const oneHot = tf.oneHot(labels, numClasses);
-  const logp = tf.log(tf.clipByValue(probs, 1e-7, 1 - 1e-7));
-  const perImage = tf.neg(tf.sum(tf.mul(oneHot, logp), 1));
-  if (!weights) return tf.mean(perImage);
-  const w = tf.gather(weights, labels);
-  // Weighted mean, as PyTorch's CrossEntropyLoss(weight=…) normalizes by the sum of weights.
-  return tf.div(tf.sum(tf.mul(perImage, w)), tf.sum(w));
+/**
+ * The kernels weight decay applies to. By the name the layer gave the weight: tfjs makes variable names unique
+ * per process (`conv1/kernel_1` for a second model), so the unique name would miss every model but the first.
+ */
+function kernelsOf(layers: tfl.layers.Layer[]): tf.Variable[] {
+  return layers.flatMap((l) => l.trainableWeights.filter((w) => w.originalName.endsWith('kernel')).map((w) => w.read() as tf.Variable));
 }
 
-function kernelsOf(layers: tfl.layers.Layer[]): tf.Variable[] {
-  return layers.flatMap((l) => l.trainableWeights.filter((w) => w.name.endsWith('kernel')).map((w) => w.read() as tf.Variable));
+/** Every weight of the model in one flat array, in model.weights order: what a gradient thread needs each step. */
+function flatWeights(model: tfl.LayersModel): Float32Array {
+  const values = model.weights.map((w) => w.read().dataSync() as Float32Array);
+  const out = new Float32Array(values.reduce((a, v) => a + v.length, 0));
+  let at = 0;
+  for (const v of values) {
+    out.set(v, at);
+    at += v.length;
+  }
+  return out;
 }
 
 /** Loss and accuracy over a fixed set, in inference mode. */
@@ -100,7 +115,7 @@ export function evaluate(model: tfl.LayersModel, source: BatchSource, batchSize:
       const xs = tf.tensor4d(b.xs, [b.n, ...source.shape]);
       const ys = tf.tensor1d(b.ys, 'int32');
       const probs = model.predict(xs) as tf.Tensor2D;
-      const loss = tf.mul(crossEntropy(probs, ys, numClasses, null), b.n);
+      const loss = tf.sum(perImageCrossEntropy(probs, ys, numClasses));
       const hits = tf.sum(tf.cast(tf.equal(tf.argMax(probs, 1), ys), 'int32'));
       return [loss.dataSync()[0]!, hits.dataSync()[0]!];
     });
@@ -127,6 +142,18 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
   }
 
   const batchesPerEpoch = Math.ceil(train.size / o.batchSize);
+  const perImage = train.shape[0] * train.shape[1] * train.shape[2];
+  const context: ShardContext = {
+    model,
+    vars,
+    shape: train.shape,
+    numClasses: o.numClasses,
+    classWeights,
+    decay: decayed.length ? { vars: decayed, weightDecay: o.weightDecay } : null,
+  };
+  // Gradient threads address variables by their place in model.weights (their own copies have other names).
+  const place = new Map(model.weights.map((w, i) => [w.read(), i]));
+  const trainable = vars.map((v) => place.get(v)!);
   try {
     for (let epoch = state.epoch; epoch < o.epochs; epoch++) {
       const lr = schedule.lrFor(epoch);
@@ -138,45 +165,43 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
       let batch = 0;
       for (const b of train.batches(epoch, o.batchSize)) {
         if (o.signal?.aborted) return { status: 'stopped', state, message: 'Stopped by the user' };
-        let hits: tf.Tensor | null = null;
-        // The sum of the probabilities: NaN or Infinity there means the network blew up, even when the clipped
-        // loss still looks finite (clipping maps NaN into range on some backends).
-        let mass: tf.Tensor | null = null;
-        const loss = tf.tidy((): tf.Scalar => {
-          const xs = tf.tensor4d(b.xs, [b.n, ...train.shape]);
-          const ys = tf.tensor1d(b.ys, 'int32');
-          const cost = optimizer.minimize(
-            () => {
-              const probs = model.apply(xs, { training: true }) as tf.Tensor2D;
-              hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, 1), ys), 'float32')));
-              mass = tf.keep(tf.sum(probs));
-              let l = crossEntropy(probs, ys, o.numClasses, classWeights);
-              if (decayed.length) {
-                // L2 penalty wd/2·‖w‖², whose gradient is PyTorch's weight_decay·w.
-                l = tf.add(l, tf.mul(o.weightDecay / 2, tf.addN(decayed.map((v) => tf.sum(tf.square(v))))));
-              }
-              return l as tf.Scalar;
-            },
-            true,
-            vars,
-          );
-          return cost as tf.Scalar;
-        });
-        const lossValue = (await loss.data())[0]!;
-        const hitTensor = hits as tf.Tensor | null;
-        const massTensor = mass as tf.Tensor | null;
-        const hitValue = hitTensor ? (await hitTensor.data())[0]! : 0;
-        const massValue = massTensor ? (await massTensor.data())[0]! : 0;
-        loss.dispose();
-        hitTensor?.dispose();
-        massTensor?.dispose();
+        const total = batchWeight(b.ys, b.n, o.classWeights);
+        const [own, ...rest] = shards(b, perImage, 1 + (o.peers?.size ?? 0));
+        const others =
+          rest.length > 0 && o.peers
+            ? o.peers.step({ shards: rest, trainable, layerTrainable: model.layers.map((l) => l.trainable), weights: flatWeights(model), shape: train.shape, batchWeight: total })
+            : Promise.resolve([]);
+        // Awaited below, after this thread's own shard; a thread's failure meanwhile is not "unhandled".
+        others.catch(() => {});
+        const mine = await shardGradients(context, own!, total);
+        let theirs: Awaited<typeof others>;
+        try {
+          theirs = await others;
+        } catch (e) {
+          tf.dispose(mine.grads);
+          throw e;
+        }
+        const lossValue = theirs.reduce((a, t) => a + t.loss, mine.loss);
+        const hitValue = theirs.reduce((a, t) => a + t.hits, mine.hits);
+        const massValue = theirs.reduce((a, t) => a + t.mass, mine.mass);
         if (!Number.isFinite(lossValue) || !Number.isFinite(massValue)) {
+          tf.dispose(mine.grads);
           return {
             status: 'nan',
             state,
             message: `The loss became ${Number.isFinite(lossValue) ? 'NaN' : lossValue} at epoch ${epoch + 1}, batch ${batch + 1}: lower the learning rate or check the normalization. The last good checkpoint is kept.`,
           };
         }
+        tf.tidy(() => {
+          let at = 0;
+          const named = vars.map((v, i) => {
+            const g = theirs.reduce((sum, t) => tf.add(sum, tf.tensor(t.gradients.subarray(at, at + v.size), v.shape)), mine.grads[i]!);
+            at += v.size;
+            return { name: v.name, tensor: g };
+          });
+          optimizer.applyGradients(named);
+        });
+        tf.dispose(mine.grads);
         lossSum += lossValue * b.n;
         correct += hitValue;
         seen += b.n;
@@ -210,8 +235,8 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
       if (v && !Number.isFinite(v.loss)) {
         return { status: 'nan', state, message: `The validation loss became ${v.loss} at epoch ${epoch + 1}: lower the learning rate. The last good checkpoint is kept.` };
       }
-      schedule.observe(metrics.valLoss);
-      const { improved, stop } = stopper.observe(epoch, metrics);
+      schedule.observe(o.heldOut ? metrics.trainLoss : metrics.valLoss);
+      const { improved, stop } = o.heldOut ? { improved: true, stop: false } : stopper.observe(epoch, metrics);
       state = { epoch: epoch + 1, schedule: { ...schedule.state }, earlyStop: { ...stopper.state } };
       await o.onCheckpoint?.(optimizer, state, improved, metrics);
       await o.onEpochEnd?.(metrics, { improved, state });

@@ -13,6 +13,9 @@ import { checkpointDir, hasCheckpoint, loadModel } from './checkpoint.ts';
 import { fillCache, type DatasetItem } from './dataset.ts';
 import { runDir } from './runs.ts';
 import { TensorCache } from './tensor-cache.ts';
+import { ModelThreads } from './parallel/peers.ts';
+import { trainingThreads } from './parallel/threads.ts';
+import { cut } from './step.ts';
 
 export const PREDICT_BATCH = 256;
 
@@ -37,15 +40,46 @@ export async function loadRunModel(project: Project, run: RunInfo): Promise<tfl.
   }
 }
 
-/** Probabilities for a batch of already-preprocessed uint8 rows. */
-export function predictRows(model: tfl.LayersModel, rows: Uint8Array, n: number, p: Preprocessing): Float32Array {
+/**
+ * Inference threads pay off only when the work outlasts their start (a tfjs instance and the model each, about a
+ * second): they are started once the first batch shows that much prediction is left.
+ */
+const THREADS_WORTH_MS = 1500;
+
+function normalizedRows(rows: Uint8Array, n: number, p: Preprocessing): Float32Array {
   const per = p.imageSize * p.imageSize * p.channels;
   const xs = new Float32Array(n * per);
   for (let i = 0; i < n; i++) normalizeInto(rows.subarray(i * per, (i + 1) * per), xs, i * per, p.channels, p.normalization);
+  return xs;
+}
+
+function predictNormalized(model: tfl.LayersModel, xs: Float32Array, n: number, p: Preprocessing): Float32Array {
   return tf.tidy(() => {
     const out = model.predict(tf.tensor4d(xs, [n, p.imageSize, p.imageSize, p.channels])) as tf.Tensor;
     return out.dataSync() as Float32Array;
   });
+}
+
+/** Probabilities for a batch of already-preprocessed uint8 rows. */
+export function predictRows(model: tfl.LayersModel, rows: Uint8Array, n: number, p: Preprocessing): Float32Array {
+  return predictNormalized(model, normalizedRows(rows, n, p), n, p);
+}
+
+/** The same, the batch shared between this thread and inference threads started with the same model. */
+export async function predictRowsShared(model: tfl.LayersModel, peers: ModelThreads, rows: Uint8Array, n: number, p: Preprocessing, classes: number): Promise<Float32Array> {
+  const xs = normalizedRows(rows, n, p);
+  const per = p.imageSize * p.imageSize * p.channels;
+  const [own, ...rest] = cut(n, 1 + peers.size);
+  const theirs = peers.predict(
+    rest.map((r) => ({ xs: xs.subarray(r.start * per, (r.start + r.n) * per), n: r.n })),
+    [p.imageSize, p.imageSize, p.channels],
+  );
+  // Awaited below, after this thread's own shard; a thread's failure meanwhile is not "unhandled".
+  theirs.catch(() => {});
+  const out = new Float32Array(n * classes);
+  out.set(predictNormalized(model, xs.subarray(0, own!.n * per), own!.n, p));
+  (await theirs).forEach((probs, i) => out.set(probs, rest[i]!.start * classes));
+  return out;
 }
 
 export async function predictImages(
@@ -74,16 +108,34 @@ export async function predictImages(
     });
     if (gone.length) dropped.push(...gone.slice(0, 50).map((id) => ({ path: `image ${id}`, reason: 'missing or unreadable since import' })));
     const k = run.classes.length;
+    let peers: ModelThreads | null = null;
     const probs = new Float32Array(kept.length * k);
     const per = cache.rowBytes;
     const batch = new Uint8Array(PREDICT_BATCH * per);
-    for (let start = 0; start < kept.length; start += PREDICT_BATCH) {
-      if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
-      const n = Math.min(PREDICT_BATCH, kept.length - start);
-      for (let i = 0; i < n; i++) cache.read(kept[start + i]!.sha256, batch, i * per);
-      probs.set(predictRows(model, batch, n, p), start * k);
-      opts.progress?.(start + n, kept.length, 'Predicting');
-      await new Promise((r) => setImmediate(r));
+    // How many the cores allow; the first batch's time decides below whether they pay.
+    const threads = trainingThreads(0, tf.getBackend());
+    let starting: Promise<void> | null = null;
+    try {
+      for (let start = 0; start < kept.length; start += PREDICT_BATCH) {
+        if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
+        const n = Math.min(PREDICT_BATCH, kept.length - start);
+        for (let i = 0; i < n; i++) cache.read(kept[start + i]!.sha256, batch, i * per);
+        const t0 = performance.now();
+        probs.set(peers ? await predictRowsShared(model, peers, batch, n, p, k) : predictRows(model, batch, n, p), start * k);
+        const left = kept.length - start - n;
+        if (!starting && threads > 1 && ((performance.now() - t0) / n) * left > THREADS_WORTH_MS) {
+          // Started in the background while this thread goes on predicting; used from the batch after they are up.
+          starting = ModelThreads.start(threads - 1, tf.getBackend(), model, k, null).then(
+            (ready) => void (peers = ready),
+            () => {},
+          );
+        }
+        opts.progress?.(start + n, kept.length, 'Predicting');
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      await starting;
+      await (peers as ModelThreads | null)?.close();
     }
     return { imageIds: kept.map((it) => it.imageId), probs, classes: k, dropped };
   } finally {

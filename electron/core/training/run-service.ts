@@ -10,10 +10,13 @@ import { createRun, getRun } from './runs.ts';
 import { writeRunLease } from './run-lease.ts';
 import { applyBackbone, findBackbone } from './backbones.ts';
 import { assignSplits } from '../splits/splits.ts';
+import { foldsK } from '../project/settings.ts';
+import { smallDataAdvice } from './advice.ts';
 
 export interface Suggestion {
   config: TrainConfig;
   reasons: string[];
+  advice: string[];
 }
 
 /** Defaults from the data: input size from the images, architecture from the dataset size, imbalance handling. */
@@ -22,10 +25,11 @@ export function suggestConfig(project: Project): Suggestion {
   const stats = db
     .prepare(
       `SELECT COUNT(*) AS n, AVG(MIN(width, height)) AS side, MAX(channels) AS maxChannels,
-              SUM(channels >= 3) AS colour
+              SUM(channels >= 3 AND channels_equal IS NOT 1) AS colour,
+              SUM(channels >= 3 AND channels_equal = 1) AS greyRgb
        FROM images WHERE status = 'ok' AND class_id IS NOT NULL AND excluded = 0`,
     )
-    .get() as { n: number; side: number | null; maxChannels: number | null; colour: number | null };
+    .get() as { n: number; side: number | null; maxChannels: number | null; colour: number | null; greyRgb: number | null };
   const reasons: string[] = [];
   const side = stats.side ?? 64;
   // Larger inputs cost quadratically on a CPU; 64 px keeps a first run to minutes. Raise it for fine detail.
@@ -36,7 +40,14 @@ export function suggestConfig(project: Project): Suggestion {
       : `Image size 64: your images average ${Math.round(side)} px; 64 keeps training fast on this computer (raise it for fine detail)`,
   );
   const channels = (stats.colour ?? 0) > stats.n / 2 ? 3 : 1;
-  reasons.push(channels === 1 ? 'Grayscale: most images have one channel' : 'Colour (RGB): most images have colour');
+  const greyRgb = stats.greyRgb ?? 0;
+  reasons.push(
+    channels === 3
+      ? 'Colour (RGB): most images have colour'
+      : greyRgb > stats.n - (stats.colour ?? 0) - greyRgb
+        ? 'Grey (stored as RGB): most images store three equal channels, so one channel trains the same at a third of the first layer’s work'
+        : 'Grayscale: most images have one channel',
+  );
   const arch = imageSize <= 32 ? 'lenet5' : stats.n < 2000 ? 'cnn' : 'resnet';
   reasons.push(
     arch === 'lenet5'
@@ -63,7 +74,7 @@ export function suggestConfig(project: Project): Suggestion {
     width: 16,
     depth: 1,
   });
-  return { config, reasons };
+  return { config, reasons, advice: smallDataAdvice(project, counts) };
 }
 
 function checkConfig(project: Project, config: TrainConfig): TrainConfig {
@@ -89,8 +100,8 @@ export function createRuns(project: Project, input: { config: TrainConfigInput; 
     if (autoSplit) d.notes.unshift(autoSplit);
     return [makeRun(project, baseName, config, d.classes, d.items, appVersion, null, d.notes)];
   }
-  const k = Number(db.prepare(`SELECT value FROM meta WHERE key = 'folds_k'`).pluck().get() ?? 0);
-  if (!k) throw new LoupeError('BAD_INPUT', 'Cross-validation needs folds: assign k folds first (Splits → k-fold, or `loupe split --folds K`)');
+  const k = foldsK(db);
+  if (!k) throw new LoupeError('BAD_INPUT', 'Cross-validation needs folds: assign k folds first (Splits → Cross-validation, or `loupe split --folds K`)');
   const datasets = Array.from({ length: k }, (_, f) => collectDataset(db, { fold: f }));
   const group = `cv-${Date.now().toString(36)}`;
   return db.transaction(() =>
@@ -103,6 +114,14 @@ function ensureSplit(project: Project): string | null {
   const any = project.db.prepare('SELECT 1 FROM images WHERE split IS NOT NULL LIMIT 1').get();
   const labeled = project.db.prepare(`SELECT 1 FROM images WHERE class_id IS NOT NULL AND status = 'ok' LIMIT 1`).get();
   if (any || !labeled) return null;
+  // Folds made without a split: a split made here would clear them behind the user's back.
+  if (project.db.prepare(`SELECT 1 FROM meta WHERE key = 'folds_k'`).get()) {
+    throw new LoupeError(
+      'BAD_INPUT',
+      'The images are in k folds but in no train/validation split: train with cross-validation (one run per fold), ' +
+        'or split them first (Splits, or `loupe split`; a new split clears the folds)',
+    );
+  }
   assignSplits(project.db, { seed: 42 });
   return 'No split was set: Loupe made a stratified 70/15/15 split (seed 42)';
 }

@@ -11,6 +11,7 @@ import {
 } from '../../../shared/training.ts';
 import type { Database } from '../db/database.ts';
 import type { Project } from '../project/project.ts';
+import { parsePreprocessing } from './model-folder.ts';
 
 interface RunRow {
   id: number;
@@ -64,8 +65,20 @@ function toInfo(r: RunRow): RunInfo {
     trainImages: r.train_images,
     valImages: r.val_images,
     warnings: r.warnings ? (JSON.parse(r.warnings) as string[]) : [],
-    preprocessing: r.preprocessing ? (JSON.parse(r.preprocessing) as Preprocessing) : null,
+    preprocessing: r.preprocessing ? storedPreprocessing(r.preprocessing) : null,
   };
+}
+
+/**
+ * A run's stored preprocessing, checked with the bounds of a bundle's: a project file from someone else must not
+ * size buffers (image size × channels × batch). Out of bounds, the run counts as having no usable model.
+ */
+function storedPreprocessing(text: string): Preprocessing | null {
+  try {
+    return parsePreprocessing(JSON.parse(text));
+  } catch {
+    return null;
+  }
 }
 
 const SELECT = `SELECT r.*,

@@ -16,6 +16,8 @@ import { addWarnings, endRun, getRun, markRunning, recordEpoch, runDir, setPrepr
 import { keepLeasesFresh, releaseRunLease, takeRunLease } from './run-lease.ts';
 import { repairRun } from './run-recovery.ts';
 import { TensorCache } from './tensor-cache.ts';
+import { ModelThreads } from './parallel/peers.ts';
+import { trainingThreads } from './parallel/threads.ts';
 
 export interface TrainerEvents {
   status?(message: string): void;
@@ -89,6 +91,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   const config: TrainConfig = run.config;
   let cache: TensorCache | null = null;
   let model: tfl.LayersModel | null = null;
+  let peers: ModelThreads | null = null;
   try {
     const shape = { imageSize: config.imageSize, channels: config.channels, resize: config.resize } as const;
     cache = new TensorCache(project.cacheDir, shape);
@@ -162,7 +165,12 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         ]
       : [{ until: config.epochs, layers: () => undefined, lrFactor: 1 }];
 
-    o.events?.status?.(resume ? `Resuming at epoch ${resume.state.epoch + 1}` : o.mode === 'resume' ? 'No checkpoint yet: training from epoch 1' : 'Training');
+    const classWeights = balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance);
+    const threads = trainingThreads(config.threads, o.backend, { images: train.length * config.epochs, batchSize: config.batchSize });
+    if (threads > 1) peers = await ModelThreads.start(threads - 1, o.backend, model, numClasses, classWeights);
+    const onThreads = threads > 1 ? ` on ${threads} threads` : '';
+    const from = resume ? `Resuming at epoch ${resume.state.epoch + 1}` : o.mode === 'resume' ? 'No checkpoint yet: training from epoch 1' : 'Training';
+    o.events?.status?.(`${from}${onThreads}`);
     let state = resume?.state;
     let optimizerWeights = resume?.optimizerWeights;
     let end: FitEnd = { status: 'finished', state: state ?? { epoch: 0, schedule: { factor: 1, best: null, badEpochs: 0 }, earlyStop: { best: null, bestEpoch: null, badEpochs: 0 } }, message: `Trained ${config.epochs} epochs` };
@@ -182,8 +190,10 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         optimizer: { ...config.optimizer, lr: config.optimizer.lr * phase.lrFactor },
         schedule: config.schedule,
         earlyStopping: valSource ? config.earlyStopping : null,
+        heldOut: run.fold !== null,
         weightDecay: config.weightDecay,
-        classWeights: balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance),
+        classWeights,
+        peers,
         numClasses,
         signal: o.signal,
         resume: resumeArg,
@@ -218,6 +228,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     endRun(db, runId, 'failed', message);
     return { status: 'failed', message };
   } finally {
+    await peers?.close();
     model?.dispose();
     cache?.close();
     stopRefreshing();

@@ -30,7 +30,7 @@ export function layerBlocks(layers: tfl.layers.Layer[]): tfl.layers.Layer[][] {
  * would still normalize with batch statistics and drift its moving averages (and a frozen dropout would drop).
  * Keras 2.x has the same trap; TF2 Keras fixed it by running frozen layers in inference mode. We do the same.
  */
-function inferenceWhileFrozen(layer: tfl.layers.Layer): void {
+export function runFrozenLayersInInferenceMode(layer: tfl.layers.Layer): void {
   if ((layer as { loupeFrozenPatch?: boolean }).loupeFrozenPatch) return;
   (layer as { loupeFrozenPatch?: boolean }).loupeFrozenPatch = true;
   const original = layer.call.bind(layer);
@@ -99,7 +99,7 @@ export function splitTransferModel(model: tfl.LayersModel): TransferModel {
   const backbone = model.layers.filter((l) => !l.name.startsWith(HEAD_PREFIX));
   for (const l of backbone) {
     l.trainable = false;
-    inferenceWhileFrozen(l);
+    runFrozenLayersInInferenceMode(l);
   }
   return { model, head, blocksFromTop: layerBlocks(backbone).reverse() };
 }

@@ -32,13 +32,30 @@ export async function startServe(opts: {
   /** Fixed port and token: to restart "the same" host and see the page reconnect. */
   port?: number;
   token?: string;
+  /** Instead of `--no-open` (the fault tests: `--open`). */
+  args?: string[];
+  env?: Record<string, string>;
+  /** The fault tests talk to the API only: they need no built UI. */
+  ui?: boolean;
+  /** Runs it under `ulimit -n` (the fault tests flood it with connections). */
+  maxOpenFiles?: number;
 }): Promise<Served> {
-  assertRendererBuilt();
-  const args = ['bin/loupe.js', 'serve', ...(opts.project ? [opts.project] : []), '--port', String(opts.port ?? 0), '--no-open'];
-  if (opts.token) args.push('--token', opts.token);
-  const child = spawn(process.execPath, args, {
+  if (opts.ui !== false) assertRendererBuilt();
+  const args = ['bin/loupe.js', 'serve', ...(opts.project ? [opts.project] : []), '--port', String(opts.port ?? 0), ...(opts.args ?? ['--no-open'])];
+  const [cmd, argv] = opts.maxOpenFiles
+    ? ['/bin/sh', ['-c', `ulimit -n ${opts.maxOpenFiles} && exec "$0" "$@"`, process.execPath, ...args]]
+    : [process.execPath, args];
+  const child = spawn(cmd, argv, {
     cwd: ROOT,
-    env: { ...process.env, HOME: opts.home, LOUPE_CONFIG_DIR: `${opts.home}/.config/loupe`, XDG_CONFIG_HOME: `${opts.home}/.config` },
+    env: {
+      ...process.env,
+      ...opts.env,
+      HOME: opts.home,
+      LOUPE_CONFIG_DIR: `${opts.home}/.config/loupe`,
+      XDG_CONFIG_HOME: `${opts.home}/.config`,
+      // Never on the command line (issue 14); unset, the host picks a random one.
+      LOUPE_TOKEN: opts.token ?? '',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -5,7 +5,6 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { userInfo } from 'node:os';
 import sharp from 'sharp';
 import { LoupeError, type EvaluationDetail } from '../../../../shared/contract.ts';
 import type { Project } from '../../project/project.ts';
@@ -33,6 +32,7 @@ export interface ReportData {
   evaluation: EvaluationDetail;
   mistakes: Mistake[];
   mistakesTotal: number;
+  /** "Prepared by", as the user typed it; empty otherwise (never the OS user name: issue 14). */
   author: string;
   createdAt: string;
   appVersion: string;
@@ -45,14 +45,6 @@ export interface ReportOptions {
   fileNames: boolean;
   author?: string;
   appVersion: string;
-}
-
-function whoAmI(): string {
-  try {
-    return userInfo().username || 'unknown';
-  } catch {
-    return process.env['USER'] ?? process.env['USERNAME'] ?? 'unknown';
-  }
 }
 
 async function thumbnailPng(project: Project, imageId: number, sha256: string | null): Promise<Buffer> {
@@ -102,5 +94,5 @@ export async function gatherReportData(project: Project, o: ReportOptions): Prom
       };
     }),
   );
-  return { facts, evaluation, mistakes, mistakesTotal, author: o.author?.trim() || whoAmI(), createdAt: new Date().toISOString(), appVersion: o.appVersion };
+  return { facts, evaluation, mistakes, mistakesTotal, author: o.author?.trim() ?? '', createdAt: new Date().toISOString(), appVersion: o.appVersion };
 }

@@ -1,0 +1,131 @@
+/**
+ * The fit loop's side of data-parallel training: starts the gradient threads, hands each a shard and the current
+ * weights every step, and collects their gradients. A thread that fails or exits fails the step (and so the run,
+ * which stays resumable from its last checkpoint).
+ */
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { ShardInput } from '../step.ts';
+import type { FromGradientThread, ModelArtifacts, ToGradientThread } from './protocol.ts';
+
+type Gradients = Extract<FromGradientThread, { type: 'gradients' }>;
+type Probabilities = Extract<FromGradientThread, { type: 'probabilities' }>;
+
+/** Under tsx (tests, CLI, host) the TypeScript entry through its shim; in the Electron build, the bundled file. */
+function threadEntry(): URL {
+  return import.meta.url.endsWith('.ts') ? new URL('./gradient-thread-node.js', import.meta.url) : new URL('./gradient-thread.js', import.meta.url);
+}
+
+/** Topology, weight specs and weights of a model, as tfjs saves them, in memory. */
+async function artifactsOf(model: tfl.LayersModel): Promise<ModelArtifacts> {
+  let saved: tf.io.ModelArtifacts | null = null;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      saved = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  const a = saved as tf.io.ModelArtifacts | null;
+  if (!a?.weightData || !a.weightSpecs) throw new Error('the model could not be serialized for the gradient threads');
+  const data = Array.isArray(a.weightData) ? tf.io.concatenateArrayBuffers(a.weightData) : a.weightData;
+  return { modelTopology: a.modelTopology, weightSpecs: a.weightSpecs, weightData: data };
+}
+
+class Peer {
+  private pending: { resolve: (g: Gradients) => void; reject: (e: Error) => void } | null = null;
+  private failure: Error | null = null;
+
+  constructor(private readonly worker: Worker) {
+    worker.on('message', (msg: FromGradientThread) => {
+      const p = this.pending;
+      this.pending = null;
+      if (msg.type === 'error') this.fail(new Error(`a gradient thread failed: ${msg.message}`), p);
+      else p?.resolve(msg as Gradients);
+    });
+    worker.on('error', (e) => this.fail(new Error(`a gradient thread failed: ${e.message}`), this.pending));
+    worker.on('exit', (code) => this.fail(new Error(`a gradient thread exited (code ${code})`), this.pending));
+  }
+
+  private fail(e: Error, p: Peer['pending']): void {
+    this.failure ??= e;
+    this.pending = null;
+    p?.reject(this.failure);
+  }
+
+  /** Sends one message and waits for its one answer. */
+  ask<T extends FromGradientThread>(msg: ToGradientThread, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<T>((resolve, reject) => {
+      this.pending = { resolve: resolve as (g: Gradients) => void, reject };
+      this.worker.postMessage(msg, transfer);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new Error('a gradient thread was closed');
+    await this.worker.terminate();
+  }
+}
+
+export interface PeerStep {
+  /** The shards for the threads (the fit loop computes its own first shard itself). */
+  shards: ShardInput[];
+  trainable: readonly number[];
+  layerTrainable: readonly boolean[];
+  weights: Float32Array;
+  shape: readonly [number, number, number];
+  batchWeight: number;
+}
+
+export class ModelThreads {
+  private constructor(private readonly peers: Peer[]) {}
+
+  /** Starts `count` threads with a copy of `model`; resolves once every one has loaded it. */
+  static async start(count: number, backend: string, model: tfl.LayersModel, numClasses: number, classWeights: number[] | null): Promise<ModelThreads> {
+    const artifacts = await artifactsOf(model);
+    const peers = Array.from({ length: count }, () => new Peer(new Worker(threadEntry())));
+    const group = new ModelThreads(peers);
+    try {
+      await Promise.all(peers.map((p) => p.ask({ type: 'init', backend, model: artifacts, numClasses, classWeights })));
+    } catch (e) {
+      await group.close();
+      throw e;
+    }
+    return group;
+  }
+
+  get size(): number {
+    return this.peers.length;
+  }
+
+  /** The gradients of the shards, one thread each, in shard order. */
+  step(s: PeerStep): Promise<Gradients[]> {
+    return Promise.all(
+      s.shards.map((shard, i) => {
+        // Copies: the batch's buffers stay with the fit loop, the thread's go with the message.
+        const xs = shard.xs.slice();
+        const ys = shard.ys.slice();
+        return this.peers[i]!.ask<Gradients>(
+          { type: 'step', trainable: s.trainable, layerTrainable: s.layerTrainable, weights: s.weights, xs, ys, n: shard.n, shape: s.shape, batchWeight: s.batchWeight },
+          [xs.buffer, ys.buffer],
+        );
+      }),
+    );
+  }
+
+  /** Class probabilities of the shards, one thread each, in shard order (the threads' starting weights). */
+  async predict(shards: readonly { xs: Float32Array; n: number }[], shape: readonly [number, number, number]): Promise<Float32Array[]> {
+    const replies = await Promise.all(
+      shards.map((shard, i) => {
+        const xs = shard.xs.slice();
+        return this.peers[i]!.ask<Probabilities>({ type: 'predict', xs, n: shard.n, shape }, [xs.buffer]);
+      }),
+    );
+    return replies.map((r) => r.probs);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.peers.map((p) => p.close()));
+  }
+}

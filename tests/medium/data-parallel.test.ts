@@ -1,0 +1,238 @@
+// Data-parallel training (issue 13): gradient threads, each with its own tfjs wasm instance, share every batch
+// with the fit loop's thread. Real threads, real wasm kernels, real images from the sample generator.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
+import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
+import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
+import { runTraining } from '../../electron/core/training/trainer.ts';
+import { fit, type BatchSource, type FitOptions } from '../../electron/core/training/fit.ts';
+import { buildModel } from '../../electron/core/training/models.ts';
+import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
+import { predictRows, predictRowsShared } from '../../electron/core/training/predict.ts';
+import { trainingThreads } from '../../electron/core/training/parallel/threads.ts';
+import { createRuns, rerun } from '../../electron/core/training/run-service.ts';
+import { getRun, runDir } from '../../electron/core/training/runs.ts';
+import { loadModel, checkpointDir } from '../../electron/core/training/checkpoint.ts';
+import { trainConfigSchema, type TrainConfigInput } from '../../shared/training.ts';
+import { seededRandom } from '../../shared/random.ts';
+import type { Project } from '../../electron/core/project/project.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+let project: Project;
+
+before(async () => {
+  await tf.setBackend('wasm');
+  registerWasmTrainingKernels();
+  const dir = tempDir();
+  await writeSampleImages(join(dir, 'images'), { perClass: 20, signal: new AbortController().signal, progress: () => {} });
+  const core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
+  project = core.openProject(join(dir, 'project'), { create: true });
+  const { jobId } = await core.dispatch('import:start', { folders: [join(dir, 'images')], labels: 'folders' });
+  assert.equal((await core.jobs.wait(jobId)).state, 'succeeded');
+  await core.dispatch('splits:assign', { ratios: [0.75, 0.25, 0], seed: 1 });
+});
+
+/** A fixed random data set of 16×16 grey images in 3 classes, batches in a fixed order. */
+function source(n: number): BatchSource {
+  const random = seededRandom(3);
+  const xs = Float32Array.from({ length: n * 256 }, () => random() * 2 - 1);
+  const ys = Int32Array.from({ length: n }, (_, i) => i % 3);
+  return {
+    size: n,
+    shape: [16, 16, 1],
+    *batches(_epoch: number, batchSize: number) {
+      for (let s = 0; s < n; s += batchSize) {
+        const m = Math.min(batchSize, n - s);
+        yield { xs: xs.slice(s * 256, (s + m) * 256), ys: ys.slice(s, s + m), n: m };
+      }
+    },
+  };
+}
+
+/** Plain SGD settings for the tiny fits below; each test changes what it is about. */
+function sgd(over: Partial<FitOptions>): FitOptions {
+  return {
+    epochs: 1,
+    batchSize: 16,
+    optimizer: { kind: 'sgd', lr: 0.01, momentum: 0, nesterov: false },
+    schedule: { kind: 'constant' },
+    earlyStopping: null,
+    weightDecay: 0,
+    classWeights: null,
+    numClasses: 3,
+    ...over,
+  };
+}
+
+async function trainTiny(threads: number, classWeights: number[] | null): Promise<Float32Array[]> {
+  const config = trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 11 });
+  const model = buildModel(config, 3);
+  const peers = threads > 1 ? await ModelThreads.start(threads - 1, 'wasm', model, 3, classWeights) : null;
+  try {
+    // 45 images in batches of 16: the last batch (13) is cut unevenly, and weight decay rides on one shard.
+    const end = await fit(model, source(45), null, sgd({ epochs: 2, optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9, nesterov: false }, weightDecay: 0.01, classWeights, peers }));
+    assert.equal(end.status, 'finished', end.message);
+    return model.weights.map((w) => w.read().dataSync() as Float32Array);
+  } finally {
+    await peers?.close();
+    model.dispose();
+  }
+}
+
+function maxDiff(a: Float32Array[], b: Float32Array[]): number {
+  let d = 0;
+  a.forEach((w, i) => w.forEach((v, j) => (d = Math.max(d, Math.abs(v - b[i]![j]!)))));
+  return d;
+}
+
+// The shards' gradients add up to the batch's to ~1e-9 (float32 sums in another order); a few SGD steps amplify
+// that a little, so the weights after 6 steps agree to 1e-5.
+test('two and three threads give the weights one thread gives, up to float32 summation order (1e-5)', async () => {
+  for (const classWeights of [null, [0.5, 1, 2]]) {
+    const one = await trainTiny(1, classWeights);
+    const initial = buildModel(trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 11 }), 3);
+    const moved = maxDiff(one, initial.weights.map((w) => w.read().dataSync() as Float32Array));
+    initial.dispose();
+    assert.ok(moved > 1e-3, `training moved the weights (${moved})`);
+    for (const threads of [2, 3]) {
+      const d = maxDiff(one, await trainTiny(threads, classWeights));
+      assert.ok(d < 1e-5, `${threads} threads, class weights ${classWeights}: max |Δw| ${d}`);
+    }
+  }
+});
+
+test('weight decay applies to every model a process builds, not only the first (tfjs renames later variables)', async () => {
+  const firstLoss = async (weightDecay: number) => {
+    const model = buildModel(trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 11 }), 3);
+    let loss = 0;
+    await fit(model, source(16), null, sgd({ optimizer: { kind: 'sgd', lr: 0, momentum: 0, nesterov: false }, weightDecay, onBatchEnd: (m) => (loss = m.loss) }));
+    model.dispose();
+    return loss;
+  };
+  const plain = await firstLoss(0);
+  // Built after several models in this process: its variables are named conv1/kernel_N.
+  const decayed = await firstLoss(1);
+  assert.ok(decayed - plain > 0.1, `L2 penalty in the loss: ${plain} → ${decayed}`);
+});
+
+test('the thread count follows the setting and the cores, and only CPU backends share batches', () => {
+  const big = { images: 60_000, batchSize: 64 };
+  assert.equal(trainingThreads(0, 'wasm', big, 2), 2);
+  assert.equal(trainingThreads(0, 'wasm', big, 8), 8);
+  assert.equal(trainingThreads(1, 'wasm', big, 8), 1);
+  assert.equal(trainingThreads(3, 'cpu', big, 8), 3);
+  assert.equal(trainingThreads(16, 'wasm', big, 4), 4, 'never more threads than cores');
+  assert.equal(trainingThreads(0, 'tfjs-node', big, 8), 1);
+  assert.equal(trainingThreads(0, 'tfjs-node-gpu', big, 8), 1);
+  // Automatic: a small run or tiny shards are not worth a thread's start; an explicit setting is honoured.
+  assert.equal(trainingThreads(0, 'wasm', { images: 300, batchSize: 64 }, 2), 1);
+  assert.equal(trainingThreads(0, 'wasm', { images: 60_000, batchSize: 8 }, 2), 1);
+  assert.equal(trainingThreads(2, 'wasm', { images: 300, batchSize: 8 }, 2), 2);
+});
+
+test('a gradient thread that goes away fails the step with the reason', async () => {
+  const config = trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 1 });
+  const model = buildModel(config, 3);
+  const peers = await ModelThreads.start(1, 'wasm', model, 3, null);
+  let batches = 0;
+  await assert.rejects(
+    fit(
+      model,
+      source(64),
+      null,
+      sgd({
+        epochs: 2,
+        peers,
+        onBatchEnd: () => {
+          if (++batches === 2) void peers.close();
+        },
+      }),
+    ),
+    /gradient thread/,
+  );
+  assert.equal(batches, 2);
+  model.dispose();
+});
+
+const runConfig: TrainConfigInput = {
+  arch: 'cnn',
+  imageSize: 24,
+  channels: 1,
+  epochs: 3,
+  batchSize: 8,
+  dropout: 0,
+  optimizer: { kind: 'adam', lr: 0.003 },
+  augment: { cropScale: 0.8, rotation: 10 },
+  earlyStopping: null,
+  seed: 3,
+  threads: 2,
+};
+
+test('a run on 2 threads says so, and stop + resume gives the weights of an uninterrupted run', async () => {
+  const [whole] = createRuns(project, { config: runConfig }, 'test');
+  const statuses: string[] = [];
+  const r = await runTraining(project, whole!.id, { mode: 'start', backend: 'wasm', events: { status: (m) => statuses.push(m) } });
+  assert.equal(r.status, 'finished', r.message);
+  assert.ok(statuses.includes('Training on 2 threads'), statuses.join(' | '));
+
+  const split = rerun(project, whole!.id, 'test');
+  const controller = new AbortController();
+  const first = await runTraining(project, split.id, { mode: 'start', backend: 'wasm', signal: controller.signal, events: { epoch: (m) => m.epoch === 0 && controller.abort() } });
+  assert.equal(first.status, 'stopped');
+  const second = await runTraining(project, split.id, { mode: 'resume', backend: 'wasm' });
+  assert.equal(second.status, 'finished', second.message);
+  const a = await loadModel(checkpointDir(runDir(project, whole!.id), 'last'));
+  const b = await loadModel(checkpointDir(runDir(project, split.id), 'last'));
+  const d = maxDiff(a.weights.map((w) => w.read().dataSync() as Float32Array), b.weights.map((w) => w.read().dataSync() as Float32Array));
+  assert.equal(d, 0, 'identical weights for the same seed and thread count');
+  a.dispose();
+  b.dispose();
+});
+
+test('cancel stops a 2-thread run within a second', async () => {
+  const [run] = createRuns(project, { config: { ...runConfig, epochs: 50 } }, 'test');
+  const controller = new AbortController();
+  let abortedAt = 0;
+  const result = await runTraining(project, run!.id, {
+    mode: 'start',
+    backend: 'wasm',
+    signal: controller.signal,
+    events: {
+      batch: (m) => {
+        if (m.epoch === 1 && !abortedAt) {
+          abortedAt = performance.now();
+          controller.abort();
+        }
+      },
+    },
+  });
+  const took = performance.now() - abortedAt;
+  assert.equal(result.status, 'stopped');
+  assert.ok(took < 1000, `stopped ${took.toFixed(0)} ms after cancel`);
+  assert.equal(getRun(project.db, run!.id).status, 'stopped');
+});
+
+test('inference shared with threads gives the probabilities of one thread', async () => {
+  const config = trainConfigSchema.parse({ arch: 'cnn', imageSize: 16, channels: 1, dropout: 0, seed: 5 });
+  const model = buildModel(config, 4);
+  const p = { imageSize: 16, channels: 1 as const, resize: 'squash' as const, normalization: { mean: [0.5], std: [0.25] }, sixteenBit: 'own-range' as const };
+  const random = seededRandom(9);
+  const n = 37;
+  const rows = Uint8Array.from({ length: n * 256 }, () => Math.floor(random() * 256));
+  const alone = predictRows(model, rows, n, p);
+  const threads = await ModelThreads.start(2, 'wasm', model, 4, null);
+  try {
+    const shared = await predictRowsShared(model, threads, rows, n, p, 4);
+    assert.equal(shared.length, n * 4);
+    let d = 0;
+    shared.forEach((v, i) => (d = Math.max(d, Math.abs(v - alone[i]!))));
+    assert.ok(d < 1e-6, `max |Δp| ${d}`);
+  } finally {
+    await threads.close();
+    model.dispose();
+  }
+});
