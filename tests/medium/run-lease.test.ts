@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Project } from '../../electron/core/project/project.ts';
 import { getRun, runDir } from '../../electron/core/training/runs.ts';
+import { createRuns } from '../../electron/core/training/run-service.ts';
+import { trainInProcess } from '../helpers/run-invariants.ts';
 import { smallProject } from '../helpers/small-project.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -95,4 +97,36 @@ test('CLI commands leave another live process’s running and queued runs alone,
   assert.equal(loupe('info', projectDir).status, 0);
   assert.deepEqual(statuses(ids), ['failed', 'failed'], 'a dead process’s runs are interrupted, whatever now has its pid');
   unrelated.kill('SIGKILL');
+});
+
+test('two `loupe train --resume` of one run at the same moment: one trains it, the other is refused', { timeout: 240_000 }, async () => {
+  const p = Project.open(projectDir);
+  const [run] = createRuns(p, { config: { arch: 'lenet5', imageSize: 24, channels: 1, epochs: 1000, batchSize: 8, dropout: 0, augment: {}, earlyStopping: null, seed: 1 } }, 'test');
+  p.close();
+  // A run with a checkpoint, interrupted: killed right after its first epoch's last/ checkpoint.
+  assert.equal(trainInProcess(projectDir, run!.id, 'start', '^last$', 1).signal, 'SIGKILL');
+
+  const resume = () => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'loupe.js'), 'train', projectDir, '--resume', String(run!.id)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    return { child, done: once(child, 'exit').then(([code]) => ({ code: code as number | null, stderr })) };
+  };
+  const a = resume();
+  const b = resume();
+  const first = await Promise.race([a.done.then((r) => ({ ...r, loser: a, winner: b })), b.done.then((r) => ({ ...r, loser: b, winner: a }))]);
+  assert.equal(first.code, 1, first.stderr);
+  assert.match(first.stderr, new RegExp(`Run ${run!.id} is (queued|being trained) by another Loupe process`));
+  assert.equal(first.winner.child.exitCode, null, 'the other one is still training');
+  assert.ok(['queued', 'running'].includes(statuses([run!.id])[0]!), 'the refused command did not mark it failed');
+  const holder = lease(run!.id).pid;
+  assert.notEqual(holder, first.loser.child.pid);
+  first.winner.child.kill('SIGKILL');
+  try {
+    process.kill(holder, 'SIGKILL');
+  } catch {
+    // The training process had already seen its parent go.
+  }
+  await first.winner.done;
 });
