@@ -14,7 +14,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'dist', 'electron');
 
 /** Loaded at run time by Electron's Node (or packed with electron-builder), never bundled. */
-export const MAIN_EXTERNALS = ['electron', 'better-sqlite3', 'sharp', '@tensorflow/*'];
+// The DICOM codecs load their .wasm from their package folder (require.resolve): they stay packages, not bundled.
+export const MAIN_EXTERNALS = ['electron', 'better-sqlite3', 'sharp', '@tensorflow/*', '@cornerstonejs/*', 'dicom-parser', 'jpeg-lossless-decoder-js'];
 
 /** Electron 45 ships Node 22 and Chromium 142. */
 const NODE_TARGET = 'node22';

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { sortKeys, splitNames, type MenuCommand, type SplitName } from './domain.ts';
 import { LoupeError } from './errors.ts';
+import { DICOM_GROUP_FIELDS } from './split-math.ts';
 
 export * from './errors.ts';
 export * from './domain.ts';
@@ -132,6 +133,8 @@ export interface ProjectSummary {
   missingFiles: string[];
   notes: { path: string; note: string }[];
   roots: string[];
+  /** DICOM files without pixel data, with their SOP class: neither images nor errors. */
+  noImageData?: { path: string; sopClass: string }[];
 }
 
 
@@ -305,9 +308,12 @@ export interface ImportReport {
   failed: number;
   ignored: number;
   errors: { path: string; reason: string }[];
+  /** DICOM files without pixel data (SR, RT plans, presentation states, waveforms, DICOMDIR): not images, not errors. */
+  noImageData?: number;
 }
 
-export type LabelSource = 'folders' | 'none';
+/** Labels from class folders, none, or from a DICOM attribute (`dicom:BodyPartExamined`, `dicom:0018,0015`). */
+export type LabelSource = 'folders' | 'none' | `dicom:${string}`;
 
 export interface ImportPreview {
   folders: string[];
@@ -384,7 +390,12 @@ export const groupRuleSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('folder'), level: z.number().int().min(1).max(64) }).strict(),
   z.object({ kind: z.literal('regex'), pattern: z.string().min(1).max(500) }).strict(),
   z.object({ kind: z.literal('csv') }).strict(),
+  z.object({ kind: z.literal('dicom'), field: z.enum(DICOM_GROUP_FIELDS) }).strict(),
 ]);
+const labelSource = z
+  .string()
+  .regex(/^(folders|none|dicom:(\(?[0-9A-Fa-f]{4},?[0-9A-Fa-f]{4}\)?|[A-Za-z][A-Za-z0-9]{0,63}))$/, 'labels are folders, none, or dicom:<Keyword>')
+  .transform((v) => v as LabelSource);
 const ratios = z.tuple([z.number(), z.number(), z.number()]);
 const seed = z.number().int().min(0).max(2 ** 31 - 1);
 
@@ -410,7 +421,7 @@ export const requestSchemas = {
   'dialogs:pickFolder': z.object({ title: z.string().max(200).optional() }).strict(),
   'import:preview': z.object({ folders: z.array(absPath).min(1).max(100) }).strict(),
   'import:start': z
-    .object({ folders: z.array(absPath).min(1).max(100), labels: z.enum(['folders', 'none']) })
+    .object({ folders: z.array(absPath).min(1).max(100), labels: labelSource, frames: z.enum(['middle', 'all']).optional() })
     .strict(),
   'jobs:list': empty,
   'jobs:cancel': z.object({ jobId: z.string().min(1).max(100) }).strict(),

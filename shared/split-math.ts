@@ -207,8 +207,16 @@ export function assignFolds(items: readonly SplitItem[], k: number, seed: number
   return assignBuckets(items, new Array<number>(k).fill(1), seed);
 }
 
-/** Derives a group key from a '/'-separated relative path. */
-export type GroupRule = { kind: 'folder'; level: number } | { kind: 'regex'; pattern: string } | { kind: 'csv' };
+/** The DICOM header fields a split can group by: all images of a patient (or a study) land in one split. */
+export const DICOM_GROUP_FIELDS = ['PatientID', 'StudyInstanceUID'] as const;
+export type DicomGroupField = (typeof DICOM_GROUP_FIELDS)[number];
+
+/** Derives a group key from a '/'-separated relative path, or (kind 'dicom') from the image's DICOM header. */
+export type GroupRule =
+  | { kind: 'folder'; level: number }
+  | { kind: 'regex'; pattern: string }
+  | { kind: 'csv' }
+  | { kind: 'dicom'; field: DicomGroupField };
 
 export function compileGroupRule(rule: GroupRule): (relPath: string) => string | null {
   if (rule.kind === 'folder') {

@@ -28,9 +28,16 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     example: 'loupe serve ~/loupe-sample --open',
   },
   import: {
-    usage: ['<project> <folder>... [--labels folders|none] [--json]'],
-    summary: 'Import image folders (creates the project if needed); unreadable files are listed as import errors',
-    options: [['--labels folders|none', 'take class labels from folder names, or leave images unlabeled (default: folders)'], JSON_OPT],
+    usage: ['<project> <folder>... [--labels folders|none|dicom:KEYWORD] [--frames middle|all] [--json]'],
+    summary: 'Import image folders, DICOM included (creates the project if needed); unreadable files are listed as import errors',
+    options: [
+      [
+        '--labels folders|none|dicom:KEYWORD',
+        'take class labels from folder names, leave images unlabeled, or read them from a DICOM attribute (a keyword such as BodyPartExamined, or a tag gggg,eeee) (default: folders)',
+      ],
+      ['--frames middle|all', 'multi-frame DICOM: the middle frame, or every frame as an image of its own (file#N) (default: middle)'],
+      JSON_OPT,
+    ],
     example: 'loupe import ~/chest-xray /data/xray/train /data/xray/test',
   },
   info: {
@@ -46,12 +53,12 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     example: 'loupe sample ~/loupe-sample --per-class 40',
   },
   split: {
-    usage: ['<project> [--ratios 0.7,0.15,0.15] [--seed N] [--group-by folder:N|regex:EXPR|csv]', '        [--folds K] [--lock-test|--unlock-test] [--json]'],
+    usage: ['<project> [--ratios 0.7,0.15,0.15] [--seed N] [--group-by folder:N|regex:EXPR|csv|dicom:PatientID]', '        [--folds K] [--lock-test|--unlock-test] [--json]'],
     summary: 'Stratified, seeded train/val/test split (keeping a group together), or k folds',
     options: [
       ['--ratios T,V,T', 'train, val and test shares (default: 0.7,0.15,0.15); with --folds, the test share is held out and the rest goes into the folds'],
       ['--seed N', 'random seed, so the split can be repeated (default: 42)'],
-      ['--group-by RULE', 'keep images of one group in one split: folder:N (Nth folder), regex:EXPR (first capture), csv (the group column of a labels CSV) (default: no groups)'],
+      ['--group-by RULE', 'keep images of one group in one split: folder:N (Nth folder), regex:EXPR (first capture), csv (the group column of a labels CSV), dicom:PatientID or dicom:StudyInstanceUID (default: no groups)'],
       ['--folds K', 'assign K cross-validation folds over the images outside the test split instead (default: none)'],
       ['--lock-test', 'freeze the test split: later re-splits leave it alone'],
       ['--unlock-test', 'undo --lock-test'],

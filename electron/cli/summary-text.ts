@@ -29,6 +29,10 @@ export function printSummary(s: ProjectSummary): string {
     for (const p of s.missingFiles.slice(0, 10)) lines.push(`  ✗ ${p}`);
     if (s.missing > 10) lines.push(`  … ${s.missing - 10} more (--json lists up to 1000)`);
   }
+  if (s.noImageData?.length) {
+    lines.push(`No image data (DICOM): ${s.noImageData.length}`);
+    for (const n of s.noImageData.slice(0, 5)) lines.push(`  ○ ${n.path}: ${n.sopClass}`);
+  }
   if (s.notes.length) {
     lines.push(`Notes: ${s.notes.length}`);
     for (const n of s.notes.slice(0, 5)) lines.push(`  • ${n.path}: ${n.note}`);

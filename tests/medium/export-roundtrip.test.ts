@@ -236,11 +236,14 @@ test('PDF report: fonts embedded, the accuracy and every confusion-matrix count 
   if (process.env['LOUPE_KEEP_REPORT']) spawnSync('cp', ['-r', pdf, pages, process.env['LOUPE_KEEP_REPORT']]);
 });
 
+/** A fixed host token for this test, as strong as the host requires (≥ 128 bits). */
+const HOST_TOKEN = 'export-roundtrip-test-token-0123456789abcdef';
+
 test('the browser host exports a bundle through the same contract; refusals come back as typed errors', async () => {
-  const host = await startHost({ core, port: 0, staticDir: join(dir, 'no-static'), token: 'test-token' });
+  const host = await startHost({ core, port: 0, staticDir: join(dir, 'no-static'), token: HOST_TOKEN });
   try {
     const call = async (method: string, payload: unknown) => {
-      const res = await fetch(`http://127.0.0.1:${host.port}/api/${method}`, { method: 'POST', headers: { [TOKEN_HEADER]: 'test-token', 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+      const res = await fetch(`http://127.0.0.1:${host.port}/api/${method}`, { method: 'POST', headers: { [TOKEN_HEADER]: HOST_TOKEN, 'content-type': 'application/json' }, body: JSON.stringify(payload) });
       return (await res.json()) as { ok: boolean; data?: any; error?: { code: string; message: string } };
     };
     const out = join(dir, 'host-bundle');

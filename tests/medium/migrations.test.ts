@@ -56,12 +56,13 @@ test('a database from a newer Loupe is refused, untouched', () => {
 });
 
 for (const m of migrations) {
-  test(`migration ${m.version} (${m.name}) upgrades a version ${m.version - 1} database and keeps its rows`, () => {
+  test(`migration ${m.version} (${m.name}) upgrades the previous version's database and keeps its rows`, () => {
     const file = join(tempDir(), 'project.db');
     const db = new BetterSqlite3(file);
     try {
       for (const earlier of migrations.filter((x) => x.version < m.version)) earlier.up(db);
-      db.pragma(`user_version = ${m.version - 1}`);
+      const previous = migrations.filter((x) => x.version < m.version).at(-1)?.version ?? 0;
+      db.pragma(`user_version = ${previous}`);
       if (m.version > 1) {
         db.prepare(`INSERT INTO roots (id, path, added_at) VALUES (1, '/data', 'now')`).run();
         db.prepare(`INSERT INTO classes (id, name, color, position) VALUES (1, 'cat', '#000000', 0)`).run();
@@ -70,7 +71,7 @@ for (const m of migrations) {
            VALUES (1, 'train/cat/a.png', 'a.png', 10, 1, 1, 'train', 'now')`,
         ).run();
       }
-      assert.deepEqual(migrate(db), { from: m.version - 1, to: latestVersion });
+      assert.deepEqual(migrate(db), { from: previous, to: latestVersion });
       assert.equal(db.pragma('user_version', { simple: true }), latestVersion);
       if (m.version > 1) {
         const row = db.prepare(`SELECT rel_path, class_id, split FROM images`).get();

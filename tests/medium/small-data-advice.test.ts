@@ -39,7 +39,8 @@ test('a 72-image project: the suggestion says what would help, most useful first
   mkdirSync(backbone, { recursive: true });
   writeFileSync(
     join(backbone, 'model.json'),
-    JSON.stringify({ modelTopology: { config: { layers: [{ class_name: 'InputLayer', config: { batch_input_shape: [null, 64, 64, 1] } }] } } }),
+    // A LayersModel folder as the backbone list reads it (topology and manifest; the weights are not loaded here).
+    JSON.stringify({ modelTopology: { config: { layers: [{ class_name: 'InputLayer', config: { batch_input_shape: [null, 64, 64, 1] } }] } }, weightsManifest: [] }),
   );
   const after = suggestConfig(p).advice;
   assert.match(after[1]!, /start from the pretrained backbone “chest-pretrained”/);

@@ -17,11 +17,12 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 export async function importCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     labels: { type: 'string', default: 'folders' },
+    frames: { type: 'string', default: 'middle' },
     json: { type: 'boolean', default: false },
   });
   const [projectDir, ...folders] = positionals;
   if (!projectDir || folders.length === 0) {
-    io.err('Usage: loupe import <project> <folder>... [--labels folders|none] [--json]\n');
+    io.err('Usage: loupe import <project> <folder>... [--labels folders|none|dicom:<Keyword>] [--frames middle|all] [--json]\n');
     return 2;
   }
   const core = newCliCore();
@@ -31,6 +32,7 @@ export async function importCommand(args: string[]): Promise<number> {
     const { jobId } = await core.dispatch('import:start', {
       folders: folders.map((f) => resolve(f)),
       labels: values.labels,
+      frames: values.frames,
     });
     const job = await followJob(core, jobId, values.json);
     const report = importReportOf(job);
@@ -39,7 +41,8 @@ export async function importCommand(args: string[]): Promise<number> {
     } else if (report) {
       io.out(
         `Import ${job.state}: ${report.added} added, ${report.updated} updated, ${report.relinked} relinked, ` +
-          `${report.unchanged} unchanged, ${report.missing} missing, ${report.failed} failed, ${report.ignored} ignored\n`,
+          `${report.unchanged} unchanged, ${report.missing} missing, ${report.failed} failed, ${report.ignored} ignored` +
+          `${report.noImageData ? `, ${report.noImageData} without image data` : ''}\n`,
       );
       for (const e of report.errors.slice(0, 20)) io.out(`  ✗ ${e.path}: ${e.reason}\n`);
       if (report.errors.length > 20) io.out(`  … and ${report.errors.length - 20} more (loupe info --json lists them)\n`);

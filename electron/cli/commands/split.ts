@@ -1,12 +1,12 @@
 /** `loupe split`: stratified, seeded, group-aware train/val/test splits and k folds. */
 import { parseArgs } from 'node:util';
 import { LoupeError, type SplitSummary } from '../../../shared/contract.ts';
-import type { GroupRule } from '../../../shared/split-math.ts';
+import { DICOM_GROUP_FIELDS, type GroupRule } from '../../../shared/split-math.ts';
 import { withProject } from '../with-core.ts';
 import { printSplitSummary } from '../summary-text.ts';
 
 const USAGE =
-  'Usage: loupe split <project> [--ratios 0.7,0.15,0.15] [--seed N] [--group-by folder:N|regex:EXPR|csv] [--folds K] [--lock-test|--unlock-test] [--json]\n';
+  'Usage: loupe split <project> [--ratios 0.7,0.15,0.15] [--seed N] [--group-by folder:N|regex:EXPR|csv|dicom:PatientID|dicom:StudyInstanceUID] [--folds K] [--lock-test|--unlock-test] [--json]\n';
 
 export function parseGroupBy(spec: string): GroupRule {
   if (spec === 'csv') return { kind: 'csv' };
@@ -19,7 +19,12 @@ export function parseGroupBy(spec: string): GroupRule {
     return { kind: 'folder', level };
   }
   if (kind === 'regex' && arg) return { kind: 'regex', pattern: arg };
-  throw new LoupeError('VALIDATION', `--group-by takes folder:N, regex:EXPR or csv; got "${spec}"`);
+  if (kind === 'dicom') {
+    const field = DICOM_GROUP_FIELDS.find((f) => f === arg);
+    if (!field) throw new LoupeError('VALIDATION', `--group-by dicom: takes ${DICOM_GROUP_FIELDS.join(' or ')}; got "${arg}"`);
+    return { kind: 'dicom', field };
+  }
+  throw new LoupeError('VALIDATION', `--group-by takes folder:N, regex:EXPR, csv or dicom:PatientID|StudyInstanceUID; got "${spec}"`);
 }
 
 function parseRatios(s: string): [number, number, number] {

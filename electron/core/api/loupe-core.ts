@@ -213,16 +213,16 @@ export class LoupeCore {
         return { supported: true, path: await this.opts.pickFolder(title) };
       },
       'import:preview': async ({ folders }) => previewImport(folders.map((f) => resolve(f))),
-      'import:start': async ({ folders, labels }) => {
+      'import:start': async ({ folders, labels, frames }) => {
         const project = this.requireProject();
         const abs = folders.map((f) => resolve(f));
         for (const f of abs) {
           if (!existsSync(f)) throw new LoupeError('NOT_FOUND', `Folder not found: ${f}`);
         }
         const job = this.jobs.start('import', async (ctx) => {
-          const report = await runImport(project, abs, labels, ctx, () =>
-            this.emit('project:changed', { reason: 'images' }),
-          );
+          const report = await runImport(project, abs, labels, ctx, () => this.emit('project:changed', { reason: 'images' }), {
+            dicomFrames: frames,
+          });
           adoptFolderSplits(project.db);
           this.emit('project:changed', { reason: 'images' });
           return report;

@@ -243,6 +243,49 @@ export const migrations: Migration[] = [
     // channel instead of three identical ones (issue 15). Null for one-channel images and for rows imported before.
     up: (db) => db.exec(`ALTER TABLE images ADD COLUMN channels_equal INTEGER;`),
   },
+  {
+    version: 8,
+    name: 'DICOM: per-image header facts, files without image data',
+    // One row per DICOM image: the identifiers splits group by (patient, study), relinks by (SOP Instance UID),
+    // and the descriptors the UI filters by. Files with no pixel data (SR, RT plans, presentation states,
+    // waveforms) are neither images nor errors: listed apart, per root and path as images are.
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE dicom_images (
+          image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+          sop_instance_uid TEXT,
+          sop_class_uid TEXT,
+          patient_id TEXT,
+          study_instance_uid TEXT,
+          series_instance_uid TEXT,
+          modality TEXT,
+          body_part TEXT,
+          view_position TEXT,
+          photometric TEXT,
+          study_date TEXT,
+          series_description TEXT,
+          manufacturer TEXT,
+          rows INTEGER,
+          columns INTEGER,
+          frames INTEGER,
+          frame INTEGER NOT NULL DEFAULT 0,   -- the frame this image shows (0-based)
+          pixel_spacing_row REAL,
+          pixel_spacing_col REAL
+        );
+        CREATE INDEX dicom_by_sop ON dicom_images(sop_instance_uid);
+        CREATE INDEX dicom_by_patient ON dicom_images(patient_id);
+        CREATE INDEX dicom_by_study ON dicom_images(study_instance_uid);
+        CREATE INDEX dicom_by_modality ON dicom_images(modality);
+        CREATE TABLE dicom_no_image (
+          root_id INTEGER NOT NULL REFERENCES roots(id),
+          rel_path TEXT NOT NULL,
+          sop_class TEXT NOT NULL,
+          size INTEGER NOT NULL,
+          mtime_ms INTEGER NOT NULL,
+          PRIMARY KEY (root_id, rel_path)
+        ) WITHOUT ROWID;
+      `),
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

@@ -27,10 +27,15 @@ interface MediaRow {
   error: string | null;
   min_value: number | null;
   max_value: number | null;
+  /** DICOM: the frame this image is. */
+  frame: number | null;
 }
 
 
-/** The image's file path: a Buffer path when its name is not valid UTF-8. */
+/**
+ * The image's file path: a Buffer path when its name is not valid UTF-8, or the file a DICOM frame image comes
+ * from (its rel_path is `file#N`, its rel_path_raw the file's).
+ */
 export function filePath(row: { root: string; rel_path: string; rel_path_raw: Buffer | null }): string | Buffer {
   if (row.rel_path_raw) return Buffer.concat([Buffer.from(row.root), Buffer.from('/'), row.rel_path_raw]);
   return join(row.root, row.rel_path);
@@ -49,8 +54,8 @@ async function readSource(row: MediaRow): Promise<Buffer> {
 export async function renderMedia(project: Project, kind: MediaKind, id: number): Promise<{ body: Buffer; contentType: string }> {
   const row = project.db
     .prepare(
-      `SELECT i.id, r.path AS root, i.rel_path, i.rel_path_raw, i.sha256, i.status, i.error, i.min_value, i.max_value
-       FROM images i JOIN roots r ON r.id = i.root_id WHERE i.id = ?`,
+      `SELECT i.id, r.path AS root, i.rel_path, i.rel_path_raw, i.sha256, i.status, i.error, i.min_value, i.max_value, d.frame
+       FROM images i JOIN roots r ON r.id = i.root_id LEFT JOIN dicom_images d ON d.image_id = i.id WHERE i.id = ?`,
     )
     .get(id) as MediaRow | undefined;
   if (!row) throw new LoupeError('NOT_FOUND', `No image with id ${id}`);
@@ -67,14 +72,14 @@ export async function renderMedia(project: Project, kind: MediaKind, id: number)
         if (existsSync(cached)) return { body: await readFile(cached), contentType: 'image/webp' };
       }
       if (row.status === 'missing') throw new LoupeError('NOT_FOUND', `Image ${id}: the file is missing (${row.rel_path})`);
-      const body = await makeThumbnail(await readSource(row), range, limit);
+      const body = await makeThumbnail(await readSource(row), range, limit, undefined, row.frame ?? undefined);
       if (row.sha256) await storeThumb(thumbPath(project.thumbDir, row.sha256), body);
       return { body, contentType: 'image/webp' };
     }
     if (row.status === 'missing') throw new LoupeError('NOT_FOUND', `Image ${id}: the file is missing (${row.rel_path})`);
     const source = await readSource(row);
-    if (kind === 'image') return await renderDisplay(source, range, limit, DISPLAY_MAX_SIDE);
-    return { body: await renderRaw(source, limit, RAW_MAX_SIDE), contentType: 'application/octet-stream' };
+    if (kind === 'image') return await renderDisplay(source, range, limit, DISPLAY_MAX_SIDE, row.frame ?? undefined);
+    return { body: await renderRaw(source, limit, RAW_MAX_SIDE, row.frame ?? undefined), contentType: 'application/octet-stream' };
   } catch (e) {
     if (e instanceof ProbeError) throw new LoupeError('BAD_INPUT', `Image ${id}: ${e.message}`);
     throw e;

@@ -5,7 +5,7 @@
  */
 import sharp, { type Sharp, type ResizeOptions } from 'sharp';
 import type { ResizeMode } from '../../../shared/training.ts';
-import { ProbeError, readHeader, scale16To8, FAIL_ON, type ValueRange } from '../import/probe.ts';
+import { ProbeError, decodableSource, readHeader, scale16To8, FAIL_ON, type ValueRange } from '../import/probe.ts';
 
 export interface InputShape {
   imageSize: number;
@@ -35,11 +35,15 @@ function finish(pipeline: Sharp, shape: InputShape): Sharp {
  * when absent). Also reports whether the source had another channel count than the model's (converted).
  */
 export async function decodeForModel(
-  buf: Buffer,
+  source: Buffer,
   shape: InputShape,
   range: ValueRange,
   limitInputPixels: number,
+  /** DICOM: the frame the image is (stored at import); default the middle one. */
+  frame?: number,
 ): Promise<{ pixels: Uint8Array; converted: string | null }> {
+  // DICOM: the frame through the DICOM pixel pipeline, windowed by the image's own tags.
+  const buf = await decodableSource(source, limitInputPixels, frame);
   const { meta } = await readHeader(buf, '', limitInputPixels);
   const size = shape.imageSize;
   const srcColour = meta.space === 'b-w' || meta.space === 'grey16' ? 1 : 3;

@@ -317,6 +317,29 @@ export function summarizeProject(project: Project): ProjectSummary {
       )
       .all() as { root: string; rel_path: string; note: string }[]
   ).map((n) => ({ path: join(n.root, n.rel_path), note: n.note }));
+  // The same DICOM instance stored twice (other bytes, same SOP Instance UID) is a duplicate too.
+  const uidRows = db
+    .prepare(
+      `SELECT d.sop_instance_uid AS uid, r.path AS root, i.rel_path FROM dicom_images d
+       JOIN images i ON i.id = d.image_id JOIN roots r ON r.id = i.root_id
+       WHERE i.status = 'ok' AND d.sop_instance_uid IN (
+         SELECT d2.sop_instance_uid FROM dicom_images d2 JOIN images i2 ON i2.id = d2.image_id
+         WHERE i2.status = 'ok' AND d2.sop_instance_uid IS NOT NULL GROUP BY d2.sop_instance_uid HAVING COUNT(*) > 1)
+       ORDER BY d.sop_instance_uid, i.rel_path`,
+    )
+    .all() as { uid: string; root: string; rel_path: string }[];
+  const byUid = new Map<string, string[]>();
+  for (const d of uidRows) byUid.set(d.uid, [...(byUid.get(d.uid) ?? []), join(d.root, d.rel_path)]);
+  const known = new Set([...groups.values()].map((g) => g.join('\0')));
+  for (const g of byUid.values()) if (!known.has(g.join('\0'))) groups.set(`uid:${g[0]}`, g);
+  const noImageData = (
+    db
+      .prepare(
+        `SELECT r.path AS root, n.rel_path, n.sop_class FROM dicom_no_image n JOIN roots r ON r.id = n.root_id
+         ORDER BY n.rel_path LIMIT ${MAX_LISTED}`,
+      )
+      .all() as { root: string; rel_path: string; sop_class: string }[]
+  ).map((n) => ({ path: join(n.root, n.rel_path), sopClass: n.sop_class }));
   const roots = (db.prepare(`SELECT path FROM roots ORDER BY id`).all() as { path: string }[]).map((r) => r.path);
   return {
     project: project.info(),
@@ -330,5 +353,6 @@ export function summarizeProject(project: Project): ProjectSummary {
     ...missingFields(db),
     notes,
     roots,
+    noImageData,
   };
 }

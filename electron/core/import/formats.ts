@@ -9,7 +9,7 @@
  */
 import { basename } from 'node:path';
 
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.tif', '.tiff', '.webp', '.gif', '.bmp', '.dib']);
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.tif', '.tiff', '.webp', '.gif', '.bmp', '.dib', '.dcm', '.dicom', '.dic']);
 
 /** Operating-system clutter that never counts as an import candidate (counted as `ignored`). */
 const SYSTEM_FILES = new Set(['thumbs.db', 'ehthumbs.db', 'desktop.ini', '.ds_store', 'icon\r']);

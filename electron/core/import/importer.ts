@@ -17,8 +17,11 @@ import { ProbeError, probeImage, type ImageFacts } from './probe.ts';
 import { pixelLimit } from '../project/settings.ts';
 import { ThumbCache } from './thumbnails.ts';
 import { walk, type WalkCounters } from './walk.ts';
-import { ImportWriter, nameOf, type ImportItem, type ImportOutcome } from './writer.ts';
 import { fileErrorReason } from '../images/file-error.ts';
+import { ImportWriter, nameOf, type ExistingRow, type ImportItem, type ImportOutcome } from './writer.ts';
+import { isDicomBuffer } from './dicom-source.ts';
+import { probeDicom } from './dicom-import.ts';
+import { KNOWN_KEYWORDS, tagOfAttribute } from '../dicom/keywords.ts';
 
 export interface ImportOptions {
   /** Pixel limit per image (decompression-bomb guard). Default: project meta `limit_input_pixels`, else 100 MP. */
@@ -27,6 +30,18 @@ export interface ImportOptions {
   concurrency?: number;
   /** Rows per transaction. */
   batchSize?: number;
+  /** Multi-frame DICOM: the middle frame is the image (default), or every frame is an image of its own. */
+  dicomFrames?: 'middle' | 'all';
+}
+
+/** The images an earlier import made from the frames of the file `rel` (`rel#1`, `rel#2`, …), taken out of `existing`. */
+function takeFrameRows(existing: Map<string, ExistingRow>, rel: string): ExistingRow[] {
+  const rows: ExistingRow[] = [];
+  for (let k = 1; existing.has(`${rel}#${k}`); k++) {
+    rows.push(existing.get(`${rel}#${k}`)!);
+    existing.delete(`${rel}#${k}`);
+  }
+  return rows;
 }
 
 const DEFAULT_BATCH = 250;
@@ -112,6 +127,10 @@ async function importNow(
   options: ImportOptions,
 ): Promise<ImportReport> {
   const limit = limitFor(project, options);
+  const labelTag = labels.startsWith('dicom:') ? tagOfAttribute(labels.slice('dicom:'.length)) : null;
+  if (labels.startsWith('dicom:') && !labelTag) {
+    throw new LoupeError('VALIDATION', `Unknown DICOM attribute "${labels.slice(6)}": use a tag (gggg,eeee) or one of ${KNOWN_KEYWORDS.join(', ')}`);
+  }
   const concurrency = Math.max(1, options.concurrency ?? Math.max(2, availableParallelism()));
   const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
   const writer = new ImportWriter(project.db);
@@ -139,6 +158,7 @@ async function importNow(
     rootPaths.set(rootId, Buffer.from(root));
     rootIds.push(rootId);
     const existing = writer.existingRows(rootId);
+    writer.forgetNoImage(rootId);
     let scanned = 0;
     for await (const entry of walk(root, { stat: true, signal: ctx.signal, exclude: [project.path] }, counters)) {
       if (++scanned % 500 === 0) ctx.progress(0, 0, `Scanning ${root}: ${scanned} files`);
@@ -146,6 +166,11 @@ async function importNow(
       existing.delete(entry.rel);
       if (ex && ex.status === 'ok' && !ex.unchecked && !entry.error && ex.size === entry.size && ex.mtime_ms === entry.mtimeMs) {
         report.unchanged++;
+        continue;
+      }
+      const frameRows = takeFrameRows(existing, entry.rel);
+      if (frameRows.length && !entry.error && frameRows.every((r) => r.status === 'ok' && r.size === entry.size && r.mtime_ms === entry.mtimeMs)) {
+        report.unchanged += frameRows.length;
         continue;
       }
       const { className, split } = labelsFromPath(entry.segments, labels);
@@ -159,13 +184,14 @@ async function importNow(
         existingId: ex?.id ?? null,
         className: intern(className),
         split,
+        ...(frameRows.length ? { frameIds: frameRows.map((r) => r.id) } : {}),
       });
     }
     throwIfAborted(ctx.signal);
     writer.markMissing([...existing.values()].filter((r) => r.status !== 'missing').map((r) => r.id));
   }
   report.ignored = counters.ignored;
-  const classIds = writer.ensureClasses(interned.keys());
+  let classIds = writer.ensureClasses(interned.keys());
 
   // 2. Hash, probe and thumbnail in a bounded pool; commit every `batchSize` outcomes.
   const thumbs = new ThumbCache(project.thumbDir);
@@ -178,11 +204,15 @@ async function importNow(
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
+    // Classes named by DICOM attributes are only known once their files are read.
+    const fresh = batch.flatMap((o) => (o.todo.className && !classIds.has(o.todo.className.toLowerCase()) ? [o.todo.className] : []));
+    if (fresh.length) classIds = writer.ensureClasses(fresh);
     const counts = writer.commit(batch, classIds);
     report.added += counts.added;
     report.updated += counts.updated;
     report.relinked += counts.relinked;
     report.failed += counts.failed;
+    report.noImageData = (report.noImageData ?? 0) + counts.noImageData;
     for (const o of batch) {
       if (o.kind === 'error' && report.errors.length < MAX_REPORTED_ERRORS) {
         // Absolute, like the project summary's error list (a report may span several roots).
@@ -205,7 +235,7 @@ async function importNow(
   // read and hashed on the main thread, so the decoders never wait for I/O (the benchmark's main overhead).
   const slots = new Slots(concurrency);
 
-  const processOne = async (t: ImportItem): Promise<ImportOutcome> => {
+  const processOne = async (t: ImportItem): Promise<ImportOutcome | ImportOutcome[]> => {
     if (t.error) return { kind: 'error', todo: t, reason: t.error };
     const absPath = absPathOf(t);
     let buf: Buffer;
@@ -220,13 +250,43 @@ async function importNow(
         ? Buffer.from(await webcrypto.subtle.digest('SHA-256', buf)).toString('hex')
         : createHash('sha256').update(buf).digest('hex');
     const claimed = thumbs.claim(sha256);
+    const frameClaims = new Set<string>();
     await slots.acquire();
     try {
+      if (isDicomBuffer(buf)) {
+        // Frames imported one by one are images of their own: each has its own content key (thumbnail, tensors).
+        const hashOf = (frame: number, perFrame: boolean) => (perFrame ? createHash('sha256').update(`${sha256}#${frame + 1}`).digest('hex') : sha256);
+        const d = await probeDicom(buf, nameOf(t.rel), {
+          limitInputPixels: limit,
+          allFrames: options.dicomFrames === 'all',
+          labelTag,
+          makeThumb: (frame, perFrame) => {
+            if (!perFrame) return claimed;
+            const h = hashOf(frame, true);
+            if (!thumbs.claim(h)) return false;
+            frameClaims.add(h);
+            return true;
+          },
+        });
+        if ((d.kind === 'no-image' || d.perFrame) && claimed) thumbs.release(sha256);
+        if (d.kind === 'no-image') return { kind: 'no-image', todo: t, sopClass: d.sopClass };
+        const todo = d.label ? { ...t, className: d.label } : t;
+        return d.images.map((im) => {
+          const key = hashOf(im.frame, d.perFrame);
+          if (im.thumb) thumbs.write(key, im.thumb);
+          const dicom = { metadata: d.metadata, frame: im.frame };
+          if (!d.perFrame) return { kind: 'ok', todo, sha256: key, facts: im.facts, dicom } as const;
+          // `file#N`, read from the file itself (rel_path_raw holds the file's path).
+          const frameTodo = { ...todo, rel: `${t.rel}#${im.frame + 1}`, relRaw: t.relRaw ?? Buffer.from(t.rel), existingId: t.frameIds?.[im.frame] ?? null };
+          return { kind: 'ok', todo: frameTodo, sha256: key, facts: im.facts, dicom } as const;
+        });
+      }
       const { thumb, ...facts } = await probeImage(buf, nameOf(t.rel), { limitInputPixels: limit, makeThumb: claimed });
       if (thumb) thumbs.write(sha256, thumb);
       return { kind: 'ok', todo: t, sha256, facts: facts as ImageFacts };
     } catch (err) {
       if (claimed) thumbs.release(sha256);
+      for (const h of frameClaims) thumbs.release(h);
       const reason = err instanceof ProbeError ? err.message : `cannot import: ${(err as Error).message}`;
       return { kind: 'error', todo: t, reason };
     } finally {
@@ -244,7 +304,8 @@ async function importNow(
       todo[i] = undefined;
       // Await first: `pending` is swapped by flush() while this file is in flight.
       const outcome = await processOne(t);
-      pending.push(outcome);
+      if (Array.isArray(outcome)) pending.push(...outcome);
+      else pending.push(outcome);
       done++;
       ctx.progress(done, total, t.rel);
       if (pending.length >= batchSize) flush();

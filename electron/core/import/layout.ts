@@ -29,6 +29,8 @@ export function labelsFromPath(segments: readonly string[], labels: LabelSource)
   const folders = segments.slice(0, -1);
   if (folders.length === 0) return { className: null, split: null };
   const split = splitOfFolder(folders[0]!);
+  // Labels from a DICOM attribute are read with the file; train/val/test folders still say the split.
+  if (labels !== 'folders') return { className: null, split };
   if (split) return { className: folders[1] ?? null, split };
   return { className: folders[0]!, split: null };
 }

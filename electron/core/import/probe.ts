@@ -11,6 +11,9 @@ import { endianness } from 'node:os';
 import sharp, { type Sharp, type Metadata } from 'sharp';
 import { extensionMatches, sniffFormat, type SniffedKind } from './formats.ts';
 import { jpegHeader, pngHeader } from './header.ts';
+import { isDicomBuffer, readDicomFile, renderDisplayFrame } from './dicom-source.ts';
+import { DicomError } from '../dicom/parse.ts';
+import type { RenderedFrame } from '../dicom/image.ts';
 
 // Buffer inputs never repeat, so libvips' operation cache only costs memory during an import.
 sharp.cache(false);
@@ -155,6 +158,29 @@ export async function readHeader(buf: Buffer, name: string, limitInputPixels: nu
   return { meta, kind, note: notes.length ? notes.join('; ') : null };
 }
 
+/** An 8-bit rendering (DICOM's display frame) as a PNG sharp reads like any other image. */
+export function renderedPng(frame: RenderedFrame): Promise<Buffer> {
+  // Level 0: this PNG lives for one sharp call; compressing it would only cost time.
+  return sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: frame.channels } }).png({ compressionLevel: 0 }).toBuffer();
+}
+
+/**
+ * The bytes sharp should read for a source file: the file itself, or for DICOM the PNG of its display frame
+ * (made by the DICOM pixel pipeline). Files with no image data or a DICOMDIR are refused with their reason.
+ */
+export async function decodableSource(buf: Buffer, limitInputPixels: number, frame?: number): Promise<Buffer> {
+  if (!isDicomBuffer(buf)) return buf;
+  try {
+    const content = readDicomFile(buf, limitInputPixels);
+    if (content.kind === 'no-image') throw new ProbeError(`no image data (${content.sopClass})`);
+    if (content.kind === 'dicomdir') throw new ProbeError('DICOMDIR: an index of DICOM files, not an image');
+    return await renderedPng(await renderDisplayFrame(content, frame));
+  } catch (e) {
+    if (e instanceof DicomError) throw new ProbeError(e.message);
+    throw e;
+  }
+}
+
 /** Metadata, value range and (optionally) the thumbnail of one image held in memory. */
 export async function probeImage(buf: Buffer, name: string, opts: ProbeOptions): Promise<ProbeResult> {
   const { meta, kind, note } = await readHeader(buf, name, opts.limitInputPixels);
@@ -263,7 +289,8 @@ async function scaledView(buf: Buffer, size: number, range: ValueRange, limit: n
 }
 
 /** The 256 px WebP thumbnail, EXIF orientation applied, 16-bit images scaled by their own range. */
-export async function makeThumbnail(buf: Buffer, range: ValueRange, limit: number, meta?: HeaderMeta): Promise<Buffer> {
+export async function makeThumbnail(source: Buffer, range: ValueRange, limit: number, meta?: HeaderMeta, frame?: number): Promise<Buffer> {
+  const buf = await decodableSource(source, limit, frame);
   const m = meta ?? (await readHeader(buf, '', limit)).meta;
   return (await thumbnailPixels(buf, range, limit, m, THUMB_SIZE)).image.webp(THUMB_WEBP).toBuffer();
 }
@@ -280,7 +307,8 @@ async function thumbnailPixels(buf: Buffer, range: ValueRange, limit: number, me
 }
 
 /** The full image for display: oriented, 8-bit, capped at `maxSide`; JPEG for JPEG sources, PNG otherwise. */
-export async function renderDisplay(buf: Buffer, range: ValueRange, limit: number, maxSide: number): Promise<{ body: Buffer; contentType: string }> {
+export async function renderDisplay(source: Buffer, range: ValueRange, limit: number, maxSide: number, frame?: number): Promise<{ body: Buffer; contentType: string }> {
+  const buf = await decodableSource(source, limit, frame);
   const { meta, kind } = await readHeader(buf, '', limit);
   try {
     if (isHighDepth(meta)) {
@@ -296,7 +324,9 @@ export async function renderDisplay(buf: Buffer, range: ValueRange, limit: numbe
 }
 
 /** The LRAW format of shared/transport.ts: 16-bit samples stay 16-bit, for window/level in the viewer. */
-export async function renderRaw(buf: Buffer, limit: number, maxSide: number): Promise<Buffer> {
+export async function renderRaw(source: Buffer, limit: number, maxSide: number, frame?: number): Promise<Buffer> {
+  // DICOM reaches the viewer as its 8-bit display frame (its own window/level presets are a later step).
+  const buf = await decodableSource(source, limit, frame);
   const { meta, kind } = await readHeader(buf, '', limit);
   const grey = isGrey(meta);
   try {

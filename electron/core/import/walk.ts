@@ -6,11 +6,12 @@
  * ~10x more per file, which matters for 100,000-file trees, and the yields keep the process responsive.
  * Symlinks are followed, but a folder is never entered twice (device+inode), so loops cannot recurse forever.
  */
-import { closeSync, openSync, readSync, readdirSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, readdirSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { resolve } from 'node:path';
 import { CanceledError } from '../jobs/jobs.ts';
 import { fileErrorReason } from '../images/file-error.ts';
+import { DICOM_SNIFF_BYTES, looksLikeDicom } from '../dicom/parse.ts';
 import {
   SNIFF_BYTES,
   hasImageExtension,
@@ -89,13 +90,14 @@ function key(st: Stats): string {
   return `${st.dev}:${st.ino}`;
 }
 
+/** Sniffs an extensionless file: an image format's magic bytes, or DICOM (preamble or a bare data set). */
 function looksLikeImage(path: Buffer): boolean {
   let fd = -1;
   try {
     fd = openSync(path, 'r');
-    const head = Buffer.alloc(SNIFF_BYTES);
-    const n = readSync(fd, head, 0, SNIFF_BYTES, 0);
-    return sniffFormat(head.subarray(0, n)) !== null;
+    const head = Buffer.alloc(Math.max(SNIFF_BYTES, DICOM_SNIFF_BYTES));
+    const n = readSync(fd, head, 0, head.length, 0);
+    return sniffFormat(head.subarray(0, n)) !== null || looksLikeDicom(head.subarray(0, n), fstatSync(fd).size);
   } catch {
     return false;
   } finally {

@@ -6,6 +6,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { SplitName } from '../../../shared/contract.ts';
 import { classColor, compareNames } from './layout.ts';
 import type { ImageFacts } from './probe.ts';
+import type { DicomFacts } from './dicom-import.ts';
 
 export interface ExistingRow {
   id: number;
@@ -30,6 +31,8 @@ export interface ImportItem {
   existingId: number | null;
   className: string | null;
   split: SplitName | null;
+  /** Ids of the images made from the frames of this DICOM file (`rel#1`, `rel#2`, …) by an earlier import. */
+  frameIds?: number[];
 }
 
 export function nameOf(rel: string): string {
@@ -40,7 +43,8 @@ interface OutcomeBase {
   todo: ImportItem;
 }
 export type ImportOutcome =
-  | (OutcomeBase & { kind: 'ok'; sha256: string; facts: ImageFacts })
+  | (OutcomeBase & { kind: 'ok'; sha256: string; facts: ImageFacts; dicom?: DicomFacts })
+  | (OutcomeBase & { kind: 'no-image'; sopClass: string })
   | (OutcomeBase & { kind: 'error'; reason: string });
 
 export interface BatchCounts {
@@ -48,6 +52,7 @@ export interface BatchCounts {
   updated: number;
   relinked: number;
   failed: number;
+  noImageData: number;
 }
 
 export class ImportWriter {
@@ -59,6 +64,10 @@ export class ImportWriter {
   private readonly findMissing: Statement;
   private readonly markMissingStmt: Statement;
   private readonly uncheckedSql: string;
+  private readonly findMissingByUid: Statement;
+  private readonly upsertDicom: Statement;
+  private readonly upsertNoImage: Statement;
+  private readonly dropImageRow: Statement;
 
   constructor(private readonly db: Database) {
     // Schema v2 records where a split came from; splits set here come from train/val/test folders.
@@ -102,7 +111,8 @@ export class ImportWriter {
          imported_at = @now WHERE id = @id`,
     );
     this.relink = db.prepare(
-      `UPDATE images SET root_id = @rootId, rel_path = @rel, rel_path_raw = @relRaw, name = @name, size = @size,
+      // sha256 too: a relink by SOP Instance UID brings other bytes (a hash relink writes the same value).
+      `UPDATE images SET root_id = @rootId, rel_path = @rel, rel_path_raw = @relRaw, name = @name, sha256 = @sha256, size = @size,
          mtime_ms = @mtimeMs, width = @width, height = @height, channels = @channels, bit_depth = @bitDepth,
          format = @format, pages = @pages, orientation = @orientation, min_value = @minValue,
          max_value = @maxValue, status = 'ok', error = NULL, note = @note, ${equalSet} imported_at = @now
@@ -110,6 +120,35 @@ export class ImportWriter {
     );
     this.findMissing = db.prepare(`SELECT id FROM images WHERE sha256 = ? AND status = 'missing' ORDER BY id LIMIT 1`);
     this.markMissingStmt = db.prepare(`UPDATE images SET status = 'missing' WHERE id = ?`);
+    // A DICOM file that moved and was re-encoded (another hash) is still the same instance: relink by its UID.
+    this.findMissingByUid = db.prepare(
+      `SELECT i.id FROM dicom_images d JOIN images i ON i.id = d.image_id
+       WHERE d.sop_instance_uid = ? AND i.status = 'missing' ORDER BY i.id LIMIT 1`,
+    );
+    this.upsertDicom = db.prepare(
+      `INSERT OR REPLACE INTO dicom_images (image_id, sop_instance_uid, sop_class_uid, patient_id, study_instance_uid,
+         series_instance_uid, modality, body_part, view_position, photometric, study_date, series_description,
+         manufacturer, rows, columns, frames, frame, pixel_spacing_row, pixel_spacing_col)
+       VALUES (@imageId, @sopInstanceUid, @sopClassUid, @patientId, @studyInstanceUid, @seriesInstanceUid, @modality,
+         @bodyPartExamined, @viewPosition, @photometricInterpretation, @studyDate, @seriesDescription, @manufacturer,
+         @rows, @columns, @frames, @frame, @spacingRow, @spacingCol)`,
+    );
+    this.upsertNoImage = db.prepare(
+      `INSERT OR REPLACE INTO dicom_no_image (root_id, rel_path, sop_class, size, mtime_ms)
+       VALUES (@rootId, @rel, @sopClass, @size, @mtimeMs)`,
+    );
+    // A file that was an image and now holds no image data leaves the images (its row would be stale).
+    this.dropImageRow = db.prepare(`UPDATE images SET status = 'error', error = @reason, sha256 = NULL WHERE id = @id`);
+  }
+
+  private writeDicom(imageId: number, d: DicomFacts): void {
+    this.upsertDicom.run({
+      imageId,
+      ...d.metadata,
+      frame: d.frame,
+      spacingRow: d.metadata.pixelSpacing?.[0] ?? null,
+      spacingCol: d.metadata.pixelSpacing?.[1] ?? null,
+    });
   }
 
   rootId(path: string): number {
@@ -124,6 +163,11 @@ export class ImportWriter {
       .iterate(rootId) as IterableIterator<ExistingRow & { rel_path: string }>;
     for (const r of rows) map.set(r.rel_path, { id: r.id, size: r.size, mtime_ms: r.mtime_ms, status: r.status, unchecked: r.unchecked });
     return map;
+  }
+
+  /** Files without image data are read again by every import (they have no images row to compare with). */
+  forgetNoImage(rootId: number): void {
+    this.db.prepare(`DELETE FROM dicom_no_image WHERE root_id = ?`).run(rootId);
   }
 
   markMissing(ids: number[]): void {
@@ -170,7 +214,7 @@ export class ImportWriter {
 
   /** Writes one batch of outcomes in one transaction (IMMEDIATE, as ensureClasses: it reads before it writes). */
   commit(batch: ImportOutcome[], classIds: Map<string, number>): BatchCounts {
-    const counts: BatchCounts = { added: 0, updated: 0, relinked: 0, failed: 0 };
+    const counts: BatchCounts = { added: 0, updated: 0, relinked: 0, failed: 0, noImageData: 0 };
     const now = new Date().toISOString();
     this.db.transaction(() => {
       for (const o of batch) {
@@ -190,20 +234,33 @@ export class ImportWriter {
           else this.insertError.run({ ...base, reason: o.reason });
           continue;
         }
+        if (o.kind === 'no-image') {
+          counts.noImageData++;
+          this.upsertNoImage.run({ ...base, sopClass: o.sopClass });
+          if (existingId !== null) this.dropImageRow.run({ id: existingId, reason: `no image data (${o.sopClass})` });
+          continue;
+        }
         const classId = className ? (classIds.get(className.toLowerCase()) ?? null) : null;
         const { channelsEqual, ...facts } = o.facts;
         const row = { ...base, ...facts, channelsEqual: channelsEqual === null ? null : Number(channelsEqual), sha256: o.sha256, classId, split };
         if (existingId !== null) {
           this.updateOk.run({ ...row, id: existingId });
+          if (o.dicom) this.writeDicom(existingId, o.dicom);
           counts.updated++;
           continue;
         }
-        const moved = this.findMissing.get(o.sha256) as { id: number } | undefined;
+        const uid = o.dicom?.metadata.sopInstanceUid;
+        const moved = (this.findMissing.get(o.sha256) ?? (uid ? this.findMissingByUid.get(uid) : undefined)) as { id: number } | undefined;
         if (moved) {
           this.relink.run({ ...row, id: moved.id });
+          if (o.dicom) this.writeDicom(moved.id, o.dicom);
           counts.relinked++;
         } else {
-          if (this.insertOk.run(row).changes > 0) counts.added++;
+          const r = this.insertOk.run(row);
+          if (r.changes > 0) {
+            counts.added++;
+            if (o.dicom) this.writeDicom(Number(r.lastInsertRowid), o.dicom);
+          }
         }
       }
     }).immediate();

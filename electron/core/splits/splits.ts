@@ -25,6 +25,7 @@ import { writeColumn } from '../db/bulk-write.ts';
 import { classNameOf } from '../labels/classes.ts';
 import { applyEdit } from '../labels/edits.ts';
 import { foldsK } from '../project/settings.ts';
+import { pseudonym, pseudonymSecret } from '../project/pseudonyms.ts';
 
 const DEFAULT_RATIOS: [number, number, number] = [0.7, 0.15, 0.15];
 const LOCKED_DEFAULT_RATIOS: [number, number, number] = [0.8, 0.2, 0];
@@ -101,9 +102,24 @@ function readUsable(db: Database): Usable {
   return u;
 }
 
+const DICOM_GROUP_COLUMNS = { PatientID: 'patient_id', StudyInstanceUID: 'study_instance_uid' } as const;
+
 /** Group keys for a rule, by position; 'csv' keeps the keys already stored (from a labels CSV). */
-function groupKeys(u: Usable, rule: GroupRule | undefined): (string | null)[] {
+function groupKeys(db: Database, u: Usable, rule: GroupRule | undefined): (string | null)[] {
   if (!rule || rule.kind === 'csv') return u.groups;
+  if (rule.kind === 'dicom') {
+    // Images that are not DICOM, or lack the field, have no group (each stands alone, as with an unmatched regex).
+    // Group keys are stored and exported (labels CSV): a pseudonym, never the patient's ID itself.
+    const column = DICOM_GROUP_COLUMNS[rule.field];
+    const secret = pseudonymSecret(db);
+    const prefix = rule.field === 'PatientID' ? 'patient' : 'study';
+    const keys = new Map(
+      (db.prepare(`SELECT image_id, ${column} FROM dicom_images WHERE ${column} IS NOT NULL`).raw().all() as [number, string][]).map(
+        ([id, value]) => [id, pseudonym(secret, prefix, value)] as const,
+      ),
+    );
+    return u.ids.map((id) => keys.get(id) ?? null);
+  }
   let derive: (p: string) => string | null;
   try {
     derive = compileGroupRule(rule);
@@ -115,7 +131,7 @@ function groupKeys(u: Usable, rule: GroupRule | undefined): (string | null)[] {
 
 export function previewGroups(db: Database, rule: GroupRule): GroupPreview {
   const u = readUsable(db);
-  const keys = groupKeys(u, rule);
+  const keys = groupKeys(db, u, rule);
   const groups = new Set<string>();
   for (const k of keys) if (k !== null) groups.add(k);
   const matched = keys.filter((k) => k !== null).length;
@@ -135,15 +151,17 @@ export function previewGroups(db: Database, rule: GroupRule): GroupPreview {
   return { matched, unmatched: u.ids.length - matched, groups: groups.size, examples };
 }
 
-function resolveGroups(u: Usable, rule: GroupRule | undefined): (string | null)[] {
-  const keys = groupKeys(u, rule);
+function resolveGroups(db: Database, u: Usable, rule: GroupRule | undefined): (string | null)[] {
+  const keys = groupKeys(db, u, rule);
   const anyMatched = keys.some((k) => k !== null);
   if (rule && rule.kind !== 'csv' && !anyMatched) {
     throw new LoupeError(
       'BAD_INPUT',
       rule.kind === 'regex'
         ? `The group pattern /${rule.pattern}/ matches no file name (e.g. ${u.paths[0] ?? 'none'})`
-        : `No image has a folder at level ${rule.level}`,
+        : rule.kind === 'dicom'
+          ? `No image has a DICOM ${rule.field}`
+          : `No image has a folder at level ${rule.level}`,
     );
   }
   if (rule?.kind === 'csv' && !anyMatched) {
@@ -234,7 +252,7 @@ function resplit(
   ratios: [number, number, number],
 ): SplitSummary {
   const u = readUsable(db);
-  const keys = resolveGroups(u, req.groupBy);
+  const keys = resolveGroups(db, u, req.groupBy);
   const keepTest = isTestLocked(db);
   const movable: number[] = [];
   u.splits.forEach((split, i) => (keepTest && split === 'test') || movable.push(i));
@@ -285,7 +303,7 @@ export function assignKFolds(
   db.transaction(() => {
     if (ratios) resplit(db, req, ratios);
     const u = readUsable(db);
-    const keys = resolveGroups(u, req.groupBy);
+    const keys = resolveGroups(db, u, req.groupBy);
     // The test split is never part of cross-validation.
     const items: SplitItem[] = [];
     u.splits.forEach((split, i) => split !== 'test' && items.push({ id: u.ids[i]!, cls: u.classes[i]!, group: keys[i]! }));

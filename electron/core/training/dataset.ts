@@ -127,7 +127,8 @@ export async function fillCache(
   const missing = [...new Map(items.filter((it) => !cache.has(it.sha256)).map((it) => [it.sha256, it])).values()];
   const dropped = new Map<string, { path: string; reason: string }>();
   const rowOf = project.db.prepare(
-    `SELECT r.path AS root, i.rel_path, i.rel_path_raw, i.min_value, i.max_value FROM images i JOIN roots r ON r.id = i.root_id WHERE i.id = ?`,
+    `SELECT r.path AS root, i.rel_path, i.rel_path_raw, i.min_value, i.max_value, d.frame FROM images i JOIN roots r ON r.id = i.root_id
+     LEFT JOIN dicom_images d ON d.image_id = i.id WHERE i.id = ?`,
   );
   const limit = pixelLimit(project);
   let next = 0;
@@ -136,10 +137,10 @@ export async function fillCache(
     while (next < missing.length) {
       if (opts.signal?.aborted) return;
       const it = missing[next++]!;
-      const row = rowOf.get(it.imageId) as { root: string; rel_path: string; rel_path_raw: Buffer | null; min_value: number | null; max_value: number | null };
+      const row = rowOf.get(it.imageId) as { root: string; rel_path: string; rel_path_raw: Buffer | null; min_value: number | null; max_value: number | null; frame: number | null };
       try {
         const buf = await readFile(filePath(row));
-        const { pixels } = await decodeForModel(buf, shape, { min: row.min_value, max: row.max_value }, limit);
+        const { pixels } = await decodeForModel(buf, shape, { min: row.min_value, max: row.max_value }, limit, row.frame ?? undefined);
         cache.put(it.sha256, pixels);
       } catch (e) {
         dropped.set(it.sha256, { path: row.rel_path, reason: `became unreadable since import: ${fileErrorReason(e)}` });
