@@ -128,7 +128,10 @@ export interface ProjectSummary {
   splits: { train: number; val: number; test: number; unassigned: number };
   duplicates: string[][];
   errors: { path: string; reason: string }[];
+  /** Images whose file is gone: marked at an import rescan, or found gone since by a stat per image. */
   missing: number;
+  /** The first 1000 of them. */
+  missingFiles: string[];
   notes: { path: string; note: string }[];
   roots: string[];
   /** DICOM files without pixel data, with their SOP class: neither images nor errors. */

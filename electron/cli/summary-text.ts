@@ -24,6 +24,11 @@ export function printSummary(s: ProjectSummary): string {
     for (const e of s.errors.slice(0, 10)) lines.push(`  ✗ ${e.path}: ${e.reason}`);
     if (s.errors.length > 10) lines.push(`  … ${s.errors.length - 10} more (--json lists all)`);
   }
+  if (s.missingFiles.length) {
+    lines.push(`Missing files: ${s.missing} (deleted or moved since import)`);
+    for (const p of s.missingFiles.slice(0, 10)) lines.push(`  ✗ ${p}`);
+    if (s.missing > 10) lines.push(`  … ${s.missing - 10} more (--json lists up to 1000)`);
+  }
   if (s.noImageData?.length) {
     lines.push(`No image data (DICOM): ${s.noImageData.length}`);
     for (const n of s.noImageData.slice(0, 5)) lines.push(`  ○ ${n.path}: ${n.sopClass}`);

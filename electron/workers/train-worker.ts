@@ -28,6 +28,7 @@ async function start(msg: Extract<ToTrainer, { type: 'start' }>): Promise<void> 
     const result = await runTraining(project, msg.runId, {
       mode: msg.mode,
       backend: backend.chosen.name,
+      supervisorPid: process.ppid,
       signal: controller.signal,
       events: {
         status: (message) => send({ type: 'status', runId: msg.runId, message }),

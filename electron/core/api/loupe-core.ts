@@ -38,7 +38,8 @@ import {
 import { writeSampleImages } from '../sample/sample-project.ts';
 import { APP_VERSION } from '../version.ts';
 import { TrainingSupervisor, probeBackends, spawnNodeTrainer, type SpawnTrainer } from '../training/supervisor.ts';
-import { getRun, listRuns, recoverInterruptedRuns, runEpochs } from '../training/runs.ts';
+import { getRun, listRuns, runEpochs } from '../training/runs.ts';
+import { recoverInterruptedRuns } from '../training/run-recovery.ts';
 import { createRuns, deletePreset, extendRun, listPresets, rerun, savePreset, suggestConfig } from '../training/run-service.ts';
 import { importBackbone, listBackbones, type BackboneInfo } from '../training/backbones.ts';
 import { acceptSuggestions, getEvaluation, labelErrorCandidates, listEvaluations } from '../evaluation/evaluations.ts';
@@ -290,18 +291,17 @@ export class LoupeCore {
       'training:stop': async ({ runId }) => ({ stopped: this.requireTrainer().stop(runId) }),
       'training:resume': async ({ runId }) => {
         const project = this.requireProject();
-        const run = getRun(project.db, runId);
-        if (run.status === 'running' || this.requireTrainer().queued.includes(runId)) {
-          throw new LoupeError('CONFLICT', `Run ${runId} is already training`);
-        }
-        project.db.prepare(`UPDATE runs SET status = 'queued', error = NULL WHERE id = ?`).run(runId);
-        this.requireTrainer().enqueue(runId, 'resume');
+        getRun(project.db, runId);
+        // Another live process's run is refused by the lease; a 'running' run without a live holder is resumable.
+        this.requireTrainer().enqueue(runId, 'resume', () => {
+          project.db.prepare(`UPDATE runs SET status = 'queued', error = NULL WHERE id = ?`).run(runId);
+        });
         return getRun(project.db, runId);
       },
       'training:extend': async ({ runId, epochs }) => {
-        const run = extendRun(this.requireProject(), runId, epochs);
-        this.requireTrainer().enqueue(runId, 'resume');
-        return run;
+        const project = this.requireProject();
+        this.requireTrainer().enqueue(runId, 'resume', () => extendRun(project, runId, epochs));
+        return getRun(project.db, runId);
       },
       'training:rerun': async ({ runId }) => {
         const run = rerun(this.requireProject(), runId, APP_VERSION);

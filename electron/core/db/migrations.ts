@@ -2,6 +2,7 @@
  * Numbered schema migrations for project.db. Each runs in one transaction and bumps `user_version`.
  * Never edit a released migration: add a new one (each has a test in tests/medium/migrations.test.ts).
  */
+import { existsSync } from 'node:fs';
 import type { Database } from 'better-sqlite3';
 
 export interface Migration {
@@ -289,18 +290,49 @@ export const migrations: Migration[] = [
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
 
-/** Brings the database to the latest version; refuses a database newer than this app. */
+function versionOf(db: Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/** Where the copy of project.db made before upgrading it from `version` goes. */
+export function backupPath(file: string, version: number): string {
+  return `${file}.v${version}.bak`;
+}
+
+/**
+ * A copy of project.db as it was, before a schema upgrade an older Loupe could not read back (issue 14). One per
+ * version upgraded from, never overwritten; VACUUM INTO writes a consistent snapshot, even with other readers.
+ */
+function backupBeforeUpgrade(db: Database, from: number): void {
+  if (from === 0 || db.memory || !db.name) return;
+  const target = backupPath(db.name, from);
+  if (existsSync(target)) return;
+  try {
+    db.prepare('VACUUM INTO ?').run(target);
+  } catch (e) {
+    // Another process opening the same project made it first.
+    if (!existsSync(target)) throw e;
+  }
+}
+
+/**
+ * Brings the database to the latest version; refuses a database newer than this app. Each migration reads the
+ * version inside its own IMMEDIATE transaction: two processes opening an old project at once apply each migration
+ * once, the second finding it done.
+ */
 export function migrate(db: Database): { from: number; to: number } {
-  const from = db.pragma('user_version', { simple: true }) as number;
+  const from = versionOf(db);
   if (from > latestVersion) {
     throw new Error(`project.db is at schema version ${from}, newer than this Loupe (${latestVersion}): update Loupe`);
   }
+  if (from < latestVersion) backupBeforeUpgrade(db, from);
   for (const m of migrations) {
     if (m.version <= from) continue;
     db.transaction(() => {
+      if (versionOf(db) >= m.version) return;
       m.up(db);
       db.pragma(`user_version = ${m.version}`);
-    })();
+    }).immediate();
   }
   return { from, to: latestVersion };
 }

@@ -15,6 +15,7 @@ import {
 } from '../../../shared/contract.ts';
 import type { Database } from '../db/database.ts';
 import type { Project } from '../project/project.ts';
+import { missingSources } from './source-check.ts';
 
 interface ImageRow {
   id: number;
@@ -268,6 +269,12 @@ export function listClasses(db: Database): ClassInfo[] {
 
 const MAX_LISTED = 1000;
 
+/** Missing files found by a stat per image, not only those an import rescan marked (issue 14). */
+function missingFields(db: Database): Pick<ProjectSummary, 'missing' | 'missingFiles'> {
+  const { count, paths } = missingSources(db, MAX_LISTED);
+  return { missing: count, missingFiles: paths };
+}
+
 export function summarizeProject(project: Project): ProjectSummary {
   const db = project.db;
   const counts = db
@@ -277,8 +284,7 @@ export function summarizeProject(project: Project): ProjectSummary {
               COALESCE(SUM(split = 'train'), 0) AS train,
               COALESCE(SUM(split = 'val'), 0) AS val,
               COALESCE(SUM(split = 'test'), 0) AS test,
-              COALESCE(SUM(split IS NULL), 0) AS unassigned,
-              COALESCE(SUM(status = 'missing'), 0) AS missing
+              COALESCE(SUM(split IS NULL), 0) AS unassigned
        FROM images i WHERE ${IMPORTED}`,
     )
     .get() as Record<string, number>;
@@ -344,7 +350,7 @@ export function summarizeProject(project: Project): ProjectSummary {
     splits: { train: counts['train']!, val: counts['val']!, test: counts['test']!, unassigned: counts['unassigned']! },
     duplicates: [...groups.values()],
     errors,
-    missing: counts['missing']!,
+    ...missingFields(db),
     notes,
     roots,
     noImageData,

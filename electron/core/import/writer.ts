@@ -174,7 +174,7 @@ export class ImportWriter {
     if (ids.length === 0) return;
     this.db.transaction(() => {
       for (const id of ids) this.markMissingStmt.run(id);
-    })();
+    }).immediate();
   }
 
   countMissing(rootIds: number[]): number {
@@ -187,31 +187,32 @@ export class ImportWriter {
     ).n;
   }
 
-  /** Creates the classes named by folders that do not exist yet (name, distinct colour, position), in one transaction. */
+  /**
+   * Creates the classes named by folders that do not exist yet (name, distinct colour, position), in one
+   * transaction that reads the existing classes too: another process may have created some meanwhile.
+   */
   ensureClasses(names: Iterable<string | null>): Map<string, number> {
-    const ids = new Map<string, number>();
-    for (const r of this.db.prepare(`SELECT id, name FROM classes`).all() as { id: number; name: string }[]) {
-      ids.set(r.name.toLowerCase(), r.id);
-    }
-    const fresh = new Map<string, string>();
-    for (const n of names) {
-      if (n && !ids.has(n.toLowerCase()) && !fresh.has(n.toLowerCase())) fresh.set(n.toLowerCase(), n);
-    }
-    if (fresh.size === 0) return ids;
+    const wanted = [...names].filter((n): n is string => Boolean(n));
     const insert = this.db.prepare(`INSERT INTO classes (name, color, position) VALUES (?, ?, ?)`);
-    this.db.transaction(() => {
-      const max = (this.db.prepare(`SELECT COALESCE(MAX(position), -1) AS p FROM classes`).get() as { p: number }).p;
-      let position = max + 1;
+    // IMMEDIATE: a read-then-write transaction started as a reader fails with SQLITE_BUSY_SNAPSHOT when another
+    // process commits first (WAL cannot upgrade a stale snapshot); taking the write lock up front waits instead.
+    return this.db.transaction(() => {
+      const ids = new Map<string, number>();
+      for (const r of this.db.prepare(`SELECT id, name FROM classes`).all() as { id: number; name: string }[]) {
+        ids.set(r.name.toLowerCase(), r.id);
+      }
+      const fresh = new Map<string, string>();
+      for (const n of wanted) if (!ids.has(n.toLowerCase()) && !fresh.has(n.toLowerCase())) fresh.set(n.toLowerCase(), n);
+      let position = (this.db.prepare(`SELECT COALESCE(MAX(position), -1) AS p FROM classes`).get() as { p: number }).p + 1;
       for (const name of [...fresh.values()].sort(compareNames)) {
-        const id = Number(insert.run(name, classColor(position), position).lastInsertRowid);
-        ids.set(name.toLowerCase(), id);
+        ids.set(name.toLowerCase(), Number(insert.run(name, classColor(position), position).lastInsertRowid));
         position++;
       }
-    })();
-    return ids;
+      return ids;
+    }).immediate();
   }
 
-  /** Writes one batch of outcomes in one transaction. */
+  /** Writes one batch of outcomes in one transaction (IMMEDIATE, as ensureClasses: it reads before it writes). */
   commit(batch: ImportOutcome[], classIds: Map<string, number>): BatchCounts {
     const counts: BatchCounts = { added: 0, updated: 0, relinked: 0, failed: 0, noImageData: 0 };
     const now = new Date().toISOString();
@@ -262,7 +263,7 @@ export class ImportWriter {
           }
         }
       }
-    })();
+    }).immediate();
     return counts;
   }
 }

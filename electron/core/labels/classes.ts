@@ -26,10 +26,13 @@ function getClass(db: Database, id: number): ClassInfo {
   return c;
 }
 
+/** The class of that name, whatever its case; null when there is none. */
+export function findClassByName(db: Database, name: string): { id: number; name: string } | null {
+  return (db.prepare('SELECT id, name FROM classes WHERE name = ? COLLATE NOCASE').get(name) as { id: number; name: string } | undefined) ?? null;
+}
+
 function assertNameFree(db: Database, name: string, exceptId?: number): void {
-  const row = db.prepare('SELECT id, name FROM classes WHERE name = ? COLLATE NOCASE').get(name) as
-    | { id: number; name: string }
-    | undefined;
+  const row = findClassByName(db, name);
   if (row && row.id !== exceptId) throw new LoupeError('CONFLICT', `A class named "${row.name}" already exists`);
 }
 

@@ -6,7 +6,7 @@
 import { LoupeError, splitNames, type CsvImportReport, type SplitName } from '../../../shared/contract.ts';
 import { csvLine, csvText, parseCsv } from '../../../shared/csv.ts';
 import type { Database } from '../db/database.ts';
-import { createClass } from './classes.ts';
+import { createClass, findClassByName } from './classes.ts';
 import { IMPORTED } from '../images/queries.ts';
 import { applyValues, editState, type ValueChange } from './edits.ts';
 
@@ -145,9 +145,11 @@ export function importLabelsCsv(db: Database, text: string, createClasses: boole
   let result = { changed: 0, edit: editState(db) };
   db.transaction(() => {
     for (const name of report.unknownClasses) {
-      const c = createClass(db, name);
+      // Another process may have created it since the CSV was checked against the classes (issue 14).
+      const existing = findClassByName(db, name);
+      const c = existing ?? createClass(db, name);
       classByName.set(name.toLowerCase(), { id: c.id, name: c.name });
-      report.createdClasses.push(c.name);
+      if (!existing) report.createdClasses.push(c.name);
     }
     const setGroup = db.prepare('UPDATE images SET group_key = ? WHERE id = ?');
     for (const p of parsed) {

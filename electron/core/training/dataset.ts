@@ -9,6 +9,7 @@ import { seededRandom, shuffleInPlace } from '../../../shared/random.ts';
 import type { Database } from '../db/database.ts';
 import type { Project } from '../project/project.ts';
 import { filePath } from '../images/media.ts';
+import { goneAmong } from '../images/source-check.ts';
 import { pixelLimit } from '../project/settings.ts';
 import { decodeForModel, type InputShape } from '../images/model-input.ts';
 import { augmentInto, augmentationOn, normalizeInto } from './augment.ts';
@@ -111,7 +112,8 @@ const DECODE_CONCURRENCY = 4;
 
 /**
  * Decodes every item not yet in the cache. Items whose file became unreadable since import are dropped and
- * reported (one lost file must not end a run); everything else is cached.
+ * reported (one lost file must not end a run); everything else is cached. Items already cached train from the
+ * cache; those whose file is gone are reported as `fromCache` (a stat each), so the run says what it used.
  */
 export async function fillCache(
   project: Project,
@@ -119,7 +121,9 @@ export async function fillCache(
   items: DatasetItem[],
   shape: InputShape,
   opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void },
-): Promise<{ kept: DatasetItem[]; dropped: { path: string; reason: string }[] }> {
+): Promise<{ kept: DatasetItem[]; dropped: { path: string; reason: string }[]; fromCache: string[] }> {
+  const cached = items.filter((it) => cache.has(it.sha256));
+  const fromCache = goneAmong(project.db, cached.map((it) => it.imageId)).map((g) => g.relPath);
   const missing = [...new Map(items.filter((it) => !cache.has(it.sha256)).map((it) => [it.sha256, it])).values()];
   const dropped = new Map<string, { path: string; reason: string }>();
   const rowOf = project.db.prepare(
@@ -145,7 +149,7 @@ export async function fillCache(
     }
   };
   await Promise.all(Array.from({ length: DECODE_CONCURRENCY }, worker));
-  return { kept: items.filter((it) => !dropped.has(it.sha256)), dropped: [...dropped.values()] };
+  return { kept: items.filter((it) => !dropped.has(it.sha256)), dropped: [...dropped.values()], fromCache };
 }
 
 /** Per-channel mean and std of the training images, in [0, 1] units. */

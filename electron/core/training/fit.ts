@@ -60,8 +60,8 @@ export interface FitOptions {
   peers?: ModelThreads | null;
   onBatchEnd?: (m: BatchMetrics) => void;
   onEpochEnd?: (m: EpochMetrics, info: { improved: boolean; state: FitState }) => Promise<void> | void;
-  /** Called with the optimizer when a checkpoint should be written (after each epoch). */
-  onCheckpoint?: (optimizer: tf.Optimizer, state: FitState, improved: boolean) => Promise<void>;
+  /** Called with the optimizer when a checkpoint should be written (after each epoch), before onEpochEnd. */
+  onCheckpoint?: (optimizer: tf.Optimizer, state: FitState, improved: boolean, metrics: EpochMetrics) => Promise<void>;
 }
 
 export type FitEnd = { status: 'finished' | 'stopped' | 'early-stopped' | 'nan'; state: FitState; message: string };
@@ -238,7 +238,7 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
       schedule.observe(o.heldOut ? metrics.trainLoss : metrics.valLoss);
       const { improved, stop } = o.heldOut ? { improved: true, stop: false } : stopper.observe(epoch, metrics);
       state = { epoch: epoch + 1, schedule: { ...schedule.state }, earlyStop: { ...stopper.state } };
-      await o.onCheckpoint?.(optimizer, state, improved);
+      await o.onCheckpoint?.(optimizer, state, improved, metrics);
       await o.onEpochEnd?.(metrics, { improved, state });
       if (stop) {
         return {

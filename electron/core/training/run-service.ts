@@ -7,6 +7,7 @@ import { minImageSize, trainConfigSchema, type RunInfo, type TrainConfig, type T
 import type { Project } from '../project/project.ts';
 import { collectDataset, readSnapshot, writeSnapshot, type DatasetItem } from './dataset.ts';
 import { createRun, getRun } from './runs.ts';
+import { writeRunLease } from './run-lease.ts';
 import { applyBackbone, findBackbone } from './backbones.ts';
 import { assignSplits } from '../splits/splits.ts';
 import { foldsK } from '../project/settings.ts';
@@ -141,6 +142,8 @@ function makeRun(
   const id = db.transaction(() => {
     const runId = createRun(db, { name, config, classes, appVersion, fold, warnings, parentId, cvGroup });
     writeSnapshot(db, runId, items);
+    // Held from its first commit: another process opening the project meanwhile must not take it for abandoned.
+    writeRunLease(project, runId, 'queued');
     return runId;
   })();
   return getRun(db, id);

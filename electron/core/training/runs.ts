@@ -1,5 +1,4 @@
 /** Training runs in project.db: create, read, update status and metrics. The run folder is runs/<id>/. */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoupeError } from '../../../shared/contract.ts';
 import {
@@ -178,39 +177,4 @@ export function runEpochs(db: Database, id: number): EpochMetrics[] {
     imagesPerSecond: r.images_per_second,
     seconds: r.seconds,
   }));
-}
-
-const PID_FILE = 'worker.pid';
-
-/** The training process marks the run it trains, so another Loupe opening the project leaves it alone. */
-export function claimRun(project: Project, runId: number): () => void {
-  const dir = runDir(project, runId);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, PID_FILE), String(process.pid));
-  return () => rmSync(join(dir, PID_FILE), { force: true });
-}
-
-function aliveTrainer(project: Project, runId: number): boolean {
-  try {
-    const pid = Number(readFileSync(join(runDir(project, runId), PID_FILE), 'utf8'));
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Runs left 'running' or 'queued' by a process that died (app crash, kill -9, power loss) become 'failed', with
- * a reason; they resume from their last checkpoint. Runs another live process is training are left alone.
- */
-export function recoverInterruptedRuns(project: Project): number {
-  const stale = (project.db.prepare(`SELECT id FROM runs WHERE status IN ('running', 'queued')`).pluck().all() as number[]).filter(
-    (id) => !aliveTrainer(project, id),
-  );
-  const mark = project.db.prepare(
-    `UPDATE runs SET status = 'failed', ended_at = ?, error = 'Loupe closed or the training process ended before this run finished; resume continues from the last checkpoint' WHERE id = ?`,
-  );
-  for (const id of stale) mark.run(new Date().toISOString(), id);
-  return stale.length;
 }

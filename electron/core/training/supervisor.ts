@@ -10,6 +10,7 @@ import type { LiveState } from '../../../shared/live-state.ts';
 import type { Project } from '../project/project.ts';
 import { LoupeError, type ErrorCode } from '../../../shared/contract.ts';
 import { endRun, getRun } from './runs.ts';
+import { keepLeasesFresh, releaseRunLease, takeRunLease } from './run-lease.ts';
 
 /** Starts a training process; the Electron face passes one that forks its bundled worker. */
 export type SpawnTrainer = () => ChildProcess;
@@ -51,6 +52,7 @@ export class TrainingSupervisor {
   private readonly waiters = new Map<number, ((status: string) => void)[]>();
   private live: LiveState | null = null;
   lastBackend: BackendReport | null = null;
+  private stopRefreshing: (() => void) | null = null;
 
   constructor(
     private readonly project: Project,
@@ -75,7 +77,17 @@ export class TrainingSupervisor {
     return this.live?.runId === runId ? this.live : null;
   }
 
-  enqueue(runId: number, mode: 'start' | 'resume'): void {
+  /**
+   * Queues a run, holding it for this process (run-lease.ts): CONFLICT when it is already queued or training here
+   * or in another live process. `then` (e.g. setting the run back to 'queued') runs in the same transaction.
+   */
+  enqueue(runId: number, mode: 'start' | 'resume', then?: () => void): void {
+    // A process that already reported its end may still be exiting: its run is over.
+    if ((this.current?.job.runId === runId && !this.current.ended) || this.queue.some((j) => j.runId === runId)) {
+      throw new LoupeError('CONFLICT', `Run ${runId} is already training`);
+    }
+    takeRunLease(this.project, runId, 'queued', { then });
+    this.stopRefreshing ??= keepLeasesFresh(this.project, () => this.queued);
     this.queue.push({ runId, mode });
     this.pump();
   }
@@ -95,6 +107,7 @@ export class TrainingSupervisor {
     if (i >= 0) {
       this.queue.splice(i, 1);
       endRun(this.project.db, runId, 'stopped', null);
+      releaseRunLease(this.project, runId);
       this.finish(runId, 'stopped', 'Stopped before it started');
       return true;
     }
@@ -121,6 +134,8 @@ export class TrainingSupervisor {
       await done;
     }
     for (const j of [...this.queue]) this.stop(j.runId);
+    this.stopRefreshing?.();
+    this.stopRefreshing = null;
     const cur = this.current;
     if (cur) {
       const done = new Promise<void>((r) => cur.child.once('exit', () => r()));

@@ -11,8 +11,10 @@ import { CachedSource, datasetNormalization, fillCache, readSnapshot } from './d
 import { balancedClassWeights, fit, type FitEnd } from './fit.ts';
 import { buildModel } from './models.ts';
 import { buildTransferModel, splitTransferModel, unfreezeTop, type TransferModel } from './transfer.ts';
-import { checkpointDir, hasCheckpoint, loadModel, readLastState, saveLast, saveModel } from './checkpoint.ts';
-import { addWarnings, claimRun, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
+import { hasCheckpoint, readResumePoint, saveBest, saveLast, type ResumePoint } from './checkpoint.ts';
+import { addWarnings, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
+import { keepLeasesFresh, releaseRunLease, takeRunLease } from './run-lease.ts';
+import { repairRun } from './run-recovery.ts';
 import { TensorCache } from './tensor-cache.ts';
 import { ModelThreads } from './parallel/peers.ts';
 import { trainingThreads } from './parallel/threads.ts';
@@ -30,6 +32,8 @@ export interface TrainerOptions {
   /** 'resume' continues from the last checkpoint (a stopped, failed or extended run). */
   mode: 'start' | 'resume';
   backend: string;
+  /** The process that queued the run and may hand it over (the training process's parent). */
+  supervisorPid?: number;
   signal?: AbortSignal;
   events?: TrainerEvents;
   /** Train a frozen backbone's head on cached features when nothing is augmented (default true). */
@@ -50,13 +54,45 @@ export function describeError(e: unknown): string {
   return err?.message ?? String(e);
 }
 
+/** The last checkpoint to resume from; an error that says why when there is one but it cannot be used. */
+async function resumePoint(dir: string, runId: number, epochsDone: number): Promise<ResumePoint | undefined> {
+  if (!hasCheckpoint(dir, 'last')) {
+    if (epochsDone === 0) return undefined;
+    throw new Error(`Cannot resume run ${runId}: its last checkpoint (runs/${runId}/last) is missing. Re-run it to train from scratch.`);
+  }
+  try {
+    return await readResumePoint(dir);
+  } catch (e) {
+    throw new Error(`Cannot resume run ${runId}: its last checkpoint (runs/${runId}/last) is unreadable (${(e as Error).message}). Re-run it to train from scratch.`);
+  }
+}
+
+const LISTED = 50;
+
+/** A run's warnings name the first LISTED items of a list, then how many more. */
+function addListed(db: Project['db'], runId: number, lines: string[], what: string): void {
+  addWarnings(db, runId, lines.slice(0, LISTED));
+  if (lines.length > LISTED) addWarnings(db, runId, [`… and ${lines.length - LISTED} more ${what}`]);
+}
+
 export async function runTraining(project: Project, runId: number, o: TrainerOptions): Promise<TrainerResult> {
   const db = project.db;
+  const dir = runDir(project, runId);
+  try {
+    // A run another live process trains or queued is not touched, not even its status.
+    takeRunLease(project, runId, 'training', {
+      from: o.supervisorPid,
+      then: () => {
+        repairRun(project, runId);
+        markRunning(db, runId, o.backend);
+      },
+    });
+  } catch (e) {
+    return { status: 'failed', message: (e as Error).message };
+  }
+  const stopRefreshing = keepLeasesFresh(project, () => [runId]);
   const run = getRun(db, runId);
   const config: TrainConfig = run.config;
-  const dir = runDir(project, runId);
-  markRunning(db, runId, o.backend);
-  const release = claimRun(project, runId);
   let cache: TensorCache | null = null;
   let featureCache: TensorCache | null = null;
   let model: tfl.LayersModel | null = null;
@@ -66,14 +102,17 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     cache = new TensorCache(project.cacheDir, shape);
     o.events?.status?.('Preparing images');
     const snapshot = readSnapshot(db, runId);
-    const { kept, dropped } = await fillCache(project, cache, snapshot, shape, { signal: o.signal, progress: o.events?.prepare });
+    const { kept, dropped, fromCache } = await fillCache(project, cache, snapshot, shape, { signal: o.signal, progress: o.events?.prepare });
     if (o.signal?.aborted) {
       endRun(db, runId, 'stopped', null);
       return { status: 'stopped', message: 'Stopped before training began' };
     }
-    if (dropped.length) {
-      addWarnings(db, runId, dropped.slice(0, 50).map((d) => `Skipped ${d.path}: ${d.reason}`));
-      if (dropped.length > 50) addWarnings(db, runId, [`… and ${dropped.length - 50} more images skipped as unreadable`]);
+    addListed(db, runId, dropped.map((d) => `Skipped ${d.path}: ${d.reason}`), 'images skipped as unreadable');
+    if (fromCache.length) {
+      const message = `${fromCache.length} image${fromCache.length > 1 ? 's' : ''} trained from Loupe's cache: the file is gone since import`;
+      o.events?.status?.(`${message} (see the run's warnings)`);
+      addWarnings(db, runId, [`${message}:`]);
+      addListed(db, runId, fromCache.map((p) => `From the cache: ${p}`), 'from the cache');
     }
     const train = kept.filter((it) => it.split === 'train');
     const val = kept.filter((it) => it.split === 'val');
@@ -104,10 +143,10 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     });
     const valSource = val.length ? new CachedSource(cache, val, shape, normalization, { shuffle: false, seed: config.seed }) : null;
 
-    const resume = o.mode === 'resume' && hasCheckpoint(dir, 'last') ? readLastState(dir) : undefined;
+    const resume = o.mode === 'resume' ? await resumePoint(dir, runId, run.epochsDone) : undefined;
     let transfer: TransferModel | null = null;
     if (resume) {
-      model = await loadModel(checkpointDir(dir, 'last'));
+      model = resume.model;
       if (config.arch === 'backbone') transfer = splitTransferModel(model);
     } else if (config.arch === 'backbone') {
       transfer = await buildTransferModel(project, config, numClasses);
@@ -135,7 +174,8 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     const threads = trainingThreads(config.threads, o.backend, { images: train.length * config.epochs, batchSize: config.batchSize });
     if (threads > 1) peers = await ModelThreads.start(threads - 1, o.backend, model, numClasses, classWeights);
     const onThreads = threads > 1 ? ` on ${threads} threads` : '';
-    o.events?.status?.(resume ? `Resuming at epoch ${resume.state.epoch + 1}${onThreads}` : `Training${onThreads}`);
+    const from = resume ? `Resuming at epoch ${resume.state.epoch + 1}` : o.mode === 'resume' ? 'No checkpoint yet: training from epoch 1' : 'Training';
+    o.events?.status?.(`${from}${onThreads}`);
     let state = resume?.state;
     let optimizerWeights = resume?.optimizerWeights;
     let end: FitEnd = { status: 'finished', state: state ?? { epoch: 0, schedule: { factor: 1, best: null, badEpochs: 0 }, earlyStop: { best: null, bestEpoch: null, badEpochs: 0 } }, message: `Trained ${config.epochs} epochs` };
@@ -168,10 +208,10 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         resume: resumeArg,
         trainableLayers: phase.layers(),
         onBatchEnd: (m) => o.events?.batch?.(m),
-        onCheckpoint: async (optimizer, fitState, improved) => {
-          await saveLast(dir, model!, optimizer, fitState);
-          // The preprocessing travels with the weights: a run reused as a backbone, or exported, needs it.
-          if (improved) await saveModel(checkpointDir(dir, 'best'), model!, { 'preprocessing.json': JSON.stringify(preprocessing) });
+        onCheckpoint: async (optimizer, fitState, improved, metrics) => {
+          // best before last: a kill between the two keeps the better weights, and resume replays one epoch.
+          if (improved) await saveBest(dir, model!, preprocessing, metrics);
+          await saveLast(dir, model!, optimizer, fitState, metrics);
         },
         onEpochEnd: (m, { improved }) => {
           recordEpoch(db, runId, m, improved);
@@ -202,6 +242,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     model?.dispose();
     cache?.close();
     featureCache?.close();
-    release();
+    stopRefreshing();
+    releaseRunLease(project, runId);
   }
 }
