@@ -105,7 +105,7 @@ async function benchModel(name: 'lenet' | 'resnet', project: string, tree: Await
   const torchCsv = join(work, `torch-${name}.csv`);
   let torchThreads = 0;
   const fileRounds = await interleave(ROUNDS, {
-    loupe: async () => n / (await loupe(['predict', bundleDir, join(tree.dir, 'test'), '--out', loupeCsv, '--json'])).wallSeconds,
+    loupe: async () => n / (await loupe(['predict', bundleDir, join(tree.dir, 'test'), '--out', loupeCsv, '--json', '--full-paths'])).wallSeconds,
     torchBest: async () => {
       const r = await runTorch('torch_infer.py', [bundleDir, '--files', listFile, '--out', torchCsv, '--decoders', String(DECODERS), '--threads', 'cores']);
       torchThreads = Number(r.lines.at(-1)!['threads']);

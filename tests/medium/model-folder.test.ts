@@ -170,7 +170,8 @@ test('a backbone folder is checked by the same loader: paths, weights and backbo
   const src = join(dir, 'foreign-backbone');
   await saveModel(src, tinyModel());
   writeFileSync(join(src, 'model.json'), modelJsonWithPaths(['../outside.bin']));
-  assert.throws(() => importBackbone(s.project, src, 'evil'), refused(/outside the model's folder/));
+  // Refused by the import's own check (copy only files inside the folder) before the loader sees it.
+  assert.throws(() => importBackbone(s.project, src, 'evil'), refused(/outside (the model's|its) folder/));
   const big = join(dir, 'big-backbone');
   await saveModel(big, tinyModel());
   writeFileSync(join(big, 'backbone.json'), JSON.stringify({ imageSize: 100_000, channels: 1 }));
