@@ -184,7 +184,7 @@ test('a backbone folder is checked by the same loader: paths, weights and backbo
   assert.throws(() => findBackbone(s.project, 'placed'), refused(/one mean and one std per channel/));
   // A backbone name from a run config (someone else's project file) cannot reach a folder outside backbones/.
   await saveModel(join(s.project.path, 'outside-model'), tinyModel());
-  assert.throws(() => findBackbone(s.project, '../outside-model'), refused(/is not a backbone name/));
+  assert.throws(() => findBackbone(s.project, '../outside-model'), refused(/cannot name a backbone/));
 });
 
 test("a run whose stored preprocessing is out of bounds (a project from someone else) has no usable model", async () => {

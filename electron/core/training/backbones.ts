@@ -98,11 +98,10 @@ export function findBackbone(project: Project, name: string): BackboneInfo {
       dir,
     };
   }
+  // The name may come from a run config in someone else's project file: only a folder directly in backbones/.
   checkBackboneName(name);
   const found = listBackbones(project).find((b) => b.name === name);
   if (found) return found;
-  // The name may come from a run config in someone else's project file: only a folder directly in backbones/.
-  if (name === '.' || name === '..' || /[/\\\0]/.test(name)) throw new LoupeError('BAD_INPUT', `"${name}" is not a backbone name`);
   for (const [base, source] of [[join(project.path, 'backbones'), 'imported'], [shippedDir(), 'shipped']] as const) {
     if (existsSync(join(base, name))) return { ...readMeta(join(base, name), name), source, dir: join(base, name) };
   }
