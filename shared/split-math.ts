@@ -20,16 +20,17 @@ export interface SplitItem {
 }
 
 /** Integer shares of n proportional to weights, summing to n, each within 1 of its ideal (largest remainder). */
-export function largestRemainder(n: number, weights: readonly number[]): number[] {
+export function largestRemainder(n: number, weights: readonly number[], ahead?: ArrayLike<number>): number[] {
   const sum = weights.reduce((a, b) => a + b, 0);
   if (sum <= 0) return weights.map(() => 0);
   const ideal = weights.map((w) => (n * w) / sum);
   const out = ideal.map(Math.floor);
   let left = n - out.reduce((a, b) => a + b, 0);
+  // Equal remainders (always, with equal weights) go first to the buckets least `ahead` of their share so far.
   const order = ideal
     .map((v, i) => ({ i, frac: v - Math.floor(v) }))
     .filter((o) => weights[o.i]! > 0)
-    .sort((a, b) => b.frac - a.frac || a.i - b.i);
+    .sort((a, b) => (Math.abs(b.frac - a.frac) > 1e-9 ? b.frac - a.frac : 0) || (ahead ? ahead[a.i]! - ahead[b.i]! : 0) || a.i - b.i);
   for (let k = 0; left > 0 && order.length > 0; k = (k + 1) % order.length, left--) out[order[k]!.i]!++;
   return out;
 }
@@ -125,10 +126,19 @@ export function assignBuckets(items: readonly SplitItem[], weights: readonly num
   for (let i = 0; i < items.length; i++) totals[classOf[i]!]!++;
   const target = new Float64Array(classes * nb);
   const current = new Float64Array(classes * nb);
-  for (let c = 0; c < classes; c++) largestRemainder(totals[c]!, weights).forEach((t, b) => (target[c * nb + b] = t));
+  // Each class rounds its shares to whole images; classes take turns at rounding up, so the buckets' totals stay
+  // within one image of each other too (8 images a class in 5 folds: 5/5/5/5/4 for three classes, not 6/6/6/3/3).
+  const weightSum = weights.reduce((a, b) => a + b, 0);
+  const ahead = new Float64Array(nb);
+  for (let c = 0; c < classes; c++) {
+    largestRemainder(totals[c]!, weights, ahead).forEach((t, b) => {
+      target[c * nb + b] = t;
+      if (weightSum > 0) ahead[b]! += t - (totals[c]! * weights[b]!) / weightSum;
+    });
+  }
   const open = weights.map((w) => w > 0);
-  // Whole-bucket fill, for the last tie-break: classes round their shares the same way, so without it every
-  // class's leftover group would land in the same bucket (k folds of 18/12/12/12 instead of 15/15/12/12).
+  // Whole-bucket fill, for the last tie-break: groups of several images still leave choices the targets do not
+  // settle (k folds of 15/15/12/12, not 18/12/12/12).
   const bucketTarget = new Float64Array(nb);
   const bucketCount = new Float64Array(nb);
   for (let c = 0; c < classes; c++) for (let b = 0; b < nb; b++) bucketTarget[b]! += target[c * nb + b]!;

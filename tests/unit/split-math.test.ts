@@ -142,6 +142,19 @@ test('k-fold with groups: classes leave their leftover groups in different folds
   }
 });
 
+test('k-fold without groups: classes take turns at rounding up, so fold sizes stay within one image', () => {
+  // Three classes of 8 images into 5 folds: 1.6 per class and fold. Rounded alike, every class put its extra images
+  // in folds 1-3 (6/6/6/3/3); they must spread (5/5/5/5/4), each class still within one image of its share.
+  for (const [perClass, k] of [[[8, 8, 8], 5], [[10, 7, 13, 4], 3], [[11, 11], 4]] as const) {
+    for (const seed of [1, 2, 42]) {
+      const f = assignFolds(makeItems([...perClass]), k, seed);
+      const sizes = new Array<number>(k).fill(0);
+      for (const b of f) sizes[b]!++;
+      assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `${perClass} in ${k} folds, seed ${seed}: fold sizes ${sizes}`);
+    }
+  }
+});
+
 test('group rules: folder level, filename regex with or without a capture group, bad regex', () => {
   const lvl = compileGroupRule({ kind: 'folder', level: 2 });
   assert.equal(lvl('train/patient07/img1.png'), 'patient07');
