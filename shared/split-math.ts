@@ -126,12 +126,14 @@ export function assignBuckets(items: readonly SplitItem[], weights: readonly num
   for (let i = 0; i < items.length; i++) totals[classOf[i]!]!++;
   const target = new Float64Array(classes * nb);
   const current = new Float64Array(classes * nb);
-  // Each class rounds its shares to whole images; classes take turns at rounding up, so the buckets' totals stay
-  // within one image of each other too (8 images a class in 5 folds: 5/5/5/5/4 for three classes, not 6/6/6/3/3).
+  // Each class rounds its shares to whole images. For k folds (equal weights) classes take turns at rounding up, so
+  // the folds' totals stay within one image of each other too (8 images a class in 5 folds: 5/5/5/5/4 for three
+  // classes, not 6/6/6/3/3). Train/val/test splits round as they always did: a seed gives the split it gave before.
   const weightSum = weights.reduce((a, b) => a + b, 0);
   const ahead = new Float64Array(nb);
+  const takeTurns = weights.every((w) => w === weights[0]);
   for (let c = 0; c < classes; c++) {
-    largestRemainder(totals[c]!, weights, ahead).forEach((t, b) => {
+    largestRemainder(totals[c]!, weights, takeTurns ? ahead : undefined).forEach((t, b) => {
       target[c * nb + b] = t;
       if (weightSum > 0) ahead[b]! += t - (totals[c]! * weights[b]!) / weightSum;
     });
