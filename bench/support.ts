@@ -8,6 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, getPriority, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { pidAlive } from '../electron/core/training/run-lease.ts';
 
 export const BENCH_DIR = import.meta.dirname;
 export const REPO_DIR = join(BENCH_DIR, '..');
@@ -81,15 +82,6 @@ export function lockPath(): string {
   return process.env['LOUPE_BENCH_LOCK'] ?? join(tmpdir(), 'loupe-bench.lock');
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: the process exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Takes the bench lock for `bench`, or throws naming the bench that holds it. A lock left by a process that no
@@ -109,7 +101,7 @@ export function acquireBenchLock(bench: string, path = lockPath()): () => void {
         // Being written right now, or garbage: judged by its pid below (none → stale).
       }
       const pid = typeof holder.pid === 'number' && Number.isInteger(holder.pid) && holder.pid > 0 ? holder.pid : null;
-      if (pid !== null && alive(pid)) {
+      if (pid !== null && pidAlive(pid)) {
         throw new Error(`another bench is running (${String(holder.bench)}, pid ${pid}, since ${String(holder.since)}; lock ${path}): run benches one at a time`);
       }
       try {

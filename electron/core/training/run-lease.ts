@@ -42,7 +42,8 @@ export function processStartToken(pid: number): string | null {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this pid exists (a bench's lock file uses it too). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
