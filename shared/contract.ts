@@ -14,7 +14,7 @@ export * from './domain.ts';
 import { trainConfigSchema, type EpochMetrics, type RunInfo, type TrainConfig } from './training.ts';
 import type { BackendReport, TrainingEvent } from './worker-protocol.ts';
 import type { LiveState } from './live-state.ts';
-import { preprocessPresets } from './preprocess-presets.ts';
+import { preprocessPresets, type PreprocessPreset } from './preprocess-presets.ts';
 import type { EvaluationMetrics, FoldAggregate } from './metrics.ts';
 
 // ---------- shared value types ----------
@@ -215,7 +215,10 @@ export interface BackboneSummary {
 
 export interface EvaluationSummary {
   id: number;
-  runId: number;
+  /** The run evaluated; null for an external model's evaluation. */
+  runId: number | null;
+  /** A foreign classifier evaluated on the project's images (issue 12): its file name (never a path) and hash. */
+  external: { fileName: string; sha256: string; preprocess: PreprocessPreset; imageSize: number } | null;
   split: 'val' | 'test' | 'unlabeled';
   createdAt: string;
   n: number;
@@ -265,7 +268,7 @@ export interface LabelErrorCandidate {
   suggestedConfidence: number;
 }
 
-export type JobKind = 'import' | 'sample' | 'evaluate' | 'predict' | 'export' | 'report';
+export type JobKind = 'import' | 'sample' | 'evaluate' | 'predict' | 'export' | 'report' | 'backbone';
 export type JobState = 'running' | 'succeeded' | 'failed' | 'canceled';
 
 export interface Job {
@@ -282,7 +285,7 @@ export interface Job {
   startedAt: string;
   endedAt: string | null;
   /** Kind-specific outcome: the import report, the stored evaluation, or what an export wrote. */
-  result?: ImportReport | { evaluationId: number; notes: string[] } | ExportReport;
+  result?: ImportReport | { evaluationId: number; notes: string[] } | ExportReport | BackboneSummary;
 }
 
 /** What an export or report job wrote (issue 6). */
@@ -507,6 +510,27 @@ export const requestSchemas = {
   'evaluations:get': z.object({ evaluationId: id }).strict(),
   'evaluations:labelErrors': z.object({ runId: id, limit: z.number().int().min(1).max(10_000).default(500) }).strict(),
   'evaluations:crossValidation': z.object({ runId: id }).strict(),
+  /** Evaluates a foreign ONNX classifier on the project's labeled images of a split (issue 12); a job. */
+  'evaluations:external': z
+    .object({
+      path: absPath,
+      /** The model's class names, in the order of its outputs. */
+      classes: z.array(z.string().trim().min(1).max(100)).min(2).max(1000),
+      split: z.enum(['val', 'test']),
+      preprocess: z.enum(preprocessPresets).optional(),
+      imageSize: z.number().int().min(8).max(1024).optional(),
+    })
+    .strict(),
+  'evaluations:listExternal': empty,
+  /** `backbones:import` of an .onnx file as a job (conversion and verification in a training process). */
+  'backbones:importStart': z
+    .object({
+      path: absPath,
+      name: z.string().trim().min(1).max(100).optional(),
+      preprocess: z.enum(preprocessPresets).optional(),
+      imageSize: z.number().int().min(8).max(1024).optional(),
+    })
+    .strict(),
   'export:model': z
     .object({
       runId: id,
@@ -622,6 +646,9 @@ export interface Responses {
   'evaluations:get': EvaluationDetail;
   'evaluations:labelErrors': { candidates: LabelErrorCandidate[]; outOfFold: boolean };
   'evaluations:crossValidation': CrossValidation;
+  'evaluations:external': { jobId: string };
+  'evaluations:listExternal': EvaluationSummary[];
+  'backbones:importStart': { jobId: string };
   'suggestions:accept': EditResult;
   'export:model': { jobId: string };
   'export:dataset': { jobId: string };
@@ -640,7 +667,7 @@ export type LoupeHandlers = { [M in Method]: (request: Request<M>) => Promise<Re
 export interface Events {
   'job:progress': Job;
   /** Something in the open project changed (import batch landed, project opened/closed). */
-  'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' | 'labels' | 'splits' | 'runs' | 'evaluations' };
+  'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' | 'labels' | 'splits' | 'runs' | 'evaluations' | 'backbones' };
   'training:event': TrainingEvent;
   /** The desktop app's menu, for the UI to act on (never sent by the browser host). */
   'menu:command': { command: MenuCommand };

@@ -39,6 +39,7 @@ export function evalJson(ev: EvaluationDetail) {
   return {
     evaluationId: ev.id,
     runId: ev.runId,
+    ...(ev.external ? { externalModel: ev.external } : {}),
     split: ev.split,
     n: ev.n,
     stale: ev.stale,
@@ -98,7 +99,7 @@ export function writePredictionsCsv(
   const rows = db
     .prepare(
       `SELECT i.rel_path, p.label, p.predicted, p.probs, r.fold FROM predictions p
-       JOIN images i ON i.id = p.image_id JOIN evaluations e ON e.id = p.evaluation_id JOIN runs r ON r.id = e.run_id
+       JOIN images i ON i.id = p.image_id JOIN evaluations e ON e.id = p.evaluation_id LEFT JOIN runs r ON r.id = e.run_id
        WHERE p.evaluation_id IN (SELECT value FROM json_each(?)) ORDER BY i.rel_path, i.id`,
     )
     .all(JSON.stringify(pick.evaluationIds)) as { rel_path: string; label: number | null; predicted: number; probs: Buffer; fold: number | null }[];

@@ -21,7 +21,9 @@ function printEvaluation(ev: EvaluationDetail): string {
 }
 
 export async function evalCommand(args: string[]): Promise<number> {
-  const usage = 'Usage: loupe eval <project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list]\n       loupe eval <project> --run ID --folds [--json] [--predictions oof.csv]   (k-fold: out-of-fold)\n';
+  const usage =
+    'Usage: loupe eval <project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list]\n       loupe eval <project> --run ID --folds [--json] [--predictions oof.csv]   (k-fold: out-of-fold)\n' +
+    '       loupe eval <project> --model FILE.onnx --classes a,b,c|--classes-from labels.txt [--split val|test] [--preprocess imagenet|unit|minus-one-one] [--image-size N] [--json] [--predictions p.csv]\n';
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -32,12 +34,36 @@ export async function evalCommand(args: string[]): Promise<number> {
       predictions: { type: 'string' },
       list: { type: 'boolean', default: false },
       folds: { type: 'boolean', default: false },
+      model: { type: 'string' },
+      classes: { type: 'string' },
+      'classes-from': { type: 'string' },
+      preprocess: { type: 'string' },
+      'image-size': { type: 'string' },
     },
   });
   const [projectDir] = positionals;
   if (!projectDir) {
     process.stderr.write(usage);
     return 2;
+  }
+  if (values.model !== undefined || (values.list && values.run === undefined)) {
+    const split = values.split;
+    if (split !== 'val' && split !== 'test') throw new LoupeError('VALIDATION', `--split takes val or test; got "${split}"`);
+    const { evaluateExternal, listExternal } = await import('./eval-external.ts');
+    return withProject(projectDir, (core) =>
+      values.model === undefined
+        ? listExternal(core, values.json ?? false)
+        : evaluateExternal(core, {
+            model: values.model,
+            classes: values.classes,
+            classesFrom: values['classes-from'],
+            split,
+            preprocess: values.preprocess,
+            imageSize: values['image-size'],
+            json: values.json ?? false,
+            predictions: values.predictions,
+          }),
+    );
   }
   const runId = runIdOf(values.run, usage);
   if (values.split !== 'val' && values.split !== 'test') throw new LoupeError('VALIDATION', `--split takes val or test; got "${values.split}"`);
