@@ -9,7 +9,6 @@ import {
   LoupeError,
   parseRequest,
   type AppInfo,
-  type BackboneSummary,
   type Events,
   type EventName,
   type LoupeHandlers,
@@ -340,10 +339,10 @@ export class LoupeCore {
       'backbones:list': async () => listBackbones(this.requireProject()).map(backboneSummary),
       'backbones:import': async ({ path, name, preprocess, imageSize }) => {
         if (/\.onnx$/i.test(path)) {
-          const job = this.startBackboneImport({ path, name, preprocess, imageSize });
-          const done = await this.jobs.wait(job);
-          if (done.state !== 'succeeded') throw new LoupeError(done.state === 'canceled' ? 'CONFLICT' : 'BAD_INPUT', done.message);
-          return done.result as BackboneSummary;
+          // The same training-process task as the app's Import job, awaited here so its error keeps its code.
+          const b = await this.requireTrainer().importBackbone({ file: path, name, preprocess, imageSize }, { signal: new AbortController().signal, progress: () => {} });
+          this.emit('project:changed', { reason: 'backbones' });
+          return b;
         }
         if (preprocess || imageSize) throw new LoupeError('BAD_INPUT', '--preprocess and --image-size apply to .onnx files; a TF.js backbone folder carries its own');
         return backboneSummary(importBackbone(this.requireProject(), path, name));
