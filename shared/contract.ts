@@ -556,7 +556,8 @@ export const requestSchemas = {
     .strict(),
   'report:create': z
     .object({
-      runId: id,
+      /** The run; may be left out with `evaluationId` (an external model's evaluation has no run, issue 12). */
+      runId: id.optional(),
       outPath: absPath,
       /** The evaluation to report; default the run's latest test evaluation, else its latest validation one. */
       evaluationId: id.optional(),
@@ -573,7 +574,8 @@ export const requestSchemas = {
       author: z.string().max(200).optional(),
       force: z.boolean().default(false),
     })
-    .strict(),
+    .strict()
+    .refine((r) => r.runId !== undefined || r.evaluationId !== undefined, 'Give the run (runId) or the evaluation (evaluationId) to report'),
   'suggestions:accept': z
     .object({ evaluationId: id, imageIds: z.array(id).min(1).max(500_000).optional(), minConfidence: z.number().min(0).max(1).optional() })
     .strict()

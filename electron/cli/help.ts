@@ -227,9 +227,9 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     ],
     summary: 'PDF evaluation report: confusion matrix, ROC, calibration, examples',
     options: [
-      ['--run ID', 'the run to report on (required)'],
+      ['--run ID', 'the run to report on (or leave it out and give --evaluation)'],
       ['--out FILE', 'the PDF to write (required)'],
-      ['--evaluation ID', 'which stored evaluation (default: the run’s test evaluation, else its validation one)'],
+      ['--evaluation ID', 'which stored evaluation (default: the run’s test evaluation, else its validation one); alone, any evaluation, e.g. of an external model (loupe eval --model --list)'],
       ['--letter', 'US Letter pages (default: A4)'],
       ['--thumbnails', 'include thumbnails of misclassified images (default: left out, images may identify patients)'],
       ['--no-thumbnails', 'leave example images out (the default)'],

@@ -170,3 +170,18 @@ test('loupe eval --model: JSON metrics marked external, and the predictions CSV 
   assert.equal(none.status, 2);
   assert.match(none.stderr, /--classes a,b,c or --classes-from/);
 });
+
+test('the PDF report of an external evaluation says "external model <name> sha256 …" and has its metrics, no training pages', async () => {
+  const [latest] = await core.dispatch('evaluations:listExternal', {});
+  const out = join(dir, 'external.pdf');
+  const { jobId } = await core.dispatch('report:create', { evaluationId: latest!.id, outPath: out });
+  const job = await core.jobs.wait(jobId);
+  assert.equal(job.state, 'succeeded', job.message);
+  const text = spawnSync('pdftotext', ['-layout', out, '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, ' ');
+  // The 64-digit hash may wrap at the column's edge: compared without whitespace.
+  assert.ok(text.replace(/ /g, '').includes(`externalmodel${latest!.external!.fileName}sha256${latest!.external!.sha256}`), text.slice(0, 800));
+  assert.match(text, /Confusion matrix/i);
+  assert.doesNotMatch(text, /Training curves|Training settings/);
+  assert.ok(!text.includes(dir), 'no absolute path in the report');
+  await assert.rejects(core.dispatch('report:create', { outPath: join(dir, 'none.pdf') }), /Give the run \(runId\) or the evaluation/);
+});

@@ -387,7 +387,8 @@ export class LoupeCore {
       },
       'report:create': async (req) => {
         const project = this.requireProject();
-        finishedModelDir(project, getRun(project.db, req.runId));
+        if (req.runId !== undefined) finishedModelDir(project, getRun(project.db, req.runId));
+        else getEvaluation(project.db, req.evaluationId!); // NOT_FOUND at once
         prepareOutFile(req.outPath, req.force);
         const job = this.jobs.start('report', (ctx) => createReport(project, { ...req, appVersion: APP_VERSION, signal: ctx.signal, progress: ctx.progress }));
         return { jobId: job.jobId };
