@@ -5,6 +5,7 @@
 // Screenshots go to tests/.artifacts/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -120,5 +121,18 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   assert.equal(cells.length, 9, 'a 3 × 3 clickable matrix');
   assert.equal(cells.reduce((a, c) => a + c.count, 0), detail.n);
   await s.shot('63-onnx-external-evaluation');
+
+  // Its PDF report, from the banner: the external model's name and hash, no run.
+  await page.getByTestId('eval-external-report').click();
+  await evaluate.dialog.waitFor();
+  assert.match(await page.locator('#export-title').innerText(), /Report on external model vendor-classifier\.onnx/);
+  await page.getByTestId('export-start').click();
+  await page.getByTestId('export-result').waitFor({ timeout: 120_000 });
+  await s.shot('64-onnx-external-report');
+  const reports = (await hostApi(served, 'jobs:list', {})).filter((j) => j.kind === 'report' && j.state === 'succeeded');
+  assert.equal(reports.length, 1);
+  const pdf = (reports[0]!.result as { path: string }).path;
+  const text = spawnSync('pdftotext', ['-layout', pdf, '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, '');
+  assert.ok(text.includes(`externalmodelvendor-classifier.onnxsha256${sha}`), 'the report names the external model and its hash');
   assert.deepEqual(s.pageErrors, []);
 });
