@@ -406,6 +406,21 @@ const seed = z.number().int().min(0).max(2 ** 31 - 1);
 
 
 /** Request schema for every method. The key is the method name, `domain:verb`. */
+/** A foreign ONNX network's input (issue 12): how it expects its pixels, and its size when the file leaves it open. */
+const foreignInput = {
+  preprocess: z.enum(preprocessPresets).optional(),
+  imageSize: z.number().int().min(8).max(1024).optional(),
+};
+
+const backboneImportSchema = z
+  .object({
+    path: absPath,
+    name: z.string().trim().min(1).max(100).optional(),
+    /** For an .onnx file only. */
+    ...foreignInput,
+  })
+  .strict();
+
 export const requestSchemas = {
   'app:info': empty,
   'projects:recent': empty,
@@ -495,15 +510,7 @@ export const requestSchemas = {
   'presets:save': z.object({ name: z.string().trim().min(1).max(100), config: trainConfigSchema }).strict(),
   'presets:delete': z.object({ name: z.string().min(1).max(100) }).strict(),
   'backbones:list': empty,
-  'backbones:import': z
-    .object({
-      path: absPath,
-      name: z.string().trim().min(1).max(100).optional(),
-      /** For an .onnx file: how the network expects its pixels, and its input size when the file leaves it open. */
-      preprocess: z.enum(preprocessPresets).optional(),
-      imageSize: z.number().int().min(8).max(1024).optional(),
-    })
-    .strict(),
+  'backbones:import': backboneImportSchema,
   'evaluations:run': z.object({ runId: id, split: z.enum(['val', 'test']) }).strict(),
   'evaluations:predictUnlabeled': z.object({ runId: id }).strict(),
   'evaluations:list': z.object({ runId: id }).strict(),
@@ -517,20 +524,12 @@ export const requestSchemas = {
       /** The model's class names, in the order of its outputs. */
       classes: z.array(z.string().trim().min(1).max(100)).min(2).max(1000),
       split: z.enum(['val', 'test']),
-      preprocess: z.enum(preprocessPresets).optional(),
-      imageSize: z.number().int().min(8).max(1024).optional(),
+      ...foreignInput,
     })
     .strict(),
   'evaluations:listExternal': empty,
   /** `backbones:import` of an .onnx file as a job (conversion and verification in a training process). */
-  'backbones:importStart': z
-    .object({
-      path: absPath,
-      name: z.string().trim().min(1).max(100).optional(),
-      preprocess: z.enum(preprocessPresets).optional(),
-      imageSize: z.number().int().min(8).max(1024).optional(),
-    })
-    .strict(),
+  'backbones:importStart': backboneImportSchema,
   'export:model': z
     .object({
       runId: id,

@@ -6,8 +6,7 @@ import { lstatSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LoupeError, type EvaluationDetail } from '../../../shared/contract.ts';
 import type { LoupeCore } from '../../core/api/loupe-core.ts';
-import { followJob, jobExitCode } from '../run-job.ts';
-import { evalJson, fmt, metricsText, writePredictionsCsv } from './eval-output.ts';
+import { fmt, metricsText, reportEvaluationJob } from './eval-output.ts';
 
 /** A labels file is a short text file: one class name a line. */
 const MAX_LABELS_BYTES = 1024 * 1024;
@@ -55,19 +54,7 @@ export async function evaluateExternal(core: LoupeCore, opts: ExternalEvalOption
   const imageSize = opts.imageSize === undefined ? undefined : Number(opts.imageSize);
   const request = { path: resolve(opts.model), classes: classNames(opts), split: opts.split, preprocess: opts.preprocess, imageSize };
   const { jobId } = await core.dispatch('evaluations:external', request);
-  const job = await followJob(core, jobId, false);
-  if (job.state !== 'succeeded') {
-    process.stderr.write(`loupe: evaluation ${job.state}: ${job.message}\n`);
-    return jobExitCode(job);
-  }
-  const evaluationId = (job.result as { evaluationId: number }).evaluationId;
-  const ev = await core.dispatch('evaluations:get', { evaluationId });
-  if (opts.predictions) {
-    const n = writePredictionsCsv(core.requireProject().db, { evaluationIds: [ev.id], classes: ev.classes }, opts.predictions);
-    process.stderr.write(`Wrote ${n} predictions to ${resolve(opts.predictions)}\n`);
-  }
-  process.stdout.write(opts.json ? JSON.stringify(evalJson(ev), null, 2) + '\n' : externalText(ev));
-  return 0;
+  return reportEvaluationJob(core, jobId, { json: opts.json, predictions: opts.predictions }, externalText);
 }
 
 export async function listExternal(core: LoupeCore, json: boolean): Promise<number> {

@@ -1,11 +1,10 @@
 /** `loupe eval`, `loupe predict-unlabeled`, `loupe label-errors`: evaluation from the command line. */
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
 import { LoupeError, type EvaluationDetail } from '../../../shared/contract.ts';
 import { followJob, jobExitCode } from '../run-job.ts';
 import { withProject } from '../with-core.ts';
 import { crossValidate } from './eval-folds.ts';
-import { evalJson, fmt, metricsText, writePredictionsCsv } from './eval-output.ts';
+import { fmt, metricsText, reportEvaluationJob } from './eval-output.ts';
 
 function runIdOf(v: string | undefined, usage: string): number {
   const id = Number(v);
@@ -76,19 +75,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     }
     if (values.folds) return crossValidate(core, runId, { json: values.json ?? false, predictions: values.predictions });
     const { jobId } = await core.dispatch('evaluations:run', { runId, split });
-    const job = await followJob(core, jobId, false);
-    if (job.state !== 'succeeded') {
-      process.stderr.write(`loupe: evaluation ${job.state}: ${job.message}\n`);
-      return jobExitCode(job);
-    }
-    const evaluationId = (job.result as { evaluationId: number }).evaluationId;
-    const ev = await core.dispatch('evaluations:get', { evaluationId });
-    if (values.predictions) {
-      const n = writePredictionsCsv(core.requireProject().db, { evaluationIds: [ev.id], classes: ev.classes }, values.predictions);
-      process.stderr.write(`Wrote ${n} predictions to ${resolve(values.predictions)}\n`);
-    }
-    process.stdout.write(values.json ? JSON.stringify(evalJson(ev), null, 2) + '\n' : printEvaluation(ev));
-    return 0;
+    return reportEvaluationJob(core, jobId, { json: values.json ?? false, predictions: values.predictions }, printEvaluation);
   });
 }
 

@@ -54,7 +54,7 @@ export function smallDataAdvice(project: Project, classCounts: number[]): string
       : pretrained.length
       ? `Transfer learning: start from the pretrained backbone “${pretrained[0]!.name}” (Advanced settings → Architecture → Transfer learning); ` +
           'its features were learned elsewhere, so it needs far fewer labels.'
-      : 'Transfer learning needs far fewer labels: once a pretrained backbone is imported (command line: loupe backbone import), train from it ' +
+      : 'Transfer learning needs far fewer labels: once a pretrained backbone is imported (Advanced settings → Architecture → Transfer learning → Import backbone, or loupe backbone import), train from it ' +
           'instead of from scratch (Advanced settings → Architecture → Transfer learning).',
   );
   const val = validationCount(project) ?? Math.round(n * 0.15);
