@@ -218,7 +218,7 @@ export interface EvaluationSummary {
   /** The run evaluated; null for an external model's evaluation. */
   runId: number | null;
   /** A foreign classifier evaluated on the project's images (issue 12): its file name (never a path) and hash. */
-  external: { fileName: string; sha256: string; preprocess: PreprocessPreset; imageSize: number } | null;
+  external: { fileName: string; sha256: string; preprocess: PreprocessPreset | 'bundle'; imageSize: number } | null;
   split: 'val' | 'test' | 'unlabeled';
   createdAt: string;
   n: number;
@@ -521,8 +521,8 @@ export const requestSchemas = {
   'evaluations:external': z
     .object({
       path: absPath,
-      /** The model's class names, in the order of its outputs. */
-      classes: z.array(z.string().trim().min(1).max(100)).min(2).max(1000),
+      /** The model's class names, in the order of its outputs (a Loupe bundle folder names them itself). */
+      classes: z.array(z.string().trim().min(1).max(100)).min(2).max(1000).optional(),
       split: z.enum(['val', 'test']),
       ...foreignInput,
     })

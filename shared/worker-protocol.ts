@@ -9,8 +9,9 @@ import type { BatchMetrics, EpochMetrics } from './training.ts';
 
 /** A foreign classifier to evaluate on the project's images (issue 12). */
 export interface ExternalEvaluationRequest {
+  /** An ONNX file, or a Loupe bundle folder (which names its classes and preprocessing itself). */
   readonly file: string;
-  readonly classes: string[];
+  readonly classes?: string[];
   readonly split: 'val' | 'test';
   readonly preprocess?: PreprocessPreset;
   readonly imageSize?: number;

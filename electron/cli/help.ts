@@ -153,11 +153,12 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       '<project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list]',
       '<project> --run ID --folds [--json] [--predictions oof.csv]',
       '<project> --model FILE.onnx --classes a,b,c|--classes-from labels.txt [--split val|test] [--preprocess P] [--image-size N] [--json] [--predictions p.csv]',
+      '<project> --model BUNDLE_DIR [--split val|test] [--json] [--predictions p.csv]',
     ],
     summary: 'Evaluate a run, or a foreign ONNX classifier (external validation): metrics, confusion matrix, ROC/AUC with confidence intervals',
     options: [
       ['--run ID', 'the run to evaluate'],
-      ['--model FILE', 'instead of a run: an ONNX classifier from elsewhere, stored as an "external model" evaluation (its file name and SHA-256)'],
+      ['--model FILE', 'instead of a run: an ONNX classifier from elsewhere, or a Loupe bundle folder from another project, stored as an "external model" evaluation (its name and SHA-256)'],
       ['--classes a,b,c', 'with --model: its class names in output order, mapped to the project\'s by name'],
       ['--classes-from FILE', 'with --model: the class names from a text file, one a line'],
       ['--preprocess P', 'with --model: imagenet (x/255 then ImageNet mean/std, the default), unit (x/255) or minus-one-one (x/127.5 − 1)'],

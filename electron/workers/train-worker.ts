@@ -8,6 +8,7 @@ import { Project } from '../core/project/project.ts';
 import { selectBackend } from '../core/training/backend.ts';
 import { runTraining } from '../core/training/trainer.ts';
 import { runEvaluation } from '../core/evaluation/evaluate.ts';
+import { statSync } from 'node:fs';
 import { LoupeError } from '../../shared/contract.ts';
 
 const BATCH_EVENT_INTERVAL_MS = 100;
@@ -85,8 +86,16 @@ async function task(msg: Exclude<ToTrainer, { type: 'start' | 'cancel' | 'doctor
       return;
     }
     case 'evaluateExternal': {
+      // A folder is a Loupe bundle (TF.js, needs a backend); a file is ONNX (onnxruntime alone).
+      const bundle = statSync(msg.request.file, { throwIfNoEntry: false })?.isDirectory() ?? false;
       const { runExternalEvaluation } = await import('../core/evaluation/external-model.ts');
-      const r = await withProject(msg.projectPath, (project, progress) => runExternalEvaluation(project, msg.request, { signal, progress }), { tensorflow: false });
+      const { runBundleEvaluation } = await import('../core/evaluation/external-bundle.ts');
+      const r = await withProject(
+        msg.projectPath,
+        (project, progress) =>
+          bundle ? runBundleEvaluation(project, msg.request, { signal, progress }) : runExternalEvaluation(project, { ...msg.request, classes: msg.request.classes ?? [] }, { signal, progress }),
+        { tensorflow: bundle },
+      );
       send({ type: 'evaluated', ...r });
       return;
     }

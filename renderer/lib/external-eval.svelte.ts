@@ -59,7 +59,8 @@ class ExternalEvaluation {
     try {
       const { jobId } = await api['evaluations:external']({
         path: f.path.trim(),
-        classes: parseClassNames(f.classes),
+        // None for a Loupe bundle folder, which names its classes itself.
+        ...(parseClassNames(f.classes).length ? { classes: parseClassNames(f.classes) } : {}),
         split: f.split,
         preprocess: f.preprocess,
         ...(size !== undefined ? { imageSize: size } : {}),

@@ -8,6 +8,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
+import { createRuns } from '../../electron/core/training/run-service.ts';
+import { runTraining } from '../../electron/core/training/trainer.ts';
+import { runEvaluation } from '../../electron/core/evaluation/evaluate.ts';
 import type { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { decodeForModel } from '../../electron/core/images/model-input.ts';
 import { normalizeInto } from '../../electron/core/training/augment.ts';
@@ -35,7 +41,7 @@ after(async () => {
   await core.shutdown();
 });
 
-async function runExternal(req: { path: string; classes: string[]; split: 'val' | 'test'; preprocess?: 'imagenet' | 'unit' | 'minus-one-one'; imageSize?: number }) {
+async function runExternal(req: { path: string; classes?: string[]; split: 'val' | 'test'; preprocess?: 'imagenet' | 'unit' | 'minus-one-one'; imageSize?: number }) {
   const { jobId } = await core.dispatch('evaluations:external', req);
   return core.jobs.wait(jobId);
 }
@@ -184,4 +190,37 @@ test('the PDF report of an external evaluation says "external model <name> sha25
   assert.doesNotMatch(text, /Training curves|Training settings/);
   assert.ok(!text.includes(dir), 'no absolute path in the report');
   await assert.rejects(core.dispatch('report:create', { outPath: join(dir, 'none.pdf') }), /Give the run \(runId\) or the evaluation/);
+});
+
+test('a Loupe bundle from another project evaluates as an external model, with the same numbers as its run', async () => {
+  // A tiny run trained here (wasm, in this process), exported, then evaluated as a foreign bundle.
+  await tf.setBackend('wasm');
+  registerWasmTrainingKernels();
+  const [run] = createRuns(core.requireProject(), { config: { arch: 'lenet5', imageSize: 16, channels: 1, epochs: 1, batchSize: 8, augment: {}, earlyStopping: null, seed: 1 } }, 'test');
+  const trained = await runTraining(core.requireProject(), run!.id, { mode: 'start', backend: 'wasm' });
+  assert.equal(trained.status, 'finished', trained.message);
+  const own = await runEvaluation(core.requireProject(), { runId: run!.id, split: 'test' });
+  const bundleDir = join(dir, 'colleague-bundle');
+  const exported = await core.jobs.wait((await core.dispatch('export:model', { runId: run!.id, outDir: bundleDir, formats: ['tfjs'] })).jobId);
+  assert.equal(exported.state, 'succeeded', exported.message);
+
+  const job = await runExternal({ path: bundleDir, split: 'test' });
+  assert.equal(job.state, 'succeeded', job.message);
+  const ev = await core.dispatch('evaluations:get', { evaluationId: (job.result as { evaluationId: number }).evaluationId });
+  const ref = await core.dispatch('evaluations:get', { evaluationId: own.evaluationId });
+  assert.equal(ev.runId, null);
+  assert.equal(ev.external?.fileName, 'colleague-bundle');
+  assert.equal(ev.external?.preprocess, 'bundle');
+  assert.equal(ev.external?.sha256, ref.modelSha256, "identified by its weights' SHA-256, as its run is");
+  assert.deepEqual(ev.classes, ref.classes);
+  assert.equal(ev.n, ref.n);
+  assert.equal(ev.metrics!.accuracy, ref.metrics!.accuracy);
+  assert.deepEqual(ev.metrics!.confusionMatrix.matrix, ref.metrics!.confusionMatrix.matrix);
+
+  // Names that are not the bundle's own: refused, nothing stored.
+  const before = counts();
+  const wrong = await runExternal({ path: bundleDir, classes: ['bar', 'disc', 'x'], split: 'test' });
+  assert.equal(wrong.state, 'failed');
+  assert.match(wrong.message, /labels\.json lists 2 classes/);
+  assert.deepEqual(counts(), before);
 });

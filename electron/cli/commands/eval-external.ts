@@ -1,8 +1,9 @@
 /**
- * `loupe eval <project> --model FILE.onnx --classes a,b,c|--classes-from labels.txt` (issue 12): external validation
- * of a foreign classifier on the project's labeled images, through the same job as the app's Evaluate view.
+ * `loupe eval <project> --model FILE.onnx --classes a,b,c|--classes-from labels.txt` or `--model BUNDLE_DIR` (issue
+ * 12): external validation of a foreign classifier on the project's labeled images, through the same job as the
+ * app's Evaluate view.
  */
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LoupeError, type EvaluationDetail } from '../../../shared/contract.ts';
 import type { LoupeCore } from '../../core/api/loupe-core.ts';
@@ -52,7 +53,11 @@ function externalText(ev: EvaluationDetail): string {
 
 export async function evaluateExternal(core: LoupeCore, opts: ExternalEvalOptions): Promise<number> {
   const imageSize = opts.imageSize === undefined ? undefined : Number(opts.imageSize);
-  const request = { path: resolve(opts.model), classes: classNames(opts), split: opts.split, preprocess: opts.preprocess, imageSize };
+  const path = resolve(opts.model);
+  // A Loupe bundle folder names its classes itself.
+  const bundle = statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  const classes = bundle && opts.classes === undefined && opts.classesFrom === undefined ? undefined : classNames(opts);
+  const request = { path, classes, split: opts.split, preprocess: opts.preprocess, imageSize };
   const { jobId } = await core.dispatch('evaluations:external', request);
   return reportEvaluationJob(core, jobId, { json: opts.json, predictions: opts.predictions }, externalText);
 }

@@ -52,7 +52,7 @@ interface ExternalRow {
   file_name: string;
   sha256: string;
   classes: string;
-  preprocess: PreprocessPreset;
+  preprocess: PreprocessPreset | 'bundle';
   image_size: number;
 }
 

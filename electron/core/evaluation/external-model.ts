@@ -126,6 +126,41 @@ export function asProbabilities(outputs: Float32Array, k: number): { probs: Floa
   return { probs, softmax: true };
 }
 
+/** The split's labeled images mapped to the model's classes by name, with what was left out and why. */
+export function externalTargets(project: Project, classes: readonly string[], split: 'val' | 'test'): { targets: { imageId: number; label: number | null }[]; notes: string[] } {
+  const rows = project.db
+    .prepare(
+      `SELECT i.id, c.name FROM images i JOIN classes c ON c.id = i.class_id
+       WHERE i.split = ? AND i.status = 'ok' AND i.excluded = 0 ORDER BY i.id`,
+    )
+    .all(split) as { id: number; name: string }[];
+  const { targets, notes } = mapByClassName(rows, classes, 'the model has no class of that name');
+  const projectNames = new Set(rows.map((r) => r.name.toLowerCase()));
+  const unmatched = classes.filter((c) => !projectNames.has(c.toLowerCase()));
+  if (unmatched.length) notes.push(`The model's classes with no ${split} images in the project: ${unmatched.join(', ')}`);
+  if (targets.length === 0) throw new LoupeError('BAD_INPUT', `The ${split} split has no labeled images of the model's classes (${classes.join(', ')})`);
+  return { targets, notes };
+}
+
+/** Stores the external model and its evaluation in one transaction. */
+export function storeExternalEvaluation(
+  project: Project,
+  model: { fileName: string; sha256: string; format: 'onnx' | 'bundle'; classes: string[]; preprocess: string; imageSize: number; channels: number },
+  e: { split: 'val' | 'test'; imageIds: number[]; labels: (number | null)[]; probs: Float32Array; notes: string[] },
+): number {
+  return project.db.transaction(() => {
+    const externalModelId = Number(
+      project.db
+        .prepare(
+          `INSERT INTO external_models (file_name, sha256, format, classes, preprocess, image_size, channels, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(model.fileName, model.sha256, model.format, JSON.stringify(model.classes), model.preprocess, model.imageSize, model.channels, new Date().toISOString()).lastInsertRowid,
+    );
+    return storeEvaluation(project.db, { runId: null, externalModelId, split: e.split, modelSha256: model.sha256, imageIds: e.imageIds, labels: e.labels, probs: e.probs, k: model.classes.length, notes: e.notes });
+  })();
+}
+
 export async function runExternalEvaluation(
   project: Project,
   task: ExternalEvaluationTask,
@@ -140,19 +175,7 @@ export async function runExternalEvaluation(
     const k = classes.length;
     // The output is checked on one blank image before any image is decoded: a wrong model fails at once.
     await runBatch(s, new Float32Array(s.channels * s.size * s.size), 1, k);
-    const rows = project.db
-      .prepare(
-        `SELECT i.id, c.name FROM images i JOIN classes c ON c.id = i.class_id
-         WHERE i.split = ? AND i.status = 'ok' AND i.excluded = 0 ORDER BY i.id`,
-      )
-      .all(task.split) as { id: number; name: string }[];
-    const { targets, notes } = mapByClassName(rows, classes, 'the model has no class of that name');
-    const projectNames = new Set(rows.map((r) => r.name.toLowerCase()));
-    const unmatched = classes.filter((c) => !projectNames.has(c.toLowerCase()));
-    if (unmatched.length) notes.push(`The model's classes with no ${task.split} images in the project: ${unmatched.join(', ')}`);
-    if (targets.length === 0) {
-      throw new LoupeError('BAD_INPUT', `The ${task.split} split has no labeled images of the model's classes (${classes.join(', ')})`);
-    }
+    const { targets, notes } = externalTargets(project, classes, task.split);
     const shape = { imageSize: s.size, channels: s.channels, resize: 'squash' as const };
     const { cache, kept, dropped } = await cachedImages(project, shape, targets.map((t) => t.imageId), opts);
     const outputs = new Float32Array(kept.length * k);
@@ -173,30 +196,13 @@ export async function runExternalEvaluation(
     const { probs, softmax } = asProbabilities(outputs, k);
     if (softmax) notes.push('The model outputs scores (logits): Loupe turned them into probabilities with softmax');
     const labelOf = new Map(targets.map((t) => [t.imageId, t.label]));
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
     const imageIds = kept.map((it) => it.imageId);
     opts.progress?.(kept.length, kept.length, 'Computing metrics');
-    const evaluationId = project.db.transaction(() => {
-      const externalModelId = Number(
-        project.db
-          .prepare(
-            `INSERT INTO external_models (file_name, sha256, format, classes, preprocess, image_size, channels, created_at)
-             VALUES (?, ?, 'onnx', ?, ?, ?, ?, ?)`,
-          )
-          .run(basename(file), sha256, JSON.stringify(classes), preset, s.size, s.channels, new Date().toISOString()).lastInsertRowid,
-      );
-      return storeEvaluation(project.db, {
-        runId: null,
-        externalModelId,
-        split: task.split,
-        modelSha256: sha256,
-        imageIds,
-        labels: imageIds.map((id) => labelOf.get(id) ?? null),
-        probs,
-        k,
-        notes,
-      });
-    })();
+    const evaluationId = storeExternalEvaluation(
+      project,
+      { fileName: basename(file), sha256: createHash('sha256').update(bytes).digest('hex'), format: 'onnx', classes, preprocess: preset, imageSize: s.size, channels: s.channels },
+      { split: task.split, imageIds, labels: imageIds.map((id) => labelOf.get(id) ?? null), probs, notes },
+    );
     return { evaluationId, n: imageIds.length, notes };
   } finally {
     await s.session.release();
