@@ -30,7 +30,7 @@ export function patientWarning(patients: readonly string[], listed: number): Spl
   const n = `${patients.length}${patients.length === LIMIT ? '+' : ''}`;
   return {
     kind: 'patient-across-splits',
-    message: `${n} patient${patients.length === 1 ? ' has' : 's have'} images in more than one split (patient leakage): split with "keep together: same Patient ID"`,
+    message: `${n} patient${patients.length === 1 ? ' has' : 's have'} images in more than one split (patient leakage): re-split keeping the images of the same patient together`,
     items: patients.slice(0, listed),
   };
 }
