@@ -29,21 +29,22 @@ function facet(db: Database, column: string): Facet[] {
 export function dicomFacets(db: Database): DicomFacets {
   const images = (db.prepare(`SELECT COUNT(*) AS n FROM dicom_images d JOIN images i ON i.id = d.image_id WHERE ${IMPORTED}`).get() as { n: number }).n;
   if (images === 0) return { images, modalities: [], bodyParts: [], views: [], series: [] };
-  const series = (
-    db
-      .prepare(
-        `SELECT d.series_instance_uid AS value, MAX(d.series_description) AS description, MAX(d.modality) AS modality, COUNT(*) AS count
-         FROM dicom_images d JOIN images i ON i.id = d.image_id
-         WHERE ${IMPORTED} AND d.series_instance_uid IS NOT NULL GROUP BY d.series_instance_uid ORDER BY description, value`,
-      )
-      .all() as { value: string; description: string | null; modality: string | null; count: number }[]
-  ).map((s) => ({
-    value: s.value,
-    // A series without a description is told apart by its UID's last digits.
-    label: `${s.description?.trim() || `…${s.value.slice(-8)}`}${s.modality ? ` (${s.modality})` : ''}`,
-    count: s.count,
-  }));
-  return { images, modalities: facet(db, 'modality'), bodyParts: facet(db, 'body_part'), views: facet(db, 'view_position'), series };
+  const series = db
+    .prepare(
+      `SELECT d.series_instance_uid AS value, MAX(d.series_description) AS description, MAX(d.modality) AS modality, COUNT(*) AS count
+       FROM dicom_images d JOIN images i ON i.id = d.image_id
+       WHERE ${IMPORTED} AND d.series_instance_uid IS NOT NULL GROUP BY d.series_instance_uid ORDER BY description IS NULL, description, value`,
+    )
+    .all() as { value: string; description: string | null; modality: string | null; count: number }[];
+  const described = new Map<string, number>();
+  for (const s of series) if (s.description?.trim()) described.set(s.description.trim(), (described.get(s.description.trim()) ?? 0) + 1);
+  const options = series.map((s) => {
+    const description = s.description?.trim() ?? '';
+    // A series without a description, or sharing it with others, is told apart by its UID's last digits.
+    const name = !description ? `…${s.value.slice(-8)}` : described.get(description)! > 1 ? `${description} …${s.value.slice(-6)}` : description;
+    return { value: s.value, label: `${name}${s.modality ? ` (${s.modality})` : ''}`, count: s.count };
+  });
+  return { images, modalities: facet(db, 'modality'), bodyParts: facet(db, 'body_part'), views: facet(db, 'view_position'), series: options };
 }
 
 function tagPreset(p: WindowPreset, i: number): DicomWindowPreset {
