@@ -211,8 +211,20 @@ test('a DICOM folder: import, filter, tags, window presets and drag, split by pa
     assert.ok(Math.abs(m1 - m2) < 2, `MONOCHROME1 mean ${m1}, MONOCHROME2 mean ${m2}`);
   });
 
+  await t.test('a colour DICOM shows its display frame, without a window to drag', async () => {
+    const viewer = new ViewerPage(page);
+    await main.dicomFilter('modality', '');
+    await main.waitForGrid(all);
+    await main.selectById(await idOf('SC_rgb_rle.dcm'));
+    await page.getByTestId('open-viewer').click();
+    await viewer.waitOpen();
+    assert.deepEqual(await viewer.imageSize(), { w: 100, h: 100 });
+    assert.equal(await viewer.root.getByTestId('dicom-window').count(), 0);
+    await viewer.close();
+  });
+
   await t.test('split by patient: no patient in two splits; a moved slice is a patient leak', async () => {
-    await page.getByTestId('dicom-filter-clear').click();
+    await main.dicomFilter('modality', '');
     const label = new LabelPage(page);
     await label.openSplits();
     const d = label.splitDialog;
