@@ -49,6 +49,7 @@ import { exportDataset } from '../export/dataset-export.ts';
 import { finishedModelDir } from '../export/run-facts.ts';
 import { prepareOutDir, prepareOutFile } from '../export/out-dir.ts';
 import { createReport } from '../export/report/report.ts';
+import { dicomFacets, dicomHeader } from '../images/dicom-view.ts';
 
 export type Face = AppInfo['face'];
 export type EventListener = <E extends EventName>(name: E, payload: Events[E]) => void;
@@ -252,6 +253,8 @@ export class LoupeCore {
         getImage(project, id); // NOT_FOUND for an unknown id
         return imageHistory(project.db, id);
       },
+      'dicom:facets': async () => dicomFacets(this.requireProject().db),
+      'dicom:header': async ({ id }) => dicomHeader(this.requireProject(), id),
       'labels:set': async ({ imageIds, classId }) => {
         const db = this.requireProject().db;
         // By id only: listing the classes would count every class's images on each keystroke.
