@@ -268,3 +268,19 @@ test('bad input: a vanished source is left out with its reason; an output folder
   await assert.rejects(core.dispatch('export:dataset', { outDir: join(readOnly, 'out'), format: 'dicom' }), /Cannot (create|write to) .*: (permission denied|the file system is read-only)/);
   await assert.rejects(core.dispatch('export:dataset', { outDir: join(dir, 'mapped'), format: 'png', mappingPath: join(readOnly, 'map.csv') }), /Cannot write to .*: (permission denied|the file system is read-only)/);
 });
+
+test('the CLI says where the mapping is and what it holds, lists burned-in images left out, refuses an unknown format', async () => {
+  core.closeProject();
+  const repo = join(import.meta.dirname, '..', '..');
+  const loupe = (...args: string[]) => spawnSync(process.execPath, [join(repo, 'bin', 'loupe.js'), ...args], { encoding: 'utf8', cwd: repo, timeout: 120_000 });
+  const out = join(dir, 'cli');
+  const mapping = join(dir, 'cli-mapping.csv');
+  const ok = loupe('export', join(dir, 'project'), '--dataset', '--out', out, '--format', 'dicom', '--mapping', mapping);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, new RegExp(`Mapping of exported to original names: ${mapping} \\(it holds the original names, which may identify patients`));
+  assert.match(ok.stdout, new RegExp(`Left out 1 DICOM image\\(s\\) with burned-in annotation[^\\n]*\\n  ${BURNED.replace(/\^/g, '\\^')}\\n`));
+  assert.ok(existsSync(mapping));
+  const bad = loupe('export', join(dir, 'project'), '--dataset', '--out', join(dir, 'cli-bad'), '--format', 'jpeg');
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--format takes png, png16, tiff16, dicom with --dataset; got "jpeg"/);
+});

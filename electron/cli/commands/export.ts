@@ -116,7 +116,7 @@ function datasetSummary(r: ExportReport, format: string | undefined): string {
     lines.push(...r.burnedInExcluded.map((p) => `  ${p}`));
   }
   if (r.mapping) lines.push(`Mapping of exported to original names: ${r.mapping} (it holds the original names, which may identify patients: do not share it)`);
-  return [...lines, ...r.notes.filter((n) => !r.mapping || !n.includes(r.mapping)).map((n) => `note: ${n}`), ''].join('\n');
+  return [...lines, ...r.notes.map((n) => `note: ${n}`), ''].join('\n');
 }
 
 async function exportDataset(projectDir: string, values: DatasetArgs, usage: string): Promise<number> {

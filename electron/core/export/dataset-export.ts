@@ -246,7 +246,6 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
     const text = mapping.join('\n') + '\n';
     writeFileAtomic(mappingPath, text);
     mappingFile = mappingPath;
-    notes.push(`The mapping file ${mappingPath} holds the original file names, which may identify patients: keep it on this computer`);
   }
   opts.progress?.(items.length, items.length, `Exported ${written} images to ${dir}`);
   return { path: dir, files, notes, images: written, linked, burnedInExcluded, ...(mappingFile ? { mapping: mappingFile } : {}) };
