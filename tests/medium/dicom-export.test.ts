@@ -178,6 +178,8 @@ test('--format dicom: de-identified files dcmdump reads, pixels as stored, no id
     assert.equal(dump.status, 0, dump.stderr);
     assert.doesNotMatch(dump.stdout + dump.stderr, /^[EW]:/m, f);
     assert.match(dump.stdout, /\(0012,0062\) CS \[YES\]/);
+    // Private attributes (odd groups) are gone, nested ones too.
+    assert.doesNotMatch(dump.stdout, /^\s*\([0-9a-f]{3}[13579bdf],[0-9a-f]{4}\)/im, f);
     assert.match(dump.stdout, /\(0008,0100\) SH \[113100\]/);
     assert.deepEqual([...values].filter((v) => dump.stdout.toLowerCase().includes(`[${v.toLowerCase()}]`)), [], f);
     // Loupe's parser: the same stored pixels as the source, and the study UID of the source's study, remapped.
@@ -267,6 +269,34 @@ test('bad input: a vanished source is left out with its reason; an output folder
   }
   await assert.rejects(core.dispatch('export:dataset', { outDir: join(readOnly, 'out'), format: 'dicom' }), /Cannot (create|write to) .*: (permission denied|the file system is read-only)/);
   await assert.rejects(core.dispatch('export:dataset', { outDir: join(dir, 'mapped'), format: 'png', mappingPath: join(readOnly, 'map.csv') }), /Cannot write to .*: (permission denied|the file system is read-only)/);
+});
+
+test('multi-frame: every frame a png of its own (-f1, -f2), one de-identified DICOM file for the frames of a file', async () => {
+  const frames = join(dir, 'frames');
+  mkdirSync(join(frames, 'sc'), { recursive: true });
+  copyFileSync(join(PYDICOM_FILES, 'SC_rgb_rle_2frame.dcm'), join(frames, 'sc', 'two-frames.dcm'));
+  const other = new LoupeCore({ face: 'cli', configDir: join(dir, 'config-frames') });
+  other.openProject(join(dir, 'project-frames'), { create: true, name: 'frames' });
+  try {
+    const job = await other.jobs.wait((await other.dispatch('import:start', { folders: [frames], labels: 'none', frames: 'all' })).jobId);
+    assert.equal(job.state, 'succeeded', job.message);
+    const { id } = await other.dispatch('classes:create', { name: 'sc' });
+    other.requireProject().db.prepare(`UPDATE images SET class_id = ?, split = 'train'`).run(id);
+    const run = async (format: string) => {
+      const out = join(dir, `frames-${format}`);
+      const done = await other.jobs.wait((await other.dispatch('export:dataset', { outDir: out, format: format as 'png' })).jobId);
+      assert.equal(done.state, 'succeeded', done.message);
+      return readdirSync(join(out, 'train', 'sc')).sort();
+    };
+    const pngs = await run('png');
+    assert.equal(pngs.length, 2);
+    assert.match(pngs.join(' '), /^img-([0-9a-f]{16})-f1\.png img-\1-f2\.png$/);
+    const dcms = await run('dicom');
+    assert.equal(dcms.length, 1);
+    assert.equal(dicomOf(join(dir, 'frames-dicom', 'train', 'sc', dcms[0]!)).pixel.frames, 2);
+  } finally {
+    other.closeProject();
+  }
 });
 
 test('the CLI says where the mapping is and what it holds, lists burned-in images left out, refuses an unknown format', async () => {
