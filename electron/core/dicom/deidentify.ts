@@ -149,6 +149,8 @@ function keep(ds: DataSet, el: Element, tag: number, vr: string, w: Walk): OutEl
   // An undefined length that is neither a sequence nor pixel data: its end is unknown, so its content is too.
   if (el.hadUndefinedLength) return null;
   const raw = ds.byteArray.subarray(el.dataOffset, el.dataOffset + el.length);
+  // A UN value that holds items is a sequence this writer cannot see into: anything could be nested there.
+  if (vr === 'UN' && raw.length >= 4 && raw[0] === 0xfe && raw[1] === 0xff && raw[2] === 0x00 && raw[3] === 0xe0) return null;
   const unit = w.bigEndian ? SWAP_UNIT[vr] : undefined;
   return { tag, vr, value: { kind: 'bytes', bytes: unit ? swapped(raw, unit) : raw } };
 }
