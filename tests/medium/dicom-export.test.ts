@@ -35,6 +35,7 @@ const FILES: Record<string, string> = {
   'MR_small_jpeg_ls_lossless.dcm': `mr/${PATIENT_DIR}/mr-jpegls.dcm`,
   'JPEG2000.dcm': `ct/${PATIENT_DIR}/j2k.dcm`,
   'SC_rgb_rle_2frame.dcm': `sc/${PATIENT_DIR}/rgb-rle`,
+  'image_dfl.dcm': `sc/${PATIENT_DIR}/deflated.dcm`,
 };
 const BURNED = `sc/${PATIENT_DIR}/burned.dcm`;
 const BURNED_NAME = 'Burnwell^Ophelia';
@@ -225,6 +226,10 @@ test('png16 and tiff16 hold the modality values plus the recorded offset; png ho
     const got = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
     assert.deepEqual(Array.from(got, (v) => v - facts.offset), Array.from(expected), format);
     assert.deepEqual(leaks(out, sourcePaths()), []);
+    // The project's plain PNG comes along as 16 bits too, named by its path as before.
+    const photo = csvRows(join(out, 'labels.csv')).find(([, , , source]) => source === 'photos/plain.png')!;
+    assert.match(photo[0]!, format === 'png16' ? /photos__plain\.png$/ : /photos__plain\.tif$/);
+    assert.equal((await sharp(join(out, photo[0]!)).metadata()).depth, 'ushort');
   }
 
   const { out } = await exportAs('png', { format: 'png' });
