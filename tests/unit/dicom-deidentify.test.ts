@@ -1,7 +1,7 @@
 /**
  * The Basic Profile writer on a hand-made header (issue 11): identifying values nested in a kept sequence are
  * emptied, private attributes go at every depth, a UN value holding items (a sequence it cannot see into) goes,
- * UIDs are replaced the same way wherever they appear, and the result reads back with the elements that say what
+ * UIDs are replaced the same way wherever they appear, stale group lengths go, and the result reads back with the elements that say what
  * was done. Its faults: the same file with the profile switched off would keep every one of these values.
  */
 import { test } from 'node:test';
@@ -20,6 +20,8 @@ function source(): Buffer {
   const unItems = Buffer.concat([itemHead, item]);
   return part10([
     ...pixelTags(),
+    // A group length the new values would make stale.
+    { tag: 0x00100000, vr: 'UL', value: { ul: [1234] } },
     { tag: 0x00080018, vr: 'UI', value: SOP },
     { tag: 0x0020000d, vr: 'UI', value: STUDY },
     { tag: 0x00100010, vr: 'PN', value: 'Hidden^Patient' },
@@ -64,6 +66,7 @@ test('identifiers go at every depth; UIDs are replaced consistently; the record 
   assert.equal(ds.string('x00120062'), 'YES');
   assert.equal(ds.elements.x00120064?.items?.[0]?.dataSet?.string('x00080100'), '113100');
   assert.equal(ds.elements.x00191001, undefined);
+  assert.equal(ds.elements.x00100000, undefined);
   assert.equal(ds.elements.x00181999, undefined);
   const voi = ds.elements.x00283010!.items![0]!.dataSet!;
   assert.equal(voi.string('x00283003'), 'KEPT-EXPLANATION');

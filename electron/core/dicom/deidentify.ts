@@ -103,7 +103,8 @@ function walk(ds: DataSet, w: Walk): OutElement[] {
   const out: OutElement[] = [];
   for (const [key, el] of Object.entries(ds.elements)) {
     const tag = tagOf(key);
-    if (tag >>> 16 === 0x0002 || tag >>> 16 === 0xfffe) continue;
+    // Group lengths (gggg,0000; retired outside the meta group) would be stale once values change.
+    if (tag >>> 16 === 0x0002 || tag >>> 16 === 0xfffe || (tag & 0xffff) === 0) continue;
     const { action, vr: tableVr } = actionFor(tag);
     const vr = el.vr ?? (el.items ? 'SQ' : tableVr);
     if (action === 'X') continue;

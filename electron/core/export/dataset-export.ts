@@ -98,10 +98,11 @@ function readSource(it: Item): Buffer | null {
 }
 
 /** png16/tiff16: one offset for the whole export, so that the lowest modality value any header allows is ≥ 0. */
-function exportOffset(items: readonly Item[], limit: number): number {
+function exportOffset(items: readonly Item[], limit: number, signal: AbortSignal | undefined): number {
   let lowest = 0;
   for (const it of items) {
     if (!it.dicom) continue;
+    if (signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
     const source = readSource(it);
     if (!source) continue;
     try {
@@ -136,7 +137,9 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
   const limit = pixelLimit(project);
   const hasDicom = items.some((it) => it.dicom);
   const secret = hasDicom ? pseudonymSecret(project.db) : '';
-  const offset = opts.format === 'png16' || opts.format === 'tiff16' ? exportOffset(items, limit) : 0;
+  const sixteen = opts.format === 'png16' || opts.format === 'tiff16';
+  if (sixteen && hasDicom) opts.progress?.(0, items.length, 'Reading DICOM headers for the 16-bit offset');
+  const offset = sixteen ? exportOffset(items, limit, opts.signal) : 0;
   // One folder per class, the same in every split; two classes never share one (e.g. "a/b" and "a_b").
   const classFolders = new UniqueNames();
   const filesIn = new Map<string, UniqueNames>();
