@@ -357,6 +357,10 @@ export interface ExportReport {
   /** Images written by a dataset export, and how (hard links when the file system allows them). */
   images?: number;
   linked?: number;
+  /** Dataset export: DICOM images left out because their pixels may show identifying text (paths in the project). */
+  burnedInExcluded?: string[];
+  /** Dataset export: the mapping CSV written, when asked for. */
+  mapping?: string;
 }
 
 export interface ImportReport {
@@ -598,6 +602,16 @@ export const requestSchemas = {
       /** Copies by default: editing a hard-linked export would edit the original image (issue 14). */
       mode: z.enum(['link', 'copy']).default('copy'),
       force: z.boolean().default(false),
+      /**
+       * Convert every image (issue 11): png (8-bit, as training sees it), png16 / tiff16 (DICOM: modality values
+       * plus an offset export.json records), dicom (de-identified, PS3.15 Basic Profile). Without it, images are
+       * copied or linked, and DICOM images written as png.
+       */
+      format: z.enum(['png', 'png16', 'tiff16', 'dicom']).optional(),
+      /** Also write `exported,original` rows here: the only file with the original (possibly identifying) names. */
+      mappingPath: absPath.optional(),
+      /** Export DICOM images whose header says Burned In Annotation = YES; left out by default. */
+      includeBurnedIn: z.boolean().default(false),
     })
     .strict(),
   'report:create': z

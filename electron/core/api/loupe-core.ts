@@ -355,6 +355,7 @@ export class LoupeCore {
         const project = this.requireProject();
         if (req.runId !== undefined) getRun(project.db, req.runId);
         prepareOutDir(req.outDir, req.force);
+        if (req.mappingPath !== undefined) prepareOutFile(req.mappingPath, req.force);
         const job = this.jobs.start('export', (ctx) => exportDataset(project, { ...req, signal: ctx.signal, progress: ctx.progress }));
         return { jobId: job.jobId };
       },
