@@ -136,14 +136,14 @@ test('the grid queries use the images indexes (EXPLAIN QUERY PLAN)', () => {
   }
 });
 
-test('migration 9: evaluations and their predictions survive the rebuild; an evaluation belongs to a run or an external model, not both', () => {
+test('migration 10: evaluations and their predictions survive the rebuild; an evaluation belongs to a run or an external model, not both', () => {
   const file = join(tempDir(), 'project.db');
   const db = new BetterSqlite3(file);
   try {
     // Foreign keys on, as every Loupe connection has them: a DROP that cascaded would empty predictions.
     db.pragma('foreign_keys = ON');
-    for (const m of migrations.filter((x) => x.version < 9)) m.up(db);
-    db.pragma('user_version = 8');
+    for (const m of migrations.filter((x) => x.version < 10)) m.up(db);
+    db.pragma('user_version = 9');
     db.prepare(`INSERT INTO runs (id, name, status, config, classes, app_version, created_at) VALUES (1, 'r', 'finished', '{}', '["a","b"]', '0', 'now')`).run();
     db.prepare(`INSERT INTO evaluations (id, run_id, split, model_sha256, created_at, n, metrics) VALUES (5, 1, 'val', 'abc', 'now', 1, '{}')`).run();
     db.prepare(`INSERT INTO predictions VALUES (5, 7, 0, 1, 0.6, 0.2, 0.5, 0.4, x'00')`).run();
