@@ -55,6 +55,22 @@ test('bench:train runs each recipe through loupe train and PyTorch at best and d
   assert.equal((recipes['resnet']!['runConfig'] as { depth: number }).depth, 2);
 });
 
+test('bench:step-profile times every kernel and every phase of a LeNet step, on one thread and on all', () => {
+  const r = runTinyBench('step-profile');
+  const recipes = r['recipes'] as Record<string, { kernels: { kernels: { kernel: string; msPerStep: number; callsPerStep: number }[]; kernelCallsPerStep: number }; phases: { threads: number; fitLoopThread: Record<string, number>; gradientThreads: Record<string, number> }[] }>;
+  assert.deepEqual(Object.keys(recipes).sort(), ['defaults', 'lenet']);
+  for (const [name, rec] of Object.entries(recipes)) {
+    const kernels = rec.kernels.kernels.map((k) => k.kernel);
+    for (const k of ['Conv2D', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'BatchMatMul']) assert.ok(kernels.some((n) => n.startsWith(k)), `${name}: ${k} profiled`);
+    assert.ok(rec.kernels.kernels.every((k) => k.msPerStep >= 0 && k.callsPerStep > 0), name);
+    assert.ok(rec.kernels.kernelCallsPerStep > 50, `${name}: every kernel call counted`);
+    const cpus = (r['machine'] as { cpus: number }).cpus;
+    assert.deepEqual(rec.phases.map((p) => p.threads), cpus > 1 ? [1, cpus] : [1], name);
+    for (const p of rec.phases) assert.ok(p.fitLoopThread['own']! > 0, `${name}: the fit loop's own shard timed`);
+    if (cpus > 1) assert.ok(rec.phases[1]!.gradientThreads['compute']! > 0, `${name}: the gradient threads' shards timed`);
+  }
+});
+
 test('bench:infer runs both models on rows and files, and both engines predict the same classes', () => {
   const r = runTinyBench('infer');
   const models = r['models'] as Record<string, { rows: Record<string, unknown>; files: Record<string, unknown> }>;

@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-backend-cpu';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
-import { fit, type BatchSource, type FitOptions } from '../../electron/core/training/fit.ts';
+import { addGradients, fit, type BatchSource, type FitOptions, type StepPhase } from '../../electron/core/training/fit.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
 import { predictRows, predictRowsShared } from '../../electron/core/training/predict.ts';
@@ -101,6 +102,64 @@ test('two and three threads give the weights one thread gives, up to float32 sum
     for (const threads of [2, 3]) {
       const d = maxDiff(one, await trainTiny(threads, classWeights));
       assert.ok(d < 1e-5, `${threads} threads, class weights ${classWeights}: max |Δw| ${d}`);
+    }
+  }
+});
+
+test('with gradient threads, the next batch is made while they compute: before the step that waits on them ends', async () => {
+  const model = buildModel(trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 11 }), 3);
+  const peers = await ModelThreads.start(1, 'wasm', model, 3, null);
+  const events: string[] = [];
+  const plain = source(48);
+  const watched: BatchSource = {
+    ...plain,
+    *batches(epoch, batchSize) {
+      let k = 0;
+      for (const b of plain.batches(epoch, batchSize)) {
+        events.push(`made ${++k}`);
+        yield b;
+      }
+    },
+  };
+  const phases = new Map<StepPhase, number>();
+  try {
+    const end = await fit(model, watched, null, sgd({ peers, onBatchEnd: (m) => events.push(`ended ${m.batch}`), timing: (p, ms) => phases.set(p, (phases.get(p) ?? 0) + ms) }));
+    assert.equal(end.status, 'finished', end.message);
+  } finally {
+    await peers.close();
+    model.dispose();
+  }
+  assert.deepEqual(events, ['made 1', 'made 2', 'ended 1', 'made 3', 'ended 2', 'ended 3']);
+  // The timing hook (bench/step-profile.ts) hears of every phase, on this thread and on the gradient thread.
+  for (const p of ['prepare', 'send', 'own', 'wait', 'apply', 'yield', 'thread:weights', 'thread:compute', 'thread:copy'] as const) {
+    assert.ok((phases.get(p) ?? -1) >= 0, `phase ${p} timed`);
+  }
+  assert.ok(phases.get('thread:compute')! > 0 && phases.get('own')! > 0);
+});
+
+test("the threads' gradients are added as tfjs's Add would, bit for bit, leaving this thread's tensors as they were", async () => {
+  for (const backend of ['wasm', 'cpu']) {
+    await tf.setBackend(backend);
+    try {
+      const random = seededRandom(5);
+      const values = (n: number) => Float32Array.from({ length: n }, () => (random() - 0.5) * 10 ** Math.floor(random() * 8 - 4));
+      const own = [tf.tensor(values(30), [5, 6]), tf.tensor(values(7), [7])];
+      const ownBefore = own.map((t) => Float32Array.from(t.dataSync() as Float32Array));
+      const theirs = [values(37), values(37)];
+      const expected = own.map((g, i) => {
+        const at = i === 0 ? 0 : 30;
+        return tf.tidy(() => theirs.reduce((sum, t) => tf.add(sum, tf.tensor(t.subarray(at, at + g.size), g.shape)), g).dataSync() as Float32Array);
+      });
+      const summed = addGradients(own, theirs);
+      summed.forEach((s, i) => {
+        assert.deepEqual(s.shape, own[i]!.shape);
+        assert.deepEqual(Array.from(s.dataSync()), Array.from(expected[i]!), `${backend}: variable ${i}`);
+      });
+      own.forEach((t, i) => assert.deepEqual(t.dataSync(), ownBefore[i], `${backend}: own gradient ${i} untouched`));
+      assert.equal(addGradients(own, []), own, 'one thread: its own gradients as they are');
+      tf.dispose([...own, ...summed]);
+    } finally {
+      await tf.setBackend('wasm');
     }
   }
 });

@@ -165,7 +165,7 @@ const depthwiseCases: Case[] = [
 
 test('registers the training kernels for wasm, idempotently', () => {
   const first = registerWasmTrainingKernels().sort();
-  assert.deepEqual(first, ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'MaxPoolGrad', '_FusedMatMul']);
+  assert.deepEqual(first, ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Identity', 'MaxPoolGrad', '_FusedMatMul']);
   const funcs = first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc);
   assert.deepEqual(registerWasmTrainingKernels().sort(), first);
   assert.deepEqual(first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc), funcs);
@@ -266,6 +266,27 @@ test('NCHW data format is handled by transposing around the NHWC convolutions', 
     const err = relativeError(await runKernel('wasm', kernel, inputs, { ...attrs, ...extra }), await runKernel('cpu', kernel, inputs, { ...attrs, ...extra }));
     assert.ok(err < TOLERANCE, `${kernel} NCHW: ${err}`);
   }
+});
+
+test('Identity shares the data of its input (no copy per tensor a gradient keeps), which outlives either tensor', () => {
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const buffers = tf.memory().numDataBuffers;
+  const dataIds = tf.engine().backend.numDataIds();
+  const y = tf.clone(x);
+  assert.equal(tf.memory().numDataBuffers, buffers, 'no new buffer');
+  assert.equal(tf.engine().backend.numDataIds(), dataIds);
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3, 4], 'the clone keeps the data after its source is gone');
+  const z = tf.add(y, 1);
+  assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3, 4], 'and nothing written after it changes it');
+  y.dispose();
+  assert.deepEqual(Array.from(z.dataSync()), [2, 3, 4, 5]);
+  z.dispose();
+  assert.equal(tf.engine().backend.numDataIds(), dataIds - 1, 'the shared buffer is freed with its last tensor');
+  const s = tf.tensor(['a', 'b']);
+  const sc = tf.clone(s);
+  assert.deepEqual(sc.dataSync(), ['a', 'b'], 'strings still copied by the stock kernel');
+  tf.dispose([s, sc]);
 });
 
 test('repeated kernel calls leak no tensors and no wasm memory', async () => {

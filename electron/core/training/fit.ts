@@ -11,6 +11,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { EarlyStopping, LrSchedule, type EarlyStopState, type ScheduleState } from '../../../shared/schedules.ts';
 import type { BatchMetrics, EpochMetrics, OptimizerConfig, ScheduleConfig } from '../../../shared/training.ts';
 import type { ModelThreads } from './parallel/peers.ts';
+import type { ThreadStepTimes } from './parallel/protocol.ts';
 import { batchWeight, perImageCrossEntropy, shardGradients, shards, type ShardContext } from './step.ts';
 
 export interface Batch {
@@ -58,11 +59,17 @@ export interface FitOptions {
   heldOut?: boolean;
   /** Gradient threads for data-parallel training: each step's batch is shared among them and this thread. */
   peers?: ModelThreads | null;
+  /** Told where each step's time goes (bench/step-profile.ts); not called when absent. */
+  timing?: StepTimer;
   onBatchEnd?: (m: BatchMetrics) => void;
   onEpochEnd?: (m: EpochMetrics, info: { improved: boolean; state: FitState }) => Promise<void> | void;
   /** Called with the optimizer when a checkpoint should be written (after each epoch), before onEpochEnd. */
   onCheckpoint?: (optimizer: tf.Optimizer, state: FitState, improved: boolean, metrics: EpochMetrics) => Promise<void>;
 }
+
+/** The phases of a training step on the fit loop's thread, in milliseconds. */
+export type StepPhase = 'prepare' | 'send' | 'own' | 'wait' | 'apply' | 'yield' | `thread:${keyof ThreadStepTimes}`;
+export type StepTimer = (phase: StepPhase, ms: number) => void;
 
 export type FitEnd = { status: 'finished' | 'stopped' | 'early-stopped' | 'nan'; state: FitState; message: string };
 
@@ -103,6 +110,35 @@ function flatWeights(model: tfl.LayersModel): Float32Array {
     at += v.length;
   }
   return out;
+}
+
+/**
+ * This thread's gradients plus the threads' (each flat, in the same variable order), added in JavaScript rather
+ * than by a tfjs Add per variable and thread: the same float32 sums in the same order (a float64 sum of two
+ * float32 values rounds to their float32 sum), fewer kernels and tensors per step.
+ */
+export function addGradients(own: tf.Tensor[], theirs: readonly Float32Array[]): tf.Tensor[] {
+  if (theirs.length === 0) return own;
+  let at = 0;
+  return own.map((g) => {
+    // A copy: on the cpu backend dataSync hands out the tensor's own storage, which other tensors may share.
+    const sum = new Float32Array(g.dataSync() as Float32Array);
+    for (const t of theirs) {
+      for (let j = 0; j < sum.length; j++) sum[j] = sum[j]! + t[at + j]!;
+    }
+    at += sum.length;
+    return tf.tensor(sum, g.shape);
+  });
+}
+
+/** Reports the time since its last call (or its making) under the phase it is given. */
+function stopwatch(timer: StepTimer): (phase: StepPhase) => void {
+  let last = performance.now();
+  return (phase) => {
+    const now = performance.now();
+    timer(phase, now - last);
+    last = now;
+  };
 }
 
 /** Loss and accuracy over a fixed set, in inference mode. */
@@ -163,7 +199,12 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
       let correct = 0;
       let seen = 0;
       let batch = 0;
-      for (const b of train.batches(epoch, o.batchSize)) {
+      const clock = o.timing ? stopwatch(o.timing) : null;
+      const it = train.batches(epoch, o.batchSize)[Symbol.iterator]();
+      let next = it.next();
+      clock?.('prepare');
+      while (!next.done) {
+        const b = next.value;
         if (o.signal?.aborted) return { status: 'stopped', state, message: 'Stopped by the user' };
         const total = batchWeight(b.ys, b.n, o.classWeights);
         const [own, ...rest] = shards(b, perImage, 1 + (o.peers?.size ?? 0));
@@ -173,7 +214,13 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
             : Promise.resolve([]);
         // Awaited below, after this thread's own shard; a thread's failure meanwhile is not "unhandled".
         others.catch(() => {});
+        clock?.('send');
         const mine = await shardGradients(context, own!, total);
+        clock?.('own');
+        // The next batch (cache reads, augmentation) is made while the gradient threads finish their shards:
+        // this thread would otherwise sit idle now and then make it on the step's critical path.
+        next = it.next();
+        clock?.('prepare');
         let theirs: Awaited<typeof others>;
         try {
           theirs = await others;
@@ -181,6 +228,8 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
           tf.dispose(mine.grads);
           throw e;
         }
+        clock?.('wait');
+        if (o.timing) for (const t of theirs) for (const [k, ms] of Object.entries(t.ms)) o.timing(`thread:${k as keyof ThreadStepTimes}`, ms);
         const lossValue = theirs.reduce((a, t) => a + t.loss, mine.loss);
         const hitValue = theirs.reduce((a, t) => a + t.hits, mine.hits);
         const massValue = theirs.reduce((a, t) => a + t.mass, mine.mass);
@@ -192,16 +241,11 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
             message: `The loss became ${Number.isFinite(lossValue) ? 'NaN' : lossValue} at epoch ${epoch + 1}, batch ${batch + 1}: lower the learning rate or check the normalization. The last good checkpoint is kept.`,
           };
         }
-        tf.tidy(() => {
-          let at = 0;
-          const named = vars.map((v, i) => {
-            const g = theirs.reduce((sum, t) => tf.add(sum, tf.tensor(t.gradients.subarray(at, at + v.size), v.shape)), mine.grads[i]!);
-            at += v.size;
-            return { name: v.name, tensor: g };
-          });
-          optimizer.applyGradients(named);
-        });
-        tf.dispose(mine.grads);
+        const summed = addGradients(mine.grads, theirs.map((t) => t.gradients));
+        tf.tidy(() => optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: summed[i]! }))));
+        tf.dispose(summed);
+        if (summed !== mine.grads) tf.dispose(mine.grads);
+        clock?.('apply');
         lossSum += lossValue * b.n;
         correct += hitValue;
         seen += b.n;
@@ -219,6 +263,7 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
         });
         // Yield so cancel and progress messages get through between batches.
         await new Promise((r) => setImmediate(r));
+        clock?.('yield');
       }
       const seconds = (performance.now() - t0) / 1000;
       const v = val && val.size > 0 ? evaluate(model, val, Math.max(o.batchSize, 128), o.numClasses) : null;

@@ -4,7 +4,8 @@
 //  - Conv2DBackpropFilter, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropFilter/Input: each one XNNPACK
 //    forward convolution (conv-geometry.ts has the identities);
 //  - MaxPoolGrad: a single JS pass over the wasm heap instead of the stock kernel;
-//  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags.
+//  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags;
+//  - Identity: shares its input's data instead of copying it (identity.ts).
 // Everything else our models' gradients need (AvgPoolGrad, Step for relu, FusedBatchNorm's composed gradient,
 // Mean for global average pooling, softmax cross-entropy, dropout, Adam/RMSprop updates) exists on wasm;
 // tests/medium/wasm-kernels.test.ts profiles real training steps to keep that true.
@@ -14,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv2d-grads.ts';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-grads.ts';
+import { sharedIdentity } from './identity.ts';
 import { withoutTransposes } from './matmul.ts';
 import { maxPoolGrad } from './max-pool-grad.ts';
 
@@ -37,6 +39,7 @@ const providers: readonly Provider[] = [
   { kernelName: tf.MaxPoolGrad, build: () => asKernel(maxPoolGrad) },
   { kernelName: tf.BatchMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf._FusedMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
+  { kernelName: tf.Identity, build: (stock) => stock && sharedIdentity(stock.kernelFunc), wrapsStock: true },
 ];
 
 /** Names of the kernels this module provides for 'wasm'. */

@@ -58,11 +58,14 @@ async function handle(msg: ToGradientThread): Promise<void> {
     case 'step': {
       const m = model;
       if (!m) throw new Error('step before init');
+      const t0 = performance.now();
       m.layers.forEach((layer, i) => (layer.trainable = msg.layerTrainable[i] ?? layer.trainable));
       setWeights(m, msg.weights);
       const vars = msg.trainable.map((i) => m.weights[i]!.read() as tf.Variable);
       const context: ShardContext = { model: m, vars, shape: msg.shape, numClasses, classWeights, decay: null };
+      const t1 = performance.now();
       const r = await shardGradients(context, { xs: msg.xs, ys: msg.ys, n: msg.n }, msg.batchWeight);
+      const t2 = performance.now();
       const total = r.grads.reduce((a, g) => a + g.size, 0);
       const gradients = new Float32Array(total);
       let at = 0;
@@ -71,7 +74,8 @@ async function handle(msg: ToGradientThread): Promise<void> {
         at += g.size;
       }
       tf.dispose(r.grads);
-      reply({ type: 'gradients', gradients, loss: r.loss, hits: r.hits, mass: r.mass }, [gradients.buffer]);
+      const ms = { weights: t1 - t0, compute: t2 - t1, copy: performance.now() - t2 };
+      reply({ type: 'gradients', gradients, loss: r.loss, hits: r.hits, mass: r.mass, ms }, [gradients.buffer]);
       return;
     }
     case 'predict': {

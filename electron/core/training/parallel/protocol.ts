@@ -46,6 +46,16 @@ export type ToGradientThread =
     }
   | { readonly type: 'close' };
 
+/** Where a gradient thread's step went, in milliseconds (bench/step-profile.ts reports them). */
+export interface ThreadStepTimes {
+  /** Setting the weights that came with the step. */
+  weights: number;
+  /** Its shard's forward and backward pass. */
+  compute: number;
+  /** Reading the gradients out into the reply. */
+  copy: number;
+}
+
 export type FromGradientThread =
   | { readonly type: 'ready' }
   | {
@@ -55,6 +65,7 @@ export type FromGradientThread =
       readonly loss: number;
       readonly hits: number;
       readonly mass: number;
+      readonly ms: ThreadStepTimes;
     }
   | { readonly type: 'probabilities'; readonly probs: Float32Array }
   | { readonly type: 'error'; readonly message: string };
