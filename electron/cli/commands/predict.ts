@@ -11,14 +11,15 @@ import { writeFileAtomic, prepareOutFile } from '../../core/export/out-dir.ts';
 import { progressPrinter } from '../progress.ts';
 
 export async function predictCommand(args: string[]): Promise<number> {
-  const usage = 'Usage: loupe predict <bundle> <folder-or-files>... [--out preds.csv] [--json] [--full-paths]\n';
+  const usage = 'Usage: loupe predict <bundle> <folder-or-files>... [--out preds.csv] [--frames middle|all] [--json] [--full-paths]\n';
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { out: { type: 'string' }, json: { type: 'boolean', default: false }, 'full-paths': { type: 'boolean', default: false } },
+    options: { out: { type: 'string' }, json: { type: 'boolean', default: false }, 'full-paths': { type: 'boolean', default: false }, frames: { type: 'string', default: 'middle' } },
   });
   const [bundleDir, ...inputs] = positionals;
-  if (!bundleDir || inputs.length === 0) {
+  const frames = values.frames;
+  if (!bundleDir || inputs.length === 0 || (frames !== 'middle' && frames !== 'all')) {
     process.stderr.write(usage);
     return 2;
   }
@@ -36,7 +37,9 @@ export async function predictCommand(args: string[]): Promise<number> {
   const json: object[] = [];
   const rowOut = (row: import('../../core/export/bundle-predict.ts').PredictionRow) => {
     // Predictions are shared: paths as the folder or file given names them, absolute only when asked (issue 14).
-    const r = values['full-paths'] ? row : { ...row, path: names.get(row.path) ?? row.path };
+    // A frame of a multi-frame DICOM file is `file#N`, as the importer names it.
+    const shown = (values['full-paths'] ? row.path : (names.get(row.path) ?? row.path)) + (row.frame === null ? '' : `#${row.frame}`);
+    const r = { ...row, path: shown };
     lines.push(csvLine([r.path, r.predicted, r.confidence?.toFixed(6) ?? '', ...(r.probabilities ?? new Array<number | null>(k).fill(null)).map((p) => (p === null ? '' : p.toFixed(6))), r.error ?? '', r.note ?? '']));
     if (values.json && !out) json.push(r);
   };
@@ -47,8 +50,8 @@ export async function predictCommand(args: string[]): Promise<number> {
     const rate = done / Math.max((Date.now() - started) / 1000, 1e-3);
     return { jobId: 'predict', kind: 'predict', state: 'running', done, total, rate, etaSeconds: rate > 0 ? Math.round((total - done) / rate) : null, message: 'Predicting', startedAt: new Date(started).toISOString(), endedAt: null };
   };
-  const summary = await predictFiles(bundle, model, files, { onRow: rowOut, progress: (done, total) => printer.update(job(done, total)) });
-  printer.end(job(files.length, files.length));
+  const summary = await predictFiles(bundle, model, files, { onRow: rowOut, progress: (done, total) => printer.update(job(done, total)), frames });
+  printer.end(job(summary.images, summary.images));
   model.dispose();
   const failedTotal = summary.failed + problems.length;
   const csv = lines.join('\n') + '\n';

@@ -188,11 +188,3 @@ export function rgbTo8(values: StoredArray, bits: number): Uint8Array {
   for (let i = 0; i < values.length; i++) out[i] = Math.round(values[i]! * scale);
   return out;
 }
-
-/** The CT windows radiology technicians expect beside the image's own presets (center/width in HU). */
-export const CT_PRESETS: readonly WindowPreset[] = [
-  { center: -600, width: 1500, fn: 'LINEAR', explanation: 'Lung' },
-  { center: 40, width: 400, fn: 'LINEAR', explanation: 'Soft tissue' },
-  { center: 40, width: 80, fn: 'LINEAR', explanation: 'Brain' },
-  { center: 400, width: 1800, fn: 'LINEAR', explanation: 'Bone' },
-];

@@ -14,6 +14,7 @@ import { jpegHeader, pngHeader } from './header.ts';
 import { isDicomBuffer, readDicomFile, renderDisplayFrame } from './dicom-source.ts';
 import { DicomError } from '../dicom/parse.ts';
 import type { RenderedFrame } from '../dicom/image.ts';
+import type { DicomWindow } from '../../../shared/training.ts';
 
 // Buffer inputs never repeat, so libvips' operation cache only costs memory during an import.
 sharp.cache(false);
@@ -168,13 +169,13 @@ export function renderedPng(frame: RenderedFrame): Promise<Buffer> {
  * The bytes sharp should read for a source file: the file itself, or for DICOM the PNG of its display frame
  * (made by the DICOM pixel pipeline). Files with no image data or a DICOMDIR are refused with their reason.
  */
-export async function decodableSource(buf: Buffer, limitInputPixels: number, frame?: number): Promise<Buffer> {
+export async function decodableSource(buf: Buffer, limitInputPixels: number, frame?: number, window?: DicomWindow): Promise<Buffer> {
   if (!isDicomBuffer(buf)) return buf;
   try {
     const content = readDicomFile(buf, limitInputPixels);
     if (content.kind === 'no-image') throw new ProbeError(`no image data (${content.sopClass})`);
     if (content.kind === 'dicomdir') throw new ProbeError('DICOMDIR: an index of DICOM files, not an image');
-    return await renderedPng(await renderDisplayFrame(content, frame));
+    return await renderedPng(await renderDisplayFrame(content, frame, window));
   } catch (e) {
     if (e instanceof DicomError) throw new ProbeError(e.message);
     throw e;

@@ -11,6 +11,7 @@ import type { Project } from '../project/project.ts';
 import { normalizeInto } from './augment.ts';
 import { checkpointDir, hasCheckpoint, loadModel } from './checkpoint.ts';
 import { fillCache, type DatasetItem } from './dataset.ts';
+import { inputShapeOf } from '../images/model-input.ts';
 import { runDir } from './runs.ts';
 import { TensorCache } from './tensor-cache.ts';
 import { ModelThreads } from './parallel/peers.ts';
@@ -90,7 +91,7 @@ export async function predictImages(
   opts: { signal?: AbortSignal; progress?: (done: number, total: number, message: string) => void } = {},
 ): Promise<Predictions> {
   const p = run.preprocessing!;
-  const shape = { imageSize: p.imageSize, channels: p.channels, resize: p.resize };
+  const shape = inputShapeOf(p);
   const cache = new TensorCache(project.cacheDir, shape);
   try {
     const rows = project.db
