@@ -188,3 +188,22 @@ export function rgbTo8(values: StoredArray, bits: number): Uint8Array {
   for (let i = 0; i < values.length; i++) out[i] = Math.round(values[i]! * scale);
   return out;
 }
+
+/** Largest stored-value span turned into a lookup table (16-bit data spans at most 65,536 values). */
+const MAX_TABLE = 1 << 17;
+
+/**
+ * Stored values to 8-bit grey levels: the Modality LUT, the VOI and MONOCHROME1's inversion in one pass, through a
+ * table over the frame's range of stored values when that range is small (every 8–16-bit image), so each pixel
+ * costs a lookup instead of the float pipeline. The same result as toGrey8(applyModalityLut(values)), byte for byte.
+ */
+export function storedToGrey8(values: StoredArray, modality: ModalityLut, voi: VoiChoice, monochrome1: boolean): Uint8Array {
+  const [lo, hi] = minMax(values);
+  // The full-range VOI depends on which values occur, not only their span: left to the general path.
+  if (voi.kind === 'full-range' || hi - lo + 1 > MAX_TABLE) return toGrey8(applyModalityLut(values, modality), voi, monochrome1);
+  const span = Int32Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+  const table = toGrey8(applyModalityLut(span, modality), voi, monochrome1);
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = table[values[i]! - lo]!;
+  return out;
+}
