@@ -237,12 +237,13 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     example: 'loupe report ~/chest-xray --run 1 --out report.pdf',
   },
   predict: {
-    usage: ['<bundle> <folder-or-files>... [--out preds.csv] [--frames middle|all] [--json] [--full-paths]'],
+    usage: ['<bundle> <folder-or-files>... [--out preds.csv] [--frames middle|all] [--mapping FILE.csv] [--json] [--full-paths]'],
     summary: 'Classify images with an exported bundle alone: no project, no database',
     options: [
       ['--out FILE', 'write the predictions as CSV (default: print them)'],
       ['--full-paths', 'absolute file paths in the output (default: relative to the folder or file given)'],
       ['--frames F', 'multi-frame DICOM: middle (the frame training uses) or all (one row per frame, FILE#N) (default: middle)'],
+      ['--mapping FILE', 'DICOM rows are named by pseudonym (their file names may hold patient names): also write which file each pseudonym is, to keep on this workstation'],
       JSON_OPT,
     ],
     example: 'loupe predict bundle/ /data/new-scans --out preds.csv',

@@ -25,6 +25,8 @@ export interface PredictionRow {
   path: string;
   /** DICOM multi-frame files predicted frame by frame (`--frames all`): the frame, 1-based; else null. */
   frame: number | null;
+  /** Whether the file is DICOM (by content): its name may hold a patient's, so outputs name it by pseudonym. */
+  dicom: boolean;
   /** Null when the file could not be used (see error). */
   predicted: string | null;
   confidence: number | null;
@@ -82,8 +84,8 @@ export async function collectInputs(args: string[]): Promise<{ files: string[]; 
   return { files, problems, names };
 }
 
-function failed(path: string, error: string, frame: number | null = null): PredictionRow {
-  return { path, frame, predicted: null, confidence: null, probabilities: null, error, note: null };
+function failed(path: string, error: string, frame: number | null = null, dicom = false): PredictionRow {
+  return { path, frame, dicom, predicted: null, confidence: null, probabilities: null, error, note: null };
 }
 
 /** Which frames of a multi-frame DICOM file are predicted: the middle one (as training uses) or each of them. */
@@ -136,6 +138,7 @@ export async function loadBundleModel(bundle: VerifiedBundle): Promise<tfl.Layer
 interface Decoded {
   path: string;
   frame: number | null;
+  dicom: boolean;
   pixels: Uint8Array | null;
   error: string | null;
   note: string | null;
@@ -144,21 +147,23 @@ interface Decoded {
 async function decodeFile(item: PredictItem, bundle: VerifiedBundle): Promise<Decoded> {
   const { path, frame } = item;
   const p = bundle.preprocessing;
+  let dicom = false;
   try {
     // A sync read: images to classify are small, and fs/promises' open/fstat/read/close round trips through the
     // thread pool cost more than the read itself (a fifth of the run in a profile on 10,000 PNGs).
     const buf = readFileSync(path);
-    if (isDicomBuffer(buf)) {
+    dicom = isDicomBuffer(buf);
+    if (dicom) {
       // DICOM: the pixel pipeline with the bundle's windowing gives 8-bit grey levels; no value range to measure.
       const { pixels, converted } = await decodeForModel(buf, inputShapeOf(p), { min: null, max: null }, DEFAULT_LIMIT_INPUT_PIXELS, frame ?? undefined);
-      return { path, frame, pixels, error: null, note: [frame === null ? middleFrameNote(buf) : null, converted].filter(Boolean).join('; ') || null };
+      return { path, frame, dicom, pixels, error: null, note: [frame === null ? middleFrameNote(buf) : null, converted].filter(Boolean).join('; ') || null };
     }
     // The 16-bit value range as the importer measures it (whole image), so 16-bit files scale as in training.
     const facts = await probeImage(buf, path, { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: false, checkChannels: false });
     const { pixels, converted } = await decodeForModel(buf, inputShapeOf(p), { min: facts.minValue, max: facts.maxValue }, DEFAULT_LIMIT_INPUT_PIXELS);
-    return { path, frame, pixels, error: null, note: [facts.note, converted].filter(Boolean).join('; ') || null };
+    return { path, frame, dicom, pixels, error: null, note: [facts.note, converted].filter(Boolean).join('; ') || null };
   } catch (e) {
-    return { path, frame, pixels: null, error: fileErrorReason(e), note: null };
+    return { path, frame, dicom, pixels: null, error: fileErrorReason(e), note: null };
   }
 }
 
@@ -217,7 +222,7 @@ export async function predictFiles(
     for (const d of decoded) {
       if (!d.pixels) {
         failedCount++;
-        opts.onRow(failed(d.path, d.error ?? 'unreadable', d.frame === null ? null : d.frame + 1));
+        opts.onRow(failed(d.path, d.error ?? 'unreadable', d.frame === null ? null : d.frame + 1, d.dicom));
         continue;
       }
       const row = Array.from(probs.subarray(g * k, (g + 1) * k));
@@ -226,7 +231,7 @@ export async function predictFiles(
       for (let c = 1; c < k; c++) if (row[c]! > row[best]!) best = c;
       if (d.note?.includes('converted')) converted++;
       predicted++;
-      opts.onRow({ path: d.path, frame: d.frame === null ? null : d.frame + 1, predicted: bundle.labels[best]!, confidence: row[best]!, probabilities: row, error: null, note: d.note });
+      opts.onRow({ path: d.path, frame: d.frame === null ? null : d.frame + 1, dicom: d.dicom, predicted: bundle.labels[best]!, confidence: row[best]!, probabilities: row, error: null, note: d.note });
     }
     done += decoded.length;
     opts.progress?.(done, items.length);
