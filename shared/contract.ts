@@ -136,6 +136,8 @@ export interface ProjectSummary {
   roots: string[];
   /** DICOM files without pixel data, with their SOP class: neither images nor errors. */
   noImageData?: { path: string; sopClass: string }[];
+  /** Images read from DICOM files (the Train view offers their windowing when there are any). */
+  dicomImages?: number;
 }
 
 

@@ -4,25 +4,12 @@
  * their windows from here, so a model sees what the technician chose to look at.
  */
 import type { DicomWindow } from '../../../shared/training.ts';
+import { CT_PRESETS, type CtPreset } from '../../../shared/dicom-presets.ts';
 import { DicomError } from './parse.ts';
 import { applyModalityLut, defaultVoi, type ModalityLut, type VoiChoice, type WindowPreset } from './windowing.ts';
 
-export interface CtPreset {
-  /** What `--dicom-window preset:NAME` takes. */
-  name: string;
-  /** Hounsfield units. */
-  center: number;
-  width: number;
-  explanation: string;
-}
-
-/** The CT windows (center/width in HU) offered beside the image's own presets where the modality is CT. */
-export const CT_PRESETS: readonly CtPreset[] = [
-  { name: 'lung', center: -600, width: 1500, explanation: 'Lung' },
-  { name: 'soft-tissue', center: 40, width: 400, explanation: 'Soft tissue' },
-  { name: 'brain', center: 40, width: 80, explanation: 'Brain' },
-  { name: 'bone', center: 400, width: 1800, explanation: 'Bone' },
-];
+// The table itself is in shared/ (the renderer lists it); core imports it from here.
+export { CT_PRESETS, type CtPreset } from '../../../shared/dicom-presets.ts';
 
 /** A CT preset as a window preset of the pixel pipeline (LINEAR, as PS3.3 C.11.2.1.2 defaults). */
 export function ctWindow(p: CtPreset): WindowPreset {

@@ -354,5 +354,6 @@ export function summarizeProject(project: Project): ProjectSummary {
     notes,
     roots,
     noImageData,
+    dicomImages: db.prepare('SELECT COUNT(*) FROM dicom_images').pluck().get() as number,
   };
 }
