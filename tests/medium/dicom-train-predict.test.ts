@@ -9,7 +9,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { decodeForModel, inputShapeOf } from '../../electron/core/images/model-input.ts';
@@ -19,6 +19,7 @@ import { getRun } from '../../electron/core/training/runs.ts';
 import { importLabelsCsv } from '../../electron/core/labels/labels-csv.ts';
 import type { Preprocessing, RunInfo } from '../../shared/training.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { filesUnder, readable } from '../helpers/shared-artifacts.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const FIXTURES = join(repo, 'tests', 'fixtures', 'dicom', 'identified');
@@ -35,22 +36,6 @@ function loupe(...args: string[]): string {
   const res = spawnSync(process.execPath, [join(repo, 'bin', 'loupe.js'), ...args], { encoding: 'utf8', cwd: repo, timeout: 300_000 });
   assert.equal(res.status, 0, `loupe ${args.join(' ')}\n${res.stderr}`);
   return res.stdout;
-}
-
-function filesUnder(path: string): string[] {
-  return statSync(path).isDirectory() ? readdirSync(path).flatMap((n) => filesUnder(join(path, n))) : [path];
-}
-
-/** What someone receiving the file can read in it: text of PDFs (and their metadata), entries of zips, bytes of the rest. */
-function readable(file: string): string {
-  const run = (cmd: string, args: string[]) => {
-    const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-    assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  if (file.endsWith('.pdf')) return run('pdftotext', [file, '-']) + run('pdfinfo', [file]) + readFileSync(file, 'latin1');
-  if (file.endsWith('.zip')) return run('unzip', ['-Z1', file]) + run('unzip', ['-p', file]);
-  return readFileSync(file, 'latin1');
 }
 
 before(() => {
