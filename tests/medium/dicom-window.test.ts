@@ -14,6 +14,7 @@ import { applyModalityLut } from '../../electron/core/dicom/windowing.ts';
 import { CT_PRESETS } from '../../electron/core/dicom/presets.ts';
 import { cacheKey } from '../../electron/core/training/tensor-cache.ts';
 import { ProbeError } from '../../electron/core/import/probe.ts';
+import { parsePreprocessing } from '../../electron/core/training/model-folder.ts';
 
 const FILE = join(import.meta.dirname, '..', 'fixtures', 'dicom', 'identified', 'scans', 'effusion', 'Quarnby_Elspeth_QX-88123_02.dcm');
 const buf = readFileSync(FILE);
@@ -77,4 +78,12 @@ test('the tensor cache key tells windowing choices apart; the default keeps the 
   assert.equal(cacheKey(shape({ kind: 'tags' })), base);
   const keys = ['full', 'preset:lung', 'preset:bone', '40,400', '40,401'].map((t) => cacheKey(shape(parseDicomWindow(t)!)));
   assert.equal(new Set([base, ...keys]).size, 6);
+});
+
+test("a bundle's preprocessing.json: the windowing is schema-checked and bounded", () => {
+  const base = { imageSize: 32, channels: 1, resize: 'squash', normalization: { mean: [0.5], std: [0.2] } };
+  assert.deepEqual(parsePreprocessing({ ...base, dicomWindow: { kind: 'preset', name: 'lung' } }).dicomWindow, { kind: 'preset', name: 'lung' });
+  assert.equal(parsePreprocessing(base).dicomWindow, undefined, 'bundles made before the setting: the tags');
+  const bad = [{ kind: 'fixed', center: 1e9, width: 10 }, { kind: 'fixed', center: 0, width: 0 }, { kind: 'preset', name: '../x' }, { kind: 'preset', name: 'a'.repeat(65) }, { kind: 'lut' }, 'tags', { kind: 'tags', extra: 1 }];
+  for (const w of bad) assert.throws(() => parsePreprocessing({ ...base, dicomWindow: w }), /preprocessing\.json is not valid/, JSON.stringify(w));
 });
