@@ -91,6 +91,8 @@ export interface ImageDetail extends ImageSummary {
   groupKey: string | null;
   /** Cross-validation fold (0-based), when folds are assigned. */
   fold: number | null;
+  /** A DICOM image: `dicom:header` has its tag table and window presets. */
+  dicom?: boolean;
 }
 
 export interface ImageFilter {
@@ -110,6 +112,63 @@ export interface ImageFilter {
    * `pool`: more evaluations read with `id` as one (the folds of a cross-validation: each image is in one of them).
    */
   evaluation?: { id: number; pool?: number[]; label?: number; predicted?: number; misclassified?: boolean };
+  /** DICOM images whose header has these values (Modality, Body Part Examined, View Position, Series Instance UID). */
+  dicom?: DicomFilter;
+}
+
+export interface DicomFilter {
+  modality?: string;
+  bodyPart?: string;
+  view?: string;
+  series?: string;
+}
+
+/** The values the DICOM filters offer, with how many images have each (`dicom:facets`). */
+export interface DicomFacets {
+  /** DICOM images in the project; 0 hides the filters. */
+  images: number;
+  modalities: { value: string; count: number }[];
+  bodyParts: { value: string; count: number }[];
+  views: { value: string; count: number }[];
+  /** `label`: the Series Description (else the UID's tail), with the modality. */
+  series: { value: string; label: string; count: number }[];
+}
+
+/** One row of the Details panel's tag table. Values are shown on this workstation only, never logged. */
+export interface DicomTagRow {
+  /** `(0010,0010)`; nested sequence items are prefixed with `>` per level. */
+  tag: string;
+  keyword: string;
+  vr: string;
+  value: string;
+}
+
+/** A window the viewer offers: from the image's tags (with their explanation) or a CT preset. */
+export interface DicomWindowPreset {
+  name: string;
+  center: number;
+  width: number;
+  fn: 'LINEAR' | 'LINEAR_EXACT' | 'SIGMOID';
+  source: 'tags' | 'ct';
+  explanation: string;
+}
+
+/** How the viewer turns the `raw` samples of a grey DICOM image into modality values: (v + storedMin) × slope + intercept. */
+export interface DicomRawMapping {
+  storedMin: number;
+  slope: number;
+  intercept: number;
+  /** MONOCHROME1: the lowest value is white. */
+  invert: boolean;
+}
+
+export interface DicomHeader {
+  tags: DicomTagRow[];
+  modality: string | null;
+  photometric: string;
+  presets: DicomWindowPreset[];
+  /** Null when the viewer cannot window the image itself (colour, palette, a Modality LUT Sequence, > 16 bits). */
+  raw: DicomRawMapping | null;
 }
 
 export interface ImagePage {
@@ -136,8 +195,6 @@ export interface ProjectSummary {
   roots: string[];
   /** DICOM files without pixel data, with their SOP class: neither images nor errors. */
   noImageData?: { path: string; sopClass: string }[];
-  /** Images read from DICOM files (the Train view offers their windowing when there are any). */
-  dicomImages?: number;
 }
 
 
@@ -164,7 +221,7 @@ export interface HistoryEntry {
 }
 
 export interface SplitWarning {
-  kind: 'small-class' | 'duplicate-across-splits' | 'group-across-splits' | 'excluded-test';
+  kind: 'small-class' | 'duplicate-across-splits' | 'group-across-splits' | 'patient-across-splits' | 'excluded-test';
   message: string;
   /** Affected paths or groups (first few). */
   items: string[];
@@ -300,6 +357,10 @@ export interface ExportReport {
   /** Images written by a dataset export, and how (hard links when the file system allows them). */
   images?: number;
   linked?: number;
+  /** Dataset export: DICOM images left out because their pixels may show identifying text (paths in the project). */
+  burnedInExcluded?: string[];
+  /** Dataset export: the mapping CSV written, when asked for. */
+  mapping?: string;
 }
 
 export interface ImportReport {
@@ -377,6 +438,15 @@ export const imageFilterSchema = z
       })
       .strict()
       .optional(),
+    dicom: z
+      .object({
+        modality: z.string().max(64).optional(),
+        bodyPart: z.string().max(64).optional(),
+        view: z.string().max(64).optional(),
+        series: z.string().max(64).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -451,6 +521,8 @@ export const requestSchemas = {
     })
     .strict(),
   'images:history': z.object({ id }).strict(),
+  'dicom:facets': empty,
+  'dicom:header': z.object({ id }).strict(),
   'labels:set': z.object({ imageIds, classId: id.nullable() }).strict(),
   'labels:undo': empty,
   'labels:redo': empty,
@@ -530,6 +602,16 @@ export const requestSchemas = {
       /** Copies by default: editing a hard-linked export would edit the original image (issue 14). */
       mode: z.enum(['link', 'copy']).default('copy'),
       force: z.boolean().default(false),
+      /**
+       * Convert every image (issue 11): png (8-bit, as training sees it), png16 / tiff16 (DICOM: modality values
+       * plus an offset export.json records), dicom (de-identified, PS3.15 Basic Profile). Without it, images are
+       * copied or linked, and DICOM images written as png.
+       */
+      format: z.enum(['png', 'png16', 'tiff16', 'dicom']).optional(),
+      /** Also write `exported,original` rows here: the only file with the original (possibly identifying) names. */
+      mappingPath: absPath.optional(),
+      /** Export DICOM images whose header says Burned In Annotation = YES; left out by default. */
+      includeBurnedIn: z.boolean().default(false),
     })
     .strict(),
   'report:create': z
@@ -586,6 +668,8 @@ export interface Responses {
   'images:ids': { ids: number[] };
   'images:setFlags': EditResult;
   'images:history': HistoryEntry[];
+  'dicom:facets': DicomFacets;
+  'dicom:header': DicomHeader;
   'labels:set': EditResult;
   'labels:undo': EditResult;
   'labels:redo': EditResult;

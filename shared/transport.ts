@@ -93,6 +93,18 @@ export interface RawImage {
   data: Uint8Array | Uint16Array;
 }
 
+/** The 16-byte header of a raw image (the pixels follow it, little-endian). */
+export function rawHeader(width: number, height: number, channels: number, bits: 8 | 16): Uint8Array {
+  const header = new Uint8Array(RAW_HEADER_BYTES);
+  const view = new DataView(header.buffer);
+  for (let i = 0; i < 4; i++) header[i] = RAW_MAGIC.charCodeAt(i);
+  view.setUint32(4, width, true);
+  view.setUint32(8, height, true);
+  view.setUint16(12, channels, true);
+  view.setUint16(14, bits, true);
+  return header;
+}
+
 export function decodeRaw(buf: ArrayBuffer): RawImage {
   const view = new DataView(buf);
   const magic = String.fromCharCode(view.getUint8(0), view.getUint8(1), view.getUint8(2), view.getUint8(3));

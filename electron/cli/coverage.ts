@@ -24,6 +24,8 @@ export const cliCoverage: Record<Method, { command: string } | { uiOnly: string 
   'images:ids': { uiOnly: 'select-all in the grid' },
   'images:setFlags': { uiOnly: 'flags are set while browsing; loupe labels import sets labels and splits in bulk' },
   'images:history': { command: 'loupe history' },
+  'dicom:facets': { uiOnly: 'the values offered by the sidebar filters of DICOM images' },
+  'dicom:header': { uiOnly: 'the details panel tag table and the viewer window presets' },
   'labels:set': { command: 'loupe labels import' },
   'labels:undo': { uiOnly: 'undo belongs to the interactive session' },
   'labels:redo': { uiOnly: 'redo belongs to the interactive session' },

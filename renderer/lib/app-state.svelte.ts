@@ -4,7 +4,7 @@
  * only this class and the grid state talk to the API.
  */
 import { LoupeError } from '../../shared/errors.ts';
-import type { AppInfo, ClassInfo, ImageFilter, ImagePage, Job, ProjectInfo, ProjectSummary, SortKey } from '../../shared/contract.ts';
+import type { AppInfo, ClassInfo, DicomFacets, DicomFilter, ImageFilter, ImagePage, Job, ProjectInfo, ProjectSummary, SortKey } from '../../shared/contract.ts';
 import { api, invoke, onEvent } from './api.ts';
 import { CountGuard } from './count-guard.ts';
 import { GridState, type GridQuery } from './grid-state.svelte.ts';
@@ -52,6 +52,9 @@ export class AppState {
   counts = $state<Counts>(emptyCounts);
   view = $state<View>({ kind: 'all' });
   search = $state('');
+  /** The DICOM header filters (modality, body part, view, series), and the values the project offers for them. */
+  dicomFilter = $state<DicomFilter>({});
+  dicomFacets = $state.raw<DicomFacets | null>(null);
   sort = $state<SortKey>('name');
   desc = $state(false);
   jobs = $state<Job[]>([]);
@@ -64,7 +67,7 @@ export class AppState {
   readonly grid: GridState = new GridState((offset, limit, signal) => this.queryPage(offset, limit, signal));
   /** Told by labeling.svelte.ts of every edit it shows before the server has it. */
   readonly countGuard = new CountGuard();
-  filter = $derived(viewFilter(this.view, this.search));
+  filter = $derived(viewFilter(this.view, this.search, this.dicomFilter));
 
   /**
    * Set by labeling.svelte.ts: label, class and split changes are reconciled there (cheaper than the reload an
@@ -106,6 +109,8 @@ export class AppState {
       if (changed) {
         this.view = { kind: 'all' };
         this.search = '';
+        this.dicomFilter = {};
+        this.dicomFacets = null;
         this.overlay = 'none';
         if (info.project) this.grid.reset(this.filter, this.sort, this.desc);
       }
@@ -128,6 +133,7 @@ export class AppState {
         (j) => j.state === 'running' || (j.endedAt !== null && Date.parse(j.endedAt) > recent),
       );
       await this.refreshCounts();
+      await this.refreshDicomFacets();
     } catch (e) {
       if (e instanceof LoupeError && e.code === 'NO_PROJECT') return;
       this.report(e);
@@ -147,6 +153,7 @@ export class AppState {
       this.lastRefresh = Date.now();
       this.grid.refresh();
       void this.refreshCounts();
+      void this.refreshDicomFacets();
     }, wait);
   }
 
@@ -183,6 +190,22 @@ export class AppState {
       if (e instanceof LoupeError && e.code === 'NO_PROJECT') return;
       this.report(e);
     }
+  }
+
+  /** The values the DICOM filters offer; none (and no filters shown) in a project without DICOM images. */
+  async refreshDicomFacets(): Promise<void> {
+    if (!this.project) return;
+    try {
+      this.dicomFacets = await api['dicom:facets']({});
+    } catch (e) {
+      if (e instanceof LoupeError && e.code === 'NO_PROJECT') return;
+      this.report(e);
+    }
+  }
+
+  setDicomFilter(filter: DicomFilter): void {
+    this.dicomFilter = filter;
+    this.requery();
   }
 
   /** The counts a label, flag, class or split edit can change (not the import's duplicate/error scans). */
@@ -276,7 +299,7 @@ export class AppState {
    * cell), so that the click shows its images without waiting for the host. Used once, and only while fresh.
    */
   prefetchEvaluation(view: Extract<View, { kind: 'evaluation' }>, sort: SortKey = 'name', desc = false): void {
-    const request = { filter: viewFilter(view, this.search), sort, desc, offset: 0, limit: this.grid.cache.pageSize };
+    const request = { filter: viewFilter(view, this.search, this.dicomFilter), sort, desc, offset: 0, limit: this.grid.cache.pageSize };
     const key = JSON.stringify(request);
     if (this.prefetched?.key === key && Date.now() - this.prefetched.at < PREFETCH_FRESH_MS) return;
     const page = invoke('images:query', request);

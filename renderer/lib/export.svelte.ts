@@ -30,6 +30,16 @@ export interface ExportForm {
   evaluationId: number | null;
   datasetMode: 'link' | 'copy';
   datasetSnapshot: boolean;
+  /** 'as-is': files copied or linked (DICOM as png); otherwise every image converted (issue 11). */
+  datasetFormat: 'as-is' | 'png' | 'png16' | 'tiff16' | 'dicom';
+  /** Write the exported → original names CSV next to the export folder. */
+  datasetMapping: boolean;
+  includeBurnedIn: boolean;
+}
+
+/** The mapping file sits next to the export folder, never inside what is shared. */
+export function mappingPathFor(outDir: string): string {
+  return `${outDir.replace(/[\\/]+$/, '')}-mapping.csv`;
 }
 
 /**
@@ -56,9 +66,20 @@ export function exportContents(f: ExportForm): { included: string[]; excluded: s
       excluded: [...(f.thumbnails ? [] : ['images']), ...(f.fileNames ? [] : ['file names']), ...(f.author.trim() ? [] : ['a "prepared by" name']), never],
     };
   }
+  const images =
+    f.datasetFormat === 'as-is'
+      ? `copies of the images${f.datasetMode === 'link' ? ' (hard links: the same files as the originals)' : ''} (DICOM as 8-bit PNG)`
+      : f.datasetFormat === 'dicom'
+        ? 'de-identified DICOM files (other images copied)'
+        : `the images as ${f.datasetFormat === 'png' ? '8-bit PNG, as training sees them' : `16-bit ${f.datasetFormat === 'png16' ? 'PNG' : 'TIFF'} (DICOM: modality values plus an offset)`}`;
   return {
-    included: [`copies of the images${f.datasetMode === 'link' ? ' (hard links: the same files as the originals)' : ''}`, 'class names', 'a labels CSV with file paths relative to their import folder'],
-    excluded: [never],
+    included: [
+      images,
+      'class names',
+      'a labels CSV with file paths relative to their import folder (DICOM images by pseudonym only)',
+      ...(f.includeBurnedIn ? ['DICOM images marked as having burned-in annotation'] : []),
+    ],
+    excluded: ['patient names, IDs and dates of DICOM headers', ...(f.includeBurnedIn ? [] : ['DICOM images with burned-in annotation']), never],
   };
 }
 
@@ -94,6 +115,9 @@ class ExportState {
       evaluationId: null,
       datasetMode: 'copy',
       datasetSnapshot: true,
+      datasetFormat: 'as-is',
+      datasetMapping: false,
+      includeBurnedIn: false,
     };
     if (kind === 'report') this.form.outDir = home;
     this.jobId = null;
@@ -167,6 +191,9 @@ class ExportState {
       outDir: f.outDir,
       mode: f.datasetMode,
       force: f.force,
+      includeBurnedIn: f.includeBurnedIn,
+      ...(f.datasetFormat !== 'as-is' ? { format: f.datasetFormat } : {}),
+      ...(f.datasetMapping ? { mappingPath: mappingPathFor(f.outDir) } : {}),
       ...(f.datasetSnapshot ? { runId: f.runId } : {}),
     });
   }

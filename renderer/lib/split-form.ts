@@ -2,8 +2,12 @@
  * The split form's plain parts: the group rule it describes and the checks that stop bad input before it is
  * sent (the core checks again). Pure, so unit-tested without Svelte.
  */
-export type GroupKind = 'none' | 'folder' | 'regex' | 'csv';
-export type GroupRule = { kind: 'folder'; level: number } | { kind: 'regex'; pattern: string } | { kind: 'csv' };
+export type GroupKind = 'none' | 'folder' | 'regex' | 'csv' | 'dicom-patient' | 'dicom-study';
+export type GroupRule =
+  | { kind: 'folder'; level: number }
+  | { kind: 'regex'; pattern: string }
+  | { kind: 'csv' }
+  | { kind: 'dicom'; field: 'PatientID' | 'StudyInstanceUID' };
 
 export interface SplitForm {
   /** Percentages. */
@@ -25,6 +29,10 @@ export function groupRuleOf(f: Pick<SplitForm, 'group' | 'level' | 'pattern'>): 
       return { rule: undefined, error: null };
     case 'csv':
       return { rule: { kind: 'csv' }, error: null };
+    case 'dicom-patient':
+      return { rule: { kind: 'dicom', field: 'PatientID' }, error: null };
+    case 'dicom-study':
+      return { rule: { kind: 'dicom', field: 'StudyInstanceUID' }, error: null };
     case 'folder':
       if (!Number.isInteger(f.level) || f.level < 1 || f.level > 64) return { rule: undefined, error: 'The folder level is a whole number from 1 (the top folder) up' };
       return { rule: { kind: 'folder', level: f.level }, error: null };

@@ -73,14 +73,14 @@ export class TrainingState {
       });
     }
     await app.run(async () => {
-      const [runs, suggestion, presets, backbones, summary] = await Promise.all([
+      const [runs, suggestion, presets, backbones, dicom] = await Promise.all([
         api['runs:list']({}),
         api['training:suggest']({}),
         api['presets:list']({}),
         api['backbones:list']({}),
-        api['project:summary']({}),
+        api['dicom:facets']({}),
       ]);
-      this.hasDicom = (summary.dicomImages ?? 0) > 0;
+      this.hasDicom = dicom.images > 0;
       this.runs = runs;
       this.suggestion = suggestion;
       if (!this.draft) this.draft = structuredClone(suggestion.config);

@@ -1,5 +1,5 @@
 /** The sidebar's one-of-many view (all, unlabeled, a class, a split, …) and how it maps to an ImageFilter. */
-import type { ImageFilter, SplitName } from '../../shared/contract.ts';
+import type { DicomFilter, ImageFilter, SplitName } from '../../shared/contract.ts';
 
 export type View =
   | { kind: 'all' }
@@ -22,7 +22,8 @@ export type View =
       suggestions?: boolean;
     };
 
-export function viewFilter(view: View, search: string): ImageFilter {
+/** The filter of a view, narrowed by the path search and the DICOM header filters. */
+export function viewFilter(view: View, search: string, dicom: DicomFilter = {}): ImageFilter {
   const f: ImageFilter = {};
   switch (view.kind) {
     case 'all':
@@ -57,6 +58,8 @@ export function viewFilter(view: View, search: string): ImageFilter {
   }
   const s = search.trim();
   if (s) f.search = s;
+  const d = Object.fromEntries(Object.entries(dicom).filter(([, v]) => v !== undefined && v !== ''));
+  if (Object.keys(d).length) f.dicom = d;
   return f;
 }
 

@@ -205,6 +205,24 @@ test('export the model and a PDF report from the browser host', async () => {
   assert.doesNotMatch(spawnSync('pdfinfo', [pdf], { encoding: 'utf8' }).stdout, /^Author:[ \t]*\S/m);
   assert.equal(spawnSync('pdfimages', ['-list', pdf], { encoding: 'utf8' }).stdout.trim().split('\n').length, 2, 'no images in the PDF');
   await s.shot('36-export-report');
+
+  // Issue 11: the dataset tab offers the formats and the mapping file, says in one line what the mapping holds, and
+  // writes the mapping next to the export, never inside it.
+  await page.getByTestId('export-tab-dataset').click();
+  const datasetDir = join(tmp, 'dataset-png16');
+  await page.getByTestId('export-folder').fill(datasetDir);
+  await page.getByTestId('dataset-format').selectOption('png16');
+  await page.getByTestId('dataset-mapping').check();
+  await page.getByTestId('dataset-mapping-note').filter({ hasText: `${datasetDir}-mapping.csv` }).filter({ hasText: 'may identify patients' }).waitFor();
+  await page.getByTestId('export-start').click();
+  await page.getByTestId('export-result-mapping').filter({ hasText: `${datasetDir}-mapping.csv` }).waitFor({ timeout: 120_000 });
+  assert.equal(JSON.parse(readFileSync(join(datasetDir, 'export.json'), 'utf8')).format, 'png16');
+  const mapping = readFileSync(`${datasetDir}-mapping.csv`, 'utf8').trim().split('\n');
+  assert.equal(mapping[0], 'exported,original');
+  const exported = join(datasetDir, mapping[1]!.split(',')[0]!);
+  // PNG IHDR: bit depth is byte 24.
+  assert.equal(readFileSync(exported)[24], 16, `${exported} is a 16-bit PNG`);
+  await s.shot('36b-export-dataset');
   await page.getByTestId('export-close').click();
   await ev.dialog.waitFor({ state: 'detached' });
   assert.deepEqual(s.pageErrors, []);

@@ -12,6 +12,7 @@ import { decodeForModel, type InputShape } from '../../electron/core/images/mode
 import { decodeFrame, readDicom } from '../../electron/core/dicom/image.ts';
 import { applyModalityLut } from '../../electron/core/dicom/windowing.ts';
 import { CT_PRESETS } from '../../electron/core/dicom/presets.ts';
+import { presetKey } from '../../shared/dicom-presets.ts';
 import { cacheKey } from '../../electron/core/training/tensor-cache.ts';
 import { ProbeError } from '../../electron/core/import/probe.ts';
 import { parsePreprocessing } from '../../electron/core/training/model-folder.ts';
@@ -58,7 +59,7 @@ test('tags, fixed, CT preset, tag preset by index or explanation, and full range
   const lungTag = await decode('preset:LUNG WINDOW');
   assert.deepEqual(lungTag, expectWindow(-500, 1400));
   assert.deepEqual(await decode('preset:2'), lungTag);
-  const lung = CT_PRESETS.find((p) => p.name === 'lung')!;
+  const lung = CT_PRESETS.find((p) => presetKey(p.name) === 'lung')!;
   const ctLung = await decode('preset:lung');
   assert.deepEqual(ctLung, expectWindow(lung.center, lung.width));
   assert.notDeepEqual(ctLung, lungTag);

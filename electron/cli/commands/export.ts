@@ -40,7 +40,8 @@ async function finish(core: LoupeCore, jobId: string, json: boolean, describe: (
 
 export async function exportCommand(args: string[]): Promise<number> {
   const usage = `Usage: loupe export <project> --run ID --out DIR [--format tfjs,onnx] [--zip] [--force] [--notes TEXT | --notes-file F] [--json]
-       loupe export <project> --dataset --out DIR [--run ID] [--link] [--force]
+       loupe export <project> --dataset --out DIR [--run ID] [--link] [--force] [--json]
+            [--format png|png16|tiff16|dicom] [--mapping FILE.csv] [--include-burned-in]
 `;
   const { values, positionals } = parseArgs({
     args,
@@ -58,6 +59,8 @@ export async function exportCommand(args: string[]): Promise<number> {
       // Copies are the default (--copy is accepted for old scripts); --link hard-links instead.
       copy: { type: 'boolean', default: false },
       link: { type: 'boolean', default: false },
+      mapping: { type: 'string' },
+      'include-burned-in': { type: 'boolean', default: false },
     },
   });
   const [projectDir] = positionals;
@@ -65,7 +68,7 @@ export async function exportCommand(args: string[]): Promise<number> {
     process.stderr.write(usage);
     return 2;
   }
-  if (values.dataset) return exportDataset(projectDir, values.out, values.run, values.link && !values.copy, values.force, values.json, usage);
+  if (values.dataset) return exportDataset(projectDir, values, usage);
   const runId = runIdOf(values.run, usage);
   const formats = values.format?.split(',').map((f) => f.trim().toLowerCase());
   if (formats?.some((f) => f !== 'tfjs' && f !== 'onnx')) throw new LoupeError('VALIDATION', `--format takes tfjs, onnx or tfjs,onnx; got "${values.format}"`);
@@ -91,13 +94,48 @@ export async function exportCommand(args: string[]): Promise<number> {
   });
 }
 
-async function exportDataset(projectDir: string, out: string, run: string | undefined, link: boolean, force: boolean, json: boolean, usage: string): Promise<number> {
-  const runId = run === undefined ? undefined : runIdOf(run, usage);
+const DATASET_FORMATS = ['png', 'png16', 'tiff16', 'dicom'] as const;
+
+interface DatasetArgs {
+  out?: string;
+  run?: string;
+  link: boolean;
+  copy: boolean;
+  force: boolean;
+  json: boolean;
+  format?: string;
+  mapping?: string;
+  'include-burned-in': boolean;
+}
+
+function datasetSummary(r: ExportReport, format: string | undefined): string {
+  const how = format ? `as ${format}` : `${r.linked} hard-linked, ${(r.images ?? 0) - (r.linked ?? 0)} copied`;
+  const lines = [`Exported ${r.images} images to ${r.path} (${how}); labels in ${resolve(r.path, 'labels.csv')}`];
+  if (r.burnedInExcluded?.length) {
+    lines.push(`Left out ${r.burnedInExcluded.length} DICOM image(s) with burned-in annotation (--include-burned-in exports them):`);
+    lines.push(...r.burnedInExcluded.map((p) => `  ${p}`));
+  }
+  if (r.mapping) lines.push(`Mapping of exported to original names: ${r.mapping} (it holds the original names, which may identify patients: do not share it)`);
+  return [...lines, ...r.notes.map((n) => `note: ${n}`), ''].join('\n');
+}
+
+async function exportDataset(projectDir: string, values: DatasetArgs, usage: string): Promise<number> {
+  const runId = values.run === undefined ? undefined : runIdOf(values.run, usage);
+  const format = values.format?.trim().toLowerCase();
+  if (format !== undefined && !(DATASET_FORMATS as readonly string[]).includes(format)) {
+    throw new LoupeError('VALIDATION', `--format takes ${DATASET_FORMATS.join(', ')} with --dataset; got "${values.format}"`);
+  }
   return withProject(projectDir, async (core) => {
-    const { jobId } = await core.dispatch('export:dataset', { outDir: resolve(out), runId, mode: link ? 'link' : 'copy', force });
-    return finish(core, jobId, json, (r) =>
-      [`Exported ${r.images} images to ${r.path} (${r.linked} hard-linked, ${(r.images ?? 0) - (r.linked ?? 0)} copied); labels in ${resolve(r.path, 'labels.csv')}`, ...r.notes.map((n) => `note: ${n}`), ''].join('\n'),
-    );
+    const { jobId } = await core.dispatch('export:dataset', {
+      outDir: resolve(values.out!),
+      runId,
+      mode: values.link && !values.copy ? 'link' : 'copy',
+      force: values.force,
+      format: format as (typeof DATASET_FORMATS)[number] | undefined,
+      mappingPath: values.mapping === undefined ? undefined : resolve(values.mapping),
+      includeBurnedIn: values['include-burned-in'],
+    });
+    return finish(core, jobId, values.json, (r) => datasetSummary(r, format));
   });
 }
 

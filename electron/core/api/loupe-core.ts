@@ -49,6 +49,7 @@ import { exportDataset } from '../export/dataset-export.ts';
 import { finishedModelDir } from '../export/run-facts.ts';
 import { prepareOutDir, prepareOutFile } from '../export/out-dir.ts';
 import { createReport } from '../export/report/report.ts';
+import { dicomFacets, dicomHeader } from '../images/dicom-view.ts';
 
 export type Face = AppInfo['face'];
 export type EventListener = <E extends EventName>(name: E, payload: Events[E]) => void;
@@ -252,6 +253,8 @@ export class LoupeCore {
         getImage(project, id); // NOT_FOUND for an unknown id
         return imageHistory(project.db, id);
       },
+      'dicom:facets': async () => dicomFacets(this.requireProject().db),
+      'dicom:header': async ({ id }) => dicomHeader(this.requireProject(), id),
       'labels:set': async ({ imageIds, classId }) => {
         const db = this.requireProject().db;
         // By id only: listing the classes would count every class's images on each keystroke.
@@ -352,6 +355,7 @@ export class LoupeCore {
         const project = this.requireProject();
         if (req.runId !== undefined) getRun(project.db, req.runId);
         prepareOutDir(req.outDir, req.force);
+        if (req.mappingPath !== undefined) prepareOutFile(req.mappingPath, req.force);
         const job = this.jobs.start('export', (ctx) => exportDataset(project, { ...req, signal: ctx.signal, progress: ctx.progress }));
         return { jobId: job.jobId };
       },

@@ -4,16 +4,16 @@
  * their windows from here, so a model sees what the technician chose to look at.
  */
 import type { DicomWindow } from '../../../shared/training.ts';
-import { CT_PRESETS, type CtPreset } from '../../../shared/dicom-presets.ts';
+import { CT_PRESETS, presetKey, type CtPreset } from '../../../shared/dicom-presets.ts';
 import { DicomError } from './parse.ts';
 import { applyModalityLut, defaultVoi, type ModalityLut, type VoiChoice, type WindowPreset } from './windowing.ts';
 
-// The table itself is in shared/ (the renderer lists it); core imports it from here.
+// The table itself is in shared/ (the renderer lists it too); core imports it from here.
 export { CT_PRESETS, type CtPreset } from '../../../shared/dicom-presets.ts';
 
 /** A CT preset as a window preset of the pixel pipeline (LINEAR, as PS3.3 C.11.2.1.2 defaults). */
-export function ctWindow(p: CtPreset): WindowPreset {
-  return { center: p.center, width: p.width, fn: 'LINEAR', explanation: p.explanation };
+function ctWindow(p: CtPreset): WindowPreset {
+  return { center: p.center, width: p.width, fn: 'LINEAR', explanation: p.name };
 }
 
 /** What the VOI choice needs of one image (a DicomImage has all of it). */
@@ -24,27 +24,23 @@ export interface WindowSource {
   voiLuts: Parameters<typeof defaultVoi>[1];
 }
 
-function normalizedName(name: string): string {
-  return name.trim().toLowerCase().replace(/[\s_]+/g, '-');
-}
-
 /**
  * The image's own window for a preset name: a CT preset by name, else the image's Nth window (1-based), else the
  * window whose explanation is the name (case and spaces aside). An image that has no such window is an error
  * with that reason, never a silent fallback: a run must not mix windows without saying so.
  */
 function presetWindow(src: WindowSource, name: string): WindowPreset {
-  const key = normalizedName(name);
-  const ct = CT_PRESETS.find((p) => p.name === key);
+  const key = presetKey(name);
+  const ct = CT_PRESETS.find((p) => presetKey(p.name) === key);
   if (ct) return ctWindow(ct);
   if (/^\d+$/.test(key)) {
     const own = src.presets[Number(key) - 1];
     if (own) return own;
   }
-  const byExplanation = src.presets.find((p) => p.explanation && normalizedName(p.explanation) === key);
+  const byExplanation = src.presets.find((p) => p.explanation && presetKey(p.explanation) === key);
   if (byExplanation) return byExplanation;
   const have = src.presets.map((p, i) => `${i + 1}${p.explanation ? ` (${p.explanation})` : ''}`).join(', ');
-  throw new DicomError(`no window preset "${name}" in this image (its windows: ${have || 'none'}; CT presets: ${CT_PRESETS.map((p) => p.name).join(', ')})`);
+  throw new DicomError(`no window preset "${name}" in this image (its windows: ${have || 'none'}; CT presets: ${CT_PRESETS.map((p) => presetKey(p.name)).join(', ')})`);
 }
 
 /** The window spanning every value Bits Stored can hold, through the modality LUT (e.g. −1024…3071 HU for 12-bit CT). */
@@ -86,9 +82,9 @@ export function describeDicomWindow(choice: DicomWindow | undefined): string {
     case 'fixed':
       return `center ${c.center}, width ${c.width} in modality units (e.g. HU), LINEAR (\`${c.center},${c.width}\`)`;
     case 'preset': {
-      const ct = CT_PRESETS.find((p) => p.name === normalizedName(c.name));
+      const ct = CT_PRESETS.find((p) => presetKey(p.name) === presetKey(c.name));
       return ct
-        ? `CT preset ${ct.explanation}: center ${ct.center}, width ${ct.width} HU (\`preset:${c.name}\`)`
+        ? `CT preset ${ct.name}: center ${ct.center}, width ${ct.width} HU (\`preset:${c.name}\`)`
         : `the window "${c.name}" of each image's own tags (by index or explanation) (\`preset:${c.name}\`)`;
     }
   }

@@ -6,8 +6,9 @@
  */
 import type { DataSet } from 'dicom-parser';
 import type { StoredArray } from './pixels.ts';
+import { voiValue, type VoiFunction } from '../../../shared/voi.ts';
 
-export type VoiFunction = 'LINEAR' | 'LINEAR_EXACT' | 'SIGMOID';
+export { voiValue, type VoiFunction };
 
 /** A lookup table (PS3.3 C.11.1.1.1): input `firstMapped` maps to data[0]; inputs outside clamp to the ends. */
 export interface Lut {
@@ -128,20 +129,6 @@ export function defaultVoi(presets: readonly WindowPreset[], luts: readonly Lut[
   const lut = luts[0];
   if (lut) return { kind: 'lut', lut };
   return { kind: 'full-range' };
-}
-
-/** The VOI function of PS3.3 C.11.2.1.2 for one input, output in [yMin, yMax]. */
-export function voiValue(x: number, center: number, width: number, fn: VoiFunction, yMin: number, yMax: number): number {
-  const span = yMax - yMin;
-  if (fn === 'SIGMOID') return span / (1 + Math.exp((-4 * (x - center)) / width)) + yMin;
-  if (fn === 'LINEAR_EXACT') {
-    if (x <= center - width / 2) return yMin;
-    if (x > center + width / 2) return yMax;
-    return ((x - center) / width + 0.5) * span + yMin;
-  }
-  if (x <= center - 0.5 - (width - 1) / 2) return yMin;
-  if (x > center - 0.5 + (width - 1) / 2) return yMax;
-  return ((x - (center - 0.5)) / (width - 1) + 0.5) * span + yMin;
 }
 
 function minMax(values: ArrayLike<number>): [number, number] {

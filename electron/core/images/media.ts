@@ -3,7 +3,8 @@
  * file through the project DB, never a path from the caller.
  *   thumb: the cached 256 px WebP (regenerated when the cache file is gone)
  *   image: the full image for display (oriented, 8-bit, 16-bit scaled by its own range, first page, ≤ 4096 px)
- *   raw:   LRAW pixels (shared/transport.ts), 16-bit kept, ≤ 2048 px, for window/level in the viewer
+ *   raw:   LRAW pixels (shared/transport.ts), 16-bit kept, ≤ 2048 px, for window/level in the viewer; a grey
+ *          DICOM image as its stored values (dicom/raw-frame.ts)
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
@@ -11,13 +12,16 @@ import { dirname, join } from 'node:path';
 import { LoupeError, type MediaKind } from '../../../shared/contract.ts';
 import { ProbeError, makeThumbnail, renderDisplay, renderRaw } from '../import/probe.ts';
 import { thumbPath } from '../import/thumbnails.ts';
+import { displayFrame, isDicomBuffer, readDicomFile } from '../import/dicom-source.ts';
+import { DicomError } from '../dicom/parse.ts';
+import { rawFrame } from '../dicom/raw-frame.ts';
 import type { Project } from '../project/project.ts';
 import { pixelLimit } from '../project/settings.ts';
 
 export const DISPLAY_MAX_SIDE = 4096;
 export const RAW_MAX_SIDE = 2048;
 
-interface MediaRow {
+export interface MediaRow {
   id: number;
   root: string;
   rel_path: string;
@@ -41,7 +45,8 @@ export function filePath(row: { root: string; rel_path: string; rel_path_raw: Bu
   return join(row.root, row.rel_path);
 }
 
-async function readSource(row: MediaRow): Promise<Buffer> {
+/** Reads an image's file; a file gone or unreadable is a LoupeError naming the image. */
+export async function readSource(row: Pick<MediaRow, 'id' | 'root' | 'rel_path' | 'rel_path_raw'>): Promise<Buffer> {
   try {
     return await readFile(filePath(row));
   } catch (e) {
@@ -51,7 +56,8 @@ async function readSource(row: MediaRow): Promise<Buffer> {
   }
 }
 
-export async function renderMedia(project: Project, kind: MediaKind, id: number): Promise<{ body: Buffer; contentType: string }> {
+/** The image's file and state; NOT_FOUND for an unknown id. */
+export function mediaRow(project: Project, id: number): MediaRow {
   const row = project.db
     .prepare(
       `SELECT i.id, r.path AS root, i.rel_path, i.rel_path_raw, i.sha256, i.status, i.error, i.min_value, i.max_value, d.frame
@@ -59,6 +65,11 @@ export async function renderMedia(project: Project, kind: MediaKind, id: number)
     )
     .get(id) as MediaRow | undefined;
   if (!row) throw new LoupeError('NOT_FOUND', `No image with id ${id}`);
+  return row;
+}
+
+export async function renderMedia(project: Project, kind: MediaKind, id: number): Promise<{ body: Buffer; contentType: string }> {
+  const row = mediaRow(project, id);
   if (row.status === 'error') {
     throw new LoupeError('BAD_INPUT', `Image ${id} could not be imported: ${row.error ?? 'unknown error'}`);
   }
@@ -79,9 +90,11 @@ export async function renderMedia(project: Project, kind: MediaKind, id: number)
     if (row.status === 'missing') throw new LoupeError('NOT_FOUND', `Image ${id}: the file is missing (${row.rel_path})`);
     const source = await readSource(row);
     if (kind === 'image') return await renderDisplay(source, range, limit, DISPLAY_MAX_SIDE, row.frame ?? undefined);
-    return { body: await renderRaw(source, limit, RAW_MAX_SIDE, row.frame ?? undefined), contentType: 'application/octet-stream' };
+    const dicom = isDicomBuffer(source) ? readDicomFile(source, limit) : null;
+    const stored = dicom?.kind === 'image' ? await rawFrame(dicom, row.frame ?? displayFrame(dicom), RAW_MAX_SIDE) : null;
+    return { body: stored ?? (await renderRaw(source, limit, RAW_MAX_SIDE, row.frame ?? undefined)), contentType: 'application/octet-stream' };
   } catch (e) {
-    if (e instanceof ProbeError) throw new LoupeError('BAD_INPUT', `Image ${id}: ${e.message}`);
+    if (e instanceof ProbeError || e instanceof DicomError) throw new LoupeError('BAD_INPUT', `Image ${id}: ${e.message}`);
     throw e;
   }
 }

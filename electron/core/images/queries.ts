@@ -109,6 +109,20 @@ export function filterSql(filter: ImageFilter, sort?: SortKey): { from: string; 
     clauses.push('i.fold = ?');
     params.push(filter.fold);
   }
+  if (filter.dicom) {
+    // Each column has its own index (migrations 8 and 9): the subquery searches one, then checks the others.
+    const columns: [keyof NonNullable<ImageFilter['dicom']>, string][] = [
+      ['modality', 'modality'],
+      ['bodyPart', 'body_part'],
+      ['view', 'view_position'],
+      ['series', 'series_instance_uid'],
+    ];
+    const wanted = columns.filter(([key]) => filter.dicom![key] !== undefined);
+    if (wanted.length) {
+      clauses.push(`i.id IN (SELECT image_id FROM dicom_images WHERE ${wanted.map(([, col]) => `${col} = ?`).join(' AND ')})`);
+      params.push(...wanted.map(([key]) => filter.dicom![key]));
+    }
+  }
   if (filter.search) {
     const term = filter.search;
     if ([...term].length >= 3) {
@@ -203,12 +217,14 @@ interface DetailRow extends ImageRow {
   user_note: string | null;
   group_key: string | null;
   fold: number | null;
+  is_dicom: number;
 }
 
 export function getImage(project: Project, id: number): ImageDetail {
   const r = project.db
     .prepare(
-      `SELECT i.*, r.path AS root FROM images i JOIN roots r ON r.id = i.root_id WHERE i.id = ?`,
+      `SELECT i.*, r.path AS root, EXISTS (SELECT 1 FROM dicom_images d WHERE d.image_id = i.id) AS is_dicom
+       FROM images i JOIN roots r ON r.id = i.root_id WHERE i.id = ?`,
     )
     .get(id) as DetailRow | undefined;
   if (!r) throw new LoupeError('NOT_FOUND', `No image with id ${id}`);
@@ -243,6 +259,7 @@ export function getImage(project: Project, id: number): ImageDetail {
     userNote: r.user_note,
     groupKey: r.group_key,
     fold: r.fold,
+    dicom: r.is_dicom === 1,
   };
 }
 
@@ -354,6 +371,5 @@ export function summarizeProject(project: Project): ProjectSummary {
     notes,
     roots,
     noImageData,
-    dicomImages: db.prepare('SELECT COUNT(*) FROM dicom_images').pluck().get() as number,
   };
 }

@@ -15,6 +15,7 @@ import { isDicomBuffer, readDicomFile, renderDisplayFrame } from './dicom-source
 import { DicomError } from '../dicom/parse.ts';
 import type { RenderedFrame } from '../dicom/image.ts';
 import type { DicomWindow } from '../../../shared/training.ts';
+import { rawHeader } from '../../../shared/transport.ts';
 
 // Buffer inputs never repeat, so libvips' operation cache only costs memory during an import.
 sharp.cache(false);
@@ -342,7 +343,7 @@ export async function renderDisplay(source: Buffer, range: ValueRange, limit: nu
 
 /** The LRAW format of shared/transport.ts: 16-bit samples stay 16-bit, for window/level in the viewer. */
 export async function renderRaw(source: Buffer, limit: number, maxSide: number, frame?: number): Promise<Buffer> {
-  // DICOM reaches the viewer as its 8-bit display frame (its own window/level presets are a later step).
+  // A grey DICOM image reaches the viewer as its stored values (images/media.ts); colour DICOM as its display frame.
   const buf = await decodableSource(source, limit, frame);
   const { meta, kind } = await readHeader(buf, '', limit);
   const grey = isGrey(meta);
@@ -366,13 +367,7 @@ export async function renderRaw(source: Buffer, limit: number, maxSide: number, 
       ({ width, height, channels } = info);
       bits = 8;
     }
-    const header = Buffer.alloc(16);
-    header.write('LRAW', 0, 'latin1');
-    header.writeUInt32LE(width, 4);
-    header.writeUInt32LE(height, 8);
-    header.writeUInt16LE(channels, 12);
-    header.writeUInt16LE(bits, 14);
-    return Buffer.concat([header, pixels]);
+    return Buffer.concat([rawHeader(width, height, channels, bits), pixels]);
   } catch (e) {
     throw new ProbeError(reasonFor(kind, e, buf));
   }

@@ -26,6 +26,7 @@ import { classNameOf } from '../labels/classes.ts';
 import { applyEdit } from '../labels/edits.ts';
 import { foldsK } from '../project/settings.ts';
 import { pseudonym, pseudonymSecret } from '../project/pseudonyms.ts';
+import { leakingPatients, patientWarning } from './patient-leakage.ts';
 
 const DEFAULT_RATIOS: [number, number, number] = [0.7, 0.15, 0.15];
 const LOCKED_DEFAULT_RATIOS: [number, number, number] = [0.8, 0.2, 0];
@@ -441,7 +442,12 @@ export function splitSummary(db: Database, known?: KnownImages): SplitSummary {
       items: dupes.slice(0, LISTED).map((d) => d.paths.split('\n').join(' = ')),
     });
   }
-  const leaking = leakingGroups(db, 1000, known);
+  // DICOM: patients across splits by their headers' Patient ID; a leaking group that is one of them is told once.
+  const patients = leakingPatients(db);
+  const patientWarned = patientWarning(patients, LISTED);
+  if (patientWarned) warnings.push(patientWarned);
+  const reported = new Set(patients);
+  const leaking = leakingGroups(db, 1000, known).filter((g) => !reported.has(g));
   if (leaking.length) {
     warnings.push({
       kind: 'group-across-splits',

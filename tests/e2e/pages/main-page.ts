@@ -76,6 +76,16 @@ export class MainPage {
     }).then((h) => h.jsonValue() as Promise<number>);
   }
 
+  /** Sets one of the sidebar's DICOM filters ('' for any). */
+  async dicomFilter(key: 'modality' | 'bodyPart' | 'view' | 'series', value: string): Promise<void> {
+    await this.page.getByTestId(`dicom-filter-${key}`).selectOption(value);
+  }
+
+  async selectById(id: number): Promise<void> {
+    await this.grid.locator(`[data-testid="grid-cell"][data-id="${id}"]`).click();
+    await this.page.locator(`[data-testid="details"][data-image-id="${id}"]`).waitFor();
+  }
+
   async selectByName(name: string): Promise<void> {
     await this.grid.locator('[data-testid="grid-cell"]', { hasText: name }).click();
     await this.details.getByTestId('detail-name').filter({ hasText: name }).waitFor();
