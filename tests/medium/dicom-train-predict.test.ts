@@ -126,14 +126,14 @@ test('no identifier of the headers and no source path in anything written for ot
   // each file as the folder given does.
   const predict = readFileSync(join(out, 'predict.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[0]!);
   assert.equal(new Set(predict).size, 24);
-  assert.ok(predict.every((p) => /^dicom-[0-9a-f]{16}$/.test(p)), predict.join(' '));
+  assert.ok(predict.every((p) => /^img-[0-9a-f]{16}$/.test(p)), predict.join(' '));
   const mapping = new Map(readFileSync(join(dir, 'mapping.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',') as [string, string]));
   assert.deepEqual([...mapping.keys()].sort(), [...predict].sort());
   assert.ok([...mapping.values()].every((p) => p.startsWith(`${ROOT_NAME}/`)), [...mapping.values()].join(' '));
-  assert.match(readFileSync(join(out, 'predict-cine.csv'), 'utf8'), /^dicom-[0-9a-f]{16}#3,/m);
+  assert.match(readFileSync(join(out, 'predict-cine.csv'), 'utf8'), /^img-[0-9a-f]{16}#3,/m);
   // The labels CSV names DICOM images by their project pseudonym, and imports back by it.
   const labels = readFileSync(join(out, 'labels.csv'), 'utf8');
-  assert.equal(labels.trim().split('\n').slice(1).filter((l) => /^dicom-[0-9a-f]{16},(clear|effusion),(train|val|test),patient-[0-9a-f]{16}$/.test(l)).length, 24, labels);
+  assert.equal(labels.trim().split('\n').slice(1).filter((l) => /^img-[0-9a-f]{16},(clear|effusion),(train|val|test),patient-[0-9a-f]{16}$/.test(l)).length, 24, labels);
   const project = openRun();
   try {
     const report = importLabelsCsv(project.core.requireProject().db, labels, false);

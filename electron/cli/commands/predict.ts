@@ -50,7 +50,7 @@ export async function predictCommand(args: string[]): Promise<number> {
     const given = values['full-paths'] ? row.path : (names.get(row.path) ?? row.path);
     let shown = given + frame;
     if (row.dicom && !values['full-paths']) {
-      shown = pseudonym(secret, 'dicom', row.path) + frame;
+      shown = pseudonym(secret, 'img', row.path) + frame;
       mapping.push(csvLine([shown, given + frame]));
       pseudonyms++;
     }

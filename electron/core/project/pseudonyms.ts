@@ -26,8 +26,8 @@ export function pseudonym(secret: string, prefix: string, value: string): string
 /**
  * The name an image goes by in what Loupe writes for others (labels CSV, evaluation predictions, the report's file
  * names): its path relative to its import folder, or for a DICOM image, whose file and folder names often hold the
- * patient's name, `dicom-` and the pseudonym of its SOP Instance UID (`#N` added for a frame imported on its own).
- * Stable within the project, so a labels CSV imports back by it.
+ * patient's name, the pseudonym of its SOP Instance UID (`img-…`, as the dataset export names its file; `#N` added
+ * for a frame imported on its own). Stable within the project, so a labels CSV imports back by it.
  */
 export function imageNamer(db: Database): (image: { id: number; relPath: string }) => string {
   const dicom = db.prepare('SELECT sop_instance_uid FROM dicom_images WHERE image_id = ?').pluck();
@@ -37,6 +37,6 @@ export function imageNamer(db: Database): (image: { id: number; relPath: string 
     if (uid === undefined) return relPath;
     secret ??= pseudonymSecret(db);
     const frame = /#\d+$/.exec(relPath)?.[0] ?? '';
-    return pseudonym(secret, 'dicom', uid ?? `image ${id}`) + frame;
+    return pseudonym(secret, 'img', uid ?? relPath) + frame;
   };
 }
