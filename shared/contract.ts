@@ -14,7 +14,7 @@ export * from './domain.ts';
 import { trainConfigSchema, type EpochMetrics, type RunInfo, type TrainConfig } from './training.ts';
 import type { BackendReport, TrainingEvent } from './worker-protocol.ts';
 import type { LiveState } from './live-state.ts';
-import { preprocessPresets } from './preprocess-presets.ts';
+import { preprocessPresets, type PreprocessPreset } from './preprocess-presets.ts';
 import type { EvaluationMetrics, FoldAggregate } from './metrics.ts';
 
 // ---------- shared value types ----------
@@ -274,7 +274,10 @@ export interface BackboneSummary {
 
 export interface EvaluationSummary {
   id: number;
-  runId: number;
+  /** The run evaluated; null for an external model's evaluation. */
+  runId: number | null;
+  /** A foreign classifier evaluated on the project's images (issue 12): its file name (never a path) and hash. */
+  external: { fileName: string; sha256: string; preprocess: PreprocessPreset | 'bundle'; imageSize: number } | null;
   split: 'val' | 'test' | 'unlabeled';
   createdAt: string;
   n: number;
@@ -324,7 +327,7 @@ export interface LabelErrorCandidate {
   suggestedConfidence: number;
 }
 
-export type JobKind = 'import' | 'sample' | 'evaluate' | 'predict' | 'export' | 'report';
+export type JobKind = 'import' | 'sample' | 'evaluate' | 'predict' | 'export' | 'report' | 'backbone';
 export type JobState = 'running' | 'succeeded' | 'failed' | 'canceled';
 
 export interface Job {
@@ -341,7 +344,7 @@ export interface Job {
   startedAt: string;
   endedAt: string | null;
   /** Kind-specific outcome: the import report, the stored evaluation, or what an export wrote. */
-  result?: ImportReport | { evaluationId: number; notes: string[] } | ExportReport;
+  result?: ImportReport | { evaluationId: number; notes: string[] } | ExportReport | BackboneSummary;
 }
 
 /** What an export or report job wrote (issue 6). */
@@ -475,6 +478,21 @@ const seed = z.number().int().min(0).max(2 ** 31 - 1);
 
 
 /** Request schema for every method. The key is the method name, `domain:verb`. */
+/** A foreign ONNX network's input (issue 12): how it expects its pixels, and its size when the file leaves it open. */
+const foreignInput = {
+  preprocess: z.enum(preprocessPresets).optional(),
+  imageSize: z.number().int().min(8).max(1024).optional(),
+};
+
+const backboneImportSchema = z
+  .object({
+    path: absPath,
+    name: z.string().trim().min(1).max(100).optional(),
+    /** For an .onnx file only. */
+    ...foreignInput,
+  })
+  .strict();
+
 export const requestSchemas = {
   'app:info': empty,
   'projects:recent': empty,
@@ -566,21 +584,26 @@ export const requestSchemas = {
   'presets:save': z.object({ name: z.string().trim().min(1).max(100), config: trainConfigSchema }).strict(),
   'presets:delete': z.object({ name: z.string().min(1).max(100) }).strict(),
   'backbones:list': empty,
-  'backbones:import': z
-    .object({
-      path: absPath,
-      name: z.string().trim().min(1).max(100).optional(),
-      /** For an .onnx file: how the network expects its pixels, and its input size when the file leaves it open. */
-      preprocess: z.enum(preprocessPresets).optional(),
-      imageSize: z.number().int().min(8).max(1024).optional(),
-    })
-    .strict(),
+  'backbones:import': backboneImportSchema,
   'evaluations:run': z.object({ runId: id, split: z.enum(['val', 'test']) }).strict(),
   'evaluations:predictUnlabeled': z.object({ runId: id }).strict(),
   'evaluations:list': z.object({ runId: id }).strict(),
   'evaluations:get': z.object({ evaluationId: id }).strict(),
   'evaluations:labelErrors': z.object({ runId: id, limit: z.number().int().min(1).max(10_000).default(500) }).strict(),
   'evaluations:crossValidation': z.object({ runId: id }).strict(),
+  /** Evaluates a foreign ONNX classifier on the project's labeled images of a split (issue 12); a job. */
+  'evaluations:external': z
+    .object({
+      path: absPath,
+      /** The model's class names, in the order of its outputs (a Loupe bundle folder names them itself). */
+      classes: z.array(z.string().trim().min(1).max(100)).min(2).max(1000).optional(),
+      split: z.enum(['val', 'test']),
+      ...foreignInput,
+    })
+    .strict(),
+  'evaluations:listExternal': empty,
+  /** `backbones:import` of an .onnx file as a job (conversion and verification in a training process). */
+  'backbones:importStart': backboneImportSchema,
   'export:model': z
     .object({
       runId: id,
@@ -616,7 +639,8 @@ export const requestSchemas = {
     .strict(),
   'report:create': z
     .object({
-      runId: id,
+      /** The run; may be left out with `evaluationId` (an external model's evaluation has no run, issue 12). */
+      runId: id.optional(),
       outPath: absPath,
       /** The evaluation to report; default the run's latest test evaluation, else its latest validation one. */
       evaluationId: id.optional(),
@@ -633,7 +657,8 @@ export const requestSchemas = {
       author: z.string().max(200).optional(),
       force: z.boolean().default(false),
     })
-    .strict(),
+    .strict()
+    .refine((r) => r.runId !== undefined || r.evaluationId !== undefined, 'Give the run (runId) or the evaluation (evaluationId) to report'),
   'suggestions:accept': z
     .object({ evaluationId: id, imageIds: z.array(id).min(1).max(500_000).optional(), minConfidence: z.number().min(0).max(1).optional() })
     .strict()
@@ -708,6 +733,9 @@ export interface Responses {
   'evaluations:get': EvaluationDetail;
   'evaluations:labelErrors': { candidates: LabelErrorCandidate[]; outOfFold: boolean };
   'evaluations:crossValidation': CrossValidation;
+  'evaluations:external': { jobId: string };
+  'evaluations:listExternal': EvaluationSummary[];
+  'backbones:importStart': { jobId: string };
   'suggestions:accept': EditResult;
   'export:model': { jobId: string };
   'export:dataset': { jobId: string };
@@ -726,7 +754,7 @@ export type LoupeHandlers = { [M in Method]: (request: Request<M>) => Promise<Re
 export interface Events {
   'job:progress': Job;
   /** Something in the open project changed (import batch landed, project opened/closed). */
-  'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' | 'labels' | 'splits' | 'runs' | 'evaluations' };
+  'project:changed': { reason: 'opened' | 'closed' | 'images' | 'classes' | 'labels' | 'splits' | 'runs' | 'evaluations' | 'backbones' };
   'training:event': TrainingEvent;
   /** The desktop app's menu, for the UI to act on (never sent by the browser host). */
   'menu:command': { command: MenuCommand };

@@ -3,7 +3,27 @@
  * The training process opens project.db itself (WAL allows it) and records epochs and run status there; these
  * messages carry what is live (progress) and what ended.
  */
+import type { BackboneSummary } from './contract.ts';
+import type { PreprocessPreset } from './preprocess-presets.ts';
 import type { BatchMetrics, EpochMetrics } from './training.ts';
+
+/** A foreign classifier to evaluate on the project's images (issue 12). */
+export interface ExternalEvaluationRequest {
+  /** An ONNX file, or a Loupe bundle folder (which names its classes and preprocessing itself). */
+  readonly file: string;
+  readonly classes?: string[];
+  readonly split: 'val' | 'test';
+  readonly preprocess?: PreprocessPreset;
+  readonly imageSize?: number;
+}
+
+/** An ONNX file to convert, verify and store as a backbone of the project (issue 12). */
+export interface BackboneImportRequest {
+  readonly file: string;
+  readonly name?: string;
+  readonly preprocess?: PreprocessPreset;
+  readonly imageSize?: number;
+}
 
 export interface BackendReport {
   chosen: { name: string; detail: string };
@@ -15,6 +35,8 @@ export interface BackendReport {
 export type ToTrainer =
   | { readonly type: 'start'; readonly projectPath: string; readonly runId: number; readonly mode: 'start' | 'resume' }
   | { readonly type: 'evaluate'; readonly projectPath: string; readonly runId: number; readonly split: 'val' | 'test' | 'unlabeled' }
+  | { readonly type: 'evaluateExternal'; readonly projectPath: string; readonly request: ExternalEvaluationRequest }
+  | { readonly type: 'importBackbone'; readonly projectPath: string; readonly request: BackboneImportRequest }
   | { readonly type: 'cancel' }
   /** Select the backend, report it, exit (`loupe doctor`, the UI's engine panel). */
   | { readonly type: 'doctor' };
@@ -28,6 +50,7 @@ export type FromTrainer =
   | { readonly type: 'done'; readonly runId: number; readonly status: 'finished' | 'stopped' | 'failed'; readonly message: string }
   | { readonly type: 'progress'; readonly done: number; readonly total: number; readonly message: string }
   | { readonly type: 'evaluated'; readonly evaluationId: number; readonly n: number; readonly notes: string[] }
+  | { readonly type: 'imported'; readonly backbone: BackboneSummary }
   | { readonly type: 'failed'; readonly message: string; readonly code: string };
 
 /** What the UI receives about a run (`training:event`). */

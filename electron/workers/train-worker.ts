@@ -8,6 +8,7 @@ import { Project } from '../core/project/project.ts';
 import { selectBackend } from '../core/training/backend.ts';
 import { runTraining } from '../core/training/trainer.ts';
 import { runEvaluation } from '../core/evaluation/evaluate.ts';
+import { statSync } from 'node:fs';
 import { LoupeError } from '../../shared/contract.ts';
 
 const BATCH_EVENT_INTERVAL_MS = 100;
@@ -54,24 +55,56 @@ async function start(msg: Extract<ToTrainer, { type: 'start' }>): Promise<void> 
   }
 }
 
-async function evaluate(msg: Extract<ToTrainer, { type: 'evaluate' }>): Promise<void> {
-  const backend = await selectBackend();
-  send({ type: 'ready', backend });
-  const project = Project.open(msg.projectPath);
+/** Opens the project for a one-off task, with progress throttled as batches are. */
+async function withProject<T>(
+  projectPath: string,
+  work: (project: Project, progress: (done: number, total: number, message: string) => void) => Promise<T>,
+  opts: { tensorflow: boolean } = { tensorflow: true },
+): Promise<T> {
+  // An external model runs in onnxruntime alone: no TensorFlow backend (and its self-test) to wait for.
+  if (opts.tensorflow) send({ type: 'ready', backend: await selectBackend() });
+  const project = Project.open(projectPath);
   let last = 0;
   try {
-    const r = await runEvaluation(project, { runId: msg.runId, split: msg.split }, {
-      signal: controller.signal,
-      progress: (done, total, message) => {
-        if (done === total || Date.now() - last > BATCH_EVENT_INTERVAL_MS) {
-          last = Date.now();
-          send({ type: 'progress', done, total, message });
-        }
-      },
+    return await work(project, (done, total, message) => {
+      if (done === total || Date.now() - last > BATCH_EVENT_INTERVAL_MS) {
+        last = Date.now();
+        send({ type: 'progress', done, total, message });
+      }
     });
-    send({ type: 'evaluated', ...r });
   } finally {
     project.close();
+  }
+}
+
+async function task(msg: Exclude<ToTrainer, { type: 'start' | 'cancel' | 'doctor' }>): Promise<void> {
+  const signal = controller.signal;
+  switch (msg.type) {
+    case 'evaluate': {
+      const r = await withProject(msg.projectPath, (project, progress) => runEvaluation(project, { runId: msg.runId, split: msg.split }, { signal, progress }));
+      send({ type: 'evaluated', ...r });
+      return;
+    }
+    case 'evaluateExternal': {
+      // A folder is a Loupe bundle (TF.js, needs a backend); a file is ONNX (onnxruntime alone).
+      const bundle = statSync(msg.request.file, { throwIfNoEntry: false })?.isDirectory() ?? false;
+      const { runExternalEvaluation } = await import('../core/evaluation/external-model.ts');
+      const { runBundleEvaluation } = await import('../core/evaluation/external-bundle.ts');
+      const r = await withProject(
+        msg.projectPath,
+        (project, progress) =>
+          bundle ? runBundleEvaluation(project, msg.request, { signal, progress }) : runExternalEvaluation(project, { ...msg.request, classes: msg.request.classes ?? [] }, { signal, progress }),
+        { tensorflow: bundle },
+      );
+      send({ type: 'evaluated', ...r });
+      return;
+    }
+    case 'importBackbone': {
+      const { importOnnxBackbone } = await import('../core/onnx-import/import-backbone.ts');
+      const b = await withProject(msg.projectPath, (project, progress) => importOnnxBackbone(project, msg.request.file, { ...msg.request, signal, progress }));
+      send({ type: 'imported', backbone: { name: b.name, source: b.source, imageSize: b.imageSize, channels: b.channels, description: b.description } });
+      return;
+    }
   }
 }
 
@@ -86,9 +119,9 @@ process.on('message', (msg: ToTrainer) => {
       .finally(() => setTimeout(() => process.exit(0), 50));
     return;
   }
-  if (msg.type === 'evaluate' && !started) {
+  if (msg.type !== 'start' && !started) {
     started = true;
-    evaluate(msg)
+    task(msg)
       .catch((e) => send({ type: 'failed', message: (e as Error).message ?? String(e), code: e instanceof LoupeError ? e.code : 'INTERNAL' }))
       .finally(() => setTimeout(() => process.exit(0), 50));
     return;

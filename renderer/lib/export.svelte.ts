@@ -14,7 +14,10 @@ export type ExportKind = 'model' | 'report' | 'dataset';
 
 export interface ExportForm {
   kind: ExportKind;
-  runId: number;
+  /** Null for the report of an external model's evaluation (issue 12): no run, that one evaluation only. */
+  runId: number | null;
+  /** The external model's file name, when runId is null. */
+  externalModel: string | null;
   outDir: string;
   tfjs: boolean;
   onnx: boolean;
@@ -94,12 +97,21 @@ class ExportState {
 
   job = $derived(this.jobId ? (app.jobs.find((j) => j.jobId === this.jobId) ?? null) : null);
 
-  open(kind: ExportKind, runId: number): void {
+  /** The PDF report of an external model's evaluation. */
+  openExternalReport(evaluationId: number, fileName: string): void {
+    this.open('report', null);
+    this.form!.evaluationId = evaluationId;
+    this.form!.externalModel = fileName;
+    this.form!.fileName = `loupe-report-${fileName.replace(/\.onnx$/i, '').replace(/[^A-Za-z0-9._-]+/g, '-')}.pdf`;
+  }
+
+  open(kind: ExportKind, runId: number | null): void {
     const home = app.info?.homeDir ?? '/';
     const stamp = new Date().toISOString().slice(0, 10);
     this.form = {
       kind,
       runId,
+      externalModel: null,
       outDir: joinPath(home, kind === 'dataset' ? `loupe-dataset-${stamp}` : kind === 'model' ? `loupe-model-run${runId}` : ''),
       tfjs: true,
       onnx: true,
@@ -166,7 +178,7 @@ class ExportState {
     if (f.kind === 'model') {
       const formats = [...(f.tfjs ? (['tfjs'] as const) : []), ...(f.onnx ? (['onnx'] as const) : [])];
       return api['export:model']({
-        runId: f.runId,
+        runId: f.runId!,
         outDir: f.outDir,
         formats: formats.length ? formats : ['tfjs'],
         zip: f.zip,
@@ -176,7 +188,7 @@ class ExportState {
     }
     if (f.kind === 'report') {
       return api['report:create']({
-        runId: f.runId,
+        ...(f.runId !== null ? { runId: f.runId } : {}),
         outPath: joinPath(f.outDir, f.fileName.endsWith('.pdf') ? f.fileName : `${f.fileName}.pdf`),
         pageSize: f.pageSize,
         thumbnails: f.thumbnails,
@@ -194,7 +206,7 @@ class ExportState {
       includeBurnedIn: f.includeBurnedIn,
       ...(f.datasetFormat !== 'as-is' ? { format: f.datasetFormat } : {}),
       ...(f.datasetMapping ? { mappingPath: mappingPathFor(f.outDir) } : {}),
-      ...(f.datasetSnapshot ? { runId: f.runId } : {}),
+      ...(f.datasetSnapshot && f.runId !== null ? { runId: f.runId } : {}),
     });
   }
 }

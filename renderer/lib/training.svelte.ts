@@ -110,6 +110,15 @@ export class TrainingState {
     }
   }
 
+  /** After a backbone import: the list, and the one-click suggestion, which may now start from it. */
+  async reloadBackbones(): Promise<void> {
+    await app.run(async () => {
+      const [backbones, suggestion] = await Promise.all([api['backbones:list']({}), api['training:suggest']({})]);
+      this.backbones = backbones;
+      this.suggestion = suggestion;
+    });
+  }
+
   async reloadRuns(): Promise<void> {
     try {
       this.runs = await api['runs:list']({});

@@ -135,3 +135,31 @@ test('the grid queries use the images indexes (EXPLAIN QUERY PLAN)', () => {
     db.close();
   }
 });
+
+test('migration 10: evaluations and their predictions survive the rebuild; an evaluation belongs to a run or an external model, not both', () => {
+  const file = join(tempDir(), 'project.db');
+  const db = new BetterSqlite3(file);
+  try {
+    // Foreign keys on, as every Loupe connection has them: a DROP that cascaded would empty predictions.
+    db.pragma('foreign_keys = ON');
+    for (const m of migrations.filter((x) => x.version < 10)) m.up(db);
+    db.pragma('user_version = 9');
+    db.prepare(`INSERT INTO runs (id, name, status, config, classes, app_version, created_at) VALUES (1, 'r', 'finished', '{}', '["a","b"]', '0', 'now')`).run();
+    db.prepare(`INSERT INTO evaluations (id, run_id, split, model_sha256, created_at, n, metrics) VALUES (5, 1, 'val', 'abc', 'now', 1, '{}')`).run();
+    db.prepare(`INSERT INTO predictions VALUES (5, 7, 0, 1, 0.6, 0.2, 0.5, 0.4, x'00')`).run();
+    migrate(db);
+    assert.deepEqual({ ...(db.prepare('SELECT id, run_id, external_model_id, split, n FROM evaluations').get() as object) }, { id: 5, run_id: 1, external_model_id: null, split: 'val', n: 1 });
+    assert.deepEqual({ ...(db.prepare('SELECT evaluation_id, image_id, predicted FROM predictions').get() as object) }, { evaluation_id: 5, image_id: 7, predicted: 1 });
+    assert.equal((db.pragma('foreign_key_check') as unknown[]).length, 0);
+    db.prepare(`INSERT INTO external_models (id, file_name, sha256, format, classes, preprocess, image_size, channels, created_at) VALUES (1, 'm.onnx', 'f00', 'onnx', '["a"]', 'unit', 8, 3, 'now')`).run();
+    db.prepare(`INSERT INTO evaluations (id, external_model_id, split, model_sha256, created_at, n) VALUES (6, 1, 'test', 'f00', 'now', 0)`).run();
+    assert.throws(() => db.prepare(`INSERT INTO evaluations (run_id, external_model_id, split, model_sha256, created_at, n) VALUES (1, 1, 'test', 'x', 'now', 0)`).run(), /CHECK/);
+    assert.throws(() => db.prepare(`INSERT INTO evaluations (split, model_sha256, created_at, n) VALUES ('test', 'x', 'now', 0)`).run(), /CHECK/);
+    // The predictions still follow their evaluation: deleting the run removes its evaluation and predictions.
+    db.prepare('DELETE FROM runs WHERE id = 1').run();
+    assert.equal(db.prepare('SELECT COUNT(*) FROM predictions').pluck().get(), 0);
+    assert.deepEqual(db.prepare('SELECT id FROM evaluations').pluck().all(), [6]);
+  } finally {
+    db.close();
+  }
+});

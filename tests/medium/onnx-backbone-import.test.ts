@@ -95,6 +95,31 @@ test('bad ONNX files add nothing to the project', async () => {
   assert.deepEqual(readdirSync(join(dir, 'project', 'backbones')).sort(), before);
 });
 
+test('the import runs as a job in a training process: progress from that process, and Cancel stops it with nothing added', async () => {
+  const before = readdirSync(join(dir, 'project', 'backbones')).sort();
+  const { jobId } = await core.dispatch('backbones:importStart', { path: join(fixtures, 'resnet18-tiny.onnx'), name: 'canceled' });
+  // Canceled once the training process reports its first step: the conversion is under way there.
+  const messages: string[] = [];
+  await new Promise<void>((resolve) => {
+    const off = core.jobs.subscribe((j) => {
+      if (j.jobId !== jobId) return;
+      messages.push(j.message);
+      if (/^Reading /.test(j.message)) {
+        off();
+        core.jobs.cancel(jobId);
+        resolve();
+      }
+    });
+  });
+  const job = await core.jobs.wait(jobId);
+  assert.equal(job.state, 'canceled', `${job.state}: ${job.message} after ${messages.join(' | ')}`);
+  assert.deepEqual(readdirSync(join(dir, 'project', 'backbones')).sort(), before);
+  // The next import, through the same job, completes with the backbone's summary as its result.
+  const next = await core.jobs.wait((await core.dispatch('backbones:importStart', { path: join(fixtures, 'resnet18-tiny.onnx'), name: 'after-cancel' })).jobId);
+  assert.equal(next.state, 'succeeded', next.message);
+  assert.deepEqual((next.result as { name: string }).name, 'after-cancel');
+});
+
 test('a backbone name is a plain file name: nothing is written outside backbones/', async () => {
   const onnx = join(fixtures, 'densenet-tiny.onnx');
   for (const name of ['../../x', '../escape', 'a/b', 'a\\b', '..', '.hidden', 'con', 'x\u0000y']) {

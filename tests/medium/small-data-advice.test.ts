@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { runImport } from '../../electron/core/import/importer.ts';
 import { assignSplits } from '../../electron/core/splits/splits.ts';
 import { suggestConfig } from '../../electron/core/training/run-service.ts';
-import { smallDataAdvice } from '../../electron/core/training/advice.ts';
+import { pretrainedChoice, smallDataAdvice } from '../../electron/core/training/advice.ts';
 import * as img from '../fixtures/images.ts';
 import { newProject, recordingContext } from '../fixtures/import-context.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -42,9 +42,20 @@ test('a 72-image project: the suggestion says what would help, most useful first
     // A LayersModel folder as the backbone list reads it (topology and manifest; the weights are not loaded here).
     JSON.stringify({ modelTopology: { config: { layers: [{ class_name: 'InputLayer', config: { batch_input_shape: [null, 64, 64, 1] } }] } }, weightsManifest: [] }),
   );
-  const after = suggestConfig(p).advice;
-  assert.match(after[1]!, /start from the pretrained backbone “chest-pretrained”/);
+  const suggestion = suggestConfig(p);
+  const after = suggestion.advice;
+  assert.match(after[1]!, /one-click training starts from the pretrained backbone “chest-pretrained”/);
   assert.match(after[2]!, /on 36 validation images one run's accuracy can be off by ±16 points/);
+  // Issue 12: with a pretrained backbone and a small data set, one click trains from it, says why, and takes
+  // its input (size, channels) with augmentation off, so the head trains on cached features.
+  assert.equal(suggestion.config.arch, 'backbone');
+  assert.equal(suggestion.config.backbone, 'chest-pretrained');
+  assert.deepEqual([suggestion.config.imageSize, suggestion.config.channels], [64, 1]);
+  assert.deepEqual([suggestion.config.augment.cropScale, suggestion.config.augment.rotation, suggestion.config.augment.brightness], [0, 0, 0]);
+  assert.ok(suggestion.reasons.some((r) => /^Transfer learning from the pretrained backbone “chest-pretrained”: 72 labeled images is few \(under 5,000\)/.test(r)), suggestion.reasons.join('\n'));
+  assert.match(suggestion.reasons[0]!, /^Image size 64, grey: what the backbone expects/);
+  assert.equal(pretrainedChoice(p, 4999)?.backbone.name, 'chest-pretrained');
+  assert.equal(pretrainedChoice(p, 5000), null, 'a large data set trains from scratch');
 });
 
 test('no advice once the labeled set is large enough', async () => {

@@ -4,7 +4,9 @@ import { resolve } from 'node:path';
 import type { EvaluationDetail } from '../../../shared/contract.ts';
 import { csvLine } from '../../../shared/csv.ts';
 import type { EvaluationMetrics } from '../../../shared/metrics.ts';
+import type { LoupeCore } from '../../core/api/loupe-core.ts';
 import type { Database } from '../../core/db/database.ts';
+import { followJob, jobExitCode } from '../run-job.ts';
 import { storedProbs } from '../../core/evaluation/evaluations.ts';
 import { imageNamer } from '../../core/project/pseudonyms.ts';
 
@@ -40,6 +42,7 @@ export function evalJson(ev: EvaluationDetail) {
   return {
     evaluationId: ev.id,
     runId: ev.runId,
+    ...(ev.external ? { externalModel: ev.external } : {}),
     split: ev.split,
     n: ev.n,
     stale: ev.stale,
@@ -99,7 +102,7 @@ export function writePredictionsCsv(
   const rows = db
     .prepare(
       `SELECT i.id, i.rel_path, p.label, p.predicted, p.probs, r.fold FROM predictions p
-       JOIN images i ON i.id = p.image_id JOIN evaluations e ON e.id = p.evaluation_id JOIN runs r ON r.id = e.run_id
+       JOIN images i ON i.id = p.image_id JOIN evaluations e ON e.id = p.evaluation_id LEFT JOIN runs r ON r.id = e.run_id
        WHERE p.evaluation_id IN (SELECT value FROM json_each(?)) ORDER BY i.rel_path, i.id`,
     )
     .all(JSON.stringify(pick.evaluationIds)) as { id: number; rel_path: string; label: number | null; predicted: number; probs: Buffer; fold: number | null }[];
@@ -122,4 +125,29 @@ export function writePredictionsCsv(
   writeFileSync(`${file}.tmp`, lines.join('\n') + '\n');
   renameSync(`${file}.tmp`, file);
   return rows.length;
+}
+
+/**
+ * Follows an evaluation job to its end, then writes its predictions CSV (when asked) and prints it: JSON or
+ * `text`. Returns the exit code.
+ */
+export async function reportEvaluationJob(
+  core: LoupeCore,
+  jobId: string,
+  opts: { json: boolean; predictions?: string },
+  text: (ev: EvaluationDetail) => string,
+): Promise<number> {
+  const job = await followJob(core, jobId, false);
+  if (job.state !== 'succeeded') {
+    process.stderr.write(`loupe: evaluation ${job.state}: ${job.message}\n`);
+    return jobExitCode(job);
+  }
+  const evaluationId = (job.result as { evaluationId: number }).evaluationId;
+  const ev = await core.dispatch('evaluations:get', { evaluationId });
+  if (opts.predictions) {
+    const n = writePredictionsCsv(core.requireProject().db, { evaluationIds: [ev.id], classes: ev.classes }, opts.predictions);
+    process.stderr.write(`Wrote ${n} predictions to ${resolve(opts.predictions)}\n`);
+  }
+  process.stdout.write(opts.json ? JSON.stringify(evalJson(ev), null, 2) + '\n' : text(ev));
+  return 0;
 }

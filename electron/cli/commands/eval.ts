@@ -1,11 +1,10 @@
 /** `loupe eval`, `loupe predict-unlabeled`, `loupe label-errors`: evaluation from the command line. */
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
 import { LoupeError, type EvaluationDetail } from '../../../shared/contract.ts';
 import { followJob, jobExitCode } from '../run-job.ts';
 import { withProject } from '../with-core.ts';
 import { crossValidate } from './eval-folds.ts';
-import { evalJson, fmt, metricsText, writePredictionsCsv } from './eval-output.ts';
+import { fmt, metricsText, reportEvaluationJob } from './eval-output.ts';
 
 function runIdOf(v: string | undefined, usage: string): number {
   const id = Number(v);
@@ -21,7 +20,9 @@ function printEvaluation(ev: EvaluationDetail): string {
 }
 
 export async function evalCommand(args: string[]): Promise<number> {
-  const usage = 'Usage: loupe eval <project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list]\n       loupe eval <project> --run ID --folds [--json] [--predictions oof.csv]   (k-fold: out-of-fold)\n';
+  const usage =
+    'Usage: loupe eval <project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list]\n       loupe eval <project> --run ID --folds [--json] [--predictions oof.csv]   (k-fold: out-of-fold)\n' +
+    '       loupe eval <project> --model FILE.onnx --classes a,b,c|--classes-from labels.txt [--split val|test] [--preprocess imagenet|unit|minus-one-one] [--image-size N] [--json] [--predictions p.csv]\n';
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -32,12 +33,36 @@ export async function evalCommand(args: string[]): Promise<number> {
       predictions: { type: 'string' },
       list: { type: 'boolean', default: false },
       folds: { type: 'boolean', default: false },
+      model: { type: 'string' },
+      classes: { type: 'string' },
+      'classes-from': { type: 'string' },
+      preprocess: { type: 'string' },
+      'image-size': { type: 'string' },
     },
   });
   const [projectDir] = positionals;
   if (!projectDir) {
     process.stderr.write(usage);
     return 2;
+  }
+  if (values.model !== undefined || (values.list && values.run === undefined)) {
+    const split = values.split;
+    if (split !== 'val' && split !== 'test') throw new LoupeError('VALIDATION', `--split takes val or test; got "${split}"`);
+    const { evaluateExternal, listExternal } = await import('./eval-external.ts');
+    return withProject(projectDir, (core) =>
+      values.model === undefined
+        ? listExternal(core, values.json ?? false)
+        : evaluateExternal(core, {
+            model: values.model,
+            classes: values.classes,
+            classesFrom: values['classes-from'],
+            split,
+            preprocess: values.preprocess,
+            imageSize: values['image-size'],
+            json: values.json ?? false,
+            predictions: values.predictions,
+          }),
+    );
   }
   const runId = runIdOf(values.run, usage);
   if (values.split !== 'val' && values.split !== 'test') throw new LoupeError('VALIDATION', `--split takes val or test; got "${values.split}"`);
@@ -50,19 +75,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     }
     if (values.folds) return crossValidate(core, runId, { json: values.json ?? false, predictions: values.predictions });
     const { jobId } = await core.dispatch('evaluations:run', { runId, split });
-    const job = await followJob(core, jobId, false);
-    if (job.state !== 'succeeded') {
-      process.stderr.write(`loupe: evaluation ${job.state}: ${job.message}\n`);
-      return jobExitCode(job);
-    }
-    const evaluationId = (job.result as { evaluationId: number }).evaluationId;
-    const ev = await core.dispatch('evaluations:get', { evaluationId });
-    if (values.predictions) {
-      const n = writePredictionsCsv(core.requireProject().db, { evaluationIds: [ev.id], classes: ev.classes }, values.predictions);
-      process.stderr.write(`Wrote ${n} predictions to ${resolve(values.predictions)}\n`);
-    }
-    process.stdout.write(values.json ? JSON.stringify(evalJson(ev), null, 2) + '\n' : printEvaluation(ev));
-    return 0;
+    return reportEvaluationJob(core, jobId, { json: values.json ?? false, predictions: values.predictions }, printEvaluation);
   });
 }
 

@@ -146,6 +146,7 @@ export async function exportDatasetCommand(args: string[]): Promise<number> {
 
 export async function reportCommand(args: string[]): Promise<number> {
   const usage = `Usage: loupe report <project> --run ID --out report.pdf [--evaluation ID] [--letter] [--thumbnails] [--file-names]
+       loupe report <project> --evaluation ID --out report.pdf ...   (any evaluation, e.g. of an external model)
         [--notes TEXT | --notes-file F] [--prepared-by NAME] [--force] [--json]
 `;
   const { values, positionals } = parseArgs({
@@ -173,8 +174,8 @@ export async function reportCommand(args: string[]): Promise<number> {
     process.stderr.write(usage);
     return 2;
   }
-  const runId = runIdOf(values.run, usage);
   const evaluationId = values.evaluation === undefined ? undefined : runIdOf(values.evaluation, usage);
+  const runId = values.run === undefined && evaluationId !== undefined ? undefined : runIdOf(values.run, usage);
   return withProject(projectDir, async (core) => {
     const { jobId } = await core.dispatch('report:create', {
       runId,

@@ -1,9 +1,10 @@
 /** `loupe train`, `loupe doctor`, `loupe runs`, `loupe backbone`: training from the command line. */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LoupeError } from '../../../shared/contract.ts';
+import { LoupeError, type BackboneSummary } from '../../../shared/contract.ts';
 import { parseDicomWindow, type AugmentConfig, type RunInfo, type TrainConfigInput } from '../../../shared/training.ts';
 import type { TrainingEvent } from '../../../shared/worker-protocol.ts';
+import { followJob, jobExitCode } from '../run-job.ts';
 import { newCliCore, withProject } from '../with-core.ts';
 
 const USAGE = `Usage: loupe train <project> [--arch lenet5|cnn|resnet|backbone:NAME] [--epochs N] [--batch N]
@@ -294,8 +295,16 @@ export async function backboneCommand(args: string[]): Promise<number> {
     return withProject(projectDir, async (core) => {
       // The contract validates --preprocess and --image-size (a bad value exits 2 with the allowed ones).
       const request = { path: resolve(src), name: values.name, preprocess: values.preprocess, imageSize };
-      if (src.toLowerCase().endsWith('.onnx') && !values.json) process.stderr.write('Converting and checking the network against onnxruntime…\n');
-      const b = await core.dispatch('backbones:import', request);
+      let b: BackboneSummary;
+      if (src.toLowerCase().endsWith('.onnx')) {
+        // The same job as the app's Import: conversion and verification in a training process; Ctrl-C cancels.
+        const job = await followJob(core, (await core.dispatch('backbones:importStart', request)).jobId, false);
+        if (job.state !== 'succeeded') {
+          process.stderr.write(`loupe: backbone import ${job.state}: ${job.message}\n`);
+          return jobExitCode(job);
+        }
+        b = job.result as BackboneSummary;
+      } else b = await core.dispatch('backbones:import', request);
       process.stdout.write(values.json ? JSON.stringify(b) + '\n' : `Imported backbone "${b.name}" (${b.imageSize}px, ${b.channels} ch)${b.description ? ` — ${b.description}` : ''}\n`);
       return 0;
     });

@@ -4,7 +4,7 @@
  */
 import { homedir } from 'node:os';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import {
   LoupeError,
   parseRequest,
@@ -16,6 +16,7 @@ import {
   type Request,
   type Response,
 } from '../../../shared/contract.ts';
+import type { PreprocessPreset } from '../../../shared/preprocess-presets.ts';
 import { Project } from '../project/project.ts';
 import { RecentProjects } from '../project/recent.ts';
 import { JobManager } from '../jobs/jobs.ts';
@@ -42,7 +43,7 @@ import { getRun, listRuns, runEpochs } from '../training/runs.ts';
 import { recoverInterruptedRuns } from '../training/run-recovery.ts';
 import { createRuns, deletePreset, extendRun, listPresets, rerun, savePreset, suggestConfig } from '../training/run-service.ts';
 import { importBackbone, listBackbones, type BackboneInfo } from '../training/backbones.ts';
-import { acceptSuggestions, getEvaluation, labelErrorCandidates, listEvaluations } from '../evaluation/evaluations.ts';
+import { acceptSuggestions, getEvaluation, labelErrorCandidates, listEvaluations, listExternalEvaluations } from '../evaluation/evaluations.ts';
 import { crossValidation } from '../evaluation/cross-validation.ts';
 import { exportBundle } from '../export/bundle.ts';
 import { exportDataset } from '../export/dataset-export.ts';
@@ -169,6 +170,20 @@ export class LoupeCore {
       this.emit('project:changed', { reason: 'evaluations' });
       ctx.progress(r.n, r.n, `Evaluation ${r.evaluationId} stored`);
       return { evaluationId: r.evaluationId, notes: r.notes };
+    });
+    return job.jobId;
+  }
+
+  /** Converts, verifies and stores an ONNX backbone as a job, in a training process (issue 12). */
+  private startBackboneImport(req: { path: string; name?: string; preprocess?: PreprocessPreset; imageSize?: number }): string {
+    if (!/\.onnx$/i.test(req.path)) throw new LoupeError('BAD_INPUT', `${basename(req.path)} is not an .onnx file`);
+    const trainer = this.requireTrainer();
+    const job = this.jobs.start('backbone', async (ctx) => {
+      ctx.progress(0, 0, `Waiting to import ${basename(req.path)}`);
+      const { path, ...rest } = req;
+      const b = await trainer.importBackbone({ file: path, ...rest }, ctx);
+      this.emit('project:changed', { reason: 'backbones' });
+      return b;
     });
     return job.jobId;
   }
@@ -327,13 +342,28 @@ export class LoupeCore {
       'backbones:list': async () => listBackbones(this.requireProject()).map(backboneSummary),
       'backbones:import': async ({ path, name, preprocess, imageSize }) => {
         if (/\.onnx$/i.test(path)) {
-          // Loaded on demand: the converter brings TensorFlow.js and onnxruntime, which nothing else here needs.
-          const { importOnnxBackbone } = await import('../onnx-import/import-backbone.ts');
-          return backboneSummary(await importOnnxBackbone(this.requireProject(), path, { name, preprocess, imageSize }));
+          // The same training-process task as the app's Import job, awaited here so its error keeps its code.
+          const b = await this.requireTrainer().importBackbone({ file: path, name, preprocess, imageSize }, { signal: new AbortController().signal, progress: () => {} });
+          this.emit('project:changed', { reason: 'backbones' });
+          return b;
         }
         if (preprocess || imageSize) throw new LoupeError('BAD_INPUT', '--preprocess and --image-size apply to .onnx files; a TF.js backbone folder carries its own');
         return backboneSummary(importBackbone(this.requireProject(), path, name));
       },
+      'backbones:importStart': async (req) => ({ jobId: this.startBackboneImport(req) }),
+      'evaluations:external': async (req) => {
+        const trainer = this.requireTrainer();
+        const job = this.jobs.start('evaluate', async (ctx) => {
+          ctx.progress(0, 0, `Waiting to evaluate ${basename(req.path)} on ${req.split}`);
+          const { path, ...rest } = req;
+          const r = await trainer.evaluateExternal({ file: path, ...rest }, ctx);
+          this.emit('project:changed', { reason: 'evaluations' });
+          ctx.progress(r.n, r.n, `Evaluation ${r.evaluationId} stored`);
+          return { evaluationId: r.evaluationId, notes: r.notes };
+        });
+        return { jobId: job.jobId };
+      },
+      'evaluations:listExternal': async () => listExternalEvaluations(this.requireProject().db),
       'evaluations:run': async ({ runId, split }) => ({ jobId: this.startEvaluation(runId, split) }),
       'evaluations:predictUnlabeled': async ({ runId }) => ({ jobId: this.startEvaluation(runId, 'unlabeled') }),
       'evaluations:list': async ({ runId }) => listEvaluations(this.requireProject().db, runId),
@@ -361,7 +391,8 @@ export class LoupeCore {
       },
       'report:create': async (req) => {
         const project = this.requireProject();
-        finishedModelDir(project, getRun(project.db, req.runId));
+        if (req.runId !== undefined) finishedModelDir(project, getRun(project.db, req.runId));
+        else getEvaluation(project.db, req.evaluationId!); // NOT_FOUND at once
         prepareOutFile(req.outPath, req.force);
         const job = this.jobs.start('report', (ctx) => createReport(project, { ...req, appVersion: APP_VERSION, signal: ctx.signal, progress: ctx.progress }));
         return { jobId: job.jobId };

@@ -298,6 +298,63 @@ export const migrations: Migration[] = [
         CREATE INDEX dicom_by_series ON dicom_images(series_instance_uid);
       `),
   },
+  {
+    version: 10,
+    name: 'evaluations of external models (a foreign ONNX classifier, no run)',
+    // An external evaluation has no run: run_id becomes nullable, which SQLite allows only by rebuilding the
+    // table. predictions is rebuilt with it and pointed at the new table before the old ones are dropped, so no
+    // DROP cascades into predictions (foreign keys stay on inside the migration's transaction).
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE external_models (
+          id INTEGER PRIMARY KEY,
+          file_name TEXT NOT NULL,         -- the file's name only: never a path (evaluations are shared in reports)
+          sha256 TEXT NOT NULL,
+          format TEXT NOT NULL,
+          classes TEXT NOT NULL,           -- JSON: the model's class names, in its output order
+          preprocess TEXT NOT NULL,
+          image_size INTEGER NOT NULL,
+          channels INTEGER NOT NULL,
+          created_at TEXT NOT NULL
+        );
+        CREATE TABLE evaluations_v10 (
+          id INTEGER PRIMARY KEY,
+          run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+          external_model_id INTEGER REFERENCES external_models(id) ON DELETE CASCADE,
+          split TEXT NOT NULL CHECK (split IN ('val', 'test', 'unlabeled')),
+          model_sha256 TEXT NOT NULL,
+          created_at TEXT NOT NULL,
+          n INTEGER NOT NULL,
+          metrics TEXT,
+          notes TEXT NOT NULL DEFAULT '[]',
+          CHECK ((run_id IS NULL) <> (external_model_id IS NULL))
+        );
+        INSERT INTO evaluations_v10 (id, run_id, split, model_sha256, created_at, n, metrics, notes)
+          SELECT id, run_id, split, model_sha256, created_at, n, metrics, notes FROM evaluations;
+        CREATE TABLE predictions_v10 (
+          evaluation_id INTEGER NOT NULL REFERENCES evaluations_v10(id) ON DELETE CASCADE,
+          image_id INTEGER NOT NULL,
+          label INTEGER,
+          predicted INTEGER NOT NULL,
+          confidence REAL NOT NULL,
+          margin REAL NOT NULL,
+          entropy REAL NOT NULL,
+          label_probability REAL,
+          probs BLOB NOT NULL,
+          PRIMARY KEY (evaluation_id, image_id)
+        ) WITHOUT ROWID;
+        INSERT INTO predictions_v10 SELECT * FROM predictions;
+        DROP TABLE predictions;
+        DROP TABLE evaluations;
+        -- Renaming updates predictions_v10's reference to the new name.
+        ALTER TABLE evaluations_v10 RENAME TO evaluations;
+        ALTER TABLE predictions_v10 RENAME TO predictions;
+        CREATE INDEX evaluations_by_run ON evaluations(run_id, split, id);
+        CREATE INDEX evaluations_by_external ON evaluations(external_model_id, id);
+        CREATE INDEX predictions_by_cell ON predictions(evaluation_id, label, predicted);
+        CREATE INDEX predictions_by_image ON predictions(image_id);
+      `),
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

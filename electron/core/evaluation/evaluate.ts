@@ -56,7 +56,19 @@ export function evaluationTargets(project: Project, runId: number, split: Evalua
       notes.push(`${size - rows.length} of fold ${run.fold! + 1}'s ${size} held-out images left out: unlabeled, excluded or unreadable since training`);
     }
   }
-  const index = new Map(run.classes.map((c, i) => [c.toLowerCase(), i]));
+  const mapped = mapByClassName(rows, run.classes, 'the run was trained without that class');
+  notes.push(...mapped.notes);
+  const missing = run.classes.filter((c) => !rows.some((r) => r.name.toLowerCase() === c.toLowerCase()));
+  if (missing.length) notes.push(`No ${heldOut ? 'held-out' : split} images for: ${missing.join(', ')}`);
+  return { targets: mapped.targets, notes };
+}
+
+/**
+ * Labeled images mapped to a model's class indices by name (case-insensitive); images of classes the model lacks
+ * are left out with a note giving `why`.
+ */
+export function mapByClassName(rows: readonly { id: number; name: string }[], classes: readonly string[], why: string): { targets: Target[]; notes: string[] } {
+  const index = new Map(classes.map((c, i) => [c.toLowerCase(), i]));
   const unknown = new Map<string, number>();
   const targets: Target[] = [];
   for (const r of rows) {
@@ -64,11 +76,7 @@ export function evaluationTargets(project: Project, runId: number, split: Evalua
     if (label === undefined) unknown.set(r.name, (unknown.get(r.name) ?? 0) + 1);
     else targets.push({ imageId: r.id, label });
   }
-  for (const [name, count] of unknown) {
-    notes.push(`${count} image${count > 1 ? 's' : ''} of class "${name}" left out: the run was trained without that class`);
-  }
-  const missing = run.classes.filter((c) => !rows.some((r) => r.name.toLowerCase() === c.toLowerCase()));
-  if (missing.length) notes.push(`No ${heldOut ? 'held-out' : split} images for: ${missing.join(', ')}`);
+  const notes = [...unknown].map(([name, count]) => `${count} image${count > 1 ? 's' : ''} of class "${name}" left out: ${why}`);
   return { targets, notes };
 }
 
@@ -125,7 +133,9 @@ export async function runEvaluation(
 export function storeEvaluation(
   db: Database,
   e: {
-    runId: number;
+    /** The run evaluated, or null with `externalModelId` for a foreign model (external_models). */
+    runId: number | null;
+    externalModelId?: number;
     split: EvaluationSplit;
     modelSha256: string;
     imageIds: readonly number[];
@@ -145,8 +155,8 @@ export function storeEvaluation(
   return db.transaction(() => {
     const id = Number(
       db
-        .prepare('INSERT INTO evaluations (run_id, split, model_sha256, created_at, n, metrics, notes) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(e.runId, e.split, e.modelSha256, new Date().toISOString(), n, metrics ? JSON.stringify(metrics) : null, JSON.stringify(e.notes))
+        .prepare('INSERT INTO evaluations (run_id, external_model_id, split, model_sha256, created_at, n, metrics, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(e.runId, e.externalModelId ?? null, e.split, e.modelSha256, new Date().toISOString(), n, metrics ? JSON.stringify(metrics) : null, JSON.stringify(e.notes))
         .lastInsertRowid,
     );
     const ins = db.prepare(

@@ -11,13 +11,15 @@ import {
   type LabelErrorCandidate,
 } from '../../../shared/contract.ts';
 import type { EvaluationMetrics } from '../../../shared/metrics.ts';
+import type { PreprocessPreset } from '../../../shared/preprocess-presets.ts';
 import type { Database } from '../db/database.ts';
 import { applyValues } from '../labels/edits.ts';
 import { getRun } from '../training/runs.ts';
 
 interface Row {
   id: number;
-  run_id: number;
+  run_id: number | null;
+  external_model_id: number | null;
   split: 'val' | 'test' | 'unlabeled';
   created_at: string;
   n: number;
@@ -46,11 +48,30 @@ export function staleCount(db: Database, evaluationId: number, classes: string[]
     : db.prepare(labeled).pluck().get(JSON.stringify(classes), evaluationId)) as number;
 }
 
+interface ExternalRow {
+  file_name: string;
+  sha256: string;
+  classes: string;
+  preprocess: PreprocessPreset | 'bundle';
+  image_size: number;
+}
+
+function externalModel(db: Database, id: number): ExternalRow {
+  return db.prepare('SELECT file_name, sha256, classes, preprocess, image_size FROM external_models WHERE id = ?').get(id) as ExternalRow;
+}
+
+/** The class names of the model an evaluation judged: its run's, or the external model's. */
+function modelClasses(db: Database, r: Row): string[] {
+  return r.run_id !== null ? getRun(db, r.run_id).classes : (JSON.parse(externalModel(db, r.external_model_id!).classes) as string[]);
+}
+
 function summarize(db: Database, r: Row, classes: string[]): EvaluationSummary {
   const m = r.metrics ? (JSON.parse(r.metrics) as EvaluationMetrics) : null;
+  const ext = r.external_model_id === null ? null : externalModel(db, r.external_model_id);
   return {
     id: r.id,
     runId: r.run_id,
+    external: ext && { fileName: ext.file_name, sha256: ext.sha256, preprocess: ext.preprocess, imageSize: ext.image_size },
     split: r.split,
     createdAt: r.created_at,
     n: r.n,
@@ -68,11 +89,17 @@ export function listEvaluations(db: Database, runId: number): EvaluationSummary[
   return rows.map((r) => summarize(db, r, run.classes));
 }
 
+/** Evaluations of external models (issue 12), newest first. */
+export function listExternalEvaluations(db: Database): EvaluationSummary[] {
+  const rows = db.prepare('SELECT * FROM evaluations WHERE external_model_id IS NOT NULL ORDER BY id DESC').all() as Row[];
+  return rows.map((r) => summarize(db, r, modelClasses(db, r)));
+}
+
 export function getEvaluation(db: Database, evaluationId: number): EvaluationDetail {
   const r = db.prepare('SELECT * FROM evaluations WHERE id = ?').get(evaluationId) as Row | undefined;
   if (!r) throw new LoupeError('NOT_FOUND', `No evaluation with id ${evaluationId}`);
-  const run = getRun(db, r.run_id);
-  return { ...summarize(db, r, run.classes), classes: run.classes, metrics: r.metrics ? (JSON.parse(r.metrics) as EvaluationMetrics) : null };
+  const classes = modelClasses(db, r);
+  return { ...summarize(db, r, classes), classes, metrics: r.metrics ? (JSON.parse(r.metrics) as EvaluationMetrics) : null };
 }
 
 /**

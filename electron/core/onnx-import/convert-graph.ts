@@ -152,7 +152,8 @@ function consumersOf(graph: OnnxGraph): Map<string, OnnxNode[]> {
 /** Larger inputs are not image classifiers Loupe can train on a workstation (and would allocate gigabytes). */
 const MAX_IMAGE_SIZE = 1024;
 
-function inputShape(graph: OnnxGraph, opts: ConvertOptions): { name: string; size: number; channels: 1 | 3 } {
+/** The model's one image input: its name, square size (fixed, or `imageSize` when the file leaves it open) and channels. */
+export function modelInputShape(graph: OnnxGraph, opts: ConvertOptions): { name: string; size: number; channels: 1 | 3 } {
   if (graph.inputs.length !== 1) throw new LoupeError('UNSUPPORTED', `The model has ${graph.inputs.length} inputs; Loupe imports image classifiers with one image input`);
   const input = graph.inputs[0]!;
   if (input.elemType !== DataType.FLOAT) throw new LoupeError('UNSUPPORTED', `The model's input "${input.name}" is ${DATA_TYPE_NAMES[input.elemType] ?? 'of unknown type'}, not float32 images`);
@@ -174,7 +175,7 @@ function inputShape(graph: OnnxGraph, opts: ConvertOptions): { name: string; siz
 
 /** Converts a decoded ONNX graph. Throws a LoupeError naming the node for anything it cannot convert. */
 export function convertGraph(graph: OnnxGraph, opts: ConvertOptions = {}): ConvertedModel {
-  const { name: inputName, size, channels } = inputShape(graph, opts);
+  const { name: inputName, size, channels } = modelInputShape(graph, opts);
   if (graph.outputs.length !== 1) throw new LoupeError('UNSUPPORTED', `The model has ${graph.outputs.length} outputs; Loupe imports classifiers with one output, the class scores`);
   const ctx = new ConvertContext(graph, consumersOf(graph));
   const input = tfl.input({ shape: [size, size, channels], name: 'input' });

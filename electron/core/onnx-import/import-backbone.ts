@@ -25,6 +25,13 @@ export interface OnnxImportOptions {
   name?: string;
   preprocess?: PreprocessPreset;
   imageSize?: number;
+  /** Checked between the steps (reading, converting, verifying, writing); nothing is written once it aborts. */
+  signal?: AbortSignal;
+  progress?: (done: number, total: number, message: string) => void;
+}
+
+function checkCanceled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
 }
 
 /** What backbone.json records beyond BackboneMeta, so the file's origin and checks can be told later. */
@@ -37,7 +44,8 @@ interface OnnxBackboneJson extends BackboneMeta {
   verification: { maxAbsDiff: number; samples: number };
 }
 
-function readBounded(file: string): Uint8Array {
+/** An ONNX file's bytes: the file itself (no symbolic link), bounded before it is read. */
+export function readModelFile(file: string): Uint8Array {
   let st;
   try {
     st = lstatSync(file);
@@ -54,13 +62,20 @@ export async function importOnnxBackbone(project: Project, path: string, opts: O
   const file = resolve(path);
   const name = checkBackboneName(opts.name ?? basename(file).replace(/\.onnx$/i, ''));
   const preset = opts.preprocess ?? 'imagenet';
-  const bytes = readBounded(file);
+  const bytes = readModelFile(file);
   // The CLI and the desktop main process have no backend yet: the same choice as training (and no tfjs banner).
   if (tf.engine().backendName == null) await selectBackend();
+  checkCanceled(opts.signal);
+  opts.progress?.(1, 4, `Reading ${basename(file)}`);
   const graph = readOnnx(bytes);
+  opts.progress?.(2, 4, `Converting ${graph.nodes.length} operators`);
   const converted = convertGraph(graph, { imageSize: opts.imageSize });
   try {
+    checkCanceled(opts.signal);
+    opts.progress?.(3, 4, 'Checking the conversion against onnxruntime');
     const verification = await verifyConversion(bytes, converted);
+    checkCanceled(opts.signal);
+    opts.progress?.(4, 4, 'Saving the backbone');
     // Checked again right before writing: another import may have taken the name meanwhile.
     const target = backboneTarget(project, name);
     const meta: OnnxBackboneJson = {

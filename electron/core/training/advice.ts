@@ -4,11 +4,37 @@
  * with a chart. The one-click suggestion carries this advice; the Train view shows it.
  */
 import type { Project } from '../project/project.ts';
-import { listBackbones } from './backbones.ts';
+import { listBackbones, type BackboneInfo } from './backbones.ts';
 
 /** Below either, a network trained from scratch mostly memorises its training images. */
 export const SMALL_DATASET_IMAGES = 500;
 export const SMALL_CLASS_IMAGES = 50;
+
+/**
+ * Below this many labeled images a pretrained backbone beats a network trained from scratch (issue 12): its
+ * features were learned on far more images, and with a frozen backbone and cached features the head trains in
+ * seconds. Above it, a network from scratch has enough to learn the project's own features.
+ */
+export const PRETRAINED_BELOW_IMAGES = 5000;
+
+/**
+ * The backbone one-click training starts from on a small data set: the project's own imported ones first (the
+ * user brought them for this), then those shipped with Loupe; null when there is none or the set is large.
+ */
+export function pretrainedChoice(project: Project, labeled: number): { backbone: BackboneInfo; reason: string } | null {
+  if (labeled === 0 || labeled >= PRETRAINED_BELOW_IMAGES) return null;
+  const all = listBackbones(project);
+  const backbone = all.find((b) => b.source === 'imported') ?? all[0];
+  if (!backbone) return null;
+  const others = all.length > 1 ? ` (${all.length - 1} other backbone${all.length > 2 ? 's' : ''} in Advanced settings)` : '';
+  return {
+    backbone,
+    reason:
+      `Transfer learning from the pretrained backbone “${backbone.name}”${others}: ${labeled} labeled images is few (under ${PRETRAINED_BELOW_IMAGES.toLocaleString('en')}) ` +
+      'for a network trained from scratch, while a pretrained one already knows general image features. Its layers stay frozen and augmentation ' +
+      'is off, so each image’s features are computed once and the head trains in seconds',
+  };
+}
 
 /** Plain-language advice for a small labeled set, most useful first; empty when the data set is large enough. */
 export function smallDataAdvice(project: Project, classCounts: number[]): string[] {
@@ -21,11 +47,14 @@ export function smallDataAdvice(project: Project, classCounts: number[]): string
       'trained from scratch; it can learn them by heart (near 100% on training, far less on validation). Aim for a few hundred per class.',
   );
   const pretrained = listBackbones(project);
+  const chosen = pretrainedChoice(project, n);
   advice.push(
-    pretrained.length
+    chosen
+      ? `Transfer learning: one-click training starts from the pretrained backbone “${chosen.backbone.name}”; its features were learned elsewhere, so it needs far fewer labels.`
+      : pretrained.length
       ? `Transfer learning: start from the pretrained backbone “${pretrained[0]!.name}” (Advanced settings → Architecture → Transfer learning); ` +
           'its features were learned elsewhere, so it needs far fewer labels.'
-      : 'Transfer learning needs far fewer labels: once a pretrained backbone is imported (command line: loupe backbone import), train from it ' +
+      : 'Transfer learning needs far fewer labels: once a pretrained backbone is imported (Advanced settings → Architecture → Transfer learning → Import backbone, or loupe backbone import), train from it ' +
           'instead of from scratch (Advanced settings → Architecture → Transfer learning).',
   );
   const val = validationCount(project) ?? Math.round(n * 0.15);

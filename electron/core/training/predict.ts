@@ -14,6 +14,7 @@ import { fillCache, type DatasetItem } from './dataset.ts';
 import { inputShapeOf } from '../images/model-input.ts';
 import { runDir } from './runs.ts';
 import { TensorCache } from './tensor-cache.ts';
+import type { InputShape } from '../images/model-input.ts';
 import { ModelThreads } from './parallel/peers.ts';
 import { trainingThreads } from './parallel/threads.ts';
 import { cut } from './step.ts';
@@ -83,15 +84,16 @@ export async function predictRowsShared(model: tfl.LayersModel, peers: ModelThre
   return out;
 }
 
-export async function predictImages(
+/**
+ * The given images decoded into the tensor cache of `shape` (the cache training uses for that shape), with those
+ * gone or unreadable since import left out and reported. The caller closes the cache.
+ */
+export async function cachedImages(
   project: Project,
-  run: RunInfo,
-  model: tfl.LayersModel,
+  shape: InputShape,
   imageIds: number[],
   opts: { signal?: AbortSignal; progress?: (done: number, total: number, message: string) => void } = {},
-): Promise<Predictions> {
-  const p = run.preprocessing!;
-  const shape = inputShapeOf(p);
+): Promise<{ cache: TensorCache; kept: DatasetItem[]; dropped: { path: string; reason: string }[] }> {
   const cache = new TensorCache(project.cacheDir, shape);
   try {
     const rows = project.db
@@ -108,6 +110,23 @@ export async function predictImages(
       progress: (d, t) => opts.progress?.(d, t, 'Preparing images'),
     });
     if (gone.length) dropped.push(...gone.slice(0, 50).map((id) => ({ path: `image ${id}`, reason: 'missing or unreadable since import' })));
+    return { cache, kept, dropped };
+  } catch (e) {
+    cache.close();
+    throw e;
+  }
+}
+
+export async function predictImages(
+  project: Project,
+  run: RunInfo,
+  model: tfl.LayersModel,
+  imageIds: number[],
+  opts: { signal?: AbortSignal; progress?: (done: number, total: number, message: string) => void } = {},
+): Promise<Predictions> {
+  const p = run.preprocessing!;
+  const { cache, kept, dropped } = await cachedImages(project, inputShapeOf(p), imageIds, opts);
+  try {
     const k = run.classes.length;
     let peers: ModelThreads | null = null;
     const probs = new Float32Array(kept.length * k);

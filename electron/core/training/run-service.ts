@@ -11,7 +11,7 @@ import { writeRunLease } from './run-lease.ts';
 import { applyBackbone, findBackbone } from './backbones.ts';
 import { assignSplits } from '../splits/splits.ts';
 import { foldsK } from '../project/settings.ts';
-import { smallDataAdvice } from './advice.ts';
+import { pretrainedChoice, smallDataAdvice } from './advice.ts';
 
 export interface Suggestion {
   config: TrainConfig;
@@ -31,50 +31,59 @@ export function suggestConfig(project: Project): Suggestion {
     )
     .get() as { n: number; side: number | null; maxChannels: number | null; colour: number | null; greyRgb: number | null };
   const reasons: string[] = [];
+  const pretrained = pretrainedChoice(project, stats.n);
   const side = stats.side ?? 64;
   // Larger inputs cost quadratically on a CPU; 64 px keeps a first run to minutes. Raise it for fine detail.
   const imageSize = side <= 32 ? Math.max(16, Math.round(side / 4) * 4) : 64;
-  reasons.push(
+  const inputReasons: string[] = [];
+  inputReasons.push(
     side <= 32
       ? `Image size ${imageSize}: your images are ${Math.round(side)} px on their short side`
       : `Image size 64: your images average ${Math.round(side)} px; 64 keeps training fast on this computer (raise it for fine detail)`,
   );
   const channels = (stats.colour ?? 0) > stats.n / 2 ? 3 : 1;
   const greyRgb = stats.greyRgb ?? 0;
-  reasons.push(
+  inputReasons.push(
     channels === 3
       ? 'Colour (RGB): most images have colour'
       : greyRgb > stats.n - (stats.colour ?? 0) - greyRgb
         ? 'Grey (stored as RGB): most images store three equal channels, so one channel trains the same at a third of the first layer’s work'
         : 'Grayscale: most images have one channel',
   );
-  const arch = imageSize <= 32 ? 'lenet5' : stats.n < 2000 ? 'cnn' : 'resnet';
+  const arch = pretrained ? 'backbone' : imageSize <= 32 ? 'lenet5' : stats.n < 2000 ? 'cnn' : 'resnet';
   reasons.push(
-    arch === 'lenet5'
-      ? 'LeNet-5: small images'
-      : arch === 'cnn'
-        ? `Custom CNN: ${stats.n} labeled images is too few for a deeper network`
-        : `Compact ResNet: ${stats.n} labeled images`,
+    pretrained
+      ? pretrained.reason
+      : arch === 'lenet5'
+        ? 'LeNet-5: small images'
+        : arch === 'cnn'
+          ? `Custom CNN: ${stats.n} labeled images is too few for a deeper network`
+          : `Compact ResNet: ${stats.n} labeled images`,
   );
   const counts = (db.prepare(`SELECT COUNT(*) FROM images WHERE class_id IS NOT NULL AND status = 'ok' AND excluded = 0 GROUP BY class_id`).pluck().all() as number[]).filter((c) => c > 0);
   if (counts.length > 1 && Math.max(...counts) > 3 * Math.min(...counts)) {
     reasons.push(`Class weights on: the largest class has ${Math.max(...counts)} images, the smallest ${Math.min(...counts)}`);
   }
   reasons.push('Up to 30 epochs, stopping early when the validation loss stops improving for 5');
-  reasons.push('Mild augmentation (crop, ±10° rotation, brightness); flips stay off, since left and right can matter');
+  if (!pretrained) reasons.push('Mild augmentation (crop, ±10° rotation, brightness); flips stay off, since left and right can matter');
   const config = trainConfigSchema.parse({
     arch,
+    ...(pretrained ? { backbone: pretrained.backbone.name } : {}),
     imageSize,
     channels,
     epochs: 30,
     batchSize: 32,
     optimizer: { kind: 'adam', lr: 0.001 },
     earlyStopping: { monitor: 'val_loss', patience: 5 },
-    augment: { cropScale: 0.85, rotation: 10, brightness: 0.1 },
+    augment: pretrained ? {} : { cropScale: 0.85, rotation: 10, brightness: 0.1 },
     width: 16,
     depth: 1,
   });
-  return { config, reasons, advice: smallDataAdvice(project, counts) };
+  if (!pretrained) return { config, reasons: [...inputReasons, ...reasons], advice: smallDataAdvice(project, counts) };
+  // The backbone decides the input: its size, channels and normalization replace those measured from the images.
+  const b = pretrained.backbone;
+  const input = `Image size ${b.imageSize}, ${b.channels === 3 ? 'RGB' : 'grey'}: what the backbone expects${b.channels === 3 ? ' (grey images are repeated to three channels)' : ''}`;
+  return { config: applyBackbone(config, b), reasons: [input, ...reasons], advice: smallDataAdvice(project, counts) };
 }
 
 function checkConfig(project: Project, config: TrainConfig): TrainConfig {

@@ -5,10 +5,17 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { BackendReport, FromTrainer, ToTrainer, TrainingEvent } from '../../../shared/worker-protocol.ts';
+import type {
+  BackboneImportRequest,
+  BackendReport,
+  ExternalEvaluationRequest,
+  FromTrainer,
+  ToTrainer,
+  TrainingEvent,
+} from '../../../shared/worker-protocol.ts';
 import type { LiveState } from '../../../shared/live-state.ts';
 import type { Project } from '../project/project.ts';
-import { LoupeError, type ErrorCode } from '../../../shared/contract.ts';
+import { LoupeError, type BackboneSummary, type ErrorCode } from '../../../shared/contract.ts';
 import { endRun, getRun } from './runs.ts';
 import { keepLeasesFresh, releaseRunLease, takeRunLease } from './run-lease.ts';
 
@@ -36,18 +43,32 @@ export interface EvaluationRequest {
   progress: (done: number, total: number, message: string) => void;
 }
 
-interface EvaluationTask extends EvaluationRequest {
-  resolve: (r: { evaluationId: number; n: number; notes: string[] }) => void;
-  reject: (e: Error) => void;
+export interface EvaluationResult {
+  evaluationId: number;
+  n: number;
+  notes: string[];
 }
 
+/** What a one-off task (an evaluation, a backbone import) needs from its caller: cancel and progress. */
+export interface TaskControl {
+  signal: AbortSignal;
+  progress: (done: number, total: number, message: string) => void;
+}
+
+/** A one-off job for a training process: the message that starts it and which reply is its result. */
+interface Task extends TaskControl {
+  message: ToTrainer;
+  result: (msg: FromTrainer) => boolean;
+  resolve: (msg: FromTrainer) => void;
+  reject: (e: Error) => void;
+}
 
 const LIVE_BATCHES = 500;
 
 export class TrainingSupervisor {
   private readonly queue: Job[] = [];
-  private readonly evaluations: EvaluationTask[] = [];
-  private evaluating: { task: EvaluationTask; child: ChildProcess } | null = null;
+  private readonly tasks: Task[] = [];
+  private evaluating: { task: Task; child: ChildProcess } | null = null;
   private current: { job: Job; child: ChildProcess; ended: boolean; stopping: boolean } | null = null;
   private readonly waiters = new Map<number, ((status: string) => void)[]>();
   private live: LiveState | null = null;
@@ -126,7 +147,7 @@ export class TrainingSupervisor {
 
   /** Stops everything (project closing, app quitting) and waits for the processes to end. */
   async shutdown(): Promise<void> {
-    for (const t of this.evaluations.splice(0)) t.reject(new Error('Canceled'));
+    for (const t of this.tasks.splice(0)) t.reject(new Error('Canceled'));
     const ev = this.evaluating;
     if (ev) {
       const done = new Promise<void>((r) => ev.child.once('exit', () => r()));
@@ -148,23 +169,49 @@ export class TrainingSupervisor {
    * Queues an evaluation (or predictions on unlabeled images) in a training process; resolves when stored.
    * Evaluations wait for a running training to finish: two TensorFlow processes on 2 cores only slow both.
    */
-  evaluate(req: EvaluationRequest): Promise<{ evaluationId: number; n: number; notes: string[] }> {
+  async evaluate(req: EvaluationRequest): Promise<EvaluationResult> {
+    const msg = await this.runTask({ type: 'evaluate', projectPath: this.project.path, runId: req.runId, split: req.split }, req, 'evaluated');
+    return { evaluationId: msg.evaluationId, n: msg.n, notes: msg.notes };
+  }
+
+  /** Evaluates a foreign classifier on the project's images, in a training process (issue 12). */
+  async evaluateExternal(request: ExternalEvaluationRequest, control: TaskControl): Promise<EvaluationResult> {
+    const msg = await this.runTask({ type: 'evaluateExternal', projectPath: this.project.path, request }, control, 'evaluated');
+    return { evaluationId: msg.evaluationId, n: msg.n, notes: msg.notes };
+  }
+
+  /** Converts, verifies and stores an ONNX backbone in a training process: the caller's thread stays free. */
+  async importBackbone(request: BackboneImportRequest, control: TaskControl): Promise<BackboneSummary> {
+    return (await this.runTask({ type: 'importBackbone', projectPath: this.project.path, request }, control, 'imported')).backbone;
+  }
+
+  private runTask<K extends FromTrainer['type']>(message: ToTrainer, control: TaskControl, resultType: K): Promise<Extract<FromTrainer, { type: K }>> {
     return new Promise((resolve, reject) => {
-      const task: EvaluationTask = { ...req, resolve, reject };
-      req.signal.addEventListener('abort', () => {
-        const i = this.evaluations.indexOf(task);
+      const task: Task = {
+        ...control,
+        message,
+        result: (msg) => msg.type === resultType,
+        resolve: (msg) => resolve(msg as Extract<FromTrainer, { type: K }>),
+        reject,
+      };
+      if (control.signal.aborted) {
+        reject(new Error('Canceled'));
+        return;
+      }
+      control.signal.addEventListener('abort', () => {
+        const i = this.tasks.indexOf(task);
         if (i >= 0) {
-          this.evaluations.splice(i, 1);
+          this.tasks.splice(i, 1);
           reject(new Error('Canceled'));
         } else if (this.evaluating?.task === task) this.evaluating.child.send({ type: 'cancel' } satisfies ToTrainer);
       });
-      this.evaluations.push(task);
+      this.tasks.push(task);
       this.pump();
     });
   }
 
-  private pumpEvaluation(): void {
-    const task = this.evaluations.shift()!;
+  private pumpTask(): void {
+    const task = this.tasks.shift()!;
     const child = this.spawn();
     this.evaluating = { task, child };
     let settled = false;
@@ -175,24 +222,26 @@ export class TrainingSupervisor {
     };
     child.on('message', (msg: FromTrainer) => {
       if (msg.type === 'progress') task.progress(msg.done, msg.total, msg.message);
-      else if (msg.type === 'evaluated') settle(() => task.resolve({ evaluationId: msg.evaluationId, n: msg.n, notes: msg.notes }));
+      else if (task.result(msg)) settle(() => task.resolve(msg));
       else if (msg.type === 'failed') {
         settle(() => task.reject(task.signal.aborted ? new Error('Canceled') : new LoupeError(msg.code as ErrorCode, msg.message)));
       }
     });
     child.on('error', (e) => settle(() => task.reject(e)));
     child.on('exit', (code, signal) => {
-      settle(() => task.reject(new Error(`the training process ended (${signal ?? `code ${code}`}) before the evaluation was stored`)));
+      settle(() =>
+        task.reject(task.signal.aborted ? new Error('Canceled') : new Error(`the training process ended (${signal ?? `code ${code}`}) before its work was done`)),
+      );
       this.evaluating = null;
       this.pump();
     });
-    child.send({ type: 'evaluate', projectPath: this.project.path, runId: task.runId, split: task.split } satisfies ToTrainer);
+    child.send(task.message);
   }
 
   private pump(): void {
     if (this.current || this.evaluating) return;
     if (this.queue.length === 0) {
-      if (this.evaluations.length) this.pumpEvaluation();
+      if (this.tasks.length) this.pumpTask();
       return;
     }
     const job = this.queue.shift()!;

@@ -29,7 +29,9 @@ export interface Mistake {
 }
 
 export interface ReportData {
-  facts: RunFacts;
+  /** The run behind the evaluation; null for an external model's evaluation (issue 12). */
+  facts: RunFacts | null;
+  projectName: string;
   evaluation: EvaluationDetail;
   mistakes: Mistake[];
   mistakesTotal: number;
@@ -40,7 +42,8 @@ export interface ReportData {
 }
 
 export interface ReportOptions {
-  runId: number;
+  /** The run to report; may be left out when `evaluationId` is given (an external model's evaluation has none). */
+  runId?: number;
   evaluationId?: number;
   thumbnails: boolean;
   fileNames: boolean;
@@ -55,13 +58,19 @@ async function thumbnailPng(project: Project, imageId: number, sha256: string | 
 }
 
 export async function gatherReportData(project: Project, o: ReportOptions): Promise<ReportData> {
-  const facts = collectRunFacts(project, o.runId);
   let evaluation: EvaluationDetail | null;
+  let facts: RunFacts | null;
   if (o.evaluationId !== undefined) {
     evaluation = getEvaluation(project.db, o.evaluationId);
-    if (evaluation.runId !== o.runId) throw new LoupeError('BAD_INPUT', `Evaluation ${o.evaluationId} belongs to run ${evaluation.runId}, not run ${o.runId}`);
-  } else evaluation = facts.evaluations.test ?? facts.evaluations.val;
-  if (!evaluation) throw new LoupeError('BAD_INPUT', `Run ${o.runId} has no evaluation yet; evaluate it first (loupe eval ${'<project>'} --run ${o.runId} --split test)`);
+    if (o.runId !== undefined && evaluation.runId !== o.runId) {
+      throw new LoupeError('BAD_INPUT', `Evaluation ${o.evaluationId} belongs to ${evaluation.runId === null ? 'an external model' : `run ${evaluation.runId}`}, not run ${o.runId}`);
+    }
+    facts = evaluation.runId === null ? null : collectRunFacts(project, evaluation.runId);
+  } else if (o.runId !== undefined) {
+    facts = collectRunFacts(project, o.runId);
+    evaluation = facts.evaluations.test ?? facts.evaluations.val;
+    if (!evaluation) throw new LoupeError('BAD_INPUT', `Run ${o.runId} has no evaluation yet; evaluate it first (loupe eval ${'<project>'} --run ${o.runId} --split test)`);
+  } else throw new LoupeError('BAD_INPUT', 'Give the run or the evaluation to report');
   if (!evaluation.metrics) throw new LoupeError('BAD_INPUT', `Evaluation ${evaluation.id} holds predictions on unlabeled images, not metrics`);
   const rows = project.db
     .prepare(
@@ -96,5 +105,5 @@ export async function gatherReportData(project: Project, o: ReportOptions): Prom
       };
     }),
   );
-  return { facts, evaluation, mistakes, mistakesTotal, author: o.author?.trim() ?? '', createdAt: new Date().toISOString(), appVersion: o.appVersion };
+  return { facts, projectName: project.info().name, evaluation, mistakes, mistakesTotal, author: o.author?.trim() ?? '', createdAt: new Date().toISOString(), appVersion: o.appVersion };
 }

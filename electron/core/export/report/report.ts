@@ -8,6 +8,7 @@
 import type { ExportReport } from '../../../../shared/contract.ts';
 import type { Project } from '../../project/project.ts';
 import { sha256 } from '../bundle-format.ts';
+import type { RunFacts } from '../run-facts.ts';
 import { prepareOutFile, writeFileAtomic } from '../out-dir.ts';
 import { heatLegend, heatmap, lineChart, seriesColor, tiles, type Series } from './charts.ts';
 import { COLORS, FONT, Layout, newDocument, type Doc } from './pdf-layout.ts';
@@ -43,8 +44,11 @@ export async function createReport(project: Project, o: CreateReportOptions): Pr
 
 export async function renderReport(data: ReportData, o: { pageSize: 'A4' | 'Letter'; notes: string; thumbnails: boolean }): Promise<{ bytes: Buffer; pages: number }> {
   const { facts, evaluation } = data;
-  const title = `Evaluation report — ${facts.projectName}, run ${facts.run.id}`;
-  const doc = newDocument(o.pageSize, { title, author: data.author, subject: `Run ${facts.run.id} (${facts.run.name}) on the ${evaluation.split} split` });
+  const ext = evaluation.external;
+  const what = facts ? `run ${facts.run.id}` : `external model ${ext!.fileName}`;
+  const title = `Evaluation report — ${data.projectName}, ${what}`;
+  const subject = facts ? `Run ${facts.run.id} (${facts.run.name}) on the ${evaluation.split} split` : `External model ${ext!.fileName} sha256 ${ext!.sha256} on the ${evaluation.split} split`;
+  const doc = newDocument(o.pageSize, { title, author: data.author, subject });
   const chunks: Buffer[] = [];
   doc.on('data', (c: Buffer) => chunks.push(c));
   const ended = new Promise<void>((resolve, reject) => {
@@ -53,8 +57,11 @@ export async function renderReport(data: ReportData, o: { pageSize: 'A4' | 'Lett
   });
   const L = new Layout(doc, `${title} · ${evaluation.split} split · ${data.createdAt.slice(0, 10)}`);
   titlePage(L, data);
-  datasetPage(L, data);
-  curvesPage(L, data);
+  // An external model brings no training to describe: its report is the evaluation alone.
+  if (data.facts) {
+    datasetPage(L, data, data.facts);
+    curvesPage(L, data.facts);
+  }
   confusionPages(L, data);
   perClassPage(L, data);
   rocAndCalibrationPage(L, data);
@@ -82,17 +89,30 @@ function titlePage(L: Layout, d: ReportData): void {
   L.y = L.top + 60;
   L.doc.font(FONT.bold).fontSize(24).fillColor(COLORS.text).text('Evaluation report', L.left, L.y, { width: L.width });
   L.y = L.doc.y + 4;
-  L.doc.font(FONT.regular).fontSize(14).fillColor(COLORS.accent).text(facts.projectName, L.left, L.y, { width: L.width });
+  L.doc.font(FONT.regular).fontSize(14).fillColor(COLORS.accent).text(d.projectName, L.left, L.y, { width: L.width });
   L.y = L.doc.y + 24;
-  L.keyValues([
-    ['Run', `${facts.run.id} — ${facts.run.name} (${facts.run.status})`],
-    ['Evaluated on', `the ${ev.split === 'test' ? 'test' : 'validation'} split: ${ev.n} images (evaluation ${ev.id}, ${ev.createdAt})`],
-    ['Report date', d.createdAt],
-    ['Prepared by', d.author],
-    ['Model SHA-256', facts.modelSha256],
-    ['Evaluated model', ev.modelSha256 === facts.modelSha256 ? 'the same weights' : `other weights (${ev.modelSha256.slice(0, 16)}…): the run changed since this evaluation`],
-    ['Loupe', `${d.appVersion} (run trained with ${facts.run.appVersion}, backend ${facts.run.backend ?? '—'})`],
-  ]);
+  const evaluatedOn: [string, string] = ['Evaluated on', `the ${ev.split === 'test' ? 'test' : 'validation'} split: ${ev.n} images (evaluation ${ev.id}, ${ev.createdAt})`];
+  const ext = ev.external;
+  L.keyValues(
+    facts
+      ? [
+          ['Run', `${facts.run.id} — ${facts.run.name} (${facts.run.status})`],
+          evaluatedOn,
+          ['Report date', d.createdAt],
+          ['Prepared by', d.author],
+          ['Model SHA-256', facts.modelSha256],
+          ['Evaluated model', ev.modelSha256 === facts.modelSha256 ? 'the same weights' : `other weights (${ev.modelSha256.slice(0, 16)}…): the run changed since this evaluation`],
+          ['Loupe', `${d.appVersion} (run trained with ${facts.run.appVersion}, backend ${facts.run.backend ?? '—'})`],
+        ]
+      : [
+          ['Model', `external model ${ext!.fileName} sha256 ${ext!.sha256}`],
+          ['Input', `${ext!.imageSize}×${ext!.imageSize}, ${ext!.preprocess} preprocessing, classes matched to the project's by name`],
+          evaluatedOn,
+          ['Report date', d.createdAt],
+          ['Prepared by', d.author],
+          ['Loupe', d.appVersion],
+        ],
+  );
   L.y += 16;
   L.heading('Headline', 2);
   L.table(
@@ -115,8 +135,7 @@ function titlePage(L: Layout, d: ReportData): void {
   if (ev.stale) L.paragraph(`Stale: ${ev.stale} of the evaluated images were relabeled since this evaluation; the numbers describe the labels of that time. Evaluate again for current labels.`, { color: COLORS.warn, bold: true });
 }
 
-function datasetPage(L: Layout, d: ReportData): void {
-  const { facts } = d;
+function datasetPage(L: Layout, d: ReportData, facts: RunFacts): void {
   const run = facts.run;
   const c = run.config;
   L.newPage();
@@ -155,8 +174,8 @@ function datasetPage(L: Layout, d: ReportData): void {
   for (const w of run.warnings) L.paragraph(`Warning: ${w}`, { size: 8.5, color: COLORS.warn });
 }
 
-function curvesPage(L: Layout, d: ReportData): void {
-  const e = d.facts.epochs;
+function curvesPage(L: Layout, facts: RunFacts): void {
+  const e = facts.epochs;
   L.heading('Training curves');
   if (e.length === 0) {
     L.paragraph('No epochs were recorded for this run.');
@@ -188,7 +207,7 @@ function curvesPage(L: Layout, d: ReportData): void {
     integerX: true,
   });
   L.y += h + 8;
-  if (d.facts.run.bestEpoch !== null) L.paragraph(`The model kept is the one of epoch ${d.facts.run.bestEpoch + 1} (best on the validation split).`, { size: 8.5, color: COLORS.muted });
+  if (facts.run.bestEpoch !== null) L.paragraph(`The model kept is the one of epoch ${facts.run.bestEpoch + 1} (best on the validation split).`, { size: 8.5, color: COLORS.muted });
 }
 
 function confusionPages(L: Layout, d: ReportData): void {

@@ -1,0 +1,88 @@
+/**
+ * Evaluate → Evaluate a model file (issue 12): a finished classifier from elsewhere (an ONNX file) run on the
+ * project's labeled images of a split, in a training process, as a job. Its evaluation is shown like a run's:
+ * every metric, the clickable matrix and the galleries, marked with the file's name and SHA-256.
+ */
+import type { EvaluationSummary, Job } from '../../shared/contract.ts';
+import type { PreprocessPreset } from '../../shared/preprocess-presets.ts';
+import { api } from './api.ts';
+import { app } from './app-state.svelte.ts';
+import { evaluation, whenJobEnds, type EvalSplit } from './evaluation.svelte.ts';
+
+export interface ExternalEvalForm {
+  path: string;
+  /** The model's class names in output order: one a line, or separated by commas. */
+  classes: string;
+  split: EvalSplit;
+  preprocess: PreprocessPreset;
+  imageSize: string;
+}
+
+export function parseClassNames(text: string): string[] {
+  return text
+    .split(/[\n,]/)
+    .map((c) => c.trim())
+    .filter(Boolean);
+}
+
+class ExternalEvaluation {
+  form = $state<ExternalEvalForm | null>(null);
+  jobId = $state<string | null>(null);
+  error = $state<string | null>(null);
+  list = $state<EvaluationSummary[]>([]);
+
+  job = $derived<Job | null>(this.jobId ? (app.jobs.find((j) => j.jobId === this.jobId) ?? null) : null);
+
+  async open(): Promise<void> {
+    this.form ??= { path: '', classes: '', split: 'test', preprocess: 'imagenet', imageSize: '' };
+    this.error = null;
+    await this.reload();
+  }
+
+  close(): void {
+    if (!this.jobId) this.form = null;
+  }
+
+  async reload(): Promise<void> {
+    try {
+      this.list = await api['evaluations:listExternal']({});
+    } catch {
+      // No project (closed meanwhile).
+    }
+  }
+
+  async start(): Promise<void> {
+    const f = this.form;
+    if (!f || this.jobId) return;
+    this.error = null;
+    const size = f.imageSize.trim() ? Number(f.imageSize) : undefined;
+    try {
+      const { jobId } = await api['evaluations:external']({
+        path: f.path.trim(),
+        // None for a Loupe bundle folder, which names its classes itself.
+        ...(parseClassNames(f.classes).length ? { classes: parseClassNames(f.classes) } : {}),
+        split: f.split,
+        preprocess: f.preprocess,
+        ...(size !== undefined ? { imageSize: size } : {}),
+      });
+      this.jobId = jobId;
+      const job = await whenJobEnds(jobId);
+      if (job.state === 'failed') this.error = job.message;
+      else if (job.state === 'succeeded' && job.result && 'evaluationId' in job.result) {
+        await this.reload();
+        this.form = null;
+        await evaluation.show(job.result.evaluationId);
+      }
+    } catch (e) {
+      this.error = e instanceof Error ? e.message : String(e);
+    } finally {
+      this.jobId = null;
+    }
+  }
+
+  cancel(): void {
+    if (this.jobId) void api['jobs:cancel']({ jobId: this.jobId });
+  }
+}
+
+export const externalEvaluation = new ExternalEvaluation();

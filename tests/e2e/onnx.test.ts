@@ -1,0 +1,138 @@
+// E2E, issue 12: pretrained networks from ONNX in the UI, against a real `loupe serve` and real training processes.
+// Import a committed tiny MobileNetV2 from Train → Advanced settings → Transfer learning → Import (a bad file first:
+// its error is shown and nothing is added), train with it for one epoch, then Evaluate → Evaluate a model file with
+// a foreign 3-class ONNX classifier and see its metrics, marked as an external model with its SHA-256.
+// Screenshots go to tests/.artifacts/.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import type { Served } from './support/serve.ts';
+import { openSession, type Session } from './support/session.ts';
+import { createSampleProject, hostApi } from './support/host-api.ts';
+import { MainPage } from './pages/main-page.ts';
+import { TrainPage } from './pages/train-page.ts';
+import { EvaluatePage } from './pages/evaluate-page.ts';
+import { tinyClassifier } from '../helpers/onnx-graphs.ts';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/onnx/mobilenetv2-tiny.onnx', import.meta.url));
+
+let s: Session;
+let served: Served;
+let page: Page;
+
+before(async () => {
+  s = await openSession({ name: 'onnx', viewport: { width: 1280, height: 860 } });
+  ({ served, page } = s);
+  await createSampleProject(served, join(s.tmp, 'project'), 10);
+});
+
+after(() => s?.close());
+
+test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file from the Evaluate view', async () => {
+  const backboneFile = join(s.tmp, 'mobilenet.onnx');
+  copyFileSync(FIXTURE, backboneFile);
+  const notOnnx = join(s.tmp, 'notes.onnx');
+  writeFileSync(notOnnx, 'not a network\n');
+
+  await page.goto(served.url);
+  await new MainPage(page).root.waitFor();
+  const train = new TrainPage(page);
+  await train.open();
+  await train.openAdvanced();
+  await train.select('cfg-arch', 'backbone');
+  await page.getByTestId('backbone-import-open').click();
+  const dialog = page.getByTestId('backbone-import-dialog');
+  await dialog.waitFor();
+
+  // A file that is not ONNX: a clear message, and no backbone added.
+  await page.getByTestId('backbone-import-path').fill(notOnnx);
+  await page.getByTestId('backbone-import-start').click();
+  const error = page.getByTestId('backbone-import-error');
+  await error.waitFor({ timeout: 120_000 });
+  assert.match(await error.innerText(), /ONNX|protobuf|model/i);
+  await s.shot('60-onnx-import-error');
+  assert.deepEqual(await hostApi(served, 'backbones:list', {}), []);
+
+  await page.getByTestId('backbone-import-path').fill(backboneFile);
+  assert.equal(await page.getByTestId('backbone-import-name').inputValue(), 'mobilenet', 'the name follows the file');
+  await page.getByTestId('backbone-import-start').click();
+  await page.getByTestId('backbone-import-progress').waitFor();
+  await page.getByTestId('backbone-import-done').waitFor({ timeout: 240_000 });
+  await s.shot('61-onnx-import-done');
+  await page.getByTestId('backbone-import-close').click();
+  await dialog.waitFor({ state: 'detached' });
+  // Chosen for the run, and its input size taken.
+  assert.equal(await page.getByTestId('cfg-backbone').inputValue(), 'mobilenet');
+  assert.equal(await page.getByTestId('cfg-image-size').inputValue(), '32');
+  const listed = await hostApi(served, 'backbones:list', {});
+  assert.deepEqual(listed.map((b) => [b.name, b.source, b.imageSize]), [['mobilenet', 'imported', 32]]);
+
+  // Train with it: one tiny epoch (head only, on cached features).
+  await train.setNumber('cfg-epochs', 1);
+  await train.setNumber('cfg-head-epochs', 1);
+  await train.setNumber('cfg-batch', 8);
+  await train.setChecked('cfg-early-stopping', false);
+  await train.train();
+  await train.waitForStatus('finished', 300_000);
+  const { id: runId } = await train.selected();
+  const run = (await hostApi(served, 'runs:get', { runId })).run;
+  assert.equal(run.config.arch, 'backbone');
+  assert.equal(run.config.backbone, 'mobilenet');
+  await s.shot('62-onnx-trained');
+
+  // A foreign 3-class classifier, evaluated from the Evaluate view.
+  const foreign = join(s.tmp, 'vendor-classifier.onnx');
+  const bytes = tinyClassifier({ classes: 3, inputShape: [1, 3, 8, 8] });
+  writeFileSync(foreign, bytes);
+  const evaluate = new EvaluatePage(page);
+  await evaluate.open();
+  await page.getByTestId('eval-external-open').click();
+  await page.getByTestId('external-dialog').waitFor();
+  await page.getByTestId('external-path').fill(foreign);
+  await page.getByTestId('external-classes').fill('normal\npneumonia\neffusion\nextra');
+  await page.getByTestId('external-start').click();
+  // Four names for three outputs: refused with the counts, nothing stored.
+  const extError = page.getByTestId('external-error');
+  await extError.waitFor({ timeout: 120_000 });
+  assert.match(await extError.innerText(), /gives 3 outputs per image, but 4 class names were given/);
+  assert.deepEqual(await hostApi(served, 'evaluations:listExternal', {}), []);
+  await page.getByTestId('external-classes').fill('normal, pneumonia, effusion');
+  await page.getByTestId('external-preprocess').selectOption('unit');
+  await page.getByTestId('external-start').click();
+  const banner = page.getByTestId('eval-external-banner');
+  await banner.waitFor({ timeout: 120_000 });
+  await evaluate.summary.waitFor();
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  const bannerText = await banner.innerText();
+  assert.match(bannerText, /External model vendor-classifier\.onnx/);
+  assert.ok(bannerText.includes(sha), bannerText);
+  assert.ok(!bannerText.includes(s.tmp), 'the file name only, not its folder');
+
+  const stored = await hostApi(served, 'evaluations:listExternal', {});
+  assert.equal(stored.length, 1);
+  const detail = await hostApi(served, 'evaluations:get', { evaluationId: stored[0]!.id });
+  assert.equal(await evaluate.accuracy(), `${(detail.metrics!.accuracy * 100).toFixed(1)}%`);
+  const cells = await evaluate.cells();
+  assert.equal(cells.length, 9, 'a 3 × 3 clickable matrix');
+  assert.equal(cells.reduce((a, c) => a + c.count, 0), detail.n);
+  await s.shot('63-onnx-external-evaluation');
+
+  // Its PDF report, from the banner: the external model's name and hash, no run.
+  await page.getByTestId('eval-external-report').click();
+  await evaluate.dialog.waitFor();
+  assert.match(await page.locator('#export-title').innerText(), /Report on external model vendor-classifier\.onnx/);
+  await page.getByTestId('export-start').click();
+  await page.getByTestId('export-result').waitFor({ timeout: 120_000 });
+  await s.shot('64-onnx-external-report');
+  const reports = (await hostApi(served, 'jobs:list', {})).filter((j) => j.kind === 'report' && j.state === 'succeeded');
+  assert.equal(reports.length, 1);
+  const pdf = (reports[0]!.result as { path: string }).path;
+  const text = spawnSync('pdftotext', ['-layout', pdf, '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, '');
+  assert.ok(text.includes(`externalmodelvendor-classifier.onnxsha256${sha}`), 'the report names the external model and its hash');
+  assert.deepEqual(s.pageErrors, []);
+});
