@@ -12,6 +12,48 @@ export type ResizeMode = (typeof resizeModes)[number];
 
 const lr = z.number().positive().max(10);
 
+/** A window preset's name: a CT preset (lung, bone…), a window's index in the image's tags (1-based) or its explanation. */
+const presetName = z.string().trim().min(1).max(64).regex(/^[\p{L}\p{N} _.-]+$/u, 'letters, digits, spaces, _ . - only');
+
+/**
+ * How DICOM grey images become the 8-bit grey levels a model learns from (colour and non-DICOM images ignore it):
+ * the image's own first window (`tags`), a named preset, a fixed center/width in modality units (e.g. HU), or the
+ * whole range that Bits Stored can hold, through the modality LUT (`full`).
+ */
+export const dicomWindowSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('tags') }).strict(),
+  z.object({ kind: z.literal('preset'), name: presetName }).strict(),
+  z.object({ kind: z.literal('fixed'), center: z.number().min(-1e7).max(1e7), width: z.number().min(1).max(1e7) }).strict(),
+  z.object({ kind: z.literal('full') }).strict(),
+]);
+export type DicomWindow = z.output<typeof dicomWindowSchema>;
+export const DEFAULT_DICOM_WINDOW: DicomWindow = { kind: 'tags' };
+
+/** `tags`, `preset:NAME`, `C,W` or `full` (the CLI's `--dicom-window` and the Train view's select) to a DicomWindow. */
+export function parseDicomWindow(text: string): DicomWindow | null {
+  const t = text.trim();
+  if (t === 'tags' || t === 'full') return { kind: t };
+  const fixed = /^(-?\d+(?:\.\d+)?)\s*,\s*(\d+(?:\.\d+)?)$/.exec(t);
+  const raw = fixed
+    ? { kind: 'fixed', center: Number(fixed[1]), width: Number(fixed[2]) }
+    : t.startsWith('preset:') ? { kind: 'preset', name: t.slice('preset:'.length) } : null;
+  const parsed = raw ? dicomWindowSchema.safeParse(raw) : null;
+  return parsed?.success ? parsed.data : null;
+}
+
+/** The inverse of parseDicomWindow: the text a user types for this choice. */
+export function formatDicomWindow(w: DicomWindow): string {
+  switch (w.kind) {
+    case 'tags':
+    case 'full':
+      return w.kind;
+    case 'preset':
+      return `preset:${w.name}`;
+    case 'fixed':
+      return `${w.center},${w.width}`;
+  }
+}
+
 export const optimizerSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('sgd'), lr, momentum: z.number().min(0).max(0.999).default(0.9), nesterov: z.boolean().default(false) }).strict(),
   z.object({ kind: z.literal('adam'), lr, beta1: z.number().min(0).max(0.9999).default(0.9), beta2: z.number().min(0).max(0.99999).default(0.999) }).strict(),
@@ -55,6 +97,7 @@ export const trainConfigSchema = z
     imageSize: z.number().int().min(16).max(512).default(64),
     channels: z.union([z.literal(1), z.literal(3)]).default(1),
     resize: z.enum(resizeModes).default('squash'),
+    dicomWindow: dicomWindowSchema.default(DEFAULT_DICOM_WINDOW),
     /** ResNet size. */
     width: z.number().int().min(4).max(256).default(16),
     depth: z.number().int().min(1).max(8).default(2),
@@ -105,6 +148,8 @@ export interface Preprocessing {
   normalization: Normalization;
   /** 16-bit images are scaled by their own min..max to 0..255 before resizing. */
   sixteenBit: 'own-range';
+  /** DICOM grey images: the windowing. Absent in runs and bundles made before it existed: the tags' window. */
+  dicomWindow?: DicomWindow;
 }
 
 export const runStatuses = ['queued', 'running', 'stopped', 'failed', 'finished'] as const;

@@ -35,6 +35,8 @@ export class TrainingState {
   suggestion = $state<Response<'training:suggest'> | null>(null);
   /** The config the Train button uses: the suggestion until the user edits it in the advanced panel. */
   draft = $state<TrainConfig | null>(null);
+  /** The project has DICOM images: the settings offer their windowing. */
+  hasDicom = $state(false);
   runName = $state('');
   presets = $state<Preset[]>([]);
   backbones = $state<BackboneSummary[]>([]);
@@ -71,12 +73,14 @@ export class TrainingState {
       });
     }
     await app.run(async () => {
-      const [runs, suggestion, presets, backbones] = await Promise.all([
+      const [runs, suggestion, presets, backbones, dicom] = await Promise.all([
         api['runs:list']({}),
         api['training:suggest']({}),
         api['presets:list']({}),
         api['backbones:list']({}),
+        api['dicom:facets']({}),
       ]);
+      this.hasDicom = dicom.images > 0;
       this.runs = runs;
       this.suggestion = suggestion;
       if (!this.draft) this.draft = structuredClone(suggestion.config);

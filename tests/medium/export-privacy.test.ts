@@ -7,7 +7,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
@@ -19,6 +19,7 @@ import { createRuns } from '../../electron/core/training/run-service.ts';
 import { getRun } from '../../electron/core/training/runs.ts';
 import { runEvaluation } from '../../electron/core/evaluation/evaluate.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { filesUnder, readable } from '../helpers/shared-artifacts.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const ROOT_NAME = 'Zorblax-Root-4417';
@@ -70,22 +71,6 @@ function loupe(...args: string[]): void {
     env: { ...process.env, LOUPE_TEST_USER: USER, USER, LOGNAME: USER, USERNAME: USER, HOME: home },
   });
   assert.equal(res.status, 0, `loupe ${args.join(' ')}\n${res.stderr}`);
-}
-
-function filesUnder(path: string): string[] {
-  return statSync(path).isDirectory() ? readdirSync(path).flatMap((n) => filesUnder(join(path, n))) : [path];
-}
-
-/** What someone receiving the file can read in it: text of PDFs (and their metadata), entries of zips, bytes of the rest. */
-function readable(file: string): string {
-  const run = (cmd: string, args: string[]) => {
-    const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-    assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  if (file.endsWith('.pdf')) return run('pdftotext', [file, '-']) + run('pdfinfo', [file]) + readFileSync(file, 'latin1');
-  if (file.endsWith('.zip')) return run('unzip', ['-Z1', file]) + run('unzip', ['-p', file]); // -Z1: entry names only (-l prints the archive's own path)
-  return readFileSync(file, 'latin1');
 }
 
 test('every shared artifact is free of the project folder, the image folder, the user name and the home folder', () => {

@@ -8,6 +8,7 @@ import type { LoupeCore } from '../../core/api/loupe-core.ts';
 import type { Database } from '../../core/db/database.ts';
 import { followJob, jobExitCode } from '../run-job.ts';
 import { storedProbs } from '../../core/evaluation/evaluations.ts';
+import { imageNamer } from '../../core/project/pseudonyms.ts';
 
 /** The issue's JSON shape of the metrics, by class name. */
 export function metricsJson(classes: readonly string[], m: EvaluationMetrics) {
@@ -100,18 +101,19 @@ export function writePredictionsCsv(
 ): number {
   const rows = db
     .prepare(
-      `SELECT i.rel_path, p.label, p.predicted, p.probs, r.fold FROM predictions p
+      `SELECT i.id, i.rel_path, p.label, p.predicted, p.probs, r.fold FROM predictions p
        JOIN images i ON i.id = p.image_id JOIN evaluations e ON e.id = p.evaluation_id LEFT JOIN runs r ON r.id = e.run_id
        WHERE p.evaluation_id IN (SELECT value FROM json_each(?)) ORDER BY i.rel_path, i.id`,
     )
-    .all(JSON.stringify(pick.evaluationIds)) as { rel_path: string; label: number | null; predicted: number; probs: Buffer; fold: number | null }[];
+    .all(JSON.stringify(pick.evaluationIds)) as { id: number; rel_path: string; label: number | null; predicted: number; probs: Buffer; fold: number | null }[];
   const { classes } = pick;
   const lines = [csvLine(['path', 'label', 'predicted', ...classes.map((c) => `p_${c}`), ...(pick.fold ? ['fold'] : [])])];
+  const nameOf = imageNamer(db);
   for (const r of rows) {
     const probs = storedProbs(r.probs);
     lines.push(
       csvLine([
-        r.rel_path,
+        nameOf({ id: r.id, relPath: r.rel_path }),
         r.label === null ? '' : classes[r.label],
         classes[r.predicted],
         ...Array.from(probs, float32Text),

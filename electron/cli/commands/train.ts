@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LoupeError, type BackboneSummary } from '../../../shared/contract.ts';
-import type { AugmentConfig, RunInfo, TrainConfigInput } from '../../../shared/training.ts';
+import { parseDicomWindow, type AugmentConfig, type RunInfo, type TrainConfigInput } from '../../../shared/training.ts';
 import type { TrainingEvent } from '../../../shared/worker-protocol.ts';
 import { followJob, jobExitCode } from '../run-job.ts';
 import { newCliCore, withProject } from '../with-core.ts';
@@ -10,6 +10,7 @@ import { newCliCore, withProject } from '../with-core.ts';
 const USAGE = `Usage: loupe train <project> [--arch lenet5|cnn|resnet|backbone:NAME] [--epochs N] [--batch N]
          [--optimizer sgd|adam|rmsprop] [--lr X] [--momentum X] [--weight-decay X] [--dropout X]
          [--image-size N] [--channels 1|3] [--resize squash|letterbox|center-crop] [--width N] [--depth N]
+         [--dicom-window tags|preset:NAME|C,W|full]
          [--augment none|crop=0.8,rotate=10,hflip,vflip,brightness=0.2,contrast=0.2]
          [--schedule constant|step:N:G|cosine[:WARMUP]|plateau] [--patience N|--no-early-stop]
          [--folds] [--seed N] [--threads N (0 = one per core)] [--preset NAME] [--name TEXT] [--json]
@@ -78,6 +79,12 @@ function configFrom(base: TrainConfigInput, v: Values): TrainConfigInput {
   set('depth', num(v['depth'] as string, '--depth'));
   set('threads', num(v['threads'] as string, '--threads'));
   if (v['folds']) c.folds = true;
+  const window = v['dicom-window'] as string | undefined;
+  if (window !== undefined) {
+    const parsed = parseDicomWindow(window);
+    if (!parsed) throw new LoupeError('VALIDATION', `--dicom-window takes tags, preset:NAME (lung, bone, brain, soft-tissue, or a window of the images' tags by number or explanation), C,W or full; got "${window}"`);
+    c.dicomWindow = parsed;
+  }
   const opt = v['optimizer'] as string | undefined;
   const lr = num(v['lr'] as string, '--lr');
   const momentum = num(v['momentum'] as string, '--momentum');
@@ -110,7 +117,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     options: {
       arch: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, optimizer: { type: 'string' },
       lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, dropout: { type: 'string' },
-      'image-size': { type: 'string' }, channels: { type: 'string' }, resize: { type: 'string' }, augment: { type: 'string' },
+      'image-size': { type: 'string' }, channels: { type: 'string' }, resize: { type: 'string' }, augment: { type: 'string' }, 'dicom-window': { type: 'string' },
       schedule: { type: 'string' }, patience: { type: 'string' }, 'no-early-stop': { type: 'boolean' }, folds: { type: 'boolean' },
       seed: { type: 'string' }, width: { type: 'string' }, depth: { type: 'string' }, threads: { type: 'string' }, preset: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean', default: false },
       resume: { type: 'string' }, extend: { type: 'string' }, rerun: { type: 'string' },

@@ -10,7 +10,7 @@ import { dicomdirFiles, isDicomdir, readMetadata, sopClassName, type DicomMetada
 import { parseDicom, DicomError, DEFAULT_PARSE_LIMITS, type ParsedDicom, type ParseLimits } from './parse.ts';
 import { applyPalette, readPalette } from './palette.ts';
 import {
-  applyModalityLut, defaultVoi, readModalityLut, readVoiLuts, readWindowPresets, rgbTo8, toGrey8,
+  defaultVoi, readModalityLut, readVoiLuts, readWindowPresets, rgbTo8, storedToGrey8,
   type Lut, type ModalityLut, type VoiChoice, type WindowPreset,
 } from './windowing.ts';
 
@@ -139,6 +139,5 @@ export async function renderFrame(img: DicomImage, index: number, voi: VoiChoice
   const base = { width: frame.width, height: frame.height };
   if (frame.photometric === 'RGB') return { ...base, channels: 3, data: rgbTo8(frame.values, img.pixel.bitsStored) };
   if (frame.photometric === 'PALETTE COLOR') return { ...base, channels: 3, data: applyPalette(frame.values, readPalette(img.parsed.dataSet)) };
-  const modalityValues = applyModalityLut(frame.values, img.modality);
-  return { ...base, channels: 1, data: toGrey8(modalityValues, voi, frame.photometric === 'MONOCHROME1') };
+  return { ...base, channels: 1, data: storedToGrey8(frame.values, img.modality, voi, frame.photometric === 'MONOCHROME1') };
 }

@@ -176,10 +176,21 @@ export function rgbTo8(values: StoredArray, bits: number): Uint8Array {
   return out;
 }
 
-/** The CT windows radiology technicians expect beside the image's own presets (center/width in HU). */
-export const CT_PRESETS: readonly WindowPreset[] = [
-  { center: -600, width: 1500, fn: 'LINEAR', explanation: 'Lung' },
-  { center: 40, width: 400, fn: 'LINEAR', explanation: 'Soft tissue' },
-  { center: 40, width: 80, fn: 'LINEAR', explanation: 'Brain' },
-  { center: 400, width: 1800, fn: 'LINEAR', explanation: 'Bone' },
-];
+/** Largest stored-value span turned into a lookup table (16-bit data spans at most 65,536 values). */
+const MAX_TABLE = 1 << 17;
+
+/**
+ * Stored values to 8-bit grey levels: the Modality LUT, the VOI and MONOCHROME1's inversion in one pass, through a
+ * table over the frame's range of stored values when that range is small (every 8–16-bit image), so each pixel
+ * costs a lookup instead of the float pipeline. The same result as toGrey8(applyModalityLut(values)), byte for byte.
+ */
+export function storedToGrey8(values: StoredArray, modality: ModalityLut, voi: VoiChoice, monochrome1: boolean): Uint8Array {
+  const [lo, hi] = minMax(values);
+  // The full-range VOI depends on which values occur, not only their span: left to the general path.
+  if (voi.kind === 'full-range' || hi - lo + 1 > MAX_TABLE) return toGrey8(applyModalityLut(values, modality), voi, monochrome1);
+  const span = Int32Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+  const table = toGrey8(applyModalityLut(span, modality), voi, monochrome1);
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = table[values[i]! - lo]!;
+  return out;
+}

@@ -10,6 +10,7 @@ import type { Project } from '../project/project.ts';
 import { verifyBundle } from '../export/bundle-format.ts';
 import { loadBundleModel } from '../export/bundle-predict.ts';
 import { cachedImages, PREDICT_BATCH, predictRows } from '../training/predict.ts';
+import { inputShapeOf } from '../images/model-input.ts';
 import { externalTargets, storeExternalEvaluation } from './external-model.ts';
 
 export async function runBundleEvaluation(
@@ -27,7 +28,7 @@ export async function runBundleEvaluation(
   const model = await loadBundleModel(bundle);
   try {
     const { targets, notes } = externalTargets(project, classes, task.split);
-    const { cache, kept, dropped } = await cachedImages(project, { imageSize: p.imageSize, channels: p.channels, resize: p.resize }, targets.map((t) => t.imageId), opts);
+    const { cache, kept, dropped } = await cachedImages(project, inputShapeOf(p), targets.map((t) => t.imageId), opts);
     const k = classes.length;
     const probs = new Float32Array(kept.length * k);
     try {

@@ -12,15 +12,21 @@ import { basename, join, relative, resolve, sep } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { LoupeError } from '../../../shared/contract.ts';
 import { fileErrorReason } from '../images/file-error.ts';
-import { decodeForModel } from '../images/model-input.ts';
+import { decodeForModel, inputShapeOf } from '../images/model-input.ts';
 import { DEFAULT_LIMIT_INPUT_PIXELS, probeImage } from '../import/probe.ts';
 import { hasImageExtension, hasNoExtension, isHiddenOrSystemFile } from '../import/formats.ts';
+import { looksLikeImage } from '../import/walk.ts';
+import { displayFrame, isDicomBuffer, readDicomFile } from '../import/dicom-source.ts';
 import { loadModel } from '../training/checkpoint.ts';
 import { predictRows } from '../training/predict.ts';
 import type { VerifiedBundle } from './bundle-format.ts';
 
 export interface PredictionRow {
   path: string;
+  /** DICOM multi-frame files predicted frame by frame (`--frames all`): the frame, 1-based; else null. */
+  frame: number | null;
+  /** Whether the file is DICOM (by content): its name may hold a patient's, so outputs name it by pseudonym. */
+  dicom: boolean;
   /** Null when the file could not be used (see error). */
   predicted: string | null;
   confidence: number | null;
@@ -57,7 +63,8 @@ export async function collectInputs(args: string[]): Promise<{ files: string[]; 
       if (isHiddenOrSystemFile(e.name)) continue;
       const p = join(dir, e.name);
       if (e.isDirectory()) await walk(p, top);
-      else if (e.isFile() && (hasImageExtension(e.name) || hasNoExtension(e.name))) {
+      // Extensionless files by content, as the importer finds them (DICOM exports rarely have an extension).
+      else if (e.isFile() && (hasImageExtension(e.name) || (hasNoExtension(e.name) && looksLikeImage(Buffer.from(p))))) {
         files.push(p);
         names.set(p, join(basename(top), relative(top, p)).split(sep).join('/'));
       }
@@ -77,8 +84,33 @@ export async function collectInputs(args: string[]): Promise<{ files: string[]; 
   return { files, problems, names };
 }
 
-function failed(path: string, error: string): PredictionRow {
-  return { path, predicted: null, confidence: null, probabilities: null, error, note: null };
+function failed(path: string, error: string, frame: number | null = null, dicom = false): PredictionRow {
+  return { path, frame, dicom, predicted: null, confidence: null, probabilities: null, error, note: null };
+}
+
+/** Which frames of a multi-frame DICOM file are predicted: the middle one (as training uses) or each of them. */
+export type FramesChoice = 'middle' | 'all';
+
+/** One thing to predict: a file, or (`--frames all`) one frame of a multi-frame DICOM file (0-based). */
+interface PredictItem {
+  path: string;
+  frame: number | null;
+}
+
+/** Every file, with each multi-frame DICOM file expanded into its frames when `all` is asked for. */
+function expandFrames(files: string[], frames: FramesChoice): PredictItem[] {
+  if (frames === 'middle') return files.map((path) => ({ path, frame: null }));
+  return files.flatMap((path): PredictItem[] => {
+    try {
+      const buf = readFileSync(path);
+      const content = isDicomBuffer(buf) ? readDicomFile(buf, DEFAULT_LIMIT_INPUT_PIXELS) : null;
+      const n = content?.kind === 'image' ? content.pixel.frames : 1;
+      return n > 1 ? Array.from({ length: n }, (_, frame) => ({ path, frame })) : [{ path, frame: null }];
+    } catch {
+      // Unreadable or corrupt: decodeFile reports the reason in the file's row.
+      return [{ path, frame: null }];
+    }
+  });
 }
 
 export async function loadBundleModel(bundle: VerifiedBundle): Promise<tfl.LayersModel> {
@@ -105,32 +137,44 @@ export async function loadBundleModel(bundle: VerifiedBundle): Promise<tfl.Layer
 
 interface Decoded {
   path: string;
+  frame: number | null;
+  dicom: boolean;
   pixels: Uint8Array | null;
   error: string | null;
   note: string | null;
 }
 
-async function decodeFile(path: string, bundle: VerifiedBundle): Promise<Decoded> {
+async function decodeFile(item: PredictItem, bundle: VerifiedBundle): Promise<Decoded> {
+  const { path, frame } = item;
   const p = bundle.preprocessing;
+  let dicom = false;
   try {
     // A sync read: images to classify are small, and fs/promises' open/fstat/read/close round trips through the
     // thread pool cost more than the read itself (a fifth of the run in a profile on 10,000 PNGs).
     const buf = readFileSync(path);
+    dicom = isDicomBuffer(buf);
+    if (dicom) {
+      // DICOM: the pixel pipeline with the bundle's windowing gives 8-bit grey levels; no value range to measure.
+      const { pixels, converted } = await decodeForModel(buf, inputShapeOf(p), { min: null, max: null }, DEFAULT_LIMIT_INPUT_PIXELS, frame ?? undefined);
+      return { path, frame, dicom, pixels, error: null, note: [frame === null ? middleFrameNote(buf) : null, converted].filter(Boolean).join('; ') || null };
+    }
     // The 16-bit value range as the importer measures it (whole image), so 16-bit files scale as in training.
     const facts = await probeImage(buf, path, { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: false, checkChannels: false });
-    const { pixels, converted } = await decodeForModel(
-      buf,
-      { imageSize: p.imageSize, channels: p.channels, resize: p.resize },
-      { min: facts.minValue, max: facts.maxValue },
-      DEFAULT_LIMIT_INPUT_PIXELS,
-    );
-    return { path, pixels, error: null, note: [facts.note, converted].filter(Boolean).join('; ') || null };
+    const { pixels, converted } = await decodeForModel(buf, inputShapeOf(p), { min: facts.minValue, max: facts.maxValue }, DEFAULT_LIMIT_INPUT_PIXELS);
+    return { path, frame, dicom, pixels, error: null, note: [facts.note, converted].filter(Boolean).join('; ') || null };
   } catch (e) {
-    return { path, pixels: null, error: fileErrorReason(e), note: null };
+    return { path, frame, dicom, pixels: null, error: fileErrorReason(e), note: null };
   }
 }
 
-async function decodeAll(paths: string[], bundle: VerifiedBundle): Promise<Decoded[]> {
+/** Says which frame of a multi-frame file was used, as the importer's note does. */
+function middleFrameNote(buf: Buffer): string | null {
+  const content = readDicomFile(buf, DEFAULT_LIMIT_INPUT_PIXELS);
+  if (content.kind !== 'image' || content.pixel.frames < 2) return null;
+  return `multi-frame DICOM with ${content.pixel.frames} frames: frame ${displayFrame(content) + 1} (the middle one) is used`;
+}
+
+async function decodeAll(paths: PredictItem[], bundle: VerifiedBundle): Promise<Decoded[]> {
   const out = new Array<Decoded>(paths.length);
   let next = 0;
   const worker = async () => {
@@ -151,9 +195,10 @@ export async function predictFiles(
   bundle: VerifiedBundle,
   model: tfl.LayersModel,
   files: string[],
-  opts: { onRow: (row: PredictionRow) => void; progress?: (done: number, total: number) => void; signal?: AbortSignal; batchSize?: number },
+  opts: { onRow: (row: PredictionRow) => void; progress?: (done: number, total: number) => void; signal?: AbortSignal; batchSize?: number; frames?: FramesChoice },
 ): Promise<PredictSummary> {
   const start = performance.now();
+  const items = expandFrames(files, opts.frames ?? 'middle');
   const p = bundle.preprocessing;
   const k = bundle.labels.length;
   const batchSize = opts.batchSize ?? BATCH;
@@ -163,13 +208,13 @@ export async function predictFiles(
   let failedCount = 0;
   let converted = 0;
   let done = 0;
-  const batches = Math.ceil(files.length / batchSize);
-  let pending = batches > 0 ? decodeAll(files.slice(0, batchSize), bundle) : null;
+  const batches = Math.ceil(items.length / batchSize);
+  let pending = batches > 0 ? decodeAll(items.slice(0, batchSize), bundle) : null;
   for (let b = 0; b < batches; b++) {
     if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
     const decoded = await pending!;
     // Start decoding the next batch before predicting this one: sharp works on other threads meanwhile.
-    pending = b + 1 < batches ? decodeAll(files.slice((b + 1) * batchSize, (b + 2) * batchSize), bundle) : null;
+    pending = b + 1 < batches ? decodeAll(items.slice((b + 1) * batchSize, (b + 2) * batchSize), bundle) : null;
     const good = decoded.filter((d) => d.pixels !== null);
     good.forEach((d, i) => rows.set(d.pixels!, i * per));
     const probs = good.length ? predictRows(model, rows, good.length, p) : new Float32Array(0);
@@ -177,7 +222,7 @@ export async function predictFiles(
     for (const d of decoded) {
       if (!d.pixels) {
         failedCount++;
-        opts.onRow(failed(d.path, d.error ?? 'unreadable'));
+        opts.onRow(failed(d.path, d.error ?? 'unreadable', d.frame === null ? null : d.frame + 1, d.dicom));
         continue;
       }
       const row = Array.from(probs.subarray(g * k, (g + 1) * k));
@@ -186,11 +231,11 @@ export async function predictFiles(
       for (let c = 1; c < k; c++) if (row[c]! > row[best]!) best = c;
       if (d.note?.includes('converted')) converted++;
       predicted++;
-      opts.onRow({ path: d.path, predicted: bundle.labels[best]!, confidence: row[best]!, probabilities: row, error: null, note: d.note });
+      opts.onRow({ path: d.path, frame: d.frame === null ? null : d.frame + 1, dicom: d.dicom, predicted: bundle.labels[best]!, confidence: row[best]!, probabilities: row, error: null, note: d.note });
     }
     done += decoded.length;
-    opts.progress?.(done, files.length);
+    opts.progress?.(done, items.length);
   }
   const seconds = (performance.now() - start) / 1000;
-  return { images: files.length, predicted, failed: failedCount, converted, seconds, imagesPerSecond: seconds > 0 ? predicted / seconds : 0 };
+  return { images: items.length, predicted, failed: failedCount, converted, seconds, imagesPerSecond: seconds > 0 ? predicted / seconds : 0 };
 }

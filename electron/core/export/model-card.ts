@@ -6,6 +6,7 @@
  */
 import type { EvaluationDetail } from '../../../shared/contract.ts';
 import type { RunFacts } from './run-facts.ts';
+import { describeDicomWindow } from '../dicom/presets.ts';
 
 export interface CardInput {
   facts: RunFacts;
@@ -87,6 +88,7 @@ export function modelCard(input: CardInput): string {
         ['Input', `${p.imageSize}×${p.imageSize}×${p.channels} (${p.channels === 1 ? 'grayscale' : 'RGB'}), resize: ${p.resize}`],
         ['Normalization', `mean ${p.normalization.mean.map((v) => v.toFixed(4)).join(', ')}; std ${p.normalization.std.map((v) => v.toFixed(4)).join(', ')} (${c.normalization.kind === 'dataset' ? 'from the training split' : 'fixed'})`],
         ['16-bit images', 'scaled by their own min…max to 0…255 before resizing'],
+        ['DICOM windowing', `grey DICOM images: ${describeDicomWindow(p.dicomWindow)}; MONOCHROME1 inverted`],
         ['Output', `softmax probabilities over ${run.classes.length} classes, in the order of labels.json`],
         ['Formats', `TF.js LayersModel (model.json, weights.bin)${input.onnx.written ? '; ONNX opset 13 (model.onnx), input NHWC float32 "image", output "probabilities"' : ''}`],
       ],

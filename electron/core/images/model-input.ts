@@ -4,13 +4,20 @@
  * so a model always sees images prepared exactly as in training.
  */
 import sharp, { type Sharp, type ResizeOptions } from 'sharp';
-import type { ResizeMode } from '../../../shared/training.ts';
+import type { DicomWindow, Preprocessing, ResizeMode } from '../../../shared/training.ts';
 import { ProbeError, decodableSource, readHeader, scale16To8, FAIL_ON, type ValueRange } from '../import/probe.ts';
 
 export interface InputShape {
   imageSize: number;
   channels: 1 | 3;
   resize: ResizeMode;
+  /** DICOM grey images' windowing; absent: the image's own tags. */
+  dicomWindow?: DicomWindow;
+}
+
+/** The input shape a run's (or a bundle's) preprocessing describes: what evaluation and predict decode to. */
+export function inputShapeOf(p: Pick<Preprocessing, 'imageSize' | 'channels' | 'resize' | 'dicomWindow'>): InputShape {
+  return { imageSize: p.imageSize, channels: p.channels, resize: p.resize, ...(p.dicomWindow ? { dicomWindow: p.dicomWindow } : {}) };
 }
 
 function resizeOptions(mode: ResizeMode): ResizeOptions {
@@ -42,8 +49,8 @@ export async function decodeForModel(
   /** DICOM: the frame the image is (stored at import); default the middle one. */
   frame?: number,
 ): Promise<{ pixels: Uint8Array; converted: string | null }> {
-  // DICOM: the frame through the DICOM pixel pipeline, windowed by the image's own tags.
-  const buf = await decodableSource(source, limitInputPixels, frame);
+  // DICOM: the frame through the DICOM pixel pipeline, windowed as the run chose (default: the image's own tags).
+  const buf = await decodableSource(source, limitInputPixels, frame, shape.dicomWindow);
   const { meta } = await readHeader(buf, '', limitInputPixels);
   const size = shape.imageSize;
   const srcColour = meta.space === 'b-w' || meta.space === 'grey16' ? 1 : 3;

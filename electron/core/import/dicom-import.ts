@@ -5,7 +5,7 @@
 import { textDecoderFor, textOf, type DicomMetadata } from '../dicom/metadata.ts';
 import { DicomError } from '../dicom/parse.ts';
 import { displayFrame, readDicomFile, renderDisplayFrame } from './dicom-source.ts';
-import { ProbeError, probeImage, renderedPng, type ImageFacts } from './probe.ts';
+import { ProbeError, probeRendered, type ImageFacts } from './probe.ts';
 
 export interface DicomFacts {
   metadata: DicomMetadata;
@@ -52,13 +52,17 @@ export async function probeDicom(buf: Buffer, name: string, opts: DicomProbeOpti
     const chosen = perFrame ? Array.from({ length: frames }, (_, k) => k) : [displayFrame(content)];
     const images: DicomFrameImage[] = [];
     for (const frame of chosen) {
-      const png = await renderedPng(await renderDisplayFrame(content, frame));
-      const { thumb, ...rendered } = await probeImage(png, name, { limitInputPixels: opts.limitInputPixels, makeThumb: opts.makeThumb(frame, perFrame) });
+      const rendered = await renderDisplayFrame(content, frame);
+      const { thumb, channelsEqual } = await probeRendered(rendered, opts.makeThumb(frame, perFrame));
       const note = perFrame
         ? `frame ${frame + 1} of ${frames}`
         : frames > 1 ? `multi-frame DICOM with ${frames} frames: frame ${frame + 1} (the middle one) is used` : null;
       // The stored range is the DICOM pipeline's business; the rendered frame is already 8-bit.
-      images.push({ facts: { ...rendered, format: 'dicom', bitDepth: content.pixel.bitsStored, pages: frames, minValue: null, maxValue: null, note }, thumb, frame });
+      const facts: ImageFacts = {
+        width: rendered.width, height: rendered.height, channels: rendered.channels, orientation: null, channelsEqual,
+        format: 'dicom', bitDepth: content.pixel.bitsStored, pages: frames, minValue: null, maxValue: null, note,
+      };
+      images.push({ facts, thumb, frame });
     }
     return { kind: 'image', images, perFrame, metadata: content.metadata, label: opts.labelTag ? labelOf(content, opts.labelTag) : null };
   } catch (e) {

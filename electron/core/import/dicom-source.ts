@@ -4,7 +4,9 @@
  * own default windowing. Every path picks the same frame (the middle one of a multi-frame file), so training,
  * thumbnails and predictions see the same pixels.
  */
+import type { DicomWindow } from '../../../shared/training.ts';
 import { readDicom, renderFrame, DEFAULT_DICOM_LIMITS, type DicomContent, type DicomImage, type RenderedFrame } from '../dicom/image.ts';
+import { voiFor } from '../dicom/presets.ts';
 import { DICOM_SNIFF_BYTES, hasDicmPrefix, sniffRawDataset } from '../dicom/parse.ts';
 import { sniffFormat } from './formats.ts';
 
@@ -29,8 +31,9 @@ export function displayFrame(img: DicomImage): number {
 
 /**
  * A frame (default: the display frame), 8-bit, with the image's default window (its first preset, else its VOI
- * LUT, else the full range). A frame the file does not have (it changed since import) is a DicomError.
+ * LUT, else the full range) or a run's windowing choice. A frame the file does not have (it changed since
+ * import), or a named preset it lacks, is a DicomError.
  */
-export function renderDisplayFrame(img: DicomImage, frame: number = displayFrame(img)): Promise<RenderedFrame> {
-  return renderFrame(img, frame);
+export function renderDisplayFrame(img: DicomImage, frame: number = displayFrame(img), window?: DicomWindow): Promise<RenderedFrame> {
+  return renderFrame(img, frame, window ? voiFor(img, window) : undefined);
 }

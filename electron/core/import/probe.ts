@@ -14,6 +14,7 @@ import { jpegHeader, pngHeader } from './header.ts';
 import { isDicomBuffer, readDicomFile, renderDisplayFrame } from './dicom-source.ts';
 import { DicomError } from '../dicom/parse.ts';
 import type { RenderedFrame } from '../dicom/image.ts';
+import type { DicomWindow } from '../../../shared/training.ts';
 import { rawHeader } from '../../../shared/transport.ts';
 
 // Buffer inputs never repeat, so libvips' operation cache only costs memory during an import.
@@ -166,16 +167,32 @@ export function renderedPng(frame: RenderedFrame): Promise<Buffer> {
 }
 
 /**
+ * The thumbnail and channel check of an 8-bit rendering (DICOM's display frame), straight from its raw pixels:
+ * what probeImage gives for the same pixels as a PNG, without encoding and decoding one (bench:dicom).
+ */
+export async function probeRendered(frame: RenderedFrame, makeThumb: boolean): Promise<{ thumb: Buffer | null; channelsEqual: boolean | null }> {
+  const raw = () => sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: frame.channels } });
+  if (frame.channels === 1) {
+    const thumb = makeThumb ? await raw().resize(THUMB_SIZE, THUMB_SIZE, { fit: 'inside', withoutEnlargement: true }).webp(THUMB_WEBP).toBuffer() : null;
+    return { thumb, channelsEqual: null };
+  }
+  const size = makeThumb ? THUMB_SIZE : GREY_CHECK_SIZE;
+  const { data, info } = await raw().resize(size, size, { fit: 'inside', withoutEnlargement: true }).raw().toBuffer({ resolveWithObject: true });
+  const thumb = makeThumb ? await sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } }).webp(THUMB_WEBP).toBuffer() : null;
+  return { thumb, channelsEqual: colourChannelsEqual(data, info.channels) };
+}
+
+/**
  * The bytes sharp should read for a source file: the file itself, or for DICOM the PNG of its display frame
  * (made by the DICOM pixel pipeline). Files with no image data or a DICOMDIR are refused with their reason.
  */
-export async function decodableSource(buf: Buffer, limitInputPixels: number, frame?: number): Promise<Buffer> {
+export async function decodableSource(buf: Buffer, limitInputPixels: number, frame?: number, window?: DicomWindow): Promise<Buffer> {
   if (!isDicomBuffer(buf)) return buf;
   try {
     const content = readDicomFile(buf, limitInputPixels);
     if (content.kind === 'no-image') throw new ProbeError(`no image data (${content.sopClass})`);
     if (content.kind === 'dicomdir') throw new ProbeError('DICOMDIR: an index of DICOM files, not an image');
-    return await renderedPng(await renderDisplayFrame(content, frame));
+    return await renderedPng(await renderDisplayFrame(content, frame, window));
   } catch (e) {
     if (e instanceof DicomError) throw new ProbeError(e.message);
     throw e;

@@ -91,7 +91,7 @@ function key(st: Stats): string {
 }
 
 /** Sniffs an extensionless file: an image format's magic bytes, or DICOM (preamble or a bare data set). */
-function looksLikeImage(path: Buffer): boolean {
+export function looksLikeImage(path: Buffer): boolean {
   let fd = -1;
   try {
     fd = openSync(path, 'r');

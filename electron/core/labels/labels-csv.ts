@@ -1,6 +1,6 @@
 /**
- * Labels CSV in and out: `path,label,split,group`, paths relative to the import root, so work moves between
- * Loupe and other tools. Import checks every row before changing anything: unknown paths and classes are
+ * Labels CSV in and out: `path,label,split,group`, paths relative to the import root (DICOM images by their
+ * pseudonym, see imageNamer), so work moves between Loupe and other tools. Import checks every row before changing anything: unknown paths and classes are
  * reported, never guessed; a malformed file changes nothing.
  */
 import { LoupeError, splitNames, type CsvImportReport, type SplitName } from '../../../shared/contract.ts';
@@ -9,6 +9,7 @@ import type { Database } from '../db/database.ts';
 import { createClass, findClassByName } from './classes.ts';
 import { IMPORTED } from '../images/queries.ts';
 import { applyValues, editState, type ValueChange } from './edits.ts';
+import { imageNamer } from '../project/pseudonyms.ts';
 
 const HEADER = ['path', 'label', 'split', 'group'] as const;
 const LISTED = 20;
@@ -16,12 +17,13 @@ const LISTED = 20;
 export function exportLabelsCsv(db: Database): { csv: string; rows: number } {
   const rows = db
     .prepare(
-      `SELECT i.rel_path, c.name AS label, i.split, i.group_key FROM images i
+      `SELECT i.id, i.rel_path, c.name AS label, i.split, i.group_key FROM images i
        LEFT JOIN classes c ON c.id = i.class_id WHERE ${IMPORTED} ORDER BY i.rel_path, i.id`,
     )
-    .all() as { rel_path: string; label: string | null; split: string | null; group_key: string | null }[];
+    .all() as { id: number; rel_path: string; label: string | null; split: string | null; group_key: string | null }[];
+  const nameOf = imageNamer(db);
   const lines = [csvLine(HEADER)];
-  for (const r of rows) lines.push(csvLine([r.rel_path, r.label, r.split, r.group_key]));
+  for (const r of rows) lines.push(csvLine([nameOf({ id: r.id, relPath: r.rel_path }), r.label, r.split, r.group_key]));
   return { csv: lines.join('\n') + '\n', rows: rows.length };
 }
 
@@ -50,10 +52,14 @@ export function importLabelsCsv(db: Database, text: string, createClasses: boole
   const groupCol = col('group');
 
   const byPath = new Map<string, number[]>();
+  const nameOf = imageNamer(db);
   for (const r of db.prepare('SELECT id, rel_path FROM images').all() as { id: number; rel_path: string }[]) {
-    const list = byPath.get(r.rel_path);
-    if (list) list.push(r.id);
-    else byPath.set(r.rel_path, [r.id]);
+    // A DICOM image by its path or by the pseudonym the exported CSV gave it.
+    for (const name of new Set([r.rel_path, nameOf({ id: r.id, relPath: r.rel_path })])) {
+      const list = byPath.get(name);
+      if (list) list.push(r.id);
+      else byPath.set(name, [r.id]);
+    }
   }
   const classByName = new Map(
     (db.prepare('SELECT id, name FROM classes').all() as { id: number; name: string }[]).map((c) => [c.name.toLowerCase(), c]),

@@ -22,3 +22,21 @@ export function pseudonymSecret(db: Database): string {
 export function pseudonym(secret: string, prefix: string, value: string): string {
   return `${prefix}-${createHmac('sha256', secret).update(value).digest('hex').slice(0, 16)}`;
 }
+
+/**
+ * The name an image goes by in what Loupe writes for others (labels CSV, evaluation predictions, the report's file
+ * names): its path relative to its import folder, or for a DICOM image, whose file and folder names often hold the
+ * patient's name, the pseudonym of its SOP Instance UID (`img-…`, as the dataset export names its file; `#N` added
+ * for a frame imported on its own). Stable within the project, so a labels CSV imports back by it.
+ */
+export function imageNamer(db: Database): (image: { id: number; relPath: string }) => string {
+  const dicom = db.prepare('SELECT sop_instance_uid FROM dicom_images WHERE image_id = ?').pluck();
+  let secret: string | null = null;
+  return ({ id, relPath }) => {
+    const uid = dicom.get(id) as string | null | undefined;
+    if (uid === undefined) return relPath;
+    secret ??= pseudonymSecret(db);
+    const frame = /#\d+$/.exec(relPath)?.[0] ?? '';
+    return pseudonym(secret, 'img', uid ?? relPath) + frame;
+  };
+}

@@ -16,6 +16,7 @@ import { augmentInto, augmentationOn, normalizeInto } from './augment.ts';
 import type { Batch, BatchSource } from './fit.ts';
 import type { TensorCache } from './tensor-cache.ts';
 import { fileErrorReason } from '../images/file-error.ts';
+import { imageNamer } from '../project/pseudonyms.ts';
 
 export interface DatasetItem {
   imageId: number;
@@ -123,7 +124,9 @@ export async function fillCache(
   opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void },
 ): Promise<{ kept: DatasetItem[]; dropped: { path: string; reason: string }[]; fromCache: string[] }> {
   const cached = items.filter((it) => cache.has(it.sha256));
-  const fromCache = goneAmong(project.db, cached.map((it) => it.imageId)).map((g) => g.relPath);
+  // Run warnings reach the model card and the report: DICOM images by their pseudonym (issue 11).
+  const nameOf = imageNamer(project.db);
+  const fromCache = goneAmong(project.db, cached.map((it) => it.imageId)).map((g) => nameOf(g));
   const missing = [...new Map(items.filter((it) => !cache.has(it.sha256)).map((it) => [it.sha256, it])).values()];
   const dropped = new Map<string, { path: string; reason: string }>();
   const rowOf = project.db.prepare(
@@ -143,7 +146,7 @@ export async function fillCache(
         const { pixels } = await decodeForModel(buf, shape, { min: row.min_value, max: row.max_value }, limit, row.frame ?? undefined);
         cache.put(it.sha256, pixels);
       } catch (e) {
-        dropped.set(it.sha256, { path: row.rel_path, reason: `became unreadable since import: ${fileErrorReason(e)}` });
+        dropped.set(it.sha256, { path: nameOf({ id: it.imageId, relPath: row.rel_path }), reason: `became unreadable since import: ${fileErrorReason(e)}` });
       }
       opts.progress?.(++done, missing.length);
     }

@@ -34,7 +34,8 @@ export function backboneDigest(dir: string): string {
 }
 
 export function featureCacheKey(digest: string, featureLayer: string, p: Preprocessing): string {
-  const text = JSON.stringify({ v: FORMAT_VERSION, digest, featureLayer, s: p.imageSize, c: p.channels, r: p.resize, n: p.normalization });
+  const w = p.dicomWindow && p.dicomWindow.kind !== 'tags' ? { w: p.dicomWindow } : {};
+  const text = JSON.stringify({ v: FORMAT_VERSION, digest, featureLayer, s: p.imageSize, c: p.channels, r: p.resize, n: p.normalization, ...w });
   return `features-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
 }
 

@@ -10,7 +10,7 @@ import { closeSync, existsSync, fstatSync, openSync, readSync, realpathSync, sta
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { LoupeError } from '../../../shared/contract.ts';
-import { resizeModes, type Preprocessing } from '../../../shared/training.ts';
+import { dicomWindowSchema, resizeModes, type Preprocessing } from '../../../shared/training.ts';
 
 /** model.json holds the topology and the manifest; Loupe's own are a few hundred kB. */
 export const MAX_MODEL_JSON_BYTES = 32 * 1024 * 1024;
@@ -211,6 +211,7 @@ const preprocessingSchema = z
     resize: z.enum(resizeModes),
     normalization: normalizationSchema,
     sixteenBit: z.literal('own-range').default('own-range'),
+    dicomWindow: dicomWindowSchema.optional(),
   })
   .passthrough()
   .refine((p) => p.normalization.mean.length === p.channels && p.normalization.std.length === p.channels, 'normalization needs one mean and one std per channel');

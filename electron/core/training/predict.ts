@@ -11,6 +11,7 @@ import type { Project } from '../project/project.ts';
 import { normalizeInto } from './augment.ts';
 import { checkpointDir, hasCheckpoint, loadModel } from './checkpoint.ts';
 import { fillCache, type DatasetItem } from './dataset.ts';
+import { inputShapeOf } from '../images/model-input.ts';
 import { runDir } from './runs.ts';
 import { TensorCache } from './tensor-cache.ts';
 import type { InputShape } from '../images/model-input.ts';
@@ -124,7 +125,7 @@ export async function predictImages(
   opts: { signal?: AbortSignal; progress?: (done: number, total: number, message: string) => void } = {},
 ): Promise<Predictions> {
   const p = run.preprocessing!;
-  const { cache, kept, dropped } = await cachedImages(project, { imageSize: p.imageSize, channels: p.channels, resize: p.resize }, imageIds, opts);
+  const { cache, kept, dropped } = await cachedImages(project, inputShapeOf(p), imageIds, opts);
   try {
     const k = run.classes.length;
     let peers: ModelThreads | null = null;

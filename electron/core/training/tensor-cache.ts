@@ -1,6 +1,6 @@
 /**
  * The on-disk cache of decoded model inputs: each image decoded once per preprocessing (size, channels, resize
- * mode), stored as uint8 rows keyed by content hash, so later epochs and later runs never decode again. Batches
+ * mode, DICOM windowing), stored as uint8 rows keyed by content hash, so later epochs and later runs never decode again. Batches
  * are read from it by offset, so memory stays bounded for datasets larger than RAM.
  *
  * Layout: cache/tensors/<key>/data.bin (rows, append-only) and index.bin (records of 32-byte sha256 + 8-byte
@@ -16,7 +16,9 @@ const RECORD = 40;
 const FORMAT_VERSION = 1;
 
 export function cacheKey(shape: InputShape): string {
-  const text = JSON.stringify({ v: FORMAT_VERSION, s: shape.imageSize, c: shape.channels, r: shape.resize });
+  // The tags' window (the default) adds nothing, so caches made before the choice existed stay valid.
+  const w = shape.dicomWindow && shape.dicomWindow.kind !== 'tags' ? { w: shape.dicomWindow } : {};
+  const text = JSON.stringify({ v: FORMAT_VERSION, s: shape.imageSize, c: shape.channels, r: shape.resize, ...w });
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 

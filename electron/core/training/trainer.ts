@@ -98,7 +98,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   let model: tfl.LayersModel | null = null;
   let peers: ModelThreads | null = null;
   try {
-    const shape = { imageSize: config.imageSize, channels: config.channels, resize: config.resize } as const;
+    const shape = { imageSize: config.imageSize, channels: config.channels, resize: config.resize, dicomWindow: config.dicomWindow } as const;
     cache = new TensorCache(project.cacheDir, shape);
     o.events?.status?.('Preparing images');
     const snapshot = readSnapshot(db, runId);

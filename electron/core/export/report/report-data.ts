@@ -11,7 +11,8 @@ import type { Project } from '../../project/project.ts';
 import { thumbPath } from '../../import/thumbnails.ts';
 import { renderMedia } from '../../images/media.ts';
 import { getEvaluation } from '../../evaluation/evaluations.ts';
-import { collectRunFacts, type RunFacts } from '../run-facts.ts';
+import { collectRunFacts, sharedProjectName, type RunFacts } from '../run-facts.ts';
+import { imageNamer } from '../../project/pseudonyms.ts';
 
 export const MISTAKES_SHOWN = 24;
 
@@ -77,6 +78,7 @@ export async function gatherReportData(project: Project, o: ReportOptions): Prom
        WHERE p.evaluation_id = ? AND p.label IS NOT NULL AND p.label <> p.predicted ORDER BY p.confidence DESC, p.image_id LIMIT ?`,
     )
     .all(evaluation.id, MISTAKES_SHOWN) as { image_id: number; label: number; predicted: number; confidence: number; sha256: string | null; rel_path: string }[];
+  const nameOf = imageNamer(project.db);
   const mistakesTotal = project.db
     .prepare('SELECT COUNT(*) FROM predictions WHERE evaluation_id = ? AND label IS NOT NULL AND label <> predicted')
     .pluck()
@@ -97,11 +99,11 @@ export async function gatherReportData(project: Project, o: ReportOptions): Prom
         label: evaluation.classes[r.label] ?? `#${r.label}`,
         predicted: evaluation.classes[r.predicted] ?? `#${r.predicted}`,
         confidence: r.confidence,
-        fileName: o.fileNames ? r.rel_path : null,
+        fileName: o.fileNames ? nameOf({ id: r.image_id, relPath: r.rel_path }) : null,
         png,
         missing,
       };
     }),
   );
-  return { facts, projectName: project.info().name, evaluation, mistakes, mistakesTotal, author: o.author?.trim() ?? '', createdAt: new Date().toISOString(), appVersion: o.appVersion };
+  return { facts, projectName: sharedProjectName(project), evaluation, mistakes, mistakesTotal, author: o.author?.trim() ?? '', createdAt: new Date().toISOString(), appVersion: o.appVersion };
 }
