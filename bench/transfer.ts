@@ -226,13 +226,13 @@ async function roundTrips(work: string, nets: string) {
   if (tf.getBackend() === 'wasm') registerWasmTrainingKernels();
   await writeShapeImages(join(work, 'shapes'), 8);
   const core = await projectWithImages(work, 'round-trips', join(work, 'shapes'));
-  const out: Record<string, { ok: boolean; maxAbsDiff: number; firstConvChanged: boolean; unsaturated: boolean; trainLoss: number; seconds: number }> = {};
+  const out: Record<string, { ok: boolean; maxAbsDiff: number; maxRelDiff: number; firstConvChanged: boolean; unsaturated: boolean; trainLoss: number; seconds: number }> = {};
   try {
     for (const name of ROUND_TRIPS) {
       const t0 = performance.now();
       await core.dispatch('backbones:import', { path: join(nets, `${name}.onnx`), name, preprocess: 'imagenet' });
       const r = await fineTuneAndReexport(core, name, join(work, `bundle-${name}`));
-      out[name] = { ok: r.firstConvChanged && r.unsaturated && r.maxAbsDiff <= 1e-4, maxAbsDiff: r.maxAbsDiff, firstConvChanged: r.firstConvChanged, unsaturated: r.unsaturated, trainLoss: +r.trainLoss.toFixed(4), seconds: +((performance.now() - t0) / 1000).toFixed(1) };
+      out[name] = { ok: r.firstConvChanged && r.unsaturated && r.maxAbsDiff <= 1e-4 && r.maxRelDiff <= 1e-3, maxAbsDiff: r.maxAbsDiff, maxRelDiff: r.maxRelDiff, firstConvChanged: r.firstConvChanged, unsaturated: r.unsaturated, trainLoss: +r.trainLoss.toFixed(4), seconds: +((performance.now() - t0) / 1000).toFixed(1) };
       console.error(`  round trip ${name}: ${out[name]!.ok ? 'ok' : 'FAILED'} (max abs difference ${r.maxAbsDiff.toExponential(2)})`);
     }
   } finally {

@@ -69,6 +69,11 @@ export interface RoundTrip {
   /** Largest difference between onnxruntime on the exported model.onnx and TF.js on the run's model. */
   maxAbsDiff: number;
   outputs: number;
+  /**
+   * Largest difference relative to the probability (those above 1e-6): a small probability is exp(−logit gap),
+   * so this checks the logits behind probabilities near 0 and 1, where the absolute difference says little.
+   */
+  maxRelDiff: number;
   /** Some probability is neither ~0 nor ~1: saturated outputs would agree whatever the graph computed. */
   unsaturated: boolean;
 }
@@ -110,8 +115,9 @@ export async function fineTuneAndReexport(core: LoupeCore, backbone: string, out
     const theirs = out[session.outputNames[0]!]!.data as Float32Array;
     assert.equal(theirs.length, ours.length);
     const maxAbsDiff = theirs.reduce((m, v, i) => Math.max(m, Math.abs(v - ours[i]!)), 0);
-    const unsaturated = ours.some((p) => p > 1e-3 && p < 1 - 1e-3);
-    return { runId: run!.id, firstConvChanged, trainLoss: detail.epochs[0]!.trainLoss, maxAbsDiff, outputs: ours.length, unsaturated };
+    const maxRelDiff = theirs.reduce((m, v, i) => (Math.max(v, ours[i]!) > 1e-6 ? Math.max(m, Math.abs(v - ours[i]!) / Math.max(v, ours[i]!)) : m), 0);
+    const unsaturated = ours.some((p) => p > 1e-6 && p < 1 - 1e-6);
+    return { runId: run!.id, firstConvChanged, trainLoss: detail.epochs[0]!.trainLoss, maxAbsDiff, maxRelDiff, outputs: ours.length, unsaturated };
   } finally {
     await session.release();
   }

@@ -86,5 +86,6 @@ for (const name of ['mobilenet_v3_small', 'efficientnet_b0'] as const) {
     assert.ok(r.unsaturated, 'probabilities strictly between 0 and 1, so agreeing on them means something');
     // Probabilities: 1e-4 as it stands.
     assert.ok(r.maxAbsDiff <= TOLERANCE, `re-exported ONNX differs from the fine-tuned model by ${r.maxAbsDiff}`);
+    assert.ok(r.maxRelDiff <= 1e-3, `re-exported ONNX differs by ${r.maxRelDiff} of a probability`);
   });
 }
