@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BENCH_DIR, runTimed, type TimedRun } from './support.ts';
 
-const PYTHON = process.env['PYTHON'] ?? '/usr/bin/python3';
+export const PYTHON = process.env['PYTHON'] ?? '/usr/bin/python3';
 
 /** Throws a message that says what to install when the Python side cannot run. */
 export function torchAvailable(modules: string[] = ['torch']): void {

@@ -7,9 +7,11 @@ the input (a random deep net answers nearly the same for every image and would h
 Offline and deterministic: Debian's python3-torch 1.13 and python3-torchvision 0.14, no download.
 Run with /usr/bin/python3 scripts/make-onnx-fixtures.py; the tests read the files, never Python.
 
-With --full DIR it writes the full-size torchvision networks of issue 12 instead (ResNet-18/34/50, MobileNetV2,
-MobileNetV3-Small/Large, EfficientNet-B0, DenseNet-121, 224 px, 1000 classes, batch-norm statistics recomputed on
-generated images), too large to commit: for benches and manual checks.
+With --full DIR [NAME...] it writes the full-size torchvision networks of issue 12 instead (ResNet-18/34/50,
+MobileNetV2, MobileNetV3-Small/Large, EfficientNet-B0, DenseNet-121, or the ones named; 224 px, 1000 classes,
+batch-norm statistics recomputed on random images), too large to commit: tests/medium/onnx-full-nets.test.ts and
+bench:transfer make them into a cache folder. Beside each NAME.onnx: NAME.expected.json, torch's logits for the
+FULL_INPUTS images of DIR/inputs.bin (float32, N x 3 x 224 x 224).
 
 It also writes mobilenetv2-fashion-0-4.onnx, the same small MobileNetV2 trained in PyTorch on Fashion-MNIST classes
 0-4 (Debian's dataset-fashion-mnist; 32 px, grey replicated to RGB, ImageNet normalization, as Loupe feeds it),
@@ -219,12 +221,22 @@ def fashion_pretrained(out):
     export(model, 'mobilenetv2-fashion-0-4.onnx')
 
 
-def full(out):
+FULL_NETWORKS = ['resnet18', 'resnet34', 'resnet50', 'mobilenet_v2', 'mobilenet_v3_small', 'mobilenet_v3_large', 'efficientnet_b0', 'densenet121']
+FULL_INPUTS = 2
+
+
+def full(out, names):
+    """Each network gets its own seed, so a subset (the bench needs only resnet18) writes the same files as all eight."""
     import torchvision.models as tm
     os.makedirs(out, exist_ok=True)
-    torch.manual_seed(0)
-    x = torch.randn(8, 3, 224, 224)
-    for name in ['resnet18', 'resnet34', 'resnet50', 'mobilenet_v2', 'mobilenet_v3_small', 'mobilenet_v3_large', 'efficientnet_b0', 'densenet121']:
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    calibration = torch.randn(8, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    inputs = torch.randn(FULL_INPUTS, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    inputs.numpy().astype('<f4').tofile(os.path.join(out, 'inputs.bin'))
+    for name in names:
+        if name not in FULL_NETWORKS:
+            raise SystemExit(f'--full takes network names among {", ".join(FULL_NETWORKS)}; got {name}')
+        torch.manual_seed(100 + FULL_NETWORKS.index(name))
         model = getattr(tm, name)(weights=None)
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -232,16 +244,20 @@ def full(out):
                 m.momentum = None
         model.train()
         with torch.no_grad():
-            model(x)
+            model(calibration)
         model.eval()
         path = os.path.join(out, name + '.onnx')
-        torch.onnx.export(model, x[:1], path, opset_version=OPSET, input_names=['input'], output_names=['logits'],
+        torch.onnx.export(model, calibration[:1], path, opset_version=OPSET, input_names=['input'], output_names=['logits'],
                           dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
+        with torch.no_grad():
+            logits = model(inputs)
+        with open(os.path.join(out, name + '.expected.json'), 'w') as f:
+            json.dump({'size': 224, 'inputs': FULL_INPUTS, 'classes': 1000, 'outputs': logits.tolist()}, f)
         print(f'{name}: {os.path.getsize(path) // 2 ** 20} MB', file=sys.stderr)
 
 
 if __name__ == '__main__':
-    if len(sys.argv) == 3 and sys.argv[1] == '--full':
-        full(sys.argv[2])
+    if len(sys.argv) >= 3 and sys.argv[1] == '--full':
+        full(sys.argv[2], sys.argv[3:] or FULL_NETWORKS)
     else:
         main()

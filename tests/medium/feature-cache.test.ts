@@ -5,7 +5,7 @@
 // Real project, real PNGs, an imported ONNX backbone, real training steps on wasm.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -105,6 +105,21 @@ test('the head trains on cached features exactly as on images, and the next run 
   assert.ok(again.statuses.includes(`Features of all ${IMAGES} images are cached`), again.statuses.join(' | '));
   assert.equal(statSync(data).size, bytes);
   assert.deepEqual(again.epochs.map((e) => e.valLoss), cached.epochs.map((e) => e.valLoss));
+});
+
+test('features computed on two threads are the ones one thread computes', async () => {
+  const cold = async (threads: number) => {
+    for (const d of featureDirs()) rmSync(join(dir, 'project', 'cache', 'tensors', d), { recursive: true });
+    const r = await train({ ...headOnly, threads });
+    assert.equal(r.statuses.filter((s) => s.startsWith('Computing features')).at(-1), `Computing features ${IMAGES}/${IMAGES}`);
+    return { ...r, features: readFileSync(join(dir, 'project', 'cache', 'tensors', featureDirs()[0]!, 'data.bin')) };
+  };
+  const [one, two] = [await cold(1), await cold(2)];
+  assert.equal(two.features.length, one.features.length);
+  const [a, b] = [new Float32Array(one.features.buffer, one.features.byteOffset, one.features.length / 4), new Float32Array(two.features.buffer, two.features.byteOffset, two.features.length / 4)];
+  assert.ok(a.some((v) => v !== 0));
+  assert.ok(a.every((v, i) => Math.abs(v - b[i]!) < 1e-5), 'each image\'s feature vector, in cache order');
+  assert.deepEqual(two.epochs.map((e) => e.trainLoss.toFixed(5)), one.epochs.map((e) => e.trainLoss.toFixed(5)));
 });
 
 test('another preprocessing or another backbone misses the cache', async () => {

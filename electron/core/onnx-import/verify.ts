@@ -1,10 +1,20 @@
 /**
  * Checks a conversion against the original file (issue 12): the converted model and onnxruntime on the ONNX
  * file get the same random images, and their outputs must agree within 1e-4 (max abs) or the import is refused,
- * saying by how much. For outputs larger than 1 the bound grows with them (1e-4 of the largest output): float32
- * sums in another order differ by ~1e-7 of their size per layer, and a correct full-size EfficientNet-B0 with
- * logits near 60 differs from onnxruntime by 3e-4 on any backend, while a layout mistake is off by far more. A layout mistake (NCHW vs NHWC, a transposed kernel, TF's 'same' padding standing in for
- * PyTorch's symmetric one) shows here rather than as a backbone that quietly transfers nothing.
+ * saying by how much. A layout mistake (NCHW vs NHWC, a transposed kernel, TF's 'same' padding standing in for
+ * PyTorch's symmetric one) is off by far more, and shows here rather than as a backbone that transfers nothing.
+ *
+ * Why 1e-4 grows with outputs larger than 1 (1e-4 of the largest output) instead of the issue's plain 1e-4:
+ * float32 keeps 24 bits, so every sum of n products rounds to ~sqrt(n)·6e-8 of its size, and the order in which
+ * two engines add up the terms (XNNPACK's tiles, MLAS's, torch's) decides the rounding. The difference between
+ * two correct engines is therefore a fixed share of the outputs' size, not a fixed amount. Measured on the eight
+ * full-size torchvision networks of the issue (tests/medium/onnx-full-nets.test.ts, random weights, batch-norm
+ * statistics recomputed): 3.8e-6 of the largest logit at most. Seven of them have logits below 6 and stay under
+ * 1e-4 as it stands (ResNet-50: 4.6e-5). EfficientNet-B0 does not: its random-weight logits reach 27 to 64
+ * (16 MBConv blocks of 1×1 convolutions summing up to 1,152 channels, each rescaled by a squeeze-excite gate,
+ * then a 1,280-term classifier), and Loupe differs from onnxruntime by 1.0e-4 to 4.5e-4 there. That is float32
+ * itself, not the conversion: torch in float32 differs from the same network in float64 by 1.75e-4 on logits
+ * of 64, so no float32 engine can promise 1e-4 against another on outputs of that size.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
@@ -13,6 +23,11 @@ import { seededRandom } from '../../../shared/random.ts';
 import type { ConvertedModel } from './convert-graph.ts';
 
 export const TOLERANCE = 1e-4;
+
+/** The bound for outputs up to `maxAbsOutput`: 1e-4, or 1e-4 of the outputs' size when they are larger than 1. */
+export function allowedDifference(maxAbsOutput: number): number {
+  return TOLERANCE * Math.max(1, maxAbsOutput);
+}
 
 export interface Verification {
   maxAbsDiff: number;
@@ -64,7 +79,7 @@ export async function compareWithOnnxRuntime(file: Uint8Array, converted: Conver
     maxAbsDiff = Math.max(maxAbsDiff, Number.isNaN(d) ? Infinity : d);
     maxAbsOutput = Math.max(maxAbsOutput, Math.abs(reference[i]!));
   }
-  return { maxAbsDiff, maxAbsOutput, allowed: TOLERANCE * Math.max(1, maxAbsOutput), samples };
+  return { maxAbsDiff, maxAbsOutput, allowed: allowedDifference(maxAbsOutput), samples };
 }
 
 /** Refuses a conversion whose outputs differ from onnxruntime's by more than the bound. */

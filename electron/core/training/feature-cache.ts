@@ -18,6 +18,8 @@ import { findBackbone } from './backbones.ts';
 import type { InputShape } from '../images/model-input.ts';
 import { CachedSource, byContent, epochOrder, type DatasetItem, type SourceOptions } from './dataset.ts';
 import type { Batch, BatchSource } from './fit.ts';
+import { ModelThreads } from './parallel/peers.ts';
+import { predictShared } from './predict.ts';
 import { TensorCache } from './tensor-cache.ts';
 import { HEAD_PREFIX, type TransferModel } from './transfer.ts';
 
@@ -67,6 +69,8 @@ export interface FeatureProgress {
   signal?: AbortSignal;
   progress?: (done: number, total: number) => void;
   batchSize?: number;
+  /** Threads holding `split.features` that share each batch (the backbone's pass is nearly all of the work). */
+  threads?: ModelThreads | null;
 }
 
 /** Computes the features of the items not cached yet; returns how many were computed (the rest were hits). */
@@ -87,9 +91,13 @@ export async function computeFeatures(
   o.progress?.(0, missing.length);
   for (const b of source.batches(0, batchSize)) {
     if (o.signal?.aborted) break;
-    const out = tf.tidy(() => split.features.predict(tf.tensor4d(b.xs, [b.n, ...source.shape])) as tf.Tensor);
-    const values = (await out.data()) as Float32Array;
-    out.dispose();
+    let values: Float32Array;
+    if (o.threads) values = await predictShared(split.features, o.threads, b.xs, b.n, source.shape, split.dim);
+    else {
+      const out = tf.tidy(() => split.features.predict(tf.tensor4d(b.xs, [b.n, ...source.shape])) as tf.Tensor);
+      values = (await out.data()) as Float32Array;
+      out.dispose();
+    }
     for (let i = 0; i < b.n; i++) {
       const row = values.slice(i * split.dim, (i + 1) * split.dim);
       features.put(ordered[done + i]!.sha256, new Uint8Array(row.buffer));
@@ -165,6 +173,9 @@ export async function cachedHead(
     signal?: AbortSignal;
     status?: (message: string) => void;
     prepare?: (done: number, total: number) => void;
+    /** The run's threads (one per core on wasm and cpu) and backend: the features are computed on all of them. */
+    threads?: number;
+    backend?: string;
   },
 ): Promise<CachedHead | null> {
   let digest: string;
@@ -179,11 +190,16 @@ export async function cachedHead(
   const missing = used.filter((it) => !cache.has(it.sha256)).length;
   // The Train view shows the status with the prepare counts as a bar: "Computing features ▓▓░ 812/2000".
   d.status?.(missing ? 'Computing features' : `Features of all ${used.length} images are cached`);
-  const computed = await computeFeatures(split, d.cache, cache, used, d.shape, d.normalization, {
-    signal: d.signal,
-    batchSize: Math.max(config.batchSize, 32),
-    progress: d.prepare,
-  });
+  const batchSize = Math.max(config.batchSize, 32);
+  // A thread costs a second or so to start (a tfjs instance and the backbone): not for a handful of images.
+  const count = d.threads ?? 1;
+  const threads = count > 1 && d.backend && missing > 8 * count ? await ModelThreads.start(count - 1, d.backend, split.features, split.dim, null) : null;
+  let computed: number;
+  try {
+    computed = await computeFeatures(split, d.cache, cache, used, d.shape, d.normalization, { signal: d.signal, batchSize, progress: d.prepare, threads });
+  } finally {
+    await threads?.close();
+  }
   const balanced = config.imbalance === 'sampling';
   return {
     model: split.head,

@@ -55,33 +55,42 @@ function normalizedRows(rows: Uint8Array, n: number, p: Preprocessing): Float32A
   return xs;
 }
 
-function predictNormalized(model: tfl.LayersModel, xs: Float32Array, n: number, p: Preprocessing): Float32Array {
+function predictNormalized(model: tfl.LayersModel, xs: Float32Array, n: number, shape: readonly [number, number, number]): Float32Array {
   return tf.tidy(() => {
-    const out = model.predict(tf.tensor4d(xs, [n, p.imageSize, p.imageSize, p.channels])) as tf.Tensor;
+    const out = model.predict(tf.tensor4d(xs, [n, ...shape])) as tf.Tensor;
     return out.dataSync() as Float32Array;
   });
 }
 
+const shapeOf = (p: Preprocessing): [number, number, number] => [p.imageSize, p.imageSize, p.channels];
+
 /** Probabilities for a batch of already-preprocessed uint8 rows. */
 export function predictRows(model: tfl.LayersModel, rows: Uint8Array, n: number, p: Preprocessing): Float32Array {
-  return predictNormalized(model, normalizedRows(rows, n, p), n, p);
+  return predictNormalized(model, normalizedRows(rows, n, p), n, shapeOf(p));
 }
 
-/** The same, the batch shared between this thread and inference threads started with the same model. */
-export async function predictRowsShared(model: tfl.LayersModel, peers: ModelThreads, rows: Uint8Array, n: number, p: Preprocessing, classes: number): Promise<Float32Array> {
-  const xs = normalizedRows(rows, n, p);
-  const per = p.imageSize * p.imageSize * p.channels;
+/**
+ * The outputs (`width` per image) of a batch of normalized images, shared between this thread and inference
+ * threads started with the same model.
+ */
+export async function predictShared(model: tfl.LayersModel, peers: ModelThreads, xs: Float32Array, n: number, shape: readonly [number, number, number], width: number): Promise<Float32Array> {
+  const per = shape[0] * shape[1] * shape[2];
   const [own, ...rest] = cut(n, 1 + peers.size);
   const theirs = peers.predict(
     rest.map((r) => ({ xs: xs.subarray(r.start * per, (r.start + r.n) * per), n: r.n })),
-    [p.imageSize, p.imageSize, p.channels],
+    shape,
   );
   // Awaited below, after this thread's own shard; a thread's failure meanwhile is not "unhandled".
   theirs.catch(() => {});
-  const out = new Float32Array(n * classes);
-  out.set(predictNormalized(model, xs.subarray(0, own!.n * per), own!.n, p));
-  (await theirs).forEach((probs, i) => out.set(probs, rest[i]!.start * classes));
+  const out = new Float32Array(n * width);
+  out.set(predictNormalized(model, xs.subarray(0, own!.n * per), own!.n, shape));
+  (await theirs).forEach((values, i) => out.set(values, rest[i]!.start * width));
   return out;
+}
+
+/** Probabilities for a batch of preprocessed uint8 rows, shared with inference threads. */
+export function predictRowsShared(model: tfl.LayersModel, peers: ModelThreads, rows: Uint8Array, n: number, p: Preprocessing, classes: number): Promise<Float32Array> {
+  return predictShared(model, peers, normalizedRows(rows, n, p), n, shapeOf(p), classes);
 }
 
 /**

@@ -96,7 +96,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   let cache: TensorCache | null = null;
   let featureCache: TensorCache | null = null;
   let model: tfl.LayersModel | null = null;
-  let peers: ModelThreads | null = null;
+  let peers = null as ModelThreads | null;
   try {
     const shape = { imageSize: config.imageSize, channels: config.channels, resize: config.resize, dicomWindow: config.dicomWindow } as const;
     cache = new TensorCache(project.cacheDir, shape);
@@ -172,7 +172,8 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
 
     const classWeights = balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance);
     const threads = trainingThreads(config.threads, o.backend, { images: train.length * config.epochs, batchSize: config.batchSize });
-    if (threads > 1) peers = await ModelThreads.start(threads - 1, o.backend, model, numClasses, classWeights);
+    // Started when a phase first trains on images: a head-only run on cached features never needs them.
+    const imageThreads = async () => (peers ??= threads > 1 ? await ModelThreads.start(threads - 1, o.backend, model!, numClasses, classWeights) : null);
     const onThreads = threads > 1 ? ` on ${threads} threads` : '';
     const from = resume ? `Resuming at epoch ${resume.state.epoch + 1}` : o.mode === 'resume' ? 'No checkpoint yet: training from epoch 1' : 'Training';
     o.events?.status?.(`${from}${onThreads}`);
@@ -190,7 +191,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
       optimizerWeights = undefined;
       const resumeArg = state ? { state: { ...state, earlyStop: at > phaseStart ? state.earlyStop : { ...state.earlyStop, badEpochs: 0 } }, optimizerWeights: carry ?? [] } : undefined;
       const onFeatures = p === 0 && t && o.featureCache !== false && !augmentationOn(config.augment);
-      const head = onFeatures ? await cachedHead(project, config, t, { cache, train, val, shape, normalization, preprocessing, signal: o.signal, status: o.events?.status, prepare: o.events?.prepare }) : null;
+      const head = onFeatures ? await cachedHead(project, config, t, { cache, train, val, shape, normalization, preprocessing, signal: o.signal, status: o.events?.status, prepare: o.events?.prepare, threads, backend: o.backend }) : null;
       if (head) featureCache = head.cache;
       end = await fit(head?.model ?? model, head?.train ?? trainSource, head ? head.val : valSource, {
         epochs: phase.until,
@@ -202,7 +203,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         weightDecay: config.weightDecay,
         classWeights,
         // The threads hold the whole network; a head trained on cached features is small enough for one thread.
-        peers: head ? null : peers,
+        peers: head ? null : await imageThreads(),
         numClasses,
         signal: o.signal,
         resume: resumeArg,
