@@ -66,7 +66,7 @@ export function collectRunFacts(project: Project, runId: number): RunFacts {
     return id === undefined ? null : getEvaluation(db, id);
   };
   return {
-    projectName: project.info().name,
+    projectName: project.sharedName(),
     run,
     epochs: runEpochs(db, runId),
     splitCounts: counts,

@@ -71,9 +71,10 @@ export class Project {
     mkdirSync(dir, { recursive: true });
     const project = Project.load(dir, opts);
     const now = new Date().toISOString();
-    project.db
-      .prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('name', ?), ('created_at', ?)`)
-      .run(name ?? basename(dir), now);
+    project.db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)`).run(now);
+    // Only a name the user gave is stored: the folder's name (often a patient's or a study's) is shown in the app
+    // but never written into shared artifacts (see sharedProjectName).
+    if (name !== undefined) project.db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('name', ?)`).run(name);
     return project;
   }
 
@@ -108,6 +109,15 @@ export class Project {
       createdAt: meta['created_at'] ?? '',
       schemaVersion: this.db.pragma('user_version', { simple: true }) as number,
     };
+  }
+
+  /**
+   * The project's name as shared artifacts (bundles, model cards, reports) carry it: the name the user gave, never
+   * the folder's (issue 14). Projects made before this stored the folder's name as theirs; that one is left out too.
+   */
+  sharedName(): string {
+    const name = this.db.prepare(`SELECT value FROM meta WHERE key = 'name'`).pluck().get() as string | undefined;
+    return name === undefined || name === basename(this.path) ? 'Untitled project' : name;
   }
 
   close(): void {
