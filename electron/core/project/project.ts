@@ -2,6 +2,7 @@
  * A project is a folder: project.db, cache/ (thumbnails by content hash), runs/ (training, later).
  * Images stay where they are; the DB stores each image's path relative to its import root.
  */
+import { openFailedForSpace } from './disk-full.ts';
 import { mkdirSync, existsSync, statSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { LoupeError, type ProjectInfo } from '../../../shared/contract.ts';
@@ -95,6 +96,9 @@ export class Project {
     try {
       db = openDatabase(join(dir, PROJECT_DB));
     } catch (e) {
+      if (openFailedForSpace(e, dir)) {
+        throw new LoupeError('BAD_INPUT', `Cannot open ${join(dir, PROJECT_DB)}: the disk holding the project is full. Free some space and try again; nothing in it was changed.`);
+      }
       throw new LoupeError('BAD_INPUT', `Cannot open ${join(dir, PROJECT_DB)}: ${(e as Error).message}`);
     }
     return new Project(dir, db, opts);
