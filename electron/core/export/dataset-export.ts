@@ -5,16 +5,17 @@
  * the original image too (issue 14).
  * Either a run's snapshot (exactly what it trained, validated and was tested on) or the project's current state.
  */
-import { copyFileSync, linkSync, mkdirSync, rmSync } from 'node:fs';
+import { linkSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { csvLine } from '../../../shared/csv.ts';
 import { LoupeError, type ExportReport } from '../../../shared/contract.ts';
 import type { Project } from '../project/project.ts';
 import { filePath } from '../images/media.ts';
 import { getRun } from '../training/runs.ts';
-import { prepareOutDir, writeFileAtomic } from './out-dir.ts';
+import { copyFileAtomic, markExportComplete, markExportIncomplete, prepareOutDir, writeFileAtomic } from './out-dir.ts';
 import { sha256 } from './bundle-format.ts';
 import { UniqueNames } from './file-names.ts';
+import { fileErrorReason } from '../images/file-error.ts';
 
 interface Item {
   imageId: number;
@@ -58,6 +59,7 @@ export async function exportDataset(
   const items = itemsOf(project, opts.runId);
   if (items.length === 0) throw new LoupeError('BAD_INPUT', 'There are no labeled images in a split to export');
   const dir = prepareOutDir(opts.outDir, opts.force);
+  markExportIncomplete(dir);
   // One folder per class, the same in every split; two classes never share one (e.g. "a/b" and "a_b").
   const classFolders = new UniqueNames();
   const filesIn = new Map<string, UniqueNames>();
@@ -70,7 +72,6 @@ export async function exportDataset(
   for (const [i, it] of items.entries()) {
     if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
     const folder = `${it.split}/${classFolders.nameFor(it.className)}`;
-    mkdirSync(join(dir, folder), { recursive: true });
     let names = filesIn.get(folder);
     if (!names) filesIn.set(folder, (names = new UniqueNames()));
     // Flatten the source path into the file name: two "img001.png" from different folders stay apart.
@@ -78,6 +79,7 @@ export async function exportDataset(
     const target = join(dir, folder, name);
     const source = filePath({ root: it.root, rel_path: it.relPath, rel_path_raw: it.relPathRaw });
     try {
+      mkdirSync(join(dir, folder), { recursive: true });
       // --force over an earlier export: replace the old file (a hard link must not write through to a source).
       rmSync(target, { force: true });
       if (canLink) {
@@ -89,21 +91,23 @@ export async function exportDataset(
           if (!['EXDEV', 'EPERM', 'ENOTSUP', 'EMLINK', 'EOPNOTSUPP'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
           canLink = false;
           notes.push(`Hard links are not possible here (${(e as NodeJS.ErrnoException).code}); files were copied`);
-          copyFileSync(source, target);
+          copyFileAtomic(source, target);
         }
-      } else copyFileSync(source, target);
+      } else copyFileAtomic(source, target);
       written++;
       csv.push(csvLine([`${folder}/${name}`, it.className, it.split, it.relPath]));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') missing.push(it.relPath);
-      else throw new LoupeError('BAD_INPUT', `Cannot write ${target}: ${(e as Error).message}`);
+      else if (e instanceof LoupeError) throw e;
+      else throw new LoupeError('BAD_INPUT', `Cannot write ${target}: ${fileErrorReason(e)}`);
     }
     if (i % 50 === 0) opts.progress?.(i, items.length, 'Writing images');
   }
   if (missing.length) notes.push(`${missing.length} image file${missing.length > 1 ? 's are' : ' is'} missing and left out: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
   const csvText = csv.join('\n') + '\n';
   writeFileAtomic(join(dir, 'labels.csv'), csvText);
+  markExportComplete(dir);
   opts.progress?.(items.length, items.length, `Exported ${written} images to ${dir}`);
   return { path: dir, files: [{ name: 'labels.csv', bytes: Buffer.byteLength(csvText), sha256: sha256(csvText) }], notes, images: written, linked };
 }
