@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { Project } from '../../electron/core/project/project.ts';
 import { applyEdit } from '../../electron/core/labels/edits.ts';
 import { createRuns } from '../../electron/core/training/run-service.ts';
@@ -40,27 +41,41 @@ before(() => {
   make(earlier, EARLIER, 90_001);
 });
 
-/**
- * The CLI, killed `ms` after `startsWork` says a line of its stdout shows the work begun (or after its start),
- * unless it ended before: counted from there, the moments fall in the work rather than in Node's start-up.
- */
-async function cliKilledAfter(args: string[], ms: number, startsWork?: (line: string) => boolean): Promise<{ killed: boolean; code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ['bin/loupe.js', ...args], { cwd: ROOT, env: { ...process.env, HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The CLI, killed `ms` after it starts, unless it ended before. */
+function cliKilledAfter(args: string[], ms: number): Promise<{ killed: boolean; code: number | null; stderr: string }> {
+  return cliKilledWhen(args, () => true, ms);
+}
+
+/** The CLI, killed `extraMs` after `ready()` first holds (polled every 20 ms), unless it ended before. */
+async function cliKilledWhen(args: string[], ready: () => boolean, extraMs: number): Promise<{ killed: boolean; code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['bin/loupe.js', ...args], { cwd: ROOT, env: { ...process.env, HOME: home }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => (timer ??= setTimeout(() => child.kill('SIGKILL'), ms));
-  if (!startsWork) arm();
-  child.stdout.on('data', (d: Buffer) => {
-    if (startsWork && d.toString().split('\n').some(startsWork)) arm();
-  });
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  let timer: NodeJS.Timeout | undefined;
+  const poll = setInterval(() => {
+    if (timer || !ready()) return;
+    clearInterval(poll);
+    timer = setTimeout(() => child.kill('SIGKILL'), extraMs);
+  }, 20);
   const [code, signal] = (await new Promise((resolve) => child.on('exit', (...a) => resolve(a)))) as [number | null, NodeJS.Signals | null];
+  clearInterval(poll);
   clearTimeout(timer);
   return { killed: signal === 'SIGKILL', code, stderr };
 }
 
-/** `loupe import --json` has begun decoding files (its first progress line with files done). */
-const importWorking = (line: string) => /"type":"progress".*"done":[1-9]/.test(line);
+/** Images of the big folder committed so far, read as another process would. */
+function committedOf(projectDir: string): number {
+  try {
+    const db = new Database(join(projectDir, 'project.db'), { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare('SELECT COUNT(*) FROM images i JOIN roots r ON r.id = i.root_id WHERE r.path = ?').pluck().get(images) as number;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
+  }
+}
 
 function cli(args: string[]): string {
   const r = spawnSync(process.execPath, ['bin/loupe.js', ...args], { cwd: ROOT, env: { ...process.env, HOME: home }, encoding: 'utf8', timeout: 300_000 });
@@ -96,29 +111,25 @@ test('an import of 5,000 files (1,000 in CI) killed at random moments: earlier l
   const target = p.db.prepare(`SELECT id FROM classes WHERE name = 'effusion'`).pluck().get() as number;
   applyEdit(p.db, 'acknowledged before the kills', earlierIds, 'class_id', target);
   p.close();
-  // How long the work itself takes, from the first file done to the end.
-  let begun = 0;
-  await cliKilledAfter(['import', projectDir, images, '--json'], 3_600_000, (line) => importWorking(line) && (begun ||= performance.now()) > 0);
-  const full = performance.now() - begun;
-  t.diagnostic(`a whole import of ${FILES} files takes ${(full / 1000).toFixed(1)} s after its first file`);
-
   const counts: number[] = [];
   let finished = 0;
-  let span = full;
   for (let round = 0; round < KILLS; round++) {
-    // Undo the last round's import of the big folder, so each kill lands in an import with work left to do.
+    // Undo the last round's import of the big folder and its thumbnails, so each kill lands in an import with
+    // all of its work (decoding, thumbnail files, batches of rows) still to do.
     p = Project.open(projectDir);
-    if ((p.db.prepare(`SELECT COUNT(*) FROM images`).pluck().get() as number) >= EARLIER + FILES) {
-      const rootId = p.db.prepare('SELECT id FROM roots WHERE path = ?').pluck().get(images) as number;
-      p.db.prepare('DELETE FROM images WHERE root_id = ?').run(rootId);
-    }
+    const rootId = p.db.prepare('SELECT id FROM roots WHERE path = ?').pluck().get(images) as number | undefined;
+    if (rootId !== undefined) p.db.prepare('DELETE FROM images WHERE root_id = ?').run(rootId);
     p.close();
-    const r = await cliKilledAfter(['import', projectDir, images, '--json'], moment(0, span), importWorking);
+    rmSync(join(projectDir, 'cache', 'thumbs'), { recursive: true, force: true });
+    // The moment: once a random share of the files is committed, plus up to 200 ms (so it lands between commits
+    // too, while thumbnails are being written).
+    const share = Math.random();
+    const extra = moment(0, 200);
+    process.stdout.write(`# … once ${(share * 100).toFixed(0)}% of the files are committed\n`);
+    const r = await cliKilledWhen(['import', projectDir, images], () => committedOf(projectDir) >= share * FILES, extra);
     if (!r.killed) {
       assert.equal(r.code, 0, r.stderr);
       finished++;
-      // Imports after the first find their thumbnails made: aim earlier.
-      span *= 0.6;
     }
     p = Project.open(projectDir);
     try {
