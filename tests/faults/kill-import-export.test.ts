@@ -204,6 +204,8 @@ test('exports killed at random moments: never a half-written file under a comple
     } else assert.match(predict.stderr, /interrupted|not a Loupe model bundle|No bundle folder/);
   };
   const checkReport = (complete: boolean) => {
+    // A write killed midway leaves its temporary file; the next run removes it.
+    if (complete) assert.deepEqual(readdirSync(out).filter((n) => n.includes('.tmp-')), [], 'no temporary file is left');
     if (!existsSync(report)) return assert.ok(!complete);
     assert.equal(spawnSync('pdfinfo', [report]).status, 0, 'a report under its name is a whole PDF');
   };

@@ -10,6 +10,7 @@
 import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { LoupeError } from '../../../shared/contract.ts';
+import { pidAlive } from '../training/run-lease.ts';
 
 /** Present in an export folder while it is being written; a folder holding it is an interrupted export. */
 export const INCOMPLETE_MARKER = '.loupe-export-incomplete';
@@ -104,6 +105,12 @@ function prepareParent(abs: string): void {
   const parent = dirname(abs);
   try {
     mkdirSync(parent, { recursive: true });
+    // The temporary file of a write killed midway (see throughTemp): its process is gone, nobody will rename it.
+    const leftover = new RegExp(`^${basename(abs).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.tmp-(\\d+)$`);
+    for (const n of readdirSync(parent)) {
+      const pid = leftover.exec(n)?.[1];
+      if (pid !== undefined && !pidAlive(Number(pid))) rmSync(join(parent, n), { force: true });
+    }
     const probe = join(parent, `${PROBE_PREFIX}${process.pid}`);
     writeFileSync(probe, '');
     rmSync(probe);
