@@ -2,7 +2,7 @@
 //   npm test                  everything
 //   npm test -- unit medium   only those tiers, no static checks
 //   TEST_FILTER=host npm test -- medium   only files whose path contains "host"
-//   npm run faults            the fault-injection tier alone (tests/faults: attacks on a live host, contract fuzz)
+//   npm run faults            the fault-injection tier alone, at the issue's full figures (LOUPE_FAULTS=full)
 // Files run one after another: the machines have 2 cores and the e2e tier starts a browser.
 // A tier folder without tests, an unknown tier name or a TEST_FILTER that selects nothing fails the run: a typo
 // must not pass as "0 tests, ok".
@@ -19,9 +19,13 @@ if (unknown.length) {
 }
 const tiers = asked.length ? asked : all;
 
+// The fault tier's scale (tests/faults/support/scale.ts): the issue's full figures when it runs alone (`npm run
+// faults`), a smaller run inside `npm test`, so CI stays within its time. LOUPE_FAULTS=full|quick overrides.
+const faultScale = process.env.LOUPE_FAULTS ?? (asked.length === 1 && asked[0] === 'faults' ? 'full' : 'quick');
+
 function run(label, cmd, args) {
   const t = Date.now();
-  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, LOUPE_TEST: '1' } });
+  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, LOUPE_TEST: '1', LOUPE_FAULTS: faultScale } });
   console.log(`test.js: ${label} ${r.status === 0 ? 'ok' : 'FAILED'} (${((Date.now() - t) / 1000).toFixed(1)}s)`);
   return r.status ?? 1;
 }

@@ -48,6 +48,18 @@ export interface WireCallReply {
   reply: WireReply<unknown>;
 }
 
+/** The largest request body or call frame the host takes: 16 MiB holds the ids of a select-all over two million images. */
+export const MAX_CALL_BYTES = 16 << 20;
+
+/** Why a call over MAX_CALL_BYTES was refused, in the same words whichever way it came. */
+export const CALL_TOO_LARGE_MESSAGE = `Request body is larger than ${MAX_CALL_BYTES >> 20} MiB, the most Loupe takes in one call`;
+
+/**
+ * Close code and reason of a socket whose peer sent a frame over MAX_CALL_BYTES (RFC 6455's 1009, "message too
+ * big"): the frame is not read, so its call number is unknown and nothing can answer it.
+ */
+export const CLOSE_TOO_LARGE = 1009;
+
 export function isWireCall(v: unknown): v is WireCall {
   const o = v as Partial<WireCall> | null;
   return typeof o === 'object' && o !== null && Number.isSafeInteger(o.call) && typeof o.method === 'string';

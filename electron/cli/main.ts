@@ -4,6 +4,7 @@
  */
 import { LoupeError } from '../../shared/contract.ts';
 import { APP_VERSION } from '../core/version.ts';
+import { explainDiskFull } from '../core/project/disk-full.ts';
 import { asksForHelp, commandHelp, COMMAND_HELP } from './help.ts';
 
 type Command = (args: string[]) => Promise<number>;
@@ -78,7 +79,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (asksForHelp(rest)) return helpFor(command);
     return await (await load())(rest);
-  } catch (e) {
+  } catch (thrown) {
+    const e = explainDiskFull(thrown);
     if (e instanceof LoupeError) {
       io.err(`loupe: ${e.message}\n`);
       return e.code === 'VALIDATION' ? 2 : 1;

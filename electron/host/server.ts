@@ -10,15 +10,15 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { LoupeError, type ErrorCode } from '../../shared/contract.ts';
-import { TOKEN_HEADER, isWireCall, mediaKinds, type WireCallReply, type WireEvent, type WireReply } from '../../shared/transport.ts';
+import { CALL_TOO_LARGE_MESSAGE, MAX_CALL_BYTES, TOKEN_HEADER, isWireCall, mediaKinds, type WireCallReply, type WireEvent, type WireReply } from '../../shared/transport.ts';
 import type { LoupeCore } from '../core/api/loupe-core.ts';
 import { invokeMethod, toErrorEnvelope } from '../core/api/wire.ts';
 import { renderMedia } from '../core/images/media.ts';
 import { readStatic } from './static-files.ts';
 import { assertStrongToken } from './token.ts';
 
-/** A request body or call frame: 16 MiB holds the ids of a select-all over two million images. */
-export const MAX_BODY_BYTES = 16 << 20;
+/** A request body or call frame (see MAX_CALL_BYTES). */
+export const MAX_BODY_BYTES = MAX_CALL_BYTES;
 /**
  * How much of an oversized body is read and discarded, and for how long, before its 413 goes out: a socket
  * closed with unread data is reset by the kernel, and the client would lose the answer in a broken pipe.
@@ -180,7 +180,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
   }
 
   // Events and calls: one WebSocket per page, token-checked at the upgrade.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BODY_BYTES });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CALL_BYTES });
   const sockets = new Set<WebSocket>();
   server.on('upgrade', (req, socket, head) => {
     const url = parseUrl(req);
@@ -192,6 +192,8 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     wss.handleUpgrade(req, socket, head, (ws) => {
       sockets.add(ws);
       ws.on('close', () => sockets.delete(ws));
+      // A frame over maxPayload is not read: ws closes the socket with CLOSE_TOO_LARGE (1009), which the page
+      // turns into CALL_TOO_LARGE_MESSAGE for its calls in flight, then reconnects.
       ws.on('error', () => sockets.delete(ws));
       ws.on('message', (data, isBinary) => {
         let msg: unknown;
@@ -276,7 +278,7 @@ function readBody(req: IncomingMessage): Promise<Buffer | { drained: boolean }> 
 /** The JSON error for an oversized body; a client still sending after the drain limits is then cut off. */
 function refuseOversized(res: ServerResponse, drained: boolean): void {
   if (!drained) res.once('finish', () => res.socket?.destroy());
-  sendJson(res, 413, { ok: false, error: new LoupeError('VALIDATION', `Request body is larger than ${MAX_BODY_BYTES >> 20} MiB`).toEnvelope() });
+  sendJson(res, 413, { ok: false, error: new LoupeError('VALIDATION', CALL_TOO_LARGE_MESSAGE).toEnvelope() });
 }
 
 function sendJson(res: ServerResponse, status: number, body: WireReply<unknown>): void {

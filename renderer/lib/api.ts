@@ -17,6 +17,9 @@ import type {
   Response,
 } from '../../shared/contract.ts';
 import {
+  CALL_TOO_LARGE_MESSAGE,
+  CLOSE_TOO_LARGE,
+  MAX_CALL_BYTES,
   TOKEN_HEADER,
   apiPath,
   isWireCallReply,
@@ -149,7 +152,15 @@ class HostTransport implements Transport {
           reject(e);
         },
       });
-      ws.send(JSON.stringify({ call, method, request: request ?? {} } satisfies WireCall));
+      const frame = JSON.stringify({ call, method, request: request ?? {} } satisfies WireCall);
+      // The host would close the socket on it (and every other call in flight with it): refuse it here. A UTF-16
+      // length under a third of the limit cannot encode to more than the limit.
+      if (frame.length * 3 > MAX_CALL_BYTES && new TextEncoder().encode(frame).length > MAX_CALL_BYTES) {
+        this.pending.get(call)?.reject(new LoupeError('VALIDATION', CALL_TOO_LARGE_MESSAGE));
+        this.pending.delete(call);
+        return;
+      }
+      ws.send(frame);
     });
   }
 
@@ -208,11 +219,14 @@ class HostTransport implements Transport {
         waiting?.resolve(msg.reply);
       } else this.dispatch(msg as WireEvent);
     };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       this.connected = false;
       this.socket = null;
       // Calls on their way may or may not have run: say so rather than guess.
-      const lost = new LoupeError('INTERNAL', 'The connection to Loupe was lost before it answered. Is `loupe serve` still running?');
+      const lost =
+        e.code === CLOSE_TOO_LARGE
+          ? new LoupeError('VALIDATION', `${CALL_TOO_LARGE_MESSAGE}; the connection was reset, so calls in flight were not answered`)
+          : new LoupeError('INTERNAL', 'The connection to Loupe was lost before it answered. Is `loupe serve` still running?');
       for (const waiting of this.pending.values()) waiting.reject(lost);
       this.pending.clear();
       if (this.listeners.size === 0) return;

@@ -14,16 +14,10 @@ import { seedProject } from '../helpers/seed-project.ts';
 import { smallProject } from '../helpers/small-project.ts';
 import { assertRunAgreesWithCheckpoints, trainAndKillAfter } from '../helpers/run-invariants.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { KILLS, moment } from './support/scale.ts';
 
 const LOOP = join(import.meta.dirname, 'support', 'edit-loop.ts');
-const ROUNDS = 4;
-
-/** A random moment within [min, max) ms, printed so a failure can be replayed. */
-function moment(min: number, max: number): number {
-  const ms = Math.round(min + Math.random() * (max - min));
-  process.stdout.write(`# kill after ${ms} ms\n`);
-  return ms;
-}
+const ROUNDS = KILLS;
 
 /** Runs the edit loop, kill -9s it `ms` after its first ack, and returns the last acknowledged edit. */
 async function editUntilKilled(projectDir: string, mode: 'label' | 'split', ms: number): Promise<number> {

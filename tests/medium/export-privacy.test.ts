@@ -1,5 +1,5 @@
-// Shared artifacts carry no absolute paths or OS user names (issue 14). A project whose folder and image folder
-// have distinctive names, a run trained on it with one image deleted after import (its unreadable reason lands in
+// Shared artifacts carry no absolute paths, OS user names or the project folder's name (issue 14). A project whose
+// folder (named after a patient) and image folder have distinctive names, a run trained on it with one image deleted after import (its unreadable reason lands in
 // the run's warnings), then everything exported through the CLI as a user with a distinctive name and home: the
 // model bundle and its zip, the PDF report (default and with thumbnails and file names), the dataset export, the
 // labels CSV, the evaluation predictions CSV and `loupe predict`'s CSV. Every artifact is grepped (pdftotext and
@@ -25,6 +25,8 @@ const repo = join(import.meta.dirname, '..', '..');
 const ROOT_NAME = 'Zorblax-Root-4417';
 const USER = 'Quillon-User-8823';
 const HOME_NAME = 'Quillon-Home-5531';
+// The project folder named after a patient, as a user may well do; the project was given no name of its own.
+const PROJECT_NAME = 'Doe-Jane-MRN-660241';
 let dir: string;
 let root: string;
 let projectDir: string;
@@ -36,12 +38,12 @@ before(async () => {
   registerWasmTrainingKernels();
   dir = tempDir('loupe-privacy-');
   root = join(dir, ROOT_NAME);
-  projectDir = join(root, 'project');
+  projectDir = join(root, PROJECT_NAME);
   out = join(dir, 'shared');
   mkdirSync(out);
   await writeSampleImages(join(root, 'scans'), { perClass: 10, signal: new AbortController().signal, progress: () => {} });
   const core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
-  const project = core.openProject(projectDir, { create: true, name: 'Privacy test' });
+  const project = core.openProject(projectDir, { create: true });
   const job = await core.jobs.wait((await core.dispatch('import:start', { folders: [join(root, 'scans')], labels: 'folders' })).jobId);
   assert.equal(job.state, 'succeeded', job.message);
   await core.dispatch('splits:assign', { ratios: [0.6, 0.2, 0.2], seed: 3 });
@@ -88,7 +90,7 @@ test('every shared artifact is free of the project folder, the image folder, the
   for (const want of ['bundle.zip', 'bundle/model-card.md', 'bundle/manifest.json', 'report.pdf', 'report-all.pdf', 'dataset/labels.csv', 'labels.csv', 'predictions.csv', 'predict.csv']) {
     assert.ok(names.includes(want), `${want} was written (have: ${names.join(', ')})`);
   }
-  const needles = [ROOT_NAME, USER, HOME_NAME, dir];
+  const needles = [ROOT_NAME, USER, HOME_NAME, PROJECT_NAME, dir];
   const hits: string[] = [];
   for (const f of artifacts) {
     const text = readable(f);

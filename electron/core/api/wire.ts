@@ -5,6 +5,7 @@
  */
 import { LoupeError, isMethod, type ErrorEnvelope, type Method } from '../../../shared/contract.ts';
 import type { WireReply } from '../../../shared/transport.ts';
+import { explainDiskFull } from '../project/disk-full.ts';
 
 /** What a face needs of LoupeCore. */
 export interface Dispatcher {
@@ -12,7 +13,8 @@ export interface Dispatcher {
 }
 
 /** Turns anything thrown by core into the envelope that crosses the boundary. */
-export function toErrorEnvelope(err: unknown): ErrorEnvelope {
+export function toErrorEnvelope(thrown: unknown): ErrorEnvelope {
+  const err = explainDiskFull(thrown);
   if (err instanceof LoupeError) return err.toEnvelope();
   const message = err instanceof Error ? err.message : String(err);
   return { name: 'LoupeError', code: 'INTERNAL', message };

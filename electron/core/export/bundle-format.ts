@@ -16,6 +16,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LoupeError } from '../../../shared/contract.ts';
 import type { Preprocessing } from '../../../shared/training.ts';
+import { INCOMPLETE_MARKER } from './out-dir.ts';
 import { MAX_MODEL_JSON_BYTES, MAX_WEIGHTS_BYTES, parseLabels, parsePreprocessing, readBounded, readJsonFile } from '../training/model-folder.ts';
 
 export const MANIFEST = 'manifest.json';
@@ -85,6 +86,9 @@ function readJson(dir: string, name: string): unknown {
 export function verifyBundle(path: string): VerifiedBundle {
   const dir = resolve(path);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new LoupeError('NOT_FOUND', `No bundle folder at ${dir}`);
+  if (existsSync(join(dir, INCOMPLETE_MARKER))) {
+    throw new LoupeError('BAD_INPUT', `${dir} is an export that was interrupted before it finished; run the export again`);
+  }
   if (!existsSync(join(dir, MANIFEST))) {
     throw new LoupeError('BAD_INPUT', `${dir} is not a Loupe model bundle (no ${MANIFEST}); export one with 'loupe export'`);
   }

@@ -12,7 +12,7 @@ import { MAX_MODEL_JSON_BYTES, MAX_WEIGHTS_BYTES, checkModelFolder, readBounded 
 import { BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST, bundlePreprocessing, sha256, type BundleManifest } from './bundle-format.ts';
 import { modelCard } from './model-card.ts';
 import { convertToOnnx, type LayersModelJson } from './onnx/convert.ts';
-import { prepareOutDir, prepareOutFile, writeFileAtomic } from './out-dir.ts';
+import { markExportComplete, markExportIncomplete, prepareOutDir, prepareOutFile, writeFileAtomic } from './out-dir.ts';
 import { collectRunFacts } from './run-facts.ts';
 import { SAMPLE_SCRIPT } from './sample-script.ts';
 import { buildZip } from './zip.ts';
@@ -47,8 +47,9 @@ export async function exportBundle(project: Project, opts: BundleOptions): Promi
   const formats = opts.formats ?? ['tfjs', 'onnx'];
   const onnxRequired = opts.formats?.includes('onnx') ?? false;
   if (formats.length === 0) throw new LoupeError('VALIDATION', 'Choose at least one format: tfjs, onnx');
-  const zipPath = opts.zip ? prepareOutFile(`${opts.outDir.replace(/[/\\]+$/, '')}.zip`, opts.force ?? false) : undefined;
+  // The folder first: one left by an interrupted export takes its zip with it when it is cleared.
   const dir = prepareOutDir(opts.outDir, opts.force ?? false);
+  const zipPath = opts.zip ? prepareOutFile(`${opts.outDir.replace(/[/\\]+$/, '')}.zip`, opts.force ?? false) : undefined;
   const step = (i: number, message: string) => {
     if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
     opts.progress?.(i, 5, message);
@@ -115,6 +116,7 @@ export async function exportBundle(project: Project, opts: BundleOptions): Promi
     files: hashes(),
   };
   // The manifest goes last: a bundle interrupted mid-write has none (or the old one) and fails its check.
+  markExportIncomplete(dir, zipPath ? [zipPath] : []);
   for (const [name, body] of files) writeFileAtomic(join(dir, name), body);
   const manifestText = JSON.stringify(manifest, null, 2) + '\n';
   writeFileAtomic(join(dir, MANIFEST), manifestText);
@@ -127,6 +129,8 @@ export async function exportBundle(project: Project, opts: BundleOptions): Promi
     writeFileAtomic(zipPath, buildZip([...files].map(([name, body]) => ({ name: `${folder}/${name}`, data: typeof body === 'string' ? Buffer.from(body) : body }))));
     zip = zipPath;
   }
+  // Only now: a bundle killed while its zip was written is run again as a whole.
+  markExportComplete(dir);
   opts.progress?.(5, 5, `Exported run ${facts.run.id} to ${dir}`);
   return {
     path: dir,

@@ -8,14 +8,14 @@
  * no format is given: a copied DICOM file would carry its patient's header), named by a pseudonym of their SOP
  * Instance UID, and their original paths go only to the mapping file, when one is asked for.
  */
-import { copyFileSync, linkSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { csvLine } from '../../../shared/csv.ts';
 import { LoupeError, type ExportReport } from '../../../shared/contract.ts';
 import type { Project } from '../project/project.ts';
 import { filePath } from '../images/media.ts';
 import { getRun } from '../training/runs.ts';
-import { prepareOutDir, writeFileAtomic } from './out-dir.ts';
+import { copyFileAtomic, markExportComplete, markExportIncomplete, prepareOutDir, writeFileAtomic } from './out-dir.ts';
 import { sha256 } from './bundle-format.ts';
 import { UniqueNames } from './file-names.ts';
 import { pixelLimit } from '../project/settings.ts';
@@ -23,6 +23,7 @@ import { pseudonym, pseudonymSecret } from '../project/pseudonyms.ts';
 import { ProbeError } from '../import/probe.ts';
 import { burnedIn, convertImage, dicomImageOf, lowestModalityValue, type DatasetFormat } from './dataset-convert.ts';
 import { BASIC_PROFILE_VERSION } from '../dicom/deid-profile.ts';
+import { fileErrorReason } from '../images/file-error.ts';
 
 interface Item {
   imageId: number;
@@ -140,6 +141,7 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
   const sixteen = opts.format === 'png16' || opts.format === 'tiff16';
   if (sixteen && hasDicom) opts.progress?.(0, items.length, 'Reading DICOM headers for the 16-bit offset');
   const offset = sixteen ? exportOffset(items, limit, opts.signal) : 0;
+  markExportIncomplete(dir);
   // One folder per class, the same in every split; two classes never share one (e.g. "a/b" and "a_b").
   const classFolders = new UniqueNames();
   const filesIn = new Map<string, UniqueNames>();
@@ -160,13 +162,13 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
   for (const [i, it] of items.entries()) {
     if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
     const folder = `${it.split}/${classFolders.nameFor(it.className)}`;
-    mkdirSync(join(dir, folder), { recursive: true });
     let names = filesIn.get(folder);
     if (!names) filesIn.set(folder, (names = new UniqueNames()));
     const format = it.dicom ? (opts.format ?? 'png') : opts.format;
     const source = filePath({ root: it.root, rel_path: it.relPath, rel_path_raw: it.relPathRaw });
     let target = '';
     try {
+      mkdirSync(join(dir, folder), { recursive: true });
       let name: string;
       if (!format || (format === 'dicom' && !it.dicom)) {
         // Flatten the source path into the file name: two "img001.png" from different folders stay apart.
@@ -183,9 +185,9 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
             if (!['EXDEV', 'EPERM', 'ENOTSUP', 'EMLINK', 'EOPNOTSUPP'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
             canLink = false;
             notes.push(`Hard links are not possible here (${(e as NodeJS.ErrnoException).code}); files were copied`);
-            copyFileSync(source, target);
+            copyFileAtomic(source, target);
           }
-        } else copyFileSync(source, target);
+        } else copyFileAtomic(source, target);
       } else {
         const bytes = readSource(it);
         if (!bytes) throw Object.assign(new Error('gone'), { code: 'ENOENT' });
@@ -224,7 +226,7 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
       if (code === 'ENOENT') missing.push(it.relPath);
       else if (e instanceof ProbeError) failed.push(`${it.relPath}: ${e.message}`);
       else if (e instanceof LoupeError) throw e;
-      else throw new LoupeError('BAD_INPUT', `Cannot write ${target || join(dir, folder)}: ${(e as Error).message}`);
+      else throw new LoupeError('BAD_INPUT', `Cannot write ${target || join(dir, folder)}: ${fileErrorReason(e)}`);
     }
     if (i % 50 === 0) opts.progress?.(i, items.length, 'Writing images');
   }
@@ -250,6 +252,7 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
     writeFileAtomic(mappingPath, text);
     mappingFile = mappingPath;
   }
+  markExportComplete(dir);
   opts.progress?.(items.length, items.length, `Exported ${written} images to ${dir}`);
   return { path: dir, files, notes, images: written, linked, burnedInExcluded, ...(mappingFile ? { mapping: mappingFile } : {}) };
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { LoupeError, type EvaluationDetail } from '../../../shared/contract.ts';
 import type { EpochMetrics, RunInfo } from '../../../shared/training.ts';
 import type { Project } from '../project/project.ts';
@@ -47,15 +47,6 @@ export function finishedModelDir(project: Project, run: RunInfo): string {
   return best;
 }
 
-/**
- * The project's name as shared artifacts show it: the name the user gave it, but never its folder's name, which
- * is a path and may hold a patient's name (issue 11).
- */
-export function sharedProjectName(project: Project): string {
-  const name = project.info().name;
-  return name === basename(project.path) ? 'Loupe project' : name;
-}
-
 export function collectRunFacts(project: Project, runId: number): RunFacts {
   const db = project.db;
   const run = getRun(db, runId);
@@ -75,7 +66,7 @@ export function collectRunFacts(project: Project, runId: number): RunFacts {
     return id === undefined ? null : getEvaluation(db, id);
   };
   return {
-    projectName: sharedProjectName(project),
+    projectName: project.sharedName(),
     run,
     epochs: runEpochs(db, runId),
     splitCounts: counts,

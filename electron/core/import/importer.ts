@@ -21,6 +21,7 @@ import { fileErrorReason } from '../images/file-error.ts';
 import { ImportWriter, nameOf, type ExistingRow, type ImportItem, type ImportOutcome } from './writer.ts';
 import { isDicomBuffer } from './dicom-source.ts';
 import { probeDicom } from './dicom-import.ts';
+import { isDiskFull } from '../project/disk-full.ts';
 import { KNOWN_KEYWORDS, tagOfAttribute } from '../dicom/keywords.ts';
 
 export interface ImportOptions {
@@ -287,6 +288,8 @@ async function importNow(
     } catch (err) {
       if (claimed) thumbs.release(sha256);
       for (const h of frameClaims) thumbs.release(h);
+      // A full disk is not this file's fault: the import stops (the batches committed stay, the next run resumes).
+      if (isDiskFull(err)) throw err;
       const reason = err instanceof ProbeError ? err.message : `cannot import: ${(err as Error).message}`;
       return { kind: 'error', todo: t, reason };
     } finally {
@@ -295,8 +298,16 @@ async function importNow(
   };
 
   let next = 0;
+  let stopped: { error: unknown } | null = null;
   const worker = async () => {
-    while (!ctx.signal.aborted) {
+    try {
+      await work();
+    } catch (error) {
+      stopped ??= { error };
+    }
+  };
+  const work = async () => {
+    while (!ctx.signal.aborted && !stopped) {
       const i = next++;
       if (i >= todo.length) return;
       const t = todo[i]!;
@@ -312,6 +323,7 @@ async function importNow(
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency * 2, Math.max(1, todo.length)) }, worker));
+  if (stopped) throw (stopped as { error: unknown }).error;
   // What finished before a cancel is kept: it is consistent, and the next run skips it.
   flush();
   report.missing = writer.countMissing(rootIds);

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Job, JobKind } from '../../../shared/contract.ts';
+import { explainDiskFull } from '../project/disk-full.ts';
 
 export type EventSink = (job: Job) => void;
 
@@ -120,7 +121,8 @@ export class JobManager {
           job.message = job.message || 'Canceled';
         } else {
           job.state = 'failed';
-          job.message = (e as Error).message || String(e);
+          const err = explainDiskFull(e);
+          job.message = (err as Error).message || String(err);
         }
       }
       job.endedAt = new Date(this.now()).toISOString();

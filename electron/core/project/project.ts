@@ -2,6 +2,7 @@
  * A project is a folder: project.db, cache/ (thumbnails by content hash), runs/ (training, later).
  * Images stay where they are; the DB stores each image's path relative to its import root.
  */
+import { openFailedForSpace } from './disk-full.ts';
 import { mkdirSync, existsSync, statSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { LoupeError, type ProjectInfo } from '../../../shared/contract.ts';
@@ -71,9 +72,10 @@ export class Project {
     mkdirSync(dir, { recursive: true });
     const project = Project.load(dir, opts);
     const now = new Date().toISOString();
-    project.db
-      .prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('name', ?), ('created_at', ?)`)
-      .run(name ?? basename(dir), now);
+    project.db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)`).run(now);
+    // Only a name the user gave is stored: the folder's name (often a patient's or a study's) is shown in the app
+    // but never written into shared artifacts (see sharedName).
+    if (name !== undefined) project.db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('name', ?)`).run(name);
     return project;
   }
 
@@ -94,6 +96,9 @@ export class Project {
     try {
       db = openDatabase(join(dir, PROJECT_DB));
     } catch (e) {
+      if (openFailedForSpace(e, dir)) {
+        throw new LoupeError('BAD_INPUT', `Cannot open ${join(dir, PROJECT_DB)}: the disk holding the project is full. Free some space and try again; nothing in it was changed.`);
+      }
       throw new LoupeError('BAD_INPUT', `Cannot open ${join(dir, PROJECT_DB)}: ${(e as Error).message}`);
     }
     return new Project(dir, db, opts);
@@ -108,6 +113,15 @@ export class Project {
       createdAt: meta['created_at'] ?? '',
       schemaVersion: this.db.pragma('user_version', { simple: true }) as number,
     };
+  }
+
+  /**
+   * The project's name as shared artifacts (bundles, model cards, reports) carry it: the name the user gave, never
+   * the folder's (issue 14). Projects made before this stored the folder's name as theirs; that one is left out too.
+   */
+  sharedName(): string {
+    const name = this.db.prepare(`SELECT value FROM meta WHERE key = 'name'`).pluck().get() as string | undefined;
+    return name === undefined || name === basename(this.path) ? 'Untitled project' : name;
   }
 
   close(): void {

@@ -11,7 +11,8 @@ import { CachedSource, datasetNormalization, fillCache, readSnapshot } from './d
 import { balancedClassWeights, fit, type FitEnd } from './fit.ts';
 import { buildModel } from './models.ts';
 import { buildTransferModel, splitTransferModel, unfreezeTop, type TransferModel } from './transfer.ts';
-import { hasCheckpoint, readResumePoint, saveBest, saveLast, type ResumePoint } from './checkpoint.ts';
+import { hasCheckpoint, readCheckpointMetrics, readResumePoint, saveBest, saveLast, type ResumePoint } from './checkpoint.ts';
+import { isDiskFull } from '../project/disk-full.ts';
 import { addWarnings, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
 import { keepLeasesFresh, releaseRunLease, takeRunLease } from './run-lease.ts';
 import { repairRun } from './run-recovery.ts';
@@ -47,7 +48,8 @@ export interface TrainerResult {
 
 export function describeError(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
-  if (err?.code === 'ENOSPC') return 'The disk is full: the checkpoint could not be written. Free some space and resume; the last good checkpoint is kept.';
+  // SQLITE_FULL too: an epoch's record in project.db needs space as its checkpoint does.
+  if (isDiskFull(err)) return 'The disk is full: training could not save its progress. Free some space and resume; the last good checkpoint is kept.';
   if (/out of memory|Cannot allocate|allocation failed/i.test(err?.message ?? '')) {
     return `Out of memory: ${err.message}. Use a smaller image size or batch size.`;
   }
@@ -58,6 +60,9 @@ export function describeError(e: unknown): string {
 async function resumePoint(dir: string, runId: number, epochsDone: number): Promise<ResumePoint | undefined> {
   if (!hasCheckpoint(dir, 'last')) {
     if (epochsDone === 0) return undefined;
+    // best/ is written before last/: a first epoch whose last/ could not be written (killed, or a full disk) has
+    // only best/, one epoch ahead of nothing. Replaying that epoch is starting over.
+    if (epochsDone === 1 && readCheckpointMetrics(dir, 'best')?.epoch === 0) return undefined;
     throw new Error(`Cannot resume run ${runId}: its last checkpoint (runs/${runId}/last) is missing. Re-run it to train from scratch.`);
   }
   try {
@@ -236,7 +241,12 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     return { status: 'finished', message: end.message };
   } catch (e) {
     const message = describeError(e);
-    endRun(db, runId, 'failed', message);
+    try {
+      endRun(db, runId, 'failed', message);
+    } catch (again) {
+      // A disk still full cannot take the failure either; the next open finds the run interrupted (run-recovery).
+      if (!isDiskFull(again)) throw again;
+    }
     return { status: 'failed', message };
   } finally {
     await peers?.close();

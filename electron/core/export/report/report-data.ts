@@ -11,7 +11,7 @@ import type { Project } from '../../project/project.ts';
 import { thumbPath } from '../../import/thumbnails.ts';
 import { renderMedia } from '../../images/media.ts';
 import { getEvaluation } from '../../evaluation/evaluations.ts';
-import { collectRunFacts, sharedProjectName, type RunFacts } from '../run-facts.ts';
+import { collectRunFacts, type RunFacts } from '../run-facts.ts';
 import { imageNamer } from '../../project/pseudonyms.ts';
 
 export const MISTAKES_SHOWN = 24;
@@ -105,5 +105,5 @@ export async function gatherReportData(project: Project, o: ReportOptions): Prom
       };
     }),
   );
-  return { facts, projectName: sharedProjectName(project), evaluation, mistakes, mistakesTotal, author: o.author?.trim() ?? '', createdAt: new Date().toISOString(), appVersion: o.appVersion };
+  return { facts, projectName: project.sharedName(), evaluation, mistakes, mistakesTotal, author: o.author?.trim() ?? '', createdAt: new Date().toISOString(), appVersion: o.appVersion };
 }
