@@ -29,14 +29,24 @@ export function trainInProcess(projectDir: string, runId: number, mode: 'start' 
   return { signal: r.signal, result: r.stdout.trim() ? (JSON.parse(r.stdout.trim()) as TrainOutcome['result']) : null, stderr: r.stderr };
 }
 
-/** Trains a run in a real training process and kill -9s it after `ms` (unless it ended before). */
+/** The line train-until-killed.ts writes to stderr just before it starts training. */
+export const TRAINING_STARTED = '# training started';
+
+/**
+ * Trains a run in a real training process and kill -9s it `ms` after training started (unless it ended before).
+ * Timed from the start of training, not of the process: start-up (loading tfjs and wasm) takes 1–3 s, depending on
+ * the machine's load, and a kill timed from the spawn often landed before training or after its end.
+ */
 export async function trainAndKillAfter(projectDir: string, runId: number, mode: 'start' | 'resume', ms: number): Promise<TrainOutcome> {
   const child = spawn(process.execPath, trainerArgs(projectDir, runId, mode, '^never$', 1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
+  let timer: NodeJS.Timeout | undefined;
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (!timer && stderr.includes(TRAINING_STARTED)) timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  });
   const [, signal] = (await new Promise((resolve) => child.on('exit', (...a) => resolve(a)))) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
   return { signal, result: stdout.trim() ? (JSON.parse(stdout.trim()) as TrainOutcome['result']) : null, stderr };

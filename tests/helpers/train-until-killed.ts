@@ -13,6 +13,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { Project } from '../../electron/core/project/project.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
+import { TRAINING_STARTED } from './run-invariants.ts';
 
 const [projectDir, runId, mode, pattern, nth] = process.argv.slice(2) as [string, string, 'start' | 'resume', string, string];
 const match = new RegExp(pattern);
@@ -29,6 +30,8 @@ await tf.setBackend('wasm');
 registerWasmTrainingKernels();
 const project = Project.open(projectDir);
 // As in the real training process: the test that queued the run (our parent) hands it over.
+// Tells a parent that times its kill from the start of training (not from process start, whose length varies).
+process.stderr.write(`${TRAINING_STARTED}\n`);
 const result = await runTraining(project, Number(runId), { mode, backend: 'wasm', supervisorPid: process.ppid });
 project.close();
 process.stdout.write(JSON.stringify(result) + '\n');
