@@ -92,15 +92,15 @@ test('re-splitting killed at random moments: the split is the last committed one
 test('training killed at random moments: checkpoints and project.db agree after each, and the run finishes', async () => {
   const { projectDir } = await smallProject();
   let p = Project.open(projectDir);
-  // Long enough that every kill lands inside training: a round trains at most 0.8 s before its kill, and an epoch of
-  // this tiny run takes 30–80 ms here (fewer than 40 epochs a round).
-  const epochs = 6 + 40 * ROUNDS;
+  // Long enough that every kill lands inside training: a round trains at most 0.6 s before its kill, and an epoch of
+  // this tiny run takes 30–80 ms here (at most 20 epochs a round; runs are capped at 1,000 epochs).
+  const epochs = Math.min(1000, 6 + 40 * ROUNDS);
   const [run] = createRuns(p, { config: { arch: 'lenet5', imageSize: 24, channels: 1, epochs, batchSize: 8, dropout: 0, augment: {}, earlyStopping: null, seed: 4 } }, 'test');
   p.close();
   let mode: 'start' | 'resume' = 'start';
   let landed = 0;
   for (let round = 0; round < ROUNDS; round++) {
-    const { signal, result, stderr } = await trainAndKillAfter(projectDir, run!.id, mode, moment(0, 800));
+    const { signal, result, stderr } = await trainAndKillAfter(projectDir, run!.id, mode, moment(0, 600));
     if (signal === 'SIGKILL') landed++;
     p = Project.open(projectDir);
     try {
