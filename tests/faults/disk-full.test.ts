@@ -13,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Project } from '../../electron/core/project/project.ts';
 import { createRuns } from '../../electron/core/training/run-service.ts';
-import { getRun } from '../../electron/core/training/runs.ts';
+import { getRun, runDir } from '../../electron/core/training/runs.ts';
 import { recoverInterruptedRuns } from '../../electron/core/training/run-recovery.ts';
+import { readFailureNote, reserveFailureNote, writeFailureNote } from '../../electron/core/training/failure-note.ts';
 import { INCOMPLETE_MARKER } from '../../electron/core/export/out-dir.ts';
 import { greyPngSync, writeTree } from '../fixtures/images.ts';
 import { trainInProcess } from '../helpers/run-invariants.ts';
@@ -172,9 +173,32 @@ test('a full disk during import, labeling, training and export: a clear message,
     t.diagnostic(`training on a full disk: ${said}; run ${failed.status}: ${failed.error}`);
     assert.equal(failed.status, 'failed');
     assertClearFullDisk(said, 'the training run');
-    // Its record keeps the reason when the disk had room for that much; else the next open finds it interrupted
-    // and says it can be resumed (the next step does).
-    assert.match(failed.error ?? '', /disk is full|resume continues from the last checkpoint/);
+    // Its record keeps the reason: written by the process when the disk had room for that much, else left in
+    // the run's reserved note (failure-note.ts) and recorded by the next open.
+    assert.match(failed.error ?? '', FULL_MESSAGE);
+  } finally {
+    p.close();
+  }
+  // The note itself, on a disk with not one byte left: the process that cannot write project.db overwrites the
+  // blocks it reserved, and the next open records that reason instead of "interrupted".
+  p = Project.open(projectDir);
+  const [silent] = createRuns(p, { config }, 'test');
+  p.db.prepare(`UPDATE runs SET status = 'running' WHERE id = ?`).run(silent!.id);
+  const silentDir = runDir(p, silent!.id);
+  p.close();
+  reserveFailureNote(silentDir);
+  ballast = fill(disk, 0);
+  const reason = 'The disk is full: training could not save its progress. Free some space and resume.';
+  const kept = writeFailureNote(silentDir, reason);
+  rmSync(ballast);
+  assert.equal(kept, true, 'the reserved note takes the reason on a full disk');
+  p = Project.open(projectDir);
+  try {
+    recoverInterruptedRuns(p);
+    const r = getRun(p.db, silent!.id);
+    assert.equal(r.status, 'failed');
+    assert.equal(r.error, reason);
+    assert.equal(readFailureNote(silentDir), null, 'the note is used once');
   } finally {
     p.close();
   }

@@ -11,6 +11,7 @@ import type { Project } from '../project/project.ts';
 import { readCheckpointMetrics } from './checkpoint.ts';
 import { hasCheckpointLeftovers, recoverCheckpointFolders } from './checkpoint-paths.ts';
 import { liveRunHolder } from './run-lease.ts';
+import { clearFailureNote, readFailureNote } from './failure-note.ts';
 import { addWarnings, runDir } from './runs.ts';
 
 const INTERRUPTED =
@@ -74,11 +75,16 @@ export function recoverInterruptedRuns(project: Project): number {
   for (const row of candidates) {
     if (liveRunHolder(project, row.id)) continue;
     if (row.status === 'failed' && !needsRepair(project, row.id, row)) continue;
-    db.transaction(() => {
-      if (liveRunHolder(project, row.id)) return;
-      failed += mark.run(new Date().toISOString(), INTERRUPTED, row.id).changes;
+    // The reason a process could not record because the disk was full (failure-note.ts), else "interrupted".
+    const note = row.status === 'failed' ? null : readFailureNote(runDir(project, row.id));
+    const marked = db.transaction(() => {
+      if (liveRunHolder(project, row.id)) return 0;
+      const n = mark.run(new Date().toISOString(), note ?? INTERRUPTED, row.id).changes;
       repairRun(project, row.id);
+      return n;
     }).immediate();
+    failed += marked;
+    if (marked && note !== null) clearFailureNote(runDir(project, row.id));
   }
   return failed;
 }

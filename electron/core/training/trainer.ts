@@ -15,6 +15,7 @@ import { hasCheckpoint, readCheckpointMetrics, readResumePoint, saveBest, saveLa
 import { isDiskFull } from '../project/disk-full.ts';
 import { addWarnings, endRun, getRun, markRunning, recordEpoch, runDir, setPreprocessing } from './runs.ts';
 import { keepLeasesFresh, releaseRunLease, takeRunLease } from './run-lease.ts';
+import { clearFailureNote, reserveFailureNote, writeFailureNote } from './failure-note.ts';
 import { repairRun } from './run-recovery.ts';
 import { TensorCache } from './tensor-cache.ts';
 import { ModelThreads } from './parallel/peers.ts';
@@ -96,6 +97,8 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     return { status: 'failed', message: (e as Error).message };
   }
   const stopRefreshing = keepLeasesFresh(project, () => [runId]);
+  reserveFailureNote(dir);
+  let noteWritten = false;
   const run = getRun(db, runId);
   const config: TrainConfig = run.config;
   let cache: TensorCache | null = null;
@@ -244,8 +247,9 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     try {
       endRun(db, runId, 'failed', message);
     } catch (again) {
-      // A disk still full cannot take the failure either; the next open finds the run interrupted (run-recovery).
+      // A disk still full cannot take the failure either: the reserved note keeps the reason for the next open.
       if (!isDiskFull(again)) throw again;
+      noteWritten = writeFailureNote(dir, message);
     }
     return { status: 'failed', message };
   } finally {
@@ -254,6 +258,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     cache?.close();
     featureCache?.close();
     stopRefreshing();
+    if (!noteWritten) clearFailureNote(dir);
     releaseRunLease(project, runId);
   }
 }
