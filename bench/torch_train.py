@@ -132,6 +132,21 @@ def augmentation_on(aug):
     return aug.get("cropScale", 0) > 0 or aug.get("hflip") or aug.get("vflip") or aug.get("rotation", 0) > 0 or aug.get("brightness", 0) > 0 or aug.get("contrast", 0) > 0
 
 
+def train_epoch(model, opt, loss_fn, batches, epoch):
+    """One epoch over (x, y) batches, timed from the first batch to the last; prints the line the bench reads."""
+    total, seen = 0.0, 0
+    start = time.perf_counter()
+    for x, y in batches:
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(y)
+        seen += len(y)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"epoch": epoch, "images": seen, "seconds": seconds, "loss": total / max(seen, 1)}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", required=True)
@@ -171,22 +186,12 @@ def main():
                                              num_workers=args.workers, persistent_workers=args.workers > 0)
     for epoch in range(args.epochs):
         model.train()
-        total, seen = 0.0, 0
         if loader is not None:
             batches = iter(loader)
         else:
             order = torch.randperm(len(train_x))
             batches = ((norm(train_x[order[i:i + batch]]), train_y[order[i:i + batch]]) for i in range(0, len(train_x), batch))
-        start = time.perf_counter()
-        for x, y in batches:
-            opt.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(y)
-            seen += len(y)
-        seconds = time.perf_counter() - start
-        print(json.dumps({"epoch": epoch, "images": seen, "seconds": seconds, "loss": total / max(seen, 1)}), flush=True)
+        train_epoch(model, opt, loss_fn, batches, epoch)
     model.eval()
     correct = 0
     with torch.no_grad():

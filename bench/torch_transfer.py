@@ -24,7 +24,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from torch_train import read_idx  # bench/ is this script's own folder, first on sys.path
+from torch_train import read_idx, train_epoch  # bench/ is this script's own folder, first on sys.path
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -50,18 +50,8 @@ def finetune(x, y, batch, epochs):
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(x))
-        total, seen = 0.0, 0
-        start = time.perf_counter()
-        for i in range(0, len(x), batch):
-            idx = order[i:i + batch]
-            opt.zero_grad()
-            loss = loss_fn(model(norm(x[idx])), y[idx])
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-        seconds = time.perf_counter() - start
-        print(json.dumps({"epoch": epoch, "images": seen, "seconds": seconds, "loss": total / max(seen, 1)}), flush=True)
+        batches = ((norm(x[order[i:i + batch]]), y[order[i:i + batch]]) for i in range(0, len(x), batch))
+        train_epoch(model, opt, loss_fn, batches, epoch)
 
 
 def head(x, y, batch, epochs):
