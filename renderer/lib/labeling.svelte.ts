@@ -67,6 +67,11 @@ export class LabelingState {
   private expectedQuiet = 0;
   private reconcileTimer: ReturnType<typeof setTimeout> | undefined;
   private reconcileFirstAt = 0;
+  /**
+   * The image whose own single edit takes it out of the view (labeling in "Unlabeled"), while the cursor may still
+   * be on it: it stays until the cursor moves off, so a second key corrects it instead of hitting the next image.
+   */
+  private leaving: number | null = null;
   private toastSeq = 0;
 
   constructor() {
@@ -286,7 +291,8 @@ export class LabelingState {
    */
   private write(ids: number[], patch: EditPatch, send: (ids: number[]) => Promise<EditResult>, inexact: boolean): void {
     const items = this.loadedItems(ids);
-    const exact = !inexact && items.length === ids.length && !this.viewDependsOn(patch);
+    const leavesView = this.viewDependsOn(patch);
+    const exact = !inexact && items.length === ids.length && !leavesView;
     const deltas = countDeltas(items, patch);
     if (exact) this.expectedQuiet++;
     this.inFlight++;
@@ -305,7 +311,10 @@ export class LabelingState {
         // the Unlabeled view) waits for a pause in the typing, so a burst of keys is not a burst of reloads.
         if (!exact) {
           if (ids.length > 1) this.reconcileNow();
-          else this.scheduleReconcile();
+          else {
+            if (leavesView) this.leaving = ids[0]!;
+            this.scheduleReconcile();
+          }
         }
       } catch (e) {
         app.grid.settle(ids);
@@ -383,11 +392,30 @@ export class LabelingState {
       this.reconcileTimer = undefined;
       // Writes still on their way will bring their own event: wait for a quiet moment.
       if (this.inFlight > 0) this.scheduleReconcile();
+      else if (this.holding()) this.holdReconcile();
       else void this.reconcile();
     }, wait);
   }
 
+  /** Whether the cursor is still on the image its own edit takes out of the view (see `leaving`). */
+  private holding(): boolean {
+    if (this.leaving === null) return false;
+    if (this.focusedId() === this.leaving) return true;
+    this.leaving = null;
+    return false;
+  }
+
+  /** Looks again after a quiet interval; no query is made while the cursor stays. */
+  private holdReconcile(): void {
+    this.reconcileFirstAt = Date.now();
+    this.reconcileTimer = setTimeout(() => {
+      this.reconcileTimer = undefined;
+      this.scheduleReconcile();
+    }, RECONCILE_QUIET_MS);
+  }
+
   reconcileNow(): void {
+    this.leaving = null;
     clearTimeout(this.reconcileTimer);
     this.reconcileTimer = undefined;
     void this.reconcile();

@@ -64,6 +64,11 @@ export class MainPage {
     );
   }
 
+  /** The number of results the grid reports now. */
+  async gridTotal(): Promise<number> {
+    return Number(await this.page.getByTestId('grid').getAttribute('data-total'));
+  }
+
   async cellNames(): Promise<string[]> {
     return this.grid.locator('[data-testid="grid-cell"] .name').allInnerTexts();
   }
