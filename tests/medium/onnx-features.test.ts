@@ -5,7 +5,7 @@
 // Real project, real PNGs through sharp, a real small ONNX network, onnxruntime-node and tfjs on wasm.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -196,4 +196,25 @@ test('a stop during the onnxruntime feature pass ends the run as stopped', async
   assert.equal(r.epochs.length, 0);
   assert.ok(!r.statuses.includes('Computing features'), 'no TF.js pass after a stop');
   assert.deepEqual(r.warnings, []);
+});
+
+test('copying an ONNX backbone folder takes source.onnx along; a symlinked one is refused', async () => {
+  const copy = await core.dispatch('backbones:import', { path: folder(), name: 'resnet-copy' });
+  assert.equal(copy.name, 'resnet-copy');
+  const copied = join(dir, 'project', 'backbones', 'resnet-copy');
+  assert.deepEqual(readdirSync(copied).sort(), ['backbone.json', 'model.json', 'source.onnx', 'weights.bin']);
+  assert.deepEqual(JSON.parse(readFileSync(join(copied, 'backbone.json'), 'utf8')).onnx, JSON.parse(readFileSync(join(folder(), 'backbone.json'), 'utf8')).onnx);
+  assert.deepEqual(readFileSync(join(copied, 'source.onnx')), readFileSync(join(folder(), 'source.onnx')));
+  clearFeatures();
+  const r = await train({ ...headOnly, backbone: 'resnet-copy', epochs: 1, headEpochs: 1 });
+  assert.equal(r.result.status, 'finished', r.result.message);
+  assert.ok(r.statuses.some((s) => s.startsWith('Computing features (onnxruntime')), r.statuses.join(' | '));
+
+  // A folder from someone else whose source.onnx links elsewhere: nothing is imported.
+  const linked = join(dir, 'linked');
+  cpSync(folder(), linked, { recursive: true });
+  rmSync(join(linked, 'source.onnx'));
+  symlinkSync(join(folder(), 'source.onnx'), join(linked, 'source.onnx'));
+  await assert.rejects(core.dispatch('backbones:import', { path: linked, name: 'linked' }), /symbolic link/);
+  assert.ok(!readdirSync(join(dir, 'project', 'backbones')).includes('linked'));
 });
