@@ -38,7 +38,7 @@ test('an imported ONNX network is stored with its preprocessing and fine-tunes f
   assert.deepEqual([b.name, b.source, b.imageSize, b.channels], ['resnet-tiny', 'imported', 32, 3]);
   assert.equal(b.description, 'resnet18-tiny.onnx (ONNX, 10-class classifier dropped, imagenet preprocessing)');
   const folder = join(dir, 'project', 'backbones', 'resnet-tiny');
-  assert.deepEqual(readdirSync(folder).sort(), ['backbone.json', 'model.json', 'weights.bin']);
+  assert.deepEqual(readdirSync(folder).sort(), ['backbone.json', 'model.json', 'source.onnx', 'weights.bin']);
   const meta = JSON.parse(readFileSync(join(folder, 'backbone.json'), 'utf8'));
   assert.deepEqual(meta.normalization, { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
   assert.equal(meta.channelOrder, 'rgb');

@@ -156,7 +156,8 @@ export async function trainCommand(args: string[]): Promise<number> {
     const trainer = core.requireTrainer();
     let backend = '';
     const tty = process.stderr.isTTY;
-    // Runs whose progress counts are features being computed (the head-only phase), not images being decoded.
+    // Runs whose progress counts are features being computed (the head-only phase), not images being decoded; the
+    // status names the engine after it when that is onnxruntime ("Computing features (onnxruntime on 2 threads)").
     const featurePhase = new Set<number>();
     const off = core.on((event, payload) => {
       if (event !== 'training:event') return;
@@ -164,7 +165,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       if (!ids.has(e.runId)) return;
       if (e.kind === 'status' && e.message.startsWith('Training on ')) backend = e.message.slice('Training on '.length);
       if (e.kind === 'status') {
-        if (e.message === 'Computing features') featurePhase.add(e.runId);
+        if (e.message.startsWith('Computing features')) featurePhase.add(e.runId);
         else featurePhase.delete(e.runId);
       }
       if (json) {

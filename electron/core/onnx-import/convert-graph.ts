@@ -26,6 +26,8 @@ export interface ConvertedModel {
   /** The network up to its feature layer: the backbone. */
   features: tfl.LayersModel;
   featureLayer: string;
+  /** The ONNX value the feature layer computes: where onnxruntime's copy of the backbone is cut (feature-output.ts). */
+  featureValue: string;
   imageSize: number;
   channels: 1 | 3;
   classes: number;
@@ -201,5 +203,5 @@ export function convertGraph(graph: OnnxGraph, opts: ConvertOptions = {}): Conve
   if (feature.t.sourceLayer.getClassName() === 'InputLayer') throw new LoupeError('UNSUPPORTED', 'The model is a single linear layer on the pixels: it has no feature layers to reuse');
   const model = tfl.model({ inputs: input, outputs: output.t, name: 'onnx_import' });
   const features = tfl.model({ inputs: input, outputs: feature.t, name: 'onnx_backbone' });
-  return { model, features, featureLayer: feature.t.sourceLayer.name, imageSize: size, channels, classes: output.t.shape[1]!, inputName };
+  return { model, features, featureLayer: feature.t.sourceLayer.name, featureValue: lastClassifierInput, imageSize: size, channels, classes: output.t.shape[1]!, inputName };
 }

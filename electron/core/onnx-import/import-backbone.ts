@@ -14,12 +14,12 @@ import type { Project } from '../project/project.ts';
 import { backboneTarget, checkBackboneName, type BackboneInfo, type BackboneMeta } from '../training/backbones.ts';
 import { selectBackend } from '../training/backend.ts';
 import { saveModel } from '../training/checkpoint.ts';
+import { MAX_ONNX_BYTES, ONNX_SOURCE_FILE } from '../training/model-folder.ts';
 import { convertGraph } from './convert-graph.ts';
 import { readOnnx } from './onnx-read.ts';
 import { verifyConversion } from './verify.ts';
 
-/** Larger than any classifier a workstation fine-tunes (ResNet-152 is 240 MB); checked before reading. */
-export const MAX_ONNX_BYTES = 1024 ** 3;
+export { MAX_ONNX_BYTES } from '../training/model-folder.ts';
 
 export interface OnnxImportOptions {
   name?: string;
@@ -78,6 +78,7 @@ export async function importOnnxBackbone(project: Project, path: string, opts: O
     opts.progress?.(4, 4, 'Saving the backbone');
     // Checked again right before writing: another import may have taken the name meanwhile.
     const target = backboneTarget(project, name);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
     const meta: OnnxBackboneJson = {
       name,
       imageSize: converted.imageSize,
@@ -88,11 +89,14 @@ export async function importOnnxBackbone(project: Project, path: string, opts: O
       preprocess: preset,
       channelOrder: 'rgb',
       greyToRgb: converted.channels === 3,
-      source: { format: 'onnx', file: basename(file), sha256: createHash('sha256').update(bytes).digest('hex'), producer: graph.producer, opset: graph.opset },
+      source: { format: 'onnx', file: basename(file), sha256, producer: graph.producer, opset: graph.opset },
+      onnx: { file: ONNX_SOURCE_FILE, sha256, featureOutput: converted.featureValue },
       verification,
     };
     try {
-      await saveModel(target, converted.features, { 'backbone.json': JSON.stringify(meta, null, 2) });
+      // The original file stays with the converted one: the frozen head-only phase runs it on onnxruntime, which
+      // is several times faster than TF.js on wasm (training/onnx-features.ts).
+      await saveModel(target, converted.features, { 'backbone.json': JSON.stringify(meta, null, 2), [ONNX_SOURCE_FILE]: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
     } catch (e) {
       rmSync(target, { recursive: true, force: true });
       throw e;

@@ -11,8 +11,10 @@ import { LoupeError } from '../../../shared/contract.ts';
 import type { Normalization, TrainConfig } from '../../../shared/training.ts';
 import type { Project } from '../project/project.ts';
 import { checkpointDir } from './checkpoint-paths.ts';
-import { checkModelFolder, parseBackboneJson, parsePreprocessing, readJsonFile, readModelJson } from './model-folder.ts';
+import { type BackboneJson, checkModelFolder, MAX_ONNX_BYTES, parseBackboneJson, parsePreprocessing, readJsonFile, readModelJson } from './model-folder.ts';
 import { getRun, runDir } from './runs.ts';
+
+export type OnnxSource = NonNullable<BackboneJson['onnx']>;
 
 export interface BackboneMeta {
   name: string;
@@ -22,6 +24,8 @@ export interface BackboneMeta {
   /** The layer whose output feeds the new head; default: the input of the last Dense layer. */
   featureLayer?: string;
   description?: string;
+  /** An imported ONNX network's original file, kept in the folder for its features on onnxruntime (issue 12). */
+  onnx?: OnnxSource;
 }
 
 export interface BackboneInfo extends BackboneMeta {
@@ -60,6 +64,7 @@ function readMeta(dir: string, fallbackName: string): BackboneMeta {
     normalization: declared.normalization ?? { mean: new Array(channels).fill(0.5), std: new Array(channels).fill(0.25) },
     featureLayer: declared.featureLayer,
     description: declared.description,
+    ...(declared.onnx ? { onnx: declared.onnx } : {}),
   };
 }
 
@@ -187,8 +192,13 @@ export function importBackbone(project: Project, src: string, name?: string): Ba
   const meta = readMeta(dir, name ?? basename(dir));
   const finalName = checkBackboneName(name ?? meta.name);
   const manifest = JSON.parse(readFileSync(sourceFile(dir, 'model.json'), 'utf8')) as { weightsManifest: { paths: string[] }[] };
-  const files = ['model.json', ...manifest.weightsManifest.flatMap((g) => g.paths), ...['preprocessing.json'].filter((f) => exists(join(dir, f)))];
+  // An ONNX backbone's original file goes along (bounded like any import of one); without it, or too large, the
+  // copy computes its features on TF.js, so backbone.json then no longer names it.
+  const onnx = meta.onnx && exists(join(dir, meta.onnx.file)) && lstatSync(sourceFile(dir, meta.onnx.file)).size <= MAX_ONNX_BYTES ? meta.onnx : undefined;
+  const files = ['model.json', ...manifest.weightsManifest.flatMap((g) => g.paths), ...['preprocessing.json'].filter((f) => exists(join(dir, f))), ...(onnx ? [onnx.file] : [])];
   const sources = files.map((f) => [f, sourceFile(dir, f)] as const);
+  const { onnx: _declared, ...plain } = meta;
+  const copied: BackboneMeta = { ...plain, ...(onnx ? { onnx } : {}) };
   checkWeightFiles(dir);
   const target = backboneTarget(project, finalName);
   try {
@@ -196,12 +206,12 @@ export function importBackbone(project: Project, src: string, name?: string): Ba
       mkdirSync(dirname(join(target, rel)), { recursive: true });
       copyFileSync(file, join(target, rel));
     }
-    writeFileSync(join(target, 'backbone.json'), JSON.stringify({ ...meta, name: finalName }, null, 2));
+    writeFileSync(join(target, 'backbone.json'), JSON.stringify({ ...copied, name: finalName }, null, 2));
   } catch (e) {
     rmSync(target, { recursive: true, force: true });
     throw e;
   }
-  return { ...meta, name: finalName, source: 'imported', dir: target };
+  return { ...copied, name: finalName, source: 'imported', dir: target };
 }
 
 /** The config a backbone run trains with: the backbone's input size, channels and normalization win. */

@@ -14,10 +14,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Normalization, Preprocessing, TrainConfig } from '../../../shared/training.ts';
 import type { Project } from '../project/project.ts';
-import { findBackbone } from './backbones.ts';
+import { findBackbone, type BackboneInfo } from './backbones.ts';
 import type { InputShape } from '../images/model-input.ts';
 import { CachedSource, byContent, epochOrder, type DatasetItem, type SourceOptions } from './dataset.ts';
 import type { Batch, BatchSource } from './fit.ts';
+import { openOnnxFeatures, type FeatureEngine } from './onnx-features.ts';
 import { ModelThreads } from './parallel/peers.ts';
 import { predictShared } from './predict.ts';
 import { TensorCache } from './tensor-cache.ts';
@@ -71,6 +72,8 @@ export interface FeatureProgress {
   batchSize?: number;
   /** Threads holding `split.features` that share each batch (the backbone's pass is nearly all of the work). */
   threads?: ModelThreads | null;
+  /** Computes the features instead of `split.features` (onnxruntime on an ONNX backbone's original file). */
+  engine?: FeatureEngine | null;
 }
 
 /** Computes the features of the items not cached yet; returns how many were computed (the rest were hits). */
@@ -86,13 +89,14 @@ export async function computeFeatures(
   const missing = [...new Map(items.filter((it) => !features.has(it.sha256)).map((it) => [it.sha256, it])).values()];
   const source = new CachedSource(images, missing, shape, norm, { shuffle: false, seed: 0 });
   const ordered = byContent(missing);
-  const batchSize = o.batchSize ?? 32;
+  const batchSize = o.engine?.batchSize ?? o.batchSize ?? 32;
   let done = 0;
   o.progress?.(0, missing.length);
   for (const b of source.batches(0, batchSize)) {
     if (o.signal?.aborted) break;
     let values: Float32Array;
-    if (o.threads) values = await predictShared(split.features, o.threads, b.xs, b.n, source.shape, split.dim);
+    if (o.engine) values = await o.engine.run(b.xs, b.n);
+    else if (o.threads) values = await predictShared(split.features, o.threads, b.xs, b.n, source.shape, split.dim);
     else {
       const out = tf.tidy(() => split.features.predict(tf.tensor4d(b.xs, [b.n, ...source.shape])) as tf.Tensor);
       values = (await out.data()) as Float32Array;
@@ -172,34 +176,67 @@ export async function cachedHead(
     preprocessing: Preprocessing;
     signal?: AbortSignal;
     status?: (message: string) => void;
+    /** Adds to the run's warnings: why the features were not computed on onnxruntime. */
+    warn?: (message: string) => void;
     prepare?: (done: number, total: number) => void;
     /** The run's threads (one per core on wasm and cpu) and backend: the features are computed on all of them. */
     threads?: number;
     backend?: string;
   },
 ): Promise<CachedHead | null> {
+  let info: BackboneInfo;
   let digest: string;
   try {
-    digest = backboneDigest(findBackbone(project, config.backbone!).dir);
+    info = findBackbone(project, config.backbone!);
+    digest = backboneDigest(info.dir);
   } catch {
     return null;
   }
   const split = splitHead(t);
+  // The key leaves out which engine computes the features: onnxruntime's and TF.js's agree within float32 rounding.
   const cache = new TensorCache(project.cacheDir, { key: featureCacheKey(digest, split.featureLayer, d.preprocessing), rowBytes: split.dim * 4 });
   const used = [...d.train, ...d.val];
   const missing = used.filter((it) => !cache.has(it.sha256)).length;
-  // The Train view shows the status with the prepare counts as a bar: "Computing features ▓▓░ 812/2000".
-  d.status?.(missing ? 'Computing features' : `Features of all ${used.length} images are cached`);
-  const batchSize = Math.max(config.batchSize, 32);
-  // A thread costs a second or so to start (a tfjs instance and the backbone): not for a handful of images.
-  const count = d.threads ?? 1;
-  const threads = count > 1 && d.backend && missing > 8 * count ? await ModelThreads.start(count - 1, d.backend, split.features, split.dim, null) : null;
-  let computed: number;
-  try {
-    computed = await computeFeatures(split, d.cache, cache, used, d.shape, d.normalization, { signal: d.signal, batchSize, progress: d.prepare, threads });
-  } finally {
-    await threads?.close();
+  const fallBack = (e: unknown) => {
+    const message = `onnxruntime could not compute the features (${(e as Error).message}); computing them on TF.js instead`;
+    d.status?.(message);
+    d.warn?.(message);
+  };
+  let engine: FeatureEngine | null = null;
+  if (missing && info.onnx) {
+    try {
+      engine = await openOnnxFeatures(info.dir, info.onnx, d.shape.imageSize, d.shape.channels, split.dim);
+    } catch (e) {
+      fallBack(e);
+    }
   }
+  const computeOn = (engine: FeatureEngine | null, threads: ModelThreads | null) =>
+    computeFeatures(split, d.cache, cache, used, d.shape, d.normalization, { signal: d.signal, batchSize: Math.max(config.batchSize, 32), progress: d.prepare, threads, engine });
+  let computed = 0;
+  if (engine) {
+    // The Train view shows the status with the prepare counts as a bar: "Computing features ▓▓░ 812/2000".
+    d.status?.(`Computing features (${engine.label})`);
+    try {
+      computed = await computeOn(engine, null);
+    } catch (e) {
+      // A stop while onnxruntime ran is a stop, not a reason to start over on TF.js.
+      if (!d.signal?.aborted) fallBack(e);
+    } finally {
+      await engine.close();
+    }
+  }
+  const left = used.filter((it) => !cache.has(it.sha256)).length;
+  if (left && !d.signal?.aborted) {
+    d.status?.('Computing features');
+    // A thread costs a second or so to start (a tfjs instance and the backbone): not for a handful of images.
+    const count = d.threads ?? 1;
+    const threads = count > 1 && d.backend && left > 8 * count ? await ModelThreads.start(count - 1, d.backend, split.features, split.dim, null) : null;
+    try {
+      computed += await computeOn(null, threads);
+    } finally {
+      await threads?.close();
+    }
+  } else if (!missing) d.status?.(`Features of all ${used.length} images are cached`);
   const balanced = config.imbalance === 'sampling';
   return {
     model: split.head,

@@ -200,6 +200,9 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
       let seen = 0;
       let batch = 0;
       const clock = o.timing ? stopwatch(o.timing) : null;
+      // Before the first batch is read: a stop during the feature pass leaves features uncomputed, and reading
+      // them would fail the run instead of stopping it.
+      if (o.signal?.aborted) return { status: 'stopped', state, message: 'Stopped by the user' };
       const it = train.batches(epoch, o.batchSize)[Symbol.iterator]();
       let next = it.next();
       clock?.('prepare');

@@ -17,6 +17,10 @@ export const MAX_MODEL_JSON_BYTES = 32 * 1024 * 1024;
 /** All weights together: far above any model Loupe trains or fine-tunes, far below what would exhaust memory. */
 export const MAX_WEIGHTS_BYTES = 1024 * 1024 * 1024;
 export const MAX_CLASSES = 10_000;
+/** Larger than any classifier a workstation fine-tunes (ResNet-152 is 240 MB); checked before reading. */
+export const MAX_ONNX_BYTES = 1024 ** 3;
+/** An ONNX backbone keeps its original file under this name, for its frozen features on onnxruntime (issue 12). */
+export const ONNX_SOURCE_FILE = 'source.onnx';
 /** The same bounds as a training config's input (shared/training.ts). */
 export const MIN_IMAGE_SIZE = 16;
 export const MAX_IMAGE_SIZE = 512;
@@ -244,6 +248,12 @@ const backboneJsonSchema = z
     normalization: normalizationSchema.optional(),
     featureLayer: z.string().min(1).max(200).optional(),
     description: z.string().max(2000).optional(),
+    // Only Loupe's own file name (so never a path out of the folder), its checksum and the graph value to cut at.
+    // Anything else, or nothing, only means the features are computed on TF.js: the backbone still loads.
+    onnx: z
+      .object({ file: z.literal(ONNX_SOURCE_FILE), sha256: z.string().regex(/^[0-9a-f]{64}$/), featureOutput: z.string().min(1).max(1000) })
+      .optional()
+      .catch(undefined),
   })
   .passthrough();
 

@@ -199,7 +199,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
       optimizerWeights = undefined;
       const resumeArg = state ? { state: { ...state, earlyStop: at > phaseStart ? state.earlyStop : { ...state.earlyStop, badEpochs: 0 } }, optimizerWeights: carry ?? [] } : undefined;
       const onFeatures = p === 0 && t && o.featureCache !== false && !augmentationOn(config.augment);
-      const head = onFeatures ? await cachedHead(project, config, t, { cache, train, val, shape, normalization, preprocessing, signal: o.signal, status: o.events?.status, prepare: o.events?.prepare, threads, backend: o.backend }) : null;
+      const head = onFeatures ? await cachedHead(project, config, t, { cache, train, val, shape, normalization, preprocessing, signal: o.signal, status: o.events?.status, warn: (m) => addWarnings(db, runId, [m]), prepare: o.events?.prepare, threads, backend: o.backend }) : null;
       if (head) featureCache = head.cache;
       end = await fit(head?.model ?? model, head?.train ?? trainSource, head ? head.val : valSource, {
         epochs: phase.until,
