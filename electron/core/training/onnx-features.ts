@@ -10,7 +10,6 @@ import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { featureOutputModel } from '../onnx-import/feature-output.ts';
 import type { OnnxSource } from './backbones.ts';
 import { MAX_ONNX_BYTES, readBounded } from './model-folder.ts';
@@ -57,6 +56,9 @@ function readFeatureModel(dir: string, onnx: OnnxSource): Uint8Array {
 /** Opens the backbone's ONNX file on onnxruntime, for images of `size`×`size`×`channels` giving `dim` features. */
 export async function openOnnxFeatures(dir: string, onnx: OnnxSource, size: number, channels: number, dim: number): Promise<FeatureEngine> {
   const model = readFeatureModel(dir, onnx);
+  // Loaded here, not at the top: a training run that never uses it does not pay for the native add-on, and an
+  // add-on that cannot load is one more reason to fall back on TF.js instead of a trainer that cannot start.
+  const ort = await import('onnxruntime-node');
   const threads = availableParallelism();
   const session = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1 });
   const meta = session.inputMetadata[0];
