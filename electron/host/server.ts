@@ -25,6 +25,8 @@ export const MAX_BODY_BYTES = MAX_CALL_BYTES;
  */
 const DRAIN_OVERSIZED_BYTES = 4 * MAX_BODY_BYTES;
 const DRAIN_OVERSIZED_MS = 10_000;
+/** How long a stopping host lets the requests it is answering finish before it cuts their connections. */
+const CLOSE_GRACE_MS = 2000;
 const STATUS: Record<ErrorCode, number> = {
   VALIDATION: 400,
   BAD_INPUT: 400,
@@ -235,10 +237,22 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     server,
     close: async () => {
       unsubscribe();
-      for (const ws of sockets) ws.terminate();
+      // Stop taking connections first (Node also ends idle keep-alive ones here): a page that sees its socket
+      // close and asks again is refused, "host gone", instead of accepted and cut. Requests already being
+      // answered get their reply; only what is still open after CLOSE_GRACE_MS is cut (it used to be cut at once,
+      // which a page saw as ERR_CONNECTION_RESET on a call it had every right to an answer to).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const ws of sockets) ws.close(1001, 'Loupe host stopping');
       wss.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // A connection whose last reply went out stays open for keep-alive: end each as soon as it is idle.
+      const idle = setInterval(() => server.closeIdleConnections(), 50);
+      const cut = setTimeout(() => {
+        for (const ws of sockets) ws.terminate();
+        server.closeAllConnections();
+      }, CLOSE_GRACE_MS);
+      await closed;
+      clearInterval(idle);
+      clearTimeout(cut);
     },
   };
 }

@@ -45,6 +45,8 @@ test('events resume after the host restarts', async () => {
   await main.root.waitFor();
   await main.waitForCount('all', 0);
 
+  // The page's start-up calls (jobs, counts) are done: what follows is the host going away, not a start cut short.
+  await page.waitForLoadState('networkidle');
   assert.deepEqual(problems, [], 'a normal start logs no errors');
   const port = Number(new URL(served.origin).port);
   const token = served.token;

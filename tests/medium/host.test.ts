@@ -189,3 +189,34 @@ test('methods that need a project say so when none is open', async () => {
   }
   await bare.shutdown();
 });
+
+test('a host that stops answers the calls it has begun, then refuses new connections', async () => {
+  const stopping = await startHost({ core, staticDir, log: (line) => logged.push(line) });
+  const body = JSON.stringify({});
+  let closed: Promise<void> | undefined;
+  // A call in flight as the host stops: its headers are in, the body is still on its way.
+  const reply = new Promise<number>((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: stopping.port, path: '/api/app:info', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(body.length), [TOKEN_HEADER]: stopping.token } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.flushHeaders();
+    stopping.server.once('request', () => {
+      closed = stopping.close();
+      setTimeout(() => req.end(body), 50);
+    });
+  });
+  assert.equal(await reply, 200, 'the call begun before the stop gets its answer, not a reset');
+  const t0 = performance.now();
+  await closed;
+  // Its connection was let go once answered, not held to the end of the grace period.
+  assert.ok(performance.now() - t0 < 1000, `the host took ${(performance.now() - t0).toFixed(0)} ms more to stop`);
+  await assert.rejects(
+    new Promise((resolve, reject) => request({ host: '127.0.0.1', port: stopping.port, path: '/', method: 'GET', agent: false }, resolve).on('error', reject).end()),
+    (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED',
+  );
+});
