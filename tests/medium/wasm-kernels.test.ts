@@ -421,7 +421,10 @@ test('a model with batch norm, residual add, stride 2, depthwise convs and GAP h
 test('a tf.layers LeNet fits on wasm: loss falls, memory stays flat', async (t) => {
   assert.equal(tf.getBackend(), 'wasm');
   const model = lenet(16, 2);
-  model.compile({ optimizer: tf.train.momentum(0.05, 0.9), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  // A rate the recipe converges at whatever the dropout draws: at 0.05 with momentum 0.9, 3–4 fits in 40 blew up
+  // in the last epochs on cpu and wasm alike (loss ~0 → 8), a property of the recipe, not of the kernels.
+  // At 0.01 the last loss was at most 0.03 of the first in 90 fits on both backends.
+  model.compile({ optimizer: tf.train.momentum(0.01, 0.9), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const { x, y } = stripes(64, 16, 1);
   const losses: number[] = [];
   const tensorsPerEpoch: number[] = [];
