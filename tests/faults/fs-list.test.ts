@@ -36,11 +36,13 @@ function mount(args: string[], dir: string): string | null {
 /**
  * A FUSE mount whose server never answers: the kernel holds every stat, open or readdir under it until the
  * connection is aborted, as with a network share whose server went away. Mounted with mount(8) on a /dev/fuse
- * descriptor that a sleeping shell holds and never reads (we run as root; no FUSE library is needed).
+ * descriptor that a sleeping shell holds and never reads (we run as root; no FUSE library is needed). `-i`: where
+ * fuse3 is installed, mount(8) would hand the source to its mount.fuse helper, which tries to run it as the file
+ * system's program and fails (the test then skipped in CI without saying more than "nowhere: not found").
  */
 async function hungMount(dir: string): Promise<string | null> {
   mkdirSync(dir, { recursive: true });
-  fuseHolder = spawn('bash', ['-c', `exec 3<>/dev/fuse && mount -t fuse -o fd=3,rootmode=40000,user_id=0,group_id=0 nowhere "$0" && echo mounted && exec sleep 100000`, dir], {
+  fuseHolder = spawn('bash', ['-c', `exec 3<>/dev/fuse && mount -i -t fuse -o fd=3,rootmode=40000,user_id=0,group_id=0 nowhere "$0" && echo mounted && exec sleep 100000`, dir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
