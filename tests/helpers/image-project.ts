@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
+import { writeShapeImages } from './shape-images.ts';
 import { createRuns } from '../../electron/core/training/run-service.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
 import { runEvaluation } from '../../electron/core/evaluation/evaluate.ts';
@@ -13,6 +14,18 @@ export async function projectWithImages(root: string, name: string, images: stri
   core.openProject(join(root, name), { create: true });
   const { jobId } = await core.dispatch('import:start', { folders: [images], labels: 'folders' });
   assert.equal((await core.jobs.wait(jobId)).state, 'succeeded');
+  return core;
+}
+
+/**
+ * A project of `images` shape images (two classes) split 67/33/0, with the ONNX fixture `onnxFile` imported as
+ * backbone `name`: the set-up of the feature-cache tests.
+ */
+export async function projectWithOnnxBackbone(root: string, images: number, onnxFile: string, name: string): Promise<LoupeCore> {
+  await writeShapeImages(join(root, 'images'), images / 2);
+  const core = await projectWithImages(root, 'project', join(root, 'images'));
+  await core.dispatch('splits:assign', { ratios: [0.67, 0.33, 0], seed: 1 });
+  await core.dispatch('backbones:import', { path: onnxFile, name, preprocess: 'imagenet' });
   return core;
 }
 

@@ -18,8 +18,7 @@ import { checkpointDir, loadModel } from '../../electron/core/training/checkpoin
 import { runDir } from '../../electron/core/training/runs.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { projectWithImages } from '../helpers/image-project.ts';
-import { writeShapeImages } from '../helpers/shape-images.ts';
+import { projectWithOnnxBackbone } from '../helpers/image-project.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/onnx/', import.meta.url));
 let dir = '';
@@ -72,10 +71,7 @@ before(async () => {
   await tf.setBackend('wasm');
   registerWasmTrainingKernels();
   dir = tempDir();
-  await writeShapeImages(join(dir, 'images'), IMAGES / 2);
-  core = await projectWithImages(dir, 'project', join(dir, 'images'));
-  await core.dispatch('splits:assign', { ratios: [0.67, 0.33, 0], seed: 1 });
-  await core.dispatch('backbones:import', { path: join(fixtures, 'mobilenetv2-tiny.onnx'), name: 'mnv2', preprocess: 'imagenet' });
+  core = await projectWithOnnxBackbone(dir, IMAGES, join(fixtures, 'mobilenetv2-tiny.onnx'), 'mnv2');
 });
 
 test('the head trains on cached features exactly as on images, and the next run hits the cache', async () => {

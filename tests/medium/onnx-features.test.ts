@@ -24,8 +24,7 @@ import { seededRandom } from '../../shared/random.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
 import { tinyClassifier } from '../helpers/onnx-graphs.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { projectWithImages } from '../helpers/image-project.ts';
-import { writeShapeImages } from '../helpers/shape-images.ts';
+import { projectWithOnnxBackbone } from '../helpers/image-project.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/onnx/', import.meta.url));
 let dir = '';
@@ -70,10 +69,7 @@ before(async () => {
   await tf.setBackend('wasm');
   registerWasmTrainingKernels();
   dir = tempDir();
-  await writeShapeImages(join(dir, 'images'), IMAGES / 2);
-  core = await projectWithImages(dir, 'project', join(dir, 'images'));
-  await core.dispatch('splits:assign', { ratios: [0.67, 0.33, 0], seed: 1 });
-  await core.dispatch('backbones:import', { path: join(fixtures, 'resnet18-tiny.onnx'), name: 'resnet', preprocess: 'imagenet' });
+  core = await projectWithOnnxBackbone(dir, IMAGES, join(fixtures, 'resnet18-tiny.onnx'), 'resnet');
 });
 
 test('the cut model outputs the feature value; a value the graph does not compute is refused', async () => {
