@@ -5,6 +5,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { DataType } from '../export/onnx/onnx-proto.ts';
+import { batchNormalization } from '../training/kernels/batch-norm.ts';
 import type { ConvertContext, Value } from './convert-graph.ts';
 import type { OnnxNode, OnnxTensor } from './onnx-read.ts';
 import { convKernel, denseKernel, depthwiseKernel } from './weights-layout.ts';
@@ -60,7 +61,7 @@ const batchNorm: Converter = (ctx, node) => {
   const x = ctx.value(node, 0);
   if (ctx.int(node, 'training_mode', 0)) throw ctx.fail(node, 'training-mode batch normalization is not supported');
   const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => ctx.weight(node, i, 1).floats);
-  const layer = tfl.layers.batchNormalization({
+  const layer = batchNormalization({
     name: ctx.layerName(node, 'bn'),
     axis: -1,
     epsilon: ctx.float(node, 'epsilon', 1e-5),

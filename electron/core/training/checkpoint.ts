@@ -8,6 +8,8 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+// Registers Loupe's BatchNormalization under tfjs's name: checkpoints load with its training pass.
+import './kernels/batch-norm.ts';
 import type { EpochMetrics, Preprocessing } from '../../../shared/training.ts';
 import type { FitState } from './fit.ts';
 

@@ -7,6 +7,7 @@
  * from the run's seed, so the same seed builds the same model and results compare with the seed's recipes.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
+import { batchNormalization } from './kernels/batch-norm.ts';
 import type { TrainConfig } from '../../../shared/training.ts';
 
 export interface ModelSpec {
@@ -117,7 +118,7 @@ export function customCnn(spec: ModelSpec): tfl.LayersModel {
 
 function batchNorm(x: SymbolicTensor, name: string): SymbolicTensor {
   // PyTorch's defaults: momentum 0.1 (tfjs counts it the other way: 0.9), eps 1e-5.
-  return tfl.layers.batchNormalization({ name, momentum: 0.9, epsilon: 1e-5 }).apply(x) as SymbolicTensor;
+  return batchNormalization({ name, momentum: 0.9, epsilon: 1e-5 }).apply(x) as SymbolicTensor;
 }
 
 function relu(x: SymbolicTensor, name: string): SymbolicTensor {

@@ -5,7 +5,9 @@
 //    forward convolution (conv-geometry.ts has the identities);
 //  - MaxPoolGrad: a single JS pass over the wasm heap instead of the stock kernel;
 //  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags;
-//  - Identity: shares its input's data instead of copying it (identity.ts).
+//  - Identity: shares its input's data instead of copying it (identity.ts);
+//  - LoupeBatchNormTrain/Grad (names of ours): batch normalization's training pass and gradient, one JS pass
+//    each way over the wasm heap, run by the BatchNormalization layer of batch-norm.ts.
 // Everything else our models' gradients need (AvgPoolGrad, Step for relu, FusedBatchNorm's composed gradient,
 // Mean for global average pooling, softmax cross-entropy, dropout, Adam/RMSprop updates) exists on wasm;
 // tests/medium/wasm-kernels.test.ts profiles real training steps to keep that true.
@@ -13,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Imported for its side effect first: the wasm package registers its stock kernels on import, and ours must
 // come after them (or a later import would put the stock Conv2DBackpropInput/MaxPoolGrad back over ours).
 import '@tensorflow/tfjs-backend-wasm';
+import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN, batchNormGrad, batchNormTrain } from './batch-norm-kernels.ts';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv2d-grads.ts';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-grads.ts';
 import { sharedIdentity } from './identity.ts';
@@ -40,6 +43,8 @@ const providers: readonly Provider[] = [
   { kernelName: tf.BatchMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf._FusedMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf.Identity, build: (stock) => stock && sharedIdentity(stock.kernelFunc), wrapsStock: true },
+  { kernelName: BATCH_NORM_TRAIN, build: () => asKernel(batchNormTrain) },
+  { kernelName: BATCH_NORM_GRAD, build: () => asKernel(batchNormGrad) },
 ];
 
 /** Names of the kernels this module provides for 'wasm'. */

@@ -8,6 +8,8 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { activateBackend } from '../backend.ts';
+// Registers Loupe's BatchNormalization under tfjs's name: the thread's copy of the model loads with its training pass.
+import '../kernels/batch-norm.ts';
 import { shardGradients, type ShardContext } from '../step.ts';
 import { runFrozenLayersInInferenceMode } from '../transfer.ts';
 import type { FromGradientThread, ToGradientThread } from './protocol.ts';

@@ -1,0 +1,215 @@
+// Loupe's BatchNormalization (electron/core/training/kernels/batch-norm.ts): its training pass and closed-form
+// gradient — the fused kernels on wasm, the composed ops on cpu — against tfjs's own layer on the cpu backend,
+// with the same weights: loss, every weight gradient, the input gradient and the moving statistics. Saved models
+// stay plain tfjs BatchNormalization layers.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
+import { BatchNormalization, batchNormalization } from '../../electron/core/training/kernels/batch-norm.ts';
+
+const TOLERANCE = 1e-4;
+
+before(async () => {
+  tf.env().set('PROD', true);
+  registerWasmTrainingKernels();
+  assert.ok(await tf.setBackend('wasm'));
+});
+
+function values(n: number, seed: number, scale = 1, offset = 0): Float32Array {
+  const out = new Float32Array(n);
+  let s = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 31 - 1) * scale + offset;
+  }
+  return out;
+}
+
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / Math.max(den, 1e-6);
+}
+
+type Factory = (args: { name: string; momentum: number; epsilon: number }) => tfl.layers.Layer;
+const stock: Factory = (a) => tfl.layers.batchNormalization(a);
+const ours: Factory = (a) => batchNormalization(a);
+
+/** conv → BN → relu → conv → BN → relu → GAP → dense → BN (rank 2) → relu → dense → softmax; fixed weights. */
+function net(bn: Factory, size: number, channels: number): tfl.LayersModel {
+  const input = tfl.input({ shape: [size, size, channels] });
+  let x = tfl.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false, name: 'c1' }).apply(input) as tfl.SymbolicTensor;
+  x = bn({ name: 'bn1', momentum: 0.9, epsilon: 1e-5 }).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.reLU().apply(x) as tfl.SymbolicTensor;
+  // No bias before a batch norm: its true gradient is zero, and comparing two roundings of zero says nothing.
+  x = tfl.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'c2' }).apply(x) as tfl.SymbolicTensor;
+  x = bn({ name: 'bn2', momentum: 0.9, epsilon: 1e-5 }).apply(x) as tfl.SymbolicTensor;
+  // A nonlinearity after each batch norm: through linear layers alone a BN's input gradient sums to zero, and
+  // so would the β gradient of the BN before it.
+  x = tfl.layers.reLU().apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.dense({ units: 5, useBias: false, name: 'd' }).apply(x) as tfl.SymbolicTensor;
+  x = bn({ name: 'bn3', momentum: 0.9, epsilon: 1e-5 }).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.reLU().apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.dense({ units: 4, name: 'out' }).apply(x) as tfl.SymbolicTensor;
+  const out = tfl.layers.softmax().apply(x) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: out });
+  // The same weights in every copy; BN scales and shifts away from 1 and 0 so their gradients matter.
+  model.setWeights(model.weights.map((w, i) => tf.tensor(values(w.shape.reduce((a, d) => a * d!, 1), 100 + i, 0.5, w.name.includes('variance') ? 1 : 0), w.shape as number[])));
+  return model;
+}
+
+interface StepResult {
+  loss: number;
+  grads: [string, Float32Array][];
+  inputGrad: Float32Array;
+  moving: [string, Float32Array][];
+}
+
+async function trainingStep(backend: string, bn: Factory, x: Float32Array, shape: [number, number, number, number]): Promise<StepResult> {
+  const previous = tf.getBackend();
+  await tf.setBackend(backend);
+  try {
+    const model = net(bn, shape[1], shape[3]);
+    const xs = tf.tensor(x, shape);
+    const ys = tf.oneHot(tf.tensor1d([...Array(shape[0]).keys()].map((i) => i % 4), 'int32'), 4);
+    const loss = (input: tf.Tensor) => tf.losses.softmaxCrossEntropy(ys, model.apply(input, { training: true }) as tf.Tensor) as tf.Scalar;
+    const { value, grads } = tf.variableGrads(() => loss(xs));
+    const inputGrad = tf.grad((input: tf.Tensor) => loss(input))(xs);
+    const result: StepResult = {
+      loss: value.dataSync()[0]!,
+      grads: Object.entries(grads).map(([k, g]) => [k.replace(/_\d+$/, ''), g.dataSync() as Float32Array]),
+      inputGrad: inputGrad.dataSync() as Float32Array,
+      moving: model.weights.filter((w) => w.name.includes('moving')).map((w) => [w.name, w.read().dataSync() as Float32Array]),
+    };
+    tf.dispose([xs, ys, value, inputGrad, ...Object.values(grads)]);
+    model.dispose();
+    return result;
+  } finally {
+    await tf.setBackend(previous);
+  }
+}
+
+function assertSame(got: StepResult, want: StepResult, what: string, tolerance = TOLERANCE): number {
+  assert.ok(Math.abs(got.loss - want.loss) < 1e-5 * Math.max(1, Math.abs(want.loss)), `${what}: loss ${got.loss} vs ${want.loss}`);
+  assert.equal(got.grads.length, want.grads.length, what);
+  let worst = 0;
+  const check = (name: string, a: Float32Array, b: Float32Array) => {
+    const err = relativeError(a, b);
+    worst = Math.max(worst, err);
+    assert.ok(err < tolerance, `${what}: ${name} relative error ${err}`);
+  };
+  got.grads.forEach(([name, g], i) => check(`gradient ${name}`, g, want.grads[i]![1]));
+  check('input gradient', got.inputGrad, want.inputGrad);
+  // Moving statistics are updated twice per step here (variableGrads and grad each run the forward pass).
+  got.moving.forEach(([name, m], i) => check(name, m, want.moving[i]![1]));
+  return worst;
+}
+
+test('training steps match tfjs\'s own layer: loss, weight and input gradients, moving statistics', async (t) => {
+  const shape: [number, number, number, number] = [5, 9, 9, 3];
+  const x = values(shape.reduce((a, b) => a * b), 7);
+  const reference = await trainingStep('cpu', stock, x, shape);
+  assert.equal(reference.grads.length, 11, 'two convs, two dense layers (one bias) and three batch norms (γ, β each)');
+  const fused = assertSame(await trainingStep('wasm', ours, x, shape), reference, 'wasm (fused kernels)');
+  const composed = assertSame(await trainingStep('cpu', ours, x, shape), reference, 'cpu (composed ops)');
+  t.diagnostic(`worst relative error: fused ${fused.toExponential(2)}, composed ${composed.toExponential(2)}`);
+});
+
+test('activations far from zero (a raw CT slice in Hounsfield units) keep their variance and gradients', async () => {
+  // Mean ~1000, spread ~1: a naive Σx² − N·μ² in float32 loses every digit of the variance. One layer on its own,
+  // against the formulas in float64 (a conv in front would add each backend's own float32 rounding of 1000·w).
+  const [n, c] = [50, 3];
+  const x = values(n * c, 11, 1, 1000);
+  const r = values(n * c, 12);
+  const gamma = [0.5, 1, 2];
+  const beta = [0.1, -0.2, 0.3];
+  const want = { dx: new Float64Array(n * c), dGamma: [0, 0, 0], dBeta: [0, 0, 0], variance: [0, 0, 0] };
+  for (let ch = 0; ch < c; ch++) {
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += x[i * c + ch]! / n;
+    let variance = 0;
+    for (let i = 0; i < n; i++) variance += (x[i * c + ch]! - mean) ** 2 / n;
+    const sigma = Math.sqrt(variance + 1e-5);
+    const xhat = (i: number) => (x[i * c + ch]! - mean) / sigma;
+    for (let i = 0; i < n; i++) {
+      want.dBeta[ch]! += r[i * c + ch]!;
+      want.dGamma[ch]! += r[i * c + ch]! * xhat(i);
+    }
+    for (let i = 0; i < n; i++) want.dx[i * c + ch] = (gamma[ch]! / sigma) * (r[i * c + ch]! - want.dBeta[ch]! / n - (xhat(i) * want.dGamma[ch]!) / n);
+    want.variance[ch] = 0.9 * 1 + 0.1 * variance;
+  }
+  for (const backend of ['wasm', 'cpu']) {
+    await tf.setBackend(backend);
+    const layer = batchNormalization({ name: 'bn', momentum: 0.9, epsilon: 1e-5 });
+    const input = tfl.input({ shape: [c] });
+    const model = tfl.model({ inputs: input, outputs: layer.apply(input) as tfl.SymbolicTensor });
+    model.setWeights([tf.tensor1d(gamma), tf.tensor1d(beta), tf.zeros([c]), tf.ones([c])]);
+    const xs = tf.tensor2d(x, [n, c]);
+    const rs = tf.tensor2d(r, [n, c]);
+    const f = (t: tf.Tensor) => tf.sum(tf.mul(model.apply(t, { training: true }) as tf.Tensor, rs)) as tf.Scalar;
+    const dx = tf.grad(f)(xs);
+    const movingVariance = model.weights.find((w) => w.name.includes('moving_variance'))!.read().dataSync();
+    const { grads } = tf.variableGrads(() => f(xs));
+    const byName = (part: string) => Object.entries(grads).find(([k]) => k.includes(part))![1].dataSync();
+    assert.ok(relativeError(dx.dataSync(), want.dx) < 1e-3, `${backend}: dx ${relativeError(dx.dataSync(), want.dx)}`);
+    assert.ok(relativeError(byName('gamma'), want.dGamma) < 1e-3, `${backend}: dγ`);
+    assert.ok(relativeError(byName('beta'), want.dBeta) < 1e-4, `${backend}: dβ`);
+    assert.ok(relativeError(movingVariance, want.variance) < 1e-4, `${backend}: moving variance ${[...movingVariance]} vs ${want.variance}`);
+    tf.dispose([xs, rs, dx, ...Object.values(grads)]);
+    model.dispose();
+  }
+  await tf.setBackend('wasm');
+});
+
+test('the wasm path runs one kernel each way, not the composed ops', async () => {
+  const model = net(ours, 8, 2);
+  const xs = tf.tensor(values(2 * 8 * 8 * 2, 3), [2, 8, 8, 2]);
+  const profile = await tf.profile(() => {
+    const { value, grads } = tf.variableGrads(() => tf.sum(model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar);
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+  const names = profile.kernels.map((k) => k.name);
+  assert.equal(names.filter((n) => n === 'LoupeBatchNormTrain').length, 3);
+  assert.equal(names.filter((n) => n === 'LoupeBatchNormGrad').length, 3);
+  assert.ok(!names.includes('Tile') && !names.includes('FusedBatchNorm'), `no tiled or composed batch norm: ${[...new Set(names)].join(' ')}`);
+  xs.dispose();
+  model.dispose();
+});
+
+test('repeated training steps leak no tensors', () => {
+  const model = net(ours, 8, 2);
+  const xs = tf.tensor(values(2 * 8 * 8 * 2, 3), [2, 8, 8, 2]);
+  const step = () => tf.tidy(() => tf.variableGrads(() => tf.sum(model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar).value.dataSync());
+  step();
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 5; i++) step();
+  assert.equal(tf.memory().numTensors, before);
+  xs.dispose();
+  model.dispose();
+});
+
+test('a saved model is plain tfjs: class name BatchNormalization, and it loads back as Loupe\'s layer with the same outputs', async () => {
+  const model = net(ours, 8, 2);
+  const json = JSON.stringify(model.toJSON(null, false));
+  assert.ok(!/Loupe/i.test(json));
+  assert.equal((json.match(/"class_name":"BatchNormalization"/g) ?? []).length, 3);
+  const saved = await new Promise<tf.io.ModelArtifacts>((resolve) => void model.save(tf.io.withSaveHandler(async (a) => (resolve(a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }))));
+  const loaded = await tfl.loadLayersModel(tf.io.fromMemory(saved));
+  assert.ok(loaded.layers.filter((l) => l.getClassName() === 'BatchNormalization').every((l) => l instanceof BatchNormalization));
+  const xs = tf.tensor(values(2 * 8 * 8 * 2, 5), [2, 8, 8, 2]);
+  const a = (model.predict(xs) as tf.Tensor).dataSync();
+  const b = (loaded.predict(xs) as tf.Tensor).dataSync();
+  assert.ok(relativeError(b, a) < 1e-6);
+  tf.dispose(xs);
+  model.dispose();
+  loaded.dispose();
+});
