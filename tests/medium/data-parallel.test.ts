@@ -4,6 +4,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
@@ -14,11 +15,11 @@ import { addGradients, fit, type BatchSource, type FitOptions, type StepPhase } 
 import { buildModel } from '../../electron/core/training/models.ts';
 import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
 import { predictRows, predictRowsShared } from '../../electron/core/training/predict.ts';
-import { trainingThreads } from '../../electron/core/training/parallel/threads.ts';
+import { multiplyAddsPerImage, trainingThreads } from '../../electron/core/training/parallel/threads.ts';
 import { createRuns, rerun } from '../../electron/core/training/run-service.ts';
 import { getRun, runDir } from '../../electron/core/training/runs.ts';
 import { loadModel, checkpointDir } from '../../electron/core/training/checkpoint.ts';
-import { trainConfigSchema, type TrainConfigInput } from '../../shared/training.ts';
+import { trainConfigSchema, type TrainConfig, type TrainConfigInput } from '../../shared/training.ts';
 import { seededRandom } from '../../shared/random.ts';
 import type { Project } from '../../electron/core/project/project.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -179,7 +180,7 @@ test('weight decay applies to every model a process builds, not only the first (
 });
 
 test('the thread count follows the setting and the cores, and only CPU backends share batches', () => {
-  const big = { images: 60_000, batchSize: 64 };
+  const big = { multiplyAdds: 1e12, batchSize: 64 };
   assert.equal(trainingThreads(0, 'wasm', big, 2), 2);
   assert.equal(trainingThreads(0, 'wasm', big, 8), 8);
   assert.equal(trainingThreads(1, 'wasm', big, 8), 1);
@@ -187,10 +188,37 @@ test('the thread count follows the setting and the cores, and only CPU backends 
   assert.equal(trainingThreads(16, 'wasm', big, 4), 4, 'never more threads than cores');
   assert.equal(trainingThreads(0, 'tfjs-node', big, 8), 1);
   assert.equal(trainingThreads(0, 'tfjs-node-gpu', big, 8), 1);
-  // Automatic: a small run or tiny shards are not worth a thread's start; an explicit setting is honoured.
-  assert.equal(trainingThreads(0, 'wasm', { images: 300, batchSize: 64 }, 2), 1);
-  assert.equal(trainingThreads(0, 'wasm', { images: 60_000, batchSize: 8 }, 2), 1);
-  assert.equal(trainingThreads(2, 'wasm', { images: 300, batchSize: 8 }, 2), 2);
+  // Automatic: little arithmetic or tiny shards are not worth a thread's start; an explicit setting is honoured.
+  assert.equal(trainingThreads(0, 'wasm', { multiplyAdds: 1e8, batchSize: 64 }, 2), 1);
+  assert.equal(trainingThreads(0, 'wasm', { multiplyAdds: 1e12, batchSize: 8 }, 2), 1);
+  assert.equal(trainingThreads(2, 'wasm', { multiplyAdds: 1e8, batchSize: 8 }, 2), 2);
+});
+
+test('the automatic thread count weighs a run by its multiply-adds, not its image count', () => {
+  // conv 4@3×3 'same' on 8×8×3, then dense 10 on the 256 flattened values: 8·8·(3·3·3·4) + 256·10.
+  const input = tfl.input({ shape: [8, 8, 3] });
+  const conv = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(input) as tfl.SymbolicTensor;
+  const out = tfl.layers.dense({ units: 10 }).apply(tfl.layers.flatten().apply(conv)) as tfl.SymbolicTensor;
+  const small = tfl.model({ inputs: input, outputs: out });
+  assert.equal(multiplyAddsPerImage(small.layers), 8 * 8 * 108 + 256 * 10);
+  // A model nested as a layer (a backbone in a transfer model) counts too.
+  const outer = tfl.input({ shape: [8, 8, 3] });
+  const nested = tfl.model({ inputs: outer, outputs: small.apply(outer) as tfl.SymbolicTensor });
+  assert.equal(multiplyAddsPerImage(nested.layers), 8 * 8 * 108 + 256 * 10);
+  small.dispose();
+
+  const perImage = (c: Partial<TrainConfig>) => {
+    const m = buildModel(trainConfigSchema.parse({ seed: 1, channels: 1, ...c }), 10);
+    const n = multiplyAddsPerImage(m.layers);
+    m.dispose();
+    return n;
+  };
+  const lenet = perImage({ arch: 'lenet5', imageSize: 28 });
+  const resnet = perImage({ arch: 'resnet', width: 16, depth: 2, imageSize: 64 });
+  assert.ok(resnet > 100 * lenet, `resnet 64 px ${resnet} vs LeNet 28 px ${lenet} multiply-adds per image`);
+  // 300 images, one epoch, batch 64: not worth a thread for LeNet, worth one for the ResNet.
+  assert.equal(trainingThreads(0, 'wasm', { multiplyAdds: 300 * lenet, batchSize: 64 }, 2), 1);
+  assert.equal(trainingThreads(0, 'wasm', { multiplyAdds: 300 * resnet, batchSize: 64 }, 2), 2);
 });
 
 test('a gradient thread that goes away fails the step with the reason', async () => {

@@ -19,7 +19,7 @@ import { clearFailureNote, reserveFailureNote, writeFailureNote } from './failur
 import { repairRun } from './run-recovery.ts';
 import { TensorCache } from './tensor-cache.ts';
 import { ModelThreads } from './parallel/peers.ts';
-import { trainingThreads } from './parallel/threads.ts';
+import { multiplyAddsPerImage, trainingThreads } from './parallel/threads.ts';
 import { augmentationOn } from './augment.ts';
 import { cachedHead } from './feature-cache.ts';
 
@@ -179,7 +179,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
       : [{ until: config.epochs, layers: () => undefined, lrFactor: 1 }];
 
     const classWeights = balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance);
-    const threads = trainingThreads(config.threads, o.backend, { images: train.length * config.epochs, batchSize: config.batchSize });
+    const threads = trainingThreads(config.threads, o.backend, { multiplyAdds: train.length * config.epochs * multiplyAddsPerImage(model!.layers), batchSize: config.batchSize });
     // Started when a phase first trains on images: a head-only run on cached features never needs them.
     const imageThreads = async () => (peers ??= threads > 1 ? await ModelThreads.start(threads - 1, o.backend, model!, numClasses, classWeights) : null);
     const onThreads = threads > 1 ? ` on ${threads} threads` : '';
