@@ -63,7 +63,7 @@ function net(bn: Factory, size: number, channels: number): tfl.LayersModel {
   const out = tfl.layers.softmax().apply(x) as tfl.SymbolicTensor;
   const model = tfl.model({ inputs: input, outputs: out });
   // The same weights in every copy; BN scales and shifts away from 1 and 0 so their gradients matter.
-  model.setWeights(model.weights.map((w, i) => tf.tensor(values(w.shape.reduce((a, d) => a * d!, 1), 100 + i, 0.5, w.name.includes('variance') ? 1 : 0), w.shape as number[])));
+  model.setWeights(model.weights.map((w, i) => tf.tensor(values(w.shape.reduce<number>((a, d) => a * (d ?? 1), 1), 100 + i, 0.5, w.name.includes('variance') ? 1 : 0), w.shape as number[])));
   return model;
 }
 

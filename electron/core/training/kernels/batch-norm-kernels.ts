@@ -22,27 +22,38 @@ function floats(backend: HeapBackend, t: tf.TensorInfo | undefined, name: string
   return a;
 }
 
-function channelsOf(x: tf.TensorInfo): { channels: number; rows: number } {
-  const channels = x.shape[x.shape.length - 1] ?? 1;
-  return { channels, rows: x.shape.reduce((a, b) => a * b, 1) / channels };
+interface Prepared {
+  /** The kernel's inputs, by name, as float32 views of the wasm heap. */
+  readonly in: Record<string, Float32Array>;
+  /** Its outputs: one the shape of the first input, then per-channel vectors. */
+  readonly outInfos: tf.TensorInfo[];
+  readonly out: Float32Array[];
+  readonly channels: number;
+  readonly rows: number;
+  readonly epsilon: number;
+}
+
+/** Allocates the outputs (a full tensor and `vectors` per-channel ones), then views every input and output. */
+function prepare(args: KernelArgs, names: readonly string[], vectors: number): Prepared {
+  const backend = args.backend as HeapBackend;
+  const first = args.inputs[names[0]!];
+  if (!first) throw new Error(`batch norm: missing ${names[0]}`);
+  const channels = first.shape[first.shape.length - 1] ?? 1;
+  const rows = first.shape.reduce((a, b) => a * b, 1) / channels;
+  const outInfos = [backend.makeOutput([...first.shape], 'float32')];
+  for (let v = 0; v < vectors; v++) outInfos.push(backend.makeOutput([channels], 'float32'));
+  // Views only after the last makeOutput: allocating may grow (and detach) the wasm heap.
+  const views: Record<string, Float32Array> = {};
+  for (const n of names) views[n] = floats(backend, args.inputs[n], n);
+  return { in: views, outInfos, out: outInfos.map((t, i) => floats(backend, t, `output ${i}`)), channels, rows, epsilon: Number(args.attrs?.['epsilon']) };
 }
 
 /** Inputs x, gamma, beta; attr epsilon. Outputs y, the batch mean and the (biased) batch variance per channel. */
 export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as HeapBackend;
-  const { x: xInfo, gamma: gInfo, beta: bInfo } = args.inputs;
-  const epsilon = Number(args.attrs?.['epsilon']);
-  const { channels: C, rows } = channelsOf(xInfo!);
-  const yInfo = backend.makeOutput([...xInfo!.shape], 'float32');
-  const meanInfo = backend.makeOutput([C], 'float32');
-  const varInfo = backend.makeOutput([C], 'float32');
-  // Views only after the last makeOutput: allocating may grow (and detach) the wasm heap.
-  const x = floats(backend, xInfo, 'x');
-  const gamma = floats(backend, gInfo, 'gamma');
-  const beta = floats(backend, bInfo, 'beta');
-  const y = floats(backend, yInfo, 'y');
-  const meanOut = floats(backend, meanInfo, 'mean');
-  const varOut = floats(backend, varInfo, 'variance');
+  const p = prepare(args, ['x', 'gamma', 'beta'], 2);
+  const { x, gamma, beta } = p.in as { x: Float32Array; gamma: Float32Array; beta: Float32Array };
+  const [y, meanOut, varOut] = p.out as [Float32Array, Float32Array, Float32Array];
+  const { channels: C, rows, epsilon } = p;
 
   const shift = new Float64Array(C);
   for (let c = 0; c < C; c++) shift[c] = x[c]!;
@@ -69,7 +80,7 @@ export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
   for (let r = 0, i = 0; r < rows; r++) {
     for (let c = 0; c < C; c++, i++) y[i] = x[i]! * scale[c]! + offset[c]!;
   }
-  return [yInfo, meanInfo, varInfo];
+  return p.outInfos;
 }
 
 /**
@@ -77,21 +88,10 @@ export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
  *   dβ = Σ dy,  dγ = Σ dy·(x−μ)/σ,  dx = γ/σ · (dy − dβ/N − (x−μ)/σ · dγ/N).
  */
 export function batchNormGrad(args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as HeapBackend;
-  const { dy: dyInfo, x: xInfo, mean: mInfo, variance: vInfo, gamma: gInfo } = args.inputs;
-  const epsilon = Number(args.attrs?.['epsilon']);
-  const { channels: C, rows } = channelsOf(xInfo!);
-  const dxInfo = backend.makeOutput([...xInfo!.shape], 'float32');
-  const dgInfo = backend.makeOutput([C], 'float32');
-  const dbInfo = backend.makeOutput([C], 'float32');
-  const dy = floats(backend, dyInfo, 'dy');
-  const x = floats(backend, xInfo, 'x');
-  const mean = floats(backend, mInfo, 'mean');
-  const variance = floats(backend, vInfo, 'variance');
-  const gamma = floats(backend, gInfo, 'gamma');
-  const dx = floats(backend, dxInfo, 'dx');
-  const dGamma = floats(backend, dgInfo, 'dgamma');
-  const dBeta = floats(backend, dbInfo, 'dbeta');
+  const p = prepare(args, ['dy', 'x', 'mean', 'variance', 'gamma'], 2);
+  const { dy, x, mean, variance, gamma } = p.in as { dy: Float32Array; x: Float32Array; mean: Float32Array; variance: Float32Array; gamma: Float32Array };
+  const [dx, dGamma, dBeta] = p.out as [Float32Array, Float32Array, Float32Array];
+  const { channels: C, rows, epsilon } = p;
 
   const sumDy = new Float64Array(C);
   const sumDyCentered = new Float64Array(C);
@@ -119,5 +119,5 @@ export function batchNormGrad(args: KernelArgs): tf.TensorInfo[] {
   for (let r = 0, i = 0; r < rows; r++) {
     for (let c = 0; c < C; c++, i++) dx[i] = a[c]! * dy[i]! + b[c]! * (x[i]! - mu[c]!) + k[c]!;
   }
-  return [dxInfo, dgInfo, dbInfo];
+  return p.outInfos;
 }
