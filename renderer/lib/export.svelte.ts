@@ -73,7 +73,7 @@ export function exportContents(f: ExportForm): { included: string[]; excluded: s
     f.datasetFormat === 'as-is'
       ? `copies of the images${f.datasetMode === 'link' ? ' (hard links: the same files as the originals)' : ''} (DICOM as 8-bit PNG)`
       : f.datasetFormat === 'dicom'
-        ? 'de-identified DICOM files (other images copied)'
+        ? 'de-identified DICOM files, one per frame, dates moved back by each patient’s own shift so intervals stay (other images copied)'
         : `the images as ${f.datasetFormat === 'png' ? '8-bit PNG, as training sees them' : `16-bit ${f.datasetFormat === 'png16' ? 'PNG' : 'TIFF'} (DICOM: modality values plus an offset)`}`;
   return {
     included: [
@@ -82,7 +82,7 @@ export function exportContents(f: ExportForm): { included: string[]; excluded: s
       'a labels CSV with file paths relative to their import folder (DICOM images by pseudonym only)',
       ...(f.includeBurnedIn ? ['DICOM images marked as having burned-in annotation'] : []),
     ],
-    excluded: ['patient names, IDs and dates of DICOM headers', ...(f.includeBurnedIn ? [] : ['DICOM images with burned-in annotation']), never],
+    excluded: [f.datasetFormat === 'dicom' ? 'patient names, IDs, birth dates and the real dates of DICOM headers' : 'patient names, IDs and dates of DICOM headers', ...(f.includeBurnedIn ? [] : ['DICOM images with burned-in annotation']), never],
   };
 }
 

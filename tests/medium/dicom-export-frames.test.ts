@@ -5,7 +5,7 @@
  * instance that Loupe's parser and dcmtk's dcmdump read, with that frame's pixels (lossless: exact), a SOP Instance
  * UID of its own that a re-export repeats, and no identifying value of the source header.
  * Dates: hand-made files of two patients keep the days between one patient's studies and move differently for the
- * other patient (Retain Longitudinal Temporal Information with Modified Dates).
+ * other patient (Retain Longitudinal Temporal Information with Modified Dates); the CLI's --remove-dates empties them.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,6 +74,7 @@ before(async () => {
   for (const r of rows) db.prepare(`UPDATE images SET class_id = ?, split = 'train' WHERE id = ?`).run(r.frame % 2 === 0 ? even : odd, r.id);
 });
 
+// Closing twice is a no-op (the CLI test closes it early so that the CLI can open the project).
 after(() => core.closeProject());
 
 async function exportDicom(name: string): Promise<{ out: string; rows: string[][] }> {
@@ -175,4 +176,21 @@ test('dates move by one shift per patient: one patient keeps the days between st
   assert.equal((second - first) / day, 55);
   assert.equal((first - Date.UTC(2024, 0, 10)) / day, shiftOne);
   assert.equal((other - Date.UTC(2024, 0, 10)) / day, shiftTwo);
+});
+
+test('loupe export --remove-dates: the bare profile, dates and times emptied, REMOVED recorded', () => {
+  core.closeProject();
+  const repo = join(import.meta.dirname, '..', '..');
+  const out = join(dir, 'cli-removed');
+  const run = spawnSync(process.execPath, [join(repo, 'bin', 'loupe.js'), 'export', join(dir, 'project'), '--dataset', '--out', out, '--format', 'dicom', '--remove-dates'], {
+    encoding: 'utf8', cwd: repo, timeout: 120_000,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const facts = JSON.parse(readFileSync(join(out, 'export.json'), 'utf8')) as { deidentification: string };
+  assert.match(facts.deidentification, /dates and times emptied/);
+  const file = readdirSync(join(out, 'train', 'even'), { withFileTypes: true }).find((f) => f.name.endsWith('.dcm'))!;
+  const dump = dcmdump(join(out, 'train', 'even', file.name));
+  assert.match(dump, /\(0028,0303\) CS \[REMOVED\]/);
+  assert.match(dump, /\(0008,0020\) DA \(no value available\)/);
+  assert.doesNotMatch(dump, /113107/);
 });

@@ -137,8 +137,8 @@ function replaced(tag: number, r: Exclude<FrameReplacement, null>, w: Walk): Out
  */
 function temporal(ds: DataSet, el: Element, tag: number, w: Walk): OutElement | null | undefined {
   if (w.shiftDays === null || tag === PATIENT_BIRTH_DATE || tag === PATIENT_BIRTH_TIME || el.items) return undefined;
-  // Implicit VR files carry no VR: the dictionary's tells a date from a string.
-  const vr = el.vr ?? entryOf(tag.toString(16).padStart(8, '0').toUpperCase())?.vr;
+  // Implicit VR files carry no VR, and a date written as UN is still one: the dictionary's VR tells.
+  const vr = el.vr && el.vr !== 'UN' ? el.vr : entryOf(tag.toString(16).padStart(8, '0').toUpperCase())?.vr;
   if (vr === 'TM') return keep(ds, el, tag, vr, w);
   if (vr !== 'DA' && vr !== 'DT') return undefined;
   const shifted = shiftDateValue(rawString(ds, el), vr, w.shiftDays);
@@ -253,11 +253,12 @@ export function deidentify(parsed: ParsedDicom, secret: string, patientPseudonym
   const changes = frame ? singleFrameChanges(parsed, frame.pixel, frame.index) : undefined;
   changes?.set(SOP_INSTANCE_UID, { kind: 'bytes', vr: 'UI', bytes: textBytes(sopInstanceUid, 'UI') });
   const elements = walk(ds, w, changes).filter((e) => !ADDED.has(e.tag));
-  const method = `Loupe: Basic Application Level Confidentiality Profile${shift ? ', Retain Longitudinal Temporal Information with Modified Dates' : ''} (${BASIC_PROFILE_VERSION})`;
+  // One value per step (LO holds 64 characters; the attribute is multi-valued).
+  const method = ['Loupe', 'Basic Application Level Confidentiality Profile', ...(shift ? ['Retain Longitudinal Temporal Information Modified Dates Option'] : []), BASIC_PROFILE_VERSION];
   const code = (value: string, meaning: string) => [text(0x00080100, 'SH', value), text(0x00080102, 'SH', 'DCM'), text(0x00080104, 'LO', meaning)];
   elements.push(
     text(PATIENT_IDENTITY_REMOVED, 'CS', 'YES'),
-    text(DEIDENTIFICATION_METHOD, 'LO', method),
+    text(DEIDENTIFICATION_METHOD, 'LO', method.join('\\')),
     {
       tag: DEIDENTIFICATION_METHOD_CODES,
       vr: 'SQ',

@@ -136,6 +136,8 @@ export interface ConvertRequest {
   offset: number;
   secret: string;
   patientPseudonym: string;
+  /** dicom: dates moved by the patient's shift, or emptied (deidentify.ts). */
+  dates: 'shift' | 'remove';
 }
 
 export async function convertImage(r: ConvertRequest): Promise<Converted> {
@@ -149,7 +151,7 @@ export async function convertImage(r: ConvertRequest): Promise<Converted> {
       if (!r.dicom) return plain(r.source, '');
       try {
         // Each frame image is an instance of its own: its label and split are its own, not its file's.
-        return plain(deidentify(r.dicom.img.parsed, r.secret, r.patientPseudonym, { frame: { index: r.dicom.frame, pixel: r.dicom.img.pixel } }).bytes, '.dcm');
+        return plain(deidentify(r.dicom.img.parsed, r.secret, r.patientPseudonym, { dates: r.dates, frame: { index: r.dicom.frame, pixel: r.dicom.img.pixel } }).bytes, '.dcm');
       } catch (e) {
         throw new ProbeError(e instanceof Error ? e.message : String(e));
       }

@@ -86,6 +86,8 @@ export interface DatasetExportOptions {
   mappingPath?: string;
   /** Export DICOM images whose header says Burned In Annotation = YES (excluded by default). */
   includeBurnedIn?: boolean;
+  /** --format dicom: dates moved by the patient's shift (default) or emptied (deidentify.ts). */
+  dicomDates?: 'shift' | 'remove';
   signal?: AbortSignal;
   progress?: (done: number, total: number, message: string) => void;
 }
@@ -117,7 +119,7 @@ function exportOffset(items: readonly Item[], limit: number, signal: AbortSignal
 }
 
 /** The export's own description, without a path or a name from the source (issue 11). */
-function exportFacts(format: DatasetFormat, offset: number, written: number, monochrome1: number): string {
+function exportFacts(format: DatasetFormat, offset: number, written: number, monochrome1: number, dates: 'shift' | 'remove'): string {
   const facts: Record<string, unknown> = { format, images: written };
   if (format === 'png16' || format === 'tiff16') {
     facts['offset'] = offset;
@@ -126,7 +128,10 @@ function exportFacts(format: DatasetFormat, offset: number, written: number, mon
   } else if (format === 'png') {
     facts['pixels'] = '8-bit, as Loupe trains on them: DICOM with the default window (the first preset, else the VOI LUT, else the full range), MONOCHROME1 inverted; 16-bit images scaled by their own range';
   } else {
-    facts['deidentification'] = `DICOM images de-identified with the Basic Application Level Confidentiality Profile and its Retain Longitudinal Temporal Information with Modified Dates option (${BASIC_PROFILE_VERSION}): UIDs replaced consistently, every date moved back by 1 to ${MAX_SHIFT_DAYS} days, the same for all of one patient's images, times kept, birth dates removed; each frame of a multi-frame file written as a single-frame instance; other images copied as they are`;
+    const how = dates === 'shift'
+      ? `and its Retain Longitudinal Temporal Information with Modified Dates option (${BASIC_PROFILE_VERSION}): every date moved back by 1 to ${MAX_SHIFT_DAYS} days, the same for all of one patient's images, times kept, birth dates removed`
+      : `(${BASIC_PROFILE_VERSION}): dates and times emptied`;
+    facts['deidentification'] = `DICOM images de-identified with the Basic Application Level Confidentiality Profile ${how}; UIDs replaced consistently; each frame of a multi-frame file written as a single-frame instance; other images copied as they are`;
   }
   return JSON.stringify(facts, null, 2) + '\n';
 }
@@ -198,7 +203,7 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
         // A frame of a multi-frame file is an image of its own in every format (--format dicom: a single-frame
         // instance), named -f<N> after its frame.
         const converted = await convertImage({
-          source: bytes, format, limit, range: it.range, dicom: img && it.dicom ? { img, frame: it.dicom.frame } : null, offset, secret,
+          source: bytes, format, limit, range: it.range, dicom: img && it.dicom ? { img, frame: it.dicom.frame } : null, offset, secret, dates: opts.dicomDates ?? 'shift',
           patientPseudonym: it.dicom?.patientId ? pseudonym(secret, 'patient', it.dicom.patientId) : '',
         });
         const stem = it.dicom
@@ -237,7 +242,7 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
   writeFileAtomic(join(dir, 'labels.csv'), csvText);
   const files = [{ name: 'labels.csv', bytes: Buffer.byteLength(csvText), sha256: sha256(csvText) }];
   if (opts.format) {
-    const facts = exportFacts(opts.format, offset, written, monochrome1);
+    const facts = exportFacts(opts.format, offset, written, monochrome1, opts.dicomDates ?? 'shift');
     writeFileAtomic(join(dir, 'export.json'), facts);
     files.push({ name: 'export.json', bytes: Buffer.byteLength(facts), sha256: sha256(facts) });
   }
