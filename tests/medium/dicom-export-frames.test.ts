@@ -1,7 +1,8 @@
 /**
  * `--format dicom` on multi-frame files and on dates (issue 11), with real files: pydicom's RT Dose (15 native
- * frames, implicit VR, a Grid Frame Offset Vector) and its two-frame RGB RLE file, imported with every frame an
- * image, the frames labelled into two classes. Each class folder holds exactly its frames, each a single-frame
+ * frames, implicit VR, a Grid Frame Offset Vector), its two-frame RGB RLE file, and JPEG-LS files dcmtk makes here
+ * with several fragments a frame (with and without a Basic Offset Table), imported with every frame an image, the
+ * frames labelled into two classes. Each class folder holds exactly its frames, each a single-frame
  * instance that Loupe's parser and dcmtk's dcmdump read, with that frame's pixels (lossless: exact), a SOP Instance
  * UID of its own that a re-export repeats, and no identifying value of the source header.
  * Dates: hand-made files of two patients keep the days between one patient's studies and move differently for the
@@ -21,6 +22,9 @@ import { part10, pixelData, pixelTags } from '../helpers/dicom-writer.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const MULTI = { 'rtdose.dcm': 'dose/Lastname-Firstname/rtdose.dcm', 'SC_rgb_rle_2frame.dcm': 'sc/Lestrade/two-frames.dcm' };
+// JPEG-LS made here by dcmtk from noisy frames, in fragments of 1 kB (several a frame), with and without an offset table.
+const JLS = { 'jls/Noisy-Offsets.dcm': ['+fs', '1'], 'jls/Noisy-NoOffsets.dcm': ['+fs', '1', '-ot'] } as const;
+const FRAMES = 15 + 2 + 3 + 3;
 // A fixed project secret, so the two patients' shifts are known to differ (a random one would collide 1 in 365).
 const SECRET = 'a1'.repeat(32);
 let dir: string;
@@ -50,9 +54,35 @@ function study(patient: string, date: string, n: number): Buffer {
   ]);
 }
 
+/** Three 64×64 12-bit frames of noise (so JPEG-LS needs several 1 kB fragments a frame), uncompressed. */
+function noisyFrames(sop: string, seed: number): Buffer {
+  const values = new Uint16Array(64 * 64 * 3);
+  let x = seed;
+  for (let i = 0; i < values.length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    values[i] = (x >>> 16) & 0xfff;
+  }
+  return part10([
+    ...pixelTags({ rows: 64, columns: 64, bits: 16, stored: 12, frames: 3 }).filter((e) => e.tag !== 0x00080018),
+    { tag: 0x00080018, vr: 'UI', value: sop },
+    { tag: 0x0020000d, vr: 'UI', value: `${sop}.1` },
+    { tag: 0x00080020, vr: 'DA', value: '20230917' },
+    { tag: 0x00100010, vr: 'PN', value: 'Noisewright^Ada' },
+    { tag: 0x00100020, vr: 'LO', value: 'PAT-NOISE-1' },
+    pixelData(new Uint8Array(values.buffer)),
+  ]);
+}
+
 before(async () => {
   dir = tempDir('loupe-dicom-frames-');
   src = join(dir, 'Hospital-Export');
+  mkdirSync(join(src, 'jls'), { recursive: true });
+  for (const [i, [to, args]] of Object.entries(JLS).entries()) {
+    const native = join(dir, `native-${i}.dcm`);
+    writeFileSync(native, noisyFrames(`1.2.826.0.1.3680043.8.498.97${i}`, 7 + i));
+    const made = spawnSync('dcmcjpls', [...args, native, join(src, to)], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+  }
   for (const [from, to] of Object.entries(MULTI)) {
     mkdirSync(join(src, to, '..'), { recursive: true });
     copyFileSync(join(PYDICOM_FILES, from), join(src, to));
@@ -70,7 +100,7 @@ before(async () => {
   const even = (await core.dispatch('classes:create', { name: 'even' })).id;
   const odd = (await core.dispatch('classes:create', { name: 'odd' })).id;
   const rows = db.prepare(`SELECT i.id, d.frame FROM images i JOIN dicom_images d ON d.image_id = i.id WHERE i.status = 'ok'`).all() as { id: number; frame: number }[];
-  assert.equal(rows.length, 15 + 2 + 3);
+  assert.equal(rows.length, FRAMES + 3);
   for (const r of rows) db.prepare(`UPDATE images SET class_id = ?, split = 'train' WHERE id = ?`).run(r.frame % 2 === 0 ? even : odd, r.id);
 });
 
@@ -104,12 +134,14 @@ test('each frame is a single-frame instance in its own class folder: its pixels,
   const again = await exportDicom('frames-again');
   const sops = new Set<string>();
   const seen = { even: 0, odd: 0 };
-  for (const [source, to] of Object.entries(MULTI)) {
+  for (const to of [...Object.values(MULTI), ...Object.keys(JLS)]) {
+    const source = to;
     const original = readFileSync(join(src, to));
     const before = dicomOf(original);
     const frames = before.pixel.frames;
     const mine = first.rows.filter(([, o]) => o!.startsWith(`${to}#`));
     assert.equal(mine.length, frames, source);
+    if (to in JLS) assert.ok(before.parsed.dataSet.elements.x7fe00010!.fragments!.length > frames, `${to}: several fragments a frame`);
     const secrets = identifying(before);
     assert.ok(secrets.length >= 4, secrets.join(' | '));
     for (const [exported, orig] of mine) {
@@ -140,11 +172,11 @@ test('each frame is a single-frame instance in its own class folder: its pixels,
       }
     }
   }
-  assert.equal(sops.size, 15 + 2, 'every frame has a SOP Instance UID of its own');
-  // Each class folder holds exactly its frames: 8 + 1 + 2 dated files (frame 0) in even, 7 + 1 in odd.
-  assert.deepEqual(seen, { even: 8 + 1, odd: 7 + 1 });
-  assert.equal(readdirSync(join(first.out, 'train', 'even')).length, 8 + 1 + 3);
-  assert.equal(readdirSync(join(first.out, 'train', 'odd')).length, 7 + 1);
+  assert.equal(sops.size, FRAMES, 'every frame has a SOP Instance UID of its own');
+  // Each class folder holds exactly its frames (frames 1, 3, … are "even": 0-based 0, 2, …), plus the 3 dated files.
+  assert.deepEqual(seen, { even: 8 + 1 + 2 + 2, odd: 7 + 1 + 1 + 1 });
+  assert.equal(readdirSync(join(first.out, 'train', 'even')).length, seen.even + 3);
+  assert.equal(readdirSync(join(first.out, 'train', 'odd')).length, seen.odd);
 });
 
 test('dates move by one shift per patient: one patient keeps the days between studies, another moves differently', async () => {
