@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { decodeFrame, readDicom, type DicomImage } from '../../electron/core/dicom/image.ts';
 import { dateShiftDays } from '../../electron/core/dicom/date-shift.ts';
+import { deidentify } from '../../electron/core/dicom/deidentify.ts';
 import type { Job } from '../../shared/contract.ts';
 import { PYDICOM_FILES } from '../helpers/dicom-reference.ts';
 import { part10, pixelData, pixelTags } from '../helpers/dicom-writer.ts';
@@ -177,6 +178,16 @@ test('each frame is a single-frame instance in its own class folder: its pixels,
   assert.deepEqual(seen, { even: 8 + 1 + 2 + 2, odd: 7 + 1 + 1 + 1 });
   assert.equal(readdirSync(join(first.out, 'train', 'even')).length, seen.even + 3);
   assert.equal(readdirSync(join(first.out, 'train', 'odd')).length, seen.odd);
+});
+
+test('big endian 32-bit frames (pydicom rtdose_expb.dcm) are written little endian with the same values', async () => {
+  const before = dicomOf(readFileSync(join(PYDICOM_FILES, 'rtdose_expb.dcm')));
+  for (const index of [0, 7, 14]) {
+    const out = deidentify(before.parsed, SECRET, 'patient-x', { frame: { index, pixel: before.pixel } });
+    const afterImg = dicomOf(out.bytes);
+    assert.equal(afterImg.parsed.syntax.bigEndian, false);
+    assert.deepEqual(await decodeFrame(afterImg, 0), await decodeFrame(before, index), `frame ${index + 1}`);
+  }
 });
 
 test('dates move by one shift per patient: one patient keeps the days between studies, another moves differently', async () => {

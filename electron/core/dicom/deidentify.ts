@@ -94,6 +94,16 @@ const ADDED = new Set([PATIENT_IDENTITY_REMOVED, DEIDENTIFICATION_METHOD, DEIDEN
 /** VR byte-unit sizes for swapping big endian values to little endian. */
 const SWAP_UNIT: Record<string, number> = { US: 2, SS: 2, OW: 2, AT: 2, UL: 4, SL: 4, FL: 4, OL: 4, OF: 4, FD: 8, OD: 8, SV: 8, UV: 8, OV: 8 };
 
+/**
+ * The byte unit a big endian value is swapped by: its VR's, except pixel data, whose samples are Bits Allocated
+ * wide (a 32-bit dose grid in OW is four-byte values, not two-byte words), read from the data set that holds it.
+ */
+function swapUnit(ds: DataSet, tag: number, vr: string): number | undefined {
+  if (tag !== PIXEL_DATA) return SWAP_UNIT[vr];
+  const bits = ds.uint16('x00280100') ?? 0;
+  return bits >= 16 ? bits / 8 : SWAP_UNIT[vr];
+}
+
 function swapped(bytes: Uint8Array, unit: number): Uint8Array {
   const out = new Uint8Array(bytes.length);
   for (let i = 0; i + unit <= bytes.length; i += unit) for (let j = 0; j < unit; j++) out[i + j] = bytes[i + unit - 1 - j]!;
@@ -122,10 +132,10 @@ function tagOf(key: string): number {
 }
 
 /** A top-level replacement (frame-instance.ts) as written: padded to even length, swapped from big endian. */
-function replaced(tag: number, r: Exclude<FrameReplacement, null>, w: Walk): OutElement {
+function replaced(ds: DataSet, tag: number, r: Exclude<FrameReplacement, null>, w: Walk): OutElement {
   if (r.kind === 'encapsulated') return { tag, vr: 'OB', value: { kind: 'encapsulated', bytes: r.bytes } };
   if (r.kind === 'item') return { tag, vr: 'SQ', value: { kind: 'items', items: [walk(r.dataSet, w)] } };
-  const unit = w.bigEndian ? SWAP_UNIT[r.vr] : undefined;
+  const unit = w.bigEndian ? swapUnit(ds, tag, r.vr) : undefined;
   const bytes = unit ? swapped(r.bytes, unit) : r.bytes;
   return { tag, vr: r.vr, value: { kind: 'bytes', bytes: bytes.length % 2 === 0 ? bytes : textBytes(Buffer.from(bytes).toString('latin1'), r.vr) } };
 }
@@ -158,7 +168,7 @@ function walk(ds: DataSet, w: Walk, top?: Map<number, FrameReplacement>): OutEle
     if (action === 'X' && !PROFILE.has(tag)) continue;
     if (top?.has(tag)) {
       const r = top.get(tag)!;
-      if (r) out.push(replaced(tag, r, w));
+      if (r) out.push(replaced(ds, tag, r, w));
       continue;
     }
     const moved = temporal(ds, el, tag, w);
@@ -211,7 +221,7 @@ function keep(ds: DataSet, el: Element, tag: number, vr: string, w: Walk): OutEl
   const raw = ds.byteArray.subarray(el.dataOffset, el.dataOffset + el.length);
   // A UN value that holds items is a sequence this writer cannot see into: anything could be nested there.
   if (vr === 'UN' && raw.length >= 4 && raw[0] === 0xfe && raw[1] === 0xff && raw[2] === 0x00 && raw[3] === 0xe0) return null;
-  const unit = w.bigEndian ? SWAP_UNIT[vr] : undefined;
+  const unit = w.bigEndian ? swapUnit(ds, tag, vr) : undefined;
   return { tag, vr, value: { kind: 'bytes', bytes: unit ? swapped(raw, unit) : raw } };
 }
 
