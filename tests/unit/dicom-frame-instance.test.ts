@@ -1,8 +1,9 @@
 /**
  * One frame of a hand-made multi-frame file written as a single-frame instance (issue 11): only that frame's pixel
- * bytes (an odd count padded to even), Number of Frames 1, the frame's own entry of a per-frame vector and its own
- * per-frame functional group item (with the profile still acting inside it), no Representative Frame Number, and a
- * SOP Instance UID derived from the remapped one and the frame number. Also the bare profile's dates (`remove`)
+ * bytes (an odd count padded to even), Number of Frames 1, the frame's own entry of a per-frame vector (the frame
+ * time increment 0, as for any first frame) and its own per-frame functional group item (with the profile still
+ * acting inside it), no Representative Frame Number, and a SOP Instance UID derived from the remapped one and the
+ * frame number. Also the bare profile's dates (`remove`)
  * against the default longitudinal option (`shift`).
  */
 import { test } from 'node:test';
@@ -30,6 +31,7 @@ function threeFrames(): Buffer {
     { tag: 0x00100020, vr: 'LO', value: 'MRN-77' },
     { tag: 0x00100030, vr: 'DA', value: '19700101' },
     { tag: 0x00181065, vr: 'DS', value: '0\\33.3\\40' },
+    { tag: 0x00182005, vr: 'DS', value: '-10\\-12.5\\-15' },
     { tag: 0x00280009, vr: 'AT', value: new Uint8Array([0x18, 0x00, 0x65, 0x10]) },
     { tag: 0x00286010, vr: 'US', value: { us: [2] } },
     { tag: 0x52009230, vr: 'SQ', value: { items: [item(1), item(2), item(3)] } },
@@ -45,7 +47,9 @@ test('frame 2 of 3: its pixels, one frame, its vector entry and functional group
   const px = ds.elements.x7fe00010!;
   assert.deepEqual([...ds.byteArray.subarray(px.dataOffset, px.dataOffset + px.length)], [4, 5, 6, 0]);
   assert.equal(ds.string('x00280008'), '1');
-  assert.equal(ds.string('x00181065'), '33.3');
+  // Per-frame vectors keep the frame's entry; the time increment of a first (and only) frame is 0.
+  assert.equal(ds.string('x00182005'), '-12.5');
+  assert.equal(ds.string('x00181065'), '0');
   assert.equal(ds.elements.x00286010, undefined);
   const items = ds.elements.x52009230!.items!;
   assert.equal(items.length, 1);

@@ -37,7 +37,8 @@ const IMAGE_ORIENTATION_PATIENT = 0x00200037;
 const GRID_FRAME_OFFSET_VECTOR = 0x3004000c;
 
 /** Attributes with one value per frame (the targets a Frame Increment Pointer may name): the frame's value kept. */
-const TEXT_VECTORS = [0x00181065, 0x00182002, 0x00182003, 0x00182004, 0x00182005, 0x00182006];
+const FRAME_TIME_VECTOR = 0x00181065;
+const TEXT_VECTORS = [FRAME_TIME_VECTOR, 0x00182002, 0x00182003, 0x00182004, 0x00182005, 0x00182006];
 const US_VECTORS = [0x00540010, 0x00540020, 0x00540030, 0x00540050, 0x00540060, 0x00540070, 0x00540080, 0x00540090, 0x00540100];
 
 function key(tag: number): string {
@@ -150,8 +151,10 @@ export function singleFrameChanges(parsed: ParsedDicom, pixel: PixelModule, inde
     const el = ds.elements[key(tag)];
     if (!el) continue;
     const values = textValues(ds, el);
+    // Frame Time Vector holds increments from the previous frame, and a first frame's is 0 (PS3.3 C.7.6.5.1.2).
+    const value = tag === FRAME_TIME_VECTOR ? '0' : values[index]!;
     // An implicit VR file has no VR to write, and DS and SH pad alike.
-    changes.set(tag, values.length === frames ? text(el.vr ?? 'DS', values[index]!) : null);
+    changes.set(tag, values.length === frames ? text(el.vr ?? 'DS', value) : null);
   }
   for (const tag of US_VECTORS) {
     const el = ds.elements[key(tag)];
