@@ -635,6 +635,11 @@ export const requestSchemas = {
       mappingPath: absPath.optional(),
       /** Export DICOM images whose header says Burned In Annotation = YES; left out by default. */
       includeBurnedIn: z.boolean().default(false),
+      /**
+       * format dicom: dates moved by a per-patient shift, intervals kept (PS3.15 Retain Longitudinal Temporal
+       * Information with Modified Dates; the default), or emptied as the bare Basic Profile does.
+       */
+      dicomDates: z.enum(['shift', 'remove']).default('shift'),
     })
     .strict(),
   'report:create': z

@@ -193,7 +193,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     usage: [
       '<project> --run ID --out DIR [--format tfjs,onnx] [--zip] [--force] [--notes TEXT | --notes-file F] [--json]',
       '<project> --dataset --out DIR [--run ID] [--link] [--force] [--json]',
-      '<project> --dataset --out DIR --format png|png16|tiff16|dicom [--mapping FILE.csv] [--include-burned-in]',
+      '<project> --dataset --out DIR --format png|png16|tiff16|dicom [--mapping FILE.csv] [--include-burned-in] [--remove-dates]',
     ],
     summary: 'A self-contained model bundle (TF.js + ONNX, labels, preprocessing, model card, checksums), or the data set',
     options: [
@@ -209,12 +209,13 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--copy', 'with --dataset: copy files (the default)'],
       ['--mapping FILE.csv', 'with --dataset: also write exported,original names (the only file with original names)'],
       ['--include-burned-in', 'with --dataset: also export DICOM images with Burned In Annotation = YES'],
+      ['--remove-dates', 'with --format dicom: empty every date instead of moving it back by the patient’s own shift (1–365 days, intervals kept)'],
       JSON_OPT,
     ],
     example: 'loupe export ~/chest-xray --run 1 --out bundle/ --format tfjs,onnx --zip',
   },
   'export-dataset': {
-    usage: ['<project> --out DIR [--run ID] [--link] [--force] [--json] [--format png|png16|tiff16|dicom] [--mapping FILE.csv] [--include-burned-in]'],
+    usage: ['<project> --out DIR [--run ID] [--link] [--force] [--json] [--format png|png16|tiff16|dicom] [--mapping FILE.csv] [--include-burned-in] [--remove-dates]'],
     summary: 'The labeled images as an ImageFolder tree train/ val/ test/<class>/ plus labels.csv (same as export --dataset)',
     options: [
       ['--out DIR', 'the output folder (required)'],
@@ -225,6 +226,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--format F', 'convert: png (8-bit as trained), png16 / tiff16 (DICOM modality values + offset), dicom (de-identified)'],
       ['--mapping FILE.csv', 'also write exported,original names (the only file with original names)'],
       ['--include-burned-in', 'also export DICOM images with Burned In Annotation = YES'],
+      ['--remove-dates', 'with --format dicom: empty every date instead of moving it back by the patient’s own shift (1–365 days, intervals kept)'],
       JSON_OPT,
     ],
     example: 'loupe export-dataset ~/chest-xray --out ~/chest-xray-folders',

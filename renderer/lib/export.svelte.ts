@@ -38,6 +38,8 @@ export interface ExportForm {
   /** Write the exported → original names CSV next to the export folder. */
   datasetMapping: boolean;
   includeBurnedIn: boolean;
+  /** dicom: empty the dates instead of moving them back by the patient's shift (the default keeps intervals). */
+  removeDates: boolean;
 }
 
 /** The mapping file sits next to the export folder, never inside what is shared. */
@@ -73,7 +75,7 @@ export function exportContents(f: ExportForm): { included: string[]; excluded: s
     f.datasetFormat === 'as-is'
       ? `copies of the images${f.datasetMode === 'link' ? ' (hard links: the same files as the originals)' : ''} (DICOM as 8-bit PNG)`
       : f.datasetFormat === 'dicom'
-        ? 'de-identified DICOM files (other images copied)'
+        ? `de-identified DICOM files, one per frame, ${f.removeDates ? 'without dates' : 'dates moved back by each patient’s own shift so intervals stay'} (other images copied)`
         : `the images as ${f.datasetFormat === 'png' ? '8-bit PNG, as training sees them' : `16-bit ${f.datasetFormat === 'png16' ? 'PNG' : 'TIFF'} (DICOM: modality values plus an offset)`}`;
   return {
     included: [
@@ -82,7 +84,7 @@ export function exportContents(f: ExportForm): { included: string[]; excluded: s
       'a labels CSV with file paths relative to their import folder (DICOM images by pseudonym only)',
       ...(f.includeBurnedIn ? ['DICOM images marked as having burned-in annotation'] : []),
     ],
-    excluded: ['patient names, IDs and dates of DICOM headers', ...(f.includeBurnedIn ? [] : ['DICOM images with burned-in annotation']), never],
+    excluded: [f.datasetFormat === 'dicom' ? 'patient names, IDs, birth dates and the real dates of DICOM headers' : 'patient names, IDs and dates of DICOM headers', ...(f.includeBurnedIn ? [] : ['DICOM images with burned-in annotation']), never],
   };
 }
 
@@ -130,6 +132,7 @@ class ExportState {
       datasetFormat: 'as-is',
       datasetMapping: false,
       includeBurnedIn: false,
+      removeDates: false,
     };
     if (kind === 'report') this.form.outDir = home;
     this.jobId = null;
@@ -205,6 +208,7 @@ class ExportState {
       force: f.force,
       includeBurnedIn: f.includeBurnedIn,
       ...(f.datasetFormat !== 'as-is' ? { format: f.datasetFormat } : {}),
+      ...(f.datasetFormat === 'dicom' && f.removeDates ? { dicomDates: 'remove' as const } : {}),
       ...(f.datasetMapping ? { mappingPath: mappingPathFor(f.outDir) } : {}),
       ...(f.datasetSnapshot && f.runId !== null ? { runId: f.runId } : {}),
     });

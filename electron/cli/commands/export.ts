@@ -41,7 +41,7 @@ async function finish(core: LoupeCore, jobId: string, json: boolean, describe: (
 export async function exportCommand(args: string[]): Promise<number> {
   const usage = `Usage: loupe export <project> --run ID --out DIR [--format tfjs,onnx] [--zip] [--force] [--notes TEXT | --notes-file F] [--json]
        loupe export <project> --dataset --out DIR [--run ID] [--link] [--force] [--json]
-            [--format png|png16|tiff16|dicom] [--mapping FILE.csv] [--include-burned-in]
+            [--format png|png16|tiff16|dicom] [--mapping FILE.csv] [--include-burned-in] [--remove-dates]
 `;
   const { values, positionals } = parseArgs({
     args,
@@ -61,6 +61,7 @@ export async function exportCommand(args: string[]): Promise<number> {
       link: { type: 'boolean', default: false },
       mapping: { type: 'string' },
       'include-burned-in': { type: 'boolean', default: false },
+      'remove-dates': { type: 'boolean', default: false },
     },
   });
   const [projectDir] = positionals;
@@ -106,6 +107,7 @@ interface DatasetArgs {
   format?: string;
   mapping?: string;
   'include-burned-in': boolean;
+  'remove-dates': boolean;
 }
 
 function datasetSummary(r: ExportReport, format: string | undefined): string {
@@ -134,6 +136,7 @@ async function exportDataset(projectDir: string, values: DatasetArgs, usage: str
       format: format as (typeof DATASET_FORMATS)[number] | undefined,
       mappingPath: values.mapping === undefined ? undefined : resolve(values.mapping),
       includeBurnedIn: values['include-burned-in'],
+      dicomDates: values['remove-dates'] ? 'remove' : 'shift',
     });
     return finish(core, jobId, values.json, (r) => datasetSummary(r, format));
   });

@@ -5,9 +5,14 @@
  * every file and every re-export, so a study stays one study), and the attributes that say what was done
  * (Patient Identity Removed, De-identification Method and its code sequence) set.
  *
+ * Dates follow PS3.15's Retain Longitudinal Temporal Information with Modified Dates option by default: every DA
+ * and DT moved by the patient's shift (date-shift.ts), times kept, the birth date still emptied; `dates: 'remove'`
+ * empties them as the bare profile does.
+ *
  * Pixel data is written as stored, in the file's own transfer syntax (encapsulated fragments copied as they are):
  * re-encoding would change lossless data or compound a lossy one, and every reader that took the source takes the
  * copy. Deflated and big endian files are written as explicit VR little endian (the same values, other bytes).
+ * One frame of a multi-frame file is written as a single-frame instance of its own (frame-instance.ts).
  */
 import { createHmac } from 'node:crypto';
 import type { DataSet, Element } from 'dicom-parser';
@@ -15,6 +20,10 @@ import { DicomError, metaString, type ParsedDicom } from './parse.ts';
 import { EXPLICIT_LE, IMPLICIT_LE } from './syntax.ts';
 import { BASIC_PROFILE, BASIC_PROFILE_VERSION, type ProfileAction } from './deid-profile.ts';
 import { encodeDataSet, part10File, textBytes, type OutElement } from './write.ts';
+import { dateShiftDays, shiftDateValue } from './date-shift.ts';
+import { singleFrameChanges, type FrameReplacement } from './frame-instance.ts';
+import { entryOf } from './tag-table.ts';
+import type { PixelModule } from './pixels.ts';
 
 const PROFILE = new Map(BASIC_PROFILE.map(([tag, keyword, action, vr]) => [tag, { keyword, action, vr }]));
 
@@ -22,6 +31,14 @@ const PROFILE = new Map(BASIC_PROFILE.map(([tag, keyword, action, vr]) => [tag, 
 export function remappedUid(secret: string, uid: string): string {
   const digest = createHmac('sha256', secret).update(`uid:${uid}`).digest('hex').slice(0, 32);
   return `2.25.${BigInt(`0x${digest}`).toString()}`;
+}
+
+/**
+ * The SOP Instance UID of frame `frameNumber` (1-based) written as an instance of its own: derived from the file's
+ * remapped UID, so every re-export gives each frame the same UID and no two frames share one.
+ */
+export function frameInstanceUid(secret: string, remappedSop: string, frameNumber: number): string {
+  return remappedUid(secret, `${remappedSop}#frame:${frameNumber}`);
 }
 
 /** The one action this writer takes: the compound ones resolved to the choice that keeps an IOD valid and no value. */
@@ -62,6 +79,9 @@ const DUMMY: Record<string, string> = {
 };
 
 const PATIENT_ID = 0x00100020;
+const PATIENT_BIRTH_DATE = 0x00100030;
+const PATIENT_BIRTH_TIME = 0x00100032;
+const SOP_INSTANCE_UID = 0x00080018;
 const PATIENT_IDENTITY_REMOVED = 0x00120062;
 const DEIDENTIFICATION_METHOD = 0x00120063;
 const DEIDENTIFICATION_METHOD_CODES = 0x00120064;
@@ -74,6 +94,16 @@ const ADDED = new Set([PATIENT_IDENTITY_REMOVED, DEIDENTIFICATION_METHOD, DEIDEN
 /** VR byte-unit sizes for swapping big endian values to little endian. */
 const SWAP_UNIT: Record<string, number> = { US: 2, SS: 2, OW: 2, AT: 2, UL: 4, SL: 4, FL: 4, OL: 4, OF: 4, FD: 8, OD: 8, SV: 8, UV: 8, OV: 8 };
 
+/**
+ * The byte unit a big endian value is swapped by: its VR's, except pixel data, whose samples are Bits Allocated
+ * wide (a 32-bit dose grid in OW is four-byte values, not two-byte words), read from the data set that holds it.
+ */
+function swapUnit(ds: DataSet, tag: number, vr: string): number | undefined {
+  if (tag !== PIXEL_DATA) return SWAP_UNIT[vr];
+  const bits = ds.uint16('x00280100') ?? 0;
+  return bits >= 16 ? bits / 8 : SWAP_UNIT[vr];
+}
+
 function swapped(bytes: Uint8Array, unit: number): Uint8Array {
   const out = new Uint8Array(bytes.length);
   for (let i = 0; i + unit <= bytes.length; i += unit) for (let j = 0; j < unit; j++) out[i + j] = bytes[i + unit - 1 - j]!;
@@ -85,6 +115,8 @@ interface Walk {
   patientPseudonym: string;
   bigEndian: boolean;
   explicit: boolean;
+  /** Days every DA/DT moves by; null: dates are emptied or removed by the profile's own actions. */
+  shiftDays: number | null;
 }
 
 function text(tag: number, vr: string, value: string): OutElement {
@@ -99,7 +131,31 @@ function tagOf(key: string): number {
   return parseInt(key.slice(1), 16);
 }
 
-function walk(ds: DataSet, w: Walk): OutElement[] {
+/** A top-level replacement (frame-instance.ts) as written: padded to even length, swapped from big endian. */
+function replaced(ds: DataSet, tag: number, r: Exclude<FrameReplacement, null>, w: Walk): OutElement {
+  if (r.kind === 'encapsulated') return { tag, vr: 'OB', value: { kind: 'encapsulated', bytes: r.bytes } };
+  if (r.kind === 'item') return { tag, vr: 'SQ', value: { kind: 'items', items: [walk(r.dataSet, w)] } };
+  const unit = w.bigEndian ? swapUnit(ds, tag, r.vr) : undefined;
+  const bytes = unit ? swapped(r.bytes, unit) : r.bytes;
+  return { tag, vr: r.vr, value: { kind: 'bytes', bytes: bytes.length % 2 === 0 ? bytes : textBytes(Buffer.from(bytes).toString('latin1'), r.vr) } };
+}
+
+/**
+ * Under the longitudinal option: a date moved (or emptied when malformed: an empty value keeps a Type 2 date
+ * present), a time kept; undefined for anything else. The birth date and time stay with the profile: a birth
+ * date identifies, moved or not, and the patient's age is not what the option keeps.
+ */
+function temporal(ds: DataSet, el: Element, tag: number, w: Walk): OutElement | null | undefined {
+  if (w.shiftDays === null || tag === PATIENT_BIRTH_DATE || tag === PATIENT_BIRTH_TIME || el.items) return undefined;
+  // Implicit VR files carry no VR, and a date written as UN is still one: the dictionary's VR tells.
+  const vr = el.vr && el.vr !== 'UN' ? el.vr : entryOf(tag.toString(16).padStart(8, '0').toUpperCase())?.vr;
+  if (vr === 'TM') return keep(ds, el, tag, vr, w);
+  if (vr !== 'DA' && vr !== 'DT') return undefined;
+  const shifted = shiftDateValue(rawString(ds, el), vr, w.shiftDays);
+  return text(tag, vr, shifted ?? '');
+}
+
+function walk(ds: DataSet, w: Walk, top?: Map<number, FrameReplacement>): OutElement[] {
   const out: OutElement[] = [];
   for (const [key, el] of Object.entries(ds.elements)) {
     const tag = tagOf(key);
@@ -107,6 +163,19 @@ function walk(ds: DataSet, w: Walk): OutElement[] {
     if (tag >>> 16 === 0x0002 || tag >>> 16 === 0xfffe || (tag & 0xffff) === 0) continue;
     const { action, vr: tableVr } = actionFor(tag);
     const vr = el.vr ?? (el.items ? 'SQ' : tableVr);
+    // Private, curve and overlay data go whatever their VR (the rules outside the table); the frame's changes
+    // replace what they name; dates the table removes are moved instead under the longitudinal option.
+    if (action === 'X' && !PROFILE.has(tag)) continue;
+    if (top?.has(tag)) {
+      const r = top.get(tag)!;
+      if (r) out.push(replaced(ds, tag, r, w));
+      continue;
+    }
+    const moved = temporal(ds, el, tag, w);
+    if (moved !== undefined) {
+      if (moved) out.push(moved);
+      continue;
+    }
     if (action === 'X') continue;
     if (tag === PATIENT_ID) {
       out.push(text(tag, 'LO', w.patientPseudonym));
@@ -152,7 +221,7 @@ function keep(ds: DataSet, el: Element, tag: number, vr: string, w: Walk): OutEl
   const raw = ds.byteArray.subarray(el.dataOffset, el.dataOffset + el.length);
   // A UN value that holds items is a sequence this writer cannot see into: anything could be nested there.
   if (vr === 'UN' && raw.length >= 4 && raw[0] === 0xfe && raw[1] === 0xff && raw[2] === 0x00 && raw[3] === 0xe0) return null;
-  const unit = w.bigEndian ? SWAP_UNIT[vr] : undefined;
+  const unit = w.bigEndian ? swapUnit(ds, tag, vr) : undefined;
   return { tag, vr, value: { kind: 'bytes', bytes: unit ? swapped(raw, unit) : raw } };
 }
 
@@ -166,28 +235,56 @@ export interface DeidentifiedFile {
  * The de-identified Part 10 file for `parsed`. `patientPseudonym` replaces Patient ID (the project's pseudonymous
  * patient key, so exported studies of one patient stay together). Throws DicomError when the file cannot be written.
  */
-export function deidentify(parsed: ParsedDicom, secret: string, patientPseudonym: string): DeidentifiedFile {
+export interface DeidentifyOptions {
+  /** Retain Longitudinal Temporal Information with Modified Dates (default), or empty dates as the bare profile. */
+  dates?: 'shift' | 'remove';
+  /** Write only this frame (0-based) of a multi-frame image, as a single-frame instance with a UID of its own. */
+  frame?: { index: number; pixel: PixelModule };
+}
+
+/** What the shift is keyed by: the patient, else (no Patient ID) the study, so one study at least stays whole. */
+function patientKey(parsed: ParsedDicom): string {
+  const id = metaString(parsed, 'x00100020');
+  if (id) return `patient:${id}`;
+  return `study:${metaString(parsed, 'x0020000d') ?? metaString(parsed, 'x00080018') ?? ''}`;
+}
+
+export function deidentify(parsed: ParsedDicom, secret: string, patientPseudonym: string, options: DeidentifyOptions = {}): DeidentifiedFile {
   const ds = parsed.dataSet;
   // The body's own layout: a writer may have declared an explicit syntax over an implicit body (parse.ts).
   const explicit = Object.values(ds.elements).some((e) => e.vr !== undefined);
-  const w: Walk = { secret, patientPseudonym, bigEndian: parsed.syntax.bigEndian, explicit };
-  const elements = walk(ds, w).filter((e) => !ADDED.has(e.tag));
-  elements.push(
-    text(PATIENT_IDENTITY_REMOVED, 'CS', 'YES'),
-    text(DEIDENTIFICATION_METHOD, 'LO', `Loupe: Basic Application Level Confidentiality Profile (${BASIC_PROFILE_VERSION})`),
-    {
-      tag: DEIDENTIFICATION_METHOD_CODES,
-      vr: 'SQ',
-      value: { kind: 'items', items: [[text(0x00080100, 'SH', '113100'), text(0x00080102, 'SH', 'DCM'), text(0x00080104, 'LO', 'Basic Application Confidentiality Profile')]] },
-    },
-    // Dates were removed (the profile without its Retain Longitudinal options).
-    text(LONGITUDINAL_TEMPORAL_INFO, 'CS', 'REMOVED'),
-  );
+  const shift = (options.dates ?? 'shift') === 'shift';
+  const w: Walk = { secret, patientPseudonym, bigEndian: parsed.syntax.bigEndian, explicit, shiftDays: shift ? dateShiftDays(secret, patientKey(parsed)) : null };
   const sourceSop = metaString(parsed, 'x00080018') ?? metaString(parsed, 'x00020003');
   const sopClassUid = metaString(parsed, 'x00080016') ?? metaString(parsed, 'x00020002');
   if (!sourceSop || !sopClassUid) throw new DicomError('no SOP Instance UID or SOP Class UID: the file cannot be written as DICOM');
-  const sopInstanceUid = remappedUid(secret, sourceSop);
-  if (!elements.some((e) => e.tag === 0x00080018)) elements.push(text(0x00080018, 'UI', sopInstanceUid));
+  const frame = options.frame && options.frame.pixel.frames > 1 ? options.frame : null;
+  const sopInstanceUid = frame ? frameInstanceUid(secret, remappedUid(secret, sourceSop), frame.index + 1) : remappedUid(secret, sourceSop);
+  const changes = frame ? singleFrameChanges(parsed, frame.pixel, frame.index) : undefined;
+  changes?.set(SOP_INSTANCE_UID, { kind: 'bytes', vr: 'UI', bytes: textBytes(sopInstanceUid, 'UI') });
+  const elements = walk(ds, w, changes).filter((e) => !ADDED.has(e.tag));
+  // One value per step (LO holds 64 characters; the attribute is multi-valued).
+  const method = ['Loupe', 'Basic Application Level Confidentiality Profile', ...(shift ? ['Retain Longitudinal Temporal Information Modified Dates Option'] : []), BASIC_PROFILE_VERSION];
+  const code = (value: string, meaning: string) => [text(0x00080100, 'SH', value), text(0x00080102, 'SH', 'DCM'), text(0x00080104, 'LO', meaning)];
+  elements.push(
+    text(PATIENT_IDENTITY_REMOVED, 'CS', 'YES'),
+    text(DEIDENTIFICATION_METHOD, 'LO', method.join('\\')),
+    {
+      tag: DEIDENTIFICATION_METHOD_CODES,
+      vr: 'SQ',
+      // CID 7050 (PS3.16): the profile, and the option when dates were moved.
+      value: {
+        kind: 'items',
+        items: [
+          code('113100', 'Basic Application Confidentiality Profile'),
+          ...(shift ? [code('113107', 'Retain Longitudinal Temporal Information Modified Dates Option')] : []),
+        ],
+      },
+    },
+    // PS3.3 C.7.6.1.1.7: MODIFIED when the option moved the dates, REMOVED when the bare profile emptied them.
+    text(LONGITUDINAL_TEMPORAL_INFO, 'CS', shift ? 'MODIFIED' : 'REMOVED'),
+  );
+  if (!elements.some((e) => e.tag === SOP_INSTANCE_UID)) elements.push(text(SOP_INSTANCE_UID, 'UI', sopInstanceUid));
   const sourceStudy = metaString(parsed, 'x0020000d');
   const syntaxUid = !explicit ? IMPLICIT_LE : parsed.syntax.bigEndian || parsed.syntax.deflated ? EXPLICIT_LE : parsed.syntax.uid;
   const body = encodeDataSet(elements, explicit);

@@ -17,8 +17,8 @@ const MAX_DEPTH = 3;
 
 let dictionary: Map<string, { vr: string; keyword: string }> | null = null;
 
-/** Keyword and VR by tag (`ggggeeee`, upper case), parsed once on first use. */
-function entryOf(tag: string): { vr: string; keyword: string } | undefined {
+/** Keyword and VR by tag (`ggggeeee`, upper case), parsed once on first use (PS3.6, from pydicom's dictionary). */
+export function entryOf(tag: string): { vr: string; keyword: string } | undefined {
   if (!dictionary) {
     dictionary = new Map();
     for (const line of DICTIONARY_TEXT.split('\n')) {

@@ -4,7 +4,8 @@
  *           MONOCHROME1 inverted), 16-bit images scaled by their own range, as the viewer and training do
  *   png16 / tiff16  DICOM: the stored values after the Modality LUT, plus the export's offset (so signed values
  *           fit an unsigned 16-bit file); colour as stored; other images converted to 16 bits by libvips
- *   dicom   DICOM de-identified (deidentify.ts); other images copied as they are
+ *   dicom   DICOM de-identified (deidentify.ts), a frame of a multi-frame file as a single-frame instance; other
+ *           images copied as they are
  */
 import sharp from 'sharp';
 import { decodeFrame, type DicomImage } from '../dicom/image.ts';
@@ -135,6 +136,8 @@ export interface ConvertRequest {
   offset: number;
   secret: string;
   patientPseudonym: string;
+  /** dicom: dates moved by the patient's shift, or emptied (deidentify.ts). */
+  dates: 'shift' | 'remove';
 }
 
 export async function convertImage(r: ConvertRequest): Promise<Converted> {
@@ -147,7 +150,8 @@ export async function convertImage(r: ConvertRequest): Promise<Converted> {
     case 'dicom':
       if (!r.dicom) return plain(r.source, '');
       try {
-        return plain(deidentify(r.dicom.img.parsed, r.secret, r.patientPseudonym).bytes, '.dcm');
+        // Each frame image is an instance of its own: its label and split are its own, not its file's.
+        return plain(deidentify(r.dicom.img.parsed, r.secret, r.patientPseudonym, { dates: r.dates, frame: { index: r.dicom.frame, pixel: r.dicom.img.pixel } }).bytes, '.dcm');
       } catch (e) {
         throw new ProbeError(e instanceof Error ? e.message : String(e));
       }

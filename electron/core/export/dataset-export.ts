@@ -23,6 +23,7 @@ import { pseudonym, pseudonymSecret } from '../project/pseudonyms.ts';
 import { ProbeError } from '../import/probe.ts';
 import { burnedIn, convertImage, dicomImageOf, lowestModalityValue, type DatasetFormat } from './dataset-convert.ts';
 import { BASIC_PROFILE_VERSION } from '../dicom/deid-profile.ts';
+import { MAX_SHIFT_DAYS } from '../dicom/date-shift.ts';
 import { fileErrorReason } from '../images/file-error.ts';
 
 interface Item {
@@ -85,6 +86,8 @@ export interface DatasetExportOptions {
   mappingPath?: string;
   /** Export DICOM images whose header says Burned In Annotation = YES (excluded by default). */
   includeBurnedIn?: boolean;
+  /** --format dicom: dates moved by the patient's shift (default) or emptied (deidentify.ts). */
+  dicomDates?: 'shift' | 'remove';
   signal?: AbortSignal;
   progress?: (done: number, total: number, message: string) => void;
 }
@@ -116,7 +119,7 @@ function exportOffset(items: readonly Item[], limit: number, signal: AbortSignal
 }
 
 /** The export's own description, without a path or a name from the source (issue 11). */
-function exportFacts(format: DatasetFormat, offset: number, written: number, monochrome1: number): string {
+function exportFacts(format: DatasetFormat, offset: number, written: number, monochrome1: number, dates: 'shift' | 'remove'): string {
   const facts: Record<string, unknown> = { format, images: written };
   if (format === 'png16' || format === 'tiff16') {
     facts['offset'] = offset;
@@ -125,7 +128,10 @@ function exportFacts(format: DatasetFormat, offset: number, written: number, mon
   } else if (format === 'png') {
     facts['pixels'] = '8-bit, as Loupe trains on them: DICOM with the default window (the first preset, else the VOI LUT, else the full range), MONOCHROME1 inverted; 16-bit images scaled by their own range';
   } else {
-    facts['deidentification'] = `DICOM images de-identified with the Basic Application Level Confidentiality Profile (${BASIC_PROFILE_VERSION}); UIDs replaced consistently; other images copied as they are`;
+    const how = dates === 'shift'
+      ? `and its Retain Longitudinal Temporal Information with Modified Dates option (${BASIC_PROFILE_VERSION}): every date moved back by 1 to ${MAX_SHIFT_DAYS} days, the same for all of one patient's images, times kept, birth dates removed`
+      : `(${BASIC_PROFILE_VERSION}): dates and times emptied`;
+    facts['deidentification'] = `DICOM images de-identified with the Basic Application Level Confidentiality Profile ${how}; UIDs replaced consistently; each frame of a multi-frame file written as a single-frame instance; other images copied as they are`;
   }
   return JSON.stringify(facts, null, 2) + '\n';
 }
@@ -145,8 +151,6 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
   // One folder per class, the same in every split; two classes never share one (e.g. "a/b" and "a_b").
   const classFolders = new UniqueNames();
   const filesIn = new Map<string, UniqueNames>();
-  // --format dicom: a multi-frame file is written once per folder, whichever of its frames are in it.
-  const dicomFileIn = new Map<string, string>();
   const csv = [csvLine(['path', 'label', 'split', 'source'])];
   const mapping = [csvLine(['exported', 'original'])];
   const notes: string[] = [];
@@ -196,26 +200,22 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
           burnedInExcluded.push(it.relPath);
           continue;
         }
-        const fileKey = it.dicom && format === 'dicom' ? `${folder}\n${it.relPath.replace(/#\d+$/, '')}` : null;
-        const already = fileKey ? dicomFileIn.get(fileKey) : undefined;
-        if (already) name = already;
-        else {
-          const converted = await convertImage({
-            source: bytes, format, limit, range: it.range, dicom: img && it.dicom ? { img, frame: it.dicom.frame } : null, offset, secret,
-            patientPseudonym: it.dicom?.patientId ? pseudonym(secret, 'patient', it.dicom.patientId) : '',
-          });
-          const stem = it.dicom
-            ? `${pseudonym(secret, 'img', it.dicom.sop ?? it.relPath)}${it.dicom.frames > 1 && format !== 'dicom' ? `-f${it.dicom.frame + 1}` : ''}`
-            : it.relPath.replace(/[/\\]/g, '__').replace(/\.[^./\\]{1,8}$/, '');
-          name = names.claim(`${stem}${converted.ext}`);
-          target = join(dir, folder, name);
-          rmSync(target, { force: true });
-          writeFileAtomic(target, converted.bytes);
-          if (fileKey) dicomFileIn.set(fileKey, name);
-          clipped += converted.clipped;
-          rounded += converted.rounded;
-          if (converted.monochrome1) monochrome1++;
-        }
+        // A frame of a multi-frame file is an image of its own in every format (--format dicom: a single-frame
+        // instance), named -f<N> after its frame.
+        const converted = await convertImage({
+          source: bytes, format, limit, range: it.range, dicom: img && it.dicom ? { img, frame: it.dicom.frame } : null, offset, secret, dates: opts.dicomDates ?? 'shift',
+          patientPseudonym: it.dicom?.patientId ? pseudonym(secret, 'patient', it.dicom.patientId) : '',
+        });
+        const stem = it.dicom
+          ? `${pseudonym(secret, 'img', it.dicom.sop ?? it.relPath)}${it.dicom.frames > 1 ? `-f${it.dicom.frame + 1}` : ''}`
+          : it.relPath.replace(/[/\\]/g, '__').replace(/\.[^./\\]{1,8}$/, '');
+        name = names.claim(`${stem}${converted.ext}`);
+        target = join(dir, folder, name);
+        rmSync(target, { force: true });
+        writeFileAtomic(target, converted.bytes);
+        clipped += converted.clipped;
+        rounded += converted.rounded;
+        if (converted.monochrome1) monochrome1++;
       }
       written++;
       // DICOM paths may hold patient names: they go to the mapping file only.
@@ -242,7 +242,7 @@ export async function exportDataset(project: Project, opts: DatasetExportOptions
   writeFileAtomic(join(dir, 'labels.csv'), csvText);
   const files = [{ name: 'labels.csv', bytes: Buffer.byteLength(csvText), sha256: sha256(csvText) }];
   if (opts.format) {
-    const facts = exportFacts(opts.format, offset, written, monochrome1);
+    const facts = exportFacts(opts.format, offset, written, monochrome1, opts.dicomDates ?? 'shift');
     writeFileAtomic(join(dir, 'export.json'), facts);
     files.push({ name: 'export.json', bytes: Buffer.byteLength(facts), sha256: sha256(facts) });
   }
