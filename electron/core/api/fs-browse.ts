@@ -1,5 +1,6 @@
 /**
- * The folder browser served by the browser host (Electron uses the native dialog instead).
+ * The folder and file browser served by the browser host (Electron uses the native dialogs instead). Files are
+ * listed only when asked for by extension (issue 12: an `.onnx` model), after the folders, with the same caps.
  *
  * A listing runs in a child process of its own (issue 14): a folder of a million files, or a network mount that
  * stopped answering, must not stall every other call the host answers on the main thread (a synchronous
@@ -7,7 +8,7 @@
  * mount's system call can never be stopped, and Node waits for it at exit, so `loupe serve` could not quit
  * (tests/faults/fs-list.test.ts); a process waiting on FUSE or NFS dies of SIGKILL. It reads directory entries
  * with their types, so it stats only symbolic links; it reads at most MAX_SCANNED names, keeps at most
- * MAX_FOLDERS folders, and the caller pages through those. A listing that does not answer in time is killed,
+ * MAX_FOLDERS folders (and MAX_FILES files), and the caller pages through those. A listing that does not answer in time is killed,
  * and at most MAX_PENDING may run at once, so a hung mount can tie up a few processes but never the host.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -21,6 +22,8 @@ import { INCOMPLETE_MARKER } from '../export/out-dir.ts';
 const MAX_SCANNED = 500_000;
 /** Folders kept (sorted, then paged) from one folder. */
 const MAX_FOLDERS = 50_000;
+/** Files of the extensions asked for kept (sorted after the folders, then paged) from one folder. */
+const MAX_FILES = 50_000;
 /** A listing slower than this is abandoned: a local disk lists 500,000 names in well under it. */
 const LIST_TIMEOUT_MS = 15_000;
 /** Listings that may be running (or stuck in a hung mount) at the same time. */
@@ -54,7 +57,7 @@ type ListerReply = { ok: true; scanned: Scanned } | { ok: false; code: string; m
 const LISTER_SOURCE = `
 const fs = require('node:fs');
 const path = require('node:path');
-const { dir, showHidden, maxScanned, maxFolders, extensions, wanted, offset, limit, bundleMarker, incompleteMarker } = JSON.parse(process.argv[1]);
+const { dir, showHidden, maxScanned, maxFolders, maxFiles, extensions, wanted, offset, limit, bundleMarker, incompleteMarker } = JSON.parse(process.argv[1]);
 // The listing yields the CPU to the process that answers every other call.
 try { require('node:os').setPriority(19); } catch {}
 const images = new Set(extensions);
@@ -91,7 +94,7 @@ function run() {
       if (images.has(ext)) imageFiles++;
       // Regular files only: a pipe or a device named x.onnx would hang whoever opened it.
       if (isFile && wantedFiles.has(ext)) {
-        if (files.length < maxFolders) files.push(name); else truncated = true;
+        if (files.length < maxFiles) files.push(name); else truncated = true;
       }
     }
   } finally {
@@ -139,10 +142,11 @@ function scanInProcess(dir: string, opts: ListOptions): Promise<ListerReply> {
     showHidden: opts.showHidden ?? false,
     maxScanned: MAX_SCANNED,
     maxFolders: MAX_FOLDERS,
+    maxFiles: MAX_FILES,
     extensions: imageExtensions(),
     wanted: (opts.files ?? []).map((e) => e.toLowerCase()),
     offset: opts.offset ?? 0,
-    limit: opts.limit ?? MAX_FOLDERS * 2,
+    limit: opts.limit ?? MAX_FOLDERS + MAX_FILES,
     bundleMarker: opts.bundles ? MANIFEST : null,
     incompleteMarker: INCOMPLETE_MARKER,
   });
