@@ -7,9 +7,10 @@
  * listing of 200,000 files stalled them for 1–1.6 s). A process, not a worker thread: a thread stuck in a hung
  * mount's system call can never be stopped, and Node waits for it at exit, so `loupe serve` could not quit
  * (tests/faults/fs-list.test.ts); a process waiting on FUSE or NFS dies of SIGKILL. It reads directory entries
- * with their types, so it stats only symbolic links; it reads at most MAX_SCANNED names, keeps at most
- * MAX_FOLDERS folders (and MAX_FILES files), and the caller pages through those. A listing that does not answer in time is killed,
- * and at most MAX_PENDING may run at once, so a hung mount can tie up a few processes but never the host.
+ * with their types, so it stats only symbolic links and the page it returns; it reads at most MAX_SCANNED names
+ * and keeps at most MAX_FOLDERS folders and MAX_FILES files, which the caller pages through. A listing that does
+ * not answer in time is killed, and at most MAX_PENDING may run at once, so a hung mount can tie up a few
+ * processes but never the host.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
