@@ -23,12 +23,6 @@ interface PickOptions {
   confirmLabel?: string;
 }
 
-/** The folder of a typed path, to start browsing where the user already was. */
-export function folderOf(path: string): string | undefined {
-  const cut = path.trim().replace(/[\\/]+$/, '').search(/[\\/][^\\/]*$/);
-  return cut > 0 ? path.trim().slice(0, cut) : undefined;
-}
-
 class FolderPicker {
   request = $state<FolderRequest | null>(null);
 
