@@ -2,8 +2,8 @@
 // Import a committed tiny MobileNetV2 from Train → Advanced settings → Transfer learning → Import (a bad file typed
 // first: its error is shown and nothing is added; then the file picked with the in-app browser by keyboard alone),
 // train with it for one epoch, then Evaluate → Evaluate a model file with a foreign 3-class ONNX classifier (picked
-// with a double click, next to a bundle folder marked as one) and see its metrics, marked as an external model with
-// its SHA-256.
+// with a double click) and see its metrics, marked as an external model with its SHA-256; last, the run exported as
+// a Loupe bundle is picked in the same browser (by keyboard, marked as a bundle) and evaluated too.
 // Screenshots go to tests/.artifacts/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import type { Served } from './support/serve.ts';
 import { openSession, type Session } from './support/session.ts';
-import { createSampleProject, hostApi } from './support/host-api.ts';
+import { createSampleProject, hostApi, pollUntil } from './support/host-api.ts';
 import { MainPage } from './pages/main-page.ts';
 import { TrainPage } from './pages/train-page.ts';
 import { EvaluatePage } from './pages/evaluate-page.ts';
@@ -122,14 +122,19 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   assert.equal(run.config.arch, 'backbone');
   assert.equal(run.config.backbone, 'mobilenet');
   await s.shot('62-onnx-trained');
+  // The run as a Loupe bundle beside the ONNX files: the Evaluate dialog's browser offers it as a model.
+  const bundle = join(models, 'run-1-bundle');
+  const { jobId: exportJob } = await hostApi(served, 'export:model', { runId, outDir: bundle, formats: ['tfjs'] });
+  const exported = await pollUntil('the bundle export', async () => {
+    const j = (await hostApi(served, 'jobs:list', {})).find((x) => x.jobId === exportJob);
+    return j && j.state !== 'running' ? j : undefined;
+  });
+  assert.equal(exported.state, 'succeeded', exported.message);
 
   // A foreign 3-class classifier, evaluated from the Evaluate view.
   const foreign = join(models, 'vendor-classifier.onnx');
   const bytes = tinyClassifier({ classes: 3, inputShape: [1, 3, 8, 8] });
   writeFileSync(foreign, bytes);
-  // A folder that looks like a Loupe bundle (its manifest), offered as a model beside the ONNX files.
-  mkdirSync(join(models, 'exported-bundle'));
-  writeFileSync(join(models, 'exported-bundle', 'manifest.json'), '{}');
   const evaluate = new EvaluatePage(page);
   await evaluate.open();
   await page.getByTestId('eval-external-open').click();
@@ -137,8 +142,8 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   await page.getByTestId('external-path').fill(join(models, 'mobilenet.onnx'));
   await page.getByTestId('external-path-browse').click();
   await browser.shows(models);
-  assert.deepEqual(await browser.entryNames(), ['archive', 'exported-bundle', 'mobilenet.onnx', 'vendor-classifier.onnx']);
-  assert.equal(await browser.root.locator('[data-name="exported-bundle"]').getAttribute('data-kind'), 'bundle');
+  assert.deepEqual(await browser.entryNames(), ['archive', 'run-1-bundle', 'mobilenet.onnx', 'vendor-classifier.onnx']);
+  assert.equal(await browser.root.locator('[data-name="run-1-bundle"]').getAttribute('data-kind'), 'bundle');
   await s.shot('63a-onnx-external-file-browser');
   await browser.root.locator('[data-name="vendor-classifier.onnx"]').dblclick();
   await browser.root.waitFor({ state: 'detached' });
@@ -183,5 +188,26 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   const pdf = (reports[0]!.result as { path: string }).path;
   const text = spawnSync('pdftotext', ['-layout', pdf, '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, '');
   assert.ok(text.includes(`externalmodelvendor-classifier.onnxsha256${sha}`), 'the report names the external model and its hash');
+
+  // The bundle, picked by keyboard (Enter on a bundle picks it; it names its own classes), evaluated as well.
+  await page.getByTestId('export-close').click();
+  await evaluate.dialog.waitFor({ state: 'detached' });
+  await page.getByTestId('eval-external-open').click();
+  await page.getByTestId('external-dialog').waitFor();
+  await page.getByTestId('external-classes').fill('');
+  await page.getByTestId('external-path-browse').press('Enter');
+  await browser.shows(s.home);
+  await browser.arrowTo('models');
+  await page.keyboard.press('Enter');
+  await browser.shows(models);
+  await browser.arrowTo('run-1-bundle');
+  await page.keyboard.press('Enter');
+  await browser.root.waitFor({ state: 'detached' });
+  assert.equal(await page.getByTestId('external-path').inputValue(), bundle);
+  await page.getByTestId('external-start').click();
+  await page.getByTestId('external-dialog').waitFor({ state: 'detached', timeout: 120_000 });
+  await pollUntil('the bundle evaluation', async () => ((await hostApi(served, 'evaluations:listExternal', {})).length === 2 ? true : undefined));
+  assert.match(await banner.innerText(), /run-1-bundle/);
+  await s.shot('65-onnx-bundle-evaluation');
   assert.deepEqual(s.pageErrors, []);
 });
