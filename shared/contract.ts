@@ -391,14 +391,27 @@ export interface ImportPreview {
   splits: { train: number; val: number; test: number; unassigned: number };
 }
 
+export interface DirEntry {
+  name: string;
+  path: string;
+  isDir: boolean;
+  /** Files: their size in bytes (absent when it could not be read). */
+  size?: number;
+  /** Folders, when `bundles` was asked for: it holds a finished Loupe model bundle (`loupe export`). */
+  bundle?: boolean;
+}
+
 export interface DirListing {
   path: string;
   parent: string | null;
-  entries: { name: string; path: string; isDir: boolean }[];
+  /** The page asked for (`offset`, `limit`) of the folders, sorted by name, then the files asked for (`files`). */
+  entries: DirEntry[];
   /** Image-like files directly inside, by extension (a hint for the folder browser). */
   imageFiles: number;
-  /** Folders found, of which `entries` is the page asked for (`offset`, `limit`). */
+  /** Folders found. */
   totalFolders: number;
+  /** Files found with the extensions asked for (0 when none were). */
+  totalFiles: number;
   /** The folder holds more names than one listing reads: the counts are lower bounds. */
   truncated: boolean;
 }
@@ -416,6 +429,8 @@ export interface AppInfo {
 // ---------- request schemas ----------
 
 const absPath = z.string().min(1).max(4096);
+/** A file name extension with its dot, as a file filter gives it: '.onnx', '.tar.gz' is not one. */
+const fileExtension = z.string().regex(/^\.[A-Za-z0-9_-]{1,15}$/, 'an extension such as .onnx');
 // Explicitly safe (zod 4's int() is too, but an id past 2^53 would silently name a neighbour's row).
 const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
@@ -505,11 +520,16 @@ export const requestSchemas = {
     .object({
       path: absPath.optional(),
       showHidden: z.boolean().optional(),
+      /** Also list files with these extensions, e.g. ['.onnx']. */
+      files: z.array(fileExtension).min(1).max(10).optional(),
+      /** Mark folders that are Loupe model bundles. */
+      bundles: z.boolean().optional(),
       offset: z.number().int().min(0).max(1_000_000).default(0),
       limit: z.number().int().min(1).max(5000).default(5000),
     })
     .strict(),
   'dialogs:pickFolder': z.object({ title: z.string().max(200).optional() }).strict(),
+  'dialogs:pickFile': z.object({ title: z.string().max(200).optional(), files: z.array(fileExtension).min(1).max(10) }).strict(),
   'import:preview': z.object({ folders: z.array(absPath).min(1).max(100) }).strict(),
   'import:start': z
     .object({ folders: z.array(absPath).min(1).max(100), labels: labelSource, frames: z.enum(['middle', 'all']).optional() })
@@ -688,6 +708,7 @@ export interface Responses {
   'project:summary': ProjectSummary;
   'fs:list': DirListing;
   'dialogs:pickFolder': { supported: boolean; path: string | null };
+  'dialogs:pickFile': { supported: boolean; path: string | null };
   'import:preview': ImportPreview;
   'import:start': { jobId: string };
   'jobs:list': Job[];

@@ -12,7 +12,7 @@ import { renderMedia } from '../core/images/media.ts';
 import { defaultConfigDir } from '../core/project/config-dir.ts';
 import { projectDirOf } from '../core/project/project.ts';
 import { projectArg } from './args.ts';
-import { makeFolderPicker } from './dialogs.ts';
+import { makeFilePicker, makeFolderPicker } from './dialogs.ts';
 import { forwardEvents, registerIpc } from './ipc.ts';
 import { createMediaHandler, mediaScheme, registerMediaProtocol } from './protocol.ts';
 import { guardWebContents, installSessionGuards, isTrustedSender } from './security.ts';
@@ -84,6 +84,7 @@ function start(): void {
     face: 'electron',
     configDir: defaultConfigDir(),
     pickFolder: makeFolderPicker(dialog, () => win),
+    pickFile: makeFilePicker(dialog, () => win),
     spawnTrainer: electronTrainer(paths.trainWorker),
   });
 

@@ -47,3 +47,11 @@ export function baseName(path: string): string {
   const parts = path.split(/[\\/]/).filter(Boolean);
   return parts[parts.length - 1] ?? path;
 }
+
+/** The folder holding a typed path ("/" for a file at the root), or undefined when it names none. */
+export function folderOf(path: string): string | undefined {
+  const trimmed = path.trim().replace(/(?<=.)[\\/]+$/, '');
+  const cut = trimmed.search(/[\\/][^\\/]*$/);
+  if (cut < 0) return undefined;
+  return cut === 0 ? trimmed[0] : trimmed.slice(0, cut);
+}

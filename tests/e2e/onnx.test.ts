@@ -1,22 +1,25 @@
 // E2E, issue 12: pretrained networks from ONNX in the UI, against a real `loupe serve` and real training processes.
-// Import a committed tiny MobileNetV2 from Train → Advanced settings → Transfer learning → Import (a bad file first:
-// its error is shown and nothing is added), train with it for one epoch, then Evaluate → Evaluate a model file with
-// a foreign 3-class ONNX classifier and see its metrics, marked as an external model with its SHA-256.
+// Import a committed tiny MobileNetV2 from Train → Advanced settings → Transfer learning → Import (a bad file typed
+// first: its error is shown and nothing is added; then the file picked with the in-app browser by keyboard alone),
+// train with it for one epoch, then Evaluate → Evaluate a model file with a foreign 3-class ONNX classifier (picked
+// with a double click) and see its metrics, marked as an external model with its SHA-256; last, the run exported as
+// a Loupe bundle is picked in the same browser (by keyboard, marked as a bundle) and evaluated too.
 // Screenshots go to tests/.artifacts/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import type { Served } from './support/serve.ts';
 import { openSession, type Session } from './support/session.ts';
-import { createSampleProject, hostApi } from './support/host-api.ts';
+import { createSampleProject, hostApi, pollUntil } from './support/host-api.ts';
 import { MainPage } from './pages/main-page.ts';
 import { TrainPage } from './pages/train-page.ts';
 import { EvaluatePage } from './pages/evaluate-page.ts';
+import { FolderBrowserPage } from './pages/folder-browser.ts';
 import { tinyClassifier } from '../helpers/onnx-graphs.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/onnx/mobilenetv2-tiny.onnx', import.meta.url));
@@ -34,8 +37,12 @@ before(async () => {
 after(() => s?.close());
 
 test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file from the Evaluate view', async () => {
-  const backboneFile = join(s.tmp, 'mobilenet.onnx');
+  // The backbone among other files in a folder of the host's home, where the browser starts.
+  const models = join(s.home, 'models');
+  mkdirSync(join(models, 'archive'), { recursive: true });
+  const backboneFile = join(models, 'mobilenet.onnx');
   copyFileSync(FIXTURE, backboneFile);
+  writeFileSync(join(models, 'readme.txt'), 'not listed by a picker of .onnx files\n');
   const notOnnx = join(s.tmp, 'notes.onnx');
   writeFileSync(notOnnx, 'not a network\n');
 
@@ -58,7 +65,38 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   await s.shot('60-onnx-import-error');
   assert.deepEqual(await hostApi(served, 'backbones:list', {}), []);
 
-  await page.getByTestId('backbone-import-path').fill(backboneFile);
+  // The file picked with the browser, by keyboard only: Browse… → Enter opens a folder, Backspace goes up, Escape
+  // cancels, arrows move, Enter picks.
+  const browser = new FolderBrowserPage(page);
+  const pathField = page.getByTestId('backbone-import-path');
+  await pathField.fill('');
+  await page.getByTestId('backbone-import-path-browse').focus();
+  await page.keyboard.press('Enter');
+  await browser.shows(s.home);
+  await browser.arrowTo('models');
+  await page.keyboard.press('Enter');
+  await browser.shows(models);
+  assert.deepEqual(await browser.entryNames(), ['archive', 'mobilenet.onnx'], 'folders first, then .onnx files only');
+  await page.keyboard.press('Enter');
+  await browser.shows(join(models, 'archive'));
+  await page.keyboard.press('Backspace');
+  await browser.shows(models);
+  await page.keyboard.press('Escape');
+  await browser.root.waitFor({ state: 'detached' });
+  assert.equal(await pathField.inputValue(), '', 'Escape picks nothing');
+  await dialog.waitFor();
+  await page.getByTestId('backbone-import-path-browse').press('Enter');
+  await browser.shows(s.home);
+  await browser.arrowTo('models');
+  await page.keyboard.press('Enter');
+  await browser.shows(models);
+  await browser.arrowTo('mobilenet.onnx');
+  assert.equal(await browser.root.getByTestId('folder-chosen').innerText(), 'mobilenet.onnx');
+  await s.shot('60b-onnx-import-file-browser');
+  await page.keyboard.press('Enter');
+  await browser.root.waitFor({ state: 'detached' });
+  assert.equal(await pathField.inputValue(), backboneFile);
+  assert.ok(await pathField.evaluate((el) => el === document.activeElement), 'the focus is back on the path field');
   assert.equal(await page.getByTestId('backbone-import-name').inputValue(), 'mobilenet', 'the name follows the file');
   await page.getByTestId('backbone-import-start').click();
   await page.getByTestId('backbone-import-progress').waitFor();
@@ -84,16 +122,32 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   assert.equal(run.config.arch, 'backbone');
   assert.equal(run.config.backbone, 'mobilenet');
   await s.shot('62-onnx-trained');
+  // The run as a Loupe bundle beside the ONNX files: the Evaluate dialog's browser offers it as a model.
+  const bundle = join(models, 'run-1-bundle');
+  const { jobId: exportJob } = await hostApi(served, 'export:model', { runId, outDir: bundle, formats: ['tfjs'] });
+  const exported = await pollUntil('the bundle export', async () => {
+    const j = (await hostApi(served, 'jobs:list', {})).find((x) => x.jobId === exportJob);
+    return j && j.state !== 'running' ? j : undefined;
+  });
+  assert.equal(exported.state, 'succeeded', exported.message);
 
   // A foreign 3-class classifier, evaluated from the Evaluate view.
-  const foreign = join(s.tmp, 'vendor-classifier.onnx');
+  const foreign = join(models, 'vendor-classifier.onnx');
   const bytes = tinyClassifier({ classes: 3, inputShape: [1, 3, 8, 8] });
   writeFileSync(foreign, bytes);
   const evaluate = new EvaluatePage(page);
   await evaluate.open();
   await page.getByTestId('eval-external-open').click();
   await page.getByTestId('external-dialog').waitFor();
-  await page.getByTestId('external-path').fill(foreign);
+  await page.getByTestId('external-path').fill(join(models, 'mobilenet.onnx'));
+  await page.getByTestId('external-path-browse').click();
+  await browser.shows(models);
+  assert.deepEqual(await browser.entryNames(), ['archive', 'run-1-bundle', 'mobilenet.onnx', 'vendor-classifier.onnx']);
+  assert.equal(await browser.root.locator('[data-name="run-1-bundle"]').getAttribute('data-kind'), 'bundle');
+  await s.shot('63a-onnx-external-file-browser');
+  await browser.root.locator('[data-name="vendor-classifier.onnx"]').dblclick();
+  await browser.root.waitFor({ state: 'detached' });
+  assert.equal(await page.getByTestId('external-path').inputValue(), foreign);
   await page.getByTestId('external-classes').fill('normal\npneumonia\neffusion\nextra');
   await page.getByTestId('external-start').click();
   // Four names for three outputs: refused with the counts, nothing stored.
@@ -134,5 +188,26 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   const pdf = (reports[0]!.result as { path: string }).path;
   const text = spawnSync('pdftotext', ['-layout', pdf, '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, '');
   assert.ok(text.includes(`externalmodelvendor-classifier.onnxsha256${sha}`), 'the report names the external model and its hash');
+
+  // The bundle, picked by keyboard (Enter on a bundle picks it; it names its own classes), evaluated as well.
+  await page.getByTestId('export-close').click();
+  await evaluate.dialog.waitFor({ state: 'detached' });
+  await page.getByTestId('eval-external-open').click();
+  await page.getByTestId('external-dialog').waitFor();
+  await page.getByTestId('external-classes').fill('');
+  await page.getByTestId('external-path-browse').press('Enter');
+  await browser.shows(s.home);
+  await browser.arrowTo('models');
+  await page.keyboard.press('Enter');
+  await browser.shows(models);
+  await browser.arrowTo('run-1-bundle');
+  await page.keyboard.press('Enter');
+  await browser.root.waitFor({ state: 'detached' });
+  assert.equal(await page.getByTestId('external-path').inputValue(), bundle);
+  await page.getByTestId('external-start').click();
+  await page.getByTestId('external-dialog').waitFor({ state: 'detached', timeout: 120_000 });
+  await pollUntil('the bundle evaluation', async () => ((await hostApi(served, 'evaluations:listExternal', {})).length === 2 ? true : undefined));
+  assert.match(await banner.innerText(), /run-1-bundle/);
+  await s.shot('65-onnx-bundle-evaluation');
   assert.deepEqual(s.pageErrors, []);
 });

@@ -82,13 +82,13 @@ after(async () => {
 });
 
 /** Lists `path` three times over the live host while another client is timed; asserts it is never stalled. */
-async function listWhileTimed(path: string, t: { diagnostic(m: string): void }): Promise<void> {
+async function listWhileTimed(path: string, t: { diagnostic(m: string): void }, filter: { files?: string[] } = {}): Promise<void> {
   // The same calls with nothing else going on: what the machine alone costs them (reported, not asserted).
   const idle = await latencyWhile(served, new Promise((r) => setTimeout(r, 1500)));
   const listings = (async () => {
     const replies = [];
     // Read but not parsed here: this process also times the other client, and must not stall it itself.
-    const body = JSON.stringify({ path });
+    const body = JSON.stringify({ path, ...filter });
     for (let i = 0; i < 3; i++) replies.push(await raw(served, '/api/fs:list', { body, discard: true }));
     return replies;
   })();
@@ -120,6 +120,18 @@ test('folders come back sorted by name (numbers in order), counted, and paged', 
   assert.equal(rest.entries[0].path, join(big, 'case_5000'));
   const tooMany = await post(served, 'fs:list', { path: big, limit: 100_000 });
   assert.equal(tooMany.json.error.code, 'VALIDATION');
+});
+
+test('files asked for in a folder of many are capped, paged after the folders, and stall no other client (issue 12)', async (t) => {
+  await listWhileTimed(big, t, { files: ['.png'] });
+  const first = (await post(served, 'fs:list', { path: big, files: ['.png'] })).json.data;
+  assert.equal(first.totalFolders, FOLDERS);
+  assert.equal(first.totalFiles, Math.min(FILES, 50_000), 'at most 50,000 files are kept');
+  assert.equal(first.truncated, FILES > 50_000);
+  assert.equal(first.entries.length, 5000, 'one page at most');
+  const files = (await post(served, 'fs:list', { path: big, files: ['.png'], offset: FOLDERS, limit: 5000 })).json.data.entries;
+  assert.equal(files.length, 5000);
+  assert.ok(files.every((e: { isDir: boolean; size: number }) => !e.isDir && e.size === 0), 'files, with their sizes');
 });
 
 test('at most four listings run at once; the next is refused until one ends', async () => {

@@ -51,7 +51,12 @@ export const ipcMain = new FakeIpcMain();
 export const protocol = new FakeMainProtocol();
 export const session = { defaultSession: new FakeSession() };
 export const dialog = {
-  showOpenDialog: async () => ({ canceled: true, filePaths: [] as string[] }),
+  /** The options of every open dialog shown (the last argument: a window may come first). */
+  opened: [] as unknown[],
+  showOpenDialog: async (...args: unknown[]) => {
+    dialog.opened.push(args.at(-1));
+    return { canceled: true, filePaths: [] as string[] };
+  },
   messages: [] as unknown[],
   showMessageBox: async (options: unknown) => {
     dialog.messages.push(options);

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
-import { makeFolderPicker } from '../../electron/main/dialogs.ts';
+import { makeFilePicker, makeFolderPicker } from '../../electron/main/dialogs.ts';
 import { forwardEvents, registerIpc } from '../../electron/main/ipc.ts';
 import { isTrustedSender, type SenderEvent } from '../../electron/main/security.ts';
 import { methods } from '../../shared/contract.ts';
@@ -23,6 +23,8 @@ interface Rig {
   rendererDir: string;
   logs: string[];
   dialogAnswer: { canceled: boolean; filePaths: string[] };
+  /** The options each native dialog was opened with. */
+  dialogOptions: Record<string, unknown>[];
   call(method: unknown, payload?: unknown, event?: SenderEvent): Promise<WireReply<any>>;
   trusted(): SenderEvent;
 }
@@ -34,14 +36,19 @@ function rig(): Rig {
   const logs: string[] = [];
   const r = {
     dialogAnswer: { canceled: true, filePaths: [] as string[] },
+    dialogOptions: [] as Record<string, unknown>[],
   } as Rig;
   const dialog = {
-    showOpenDialog: async () => r.dialogAnswer,
+    showOpenDialog: async (options: Record<string, unknown>) => {
+      r.dialogOptions.push(options);
+      return r.dialogAnswer;
+    },
   };
   const core = new LoupeCore({
     face: 'electron',
     configDir: join(dir, 'config'),
     pickFolder: makeFolderPicker(dialog as never, () => null),
+    pickFile: makeFilePicker(dialog as never, () => null),
   });
   const ipc = new FakeIpcMain();
   registerIpc({
@@ -162,6 +169,26 @@ test('dialogs:pickFolder goes through the native picker', async () => {
   r.dialogAnswer = { canceled: true, filePaths: [] };
   const canceled = await r.call('dialogs:pickFolder', {});
   assert.deepEqual(canceled, { ok: true, data: { supported: true, path: null } });
+});
+
+test('dialogs:pickFile opens the native file picker filtered to the extensions asked for', async () => {
+  const r = rig();
+  r.dialogAnswer = { canceled: false, filePaths: ['/data/models/resnet18.onnx'] };
+  const picked = await r.call('dialogs:pickFile', { title: 'ONNX backbone', files: ['.onnx'] });
+  assert.deepEqual(picked, { ok: true, data: { supported: true, path: '/data/models/resnet18.onnx' } });
+  assert.deepEqual(r.dialogOptions[0], {
+    title: 'ONNX backbone',
+    filters: [{ name: '.onnx', extensions: ['onnx'] }],
+    properties: ['openFile', 'dontAddToRecent'],
+  });
+  r.dialogAnswer = { canceled: true, filePaths: [] };
+  assert.deepEqual(await r.call('dialogs:pickFile', { files: ['.onnx', '.ONNX'] }), { ok: true, data: { supported: true, path: null } });
+  // The filter is checked before any dialog opens: no extension, a path, or a long list is refused.
+  for (const files of [[], ['onnx'], ['../x'], ['.a/b'], Array.from({ length: 11 }, (_, i) => `.e${i}`)]) {
+    const bad = await r.call('dialogs:pickFile', { files });
+    assert.equal(bad.ok ? 'ok' : bad.error.code, 'VALIDATION', JSON.stringify(files));
+  }
+  assert.equal(r.dialogOptions.length, 2);
 });
 
 test('core events are forwarded to the window on the event channel, not to a destroyed one', async () => {

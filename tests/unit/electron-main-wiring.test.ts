@@ -91,6 +91,10 @@ test('the built main wires security, protocol, window and IPC for every contract
   assert.ok(info.ok);
   assert.equal(info.data.face, 'electron');
   assert.equal(info.data.nativeDialogs, true);
+  // The native file picker is wired too, offering only the extensions asked for.
+  electron.dialog.opened.length = 0;
+  assert.deepEqual(await call('dialogs:pickFile', { files: ['.onnx'] }), { ok: true, data: { supported: true, path: null } });
+  assert.deepEqual((electron.dialog.opened[0] as { filters: unknown }).filters, [{ name: '.onnx', extensions: ['onnx'] }]);
   await assert.rejects(
     electron.ipcMain.invoke(IPC_INVOKE_CHANNEL, { sender: {}, senderFrame: event.senderFrame }, 'app:info', {}),
     /untrusted frame/,

@@ -61,6 +61,8 @@ export interface CoreOptions {
   configDir: string;
   /** A native folder picker, when the face has one (Electron). */
   pickFolder?: (title?: string) => Promise<string | null>;
+  /** A native file picker offering the files with these extensions ('.onnx'), when the face has one. */
+  pickFile?: (files: readonly string[], title?: string) => Promise<string | null>;
   /** Starts a training process (Electron forks its bundled worker; Node faces fork the TypeScript one). */
   spawnTrainer?: SpawnTrainer;
 }
@@ -223,10 +225,14 @@ export class LoupeCore {
         return { project: project.info(), jobId: job.jobId };
       },
       'project:summary': async () => summarizeProject(this.requireProject()),
-      'fs:list': async ({ path, showHidden, offset, limit }) => listDir(path ?? homedir(), { showHidden, offset, limit }),
+      'fs:list': async ({ path, ...opts }) => listDir(path ?? homedir(), opts),
       'dialogs:pickFolder': async ({ title }) => {
         if (!this.opts.pickFolder) return { supported: false, path: null };
         return { supported: true, path: await this.opts.pickFolder(title) };
+      },
+      'dialogs:pickFile': async ({ title, files }) => {
+        if (!this.opts.pickFile) return { supported: false, path: null };
+        return { supported: true, path: await this.opts.pickFile(files, title) };
       },
       'import:preview': async ({ folders }) => previewImport(folders.map((f) => resolve(f))),
       'import:start': async ({ folders, labels, frames }) => {

@@ -1,4 +1,4 @@
-/** Page object: the in-app folder browser (browser host has no native dialog). */
+/** Page object: the in-app folder and file browser (browser host has no native dialog). */
 import type { Page } from 'playwright-core';
 
 export class FolderBrowserPage {
@@ -13,6 +13,13 @@ export class FolderBrowserPage {
     await this.root.waitFor();
     await this.root.getByTestId('folder-path').fill(path);
     await this.root.getByTestId('folder-path').press('Enter');
+    await this.shows(path);
+    await this.root.getByTestId('folder-choose').click();
+    await this.root.waitFor({ state: 'detached' });
+  }
+
+  /** Waits until the listing of `path` is shown and no other is on its way. */
+  async shows(path: string): Promise<void> {
     await this.page.waitForFunction(
       (p) => {
         const root = document.querySelector('[data-testid="folder-browser"]');
@@ -20,8 +27,21 @@ export class FolderBrowserPage {
       },
       path,
     );
-    await this.root.getByTestId('folder-choose').click();
-    await this.root.waitFor({ state: 'detached' });
+  }
+
+  /** The highlighted entry, which Enter acts on. */
+  async activeName(): Promise<string | null> {
+    return this.root.locator('[data-testid="folder-entry"].active').getAttribute('data-name');
+  }
+
+  /** Moves the highlight to `name` with the arrow keys, as a user would (the list has the focus). */
+  async arrowTo(name: string): Promise<void> {
+    const names = await this.entryNames();
+    const target = names.indexOf(name);
+    if (target < 0) throw new Error(`${name} is not listed: ${names.join(', ')}`);
+    const from = names.indexOf((await this.activeName()) ?? '');
+    for (let i = from; i !== target; i += Math.sign(target - from)) await this.page.keyboard.press(target > from ? 'ArrowDown' : 'ArrowUp');
+    if ((await this.activeName()) !== name) throw new Error(`the highlight is on ${await this.activeName()}, not ${name}`);
   }
 
   async entryNames(): Promise<string[]> {
