@@ -14,7 +14,7 @@
  * Rounds are interleaved (Loupe first, then PyTorch; then the other way round); ratios are medians of per-round
  * ratios (Loupe / PyTorch, as speeds: above 1 means Loupe is faster).
  *
- *   npm run bench:transfer -- [--rounds 5] [--finetune-images 96] [--head-images 2000] [--head-epochs 10] [--tiny]
+ *   npm run bench:transfer -- [--rounds 5] [--finetune-images 96] [--head-images 2000] [--head-epochs 10] [--round-trips none] [--tiny]
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -43,6 +43,7 @@ const { values } = parseArgs({
     'finetune-images': { type: 'string' },
     'head-images': { type: 'string' },
     'head-epochs': { type: 'string' },
+    'round-trips': { type: 'string' },
     tiny: { type: 'boolean', default: false },
   },
 });
@@ -79,7 +80,9 @@ const PRESETS: Record<'finetune' | 'head' | 'head-1-thread', TrainConfigInput> =
 };
 
 /** The issue's other networks, whose fine-tune + ONNX re-export round trip tests/medium/onnx-full-nets.test.ts leaves to this bench. */
-const ROUND_TRIPS: FullNet[] = TINY ? ['mobilenet_v3_small'] : ['resnet18', 'resnet34', 'resnet50', 'mobilenet_v2', 'mobilenet_v3_large', 'densenet121'];
+const ALL_ROUND_TRIPS: FullNet[] = ['resnet18', 'resnet34', 'resnet50', 'mobilenet_v2', 'mobilenet_v3_large', 'densenet121'];
+/** `--round-trips none` leaves them out of a run that only wants the speed figures (they take minutes each). */
+const ROUND_TRIPS: FullNet[] = values['round-trips'] === 'none' ? [] : TINY ? ['mobilenet_v3_small'] : ALL_ROUND_TRIPS;
 
 /** A project of the first `images` Fashion-MNIST training images, with the backbone imported and both presets saved. */
 async function project(work: string, name: string, images: number, onnx: string): Promise<string> {
