@@ -38,6 +38,17 @@ test('8- and 16-bit stored values: every layout of bits stored, high bit, sign a
   }
 });
 
+test('samples that start at an odd byte (a view must be aligned) read the same as at an even one', () => {
+  for (const [bits, stored, high] of [[16, 16, 15], [16, 12, 11], [8, 8, 7]] as [8 | 16, number, number][]) {
+    for (const signed of [false, true]) {
+      const m = module(bits, stored, high, signed);
+      const backing = Uint8Array.from({ length: m.columns * (bits / 8) + 1 }, () => Math.floor(random() * 256));
+      const odd = backing.subarray(1);
+      assert.deepEqual([...readSamples(m, odd, m.columns, false)], expected(m, odd, false), `${bits}/${stored} signed ${signed}`);
+    }
+  }
+});
+
 test('too few bytes for the samples is a DicomError, not zeros', () => {
   assert.throws(() => readSamples(module(16, 16, 15, false), new Uint8Array(100), 64, false), DicomError);
 });

@@ -160,20 +160,51 @@ export function readSamples(m: PixelModule, bytes: Uint8Array, n: number, bigEnd
   return out;
 }
 
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
- * readSamples for 8- and 16-bit samples with 32-bit integer operations: a CT import spends its time here (the
- * generic loop's division and DataView cost twice as much), and every value fits in an int32.
+ * readSamples for 8- and 16-bit samples with 32-bit integer operations: a CT import spends its time here, and
+ * every value fits in an int32. Samples in the host's byte order are read through a typed-array view, so the
+ * common case (16 bits stored in 16, or 8 in 8) is one memory copy and the others one masking pass; a byte-by-byte
+ * loop costs several times more per sample.
  */
 function readSmallSamples(out: StoredArray, bytes: Uint8Array, n: number, wide: boolean, bigEndian: boolean, shift: number, width: number, signed: boolean): void {
-  const mask = width >= 32 ? -1 : (1 << width) - 1;
+  if (!wide || bigEndian !== HOST_LITTLE_ENDIAN) {
+    const src = wide ? uint16View(bytes, n) : bytes.subarray(0, n);
+    if (shift === 0 && width === (wide ? 16 : 8)) {
+      // Same width: the bits are the values; a signed view of them is their two's complement reading.
+      out.set(signed ? (wide ? new Int16Array(src.buffer, src.byteOffset, n) : new Int8Array(src.buffer, src.byteOffset, n)) : src);
+    } else if (signed) {
+      maskSigned(out, src, n, shift, width);
+    } else {
+      maskUnsigned(out, src, n, shift, width);
+    }
+    return;
+  }
+  const mask = (1 << width) - 1;
   const up = 32 - width;
   const hi = bigEndian ? 0 : 1;
   const lo = 1 - hi;
   for (let i = 0; i < n; i++) {
-    const raw = wide ? (bytes[2 * i + hi]! << 8) | bytes[2 * i + lo]! : bytes[i]!;
-    const v = (raw >>> shift) & mask;
+    const v = (((bytes[2 * i + hi]! << 8) | bytes[2 * i + lo]!) >>> shift) & mask;
     out[i] = signed ? (v << up) >> up : v;
   }
+}
+
+/** The first n 16-bit samples in host order; copied when the data starts at an odd byte (a view must be aligned). */
+function uint16View(bytes: Uint8Array, n: number): Uint16Array {
+  if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+  return new Uint16Array(bytes.slice(0, 2 * n).buffer);
+}
+
+function maskUnsigned(out: StoredArray, src: Uint8Array | Uint16Array, n: number, shift: number, width: number): void {
+  const mask = (1 << width) - 1;
+  for (let i = 0; i < n; i++) out[i] = (src[i]! >>> shift) & mask;
+}
+
+function maskSigned(out: StoredArray, src: Uint8Array | Uint16Array, n: number, shift: number, width: number): void {
+  const up = 32 - width;
+  for (let i = 0; i < n; i++) out[i] = (((src[i]! >>> shift) << up) >> up);
 }
 
 /** Planar configuration 1 (RRR…GGG…BBB…) to pixel-interleaved. */
