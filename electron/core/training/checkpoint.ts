@@ -14,11 +14,11 @@ import type { EpochMetrics, Preprocessing } from '../../../shared/training.ts';
 import type { FitState } from './fit.ts';
 
 import { checkpointDir, replaceFolder } from './checkpoint-paths.ts';
+import { META_FILE } from './checkpoint-meta.ts';
 import { MAX_MODEL_JSON_BYTES, MAX_WEIGHTS_BYTES, readBounded, readJsonFile, readModelFolder, type ListedFiles } from './model-folder.ts';
 
 export { checkpointDir, hasCheckpoint, type CheckpointKind } from './checkpoint-paths.ts';
-
-const META_FILE = 'checkpoint.json';
+export { readCheckpointMetrics } from './checkpoint-meta.ts';
 
 /** The LayersModel artifacts of a model, as files. */
 export async function modelFiles(model: tfl.LayersModel): Promise<Record<string, Buffer | string>> {
@@ -50,16 +50,6 @@ export async function saveModel(dir: string, model: tfl.LayersModel, extra: Reco
 export async function saveBest(runDir: string, model: tfl.LayersModel, preprocessing: Preprocessing, metrics: EpochMetrics): Promise<void> {
   // The preprocessing travels with the weights: a run reused as a backbone, or exported, needs it.
   await saveModel(join(runDir, 'best'), model, { 'preprocessing.json': JSON.stringify(preprocessing), [META_FILE]: JSON.stringify(metrics) });
-}
-
-/** The metrics of the epoch a checkpoint holds; null for a checkpoint written before they were kept, or unreadable. */
-export function readCheckpointMetrics(runDir: string, kind: 'best' | 'last'): EpochMetrics | null {
-  try {
-    const m = readJsonFile(checkpointDir(runDir, kind), META_FILE) as EpochMetrics;
-    return Number.isInteger(m.epoch) && m.epoch >= 0 ? m : null;
-  } catch {
-    return null;
-  }
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { EpochMetrics } from '../../../shared/training.ts';
 import type { Database } from '../db/database.ts';
 import type { Project } from '../project/project.ts';
-import { readCheckpointMetrics } from './checkpoint.ts';
+import { readCheckpointMetrics } from './checkpoint-meta.ts';
 import { hasCheckpointLeftovers, recoverCheckpointFolders } from './checkpoint-paths.ts';
 import { liveRunHolder } from './run-lease.ts';
 import { clearFailureNote, readFailureNote } from './failure-note.ts';
