@@ -49,7 +49,6 @@ import { exportBundle } from '../export/bundle.ts';
 import { exportDataset } from '../export/dataset-export.ts';
 import { finishedModelDir } from '../export/run-facts.ts';
 import { prepareOutDir, prepareOutFile } from '../export/out-dir.ts';
-import { createReport } from '../export/report/report.ts';
 import { dicomFacets, dicomHeader } from '../images/dicom-view.ts';
 
 export type Face = AppInfo['face'];
@@ -400,7 +399,11 @@ export class LoupeCore {
         if (req.runId !== undefined) finishedModelDir(project, getRun(project.db, req.runId));
         else getEvaluation(project.db, req.evaluationId!); // NOT_FOUND at once
         prepareOutFile(req.outPath, req.force);
-        const job = this.jobs.start('report', (ctx) => createReport(project, { ...req, appVersion: APP_VERSION, signal: ctx.signal, progress: ctx.progress }));
+        // Loaded on first use: pdfkit and its fonts take about half a second, which every CLI command would pay.
+        const job = this.jobs.start('report', async (ctx) => {
+          const { createReport } = await import('../export/report/report.ts');
+          return createReport(project, { ...req, appVersion: APP_VERSION, signal: ctx.signal, progress: ctx.progress });
+        });
         return { jobId: job.jobId };
       },
     };
