@@ -218,3 +218,22 @@ test('a missing root is a clear NOT_FOUND, and a root listed twice is imported o
   assert.deepEqual([report.added, report.unchanged], [1, 0]);
   assert.deepEqual(summarizeProject(p).roots, [src]);
 });
+
+test('new rows get their ids in scan order, whichever file finishes decoding first', async () => {
+  // Large files first: the small ones after them finish sooner, so an import that committed rows as they finished
+  // would number them out of order, and two imports of this folder would number them differently.
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  const tree: Record<string, Buffer> = {};
+  for (let i = 0; i < 4; i++) tree[`a/big-${i}.png`] = await img.png({ width: 1600, height: 1600, seed: i });
+  for (let i = 0; i < 12; i++) tree[`b/small-${String(i).padStart(2, '0')}.png`] = await img.png({ seed: 100 + i });
+  img.writeTree(src, tree);
+  const idsInPathOrder = async (name: string) => {
+    const p = newProject(join(dir, name));
+    await runImport(p, [src], 'folders', recordingContext(), undefined, { concurrency: 4, batchSize: 5 });
+    return p.db.prepare('SELECT rel_path, id FROM images ORDER BY rel_path').all() as { rel_path: string; id: number }[];
+  };
+  const first = await idsInPathOrder('one');
+  assert.deepEqual(first.map((r) => r.id), [...first.map((r) => r.id)].sort((a, b) => a - b));
+  assert.deepEqual(await idsInPathOrder('two'), first);
+});

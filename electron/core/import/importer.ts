@@ -298,6 +298,11 @@ async function importNow(
   };
 
   let next = 0;
+  // Outcomes are committed in scan order, whichever file finishes first, so new rows get their ids in the
+  // walk's (sorted) order: the same folder imported twice gives the same ids, and a seeded run, which orders
+  // its images by id, trains on the same batches in both projects.
+  const finished = new Map<number, ImportOutcome | ImportOutcome[]>();
+  let nextToCommit = 0;
   let stopped: { error: unknown } | null = null;
   const worker = async () => {
     try {
@@ -314,9 +319,12 @@ async function importNow(
       // Drop the entry as soon as it is taken, so memory does not grow with the tree.
       todo[i] = undefined;
       // Await first: `pending` is swapped by flush() while this file is in flight.
-      const outcome = await processOne(t);
-      if (Array.isArray(outcome)) pending.push(...outcome);
-      else pending.push(outcome);
+      finished.set(i, await processOne(t));
+      for (let o = finished.get(nextToCommit); o !== undefined; o = finished.get(nextToCommit)) {
+        finished.delete(nextToCommit++);
+        if (Array.isArray(o)) pending.push(...o);
+        else pending.push(o);
+      }
       done++;
       ctx.progress(done, total, t.rel);
       if (pending.length >= batchSize) flush();
