@@ -108,3 +108,30 @@ test('folds without a split: cross-validation trains on them; a plain run says w
   assert.deepEqual(runs.map((r) => [r.trainImages, r.valImages]), [[12, 6], [12, 6], [12, 6]]);
   project.close();
 });
+
+test('a label error is found in a class with a single validation image', () => {
+  // The threshold is the class's mean self-confidence; a class whose only validation image is misclassified
+  // has that image's confidence as its mean, and it must still be listed.
+  const { project, classIds } = seedProject(tempDir(), { perClass: [8, 8] });
+  const db = project.db;
+  const ids = db.prepare('SELECT id, class_id FROM images ORDER BY id').all() as { id: number; class_id: number }[];
+  const lone = ids.find((r) => r.class_id === classIds[1])!;
+  const others = ids.filter((r) => r.class_id === classIds[0]).slice(0, 3);
+  db.prepare(`UPDATE images SET split = 'train'`).run();
+  for (const r of [lone, ...others]) db.prepare(`UPDATE images SET split = 'val' WHERE id = ?`).run(r.id);
+  const [run] = createRuns(project, { config: { arch: 'cnn', imageSize: 28, channels: 1 } }, 'test');
+  const { targets } = evaluationTargets(project, run!.id, 'val');
+  const labelOf = (id: number) => targets.find((t) => t.imageId === id)!.label!;
+  // Class 0's three images are right; the lone class-1 image is predicted as class 0.
+  const probs = new Float32Array(targets.length * 2);
+  targets.forEach((t, i) => {
+    const p1 = t.imageId === lone.id ? 0.2 : 0.1;
+    probs[i * 2] = 1 - p1;
+    probs[i * 2 + 1] = p1;
+  });
+  storeEvaluation(db, { runId: run!.id, split: 'val', modelSha256: 'x', imageIds: targets.map((t) => t.imageId), labels: targets.map((t) => t.label), probs, k: 2, notes: [] });
+  assert.equal(labelOf(lone.id), 1);
+  const { candidates } = labelErrorCandidates(db, run!.id);
+  assert.deepEqual(candidates.map((c) => c.imageId), [lone.id]);
+  project.close();
+});

@@ -157,7 +157,9 @@ export function labelErrorCandidates(db: Database, runId: number, limit = 500): 
     sum.set(r.label, t);
   }
   const candidates = rows
-    .filter((r) => r.predicted !== r.label && r.label_probability < sum.get(r.label)!.s / sum.get(r.label)!.n)
+    // At or below the class's mean self-confidence: a class whose only image is misclassified has that image's
+    // own confidence as its mean, and the image is still a candidate.
+    .filter((r) => r.predicted !== r.label && r.label_probability <= sum.get(r.label)!.s / sum.get(r.label)!.n)
     .sort((a, b) => a.label_probability - b.label_probability)
     .slice(0, limit)
     .map((r) => ({
