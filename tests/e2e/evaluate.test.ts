@@ -25,6 +25,7 @@ let tmp: string;
 let served: Served;
 let page: Page;
 let runId: number;
+let mislabeled: { id: number; classId: number | null };
 
 before(async () => {
   s = await openSession({ name: 'eval', viewport: { width: 1360, height: 860 } });
@@ -32,7 +33,8 @@ before(async () => {
   await createSampleProject(served, join(tmp, 'project'), 14);
   // A few images lose their label: the model will suggest one for them.
   const { ids } = await hostApi(served, 'images:ids', { filter: {}, sort: 'name' });
-  await hostApi(served, 'labels:set', { imageIds: ids.filter((_, i) => i % 7 === 3).slice(0, UNLABELED), classId: null });
+  const unlabeled = ids.filter((_, i) => i % 7 === 3).slice(0, UNLABELED);
+  await hostApi(served, 'labels:set', { imageIds: unlabeled, classId: null });
   const [run] = await hostApi(served, 'training:start', {
     config: { arch: 'lenet5', imageSize: 32, channels: 1, epochs: 4, batchSize: 4, earlyStopping: null, seed: 3 },
     name: 'tiny',
@@ -43,6 +45,12 @@ before(async () => {
     return r.status === 'finished' || r.status === 'failed' ? r : undefined;
   });
   assert.equal(done.status, 'finished', done.error ?? '');
+  // Once trained, one validation image gets another class's label: a label error by construction, which the
+  // label-error queue must rank (a model that happened to get every validation image right left it empty).
+  const val = (await hostApi(served, 'images:query', { filter: { split: 'val' }, sort: 'name', limit: 100 })).items.filter((im) => !unlabeled.includes(im.id));
+  const classes = await hostApi(served, 'classes:list', {});
+  mislabeled = val[0]!;
+  await hostApi(served, 'labels:set', { imageIds: [mislabeled.id], classId: classes.find((c) => c.id !== mislabeled.classId)!.id });
 });
 
 after(() => s?.close());
@@ -144,7 +152,7 @@ test('predict unlabeled, accept a suggestion with one key, undo', async () => {
 test('label-error candidates: accept one, exclude another', async () => {
   await page.getByTestId('label-errors-find').click();
   const rows = page.getByTestId('label-error');
-  await rows.first().waitFor();
+  await page.locator(`[data-testid="label-error"][data-image-id="${mislabeled.id}"]`).waitFor();
   const n = await rows.count();
   const firstId = Number(await rows.first().getAttribute('data-image-id'));
   const suggested = (await rows.first().locator('strong').innerText()).trim();
