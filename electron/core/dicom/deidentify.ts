@@ -23,6 +23,7 @@ import { encodeDataSet, part10File, textBytes, type OutElement } from './write.t
 import { dateShiftDays, shiftDateValue } from './date-shift.ts';
 import { singleFrameChanges, type FrameReplacement } from './frame-instance.ts';
 import { entryOf } from './tag-table.ts';
+import { dictionaryKey, tagOfKey } from './tag-key.ts';
 import type { PixelModule } from './pixels.ts';
 
 const PROFILE = new Map(BASIC_PROFILE.map(([tag, keyword, action, vr]) => [tag, { keyword, action, vr }]));
@@ -127,10 +128,6 @@ function rawString(ds: DataSet, el: Element): string {
   return Buffer.from(ds.byteArray.subarray(el.dataOffset, el.dataOffset + el.length)).toString('latin1').replace(/[\0 ]+$/, '').trim();
 }
 
-function tagOf(key: string): number {
-  return parseInt(key.slice(1), 16);
-}
-
 /** A top-level replacement (frame-instance.ts) as written: padded to even length, swapped from big endian. */
 function replaced(ds: DataSet, tag: number, r: Exclude<FrameReplacement, null>, w: Walk): OutElement {
   if (r.kind === 'encapsulated') return { tag, vr: 'OB', value: { kind: 'encapsulated', bytes: r.bytes } };
@@ -148,7 +145,7 @@ function replaced(ds: DataSet, tag: number, r: Exclude<FrameReplacement, null>, 
 function temporal(ds: DataSet, el: Element, tag: number, w: Walk): OutElement | null | undefined {
   if (w.shiftDays === null || tag === PATIENT_BIRTH_DATE || tag === PATIENT_BIRTH_TIME || el.items) return undefined;
   // Implicit VR files carry no VR, and a date written as UN is still one: the dictionary's VR tells.
-  const vr = el.vr && el.vr !== 'UN' ? el.vr : entryOf(tag.toString(16).padStart(8, '0').toUpperCase())?.vr;
+  const vr = el.vr && el.vr !== 'UN' ? el.vr : entryOf(dictionaryKey(tag))?.vr;
   if (vr === 'TM') return keep(ds, el, tag, vr, w);
   if (vr !== 'DA' && vr !== 'DT') return undefined;
   const shifted = shiftDateValue(rawString(ds, el), vr, w.shiftDays);
@@ -158,7 +155,7 @@ function temporal(ds: DataSet, el: Element, tag: number, w: Walk): OutElement | 
 function walk(ds: DataSet, w: Walk, top?: Map<number, FrameReplacement>): OutElement[] {
   const out: OutElement[] = [];
   for (const [key, el] of Object.entries(ds.elements)) {
-    const tag = tagOf(key);
+    const tag = tagOfKey(key);
     // Group lengths (gggg,0000; retired outside the meta group) would be stale once values change.
     if (tag >>> 16 === 0x0002 || tag >>> 16 === 0xfffe || (tag & 0xffff) === 0) continue;
     const { action, vr: tableVr } = actionFor(tag);
