@@ -18,13 +18,16 @@ import { encapsulatedFrame } from './codecs.ts';
 import { nativeFrameBits, type PixelModule } from './pixels.ts';
 import { DicomError, type ParsedDicom } from './parse.ts';
 import { elementKey } from './tag-key.ts';
+import type { OutElement } from './write.ts';
 
 /** A top-level replacement: raw bytes in the source's byte order (the writer swaps big endian), encapsulated pixel
- * data, the one item of a sequence to keep, or null to drop the attribute. */
+ * data, the one item of a sequence to keep (the profile still acts in it), a sequence made here and written as it
+ * is (its UIDs are remapped already: the profile would remap them again), or null to drop the attribute. */
 export type FrameReplacement =
   | { kind: 'bytes'; vr: string; bytes: Uint8Array }
   | { kind: 'encapsulated'; bytes: Uint8Array }
   | { kind: 'item'; dataSet: DataSet }
+  | { kind: 'items'; items: OutElement[][] }
   | null;
 
 const NUMBER_OF_FRAMES = 0x00280008;
@@ -40,6 +43,13 @@ const GRID_FRAME_OFFSET_VECTOR = 0x3004000c;
 /** Attributes with one value per frame (the targets a Frame Increment Pointer may name): the frame's value kept. */
 const FRAME_TIME_VECTOR = 0x00181065;
 const TEXT_VECTORS = [FRAME_TIME_VECTOR, 0x00182002, 0x00182003, 0x00182004, 0x00182005, 0x00182006];
+/**
+ * NM's vectors (PS3.3 C.8.4.9: Energy Window, Detector, Phase, Rotation, R-R Interval, Time Slot, Slice, Angular
+ * View, Time Slice) are indexes, each value at most its count (Number of Energy Windows, of Detectors…) and an item
+ * of the matching information sequence. The frame's entry keeps pointing at the same window or detector only if the
+ * counts and sequences stay whole, so they do: cutting them to one item would need every index renumbered to 1
+ * and would drop what the frame's neighbours were, for no gain in validity.
+ */
 const US_VECTORS = [0x00540010, 0x00540020, 0x00540030, 0x00540050, 0x00540060, 0x00540070, 0x00540080, 0x00540090, 0x00540100];
 
 function raw(ds: DataSet, el: Element): Uint8Array {
