@@ -4,7 +4,9 @@
  * with several fragments a frame (with and without a Basic Offset Table), imported with every frame an image, the
  * frames labelled into two classes. Each class folder holds exactly its frames, each a single-frame
  * instance that Loupe's parser and dcmtk's dcmdump read, with that frame's pixels (lossless: exact), a SOP Instance
- * UID of its own that a re-export repeats, and no identifying value of the source header.
+ * UID of its own that a re-export repeats, and no identifying value of the source header. Each is a derived image:
+ * Image Type DERIVED, the source in Source Image Sequence by its remapped UID with the frame number, and an Instance
+ * Number of its own (source × 1000 + frame).
  * Dates: hand-made files of two patients keep the days between one patient's studies and move differently for the
  * other patient (Retain Longitudinal Temporal Information with Modified Dates); the CLI's --remove-dates empties them.
  */
@@ -16,7 +18,7 @@ import { join } from 'node:path';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { decodeFrame, readDicom, type DicomImage } from '../../electron/core/dicom/image.ts';
 import { dateShiftDays } from '../../electron/core/dicom/date-shift.ts';
-import { deidentify } from '../../electron/core/dicom/deidentify.ts';
+import { deidentify, remappedUid } from '../../electron/core/dicom/deidentify.ts';
 import type { Job } from '../../shared/contract.ts';
 import { PYDICOM_FILES } from '../helpers/dicom-reference.ts';
 import { part10, pixelData, pixelTags } from '../helpers/dicom-writer.ts';
@@ -26,6 +28,16 @@ const MULTI = { 'rtdose.dcm': 'dose/Lastname-Firstname/rtdose.dcm', 'SC_rgb_rle_
 // JPEG-LS made here by dcmtk from noisy frames, in fragments of 1 kB (several a frame), with and without an offset table.
 const JLS = { 'jls/Noisy-Offsets.dcm': ['+fs', '1'], 'jls/Noisy-NoOffsets.dcm': ['+fs', '1', '-ot'] } as const;
 const FRAMES = 15 + 2 + 3 + 3;
+/**
+ * Each source's Instance Number and Image Type as the files say them (pydicom's RT Dose has an empty Instance Number
+ * and no Image Type, its SC file is instance 1 and DERIVED already; the JPEG-LS files are made here as 12 and 13).
+ */
+const SOURCE_FACTS: Record<string, { instance: number; imageType: string }> = {
+  'dose/Lastname-Firstname/rtdose.dcm': { instance: 0, imageType: 'DERIVED\\SECONDARY' },
+  'sc/Lestrade/two-frames.dcm': { instance: 1, imageType: 'DERIVED\\SECONDARY\\OTHER' },
+  'jls/Noisy-Offsets.dcm': { instance: 12, imageType: 'DERIVED\\SECONDARY' },
+  'jls/Noisy-NoOffsets.dcm': { instance: 13, imageType: 'DERIVED\\SECONDARY' },
+};
 // A fixed project secret, so the two patients' shifts are known to differ (a random one would collide 1 in 365).
 const SECRET = 'a1'.repeat(32);
 let dir: string;
@@ -56,7 +68,7 @@ function study(patient: string, date: string, n: number): Buffer {
 }
 
 /** Three 64×64 12-bit frames of noise (so JPEG-LS needs several 1 kB fragments a frame), uncompressed. */
-function noisyFrames(sop: string, seed: number): Buffer {
+function noisyFrames(sop: string, seed: number, instance: number): Buffer {
   const values = new Uint16Array(64 * 64 * 3);
   let x = seed;
   for (let i = 0; i < values.length; i++) {
@@ -66,6 +78,7 @@ function noisyFrames(sop: string, seed: number): Buffer {
   return part10([
     ...pixelTags({ rows: 64, columns: 64, bits: 16, stored: 12, frames: 3 }).filter((e) => e.tag !== 0x00080018),
     { tag: 0x00080018, vr: 'UI', value: sop },
+    { tag: 0x00200013, vr: 'IS', value: String(instance) },
     { tag: 0x0020000d, vr: 'UI', value: `${sop}.1` },
     { tag: 0x00080020, vr: 'DA', value: '20230917' },
     { tag: 0x00100010, vr: 'PN', value: 'Noisewright^Ada' },
@@ -80,7 +93,7 @@ before(async () => {
   mkdirSync(join(src, 'jls'), { recursive: true });
   for (const [i, [to, args]] of Object.entries(JLS).entries()) {
     const native = join(dir, `native-${i}.dcm`);
-    writeFileSync(native, noisyFrames(`1.2.826.0.1.3680043.8.498.97${i}`, 7 + i));
+    writeFileSync(native, noisyFrames(`1.2.826.0.1.3680043.8.498.97${i}`, 7 + i, 12 + i));
     const made = spawnSync('dcmcjpls', [...args, native, join(src, to)], { encoding: 'utf8' });
     assert.equal(made.status, 0, made.stderr);
   }
@@ -134,6 +147,7 @@ test('each frame is a single-frame instance in its own class folder: its pixels,
   const first = await exportDicom('frames');
   const again = await exportDicom('frames-again');
   const sops = new Set<string>();
+  const instanceNumbers = new Set<string>();
   const seen = { even: 0, odd: 0 };
   for (const to of [...Object.values(MULTI), ...Object.keys(JLS)]) {
     const source = to;
@@ -163,6 +177,18 @@ test('each frame is a single-frame instance in its own class folder: its pixels,
       assert.match(sop, /^2\.25\.\d+$/);
       assert.equal(afterImg.parsed.meta?.string('x00020003'), sop, 'the meta header names the same instance');
       sops.add(sop);
+      // A derived image: it names its source by the source's remapped UID (never the original) and its frame.
+      const facts = SOURCE_FACTS[to]!;
+      const sourceSop = before.parsed.dataSet.string('x00080018')!;
+      assert.equal(afterImg.parsed.dataSet.string('x00080008'), facts.imageType, exported);
+      const refs = afterImg.parsed.dataSet.elements.x00082112!.items!;
+      assert.equal(refs.length, 1);
+      assert.equal(refs[0]!.dataSet!.string('x00081150'), before.parsed.dataSet.string('x00080016'));
+      assert.equal(refs[0]!.dataSet!.string('x00081155'), remappedUid(SECRET, sourceSop));
+      assert.equal(refs[0]!.dataSet!.string('x00081160'), String(n));
+      assert.match(dump, new RegExp(`\\(0008,1160\\) IS \\[${n}\\]`), 'dcmdump reads the reference');
+      assert.equal(afterImg.parsed.dataSet.string('x00200013'), String(facts.instance * 1000 + n));
+      instanceNumbers.add(afterImg.parsed.dataSet.string('x00200013')!);
       assert.deepEqual(readFileSync(join(again.out, exported!)), bytes, 'a re-export writes the same file');
       if (source === 'rtdose.dcm') {
         // The one frame is placed by Image Position (Patient) alone: moved to the frame's plane, offsets "0".
@@ -174,6 +200,7 @@ test('each frame is a single-frame instance in its own class folder: its pixels,
     }
   }
   assert.equal(sops.size, FRAMES, 'every frame has a SOP Instance UID of its own');
+  assert.equal(instanceNumbers.size, FRAMES, 'and an Instance Number of its own (the same on re-export: the files are)');
   // Each class folder holds exactly its frames (frames 1, 3, … are "even": 0-based 0, 2, …), plus the 3 dated files.
   assert.deepEqual(seen, { even: 8 + 1 + 2 + 2, odd: 7 + 1 + 1 + 1 });
   assert.equal(readdirSync(join(first.out, 'train', 'even')).length, seen.even + 3);

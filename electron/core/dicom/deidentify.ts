@@ -22,7 +22,9 @@ import { BASIC_PROFILE, BASIC_PROFILE_VERSION, type ProfileAction } from './deid
 import { encodeDataSet, part10File, textBytes, type OutElement } from './write.ts';
 import { dateShiftDays, shiftDateValue } from './date-shift.ts';
 import { singleFrameChanges, type FrameReplacement } from './frame-instance.ts';
+import { derivationChanges, derivedType, FRAME_TYPE } from './frame-derivation.ts';
 import { entryOf } from './tag-table.ts';
+import { dictionaryKey, tagOfKey } from './tag-key.ts';
 import type { PixelModule } from './pixels.ts';
 
 const PROFILE = new Map(BASIC_PROFILE.map(([tag, keyword, action, vr]) => [tag, { keyword, action, vr }]));
@@ -117,6 +119,8 @@ interface Walk {
   explicit: boolean;
   /** Days every DA/DT moves by; null: dates are emptied or removed by the profile's own actions. */
   shiftDays: number | null;
+  /** One frame written as a derived image: Frame Type, wherever a functional group holds it, says DERIVED too. */
+  derived: boolean;
 }
 
 function text(tag: number, vr: string, value: string): OutElement {
@@ -127,14 +131,11 @@ function rawString(ds: DataSet, el: Element): string {
   return Buffer.from(ds.byteArray.subarray(el.dataOffset, el.dataOffset + el.length)).toString('latin1').replace(/[\0 ]+$/, '').trim();
 }
 
-function tagOf(key: string): number {
-  return parseInt(key.slice(1), 16);
-}
-
 /** A top-level replacement (frame-instance.ts) as written: padded to even length, swapped from big endian. */
 function replaced(ds: DataSet, tag: number, r: Exclude<FrameReplacement, null>, w: Walk): OutElement {
   if (r.kind === 'encapsulated') return { tag, vr: 'OB', value: { kind: 'encapsulated', bytes: r.bytes } };
   if (r.kind === 'item') return { tag, vr: 'SQ', value: { kind: 'items', items: [walk(r.dataSet, w)] } };
+  if (r.kind === 'items') return { tag, vr: 'SQ', value: { kind: 'items', items: r.items } };
   const unit = w.bigEndian ? swapUnit(ds, tag, r.vr) : undefined;
   const bytes = unit ? swapped(r.bytes, unit) : r.bytes;
   return { tag, vr: r.vr, value: { kind: 'bytes', bytes: bytes.length % 2 === 0 ? bytes : textBytes(Buffer.from(bytes).toString('latin1'), r.vr) } };
@@ -148,7 +149,7 @@ function replaced(ds: DataSet, tag: number, r: Exclude<FrameReplacement, null>, 
 function temporal(ds: DataSet, el: Element, tag: number, w: Walk): OutElement | null | undefined {
   if (w.shiftDays === null || tag === PATIENT_BIRTH_DATE || tag === PATIENT_BIRTH_TIME || el.items) return undefined;
   // Implicit VR files carry no VR, and a date written as UN is still one: the dictionary's VR tells.
-  const vr = el.vr && el.vr !== 'UN' ? el.vr : entryOf(tag.toString(16).padStart(8, '0').toUpperCase())?.vr;
+  const vr = el.vr && el.vr !== 'UN' ? el.vr : entryOf(dictionaryKey(tag))?.vr;
   if (vr === 'TM') return keep(ds, el, tag, vr, w);
   if (vr !== 'DA' && vr !== 'DT') return undefined;
   const shifted = shiftDateValue(rawString(ds, el), vr, w.shiftDays);
@@ -158,7 +159,7 @@ function temporal(ds: DataSet, el: Element, tag: number, w: Walk): OutElement | 
 function walk(ds: DataSet, w: Walk, top?: Map<number, FrameReplacement>): OutElement[] {
   const out: OutElement[] = [];
   for (const [key, el] of Object.entries(ds.elements)) {
-    const tag = tagOf(key);
+    const tag = tagOfKey(key);
     // Group lengths (gggg,0000; retired outside the meta group) would be stale once values change.
     if (tag >>> 16 === 0x0002 || tag >>> 16 === 0xfffe || (tag & 0xffff) === 0) continue;
     const { action, vr: tableVr } = actionFor(tag);
@@ -169,6 +170,10 @@ function walk(ds: DataSet, w: Walk, top?: Map<number, FrameReplacement>): OutEle
     if (top?.has(tag)) {
       const r = top.get(tag)!;
       if (r) out.push(replaced(ds, tag, r, w));
+      continue;
+    }
+    if (w.derived && tag === FRAME_TYPE) {
+      out.push(text(tag, 'CS', derivedType(rawString(ds, el))));
       continue;
     }
     const moved = temporal(ds, el, tag, w);
@@ -254,15 +259,25 @@ export function deidentify(parsed: ParsedDicom, secret: string, patientPseudonym
   // The body's own layout: a writer may have declared an explicit syntax over an implicit body (parse.ts).
   const explicit = Object.values(ds.elements).some((e) => e.vr !== undefined);
   const shift = (options.dates ?? 'shift') === 'shift';
-  const w: Walk = { secret, patientPseudonym, bigEndian: parsed.syntax.bigEndian, explicit, shiftDays: shift ? dateShiftDays(secret, patientKey(parsed)) : null };
   const sourceSop = metaString(parsed, 'x00080018') ?? metaString(parsed, 'x00020003');
   const sopClassUid = metaString(parsed, 'x00080016') ?? metaString(parsed, 'x00020002');
   if (!sourceSop || !sopClassUid) throw new DicomError('no SOP Instance UID or SOP Class UID: the file cannot be written as DICOM');
   const frame = options.frame && options.frame.pixel.frames > 1 ? options.frame : null;
-  const sopInstanceUid = frame ? frameInstanceUid(secret, remappedUid(secret, sourceSop), frame.index + 1) : remappedUid(secret, sourceSop);
-  const changes = frame ? singleFrameChanges(parsed, frame.pixel, frame.index) : undefined;
-  changes?.set(SOP_INSTANCE_UID, { kind: 'bytes', vr: 'UI', bytes: textBytes(sopInstanceUid, 'UI') });
+  const w: Walk = {
+    secret, patientPseudonym, bigEndian: parsed.syntax.bigEndian, explicit, shiftDays: shift ? dateShiftDays(secret, patientKey(parsed)) : null, derived: frame !== null,
+  };
+  const remappedSop = remappedUid(secret, sourceSop);
+  const sopInstanceUid = frame ? frameInstanceUid(secret, remappedSop, frame.index + 1) : remappedSop;
+  const changes = new Map<number, FrameReplacement>();
+  if (frame) {
+    const source = { sopClassUid, remappedSopInstanceUid: remappedSop, frameNumber: frame.index + 1, frames: frame.pixel.frames };
+    for (const [tag, r] of [...singleFrameChanges(parsed, frame.pixel, frame.index), ...derivationChanges(ds, source)]) changes.set(tag, r);
+  }
+  changes.set(SOP_INSTANCE_UID, { kind: 'bytes', vr: 'UI', bytes: textBytes(sopInstanceUid, 'UI') });
   const elements = walk(ds, w, changes).filter((e) => !ADDED.has(e.tag));
+  // What the changes set and the source lacks (Image Type, Source Image Sequence… of a frame; the SOP Instance UID
+  // of a file that had it in its meta header only).
+  for (const [tag, r] of changes) if (r && !elements.some((e) => e.tag === tag)) elements.push(replaced(ds, tag, r, w));
   // One value per step (LO holds 64 characters; the attribute is multi-valued).
   const method = ['Loupe', 'Basic Application Level Confidentiality Profile', ...(shift ? ['Retain Longitudinal Temporal Information Modified Dates Option'] : []), BASIC_PROFILE_VERSION];
   const code = (value: string, meaning: string) => [text(0x00080100, 'SH', value), text(0x00080102, 'SH', 'DCM'), text(0x00080104, 'LO', meaning)];
@@ -284,7 +299,6 @@ export function deidentify(parsed: ParsedDicom, secret: string, patientPseudonym
     // PS3.3 C.7.6.1.1.7: MODIFIED when the option moved the dates, REMOVED when the bare profile emptied them.
     text(LONGITUDINAL_TEMPORAL_INFO, 'CS', shift ? 'MODIFIED' : 'REMOVED'),
   );
-  if (!elements.some((e) => e.tag === SOP_INSTANCE_UID)) elements.push(text(SOP_INSTANCE_UID, 'UI', sopInstanceUid));
   const sourceStudy = metaString(parsed, 'x0020000d');
   const syntaxUid = !explicit ? IMPLICIT_LE : parsed.syntax.bigEndian || parsed.syntax.deflated ? EXPLICIT_LE : parsed.syntax.uid;
   const body = encodeDataSet(elements, explicit);

@@ -17,13 +17,17 @@ import type { DataSet, Element } from 'dicom-parser';
 import { encapsulatedFrame } from './codecs.ts';
 import { nativeFrameBits, type PixelModule } from './pixels.ts';
 import { DicomError, type ParsedDicom } from './parse.ts';
+import { elementKey } from './tag-key.ts';
+import type { OutElement } from './write.ts';
 
 /** A top-level replacement: raw bytes in the source's byte order (the writer swaps big endian), encapsulated pixel
- * data, the one item of a sequence to keep, or null to drop the attribute. */
+ * data, the one item of a sequence to keep (the profile still acts in it), a sequence made here and written as it
+ * is (its UIDs are remapped already: the profile would remap them again), or null to drop the attribute. */
 export type FrameReplacement =
   | { kind: 'bytes'; vr: string; bytes: Uint8Array }
   | { kind: 'encapsulated'; bytes: Uint8Array }
   | { kind: 'item'; dataSet: DataSet }
+  | { kind: 'items'; items: OutElement[][] }
   | null;
 
 const NUMBER_OF_FRAMES = 0x00280008;
@@ -39,11 +43,14 @@ const GRID_FRAME_OFFSET_VECTOR = 0x3004000c;
 /** Attributes with one value per frame (the targets a Frame Increment Pointer may name): the frame's value kept. */
 const FRAME_TIME_VECTOR = 0x00181065;
 const TEXT_VECTORS = [FRAME_TIME_VECTOR, 0x00182002, 0x00182003, 0x00182004, 0x00182005, 0x00182006];
+/**
+ * NM's vectors (PS3.3 C.8.4.9: Energy Window, Detector, Phase, Rotation, R-R Interval, Time Slot, Slice, Angular
+ * View, Time Slice) are indexes, each value at most its count (Number of Energy Windows, of Detectors…) and an item
+ * of the matching information sequence. The frame's entry keeps pointing at the same window or detector only if the
+ * counts and sequences stay whole, so they do: cutting them to one item would need every index renumbered to 1
+ * and would drop what the frame's neighbours were, for no gain in validity.
+ */
 const US_VECTORS = [0x00540010, 0x00540020, 0x00540030, 0x00540050, 0x00540060, 0x00540070, 0x00540080, 0x00540090, 0x00540100];
-
-function key(tag: number): string {
-  return `x${tag.toString(16).padStart(8, '0')}`;
-}
 
 function raw(ds: DataSet, el: Element): Uint8Array {
   return ds.byteArray.subarray(el.dataOffset, el.dataOffset + el.length);
@@ -106,10 +113,10 @@ function pixelReplacement(parsed: ParsedDicom, pixel: PixelModule, index: number
  * afterwards: the position moved to the frame's plane and the vector "0".
  */
 function gridFrame(ds: DataSet, index: number, frames: number, into: Map<number, FrameReplacement>): void {
-  const el = ds.elements[key(GRID_FRAME_OFFSET_VECTOR)];
+  const el = ds.elements[elementKey(GRID_FRAME_OFFSET_VECTOR)];
   if (!el) return;
   const offsets = textValues(ds, el).map(Number);
-  const ippEl = ds.elements[key(IMAGE_POSITION_PATIENT)];
+  const ippEl = ds.elements[elementKey(IMAGE_POSITION_PATIENT)];
   const ipp = ippEl ? textValues(ds, ippEl).map(Number) : [];
   if (offsets.length !== frames || offsets.some((v) => !Number.isFinite(v)) || ipp.length !== 3 || ipp.some((v) => !Number.isFinite(v))) {
     into.set(GRID_FRAME_OFFSET_VECTOR, null);
@@ -118,7 +125,7 @@ function gridFrame(ds: DataSet, index: number, frames: number, into: Map<number,
   const offset = offsets[index]!;
   let position: number[];
   if (offsets[0] === 0) {
-    const iopEl = ds.elements[key(IMAGE_ORIENTATION_PATIENT)];
+    const iopEl = ds.elements[elementKey(IMAGE_ORIENTATION_PATIENT)];
     const o = iopEl ? textValues(ds, iopEl).map(Number) : [1, 0, 0, 0, 1, 0];
     // The normal of the image plane: row direction × column direction.
     const n = [o[1]! * o[5]! - o[2]! * o[4]!, o[2]! * o[3]! - o[0]! * o[5]!, o[0]! * o[4]! - o[1]! * o[3]!];
@@ -142,13 +149,13 @@ export function singleFrameChanges(parsed: ParsedDicom, pixel: PixelModule, inde
     [EXTENDED_OFFSET_TABLE, null],
     [EXTENDED_OFFSET_TABLE_LENGTHS, null],
   ]);
-  const perFrame = ds.elements[key(PER_FRAME_FUNCTIONAL_GROUPS)];
+  const perFrame = ds.elements[elementKey(PER_FRAME_FUNCTIONAL_GROUPS)];
   if (perFrame) {
     const item = perFrame.items?.length === frames ? perFrame.items[index]?.dataSet : undefined;
     changes.set(PER_FRAME_FUNCTIONAL_GROUPS, item ? { kind: 'item', dataSet: item } : null);
   }
   for (const tag of TEXT_VECTORS) {
-    const el = ds.elements[key(tag)];
+    const el = ds.elements[elementKey(tag)];
     if (!el) continue;
     const values = textValues(ds, el);
     // Frame Time Vector holds increments from the previous frame, and a first frame's is 0 (PS3.3 C.7.6.5.1.2).
@@ -157,7 +164,7 @@ export function singleFrameChanges(parsed: ParsedDicom, pixel: PixelModule, inde
     changes.set(tag, values.length === frames ? text(el.vr ?? 'DS', value) : null);
   }
   for (const tag of US_VECTORS) {
-    const el = ds.elements[key(tag)];
+    const el = ds.elements[elementKey(tag)];
     if (!el) continue;
     const values = raw(ds, el);
     changes.set(tag, values.length === frames * 2 ? { kind: 'bytes', vr: 'US', bytes: values.subarray(index * 2, index * 2 + 2) } : null);

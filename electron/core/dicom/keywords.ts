@@ -2,6 +2,8 @@
  * DICOM attribute keywords (PS3.6) a label or a filter can name: the attributes datasets put their class in.
  * Any other attribute is named by its tag: `dicom:0018,5101` or `dicom:00185101`.
  */
+import { elementKey } from './tag-key.ts';
+
 const KEYWORDS: Record<string, string> = {
   AcquisitionDeviceProcessingDescription: '00181400',
   BodyPartExamined: '00180015',
@@ -39,9 +41,9 @@ const KEYWORDS: Record<string, string> = {
 /** The dicom-parser tag ('xggggeeee') of a keyword or a `gggg,eeee` / `ggggeeee` tag; null when unknown. */
 export function tagOfAttribute(name: string): string | null {
   const hex = /^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$/.exec(name.trim());
-  if (hex) return `x${hex[1]}${hex[2]}`.toLowerCase();
+  if (hex) return elementKey(parseInt(`${hex[1]}${hex[2]}`, 16));
   const tag = KEYWORDS[name.trim()];
-  return tag ? `x${tag.toLowerCase()}` : null;
+  return tag ? elementKey(parseInt(tag, 16)) : null;
 }
 
 export const KNOWN_KEYWORDS = Object.keys(KEYWORDS);

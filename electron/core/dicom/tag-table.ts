@@ -8,6 +8,7 @@ import type { DicomTagRow } from '../../../shared/contract.ts';
 import { DICTIONARY_TEXT } from './dictionary-data.ts';
 import { textDecoderFor } from './metadata.ts';
 import type { ParsedDicom } from './parse.ts';
+import { dictionaryKey, tagLabel, tagOfKey } from './tag-key.ts';
 
 /** Bounds: a header with a million elements or a 1 MB text value still gives a table a person can read. */
 const MAX_ROWS = 2000;
@@ -43,10 +44,6 @@ function clip(text: string): string {
   return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS)}…` : text;
 }
 
-function tagLabel(tag: string): string {
-  return `(${tag.slice(0, 4)},${tag.slice(4)})`;
-}
-
 function valueOf(ds: DataSet, el: Element, vr: string, decode: (b: Uint8Array) => string): string {
   if (el.items) return `${el.items.length} item${el.items.length === 1 ? '' : 's'}`;
   if (el.encapsulatedPixelData) return `encapsulated, ${el.fragments?.length ?? 0} fragments`;
@@ -66,7 +63,7 @@ function valueOf(ds: DataSet, el: Element, vr: string, decode: (b: Uint8Array) =
   if (vr === 'AT' && el.length >= 4) {
     const g = ds.uint16(el.tag, 0) ?? 0;
     const e = ds.uint16(el.tag, 1) ?? 0;
-    return tagLabel(`${g.toString(16).padStart(4, '0')}${e.toString(16).padStart(4, '0')}`.toUpperCase());
+    return `(${tagLabel(((g << 16) | e) >>> 0)})`;
   }
   return `(${el.length} bytes)`;
 }
@@ -76,13 +73,13 @@ function addRows(ds: DataSet, depth: number, rows: DicomTagRow[], decode: (b: Ui
     if (skip?.elements[key]) continue;
     if (rows.length >= MAX_ROWS) return;
     const el = ds.elements[key]!;
-    const tag = el.tag.slice(1).toUpperCase();
-    const group = parseInt(tag.slice(0, 4), 16);
+    const tag = tagOfKey(el.tag);
+    const group = tag >>> 16;
     // Private tags (odd groups) have no dictionary entry; their VR is what an explicit-VR file says, or UN.
-    const entry = group % 2 === 1 ? undefined : entryOf(tag);
+    const entry = group % 2 === 1 ? undefined : entryOf(dictionaryKey(tag));
     const vr = el.vr ?? entry?.vr ?? 'UN';
     const keyword = entry?.keyword ?? (group % 2 === 1 ? 'Private' : '');
-    rows.push({ tag: `${'>'.repeat(depth)}${tagLabel(tag)}`, keyword, vr, value: valueOf(ds, el, vr, decode) });
+    rows.push({ tag: `${'>'.repeat(depth)}(${tagLabel(tag)})`, keyword, vr, value: valueOf(ds, el, vr, decode) });
     if (el.items && depth < MAX_DEPTH) {
       for (const item of el.items) if (item.dataSet) addRows(item.dataSet, depth + 1, rows, decode);
     }

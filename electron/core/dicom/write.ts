@@ -3,6 +3,7 @@
  * of defined length and encapsulated pixel data copied as its fragments, inside a Part 10 file with its own meta
  * header. Enough to write a de-identified copy of a parsed file; it never re-encodes pixels.
  */
+import { tagLabel } from './tag-key.ts';
 
 /** A value as it will be written: bytes (already even and little endian), nested items, or encapsulated fragments. */
 export type OutValue =
@@ -42,15 +43,11 @@ function header(tag: number, vr: string, length: number, explicit: boolean): Buf
     h.write(vr, 4, 'latin1');
     h.writeUInt32LE(length, 8);
   } else {
-    if (length > 0xffff) throw new Error(`value of (${hex(tag)}) is too long for VR ${vr} (${length} bytes)`);
+    if (length > 0xffff) throw new Error(`value of (${tagLabel(tag)}) is too long for VR ${vr} (${length} bytes)`);
     h.write(vr, 4, 'latin1');
     h.writeUInt16LE(length, 6);
   }
   return h;
-}
-
-function hex(tag: number): string {
-  return `${(tag >>> 16).toString(16).padStart(4, '0')},${(tag & 0xffff).toString(16).padStart(4, '0')}`.toUpperCase();
 }
 
 function itemHeader(length: number): Buffer {
@@ -75,7 +72,7 @@ function encodeElement(e: OutElement, explicit: boolean): Buffer[] {
     const body = Buffer.concat(items);
     return [header(e.tag, 'SQ', body.length, explicit), body];
   }
-  if (v.bytes.length % 2 === 1) throw new Error(`value of (${hex(e.tag)}) has odd length ${v.bytes.length}`);
+  if (v.bytes.length % 2 === 1) throw new Error(`value of (${tagLabel(e.tag)}) has odd length ${v.bytes.length}`);
   return [header(e.tag, e.vr, v.bytes.length, explicit), Buffer.from(v.bytes.buffer, v.bytes.byteOffset, v.bytes.byteLength)];
 }
 
