@@ -1,7 +1,7 @@
 /**
  * 12-bit lossy JPEG (JPEG Extended, Process 4), decoded by IJG libjpeg's 12-bit build (dcmjs-codecs):
  * - pydicom's JPEG-lossy.dcm against GDCM's decoding of it (tests/fixtures/dicom/jpeg12-reference.json);
- * - 12-bit variants of pydicom's CT and MR made here by dcmtk (`dcmcjpeg +ee`) against dcmtk's own decoding
+ * - 12-bit variants of pydicom's CT, MR and an RGB image made here by dcmtk (`dcmcjpeg +ee`) against dcmtk's own decoding
  *   (`dcmdjpeg`), also with the header switched to signed;
  * - cut and damaged streams: a DicomError with its reason, and the decoder still works afterwards.
  * Both references are IJG-family decoders, so values must agree within 1 grey level. CI installs dcmtk.
@@ -82,7 +82,8 @@ test("pydicom's JPEG-lossy.dcm decodes as GDCM decodes it", async () => {
   assert.ok(Math.abs(lo - ref.min) <= 1 && Math.abs(hi - ref.max) <= 1, `range ${lo}…${hi}`);
 });
 
-for (const source of ['CT_small.dcm', 'MR_small.dcm']) {
+// SC_rgb_small_odd: colour coded as YCbCr 4:2:2 (YBR_FULL_422), which dcmdjpeg turns into RGB and Loupe's pixel reader too.
+for (const source of ['CT_small.dcm', 'MR_small.dcm', 'SC_rgb_small_odd.dcm']) {
   test(`dcmcjpeg +ee of ${source} (12-bit) decodes as dcmdjpeg decodes it`, async () => {
     const { jpeg, decoded } = dcmtkVariant(source, `ee-${source}`);
     const img = image(jpeg);
@@ -115,10 +116,22 @@ test('a cut 12-bit stream is refused with its reason, a damaged one gives libjpe
   // A Huffman table (DHT) whose class/id byte is bogus: libjpeg's own words.
   const broken = new Uint8Array(data);
   let dht = 2;
-  while (!(broken[dht] === 0xff && broken[dht + 1] === 0xc4)) dht++;
+  while (dht < broken.length && !(broken[dht] === 0xff && broken[dht + 1] === 0xc4)) dht++;
+  assert.ok(dht < broken.length, 'DHT found');
   broken[dht + 4] = 0x7f;
   await assert.rejects(decodeCompressedFrame('jpeg-8bit', broken, shape),
     (e: unknown) => e instanceof DicomError && /^corrupt 12-bit JPEG stream: \S/.test(e.message), 'bogus DHT');
+  // A frame header claiming 16-bit samples (gdcm's experimental lossy encoder writes such streams) is named as such.
+  const sixteen = new Uint8Array(data);
+  let sof = 2;
+  while (sof < sixteen.length && !(sixteen[sof] === 0xff && sixteen[sof + 1] === 0xc1)) sof++;
+  assert.ok(sof < sixteen.length, 'SOF1 (extended sequential) frame header found');
+  sixteen[sof + 4] = 16;
+  await assert.rejects(decodeCompressedFrame('jpeg-8bit', sixteen, shape),
+    (e: unknown) => e instanceof DicomError && e.message === 'lossy JPEG stream with 16-bit samples: ISO 10918-1 allows 8 or 12');
+  // Streams decoded side by side with a broken one (as an import does) are not hit by its failure.
+  const side = await Promise.allSettled([broken, data, broken, data, data].map((d) => decodeCompressedFrame('jpeg-8bit', d, shape)));
+  assert.deepEqual(side.map((r) => r.status), ['rejected', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
   // After libjpeg's error exit the next stream still decodes, to the same values.
   const again = await decodeCompressedFrame('jpeg-8bit', data, shape);
   assert.deepEqual(Array.from((await decodeFrame(img, 0)).values).slice(0, 4096), Array.from(new Uint16Array(again.bytes.buffer, again.bytes.byteOffset, 4096)));
@@ -135,7 +148,10 @@ test('JPEG-lossy.dcm damaged 80 ways: values or a DicomError, never another exce
     const bytes = new Uint8Array(data);
     // Half in the headers (tables, frame and scan headers: the first ~700 bytes), half anywhere.
     const span = i % 2 === 0 ? 700 : bytes.length;
-    for (let k = 0; k < 4; k++) bytes[Math.floor(random() * span)] ^= 1 << Math.floor(random() * 8);
+    for (let k = 0; k < 4; k++) {
+      const at = Math.floor(random() * span);
+      bytes[at] = bytes[at]! ^ (1 << Math.floor(random() * 8));
+    }
     try {
       const out = await decodeCompressedFrame('jpeg-8bit', bytes, shape);
       assert.equal(out.bytes.length, shape.rows * shape.columns * 2);

@@ -250,6 +250,7 @@ async function decodeJpeg12Frame(data: Uint8Array, shape: FrameShape): Promise<D
   try {
     r = await decodeJpeg12(data, shape);
   } catch (e) {
+    if (e instanceof DicomError) throw e;
     throw new DicomError(`corrupt 12-bit JPEG stream: ${e instanceof Error ? e.message : String(e)}`);
   }
   checkInfo({ width: r.width, height: r.height, componentCount: r.samples, bitsPerSample: 12 }, shape, 'jpeg-8bit');
@@ -267,7 +268,7 @@ export async function decodeCompressedFrame(encoding: Exclude<PixelEncoding, 'na
     case 'jpeg-8bit': {
       const precision = checkStream(data, shape, encoding)?.precision ?? null;
       if (precision === 12) return decodeJpeg12Frame(data, shape);
-      if (precision !== null && precision !== 8) throw new DicomError(`corrupt JPEG stream: sample precision ${precision} (lossy JPEG has 8 or 12 bits)`);
+      if (precision !== null && precision !== 8) throw new DicomError(`lossy JPEG stream with ${precision}-bit samples: ISO 10918-1 allows 8 or 12`);
       const r = await runWasm('@cornerstonejs/codec-libjpeg-turbo-8bit', 'JPEGDecoder', encoding, markRgb(data, shape), shape);
       return { bytes: toAllocated(r.bytes, 8, shape), rgb: shape.samples === 3 };
     }

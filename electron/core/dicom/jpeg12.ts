@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as DcmjsCodecs from 'dcmjs-codecs';
+import { DicomError } from './parse.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -37,10 +38,20 @@ export interface Jpeg12Frame {
 
 /**
  * Decodes one 12-bit JPEG stream. Throws an Error whose message is libjpeg's reason (its "Decoder::ErrorExit::"
- * prefix dropped) when the stream is corrupt.
+ * prefix dropped) when the stream is corrupt, a DicomError when the decoder cannot be loaded.
  */
 export async function decodeJpeg12(data: Uint8Array, shape: { rows: number; columns: number; samples: number; photometric: string }): Promise<Jpeg12Frame> {
-  const { NativeCodecs, Context } = await codecs();
+  let lib: typeof DcmjsCodecs;
+  try {
+    lib = await codecs();
+    // Checked again right before the (synchronous) decode: another stream's failure may have dropped the instance
+    // between codecs() returning and this line running.
+    while (!lib.NativeCodecs.isInitialized()) lib = await codecs();
+  } catch (e) {
+    // An install without the package or its .wasm: the file is fine, the workstation is not.
+    throw new DicomError(`the 12-bit JPEG decoder (dcmjs-codecs) could not be loaded: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const { NativeCodecs, Context } = lib;
   const input = new Context({
     width: shape.columns,
     height: shape.rows,
