@@ -108,25 +108,27 @@ test('signed 12-bit JPEG: the coded 12-bit values are read as two\'s complement,
   assert.ok(worstDifference(ours, theirs) <= 1, 'within 1 grey level of dcmtk');
 });
 
+/** A copy of a JPEG stream with one byte of the first segment of marker FF<marker> set (`offset` from the FF). */
+function withByte(data: Uint8Array, marker: number, offset: number, value: number): Uint8Array {
+  const out = new Uint8Array(data);
+  let at = 2;
+  while (at < out.length && !(out[at] === 0xff && out[at + 1] === marker)) at++;
+  assert.ok(at < out.length, `marker FF${marker.toString(16).toUpperCase()} found`);
+  out[at + offset] = value;
+  return out;
+}
+
 test('a cut 12-bit stream is refused with its reason, a damaged one gives libjpeg\'s reason, and decoding goes on', async () => {
   const img = image(join(PYDICOM_FILES, 'JPEG-lossy.dcm'));
   const { data, shape } = frameOf(img);
   await assert.rejects(decodeCompressedFrame('jpeg-8bit', data.subarray(0, Math.floor(data.length / 2)), shape),
     (e: unknown) => e instanceof DicomError && /^truncated 12-bit JPEG stream: it has no end-of-image marker$/.test(e.message));
   // A Huffman table (DHT) whose class/id byte is bogus: libjpeg's own words.
-  const broken = new Uint8Array(data);
-  let dht = 2;
-  while (dht < broken.length && !(broken[dht] === 0xff && broken[dht + 1] === 0xc4)) dht++;
-  assert.ok(dht < broken.length, 'DHT found');
-  broken[dht + 4] = 0x7f;
+  const broken = withByte(data, 0xc4, 4, 0x7f);
   await assert.rejects(decodeCompressedFrame('jpeg-8bit', broken, shape),
     (e: unknown) => e instanceof DicomError && /^corrupt 12-bit JPEG stream: \S/.test(e.message), 'bogus DHT');
-  // A frame header claiming 16-bit samples (gdcm's experimental lossy encoder writes such streams) is named as such.
-  const sixteen = new Uint8Array(data);
-  let sof = 2;
-  while (sof < sixteen.length && !(sixteen[sof] === 0xff && sixteen[sof + 1] === 0xc1)) sof++;
-  assert.ok(sof < sixteen.length, 'SOF1 (extended sequential) frame header found');
-  sixteen[sof + 4] = 16;
+  // A frame header (SOF1, extended sequential) claiming 16-bit samples (gdcm's experimental lossy encoder writes such streams) is named as such.
+  const sixteen = withByte(data, 0xc1, 4, 16);
   await assert.rejects(decodeCompressedFrame('jpeg-8bit', sixteen, shape),
     (e: unknown) => e instanceof DicomError && e.message === 'lossy JPEG stream with 16-bit samples: ISO 10918-1 allows 8 or 12');
   // Streams decoded side by side with a broken one (as an import does) are not hit by its failure.
