@@ -16,7 +16,7 @@ const outDir = join(root, 'dist', 'electron');
 /** Loaded at run time by Electron's Node (or packed with electron-builder), never bundled. */
 // The DICOM codecs load their .wasm from their package folder (require.resolve), and onnxruntime-node is a native
 // add-on: they stay packages, not bundled.
-export const MAIN_EXTERNALS = ['electron', 'better-sqlite3', 'sharp', '@tensorflow/*', '@cornerstonejs/*', 'dicom-parser', 'jpeg-lossless-decoder-js', 'onnxruntime-node'];
+export const MAIN_EXTERNALS = ['electron', 'better-sqlite3', 'sharp', '@tensorflow/*', '@cornerstonejs/*', 'dcmjs-codecs', 'dicom-parser', 'jpeg-lossless-decoder-js', 'onnxruntime-node'];
 
 /** Electron 45 ships Node 22 and Chromium 142. */
 const NODE_TARGET = 'node22';

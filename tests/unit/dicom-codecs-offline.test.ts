@@ -11,7 +11,7 @@ import { PYDICOM_FILES, loadReference } from '../helpers/dicom-reference.ts';
 
 loadReference();
 
-test('JPEG, JPEG-LS, JPEG 2000 and JPEG Lossless decode without any fetch', async () => {
+test('JPEG (8- and 12-bit), JPEG-LS, JPEG 2000 and JPEG Lossless decode without any fetch', async () => {
   const realFetch = globalThis.fetch;
   let fetched = 0;
   globalThis.fetch = (() => {
@@ -19,7 +19,7 @@ test('JPEG, JPEG-LS, JPEG 2000 and JPEG Lossless decode without any fetch', asyn
     throw new Error('no network');
   }) as typeof fetch;
   try {
-    for (const name of ['SC_rgb_jpeg_dcmtk.dcm', 'MR_small_jpeg_ls_lossless.dcm', 'MR_small_jp2klossless.dcm', 'SC_rgb_jpeg_gdcm.dcm']) {
+    for (const name of ['SC_rgb_jpeg_dcmtk.dcm', 'JPEG-lossy.dcm', 'MR_small_jpeg_ls_lossless.dcm', 'MR_small_jp2klossless.dcm', 'SC_rgb_jpeg_gdcm.dcm']) {
       const c = readDicom(readFileSync(join(PYDICOM_FILES, name)));
       assert.equal(c.kind, 'image', name);
       if (c.kind !== 'image') continue;

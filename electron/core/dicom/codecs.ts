@@ -1,7 +1,7 @@
 /**
  * Compressed frames: finding each frame's bytes in the encapsulated pixel data (PS3.5 A.4) and decoding them with
- * the Cornerstone project's WebAssembly builds of libjpeg-turbo, CharLS and OpenJPEG, jpeg-lossless-decoder-js,
- * and our RLE decoder. Every decoder returns little-endian, pixel-interleaved samples, the layout the native pixel
+ * the Cornerstone project's WebAssembly builds of libjpeg-turbo, CharLS and OpenJPEG, IJG libjpeg's 12-bit build
+ * (dcmjs-codecs, see jpeg12.ts), jpeg-lossless-decoder-js, and our RLE decoder. Every decoder returns little-endian, pixel-interleaved samples, the layout the native pixel
  * reader takes, plus whether it already turned YCbCr into RGB.
  *
  * The .wasm files are read from the packages on disk and handed to the Emscripten factories (`wasmBinary`), so no
@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import dicomParser, { type DataSet, type Element } from 'dicom-parser';
 import { DicomError } from './parse.ts';
+import { decodeJpeg12 } from './jpeg12.ts';
 import { decodeRle } from './rle.ts';
 import type { PixelEncoding } from './syntax.ts';
 
@@ -240,6 +241,22 @@ function decodeJpegLossless(data: Uint8Array, shape: FrameShape): DecodedFrame {
   return { bytes: toAllocated(new Uint8Array(out), f.precision, shape), rgb: false };
 }
 
+/** A 12-bit lossy JPEG frame (Process 4), by IJG libjpeg's 12-bit build (jpeg12.ts). */
+async function decodeJpeg12Frame(data: Uint8Array, shape: FrameShape): Promise<DecodedFrame> {
+  if (shape.bitsAllocated !== 16) throw new DicomError(`12-bit JPEG stream in pixel data of ${shape.bitsAllocated} bits allocated`);
+  // libjpeg fills a cut stream's missing rows with grey and only warns: a stream without its end marker is refused.
+  if (!hasEndMarker(data)) throw new DicomError('truncated 12-bit JPEG stream: it has no end-of-image marker');
+  let r;
+  try {
+    r = await decodeJpeg12(data, shape);
+  } catch (e) {
+    if (e instanceof DicomError) throw e;
+    throw new DicomError(`corrupt 12-bit JPEG stream: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  checkInfo({ width: r.width, height: r.height, componentCount: r.samples, bitsPerSample: 12 }, shape, 'jpeg-8bit');
+  return { bytes: toAllocated(r.bytes, 12, shape), rgb: false };
+}
+
 /** Decodes one compressed frame. */
 export async function decodeCompressedFrame(encoding: Exclude<PixelEncoding, 'native'>, data: Uint8Array, shape: FrameShape): Promise<DecodedFrame> {
   const pixels = shape.rows * shape.columns;
@@ -250,9 +267,8 @@ export async function decodeCompressedFrame(encoding: Exclude<PixelEncoding, 'na
       return decodeJpegLossless(data, shape);
     case 'jpeg-8bit': {
       const precision = checkStream(data, shape, encoding)?.precision ?? null;
-      if (precision !== null && precision !== 8) {
-        throw new DicomError(`${precision}-bit JPEG Extended (Process 4) is not supported yet: Loupe has no ${precision}-bit lossy JPEG decoder`);
-      }
+      if (precision === 12) return decodeJpeg12Frame(data, shape);
+      if (precision !== null && precision !== 8) throw new DicomError(`lossy JPEG stream with ${precision}-bit samples: ISO 10918-1 allows 8 or 12`);
       const r = await runWasm('@cornerstonejs/codec-libjpeg-turbo-8bit', 'JPEGDecoder', encoding, markRgb(data, shape), shape);
       return { bytes: toAllocated(r.bytes, 8, shape), rgb: shape.samples === 3 };
     }

@@ -31,7 +31,7 @@ const SUPPORTED: readonly TransferSyntax[] = [
   ts(DEFLATED_LE, 'Deflated Explicit VR Little Endian', 'native', false, { deflated: true }),
   ts(EXPLICIT_BE, 'Explicit VR Big Endian', 'native', false, { bigEndian: true }),
   ts('1.2.840.10008.1.2.4.50', 'JPEG Baseline (Process 1)', 'jpeg-8bit', true),
-  // Process 2 is 8-bit; process 4 (12-bit) is refused once the stream's precision is known (see codecs.ts).
+  // Process 2 is 8-bit (libjpeg-turbo), process 4 12-bit (IJG libjpeg's 12-bit build): codecs.ts picks by the SOF.
   ts('1.2.840.10008.1.2.4.51', 'JPEG Extended (Process 2 & 4)', 'jpeg-8bit', true),
   ts('1.2.840.10008.1.2.4.57', 'JPEG Lossless, Non-Hierarchical (Process 14)', 'jpeg-lossless'),
   ts('1.2.840.10008.1.2.4.70', 'JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 [Selection Value 1])', 'jpeg-lossless'),
