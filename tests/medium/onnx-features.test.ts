@@ -195,9 +195,11 @@ test('onnxruntime failing partway through the feature pass: TF.js computes the r
 
   // The first batch (16 of the 24 images) runs for real; the second reaches the real onnxruntime with an image
   // one row short, so it is onnxruntime itself that refuses it, as it would a batch it cannot run for any reason.
-  const original = ort.InferenceSession.prototype.run;
+  // The typings describe InferenceSession as a factory; at run time it is the class every session is made from.
+  const sessions = (ort.InferenceSession as unknown as { prototype: ort.InferenceSession }).prototype;
+  const original = sessions.run as (this: ort.InferenceSession, feeds: ort.InferenceSession.FeedsType) => Promise<ort.InferenceSession.ReturnType>;
   let calls = 0;
-  const failing = mock.method(ort.InferenceSession.prototype, 'run', function (this: ort.InferenceSession, feeds: Record<string, ort.Tensor>) {
+  const failing = mock.method(sessions, 'run', function (this: ort.InferenceSession, feeds: Record<string, ort.Tensor>) {
     calls++;
     if (calls === 1) return original.call(this, feeds);
     const [name, x] = Object.entries(feeds)[0]!;
