@@ -622,6 +622,8 @@ export const requestSchemas = {
     })
     .strict(),
   'evaluations:listExternal': empty,
+  /** Evaluates a stale external evaluation's model file again, on the split's images as labeled now; a job. */
+  'evaluations:reevaluateExternal': z.object({ evaluationId: id }).strict(),
   /** `backbones:import` of an .onnx file as a job (conversion and verification in a training process). */
   'backbones:importStart': backboneImportSchema,
   'export:model': z
@@ -761,6 +763,7 @@ export interface Responses {
   'evaluations:crossValidation': CrossValidation;
   'evaluations:external': { jobId: string };
   'evaluations:listExternal': EvaluationSummary[];
+  'evaluations:reevaluateExternal': { jobId: string };
   'backbones:importStart': { jobId: string };
   'suggestions:accept': EditResult;
   'export:model': { jobId: string };

@@ -15,6 +15,8 @@ export interface ExternalEvaluationRequest {
   readonly split: 'val' | 'test';
   readonly preprocess?: PreprocessPreset;
   readonly imageSize?: number;
+  /** Re-evaluate: the model's SHA-256 when it was evaluated before; another file at the path is refused. */
+  readonly expectSha256?: string;
 }
 
 /** An ONNX file to convert, verify and store as a backbone of the project (issue 12). */

@@ -66,6 +66,7 @@ export const cliCoverage: Record<Method, { command: string } | { uiOnly: string 
   'evaluations:crossValidation': { command: 'loupe eval --folds' },
   'evaluations:external': { command: 'loupe eval --model' },
   'evaluations:listExternal': { command: 'loupe eval --model --list' },
+  'evaluations:reevaluateExternal': { command: 'loupe eval --reevaluate' },
   'backbones:importStart': { command: 'loupe backbone import' },
   'suggestions:accept': { command: 'loupe predict-unlabeled --accept-above X' },
   'export:model': { command: 'loupe export' },

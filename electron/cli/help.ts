@@ -156,6 +156,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       '<project> --run ID --folds [--json] [--predictions oof.csv]',
       '<project> --model FILE.onnx --classes a,b,c|--classes-from labels.txt [--split val|test] [--preprocess P] [--image-size N] [--json] [--predictions p.csv]',
       '<project> --model BUNDLE_DIR [--split val|test] [--json] [--predictions p.csv]',
+      '<project> --reevaluate EVALUATION_ID [--json] [--predictions p.csv]',
     ],
     summary: 'Evaluate a run, or a foreign ONNX classifier (external validation): metrics, confusion matrix, ROC/AUC with confidence intervals',
     options: [
@@ -165,6 +166,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--classes-from FILE', 'with --model: the class names from a text file, one a line'],
       ['--preprocess P', 'with --model: imagenet (x/255 then ImageNet mean/std, the default), unit (x/255) or minus-one-one (x/127.5 − 1)'],
       ['--image-size N', 'with --model: the input size, when the file leaves it open'],
+      ['--reevaluate ID', 'an external model\'s evaluation (stale after relabeling) again: the same file, read from where it was, on the split as labeled now'],
       ['--split S', 'val or test (default: val)'],
       ['--predictions FILE', 'also write every image’s prediction as CSV'],
       ['--list', 'list the stored evaluations of the run (without --run: of external models) instead'],

@@ -119,11 +119,14 @@ export class EvaluationState {
   async reload(): Promise<void> {
     try {
       this.runs = await api['runs:list']({});
-      if (this.runId === null) return;
-      this.evaluations = await api['evaluations:list']({ runId: this.runId });
-      await this.loadCrossValidation(this.runId);
+      if (this.runId !== null) {
+        this.evaluations = await api['evaluations:list']({ runId: this.runId });
+        await this.loadCrossValidation(this.runId);
+      }
       if (this.current) {
-        const s = this.evaluations.find((e) => e.id === this.current!.id);
+        // An external model's evaluation is in no run's list (and may be on screen with no run at all).
+        const list = this.current.external ? await api['evaluations:listExternal']({}) : this.evaluations;
+        const s = list.find((e) => e.id === this.current!.id);
         if (s && s.stale !== this.current.stale) this.current = { ...this.current, stale: s.stale };
       }
     } catch {

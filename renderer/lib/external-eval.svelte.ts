@@ -29,6 +29,8 @@ class ExternalEvaluation {
   form = $state<ExternalEvalForm | null>(null);
   jobId = $state<string | null>(null);
   error = $state<string | null>(null);
+  /** Why the last Re-evaluate failed, for the stale banner. */
+  reevaluateError = $state<string | null>(null);
   list = $state<EvaluationSummary[]>([]);
 
   job = $derived<Job | null>(this.jobId ? (app.jobs.find((j) => j.jobId === this.jobId) ?? null) : null);
@@ -65,19 +67,40 @@ class ExternalEvaluation {
         preprocess: f.preprocess,
         ...(size !== undefined ? { imageSize: size } : {}),
       });
-      this.jobId = jobId;
-      const job = await whenJobEnds(jobId);
-      if (job.state === 'failed') this.error = job.message;
-      else if (job.state === 'succeeded' && job.result && 'evaluationId' in job.result) {
-        await this.reload();
-        this.form = null;
-        await evaluation.show(job.result.evaluationId);
-      }
+      if (await this.follow(jobId, (m) => (this.error = m))) this.form = null;
     } catch (e) {
       this.error = e instanceof Error ? e.message : String(e);
     } finally {
       this.jobId = null;
     }
+  }
+
+  /**
+   * Re-evaluate: a stale evaluation's model file again, on the split's images as labeled now. The new evaluation
+   * is shown; why it could not be done (the file gone or changed) stays on the stale banner.
+   */
+  async reevaluate(evaluationId: number): Promise<void> {
+    if (this.jobId) return;
+    this.reevaluateError = null;
+    try {
+      const { jobId } = await api['evaluations:reevaluateExternal']({ evaluationId });
+      await this.follow(jobId, (m) => (this.reevaluateError = m));
+    } catch (e) {
+      this.reevaluateError = e instanceof Error ? e.message : String(e);
+    } finally {
+      this.jobId = null;
+    }
+  }
+
+  /** Waits for an evaluation job; shows its evaluation when stored (true), or hands on why it failed. */
+  private async follow(jobId: string, failed: (message: string) => void): Promise<boolean> {
+    this.jobId = jobId;
+    const job = await whenJobEnds(jobId);
+    if (job.state === 'failed') failed(job.message);
+    if (job.state !== 'succeeded' || !job.result || !('evaluationId' in job.result)) return false;
+    await this.reload();
+    await evaluation.show(job.result.evaluationId);
+    return true;
   }
 
   cancel(): void {

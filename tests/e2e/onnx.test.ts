@@ -189,9 +189,28 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   const text = spawnSync('pdftotext', ['-layout', pdf, '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, '');
   assert.ok(text.includes(`externalmodelvendor-classifier.onnxsha256${sha}`), 'the report names the external model and its hash');
 
-  // The bundle, picked by keyboard (Enter on a bundle picks it; it names its own classes), evaluated as well.
+  // Relabeling an evaluated image makes the evaluation on screen stale; Re-evaluate runs the same file again.
   await page.getByTestId('export-close').click();
   await evaluate.dialog.waitFor({ state: 'detached' });
+  const { items } = await hostApi(served, 'images:query', { filter: { evaluation: { id: stored[0]!.id } }, limit: 1 });
+  const classes = await hostApi(served, 'classes:list', {});
+  const other = classes.find((c) => c.id !== items[0]!.classId && ['normal', 'pneumonia', 'effusion'].includes(c.name))!;
+  await hostApi(served, 'labels:set', { imageIds: [items[0]!.id], classId: other.id });
+  const stale = page.getByTestId('stale-banner');
+  await stale.waitFor({ timeout: 30_000 });
+  assert.match(await stale.innerText(), /1 image relabeled since this evaluation/);
+  await s.shot('63b-onnx-external-stale');
+  await page.getByTestId('eval-external-reevaluate').click();
+  await stale.waitFor({ state: 'detached', timeout: 120_000 });
+  const again = await hostApi(served, 'evaluations:listExternal', {});
+  assert.equal(again.length, 2);
+  assert.equal(again[0]!.stale, 0);
+  assert.equal(again[0]!.external!.sha256, sha);
+  assert.equal(await evaluate.summary.getAttribute('data-evaluation-id'), String(again[0]!.id));
+  assert.match(await banner.innerText(), /External model vendor-classifier\.onnx/);
+  await hostApi(served, 'labels:undo', {});
+
+  // The bundle, picked by keyboard (Enter on a bundle picks it; it names its own classes), evaluated as well.
   await page.getByTestId('eval-external-open').click();
   await page.getByTestId('external-dialog').waitFor();
   await page.getByTestId('external-classes').fill('');
@@ -206,7 +225,7 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   assert.equal(await page.getByTestId('external-path').inputValue(), bundle);
   await page.getByTestId('external-start').click();
   await page.getByTestId('external-dialog').waitFor({ state: 'detached', timeout: 120_000 });
-  await pollUntil('the bundle evaluation', async () => ((await hostApi(served, 'evaluations:listExternal', {})).length === 2 ? true : undefined));
+  await pollUntil('the bundle evaluation', async () => ((await hostApi(served, 'evaluations:listExternal', {})).length === 3 ? true : undefined));
   assert.match(await banner.innerText(), /run-1-bundle/);
   await s.shot('65-onnx-bundle-evaluation');
   assert.deepEqual(s.pageErrors, []);

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -92,8 +92,9 @@ test('an external ONNX model is evaluated in a training process; its metrics equ
   const db = core.requireProject().db;
   const testImages = db.prepare(`SELECT COUNT(*) FROM images WHERE split = 'test'`).pluck().get() as number;
   assert.equal(ev.n, testImages);
-  // No absolute path in what is stored about the model.
-  assert.ok(!JSON.stringify(db.prepare('SELECT * FROM external_models').all()).includes(dir));
+  // No absolute path in what is shown of the model: the path is kept in its own column, for Re-evaluate alone.
+  assert.ok(!JSON.stringify(ev).includes(dir));
+  assert.ok(!JSON.stringify(db.prepare('SELECT * FROM external_models WHERE id = (SELECT external_model_id FROM evaluations WHERE id = ?)').get(evaluationId)).replace(`"path":${JSON.stringify(file)}`, '').includes(dir));
 
   const rows = db.prepare('SELECT image_id, label, probs FROM predictions WHERE evaluation_id = ? ORDER BY image_id').all(evaluationId) as { image_id: number; label: number; probs: Buffer }[];
   const reference = await referenceProbs(file, rows.map((r) => r.image_id), 8, 'imagenet');
@@ -192,6 +193,84 @@ test('the PDF report of an external evaluation says "external model <name> sha25
   await assert.rejects(core.dispatch('report:create', { outPath: join(dir, 'none.pdf') }), /Give the run \(runId\) or the evaluation/);
 });
 
+test('Re-evaluate: a stale external evaluation runs the same file again on the images as labeled now; a file gone or changed is refused, storing nothing', async () => {
+  const file = join(dir, 'again.onnx');
+  writeFileSync(file, tinyClassifier({ classes: 2 }));
+  const first = await runExternal({ path: file, classes: ['disc', 'bar'], split: 'test', preprocess: 'unit' });
+  assert.equal(first.state, 'succeeded', first.message);
+  const oldId = (first.result as { evaluationId: number }).evaluationId;
+  const old = await core.dispatch('evaluations:get', { evaluationId: oldId });
+  assert.equal(old.stale, 0);
+
+  // Relabel one evaluated test image to the other class: the evaluation goes stale.
+  const db = core.requireProject().db;
+  const predictions = (id: number) =>
+    db.prepare('SELECT image_id, label, probs FROM predictions WHERE evaluation_id = ? ORDER BY image_id').all(id) as { image_id: number; label: number; probs: Buffer }[];
+  const before = predictions(oldId);
+  const moved = before[0]!;
+  const classes = await core.dispatch('classes:list', {});
+  const to = old.classes[1 - moved.label]!;
+  await core.dispatch('labels:set', { imageIds: [moved.image_id], classId: classes.find((c) => c.name === to)!.id });
+  try {
+    assert.equal((await core.dispatch('evaluations:get', { evaluationId: oldId })).stale, 1);
+    assert.equal((await core.dispatch('evaluations:listExternal', {})).find((e) => e.id === oldId)!.stale, 1);
+
+    const { jobId } = await core.dispatch('evaluations:reevaluateExternal', { evaluationId: oldId });
+    const job = await core.jobs.wait(jobId);
+    assert.equal(job.state, 'succeeded', job.message);
+    const newId = (job.result as { evaluationId: number }).evaluationId;
+    assert.notEqual(newId, oldId);
+    const fresh = await core.dispatch('evaluations:get', { evaluationId: newId });
+    assert.equal(fresh.stale, 0);
+    assert.equal(fresh.split, 'test');
+    assert.deepEqual(fresh.external, old.external, 'the same file, preprocessing and size');
+    assert.deepEqual(fresh.classes, old.classes);
+    assert.equal(fresh.n, old.n);
+    // The same model on the same pixels: the same probabilities; only the relabeled image's label differs.
+    const after = predictions(newId);
+    assert.deepEqual(after.map((r) => r.image_id), before.map((r) => r.image_id));
+    after.forEach((r, i) => assert.deepEqual(storedProbs(r.probs), storedProbs(before[i]!.probs)));
+    assert.deepEqual(after.map((r) => (r.image_id === moved.image_id ? 1 - r.label : r.label)), before.map((r) => r.label));
+    // The stale one stays as it was, still stale: its numbers describe the old labels.
+    const kept = await core.dispatch('evaluations:get', { evaluationId: oldId });
+    assert.deepEqual(kept.metrics, old.metrics);
+    assert.equal(kept.stale, 1);
+
+    // Another model written over the file: not the model evaluated, refused before any image is read.
+    const counted = counts();
+    const original = readFileSync(file);
+    writeFileSync(file, tinyClassifier({ classes: 2, act: 'Sigmoid' }));
+    const changed = await core.jobs.wait((await core.dispatch('evaluations:reevaluateExternal', { evaluationId: oldId })).jobId);
+    assert.equal(changed.state, 'failed');
+    assert.match(changed.message, /^again\.onnx has changed since it was evaluated \(its SHA-256 is now [0-9a-f]{12}…, was [0-9a-f]{12}…\): evaluate it as a new model file/);
+    assert.deepEqual(counts(), counted);
+
+    // The file gone: a clear message naming where it was, and no job.
+    rmSync(file);
+    await assert.rejects(core.dispatch('evaluations:reevaluateExternal', { evaluationId: oldId }), (e: Error) => {
+      assert.equal(e.message, `again.onnx is no longer at ${file}: put it back there, or evaluate it anew with "Evaluate a model file"`);
+      return true;
+    });
+    // An evaluation stored before Loupe kept the path.
+    db.prepare('UPDATE external_models SET path = NULL WHERE id = (SELECT external_model_id FROM evaluations WHERE id = ?)').run(oldId);
+    await assert.rejects(core.dispatch('evaluations:reevaluateExternal', { evaluationId: oldId }), /Loupe did not keep where again\.onnx was/);
+    await assert.rejects(core.dispatch('evaluations:reevaluateExternal', { evaluationId: 999_999 }), /No evaluation with id 999999/);
+    assert.deepEqual(counts(), counted);
+
+    // The CLI, with the file back where it was.
+    writeFileSync(file, original);
+    const r = spawnSync(process.execPath, [LOUPE, 'eval', join(dir, 'project'), '--reevaluate', String(newId), '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.externalModel.fileName, 'again.onnx');
+    assert.equal(out.n, old.n);
+    assert.equal(out.accuracy, fresh.metrics!.accuracy);
+    assert.deepEqual(counts(), { evaluations: counted.evaluations + 1, external: counted.external + 1 });
+  } finally {
+    await core.dispatch('labels:undo', {});
+  }
+});
+
 test('a Loupe bundle from another project evaluates as an external model, with the same numbers as its run', async () => {
   // A tiny run trained here (wasm, in this process), exported, then evaluated as a foreign bundle.
   await tf.setBackend('wasm');
@@ -223,4 +302,13 @@ test('a Loupe bundle from another project evaluates as an external model, with t
   assert.equal(wrong.state, 'failed');
   assert.match(wrong.message, /labels\.json lists 2 classes/);
   assert.deepEqual(counts(), before);
+
+  // Re-evaluate reads the same folder again, with the classes and preprocessing the bundle carries.
+  const again = await core.jobs.wait((await core.dispatch('evaluations:reevaluateExternal', { evaluationId: ev.id })).jobId);
+  assert.equal(again.state, 'succeeded', again.message);
+  const rerun = await core.dispatch('evaluations:get', { evaluationId: (again.result as { evaluationId: number }).evaluationId });
+  assert.deepEqual(rerun.external, ev.external);
+  assert.deepEqual(rerun.metrics!.confusionMatrix.matrix, ev.metrics!.confusionMatrix.matrix);
+  rmSync(bundleDir, { recursive: true });
+  await assert.rejects(core.dispatch('evaluations:reevaluateExternal', { evaluationId: ev.id }), /colleague-bundle is no longer at .*colleague-bundle: put it back there/);
 });

@@ -3,9 +3,9 @@
 // equal the TF.js ones within float32 rounding, the run must say which engine it used and train as before, a
 // broken source.onnx must fall back on TF.js with the reason shown, and a stop during the pass is a stop.
 // Real project, real PNGs through sharp, a real small ONNX network, onnxruntime-node and tfjs on wasm.
-import { test, before } from 'node:test';
+import { test, before, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -49,7 +49,7 @@ const headOnly: TrainConfigInput = {
 
 const folder = () => join(dir, 'project', 'backbones', 'resnet');
 const tensors = () => join(dir, 'project', 'cache', 'tensors');
-const featureDirs = () => readdirSync(tensors()).filter((d) => d.startsWith('features-'));
+const featureDirs = () => (existsSync(tensors()) ? readdirSync(tensors()) : []).filter((d) => d.startsWith('features-'));
 const clearFeatures = () => featureDirs().forEach((d) => rmSync(join(tensors(), d), { recursive: true }));
 const cachedFeatures = () => {
   const bytes = readFileSync(join(tensors(), featureDirs()[0]!, 'data.bin'));
@@ -178,6 +178,70 @@ test('a missing or corrupt source.onnx falls back on TF.js and the run says why'
   } finally {
     writeFileSync(join(folder(), 'source.onnx'), source);
   }
+});
+
+test('onnxruntime failing partway through the feature pass: TF.js computes the rest, nothing half-written is kept, a retry reuses it all', async () => {
+  // The reference: every image's features on TF.js alone (source.onnx out of the way).
+  const source = readFileSync(join(folder(), 'source.onnx'));
+  clearFeatures();
+  rmSync(join(folder(), 'source.onnx'));
+  try {
+    assert.equal((await train({ ...headOnly, epochs: 1, headEpochs: 1 })).result.status, 'finished');
+  } finally {
+    writeFileSync(join(folder(), 'source.onnx'), source);
+  }
+  const reference = cachedFeatures().slice();
+  clearFeatures();
+
+  // The first batch (16 of the 24 images) runs for real; the second reaches the real onnxruntime with an image
+  // one row short, so it is onnxruntime itself that refuses it, as it would a batch it cannot run for any reason.
+  // The typings describe InferenceSession as a factory; at run time it is the class every session is made from.
+  const sessions = (ort.InferenceSession as unknown as { prototype: ort.InferenceSession }).prototype;
+  const original = sessions.run as (this: ort.InferenceSession, feeds: ort.InferenceSession.FeedsType) => Promise<ort.InferenceSession.ReturnType>;
+  let calls = 0;
+  const failing = mock.method(sessions, 'run', function (this: ort.InferenceSession, feeds: Record<string, ort.Tensor>) {
+    calls++;
+    if (calls === 1) return original.call(this, feeds);
+    const [name, x] = Object.entries(feeds)[0]!;
+    const [n, c, h, w] = x.dims as number[];
+    const short = new ort.Tensor('float32', (x.data as Float32Array).subarray(0, n! * c! * (h! - 1) * w!), [n!, c!, h! - 1, w!]);
+    return original.call(this, { [name]: short });
+  });
+  let r: Awaited<ReturnType<typeof train>>;
+  try {
+    r = await train(headOnly);
+  } finally {
+    failing.mock.restore();
+  }
+  assert.equal(calls, 2, 'one batch succeeded, the next failed');
+  assert.equal(r.result.status, 'finished', r.result.message);
+  assert.equal(r.runStatus, 'finished');
+  // The reason names onnxruntime's own complaint, in the status line and in the run's stored warnings.
+  const reason = /^onnxruntime could not compute the features \(.*invalid dimensions.*\); computing them on TF\.js instead$/s;
+  assert.ok(r.statuses.some((s) => reason.test(s)), r.statuses.join(' | '));
+  assert.equal(r.warnings.length, 1, r.warnings.join(' | '));
+  assert.match(r.warnings[0]!, reason);
+  assert.ok(r.statuses.includes('Computing features'), 'TF.js computed the images onnxruntime did not');
+  assert.equal(r.epochs.length, headOnly.epochs);
+  assert.ok(r.epochs.every((e) => Number.isFinite(e.trainLoss)));
+
+  // One row an image, no row from the failed batch: the cache holds what each engine finished, equal to TF.js's.
+  const mixed = cachedFeatures();
+  assert.equal(featureDirs().length, 1);
+  assert.equal(mixed.length, reference.length);
+  // Rows are in the order each engine wrote them; compare them as a set of vectors.
+  const dim = reference.length / IMAGES;
+  const rows = (f: Float32Array) => Array.from({ length: IMAGES }, (_, i) => Array.from(f.subarray(i * dim, (i + 1) * dim)));
+  const wanted = rows(reference);
+  for (const row of rows(mixed)) {
+    assert.ok(wanted.some((w) => w.every((v, i) => Math.abs(v - row[i]!) < TOLERANCE)), `a cached row matches no image's features: ${row}`);
+  }
+
+  // A retry computes nothing: every image's features are in the cache, whichever engine computed them.
+  const again = await train({ ...headOnly, epochs: 1, headEpochs: 1 });
+  assert.equal(again.result.status, 'finished', again.result.message);
+  assert.ok(again.statuses.includes(`Features of all ${IMAGES} images are cached`), again.statuses.join(' | '));
+  assert.deepEqual(again.warnings, []);
 });
 
 test('a stop during the onnxruntime feature pass ends the run as stopped', async () => {

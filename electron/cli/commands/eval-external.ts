@@ -62,6 +62,12 @@ export async function evaluateExternal(core: LoupeCore, opts: ExternalEvalOption
   return reportEvaluationJob(core, jobId, { json: opts.json, predictions: opts.predictions }, externalText);
 }
 
+/** `--reevaluate ID`: the external model of a stored evaluation, again on the split's images as labeled now. */
+export async function reevaluateExternal(core: LoupeCore, evaluationId: number, out: { json: boolean; predictions?: string }): Promise<number> {
+  const { jobId } = await core.dispatch('evaluations:reevaluateExternal', { evaluationId });
+  return reportEvaluationJob(core, jobId, out, externalText);
+}
+
 export async function listExternal(core: LoupeCore, json: boolean): Promise<number> {
   const list = await core.dispatch('evaluations:listExternal', {});
   process.stdout.write(

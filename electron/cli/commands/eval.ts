@@ -22,7 +22,8 @@ function printEvaluation(ev: EvaluationDetail): string {
 export async function evalCommand(args: string[]): Promise<number> {
   const usage =
     'Usage: loupe eval <project> --run ID [--split val|test] [--json] [--predictions out.csv] [--list]\n       loupe eval <project> --run ID --folds [--json] [--predictions oof.csv]   (k-fold: out-of-fold)\n' +
-    '       loupe eval <project> --model FILE.onnx --classes a,b,c|--classes-from labels.txt [--split val|test] [--preprocess imagenet|unit|minus-one-one] [--image-size N] [--json] [--predictions p.csv]\n';
+    '       loupe eval <project> --model FILE.onnx --classes a,b,c|--classes-from labels.txt [--split val|test] [--preprocess imagenet|unit|minus-one-one] [--image-size N] [--json] [--predictions p.csv]\n' +
+    '       loupe eval <project> --reevaluate EVALUATION_ID [--json] [--predictions p.csv]   (an external model again)\n';
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -38,12 +39,18 @@ export async function evalCommand(args: string[]): Promise<number> {
       'classes-from': { type: 'string' },
       preprocess: { type: 'string' },
       'image-size': { type: 'string' },
+      reevaluate: { type: 'string' },
     },
   });
   const [projectDir] = positionals;
   if (!projectDir) {
     process.stderr.write(usage);
     return 2;
+  }
+  if (values.reevaluate !== undefined) {
+    const evaluationId = runIdOf(values.reevaluate, usage);
+    const { reevaluateExternal } = await import('./eval-external.ts');
+    return withProject(projectDir, (core) => reevaluateExternal(core, evaluationId, { json: values.json ?? false, predictions: values.predictions }));
   }
   if (values.model !== undefined || (values.list && values.run === undefined)) {
     const split = values.split;

@@ -17,6 +17,7 @@ import {
   type Response,
 } from '../../../shared/contract.ts';
 import type { PreprocessPreset } from '../../../shared/preprocess-presets.ts';
+import type { ExternalEvaluationRequest } from '../../../shared/worker-protocol.ts';
 import { Project } from '../project/project.ts';
 import { RecentProjects } from '../project/recent.ts';
 import { JobManager } from '../jobs/jobs.ts';
@@ -45,6 +46,7 @@ import { createRuns, deletePreset, extendRun, listPresets, rerun, savePreset, su
 import { importBackbone, listBackbones, type BackboneInfo } from '../training/backbones.ts';
 import { acceptSuggestions, getEvaluation, labelErrorCandidates, listEvaluations, listExternalEvaluations } from '../evaluation/evaluations.ts';
 import { crossValidation } from '../evaluation/cross-validation.ts';
+import { reevaluationRequest } from '../evaluation/reevaluate-external.ts';
 import { exportBundle } from '../export/bundle.ts';
 import { exportDataset } from '../export/dataset-export.ts';
 import { finishedModelDir } from '../export/run-facts.ts';
@@ -168,6 +170,19 @@ export class LoupeCore {
     const job = this.jobs.start(split === 'unlabeled' ? 'predict' : 'evaluate', async (ctx) => {
       ctx.progress(0, 0, split === 'unlabeled' ? 'Waiting to predict' : `Waiting to evaluate on ${split}`);
       const r = await trainer.evaluate({ runId, split, signal: ctx.signal, progress: ctx.progress });
+      this.emit('project:changed', { reason: 'evaluations' });
+      ctx.progress(r.n, r.n, `Evaluation ${r.evaluationId} stored`);
+      return { evaluationId: r.evaluationId, notes: r.notes };
+    });
+    return job.jobId;
+  }
+
+  /** Evaluates a foreign classifier (a file or a bundle folder) on the project's images as a job (issue 12). */
+  private startExternalEvaluation(request: ExternalEvaluationRequest): string {
+    const trainer = this.requireTrainer();
+    const job = this.jobs.start('evaluate', async (ctx) => {
+      ctx.progress(0, 0, `Waiting to evaluate ${basename(request.file)} on ${request.split}`);
+      const r = await trainer.evaluateExternal(request, ctx);
       this.emit('project:changed', { reason: 'evaluations' });
       ctx.progress(r.n, r.n, `Evaluation ${r.evaluationId} stored`);
       return { evaluationId: r.evaluationId, notes: r.notes };
@@ -356,18 +371,8 @@ export class LoupeCore {
         return backboneSummary(importBackbone(this.requireProject(), path, name));
       },
       'backbones:importStart': async (req) => ({ jobId: this.startBackboneImport(req) }),
-      'evaluations:external': async (req) => {
-        const trainer = this.requireTrainer();
-        const job = this.jobs.start('evaluate', async (ctx) => {
-          ctx.progress(0, 0, `Waiting to evaluate ${basename(req.path)} on ${req.split}`);
-          const { path, ...rest } = req;
-          const r = await trainer.evaluateExternal({ file: path, ...rest }, ctx);
-          this.emit('project:changed', { reason: 'evaluations' });
-          ctx.progress(r.n, r.n, `Evaluation ${r.evaluationId} stored`);
-          return { evaluationId: r.evaluationId, notes: r.notes };
-        });
-        return { jobId: job.jobId };
-      },
+      'evaluations:external': async ({ path, ...rest }) => ({ jobId: this.startExternalEvaluation({ file: path, ...rest }) }),
+      'evaluations:reevaluateExternal': async ({ evaluationId }) => ({ jobId: this.startExternalEvaluation(reevaluationRequest(this.requireProject().db, evaluationId)) }),
       'evaluations:listExternal': async () => listExternalEvaluations(this.requireProject().db),
       'evaluations:run': async ({ runId, split }) => ({ jobId: this.startEvaluation(runId, split) }),
       'evaluations:predictUnlabeled': async ({ runId }) => ({ jobId: this.startEvaluation(runId, 'unlabeled') }),

@@ -355,6 +355,13 @@ export const migrations: Migration[] = [
         CREATE INDEX predictions_by_image ON predictions(image_id);
       `),
   },
+  {
+    version: 11,
+    name: 'external models: where the file was read from, for Re-evaluate',
+    // Re-evaluating a stale external evaluation reads the same file again. The path stays in project.db only:
+    // summaries and reports still name the file, never where it lives. Rows from before have none (NULL).
+    up: (db) => db.exec('ALTER TABLE external_models ADD COLUMN path TEXT'),
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

@@ -11,15 +11,17 @@ import { verifyBundle } from '../export/bundle-format.ts';
 import { loadBundleModel } from '../export/bundle-predict.ts';
 import { cachedImages, PREDICT_BATCH, predictRows } from '../training/predict.ts';
 import { inputShapeOf } from '../images/model-input.ts';
-import { externalTargets, storeExternalEvaluation } from './external-model.ts';
+import { checkSameModel, externalTargets, storeExternalEvaluation } from './external-model.ts';
 
 export async function runBundleEvaluation(
   project: Project,
-  task: { file: string; classes?: string[]; split: 'val' | 'test' },
+  task: { file: string; classes?: string[]; split: 'val' | 'test'; expectSha256?: string },
   opts: { signal?: AbortSignal; progress?: (done: number, total: number, message: string) => void } = {},
 ): Promise<{ evaluationId: number; n: number; notes: string[] }> {
   const bundle = verifyBundle(resolve(task.file));
   const classes = bundle.labels;
+  const sha256 = bundle.manifest.files['weights.bin']!.sha256;
+  checkSameModel(task.expectSha256, sha256, basename(bundle.dir));
   // A bundle names its classes itself; names given as well must be the same ones, in its order.
   if (task.classes && task.classes.join('\n').toLowerCase() !== classes.join('\n').toLowerCase()) {
     throw new LoupeError('BAD_INPUT', `The bundle's labels.json lists ${classes.length} classes (${classes.join(', ')}), not the ${task.classes.length} given`);
@@ -49,7 +51,7 @@ export async function runBundleEvaluation(
     const imageIds = kept.map((it) => it.imageId);
     const evaluationId = storeExternalEvaluation(
       project,
-      { fileName: basename(bundle.dir), sha256: bundle.manifest.files['weights.bin']!.sha256, format: 'bundle', classes, preprocess: 'bundle', imageSize: p.imageSize, channels: p.channels },
+      { path: bundle.dir, fileName: basename(bundle.dir), sha256, format: 'bundle', classes, preprocess: 'bundle', imageSize: p.imageSize, channels: p.channels },
       { split: task.split, imageIds, labels: imageIds.map((id) => labelOf.get(id) ?? null), probs, notes },
     );
     return { evaluationId, n: imageIds.length, notes };

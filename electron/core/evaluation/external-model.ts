@@ -1,7 +1,8 @@
 /**
  * External validation (issue 12): a finished classifier from elsewhere (an ONNX file) run by onnxruntime on the
  * project's labeled images of a split, with the preprocessing it declares, its classes mapped to the project's by
- * name, and the result stored as an evaluation of an "external model": its file name (never a path) and SHA-256.
+ * name, and the result stored as an evaluation of an "external model": its file name and SHA-256 (the path is kept
+ * in project.db only, for Re-evaluate; summaries and reports never show it).
  * Runs in the training process, as run evaluations do. Any failure before the store adds nothing to the project.
  */
 import { createHash } from 'node:crypto';
@@ -18,13 +19,15 @@ import { cachedImages } from '../training/predict.ts';
 import { mapByClassName, storeEvaluation } from './evaluate.ts';
 
 export interface ExternalEvaluationTask {
-  /** The ONNX file; only its name is stored. */
+  /** The ONNX file; its name is shown, its path kept for Re-evaluate only. */
   file: string;
   /** The model's class names, in the order of its outputs. */
   classes: string[];
   split: 'val' | 'test';
   preprocess?: PreprocessPreset;
   imageSize?: number;
+  /** Re-evaluate: the SHA-256 the file had, so a different file at the same path is refused, not mistaken for it. */
+  expectSha256?: string;
 }
 
 const BATCH = 32;
@@ -42,6 +45,15 @@ export function checkClassNames(classes: readonly string[]): string[] {
     seen.add(n.toLowerCase());
   }
   return names;
+}
+
+/** Re-evaluate reads the file at the path it was read from: only the same model may stand for the stored one. */
+export function checkSameModel(expected: string | undefined, actual: string, name: string): void {
+  if (expected === undefined || expected === actual) return;
+  throw new LoupeError(
+    'CONFLICT',
+    `${name} has changed since it was evaluated (its SHA-256 is now ${actual.slice(0, 12)}…, was ${expected.slice(0, 12)}…): evaluate it as a new model file with "Evaluate a model file"`,
+  );
 }
 
 interface Session {
@@ -145,17 +157,17 @@ export function externalTargets(project: Project, classes: readonly string[], sp
 /** Stores the external model and its evaluation in one transaction. */
 export function storeExternalEvaluation(
   project: Project,
-  model: { fileName: string; sha256: string; format: 'onnx' | 'bundle'; classes: string[]; preprocess: string; imageSize: number; channels: number },
+  model: { path: string; fileName: string; sha256: string; format: 'onnx' | 'bundle'; classes: string[]; preprocess: string; imageSize: number; channels: number },
   e: { split: 'val' | 'test'; imageIds: number[]; labels: (number | null)[]; probs: Float32Array; notes: string[] },
 ): number {
   return project.db.transaction(() => {
     const externalModelId = Number(
       project.db
         .prepare(
-          `INSERT INTO external_models (file_name, sha256, format, classes, preprocess, image_size, channels, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO external_models (path, file_name, sha256, format, classes, preprocess, image_size, channels, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(model.fileName, model.sha256, model.format, JSON.stringify(model.classes), model.preprocess, model.imageSize, model.channels, new Date().toISOString()).lastInsertRowid,
+        .run(model.path, model.fileName, model.sha256, model.format, JSON.stringify(model.classes), model.preprocess, model.imageSize, model.channels, new Date().toISOString()).lastInsertRowid,
     );
     return storeEvaluation(project.db, { runId: null, externalModelId, split: e.split, modelSha256: model.sha256, imageIds: e.imageIds, labels: e.labels, probs: e.probs, k: model.classes.length, notes: e.notes });
   })();
@@ -170,6 +182,8 @@ export async function runExternalEvaluation(
   const classes = checkClassNames(task.classes);
   const preset = task.preprocess ?? 'imagenet';
   const bytes = readModelFile(file);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  checkSameModel(task.expectSha256, sha256, basename(file));
   const s = await openSession(bytes, task.imageSize);
   try {
     const k = classes.length;
@@ -200,7 +214,7 @@ export async function runExternalEvaluation(
     opts.progress?.(kept.length, kept.length, 'Computing metrics');
     const evaluationId = storeExternalEvaluation(
       project,
-      { fileName: basename(file), sha256: createHash('sha256').update(bytes).digest('hex'), format: 'onnx', classes, preprocess: preset, imageSize: s.size, channels: s.channels },
+      { path: file, fileName: basename(file), sha256, format: 'onnx', classes, preprocess: preset, imageSize: s.size, channels: s.channels },
       { split: task.split, imageIds, labels: imageIds.map((id) => labelOf.get(id) ?? null), probs, notes },
     );
     return { evaluationId, n: imageIds.length, notes };

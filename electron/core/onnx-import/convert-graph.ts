@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { LoupeError } from '../../../shared/contract.ts';
-import { DataType } from '../export/onnx/onnx-proto.ts';
+import { DataType } from '../export/onnx/onnx-fields.ts';
 import { CONVERTERS } from './convert-ops.ts';
 import { DATA_TYPE_NAMES, type AttrValue, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx-read.ts';
 

@@ -4,7 +4,7 @@
  * (Clip's min/max at 11, Squeeze's and ReduceMean's axes at 13 and 18, Pad's pads at 11) both are read.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { DataType } from '../export/onnx/onnx-proto.ts';
+import { DataType } from '../export/onnx/onnx-fields.ts';
 import { batchNormalization } from '../training/kernels/batch-norm.ts';
 import type { ConvertContext, Value } from './convert-graph.ts';
 import type { OnnxNode, OnnxTensor } from './onnx-read.ts';

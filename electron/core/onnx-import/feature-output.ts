@@ -5,25 +5,13 @@
  * Gemm/MatMul), so the head-only phase can run the frozen backbone natively.
  *
  * Only the ModelProto and GraphProto levels are re-encoded; every node, tensor and opset entry is copied as the
- * bytes it was read as. Field numbers are those of onnx/onnx.proto. The input is untrusted (the backbone folder
+ * bytes it was read as. Field numbers come from onnx-fields.ts. The input is untrusted (the backbone folder
  * may come from someone else), so it goes through the bounded reader.
  */
 import { LoupeError } from '../../../shared/contract.ts';
-import { DataType } from '../export/onnx/onnx-proto.ts';
+import { DataType, GraphField, ModelField, NodeField, TensorField, TensorTypeField, TypeField, ValueInfoField } from '../export/onnx/onnx-fields.ts';
 import { ProtoWriter, WIRE_LENGTH, WIRE_VARINT } from '../export/onnx/protobuf.ts';
 import { asBytes, asString, byField, ProtoError, readFields, type ProtoField } from './proto-reader.ts';
-
-const MODEL_GRAPH = 7;
-const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
-const GRAPH_INPUT = 11;
-const GRAPH_OUTPUT = 12;
-/** Shape hints for intermediate values: optional, and some would name values the cut removes. */
-const GRAPH_VALUE_INFO = 13;
-const NODE_INPUT = 1;
-const NODE_OUTPUT = 2;
-const TENSOR_NAME = 8;
-const VALUE_INFO_NAME = 1;
 
 /** Copies a message's fields unchanged (the levels re-encoded here hold only varints and messages). */
 function copyField(w: ProtoWriter, f: ProtoField): void {
@@ -40,9 +28,9 @@ function nameOf(message: Uint8Array, field: number): string {
 /** The GraphProto's bytes keeping what `value` needs, with `value` as the one output. */
 function cutGraph(graph: Uint8Array, value: string): Uint8Array {
   const fields = readFields(graph);
-  const nodes = fields.filter((f) => f.field === GRAPH_NODE).map((f) => {
+  const nodes = fields.filter((f) => f.field === GraphField.NODE).map((f) => {
     const n = byField(readFields(asBytes(f)));
-    return { f, inputs: (n.get(NODE_INPUT) ?? []).map(asString), outputs: (n.get(NODE_OUTPUT) ?? []).map(asString) };
+    return { f, inputs: (n.get(NodeField.INPUT) ?? []).map(asString), outputs: (n.get(NodeField.OUTPUT) ?? []).map(asString) };
   });
   const producer = new Map<string, (typeof nodes)[number]>();
   for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
@@ -66,16 +54,19 @@ function cutGraph(graph: Uint8Array, value: string): Uint8Array {
   }
   const w = new ProtoWriter();
   for (const f of fields) {
-    if (f.field === GRAPH_NODE || f.field === GRAPH_OUTPUT || f.field === GRAPH_VALUE_INFO) continue;
-    if (f.field === GRAPH_INITIALIZER && !needed.has(nameOf(asBytes(f), TENSOR_NAME))) continue;
+    // value_info: shape hints for intermediate values, optional, and some would name values the cut removes.
+    if (f.field === GraphField.NODE || f.field === GraphField.OUTPUT || f.field === GraphField.VALUE_INFO) continue;
+    if (f.field === GraphField.INITIALIZER && !needed.has(nameOf(asBytes(f), TensorField.NAME))) continue;
     // Older exporters list initializers as inputs too: those the cut drops go with them.
-    if (f.field === GRAPH_INPUT && !needed.has(nameOf(asBytes(f), VALUE_INFO_NAME))) continue;
+    if (f.field === GraphField.INPUT && !needed.has(nameOf(asBytes(f), ValueInfoField.NAME))) continue;
     copyField(w, f);
   }
   // Node order is kept: the file's order is already topological (ONNX requires it).
   for (const n of nodes) if (kept.has(n)) copyField(w, n.f);
   // ValueInfoProto { name, type: TypeProto { tensor_type: { elem_type: FLOAT } } }; the shape is left to inference.
-  w.message(GRAPH_OUTPUT, (v) => v.string(1, value).message(2, (t) => t.message(1, (tt) => tt.int(1, DataType.FLOAT))));
+  w.message(GraphField.OUTPUT, (v) =>
+    v.string(ValueInfoField.NAME, value).message(ValueInfoField.TYPE, (t) => t.message(TypeField.TENSOR_TYPE, (tt) => tt.int(TensorTypeField.ELEM_TYPE, DataType.FLOAT))),
+  );
   return w.finish();
 }
 
@@ -86,14 +77,14 @@ function cutGraph(graph: Uint8Array, value: string): Uint8Array {
 export function featureOutputModel(bytes: Uint8Array, value: string): Uint8Array {
   try {
     const fields = readFields(bytes);
-    const graph = fields.filter((f) => f.field === MODEL_GRAPH).at(-1);
+    const graph = fields.filter((f) => f.field === ModelField.GRAPH).at(-1);
     if (!graph) throw new LoupeError('BAD_INPUT', 'Not a usable ONNX model: it has no graph');
     const w = new ProtoWriter();
     for (const f of fields) {
-      if (f.field === MODEL_GRAPH) continue;
+      if (f.field === ModelField.GRAPH) continue;
       copyField(w, f);
     }
-    w.bytes(MODEL_GRAPH, cutGraph(asBytes(graph), value));
+    w.bytes(ModelField.GRAPH, cutGraph(asBytes(graph), value));
     return w.finish();
   } catch (e) {
     if (e instanceof ProtoError) throw new LoupeError('BAD_INPUT', `Not a usable ONNX model: the file is truncated or corrupt (${e.message})`);

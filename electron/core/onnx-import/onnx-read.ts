@@ -2,10 +2,25 @@
  * Reads an ONNX ModelProto from untrusted bytes into plain objects (issue 12): the nodes, the initializers as
  * Float32Array (float) or numbers (small integer tensors such as Reshape's shape), the graph's inputs and outputs
  * with their shapes, and the default-domain opset. Only what conversion needs is decoded; every size is checked
- * before it is allocated. Field numbers are those of onnx/onnx.proto.
+ * before it is allocated. Field numbers come from onnx-fields.ts, the table export writes with.
  */
 import { LoupeError } from '../../../shared/contract.ts';
-import { DataType } from '../export/onnx/onnx-proto.ts';
+import {
+  AttributeField as A,
+  AttributeType,
+  DataLocation,
+  DataType,
+  DimensionField,
+  GraphField as G,
+  ModelField,
+  NodeField as N,
+  OperatorSetIdField,
+  ShapeField,
+  TensorField as T,
+  TensorTypeField,
+  TypeField,
+  ValueInfoField,
+} from '../export/onnx/onnx-fields.ts';
 import { asBytes, asFloat, asFloats, asInt, asInts, asString, byField, ProtoError, readFields, type ProtoField } from './proto-reader.ts';
 
 /** Operator sets whose operator semantics the converter knows (Clip's inputs from 11, Squeeze's from 13, …). */
@@ -63,15 +78,15 @@ const bad = (why: string) => new LoupeError('BAD_INPUT', `Not a usable ONNX mode
 
 function readTensor(bytes: Uint8Array): OnnxTensor {
   const f = byField(readFields(bytes));
-  const dims = asInts(f.get(1) ?? []);
+  const dims = asInts(f.get(T.DIMS) ?? []);
   if (dims.length > MAX_RANK || dims.some((d) => d < 0 || d > 2 ** 31)) throw bad(`a tensor has dimensions ${JSON.stringify(dims)}`);
-  const name = f.has(8) ? asString(f.get(8)!.at(-1)!) : '';
-  const dataType = f.has(2) ? asInt(f.get(2)!.at(-1)!) : 0;
-  if (f.has(14) && asInt(f.get(14)!.at(-1)!) === 1) {
+  const name = f.has(T.NAME) ? asString(f.get(T.NAME)!.at(-1)!) : '';
+  const dataType = f.has(T.DATA_TYPE) ? asInt(f.get(T.DATA_TYPE)!.at(-1)!) : 0;
+  if (f.has(T.DATA_LOCATION) && asInt(f.get(T.DATA_LOCATION)!.at(-1)!) === DataLocation.EXTERNAL) {
     throw new LoupeError('UNSUPPORTED', `The tensor "${name}" is stored outside the .onnx file (external data); save the model as one file`);
   }
   const count = dims.reduce((a, b) => a * b, 1);
-  const raw = f.has(9) ? asBytes(f.get(9)!.at(-1)!) : null;
+  const raw = f.has(T.RAW_DATA) ? asBytes(f.get(T.RAW_DATA)!.at(-1)!) : null;
   const tensor: OnnxTensor = { name, dims, dataType };
   if (dataType === DataType.FLOAT) {
     if (raw) {
@@ -79,17 +94,17 @@ function readTensor(bytes: Uint8Array): OnnxTensor {
       // A copy: the view may be unaligned, and the file's buffer is released after reading.
       tensor.floats = new Float32Array(raw.slice().buffer);
     } else {
-      tensor.floats = asFloats(f.get(4) ?? []);
+      tensor.floats = asFloats(f.get(T.FLOAT_DATA) ?? []);
       if (tensor.floats.length !== count) throw bad(`tensor "${name}" holds ${tensor.floats.length} values, its shape needs ${count}`);
     }
-  } else if ((dataType === DataType.INT64 || dataType === 6) && count <= MAX_INT_ELEMENTS) {
+  } else if ((dataType === DataType.INT64 || dataType === DataType.INT32) && count <= MAX_INT_ELEMENTS) {
     if (raw) {
       const width = dataType === DataType.INT64 ? 8 : 4;
       if (raw.length !== count * width) throw bad(`tensor "${name}" holds ${raw.length} bytes, its shape needs ${count * width}`);
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       tensor.ints = Array.from({ length: count }, (_, i) => (width === 8 ? Number(view.getBigInt64(i * 8, true)) : view.getInt32(i * 4, true)));
     } else {
-      tensor.ints = asInts(f.get(dataType === DataType.INT64 ? 7 : 5) ?? []);
+      tensor.ints = asInts(f.get(dataType === DataType.INT64 ? T.INT64_DATA : T.INT32_DATA) ?? []);
       if (tensor.ints.length !== count) throw bad(`tensor "${name}" holds ${tensor.ints.length} values, its shape needs ${count}`);
     }
   }
@@ -98,49 +113,49 @@ function readTensor(bytes: Uint8Array): OnnxTensor {
 
 function readAttribute(bytes: Uint8Array): [string, AttrValue] | null {
   const f = byField(readFields(bytes));
-  const name = f.has(1) ? asString(f.get(1)![0]!) : '';
+  const name = f.has(A.NAME) ? asString(f.get(A.NAME)![0]!) : '';
   const last = (n: number): ProtoField | undefined => f.get(n)?.at(-1);
-  // The type field (20) is authoritative when present; old exporters omit it, so fall back on which field is set.
-  const type = last(20) ? asInt(last(20)!) : 0;
-  if (type === 1 || (!type && last(2))) return [name, asFloat(last(2)!)];
-  if (type === 2 || (!type && last(3))) return [name, asInt(last(3)!)];
-  if (type === 3 || (!type && last(4))) return [name, asString(last(4)!)];
-  if (type === 4 || (!type && last(5))) return [name, readTensor(asBytes(last(5)!))];
-  if (type === 6 || (!type && f.has(7))) return [name, asFloats(f.get(7) ?? [])];
-  if (type === 7 || (!type && f.has(8))) return [name, asInts(f.get(8) ?? [])];
+  // The type field is authoritative when present; old exporters omit it, so fall back on which field is set.
+  const type = last(A.TYPE) ? asInt(last(A.TYPE)!) : 0;
+  if (type === AttributeType.FLOAT || (!type && last(A.FLOAT))) return [name, asFloat(last(A.FLOAT)!)];
+  if (type === AttributeType.INT || (!type && last(A.INT))) return [name, asInt(last(A.INT)!)];
+  if (type === AttributeType.STRING || (!type && last(A.STRING))) return [name, asString(last(A.STRING)!)];
+  if (type === AttributeType.TENSOR || (!type && last(A.TENSOR))) return [name, readTensor(asBytes(last(A.TENSOR)!))];
+  if (type === AttributeType.FLOATS || (!type && f.has(A.FLOATS))) return [name, asFloats(f.get(A.FLOATS) ?? [])];
+  if (type === AttributeType.INTS || (!type && f.has(A.INTS))) return [name, asInts(f.get(A.INTS) ?? [])];
   return null; // graphs, sparse tensors, strings lists: no supported operator needs them
 }
 
 function readNode(bytes: Uint8Array): OnnxNode {
   const f = byField(readFields(bytes));
   const attrs = new Map<string, AttrValue>();
-  for (const a of f.get(5) ?? []) {
+  for (const a of f.get(N.ATTRIBUTE) ?? []) {
     const kv = readAttribute(asBytes(a));
     if (kv) attrs.set(kv[0], kv[1]);
   }
   return {
-    inputs: (f.get(1) ?? []).map(asString),
-    outputs: (f.get(2) ?? []).map(asString),
-    name: f.has(3) ? asString(f.get(3)![0]!) : '',
-    opType: f.has(4) ? asString(f.get(4)![0]!) : '',
-    domain: f.has(7) ? asString(f.get(7)![0]!) : '',
+    inputs: (f.get(N.INPUT) ?? []).map(asString),
+    outputs: (f.get(N.OUTPUT) ?? []).map(asString),
+    name: f.has(N.NAME) ? asString(f.get(N.NAME)![0]!) : '',
+    opType: f.has(N.OP_TYPE) ? asString(f.get(N.OP_TYPE)![0]!) : '',
+    domain: f.has(N.DOMAIN) ? asString(f.get(N.DOMAIN)![0]!) : '',
     attrs,
   };
 }
 
 function readValueInfo(bytes: Uint8Array): ValueInfo {
   const f = byField(readFields(bytes));
-  const name = f.has(1) ? asString(f.get(1)![0]!) : '';
-  const type = f.has(2) ? byField(readFields(asBytes(f.get(2)![0]!))) : null;
-  const tensorType = type?.has(1) ? byField(readFields(asBytes(type.get(1)![0]!))) : null;
-  const elemType = tensorType?.has(1) ? asInt(tensorType.get(1)![0]!) : 0;
+  const name = f.has(ValueInfoField.NAME) ? asString(f.get(ValueInfoField.NAME)![0]!) : '';
+  const type = f.has(ValueInfoField.TYPE) ? byField(readFields(asBytes(f.get(ValueInfoField.TYPE)![0]!))) : null;
+  const tensorType = type?.has(TypeField.TENSOR_TYPE) ? byField(readFields(asBytes(type.get(TypeField.TENSOR_TYPE)![0]!))) : null;
+  const elemType = tensorType?.has(TensorTypeField.ELEM_TYPE) ? asInt(tensorType.get(TensorTypeField.ELEM_TYPE)![0]!) : 0;
   let shape: (number | null)[] | null = null;
-  if (tensorType?.has(2)) {
-    const dims = byField(readFields(asBytes(tensorType.get(2)![0]!))).get(1) ?? [];
+  if (tensorType?.has(TensorTypeField.SHAPE)) {
+    const dims = byField(readFields(asBytes(tensorType.get(TensorTypeField.SHAPE)![0]!))).get(ShapeField.DIM) ?? [];
     if (dims.length > MAX_RANK) throw bad(`"${name}" has ${dims.length} dimensions`);
     shape = dims.map((d) => {
       const dim = byField(readFields(asBytes(d)));
-      return dim.has(1) ? asInt(dim.get(1)![0]!) : null;
+      return dim.has(DimensionField.VALUE) ? asInt(dim.get(DimensionField.VALUE)![0]!) : null;
     });
   }
   return { name, elemType, shape };
@@ -158,36 +173,36 @@ export function readOnnx(bytes: Uint8Array): OnnxGraph {
 
 function decodeModel(bytes: Uint8Array): OnnxGraph {
   const top = byField(readFields(bytes));
-  const graphField = top.get(7)?.at(-1);
-  if (!top.has(1) || !graphField || !(graphField.value instanceof Uint8Array)) throw bad('it has no ONNX IR version or graph');
-  const irVersion = asInt(top.get(1)![0]!);
+  const graphField = top.get(ModelField.GRAPH)?.at(-1);
+  if (!top.has(ModelField.IR_VERSION) || !graphField || !(graphField.value instanceof Uint8Array)) throw bad('it has no ONNX IR version or graph');
+  const irVersion = asInt(top.get(ModelField.IR_VERSION)![0]!);
   if (irVersion < 3 || irVersion > 100) throw bad(`IR version ${irVersion}`);
   let opset: number | null = null;
-  for (const o of top.get(8) ?? []) {
+  for (const o of top.get(ModelField.OPSET_IMPORT) ?? []) {
     const of = byField(readFields(asBytes(o)));
-    const domain = of.has(1) ? asString(of.get(1)![0]!) : '';
-    if ((domain === '' || domain === 'ai.onnx') && of.has(2)) opset = asInt(of.get(2)![0]!);
+    const domain = of.has(OperatorSetIdField.DOMAIN) ? asString(of.get(OperatorSetIdField.DOMAIN)![0]!) : '';
+    if ((domain === '' || domain === 'ai.onnx') && of.has(OperatorSetIdField.VERSION)) opset = asInt(of.get(OperatorSetIdField.VERSION)![0]!);
   }
   if (opset === null) throw bad('it declares no operator set (opset_import)');
   if (opset < MIN_OPSET) throw new LoupeError('UNSUPPORTED', `The model uses ONNX opset ${opset}, older than Loupe reads (${MIN_OPSET}–${MAX_OPSET}); convert it with a newer exporter`);
   if (opset > MAX_OPSET) throw new LoupeError('UNSUPPORTED', `The model uses ONNX opset ${opset}, newer than Loupe reads (${MIN_OPSET}–${MAX_OPSET}); export it with opset ${MAX_OPSET} or lower`);
-  const producer = top.has(2) ? asString(top.get(2)![0]!) : '';
+  const producer = top.has(ModelField.PRODUCER_NAME) ? asString(top.get(ModelField.PRODUCER_NAME)![0]!) : '';
 
   const g = byField(readFields(graphField.value));
-  const nodeFields = g.get(1) ?? [];
+  const nodeFields = g.get(G.NODE) ?? [];
   if (nodeFields.length > MAX_NODES) throw bad(`it has ${nodeFields.length} nodes`);
   const initializers = new Map<string, OnnxTensor>();
-  for (const t of g.get(5) ?? []) {
+  for (const t of g.get(G.INITIALIZER) ?? []) {
     const tensor = readTensor(asBytes(t));
     initializers.set(tensor.name, tensor);
   }
-  if (g.has(15)) throw new LoupeError('UNSUPPORTED', 'The model has sparse initializers; Loupe reads dense weights only');
+  if (g.has(G.SPARSE_INITIALIZER)) throw new LoupeError('UNSUPPORTED', 'The model has sparse initializers; Loupe reads dense weights only');
   return {
     opset,
     producer,
     nodes: nodeFields.map((n) => readNode(asBytes(n))),
     initializers,
-    inputs: (g.get(11) ?? []).map((v) => readValueInfo(asBytes(v))).filter((v) => !initializers.has(v.name)),
-    outputs: (g.get(12) ?? []).map((v) => readValueInfo(asBytes(v))),
+    inputs: (g.get(G.INPUT) ?? []).map((v) => readValueInfo(asBytes(v))).filter((v) => !initializers.has(v.name)),
+    outputs: (g.get(G.OUTPUT) ?? []).map((v) => readValueInfo(asBytes(v))),
   };
 }

@@ -1,13 +1,27 @@
 /**
  * The parts of onnx.proto (ONNX IR) that export writes, as plain objects and their protobuf encoding.
- * Field numbers are those of onnx/onnx.proto (IR version 7 era; unchanged since).
+ * Field numbers come from onnx-fields.ts, the table the import side reads with.
  */
+import {
+  AttributeField,
+  AttributeType,
+  DataType,
+  DimensionField,
+  GraphField,
+  ModelField,
+  NodeField,
+  OperatorSetIdField,
+  ShapeField,
+  StringStringEntryField,
+  TensorField,
+  TensorTypeField,
+  TypeField,
+  ValueInfoField,
+} from './onnx-fields.ts';
 import { ProtoWriter } from './protobuf.ts';
 
 export const IR_VERSION = 7;
 export const OPSET = 13;
-
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
 
 export type AttributeValue =
   | { kind: 'int'; value: number }
@@ -15,8 +29,7 @@ export type AttributeValue =
   | { kind: 'ints'; value: number[] }
   | { kind: 'string'; value: string };
 
-/** AttributeProto.AttributeType */
-const ATTR_TYPE = { float: 1, int: 2, string: 3, ints: 7 } as const;
+const ATTR_TYPE = { float: AttributeType.FLOAT, int: AttributeType.INT, string: AttributeType.STRING, ints: AttributeType.INTS } as const;
 
 export interface OnnxNode {
   opType: string;
@@ -29,7 +42,7 @@ export interface OnnxNode {
 export interface OnnxTensor {
   name: string;
   dims: number[];
-  dataType: (typeof DataType)[keyof typeof DataType];
+  dataType: typeof DataType.FLOAT | typeof DataType.INT64;
   /** Little-endian raw bytes (raw_data). */
   raw: Uint8Array;
 }
@@ -70,41 +83,41 @@ export function int64Tensor(name: string, values: number[]): OnnxTensor {
 }
 
 function writeAttribute(w: ProtoWriter, name: string, a: AttributeValue): void {
-  w.string(1, name);
+  w.string(AttributeField.NAME, name);
   switch (a.kind) {
     case 'float':
-      w.float(2, a.value);
+      w.float(AttributeField.FLOAT, a.value);
       break;
     case 'int':
-      w.int(3, a.value);
+      w.int(AttributeField.INT, a.value);
       break;
     case 'string':
-      w.string(4, a.value);
+      w.string(AttributeField.STRING, a.value);
       break;
     case 'ints':
-      w.ints(8, a.value);
+      w.ints(AttributeField.INTS, a.value);
       break;
   }
-  w.int(20, ATTR_TYPE[a.kind]);
+  w.int(AttributeField.TYPE, ATTR_TYPE[a.kind]);
 }
 
 function writeNode(w: ProtoWriter, n: OnnxNode): void {
-  w.strings(1, n.inputs).strings(2, n.outputs).string(3, n.name).string(4, n.opType);
-  for (const [name, a] of Object.entries(n.attributes ?? {})) w.message(5, (aw) => writeAttribute(aw, name, a));
+  w.strings(NodeField.INPUT, n.inputs).strings(NodeField.OUTPUT, n.outputs).string(NodeField.NAME, n.name).string(NodeField.OP_TYPE, n.opType);
+  for (const [name, a] of Object.entries(n.attributes ?? {})) w.message(NodeField.ATTRIBUTE, (aw) => writeAttribute(aw, name, a));
 }
 
 function writeTensor(w: ProtoWriter, t: OnnxTensor): void {
-  w.ints(1, t.dims).int(2, t.dataType).string(8, t.name).bytes(9, t.raw);
+  w.ints(TensorField.DIMS, t.dims).int(TensorField.DATA_TYPE, t.dataType).string(TensorField.NAME, t.name).bytes(TensorField.RAW_DATA, t.raw);
 }
 
 function writeValueInfo(w: ProtoWriter, v: OnnxValueInfo): void {
-  w.string(1, v.name);
-  // TypeProto { tensor_type = 1: Tensor { elem_type = 1, shape = 2: TensorShapeProto { dim = 1 } } }
-  w.message(2, (tw) =>
-    tw.message(1, (tt) => {
-      tt.int(1, DataType.FLOAT);
-      tt.message(2, (sw) => {
-        for (const d of v.shape) sw.message(1, (dw) => (typeof d === 'number' ? dw.int(1, d) : dw.string(2, d)));
+  w.string(ValueInfoField.NAME, v.name);
+  // TypeProto { tensor_type: Tensor { elem_type, shape: TensorShapeProto { dim… } } }
+  w.message(ValueInfoField.TYPE, (tw) =>
+    tw.message(TypeField.TENSOR_TYPE, (tt) => {
+      tt.int(TensorTypeField.ELEM_TYPE, DataType.FLOAT);
+      tt.message(TensorTypeField.SHAPE, (sw) => {
+        for (const d of v.shape) sw.message(ShapeField.DIM, (dw) => (typeof d === 'number' ? dw.int(DimensionField.VALUE, d) : dw.string(DimensionField.PARAM, d)));
       });
     }),
   );
@@ -113,18 +126,18 @@ function writeValueInfo(w: ProtoWriter, v: OnnxValueInfo): void {
 /** Serializes a ModelProto. */
 export function encodeModel(m: OnnxModel): Uint8Array {
   const w = new ProtoWriter();
-  w.int(1, IR_VERSION);
-  w.string(2, m.producerName);
-  w.string(3, m.producerVersion);
-  w.string(6, m.docString);
-  w.message(7, (g) => {
-    for (const n of m.nodes) g.message(1, (nw) => writeNode(nw, n));
-    g.string(2, m.graphName);
-    for (const t of m.initializers) g.message(5, (tw) => writeTensor(tw, t));
-    for (const v of m.inputs) g.message(11, (vw) => writeValueInfo(vw, v));
-    for (const v of m.outputs) g.message(12, (vw) => writeValueInfo(vw, v));
+  w.int(ModelField.IR_VERSION, IR_VERSION);
+  w.string(ModelField.PRODUCER_NAME, m.producerName);
+  w.string(ModelField.PRODUCER_VERSION, m.producerVersion);
+  w.string(ModelField.DOC_STRING, m.docString);
+  w.message(ModelField.GRAPH, (g) => {
+    for (const n of m.nodes) g.message(GraphField.NODE, (nw) => writeNode(nw, n));
+    g.string(GraphField.NAME, m.graphName);
+    for (const t of m.initializers) g.message(GraphField.INITIALIZER, (tw) => writeTensor(tw, t));
+    for (const v of m.inputs) g.message(GraphField.INPUT, (vw) => writeValueInfo(vw, v));
+    for (const v of m.outputs) g.message(GraphField.OUTPUT, (vw) => writeValueInfo(vw, v));
   });
-  w.message(8, (o) => o.string(1, '').int(2, m.opset ?? OPSET));
-  for (const [key, value] of Object.entries(m.metadata)) w.message(14, (e) => e.string(1, key).string(2, value));
+  w.message(ModelField.OPSET_IMPORT, (o) => o.string(OperatorSetIdField.DOMAIN, '').int(OperatorSetIdField.VERSION, m.opset ?? OPSET));
+  for (const [key, value] of Object.entries(m.metadata)) w.message(ModelField.METADATA_PROPS, (e) => e.string(StringStringEntryField.KEY, key).string(StringStringEntryField.VALUE, value));
   return w.finish();
 }
