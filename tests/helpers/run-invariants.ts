@@ -1,6 +1,7 @@
 /**
  * What must hold for a run after any crash once the project is opened again (issue 14): exactly best/ and last/
- * (or neither, before the first epoch), each with its epoch's metrics, and project.db agreeing with them.
+ * (or neither, before the first epoch; or best/ alone, killed between the first epoch's two checkpoints), each with
+ * its epoch's metrics, and project.db agreeing with them.
  * Also the training process the durability tests kill: train-until-killed.ts, spawned for real.
  */
 import assert from 'node:assert/strict';
@@ -59,6 +60,14 @@ export function assertRunAgreesWithCheckpoints(project: Project, runId: number, 
   assert.equal(project.db.pragma('integrity_check', { simple: true }), 'ok', label);
   if (folders.length === 0) {
     assert.equal(run.bestEpoch, null, `${label}: no checkpoint, no best epoch`);
+    return;
+  }
+  if (folders.length === 1 && folders[0] === 'best') {
+    // Killed between the first epoch's best/ and its last/: one epoch ahead of nothing, so resume starts over
+    // (trainer.ts resumePoint). The only moment best/ may stand alone.
+    assert.equal(readCheckpointMetrics(dir, 'best')?.epoch, 0, `${label}: best/ alone holds the first epoch`);
+    assert.equal(run.bestEpoch, 0, `${label}: the database's best epoch is the one whose weights are in best/`);
+    assert.equal(run.epochsDone, 1, `${label}: epochs done match the checkpoint`);
     return;
   }
   assert.deepEqual(folders, ['best', 'last'], `${label}: only best/ and last/ are left`);

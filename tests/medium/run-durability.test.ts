@@ -29,6 +29,7 @@ const assertAgrees = (runId: number, label: string) => assertRunAgreesWithCheckp
 const killPoints = [
   { pattern: '^best\\.ready-', nth: 2, label: 'a new best checkpoint complete but not swapped in' },
   { pattern: '^best\\.old-', nth: 1, label: 'the old best moved aside, the new one not yet in place' },
+  { pattern: '^best$', nth: 1, label: "the first epoch's best swapped in, its last not yet written" },
   { pattern: '^best$', nth: 2, label: 'best swapped in, last not yet written' },
   { pattern: '^last\\.old-', nth: 2, label: 'the old last moved aside, the new one not yet in place' },
   { pattern: '^last$', nth: 2, label: 'both checkpoints written, the epoch not yet recorded in project.db' },
@@ -47,6 +48,15 @@ for (const k of killPoints) {
     killedRuns.push(run!.id);
   });
 }
+
+test("a run killed before its first last/ resumes by starting over and finishes", () => {
+  // The fault suite's random kills once landed here (CI, run b1 of this stop): best/ alone, no last/.
+  const runId = killedRuns[killPoints.findIndex((k) => k.pattern === '^best$' && k.nth === 1)]!;
+  const { result, stderr } = train(runId, 'resume');
+  assert.equal(result?.status, 'finished', stderr);
+  assert.equal(getRun(project.db, runId).epochsDone, config.epochs);
+  assertAgrees(runId, 'after resume');
+});
 
 test('a run killed mid-checkpoint resumes in a new process and finishes', () => {
   const runId = killedRuns.at(-1)!;
