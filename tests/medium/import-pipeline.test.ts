@@ -237,3 +237,22 @@ test('new rows get their ids in scan order, whichever file finishes decoding fir
   assert.deepEqual(first.map((r) => r.id), [...first.map((r) => r.id)].sort((a, b) => a - b));
   assert.deepEqual(await idsInPathOrder('two'), first);
 });
+
+test('a slow file holds back at most the commit window: the others wait for it instead of piling up in memory', async () => {
+  // One large file first in scan order, many small ones after: without a window the small ones all finish (and
+  // wait in memory, uncommitted) while the large one decodes.
+  const dir = tempDir();
+  const src = join(dir, 'src');
+  const tree: Record<string, Buffer> = { 'a-big.png': await img.png({ width: 3000, height: 3000, seed: 1 }) };
+  for (let i = 0; i < 40; i++) tree[`b-small-${String(i).padStart(2, '0')}.png`] = await img.png({ seed: 10 + i });
+  img.writeTree(src, tree);
+  const p = newProject(join(dir, 'p'));
+  const ctx = recordingContext();
+  const report = await runImport(p, [src], 'none', ctx, undefined, { concurrency: 2, batchSize: 5, commitWindow: 4 });
+  assert.equal(report.added, 41);
+  const finishedFiles = ctx.calls.map((c) => c.message).filter((m) => m?.endsWith('.png'));
+  // Taken while a-big.png is in flight: the three files after it, then every worker waits for it.
+  assert.ok(finishedFiles.indexOf('a-big.png') <= 3, `a-big.png finished ${finishedFiles.indexOf('a-big.png') + 1}th`);
+  const ids = p.db.prepare('SELECT id FROM images ORDER BY rel_path').all() as { id: number }[];
+  assert.deepEqual(ids.map((r) => r.id), [...ids.map((r) => r.id)].sort((a, b) => a - b));
+});

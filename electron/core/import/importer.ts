@@ -33,6 +33,8 @@ export interface ImportOptions {
   batchSize?: number;
   /** Multi-frame DICOM: the middle frame is the image (default), or every frame is an image of its own. */
   dicomFrames?: 'middle' | 'all';
+  /** Files finished but waiting for a slower one ahead of them in scan order, at most; default 1,024. */
+  commitWindow?: number;
 }
 
 /** The images an earlier import made from the frames of the file `rel` (`rel#1`, `rel#2`, …), taken out of `existing`. */
@@ -46,6 +48,7 @@ function takeFrameRows(existing: Map<string, ExistingRow>, rel: string): Existin
 }
 
 const DEFAULT_BATCH = 250;
+const DEFAULT_COMMIT_WINDOW = 1024;
 const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 // Below this size a sync read beats fs.promises.readFile (open, stat, read, close: four thread-pool hops).
 const SYNC_READ_BYTES = 8 * 1024 * 1024;
@@ -303,16 +306,31 @@ async function importNow(
   // its images by id, trains on the same batches in both projects.
   const finished = new Map<number, ImportOutcome | ImportOutcome[]>();
   let nextToCommit = 0;
+  // One slow file (a 1 GiB multi-frame DICOM, a stalled network share) holds back every commit after it: past
+  // this many waiting outcomes the workers wait too, so memory stays bounded and a kill loses little.
+  const commitWindow = Math.max(1, options.commitWindow ?? DEFAULT_COMMIT_WINDOW);
+  let windowWaiters: (() => void)[] = [];
+  const wakeWaiters = () => {
+    const w = windowWaiters;
+    windowWaiters = [];
+    for (const wake of w) wake();
+  };
+  ctx.signal.addEventListener('abort', wakeWaiters, { once: true });
   let stopped: { error: unknown } | null = null;
   const worker = async () => {
     try {
       await work();
     } catch (error) {
       stopped ??= { error };
+      wakeWaiters();
     }
   };
   const work = async () => {
     while (!ctx.signal.aborted && !stopped) {
+      if (next - nextToCommit >= commitWindow) {
+        await new Promise<void>((resolve) => windowWaiters.push(resolve));
+        continue;
+      }
       const i = next++;
       if (i >= todo.length) return;
       const t = todo[i]!;
@@ -320,17 +338,20 @@ async function importNow(
       todo[i] = undefined;
       // Await first: `pending` is swapped by flush() while this file is in flight.
       finished.set(i, await processOne(t));
+      const committedBefore = nextToCommit;
       for (let o = finished.get(nextToCommit); o !== undefined; o = finished.get(nextToCommit)) {
         finished.delete(nextToCommit++);
         if (Array.isArray(o)) pending.push(...o);
         else pending.push(o);
       }
+      if (nextToCommit > committedBefore) wakeWaiters();
       done++;
       ctx.progress(done, total, t.rel);
       if (pending.length >= batchSize) flush();
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency * 2, Math.max(1, todo.length)) }, worker));
+  ctx.signal.removeEventListener('abort', wakeWaiters);
   if (stopped) throw (stopped as { error: unknown }).error;
   // What finished before a cancel is kept: it is consistent, and the next run skips it.
   flush();
