@@ -498,6 +498,10 @@ const foreignInput = {
   preprocess: z.enum(preprocessPresets).optional(),
   imageSize: z.number().int().min(8).max(1024).optional(),
 };
+/** A foreign model's class names, in the order of its outputs; also the check on those read back from project.db. */
+export const foreignClasses = z.array(z.string().trim().min(1).max(100)).min(2).max(1000);
+/** What an external evaluation stored of an ONNX file's input, checked again when read back from project.db. */
+export const storedForeignInput = z.object({ classes: foreignClasses, preprocess: foreignInput.preprocess.unwrap(), imageSize: foreignInput.imageSize.unwrap() });
 
 const backboneImportSchema = z
   .object({
@@ -616,7 +620,7 @@ export const requestSchemas = {
     .object({
       path: absPath,
       /** The model's class names, in the order of its outputs (a Loupe bundle folder names them itself). */
-      classes: z.array(z.string().trim().min(1).max(100)).min(2).max(1000).optional(),
+      classes: foreignClasses.optional(),
       split: z.enum(['val', 'test']),
       ...foreignInput,
     })

@@ -271,6 +271,45 @@ test('Re-evaluate: a stale external evaluation runs the same file again on the i
   }
 });
 
+test('Re-evaluate reads project.db as untrusted: a damaged model record is refused with its field named, nothing run or stored', async () => {
+  const file = join(dir, 'tampered.onnx');
+  writeFileSync(file, tinyClassifier({ classes: 2 }));
+  const first = await runExternal({ path: file, classes: ['disc', 'bar'], split: 'test', preprocess: 'unit' });
+  assert.equal(first.state, 'succeeded', first.message);
+  const evaluationId = (first.result as { evaluationId: number }).evaluationId;
+  const db = core.requireProject().db;
+  const modelId = (db.prepare('SELECT external_model_id AS m FROM evaluations WHERE id = ?').get(evaluationId) as { m: number }).m;
+  const stored = db.prepare('SELECT classes, preprocess, image_size FROM external_models WHERE id = ?').get(modelId) as Record<string, unknown>;
+  const counted = counts();
+  const damaged: [string, Record<string, unknown>, RegExp][] = [
+    ['classes', { classes: 'not json' }, /\(classes\)/],
+    ['classes', { classes: JSON.stringify(Array.from({ length: 100_000 }, (_, i) => `c${i}`)) }, /\(classes\)/],
+    ['classes', { classes: JSON.stringify({ length: 1e9 }) }, /\(classes\)/],
+    ['classes', { classes: JSON.stringify(['only one']) }, /\(classes\)/],
+    ['image_size', { image_size: 1_000_000 }, /\(imageSize\)/],
+    ['image_size', { image_size: 0.5 }, /\(imageSize\)/],
+    ['preprocess', { preprocess: 'rm -rf' }, /\(preprocess\)/],
+  ];
+  try {
+    for (const [column, values, field] of damaged) {
+      db.prepare(`UPDATE external_models SET ${column} = ? WHERE id = ?`).run(values[column], modelId);
+      await assert.rejects(core.dispatch('evaluations:reevaluateExternal', { evaluationId }), (e: Error) => {
+        assert.match(e.message, /^Evaluation \d+'s stored model record is damaged/, `${column} = ${String(values[column]).slice(0, 40)}`);
+        assert.match(e.message, field);
+        assert.match(e.message, /evaluate tampered\.onnx anew/);
+        return true;
+      });
+      db.prepare('UPDATE external_models SET classes = ?, preprocess = ?, image_size = ? WHERE id = ?').run(stored.classes, stored.preprocess, stored.image_size, modelId);
+    }
+    assert.deepEqual(counts(), counted, 'no job ran, nothing was stored');
+    // Restored, the same record evaluates again.
+    const again = await core.jobs.wait((await core.dispatch('evaluations:reevaluateExternal', { evaluationId })).jobId);
+    assert.equal(again.state, 'succeeded', again.message);
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
 test('a Loupe bundle from another project evaluates as an external model, with the same numbers as its run', async () => {
   // A tiny run trained here (wasm, in this process), exported, then evaluated as a foreign bundle.
   await tf.setBackend('wasm');

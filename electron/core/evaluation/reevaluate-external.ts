@@ -5,7 +5,7 @@
  * must still be the same model; the result is a new evaluation, the old one stays as it was.
  */
 import { statSync } from 'node:fs';
-import { LoupeError } from '../../../shared/contract.ts';
+import { LoupeError, storedForeignInput } from '../../../shared/contract.ts';
 import type { PreprocessPreset } from '../../../shared/preprocess-presets.ts';
 import type { ExternalEvaluationRequest } from '../../../shared/worker-protocol.ts';
 import type { Database } from '../db/database.ts';
@@ -43,5 +43,24 @@ export function reevaluationRequest(db: Database, evaluationId: number): Externa
   const common = { file: row.path, split: row.split, expectSha256: row.sha256 };
   // A bundle carries its own classes and preprocessing; an ONNX file gets what it was evaluated with.
   if (bundle) return common;
-  return { ...common, classes: JSON.parse(row.classes) as string[], preprocess: row.preprocess as PreprocessPreset, imageSize: row.image_size };
+  return { ...common, ...storedInput(row, evaluationId) };
+}
+
+/**
+ * project.db is a file from elsewhere too (a project folder shared, opened by double-click): what it says of the
+ * model's classes, preprocessing and size is checked with the bounds a new evaluation's request gets.
+ */
+function storedInput(row: Stored, evaluationId: number): { classes: string[]; preprocess: PreprocessPreset; imageSize: number } {
+  let classes: unknown;
+  try {
+    classes = JSON.parse(row.classes);
+  } catch {
+    classes = undefined;
+  }
+  const parsed = storedForeignInput.safeParse({ classes, preprocess: row.preprocess, imageSize: row.image_size });
+  if (!parsed.success) {
+    const what = [...new Set(parsed.error.issues.map((i) => String(i.path[0] ?? 'record')))].join(', ');
+    throw new LoupeError('BAD_INPUT', `Evaluation ${evaluationId}'s stored model record is damaged (${what}): evaluate ${row.file_name} anew with "Evaluate a model file"`);
+  }
+  return parsed.data;
 }
