@@ -134,6 +134,10 @@ export function acquireBenchLock(bench: string, path = lockPath()): () => void {
  * Where a bench writes its result JSON: bench/results/ for a real run; for a tiny run, LOUPE_BENCH_RESULTS or a new
  * temp folder, so a tiny run never overwrites a real figure.
  */
+export function resultPath(name: string): string {
+  return join(BENCH_DIR, 'results', `${name}.json`);
+}
+
 export function writeResult(name: string, result: object): string {
   const dir = TINY ? (process.env['LOUPE_BENCH_RESULTS'] ?? mkdtempSync(join(tmpdir(), 'loupe-bench-'))) : join(BENCH_DIR, 'results');
   mkdirSync(dir, { recursive: true });
@@ -141,6 +145,27 @@ export function writeResult(name: string, result: object): string {
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   console.error(`wrote ${file}`);
   return file;
+}
+
+/**
+ * A bench that measures several parts (bench:train's recipes) and was asked for some of them keeps the others'
+ * figures from its last real result, each with the facts (date, commit, load) of the run that measured it, so
+ * `--recipe resnet` does not erase the LeNet figure. `file` is the result a real run writes (a tiny run keeps nothing).
+ */
+export function keptParts(file: string, key: string, rerun: readonly string[]): Record<string, unknown> {
+  let previous: Record<string, unknown>;
+  try {
+    previous = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+  const parts = (previous[key] ?? {}) as Record<string, Record<string, unknown>>;
+  const { date, commit, dirty, loadAverageAtStart, loadAverageAtEnd, niceness } = previous;
+  const kept: Record<string, unknown> = {};
+  for (const [part, figures] of Object.entries(parts)) {
+    if (!rerun.includes(part)) kept[part] = { measuredBy: { date, commit, dirty, loadAverageAtStart, loadAverageAtEnd, niceness }, ...figures };
+  }
+  return kept;
 }
 
 /**

@@ -27,7 +27,7 @@ import { fashionTree } from './fashion-tree.ts';
 import { loupe } from './loupe-cli.ts';
 import { RECIPES } from './recipes.ts';
 import { runTorch, torchAvailable } from './torch-side.ts';
-import { benchTmp, interleave, median, MIN_ROUNDS, ratioOf, runBench, runFacts, TINY, writeResult } from './support.ts';
+import { benchTmp, interleave, keptParts, median, MIN_ROUNDS, ratioOf, resultPath, runBench, runFacts, TINY, writeResult } from './support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -137,13 +137,14 @@ await runBench('train', async (loadAtStart) => {
     const doctor = JSON.parse((await loupe(['doctor', '--json'])).stdout) as { chosen: { name: string; detail: string }; threads: number };
     const recipes: Record<string, Awaited<ReturnType<typeof benchRecipe>>> = {};
     for (const n of names) recipes[n] = await benchRecipe(n, project);
+    const kept = TINY ? {} : keptParts(resultPath('train'), 'recipes', names);
     writeResult('train', {
       bench: 'train',
       ...runFacts(loadAtStart),
       loupe: { backend: doctor.chosen.detail, threads: doctor.threads, path: 'node bin/loupe.js train <project> … --json (a new run per round, tensor cache kept between rounds as for a user\'s second run)' },
       data: { source: FASHION_MNIST_DIR, trainImages: TRAIN, testImages: TEST, epochsPerRound: EPOCHS },
       note: 'images/s: first to last batch of each epoch, as each run reports it. ratio: median of per-round Loupe/PyTorch-best ratios (threads = cores); ratioVsTorchDefault: against PyTorch with its default threads. Wall time: the whole command (process start, data loading, every epoch; Loupe decodes the PNGs into its tensor cache on its first round, PyTorch reads the IDX arrays).',
-      recipes,
+      recipes: { ...kept, ...recipes },
     });
   } finally {
     rmSync(work, { recursive: true, force: true });

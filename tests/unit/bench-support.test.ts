@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { acquireBenchLock, interleave, ratioOf, stats } from '../../bench/support.ts';
+import { acquireBenchLock, interleave, keptParts, ratioOf, stats } from '../../bench/support.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 test('a bench refuses to start while a live process holds the lock, and releases it when done', () => {
@@ -57,4 +57,17 @@ test('a p95 comes only from 20 samples or more', () => {
   assert.equal(s.p95, 19);
   assert.equal(s.median, 10.5);
   assert.equal(s.max, 20);
+});
+
+test('a bench run for some parts keeps the others from the last result, each with the facts of the run that measured it', () => {
+  const file = join(tempDir(), 'train.json');
+  assert.deepEqual(keptParts(file, 'recipes', ['resnet']), {}, 'no earlier result: nothing to keep');
+  const facts = { date: '2026-12-01T10:00:00Z', commit: 'aaa', dirty: false, loadAverageAtStart: [0.1, 0.2, 0.3], loadAverageAtEnd: [1, 1, 1], niceness: 0 };
+  writeFileSync(file, JSON.stringify({ ...facts, recipes: { lenet: { ratio: 0.9 }, resnet: { ratio: 0.2 }, older: { ratio: 0.5, measuredBy: { commit: 'zzz' } } } }));
+  const kept = keptParts(file, 'recipes', ['resnet']);
+  assert.deepEqual(Object.keys(kept).sort(), ['lenet', 'older'], 'the part run again is not kept');
+  assert.deepEqual(kept['lenet'], { measuredBy: facts, ratio: 0.9 });
+  assert.deepEqual((kept['older'] as { measuredBy: unknown }).measuredBy, { commit: 'zzz' }, 'a part kept twice keeps its own facts');
+  writeFileSync(file, '{ not json');
+  assert.deepEqual(keptParts(file, 'recipes', []), {});
 });
