@@ -6,7 +6,7 @@
 // warning that speaks of a patient), train one tiny epoch and evaluate. Screenshots go to tests/.artifacts/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { Served } from './support/serve.ts';
@@ -21,6 +21,7 @@ import { TrainPage } from './pages/train-page.ts';
 import { EvaluatePage } from './pages/evaluate-page.ts';
 import { PYDICOM_FILES } from '../helpers/dicom-reference.ts';
 import { writeCtSeries, type CtPatient } from '../helpers/ct-series.ts';
+import { readDicom, type DicomImage } from '../../electron/core/dicom/image.ts';
 
 const PYDICOM: Record<string, string> = {
   'CT_small.dcm': 'CT_small',
@@ -277,6 +278,36 @@ test('a DICOM folder: import, filter, tags, window presets and drag, split by pa
     const cells = await ev.cells();
     assert.equal(cells.reduce((n, c) => n + c.count, 0), 4, 'one test patient of each class, two slices each');
     await s.shot('dicom-07-evaluation');
+  });
+
+  await t.test('export the dataset as de-identified DICOM with the dates removed, chosen in the dialog', async () => {
+    const ev = new EvaluatePage(page);
+    await page.getByTestId('eval-report').click();
+    await ev.dialog.waitFor();
+    await page.getByTestId('export-tab-dataset').click();
+    await page.getByTestId('dataset-format').selectOption('dicom');
+    const contents = page.getByTestId('export-contents');
+    await contents.filter({ hasText: 'dates moved back by each patient' }).waitFor();
+    await page.getByTestId('dataset-remove-dates').check();
+    await contents.filter({ hasText: 'without dates' }).waitFor();
+    const out = join(s.tmp, 'deidentified');
+    await page.getByTestId('export-folder').fill(out);
+    await s.shot('dicom-08-export-deidentified');
+    await page.getByTestId('export-start').click();
+    await page.getByTestId('export-result').waitFor({ timeout: 120_000 });
+    await page.getByTestId('export-close').click();
+    await ev.dialog.waitFor({ state: 'detached' });
+
+    const files = (readdirSync(out, { recursive: true }) as string[]).filter((f) => f.endsWith('.dcm'));
+    assert.ok(files.length >= CT_SLICES, `${files.length} DICOM files`);
+    for (const f of files) {
+      const content = readDicom(readFileSync(join(out, f)));
+      assert.equal(content.kind, 'image', f);
+      const ds = (content as DicomImage).parsed.dataSet;
+      // Study, series, acquisition and content dates: emptied, not moved.
+      for (const tag of ['x00080020', 'x00080021', 'x00080022', 'x00080023']) assert.equal(ds.string(tag)?.trim() ?? '', '', `${f} ${tag}`);
+      assert.doesNotMatch(`${ds.string('x00100010') ?? ''} ${ds.string('x00100020') ?? ''}`, /Patient\^Number|HOSP-1/, f);
+    }
   });
 
   // The tag table showed patient names and IDs on screen; the host wrote none of them to its log.
