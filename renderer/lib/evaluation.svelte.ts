@@ -55,6 +55,8 @@ export class EvaluationState {
   runId = $state<number | null>(null);
   split = $state<EvalSplit>('val');
   evaluations = $state<EvaluationSummary[]>([]);
+  /** Evaluations of model files from elsewhere (issue 12): in no run's list, refreshed with it. */
+  externals = $state<EvaluationSummary[]>([]);
   current = $state.raw<EvaluationDetail | null>(null);
   normalized = $state(false);
   evaluating = $state(false);
@@ -90,6 +92,7 @@ export class EvaluationState {
           this.runId = null;
           this.current = null;
           this.evaluations = [];
+          this.externals = [];
           this.labelErrors = null;
           this.cv = null;
         }
@@ -123,14 +126,23 @@ export class EvaluationState {
         this.evaluations = await api['evaluations:list']({ runId: this.runId });
         await this.loadCrossValidation(this.runId);
       }
+      await this.reloadExternals();
       if (this.current) {
         // An external model's evaluation is in no run's list (and may be on screen with no run at all).
-        const list = this.current.external ? await api['evaluations:listExternal']({}) : this.evaluations;
+        const list = this.current.external ? this.externals : this.evaluations;
         const s = list.find((e) => e.id === this.current!.id);
         if (s && s.stale !== this.current.stale) this.current = { ...this.current, stale: s.stale };
       }
     } catch {
       // The project closed meanwhile.
+    }
+  }
+
+  async reloadExternals(): Promise<void> {
+    try {
+      this.externals = await api['evaluations:listExternal']({});
+    } catch {
+      // No project (closed meanwhile).
     }
   }
 

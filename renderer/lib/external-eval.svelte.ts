@@ -3,7 +3,7 @@
  * project's labeled images of a split, in a training process, as a job. Its evaluation is shown like a run's:
  * every metric, the clickable matrix and the galleries, marked with the file's name and SHA-256.
  */
-import type { EvaluationSummary, Job } from '../../shared/contract.ts';
+import type { Job } from '../../shared/contract.ts';
 import type { PreprocessPreset } from '../../shared/preprocess-presets.ts';
 import { api } from './api.ts';
 import { app } from './app-state.svelte.ts';
@@ -31,26 +31,17 @@ class ExternalEvaluation {
   error = $state<string | null>(null);
   /** Why the last Re-evaluate failed, for the stale banner. */
   reevaluateError = $state<string | null>(null);
-  list = $state<EvaluationSummary[]>([]);
 
   job = $derived<Job | null>(this.jobId ? (app.jobs.find((j) => j.jobId === this.jobId) ?? null) : null);
 
   async open(): Promise<void> {
     this.form ??= { path: '', classes: '', split: 'test', preprocess: 'imagenet', imageSize: '' };
     this.error = null;
-    await this.reload();
+    await evaluation.reloadExternals();
   }
 
   close(): void {
     if (!this.jobId) this.form = null;
-  }
-
-  async reload(): Promise<void> {
-    try {
-      this.list = await api['evaluations:listExternal']({});
-    } catch {
-      // No project (closed meanwhile).
-    }
   }
 
   async start(): Promise<void> {
@@ -98,7 +89,7 @@ class ExternalEvaluation {
     const job = await whenJobEnds(jobId);
     if (job.state === 'failed') failed(job.message);
     if (job.state !== 'succeeded' || !job.result || !('evaluationId' in job.result)) return false;
-    await this.reload();
+    await evaluation.reloadExternals();
     await evaluation.show(job.result.evaluationId);
     return true;
   }

@@ -199,6 +199,9 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   const stale = page.getByTestId('stale-banner');
   await stale.waitFor({ timeout: 30_000 });
   assert.match(await stale.innerText(), /1 image relabeled since this evaluation/);
+  // The model-file list says so too, without leaving the view.
+  const externalOptions = () => page.getByTestId('eval-external-history').locator('option').allInnerTexts();
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="eval-external-history"] option')].some((o) => /· 1 stale$/.test(o.textContent ?? '')), undefined, { timeout: 5_000 });
   await s.shot('63b-onnx-external-stale');
   await page.getByTestId('eval-external-reevaluate').click();
   await stale.waitFor({ state: 'detached', timeout: 120_000 });
@@ -208,6 +211,9 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   assert.equal(again[0]!.external!.sha256, sha);
   assert.equal(await evaluate.summary.getAttribute('data-evaluation-id'), String(again[0]!.id));
   assert.match(await banner.innerText(), /External model vendor-classifier\.onnx/);
+  const options = await externalOptions();
+  assert.equal(options.length, 3, `the placeholder and both evaluations: ${options.join(' | ')}`);
+  assert.deepEqual(options.map((o) => / · 1 stale$/.test(o)), [false, false, true], 'the new evaluation is current, the old one still stale');
   await hostApi(served, 'labels:undo', {});
 
   // The bundle, picked by keyboard (Enter on a bundle picks it; it names its own classes), evaluated as well.
