@@ -203,6 +203,14 @@ test('import an ONNX backbone from the UI, train with it, evaluate an ONNX file 
   const externalOptions = () => page.getByTestId('eval-external-history').locator('option').allInnerTexts();
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="eval-external-history"] option')].some((o) => /· 1 stale$/.test(o.textContent ?? '')), undefined, { timeout: 5_000 });
   await s.shot('63b-onnx-external-stale');
+  // The status bar holds more jobs than fit by now: each is shown whole or not at all (none cut at the left edge).
+  const jobs = await page.evaluate(() => {
+    const bar = document.querySelector('[data-testid="status-bar"] .jobs')!.getBoundingClientRect();
+    const boxes = [...document.querySelectorAll('[data-testid="job"]')].map((j) => j.getBoundingClientRect());
+    const shown = boxes.filter((r) => r.top < bar.bottom);
+    return { all: boxes.length, shown: shown.length, cut: shown.filter((r) => r.left < bar.left - 0.5 || r.right > bar.right + 0.5).length };
+  });
+  assert.ok(jobs.shown >= 1 && jobs.cut === 0, JSON.stringify(jobs));
   await page.getByTestId('eval-external-reevaluate').click();
   await stale.waitFor({ state: 'detached', timeout: 120_000 });
   const again = await hostApi(served, 'evaluations:listExternal', {});
