@@ -130,14 +130,15 @@ export function acquireBenchLock(bench: string, path = lockPath()): () => void {
   throw new Error(`could not take the bench lock ${path}`);
 }
 
-/**
- * Where a bench writes its result JSON: bench/results/ for a real run; for a tiny run, LOUPE_BENCH_RESULTS or a new
- * temp folder, so a tiny run never overwrites a real figure.
- */
+/** The result file a real (not tiny) run of bench `name` writes. */
 export function resultPath(name: string): string {
   return join(BENCH_DIR, 'results', `${name}.json`);
 }
 
+/**
+ * Where a bench writes its result JSON: bench/results/ for a real run; for a tiny run, LOUPE_BENCH_RESULTS or a new
+ * temp folder, so a tiny run never overwrites a real figure.
+ */
 export function writeResult(name: string, result: object): string {
   const dir = TINY ? (process.env['LOUPE_BENCH_RESULTS'] ?? mkdtempSync(join(tmpdir(), 'loupe-bench-'))) : join(BENCH_DIR, 'results');
   mkdirSync(dir, { recursive: true });

@@ -499,7 +499,7 @@ const foreignInput = {
   imageSize: z.number().int().min(8).max(1024).optional(),
 };
 /** A foreign model's class names, in the order of its outputs; also the check on those read back from project.db. */
-export const foreignClasses = z.array(z.string().trim().min(1).max(100)).min(2).max(1000);
+const foreignClasses = z.array(z.string().trim().min(1).max(100)).min(2).max(1000);
 /** What an external evaluation stored of an ONNX file's input, checked again when read back from project.db. */
 export const storedForeignInput = z.object({ classes: foreignClasses, preprocess: foreignInput.preprocess.unwrap(), imageSize: foreignInput.imageSize.unwrap() });
 
