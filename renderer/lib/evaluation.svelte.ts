@@ -106,8 +106,10 @@ export class EvaluationState {
     });
     const pick = this.wanted ?? this.runId ?? this.usableRuns[0]?.id ?? null;
     this.wanted = null;
-    if (pick !== null && pick !== this.runId) await this.selectRun(pick);
-    else if (pick !== null) await this.reload();
+    // reload() lists the model-file evaluations too; the other paths list them here, so each entry lists them once.
+    if (pick !== null && pick === this.runId) return this.reload();
+    if (pick !== null) await this.selectRun(pick);
+    await this.reloadExternals();
   }
 
   private scheduleReload(): void {
