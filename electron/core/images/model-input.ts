@@ -6,6 +6,7 @@
 import sharp, { type Sharp, type ResizeOptions } from 'sharp';
 import type { DicomWindow, Preprocessing, ResizeMode } from '../../../shared/training.ts';
 import { ProbeError, decodableSource, readHeader, scale16To8, FAIL_ON, type ValueRange } from '../import/probe.ts';
+import { plainPngPixels } from './plain-png.ts';
 
 export interface InputShape {
   imageSize: number;
@@ -51,6 +52,8 @@ export async function decodeForModel(
 ): Promise<{ pixels: Uint8Array; converted: string | null }> {
   // DICOM: the frame through the DICOM pixel pipeline, windowed as the run chose (default: the image's own tags).
   const buf = await decodableSource(source, limitInputPixels, frame, shape.dicomWindow);
+  const plain = plainAtSize(buf, shape, limitInputPixels);
+  if (plain) return plain;
   const { meta } = await readHeader(buf, '', limitInputPixels);
   const size = shape.imageSize;
   const srcColour = meta.space === 'b-w' || meta.space === 'grey16' ? 1 : 3;
@@ -73,12 +76,30 @@ export async function decodeForModel(
     if (pixels.length !== size * size * shape.channels) {
       throw new ProbeError(`unexpected decoded size ${info.width}×${info.height}×${info.channels}`);
     }
-    const converted = srcColour !== shape.channels ? `${srcColour === 1 ? 'grayscale' : 'colour'} image converted to ${shape.channels === 1 ? 'grayscale' : 'RGB'}` : null;
-    return { pixels, converted };
+    return { pixels, converted: conversionNote(srcColour, shape.channels) };
   } catch (e) {
     if (e instanceof ProbeError) throw e;
     throw new ProbeError(`cannot decode: ${(e as Error).message}`);
   }
+}
+
+function conversionNote(from: number, to: number): string | null {
+  return from !== to ? `${from === 1 ? 'grayscale' : 'colour'} image converted to ${to === 1 ? 'grayscale' : 'RGB'}` : null;
+}
+
+/**
+ * A plain 8-bit PNG already at the model's size (MNIST-like datasets) needs no resampling: its pixels are the
+ * input, decoded without a sharp call, grey replicated to RGB as sharp does. Colour to grey stays with sharp
+ * (its luminance formula), and so does everything else.
+ */
+function plainAtSize(buf: Buffer, shape: InputShape, limitInputPixels: number): { pixels: Uint8Array; converted: string | null } | null {
+  const size = shape.imageSize;
+  const png = plainPngPixels(buf, limitInputPixels, (w, h, c) => w === size && h === size && (c === shape.channels || c === 1));
+  if (!png) return null;
+  if (png.channels === shape.channels) return { pixels: png.data, converted: null };
+  const rgb = new Uint8Array(png.data.length * 3);
+  for (let i = 0; i < png.data.length; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = png.data[i]!;
+  return { pixels: rgb, converted: conversionNote(1, 3) };
 }
 
 function measuredRange(samples: Uint16Array, channels: number, hasAlpha: boolean): ValueRange {
