@@ -12,7 +12,8 @@
  *          as whole processes, so start-up and writing the predictions count on both sides and nothing is printed.
  * Sides alternate order every round; ratios are medians of per-round Loupe/PyTorch rates. Agreement: the same
  * predicted classes on both sides (sum of predicted class indices, and per file for `files`).
- *   npm run bench:infer -- [--rounds 5] [--train 10000] [--test 10000] [--tiny]
+ *   npm run bench:infer -- [--models lenet,resnet] [--rounds 5] [--train 10000] [--test 10000] [--tiny]
+ * --models measures only those (the ResNet side takes most of an hour); the others keep their last figures.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,9 +28,14 @@ import { fashionTree } from './fashion-tree.ts';
 import { loupe } from './loupe-cli.ts';
 import { RECIPES } from './recipes.ts';
 import { runTorch, torchAvailable } from './torch-side.ts';
-import { benchTmp, interleave, median, MIN_ROUNDS, ratioOf, runBench, runFacts, TINY, writeResult } from './support.ts';
+import { benchTmp, interleave, keptParts, median, MIN_ROUNDS, ratioOf, resultPath, runBench, runFacts, TINY, writeResult } from './support.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, tiny: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { models: { type: 'string', default: 'lenet,resnet' }, rounds: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, tiny: { type: 'boolean', default: false } },
+});
+const MODELS = ['lenet', 'resnet'] as const;
+type ModelName = (typeof MODELS)[number];
+const isModel = (n: string): n is ModelName => (MODELS as readonly string[]).includes(n);
 const ROUNDS = Number(values.rounds ?? (TINY ? 1 : MIN_ROUNDS));
 const TRAIN = Number(values.train ?? (TINY ? 300 : 10_000));
 const TEST = Number(values.test ?? (TINY ? 100 : 10_000));
@@ -59,7 +65,7 @@ function predictedClasses(csv: string): Map<string, string> {
   }));
 }
 
-async function benchModel(name: 'lenet' | 'resnet', project: string, tree: Awaited<ReturnType<typeof fashionTree>>, work: string) {
+async function benchModel(name: ModelName, project: string, tree: Awaited<ReturnType<typeof fashionTree>>, work: string) {
   const train = await loupe(['train', project, ...RECIPES[name]!.flags, '--epochs', '1', '--seed', '1', '--name', `infer ${name}`, '--json']);
   const runId = (train.lines.at(-1) as { runId: number }).runId;
   const bundleDir = join(work, `bundle-${name}`);
@@ -141,21 +147,26 @@ async function benchModel(name: 'lenet' | 'resnet', project: string, tree: Await
 
 await runBench('infer', async (loadAtStart) => {
   torchAvailable(['torch', 'PIL']);
+  const asked = values.models.split(',');
+  const names = asked.filter(isModel);
+  for (const n of asked) if (!isModel(n)) throw new Error(`--models takes ${MODELS.join(', ')} (comma-separated); got "${n}"`);
   const backend = await selectBackend();
   const tree = await fashionTree('fashion', TRAIN, TEST);
   const work = benchTmp(`infer-${process.pid}`);
   try {
     const project = join(work, 'project');
     await loupe(['import', project, tree.dir, '--json']);
-    const models = { lenet: await benchModel('lenet', project, tree, work), resnet: await benchModel('resnet', project, tree, work) };
+    const models: Record<string, Awaited<ReturnType<typeof benchModel>>> = {};
+    for (const n of names) models[n] = await benchModel(n, project, tree, work);
     for (const [m, r] of Object.entries(models)) console.error(`${m}: rows ratio ${r.rows.ratio.median}, files ratio ${r.files.ratio.median}`);
+    const kept = TINY ? {} : keptParts(resultPath('infer'), 'models', names);
     writeResult('infer', {
       bench: 'infer',
       ...runFacts(loadAtStart),
       backend: backend.chosen.detail,
       rounds: ROUNDS,
       note: 'rows: the batch loop only on both sides, no decoding. files: whole processes (start-up, decoding 4 at a time, predicting, writing the CSV) on both sides. ratio: median of per-round Loupe/PyTorch (threads = cores) rates.',
-      models,
+      models: { ...kept, ...models },
     });
   } finally {
     rmSync(work, { recursive: true, force: true });
