@@ -1,6 +1,7 @@
 /**
  * The in-thread PNG decoder (images/plain-png.ts) must give sharp's pixels exactly, and hand everything it does
- * not fully understand back to sharp: decodeForModel's output may not depend on which of the two decoded a file.
+ * not fully understand back to sharp: decodeForModel's output and the import's thumbnails may not depend on which
+ * of the two decoded a file.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +9,7 @@ import { deflateSync } from 'node:zlib';
 import sharp, { type PngOptions } from 'sharp';
 import { plainPngPixels } from '../../electron/core/images/plain-png.ts';
 import { decodeForModel, type InputShape } from '../../electron/core/images/model-input.ts';
-import { DEFAULT_LIMIT_INPUT_PIXELS } from '../../electron/core/import/probe.ts';
+import { DEFAULT_LIMIT_INPUT_PIXELS, probeImage, THUMB_SIZE } from '../../electron/core/import/probe.ts';
 import { loadFashionMnist } from '../helpers/fashion-mnist.ts';
 import * as img from '../fixtures/images.ts';
 
@@ -116,4 +117,26 @@ test('only files the caller accepts are inflated: other sizes, colour to grey, o
     const theirs = await (shape.channels === 1 ? flat.toColourspace('b-w') : flat.toColourspace('srgb')).raw().toBuffer();
     assert.deepEqual(Buffer.from(ours.pixels), theirs, `${shape.imageSize} px, ${shape.channels} channel(s)`);
   }
+});
+
+test('import: a plain PNG gets the thumbnail and grey check sharp gives the same pixels', async () => {
+  const cases: Record<string, Buffer> = {
+    'colour 96 px': await img.png({ width: 96, height: 96, channels: 3, seed: 4 }),
+    'grey 28 px': await img.png({ width: 28, height: 28, channels: 1 }),
+    'grey stored as RGB': await img.greyAsRgb('png', { width: 64, height: 48 }),
+    'largest that needs no resize': await img.png({ width: THUMB_SIZE, height: 100, channels: 3 }),
+  };
+  for (const [name, plain] of Object.entries(cases)) {
+    assert.ok(plainPngPixels(plain, DEFAULT_LIMIT_INPUT_PIXELS, any), `${name}: plain`);
+    // The same file with a chunk the plain decoder does not know (sharp skips it): decoded by sharp.
+    const viaSharp = withChunk(plain, 'quIRk', Buffer.from('x'));
+    const opts = { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: true };
+    const ours = await probeImage(plain, 'a.png', opts);
+    const theirs = await probeImage(viaSharp, 'a.png', opts);
+    assert.ok(ours.thumb && theirs.thumb);
+    assert.deepEqual(ours.thumb, theirs.thumb, `${name}: thumbnail bytes`);
+    assert.equal(ours.channelsEqual, theirs.channelsEqual, `${name}: grey check`);
+  }
+  assert.equal((await probeImage(cases['grey stored as RGB']!, 'a.png', { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: true })).channelsEqual, true);
+  assert.equal((await probeImage(cases['colour 96 px']!, 'a.png', { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: true })).channelsEqual, false);
 });

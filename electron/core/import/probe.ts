@@ -11,6 +11,7 @@ import { endianness } from 'node:os';
 import sharp, { type Sharp, type Metadata } from 'sharp';
 import { extensionMatches, sniffFormat, type SniffedKind } from './formats.ts';
 import { jpegHeader, pngHeader } from './header.ts';
+import { plainPngPixels } from '../images/plain-png.ts';
 import { isDicomBuffer, readDicomFile, renderDisplayFrame } from './dicom-source.ts';
 import { DicomError } from '../dicom/parse.ts';
 import type { RenderedFrame } from '../dicom/image.ts';
@@ -317,7 +318,11 @@ export async function makeThumbnail(source: Buffer, range: ValueRange, limit: nu
  * A downscaled 8-bit view as raw pixels (in sRGB or grey, as the WebP encoder would get them), ready for an encoder:
  * one decode serves both the thumbnail and the channel check.
  */
-async function thumbnailPixels(buf: Buffer, range: ValueRange, limit: number, meta: HeaderMeta, size: number): Promise<{ image: Sharp; data: Buffer; channels: number }> {
+async function thumbnailPixels(buf: Buffer, range: ValueRange, limit: number, meta: HeaderMeta, size: number): Promise<{ image: Sharp; data: Buffer | Uint8Array; channels: number }> {
+  // A plain PNG that fits the thumbnail as it is (small PNG datasets): its pixels are the view, decoded in this
+  // thread, and sharp only encodes them; one sharp call per file instead of two (decode, then encode).
+  const plain = isHighDepth(meta) ? null : plainPngPixels(buf, limit, (w, h) => w <= size && h <= size);
+  if (plain) return { image: sharp(plain.data, { raw: { width: plain.width, height: plain.height, channels: plain.channels } }), data: plain.data, channels: plain.channels };
   const view = isHighDepth(meta) ? await scaledView(buf, size, range, limit, meta) : open(buf, limit).resize(size, size, { fit: 'inside', withoutEnlargement: true });
   const { data, info } = await view.toColourspace(isGrey(meta) ? 'b-w' : 'srgb').raw().toBuffer({ resolveWithObject: true });
   const image = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4 } });
