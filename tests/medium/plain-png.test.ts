@@ -90,6 +90,12 @@ test('anything not plain goes to sharp, and decodeForModel still gives sharp\'s 
     'a damaged CRC': corruptCrc,
     'cut short': img.truncated(grey, 0.8),
     'more data than the header says': long,
+    'image data split by another chunk': (() => {
+      const [head, ...rest] = img.pngChunks(grey);
+      const data = rest.find((c) => c.type === 'IDAT')!.data;
+      const half = data.length >> 1;
+      return img.pngOf([head!, { type: 'IDAT', data: data.subarray(0, half) }, { type: 'tEXt', data: Buffer.from('k\0v', 'latin1') }, { type: 'IDAT', data: data.subarray(half) }, { type: 'IEND', data: Buffer.alloc(0) }]);
+    })(),
   };
   for (const [name, buf] of Object.entries(notPlain)) {
     assert.equal(plainPngPixels(buf, DEFAULT_LIMIT_INPUT_PIXELS, any), null, name);

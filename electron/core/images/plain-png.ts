@@ -35,6 +35,7 @@ export function plainPngPixels(buf: Buffer, maxPixels: number, accept: (width: n
   const idat: Buffer[] = [];
   let header: { width: number; height: number; channels: 1 | 3 } | null = null;
   let ended = false;
+  let previous = '';
   for (let p = 8; p + 12 <= buf.length; ) {
     const len = buf.readUInt32BE(p);
     const end = p + 12 + len;
@@ -52,7 +53,8 @@ export function plainPngPixels(buf: Buffer, maxPixels: number, accept: (width: n
       if (width === 0 || height === 0 || width * height > maxPixels || !accept(width, height, channels)) return null;
       header = { width, height, channels };
     } else if (type === 'IDAT') {
-      if (!header) return null;
+      // The image data must be consecutive chunks (PNG spec 5.6); split data is not a plain file.
+      if (!header || (idat.length > 0 && previous !== 'IDAT')) return null;
       idat.push(body);
     } else if (type === 'IEND') {
       ended = true;
@@ -60,6 +62,7 @@ export function plainPngPixels(buf: Buffer, maxPixels: number, accept: (width: n
     } else if (!HARMLESS.has(type) || !header) {
       return null;
     }
+    previous = type;
     p = end;
   }
   if (!header || !ended || idat.length === 0) return null;
