@@ -14,7 +14,7 @@ import { runTraining } from '../../electron/core/training/trainer.ts';
 import { addGradients, fit, type BatchSource, type FitOptions, type StepPhase } from '../../electron/core/training/fit.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
-import { predictRows, predictRowsShared } from '../../electron/core/training/predict.ts';
+import { BatchPredictor, predictRows, predictRowsShared } from '../../electron/core/training/predict.ts';
 import { multiplyAddsPerImage, trainingThreads } from '../../electron/core/training/parallel/threads.ts';
 import { createRuns, rerun } from '../../electron/core/training/run-service.ts';
 import { getRun, runDir } from '../../electron/core/training/runs.ts';
@@ -303,23 +303,55 @@ test('cancel stops a 2-thread run within a second', async () => {
   assert.equal(getRun(project.db, run!.id).status, 'stopped');
 });
 
-test('inference shared with threads gives the probabilities of one thread', async () => {
-  const config = trainConfigSchema.parse({ arch: 'cnn', imageSize: 16, channels: 1, dropout: 0, seed: 5 });
-  const model = buildModel(config, 4);
+/** A 4-class CNN on 16 px grey images, and `n` random preprocessed rows for it. */
+function inferenceCase(seed: number, n: number) {
+  const config = trainConfigSchema.parse({ arch: 'cnn', imageSize: 16, channels: 1, dropout: 0, seed });
   const p = { imageSize: 16, channels: 1 as const, resize: 'squash' as const, normalization: { mean: [0.5], std: [0.25] }, sixteenBit: 'own-range' as const };
-  const random = seededRandom(9);
+  const random = seededRandom(seed + 4);
+  return { model: buildModel(config, 4), p, rows: Uint8Array.from({ length: n * 256 }, () => Math.floor(random() * 256)) };
+}
+
+/** Threads run the same kernels on the same weights: the probabilities agree to float32 rounding. */
+function assertSameProbabilities(got: Float32Array, want: Float32Array): void {
+  let d = 0;
+  got.forEach((v, i) => (d = Math.max(d, Math.abs(v - want[i]!))));
+  assert.ok(d < 1e-6, `max |Δp| ${d}`);
+}
+
+test('inference shared with threads gives the probabilities of one thread', async () => {
   const n = 37;
-  const rows = Uint8Array.from({ length: n * 256 }, () => Math.floor(random() * 256));
+  const { model, p, rows } = inferenceCase(5, n);
   const alone = predictRows(model, rows, n, p);
   const threads = await ModelThreads.start(2, 'wasm', model, 4, null);
   try {
     const shared = await predictRowsShared(model, threads, rows, n, p, 4);
     assert.equal(shared.length, n * 4);
-    let d = 0;
-    shared.forEach((v, i) => (d = Math.max(d, Math.abs(v - alone[i]!))));
-    assert.ok(d < 1e-6, `max |Δp| ${d}`);
+    assertSameProbabilities(shared, alone);
   } finally {
     await threads.close();
+    model.dispose();
+  }
+});
+
+test('a BatchPredictor brings inference threads in once the work left is worth it, with one thread\'s probabilities', async () => {
+  const n = 29;
+  const { model, p, rows } = inferenceCase(6, n);
+  const alone = predictRows(model, rows, n, p);
+  const cores = trainingThreads(0, 'wasm');
+  // Nothing left after the batch: never worth a thread, whatever the threshold.
+  const last = new BatchPredictor(model, p, 4, 0);
+  await last.predict(rows, n, 0);
+  assert.equal(await last.whenStarted(), false);
+  await last.close();
+  // Work left and no threshold: threads start (where the machine has more than one core) and share the next batch.
+  const predictor = new BatchPredictor(model, p, 4, 0);
+  try {
+    const first = await predictor.predict(rows, n, n);
+    assert.equal(await predictor.whenStarted(), cores > 1);
+    const second = await predictor.predict(rows, n, 0);
+    for (const got of [first, second]) assertSameProbabilities(got, alone);
+  } finally {
+    await predictor.close();
     model.dispose();
   }
 });

@@ -2,7 +2,8 @@
  * `loupe predict`: runs a verified model bundle on image files, with only the bundle (no project, no database).
  * Files go through decodeForModel, the same function training and evaluation use, and normalizeInto with the
  * bundle's normalization, so a file gets the probabilities Loupe's evaluation gives it. Decoding (sharp, on
- * libuv threads) of the next batch overlaps the prediction of the current one.
+ * libuv threads) of the next batch overlaps the prediction of the current one, and inference threads join when
+ * the files left are worth starting them (BatchPredictor, as project evaluations).
  *
  * Loads TensorFlow.js: only the CLI's `predict` command (its own process) and benches import this file.
  */
@@ -18,7 +19,7 @@ import { hasImageExtension, hasNoExtension, isHiddenOrSystemFile } from '../impo
 import { looksLikeImage } from '../import/walk.ts';
 import { displayFrame, isDicomBuffer, readDicomFile } from '../import/dicom-source.ts';
 import { loadModel } from '../training/checkpoint.ts';
-import { predictRows } from '../training/predict.ts';
+import { BatchPredictor } from '../training/predict.ts';
 import type { VerifiedBundle } from './bundle-format.ts';
 
 export interface PredictionRow {
@@ -210,31 +211,39 @@ export async function predictFiles(
   let done = 0;
   const batches = Math.ceil(items.length / batchSize);
   let pending = batches > 0 ? decodeAll(items.slice(0, batchSize), bundle) : null;
-  for (let b = 0; b < batches; b++) {
-    if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
-    const decoded = await pending!;
-    // Start decoding the next batch before predicting this one: sharp works on other threads meanwhile.
-    pending = b + 1 < batches ? decodeAll(items.slice((b + 1) * batchSize, (b + 2) * batchSize), bundle) : null;
-    const good = decoded.filter((d) => d.pixels !== null);
-    good.forEach((d, i) => rows.set(d.pixels!, i * per));
-    const probs = good.length ? predictRows(model, rows, good.length, p) : new Float32Array(0);
-    let g = 0;
-    for (const d of decoded) {
-      if (!d.pixels) {
-        failedCount++;
-        opts.onRow(failed(d.path, d.error ?? 'unreadable', d.frame === null ? null : d.frame + 1, d.dicom));
-        continue;
+  // Inference threads join once the work left is worth starting them (a large model on many files).
+  const predictor = new BatchPredictor(model, p, k);
+  try {
+    for (let b = 0; b < batches; b++) {
+      if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
+      const decoded = await pending!;
+      // Start decoding the next batch before predicting this one: sharp works on other threads meanwhile.
+      pending = b + 1 < batches ? decodeAll(items.slice((b + 1) * batchSize, (b + 2) * batchSize), bundle) : null;
+      const good = decoded.filter((d) => d.pixels !== null);
+      good.forEach((d, i) => rows.set(d.pixels!, i * per));
+      const probs = good.length ? await predictor.predict(rows, good.length, items.length - done - decoded.length) : new Float32Array(0);
+      let g = 0;
+      for (const d of decoded) {
+        if (!d.pixels) {
+          failedCount++;
+          opts.onRow(failed(d.path, d.error ?? 'unreadable', d.frame === null ? null : d.frame + 1, d.dicom));
+          continue;
+        }
+        const row = Array.from(probs.subarray(g * k, (g + 1) * k));
+        g++;
+        let best = 0;
+        for (let c = 1; c < k; c++) if (row[c]! > row[best]!) best = c;
+        if (d.note?.includes('converted')) converted++;
+        predicted++;
+        opts.onRow({ path: d.path, frame: d.frame === null ? null : d.frame + 1, dicom: d.dicom, predicted: bundle.labels[best]!, confidence: row[best]!, probabilities: row, error: null, note: d.note });
       }
-      const row = Array.from(probs.subarray(g * k, (g + 1) * k));
-      g++;
-      let best = 0;
-      for (let c = 1; c < k; c++) if (row[c]! > row[best]!) best = c;
-      if (d.note?.includes('converted')) converted++;
-      predicted++;
-      opts.onRow({ path: d.path, frame: d.frame === null ? null : d.frame + 1, dicom: d.dicom, predicted: bundle.labels[best]!, confidence: row[best]!, probabilities: row, error: null, note: d.note });
+      done += decoded.length;
+      opts.progress?.(done, items.length);
     }
-    done += decoded.length;
-    opts.progress?.(done, items.length);
+  } finally {
+    await predictor.close();
+    // A canceled run leaves the next batch decoding: wait for it, so no sharp call outlives the command.
+    await pending?.catch(() => undefined);
   }
   const seconds = (performance.now() - start) / 1000;
   return { images: items.length, predicted, failed: failedCount, converted, seconds, imagesPerSecond: seconds > 0 ? predicted / seconds : 0 };

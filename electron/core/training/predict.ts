@@ -94,6 +94,50 @@ export function predictRowsShared(model: tfl.LayersModel, peers: ModelThreads, r
 }
 
 /**
+ * Predicts batch after batch (project evaluations, `loupe predict`): on this thread at first; once a batch shows
+ * that the images left outlast starting inference threads, they start in the background and share every batch
+ * from the one after they are up. Close it when done.
+ */
+export class BatchPredictor {
+  private peers: ModelThreads | null = null;
+  private starting: Promise<void> | null = null;
+  private readonly threads = trainingThreads(0, tf.getBackend());
+
+  constructor(
+    private readonly model: tfl.LayersModel,
+    private readonly p: Preprocessing,
+    private readonly classes: number,
+    private readonly worthMs = THREADS_WORTH_MS,
+  ) {}
+
+  /** Probabilities of `n` preprocessed rows; `left` is how many images remain after them. */
+  async predict(rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
+    const t0 = performance.now();
+    const probs = this.peers ? await predictRowsShared(this.model, this.peers, rows, n, this.p, this.classes) : predictRows(this.model, rows, n, this.p);
+    if (!this.starting && this.threads > 1 && ((performance.now() - t0) / n) * left > this.worthMs) {
+      // A thread that cannot start (or load the model) leaves the work on this thread, as before.
+      this.starting = ModelThreads.start(this.threads - 1, tf.getBackend(), this.model, this.classes, null).then(
+        (ready) => void (this.peers = ready),
+        () => {},
+      );
+    }
+    return probs;
+  }
+
+  /** Whether inference threads share the batches, once any start begun has settled. */
+  async whenStarted(): Promise<boolean> {
+    await this.starting;
+    return this.peers !== null;
+  }
+
+  async close(): Promise<void> {
+    await this.starting;
+    await this.peers?.close();
+    this.peers = null;
+  }
+}
+
+/**
  * The given images decoded into the tensor cache of `shape` (the cache training uses for that shape), with those
  * gone or unreadable since import left out and reported. The caller closes the cache.
  */
@@ -137,34 +181,21 @@ export async function predictImages(
   const { cache, kept, dropped } = await cachedImages(project, inputShapeOf(p), imageIds, opts);
   try {
     const k = run.classes.length;
-    let peers: ModelThreads | null = null;
     const probs = new Float32Array(kept.length * k);
     const per = cache.rowBytes;
     const batch = new Uint8Array(PREDICT_BATCH * per);
-    // How many the cores allow; the first batch's time decides below whether they pay.
-    const threads = trainingThreads(0, tf.getBackend());
-    let starting: Promise<void> | null = null;
+    const predictor = new BatchPredictor(model, p, k);
     try {
       for (let start = 0; start < kept.length; start += PREDICT_BATCH) {
         if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
         const n = Math.min(PREDICT_BATCH, kept.length - start);
         for (let i = 0; i < n; i++) cache.read(kept[start + i]!.sha256, batch, i * per);
-        const t0 = performance.now();
-        probs.set(peers ? await predictRowsShared(model, peers, batch, n, p, k) : predictRows(model, batch, n, p), start * k);
-        const left = kept.length - start - n;
-        if (!starting && threads > 1 && ((performance.now() - t0) / n) * left > THREADS_WORTH_MS) {
-          // Started in the background while this thread goes on predicting; used from the batch after they are up.
-          starting = ModelThreads.start(threads - 1, tf.getBackend(), model, k, null).then(
-            (ready) => void (peers = ready),
-            () => {},
-          );
-        }
+        probs.set(await predictor.predict(batch, n, kept.length - start - n), start * k);
         opts.progress?.(start + n, kept.length, 'Predicting');
         await new Promise((r) => setImmediate(r));
       }
     } finally {
-      await starting;
-      await (peers as ModelThreads | null)?.close();
+      await predictor.close();
     }
     return { imageIds: kept.map((it) => it.imageId), probs, classes: k, dropped };
   } finally {
