@@ -242,8 +242,9 @@ export async function predictFiles(
     }
   } finally {
     await predictor.close();
-    // A canceled run leaves the next batch decoding: wait for it, so no sharp call outlives the command.
-    await pending?.catch(() => undefined);
+    // A canceled run leaves the next batch decoding (decodeAll never rejects): wait for it, so no sharp call
+    // outlives the command.
+    await pending;
   }
   const seconds = (performance.now() - start) / 1000;
   return { images: items.length, predicted, failed: failedCount, converted, seconds, imagesPerSecond: seconds > 0 ? predicted / seconds : 0 };

@@ -39,7 +39,7 @@ export function plainPngPixels(buf: Buffer, maxPixels: number, accept: (width: n
   for (let p = 8; p + 12 <= buf.length; ) {
     const len = buf.readUInt32BE(p);
     const end = p + 12 + len;
-    if (len > buf.length || end > buf.length) return null;
+    if (end > buf.length) return null;
     const type = buf.toString('latin1', p + 4, p + 8);
     if (crc32(buf.subarray(p + 4, p + 8 + len)) !== buf.readUInt32BE(p + 8 + len)) return null;
     const body = buf.subarray(p + 8, p + 8 + len);
