@@ -11,7 +11,7 @@ import { registerWasmTrainingKernels } from '../../electron/core/training/kernel
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
-import { addGradients, fit, type BatchSource, type FitOptions, type StepPhase } from '../../electron/core/training/fit.ts';
+import { addGradients, fit, type Batch, type BatchSource, type FitOptions, type StepPhase } from '../../electron/core/training/fit.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
 import { BatchPredictor, predictRows, predictRowsShared } from '../../electron/core/training/predict.ts';
@@ -116,7 +116,7 @@ test('with gradient threads, the next batch is made while they compute: before t
     ...plain,
     *batches(epoch, batchSize) {
       let k = 0;
-      for (const b of plain.batches(epoch, batchSize)) {
+      for (const b of plain.batches(epoch, batchSize) as Iterable<Batch>) {
         events.push(`made ${++k}`);
         yield b;
       }

@@ -11,7 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 // Registers Loupe's BatchNormalization under tfjs's name: checkpoints load with its training pass.
 import './kernels/batch-norm.ts';
 import type { EpochMetrics, Preprocessing } from '../../../shared/training.ts';
-import type { FitState } from './fit.ts';
+import type { FitState, OptimizerSlots } from './fit.ts';
 
 import { checkpointDir, replaceFolder } from './checkpoint-paths.ts';
 import { META_FILE } from './checkpoint-meta.ts';
@@ -69,7 +69,7 @@ interface OptimizerFile {
 }
 
 /** Saves the `last` checkpoint: model, optimizer slots, fit state and the epoch's metrics, together. */
-export async function saveLast(runDir: string, model: tfl.LayersModel, optimizer: tf.Optimizer, state: FitState, metrics: EpochMetrics): Promise<void> {
+export async function saveLast(runDir: string, model: tfl.LayersModel, optimizer: OptimizerSlots, state: FitState, metrics: EpochMetrics): Promise<void> {
   const weights = await optimizer.getWeights();
   const arrays = await Promise.all(weights.map((w) => w.tensor.data()));
   const meta: OptimizerFile = {

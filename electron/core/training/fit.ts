@@ -22,12 +22,46 @@ export interface Batch {
   n: number;
 }
 
-/** Where batches come from: the training split (shuffled and augmented per epoch) or a fixed evaluation set. */
+/**
+ * Where batches come from: the training split (shuffled and augmented per epoch) or a fixed evaluation set. In the
+ * training process they are made on the spot; on a GPU host they arrive from the training process, asynchronously.
+ */
 export interface BatchSource {
   readonly size: number;
   readonly shape: [number, number, number];
-  batches(epoch: number, batchSize: number): Iterable<Batch>;
+  batches(epoch: number, batchSize: number): Iterable<Batch> | AsyncIterable<Batch>;
 }
+
+type BatchIterator = Iterator<Batch> | AsyncIterator<Batch>;
+
+function iterate(batches: Iterable<Batch> | AsyncIterable<Batch>): { it: BatchIterator; remote: boolean } {
+  if (Symbol.asyncIterator in batches) return { it: batches[Symbol.asyncIterator](), remote: true };
+  return { it: batches[Symbol.iterator](), remote: false };
+}
+
+/** A remote source's next batch, asked for now. */
+function askAhead(it: BatchIterator): Promise<IteratorResult<Batch>> {
+  return Promise.resolve(it.next());
+}
+
+/**
+ * Lets messages (cancel, progress) through between batches. setImmediate where there is one (Node); a message to
+ * ourselves in a browser, where setTimeout(0) would wait 4 ms a batch once nested.
+ */
+export function yieldToEvents(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((r) => setImmediate(r));
+  return new Promise((r) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      r();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
+/** What a checkpoint needs of the optimizer: its slots (a GPU host sends copies of them). */
+export type OptimizerSlots = Pick<tf.Optimizer, 'getWeights'>;
 
 export interface FitState {
   /** Epochs completed so far. */
@@ -64,7 +98,7 @@ export interface FitOptions {
   onBatchEnd?: (m: BatchMetrics) => void;
   onEpochEnd?: (m: EpochMetrics, info: { improved: boolean; state: FitState }) => Promise<void> | void;
   /** Called with the optimizer when a checkpoint should be written (after each epoch), before onEpochEnd. */
-  onCheckpoint?: (optimizer: tf.Optimizer, state: FitState, improved: boolean, metrics: EpochMetrics) => Promise<void>;
+  onCheckpoint?: (optimizer: OptimizerSlots, state: FitState, improved: boolean, metrics: EpochMetrics) => Promise<void>;
 }
 
 /** The phases of a training step on the fit loop's thread, in milliseconds. */
@@ -142,21 +176,22 @@ function stopwatch(timer: StepTimer): (phase: StepPhase) => void {
 }
 
 /** Loss and accuracy over a fixed set, in inference mode. */
-export function evaluate(model: tfl.LayersModel, source: BatchSource, batchSize: number, numClasses: number): { loss: number; accuracy: number } {
+export async function evaluate(model: tfl.LayersModel, source: BatchSource, batchSize: number, numClasses: number): Promise<{ loss: number; accuracy: number }> {
   let lossSum = 0;
   let correct = 0;
   let n = 0;
-  for (const b of source.batches(0, batchSize)) {
-    const [l, c] = tf.tidy(() => {
+  for await (const b of source.batches(0, batchSize)) {
+    const [loss, hits] = tf.tidy(() => {
       const xs = tf.tensor4d(b.xs, [b.n, ...source.shape]);
       const ys = tf.tensor1d(b.ys, 'int32');
       const probs = model.predict(xs) as tf.Tensor2D;
-      const loss = tf.sum(perImageCrossEntropy(probs, ys, numClasses));
-      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(probs, 1), ys), 'int32'));
-      return [loss.dataSync()[0]!, hits.dataSync()[0]!];
+      return [tf.sum(perImageCrossEntropy(probs, ys, numClasses)), tf.sum(tf.cast(tf.equal(tf.argMax(probs, 1), ys), 'int32'))];
     });
-    lossSum += l;
-    correct += c;
+    // data(), not dataSync(): a GPU backend reads back without blocking its thread.
+    const [l, c] = await Promise.all([loss.data(), hits.data()]);
+    tf.dispose([loss, hits]);
+    lossSum += l[0]!;
+    correct += c[0]!;
     n += b.n;
   }
   return n === 0 ? { loss: NaN, accuracy: NaN } : { loss: lossSum / n, accuracy: correct / n };
@@ -203,11 +238,15 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
       // Before the first batch is read: a stop during the feature pass leaves features uncomputed, and reading
       // them would fail the run instead of stopping it.
       if (o.signal?.aborted) return { status: 'stopped', state, message: 'Stopped by the user' };
-      const it = train.batches(epoch, o.batchSize)[Symbol.iterator]();
-      let next = it.next();
+      const { it, remote } = iterate(train.batches(epoch, o.batchSize));
+      let next = await it.next();
       clock?.('prepare');
       while (!next.done) {
         const b = next.value;
+        // A remote source (a GPU host's) makes the next batch in the training process while this step computes.
+        const ahead = remote ? askAhead(it) : null;
+        // Awaited at the step's end; a step that ends the fit first (NaN, stop) leaves it unread, not "unhandled".
+        ahead?.catch(() => {});
         if (o.signal?.aborted) return { status: 'stopped', state, message: 'Stopped by the user' };
         const total = batchWeight(b.ys, b.n, o.classWeights);
         const [own, ...rest] = shards(b, perImage, 1 + (o.peers?.size ?? 0));
@@ -222,7 +261,7 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
         clock?.('own');
         // The next batch (cache reads, augmentation) is made while the gradient threads finish their shards:
         // this thread would otherwise sit idle now and then make it on the step's critical path.
-        next = it.next();
+        if (!ahead) next = await it.next();
         clock?.('prepare');
         let theirs: Awaited<typeof others>;
         try {
@@ -264,12 +303,12 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
           imagesPerSecond: ips,
           etaSeconds: Math.round(((batchesPerEpoch - batch) * o.batchSize + (o.epochs - epoch - 1) * train.size) / ips),
         });
-        // Yield so cancel and progress messages get through between batches.
-        await new Promise((r) => setImmediate(r));
+        if (ahead) next = await ahead;
+        await yieldToEvents();
         clock?.('yield');
       }
       const seconds = (performance.now() - t0) / 1000;
-      const v = val && val.size > 0 ? evaluate(model, val, Math.max(o.batchSize, 128), o.numClasses) : null;
+      const v = val && val.size > 0 ? await evaluate(model, val, Math.max(o.batchSize, 128), o.numClasses) : null;
       const metrics: EpochMetrics = {
         epoch,
         trainLoss: lossSum / Math.max(seen, 1),
