@@ -88,6 +88,14 @@ export default tseslint.config(
     },
   },
   {
+    // The GPU host's page runs in a Chromium renderer with no Node: the core's fit loop bundled for the browser.
+    files: ['electron/core/training/gpu-host/page.ts'],
+    rules: {
+      ...restrict([noNode, noElectron, noDomLibs, { group: into('renderer', 'main', 'preload', 'host', 'cli'), message: 'The GPU host page bundles core training code only.' }]),
+      'no-restricted-globals': ['error', 'process', 'Buffer'],
+    },
+  },
+  {
     files: ['electron/main/**/*.ts'],
     rules: restrict([noDomLibs, { group: into('renderer'), message: 'electron/main never imports the renderer.' }]),
   },

@@ -59,6 +59,15 @@ export function gradientThreadOptions() {
   };
 }
 
+/**
+ * The GPU host's page (issue 16): electron/core/training/gpu-host/page.ts -> dist/electron/gpu-host-page.js, next
+ * to the training process, which serves it to the Chromium it starts (gpu-host/page-bundle.ts finds it there).
+ */
+export async function gpuHostPageOptions() {
+  const { pageBuildOptions } = await importTs('electron/core/training/gpu-host/page-bundle.ts');
+  return { ...pageBuildOptions(), absWorkingDir: root, outfile: join(outDir, 'gpu-host-page.js') };
+}
+
 /** @param {readonly string[]} methods the contract's method names */
 export function preloadOptions(methods) {
   return {
@@ -143,6 +152,7 @@ export async function buildElectron(opts = {}) {
     build({ ...preloadOptions(methods), write }),
     build({ ...workerOptions(), write }),
     build({ ...gradientThreadOptions(), write }),
+    build({ ...(await gpuHostPageOptions()), write }),
   ]);
   if (!write) {
     const file = preload.outputFiles.find((f) => f.path.endsWith('preload.cjs'));
@@ -158,7 +168,7 @@ export async function buildElectron(opts = {}) {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   try {
     await buildElectron();
-    console.log('Built dist/electron/main.js, preload.cjs, train-worker.js and dist/renderer/electron.html');
+    console.log('Built dist/electron/main.js, preload.cjs, train-worker.js, gpu-host-page.js and dist/renderer/electron.html');
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);

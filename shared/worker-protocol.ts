@@ -5,6 +5,7 @@
  */
 import type { BackboneSummary } from './contract.ts';
 import type { PreprocessPreset } from './preprocess-presets.ts';
+import type { GpuAdapterReport } from './gpu-host-protocol.ts';
 import type { BatchMetrics, EpochMetrics } from './training.ts';
 
 /** A foreign classifier to evaluate on the project's images (issue 12). */
@@ -32,6 +33,8 @@ export interface BackendReport {
   rejected: { name: string; reason: string }[];
   /** Threads that share each batch by default (one per core on the CPU backends, else 1). */
   threads: number;
+  /** The GPU host's adapters and renderers when one was started (issue 16); null or absent when none was set. */
+  gpu?: { host: string; adapters: readonly GpuAdapterReport[] } | null;
 }
 
 export type ToTrainer =

@@ -11,7 +11,7 @@ import { registerWasmTrainingKernels } from '../../electron/core/training/kernel
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
-import { addGradients, fit, type Batch, type BatchSource, type FitOptions, type StepPhase } from '../../electron/core/training/fit.ts';
+import { addGradients, fit, type Batch, type BatchSource, type StepPhase } from '../../electron/core/training/fit.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
 import { BatchPredictor, predictRows, predictRowsShared } from '../../electron/core/training/predict.ts';
@@ -23,6 +23,7 @@ import { trainConfigSchema, type TrainConfig, type TrainConfigInput } from '../.
 import { seededRandom } from '../../shared/random.ts';
 import type { Project } from '../../electron/core/project/project.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { randomSource, sgdOptions } from '../helpers/tiny-fit.ts';
 
 let project: Project;
 
@@ -38,37 +39,8 @@ before(async () => {
   await core.dispatch('splits:assign', { ratios: [0.75, 0.25, 0], seed: 1 });
 });
 
-/** A fixed random data set of 16×16 grey images in 3 classes, batches in a fixed order. */
-function source(n: number): BatchSource {
-  const random = seededRandom(3);
-  const xs = Float32Array.from({ length: n * 256 }, () => random() * 2 - 1);
-  const ys = Int32Array.from({ length: n }, (_, i) => i % 3);
-  return {
-    size: n,
-    shape: [16, 16, 1],
-    *batches(_epoch: number, batchSize: number) {
-      for (let s = 0; s < n; s += batchSize) {
-        const m = Math.min(batchSize, n - s);
-        yield { xs: xs.slice(s * 256, (s + m) * 256), ys: ys.slice(s, s + m), n: m };
-      }
-    },
-  };
-}
-
-/** Plain SGD settings for the tiny fits below; each test changes what it is about. */
-function sgd(over: Partial<FitOptions>): FitOptions {
-  return {
-    epochs: 1,
-    batchSize: 16,
-    optimizer: { kind: 'sgd', lr: 0.01, momentum: 0, nesterov: false },
-    schedule: { kind: 'constant' },
-    earlyStopping: null,
-    weightDecay: 0,
-    classWeights: null,
-    numClasses: 3,
-    ...over,
-  };
-}
+const source = (n: number) => randomSource(n);
+const sgd = sgdOptions;
 
 async function trainTiny(threads: number, classWeights: number[] | null): Promise<Float32Array[]> {
   const config = trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 11 });

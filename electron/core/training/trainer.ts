@@ -22,6 +22,8 @@ import { ModelThreads } from './parallel/peers.ts';
 import { multiplyAddsPerImage, trainingThreads } from './parallel/threads.ts';
 import { augmentationOn } from './augment.ts';
 import { cachedHead } from './feature-cache.ts';
+import type { GpuHostChoice } from './gpu-host/select.ts';
+import { remoteFit } from './gpu-host/remote-fit.ts';
 
 export interface TrainerEvents {
   status?(message: string): void;
@@ -40,6 +42,8 @@ export interface TrainerOptions {
   events?: TrainerEvents;
   /** Train a frozen backbone's head on cached features when nothing is augmented (default true). */
   featureCache?: boolean;
+  /** A GPU host to run the fit loop on (issue 16); a head trained on cached features stays here. */
+  gpuHost?: GpuHostChoice | null;
 }
 
 export interface TrainerResult {
@@ -201,7 +205,11 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
       const onFeatures = p === 0 && t && o.featureCache !== false && !augmentationOn(config.augment);
       const head = onFeatures ? await cachedHead(project, config, t, { cache, train, val, shape, normalization, preprocessing, signal: o.signal, status: o.events?.status, warn: (m) => addWarnings(db, runId, [m]), prepare: o.events?.prepare, threads, backend: o.backend }) : null;
       if (head) featureCache = head.cache;
-      end = await fit(head?.model ?? model, head?.train ?? trainSource, head ? head.val : valSource, {
+      const gpu = head ? null : o.gpuHost;
+      const fitHere: typeof fit = gpu
+        ? (m, tr, v, fo) => remoteFit(gpu.link, gpu.backend, m, tr, v, { ...fo, onStarted: (detail) => o.events?.status?.(`Training on the GPU: ${detail}, ${gpu.adapter.adapter}`) })
+        : fit;
+      end = await fitHere(head?.model ?? model, head?.train ?? trainSource, head ? head.val : valSource, {
         epochs: phase.until,
         batchSize: config.batchSize,
         optimizer: { ...config.optimizer, lr: config.optimizer.lr * phase.lrFactor },
@@ -211,7 +219,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         weightDecay: config.weightDecay,
         classWeights,
         // The threads hold the whole network; a head trained on cached features is small enough for one thread.
-        peers: head ? null : await imageThreads(),
+        peers: head || gpu ? null : await imageThreads(),
         numClasses,
         signal: o.signal,
         resume: resumeArg,

@@ -1,0 +1,117 @@
+/**
+ * Where a run trains (issue 16): tfjs-node-gpu when CUDA works; else a GPU host's WebGPU on a hardware adapter,
+ * else its WebGL2 on a hardware renderer; else the CPU chain (backend.ts). The training process keeps a CPU
+ * backend in every case, for what happens around the fit (building the model, checkpoints, evaluation).
+ *
+ * Settings (the CLI's flags set them for the training process; `loupe serve` and the app read the environment):
+ *   LOUPE_GPU_HOST=chromium:PATH   start PATH (Chrome or Chromium) headless as the GPU host; `off` or unset: none
+ *   LOUPE_BACKEND=NAME             force one backend: webgpu, webgl, tfjs-node-gpu, tfjs-node, wasm or cpu
+ *   LOUPE_ALLOW_SOFTWARE_GPU=1     let a software GPU (SwiftShader) be chosen, and render with it: for tests
+ */
+import { basename } from 'node:path';
+import { LoupeError } from '../../../../shared/contract.ts';
+import { chooseGpuBackend, type GpuAdapterReport, type GpuBackendName, type GpuProbe } from '../../../../shared/gpu-host-protocol.ts';
+import type { BackendReport } from '../../../../shared/worker-protocol.ts';
+import { DEFAULT_LOADERS, selectBackend } from '../backend.ts';
+import { launchChromiumGpuHost, type GpuHostLink } from './chromium.ts';
+
+export const GPU_BACKENDS: readonly GpuBackendName[] = ['webgpu', 'webgl'];
+
+export interface GpuHostSetting {
+  /** Chrome or Chromium to start as the GPU host; null: no GPU host. */
+  readonly executable: string | null;
+  readonly allowSoftware: boolean;
+  /** A backend the user forced, or null for the automatic choice. */
+  readonly forced: string | null;
+}
+
+export function gpuHostSetting(env: Record<string, string | undefined> = process.env): GpuHostSetting {
+  const spec = env['LOUPE_GPU_HOST']?.trim() ?? '';
+  if (spec && spec !== 'off' && !/^chromium:.+/.test(spec)) {
+    throw new LoupeError('VALIDATION', `--gpu-host (LOUPE_GPU_HOST) takes chromium:PATH or off; got "${spec}"`);
+  }
+  const forced = env['LOUPE_BACKEND']?.trim() || null;
+  const known = [...GPU_BACKENDS, ...DEFAULT_LOADERS.map((l) => l.name)];
+  if (forced && !known.includes(forced)) throw new LoupeError('VALIDATION', `--backend (LOUPE_BACKEND) takes ${known.join(', ')}; got "${forced}"`);
+  return { executable: spec.startsWith('chromium:') ? spec.slice('chromium:'.length) : null, allowSoftware: env['LOUPE_ALLOW_SOFTWARE_GPU'] === '1', forced };
+}
+
+/** A GPU host ready to train: the link to its page, and the backend and adapter chosen there. */
+export interface GpuHostChoice {
+  readonly link: GpuHostLink;
+  readonly backend: GpuBackendName;
+  readonly adapter: GpuAdapterReport;
+}
+
+const PROBE_TIMEOUT_MS = 30_000;
+
+export function probeGpuHost(link: GpuHostLink): Promise<GpuProbe> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`the GPU host did not answer its probe within ${PROBE_TIMEOUT_MS / 1000} s`)), PROBE_TIMEOUT_MS);
+    const unlisten = link.listen((h) => {
+      if (h.type === 'probed') done(null, h.probe);
+    });
+    const unlost = link.onLost((e) => done(e));
+    function done(e: Error | null, probe?: GpuProbe): void {
+      clearTimeout(timer);
+      unlisten();
+      unlost();
+      if (e) reject(e);
+      else resolve(probe!);
+    }
+    link.send({ type: 'probe' });
+  });
+}
+
+function describe(a: GpuAdapterReport, cpu: string): string {
+  const api = a.backend === 'webgpu' ? 'WebGPU' : 'WebGL2';
+  return `${api} on ${a.adapter}${a.software ? ' (a software GPU)' : ''}, in a Chromium GPU host; ${cpu} in the training process around it`;
+}
+
+/**
+ * Chooses the backend of a run (or of `loupe doctor`, which passes keepHost false). A forced backend that cannot be
+ * used fails with the reason; an automatic choice falls back and says why in `rejected`.
+ */
+export async function selectTrainingBackend(
+  o: { keepHost: boolean; setting?: GpuHostSetting; launch?: typeof launchChromiumGpuHost },
+): Promise<{ report: BackendReport; host: GpuHostChoice | null }> {
+  const setting = o.setting ?? gpuHostSetting();
+  const forcedGpu = GPU_BACKENDS.find((b) => b === setting.forced) ?? null;
+  const forcedCpu = setting.forced && !forcedGpu ? setting.forced : null;
+  const cpu = await selectBackend(forcedCpu ? { loaders: DEFAULT_LOADERS.filter((l) => l.name === forcedCpu) } : {});
+  const cpuOnly = { report: { ...cpu, gpu: null }, host: null };
+  // CUDA comes first; a forced CPU backend is final.
+  if (forcedCpu || (cpu.chosen.name === 'tfjs-node-gpu' && !forcedGpu)) return cpuOnly;
+  if (!setting.executable) {
+    if (forcedGpu) throw new LoupeError('VALIDATION', `--backend ${forcedGpu} trains in a GPU host: give one with --gpu-host chromium:PATH (or LOUPE_GPU_HOST)`);
+    return cpuOnly;
+  }
+  const host = `Chromium GPU host (${basename(setting.executable)})`;
+  let link: GpuHostLink;
+  let probe: GpuProbe;
+  try {
+    link = await (o.launch ?? launchChromiumGpuHost)({ executable: setting.executable, software: setting.allowSoftware });
+  } catch (e) {
+    if (forcedGpu) throw new Error(`--backend ${forcedGpu}: ${(e as Error).message}`);
+    return { report: { ...cpu, rejected: [{ name: 'gpu-host', reason: (e as Error).message }, ...cpu.rejected], gpu: { host, adapters: [] } }, host: null };
+  }
+  try {
+    probe = await probeGpuHost(link);
+  } catch (e) {
+    await link.close();
+    if (forcedGpu) throw new Error(`--backend ${forcedGpu}: ${(e as Error).message}`);
+    return { report: { ...cpu, rejected: [{ name: 'gpu-host', reason: (e as Error).message }, ...cpu.rejected], gpu: { host, adapters: [] } }, host: null };
+  }
+  const { chosen, passedOver } = chooseGpuBackend(probe, { allowSoftware: setting.allowSoftware, forced: forcedGpu });
+  const passed = passedOver.map((p) => ({ name: p.backend, reason: p.reason }));
+  const gpu = { host, adapters: probe.adapters };
+  if (!chosen || !o.keepHost) await link.close();
+  if (!chosen) {
+    if (forcedGpu) throw new LoupeError('VALIDATION', `--backend ${forcedGpu}: ${passed[0]?.reason ?? 'unavailable'}`);
+    return { report: { ...cpu, rejected: [...cpu.rejected.filter((r) => r.name === 'tfjs-node-gpu'), ...passed, ...cpu.rejected.filter((r) => r.name !== 'tfjs-node-gpu')], gpu }, host: null };
+  }
+  return {
+    report: { chosen: { name: chosen.backend, detail: describe(chosen, cpu.chosen.name) }, rejected: [...cpu.rejected, ...passed], threads: 1, gpu },
+    host: o.keepHost ? { link, backend: chosen.backend, adapter: chosen } : null,
+  };
+}
