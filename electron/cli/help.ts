@@ -14,6 +14,13 @@ export interface CommandHelp {
 
 const JSON_OPT: [string, string] = ['--json', 'machine-readable output (default: text)'];
 
+/** Where training runs: `loupe train` and `loupe doctor` take the same three. */
+const BACKEND_OPTS: [string, string][] = [
+  ['--gpu-host chromium:PATH', 'train on the GPU through Chrome/Chromium at PATH, started headless (WebGPU, else WebGL2), when CUDA is not usable; also LOUPE_GPU_HOST (default: none)'],
+  ['--backend NAME', 'force webgpu, webgl, tfjs-node-gpu, tfjs-node, wasm or cpu; also LOUPE_BACKEND (default: the first that works)'],
+  ['--allow-software-gpu', "let the GPU host render in software (SwiftShader): slower than the CPU, for tests (default: off)"],
+];
+
 export const COMMAND_HELP: Record<string, CommandHelp> = {
   serve: {
     usage: ['[project] [--port N] [--open] [--token-file F]'],
@@ -89,6 +96,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       '        [--resize squash|letterbox|center-crop] [--width N] [--depth N] [--augment SPEC] [--schedule SPEC]',
       '        [--dicom-window tags|preset:NAME|C,W|full]',
       '        [--patience N|--no-early-stop] [--folds] [--seed N] [--threads N] [--preset NAME] [--name TEXT] [--json]',
+      '        [--gpu-host chromium:PATH] [--backend NAME] [--allow-software-gpu]',
       '<project> --resume RUN | --extend RUN --epochs N | --rerun RUN [--json]',
     ],
     summary: 'Train a classifier; every option not given comes from the one-click defaults chosen from your data',
@@ -119,6 +127,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--resume RUN', 'continue a stopped run from its last checkpoint'],
       ['--extend RUN', 'train a finished run for --epochs more'],
       ['--rerun RUN', 'train again on a run’s stored data and settings'],
+      ...BACKEND_OPTS,
       JSON_OPT,
     ],
     example: 'loupe train ~/chest-xray --arch cnn --epochs 20 --optimizer sgd --lr 0.01',
@@ -130,9 +139,9 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     example: 'loupe runs ~/chest-xray',
   },
   doctor: {
-    usage: ['[--json]'],
-    summary: 'Which training backend is used, and why the others are not',
-    options: [JSON_OPT],
+    usage: ['[--gpu-host chromium:PATH] [--backend NAME] [--allow-software-gpu] [--json]'],
+    summary: 'Which training backend is used, and why the others are not (with a GPU host: its adapters, drivers and limits)',
+    options: [...BACKEND_OPTS, JSON_OPT],
     example: 'loupe doctor',
   },
   backbone: {

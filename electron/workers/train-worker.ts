@@ -6,6 +6,7 @@
 import type { FromTrainer, ToTrainer } from '../../shared/worker-protocol.ts';
 import { Project } from '../core/project/project.ts';
 import { selectBackend } from '../core/training/backend.ts';
+import { selectTrainingBackend } from '../core/training/gpu-host/select.ts';
 import { runTraining } from '../core/training/trainer.ts';
 import { runEvaluation } from '../core/evaluation/evaluate.ts';
 import { statSync } from 'node:fs';
@@ -21,7 +22,7 @@ const controller = new AbortController();
 let started = false;
 
 async function start(msg: Extract<ToTrainer, { type: 'start' }>): Promise<void> {
-  const backend = await selectBackend();
+  const { report: backend, host } = await selectTrainingBackend({ keepHost: true });
   send({ type: 'ready', backend });
   const project = Project.open(msg.projectPath);
   let lastBatch = 0;
@@ -29,6 +30,7 @@ async function start(msg: Extract<ToTrainer, { type: 'start' }>): Promise<void> 
     const result = await runTraining(project, msg.runId, {
       mode: msg.mode,
       backend: backend.chosen.name,
+      gpuHost: host,
       supervisorPid: process.ppid,
       signal: controller.signal,
       events: {
@@ -51,6 +53,7 @@ async function start(msg: Extract<ToTrainer, { type: 'start' }>): Promise<void> 
     });
     send({ type: 'done', runId: msg.runId, ...result });
   } finally {
+    await host?.link.close();
     project.close();
   }
 }
@@ -114,8 +117,8 @@ process.on('message', (msg: ToTrainer) => {
     return;
   }
   if (msg.type === 'doctor') {
-    selectBackend()
-      .then((backend) => send({ type: 'ready', backend }))
+    selectTrainingBackend({ keepHost: false })
+      .then(({ report }) => send({ type: 'ready', backend: report }))
       .finally(() => setTimeout(() => process.exit(0), 50));
     return;
   }

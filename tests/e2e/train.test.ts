@@ -44,12 +44,7 @@ test('press Train, watch the curves move, reload mid-run, stop and resume', asyn
   assert.match(adviceItems[2]!, /k-fold/);
 
   // A tiny config, long enough (many epochs, no early stopping) to be stopped mid-run.
-  await train.openAdvanced();
-  await train.select('cfg-arch', 'lenet5');
-  await train.setNumber('cfg-image-size', 32);
-  await train.setNumber('cfg-batch', 4);
-  await train.setNumber('cfg-epochs', 300);
-  await train.setChecked('cfg-early-stopping', false);
+  await train.tinyLongRun();
   assert.equal(await page.getByTestId('aug-hflip').isChecked(), false, 'flips are off by default');
   await page.getByTestId('reset-draft').waitFor();
   await s.shot('20-train-advanced');

@@ -6,6 +6,8 @@ import { parseDicomWindow, type AugmentConfig, type RunInfo, type TrainConfigInp
 import type { TrainingEvent } from '../../../shared/worker-protocol.ts';
 import { followJob, jobExitCode } from '../run-job.ts';
 import { newCliCore, withProject } from '../with-core.ts';
+import { gpuHostSetting } from '../../core/training/gpu-host/select.ts';
+import { describeAdapter } from '../../../shared/gpu-host-protocol.ts';
 
 const USAGE = `Usage: loupe train <project> [--arch lenet5|cnn|resnet|backbone:NAME] [--epochs N] [--batch N]
          [--optimizer sgd|adam|rmsprop] [--lr X] [--momentum X] [--weight-decay X] [--dropout X]
@@ -14,8 +16,25 @@ const USAGE = `Usage: loupe train <project> [--arch lenet5|cnn|resnet|backbone:N
          [--augment none|crop=0.8,rotate=10,hflip,vflip,brightness=0.2,contrast=0.2]
          [--schedule constant|step:N:G|cosine[:WARMUP]|plateau] [--patience N|--no-early-stop]
          [--folds] [--seed N] [--threads N (0 = one per core)] [--preset NAME] [--name TEXT] [--json]
+         [--gpu-host chromium:PATH] [--backend webgpu|webgl|tfjs-node-gpu|tfjs-node|wasm|cpu] [--allow-software-gpu]
        loupe train <project> --resume RUN | --extend RUN --epochs N | --rerun RUN [--json]
 `;
+
+/** The flags that choose where training runs; the training process reads them from its environment. */
+const BACKEND_OPTIONS = {
+  'gpu-host': { type: 'string' },
+  backend: { type: 'string' },
+  'allow-software-gpu': { type: 'boolean' },
+} as const;
+
+/** Hands the backend flags to the training processes this command starts (they inherit the environment). */
+function applyBackendFlags(v: Values): void {
+  if (typeof v['gpu-host'] === 'string') process.env['LOUPE_GPU_HOST'] = v['gpu-host'];
+  if (typeof v['backend'] === 'string') process.env['LOUPE_BACKEND'] = v['backend'];
+  if (v['allow-software-gpu']) process.env['LOUPE_ALLOW_SOFTWARE_GPU'] = '1';
+  // Checked here, so a typo is a usage error now rather than a failed run later.
+  gpuHostSetting();
+}
 
 function num(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
@@ -121,6 +140,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       schedule: { type: 'string' }, patience: { type: 'string' }, 'no-early-stop': { type: 'boolean' }, folds: { type: 'boolean' },
       seed: { type: 'string' }, width: { type: 'string' }, depth: { type: 'string' }, threads: { type: 'string' }, preset: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean', default: false },
       resume: { type: 'string' }, extend: { type: 'string' }, rerun: { type: 'string' },
+      ...BACKEND_OPTIONS,
     },
   });
   const [projectDir] = positionals;
@@ -128,6 +148,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
+  applyBackendFlags(values as Values);
   const json = values.json ?? false;
   return withProject(projectDir, async (core) => {
     let runs: RunInfo[];
@@ -232,13 +253,18 @@ export async function trainCommand(args: string[]): Promise<number> {
 }
 
 export async function doctorCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, ...BACKEND_OPTIONS } });
+  applyBackendFlags(values as Values);
   const core = newCliCore();
   try {
     const report = await core.dispatch('training:doctor', {});
     if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else {
       process.stdout.write(`Training backend: ${report.chosen.name} — ${report.chosen.detail}\n`);
+      if (report.gpu) {
+        process.stdout.write(`${report.gpu.host}:\n`);
+        for (const a of report.gpu.adapters) process.stdout.write(`  ${a.backend}: ${describeAdapter(a)}\n`);
+      }
       process.stdout.write(
         report.threads > 1
           ? `Training threads: up to ${report.threads}, one per core (each batch shared among them when a run is large enough to pay for starting them)\n`

@@ -46,6 +46,16 @@ export class TrainPage {
     await this.page.getByTestId(testid).setChecked(on);
   }
 
+  /** A tiny LeNet-5 run (32 px, batch 4) long enough to be stopped mid-run: 300 epochs, no early stopping. */
+  async tinyLongRun(): Promise<void> {
+    await this.openAdvanced();
+    await this.select('cfg-arch', 'lenet5');
+    await this.setNumber('cfg-image-size', 32);
+    await this.setNumber('cfg-batch', 4);
+    await this.setNumber('cfg-epochs', 300);
+    await this.setChecked('cfg-early-stopping', false);
+  }
+
   async train(): Promise<void> {
     await this.page.getByTestId('train-button').click();
   }

@@ -35,6 +35,8 @@ export async function openSession(opts: {
   viewport: { width: number; height: number };
   /** Runs before the host starts (make data, import with the CLI); may return the project the host opens. */
   prepare?: (dirs: { tmp: string; home: string }) => Promise<string | void>;
+  /** More environment for the host (and the training processes it starts). */
+  env?: Record<string, string>;
 }): Promise<Session> {
   const tmp = mkdtempSync(join(tmpdir(), `loupe-e2e-${opts.name}-`));
   const home = join(tmp, 'home');
@@ -50,7 +52,7 @@ export async function openSession(opts: {
   };
   try {
     const project = (await opts.prepare?.({ tmp, home })) ?? undefined;
-    parts.served = await startServe({ home, ...(project ? { project } : {}) });
+    parts.served = await startServe({ home, ...(project ? { project } : {}), ...(opts.env ? { env: opts.env } : {}) });
     parts.browser = await launchChromium();
     const page = await parts.browser.newPage({ viewport: opts.viewport });
     const expected: RegExp[] = [];
