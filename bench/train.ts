@@ -26,7 +26,8 @@ import { FASHION_MNIST_DIR } from '../tests/helpers/fashion-mnist.ts';
 import { fashionTree } from './fashion-tree.ts';
 import { loupe } from './loupe-cli.ts';
 import { RECIPES } from './recipes.ts';
-import { runTorch, torchAvailable } from './torch-side.ts';
+import { torchAvailable } from './torch-side.ts';
+import { loupeTrainRound, torchTrainRound, type SideRound } from './train-sides.ts';
 import { benchTmp, interleave, keptParts, median, MIN_ROUNDS, ratioOf, resultPath, runBench, runFacts, TINY, writeResult } from './support.ts';
 
 const { values } = parseArgs({
@@ -44,23 +45,6 @@ const ROUNDS = Number(values.rounds ?? (TINY ? 1 : MIN_ROUNDS));
 const TRAIN = Number(values.train ?? (TINY ? 300 : 60_000));
 const TEST = Number(values.test ?? (TINY ? 100 : 10_000));
 
-interface EpochEvent {
-  metrics: { epoch: number; imagesPerSecond: number; seconds: number; trainLoss: number };
-}
-
-interface SideRound {
-  imagesPerSecond: number;
-  wallSeconds: number;
-  epochs: { imagesPerSecond: number; seconds: number; loss: number }[];
-}
-
-/** Images/s over the timed epochs: all images over all first-to-last-batch seconds. */
-function overall(epochs: SideRound['epochs']): number {
-  const images = epochs.reduce((a, e) => a + e.imagesPerSecond * e.seconds, 0);
-  const seconds = epochs.reduce((a, e) => a + e.seconds, 0);
-  return Math.round(images / seconds);
-}
-
 async function benchRecipe(name: string, project: string) {
   const recipe = RECIPES[name]!;
   let runConfig: Record<string, unknown> | null = null;
@@ -68,30 +52,17 @@ async function benchRecipe(name: string, project: string) {
   const torchFacts: Record<string, unknown> = {};
 
   const loupeRound = async (): Promise<SideRound> => {
-    const run = await loupe(['train', project, ...recipe.flags, '--epochs', String(EPOCHS), '--seed', '1', '--name', `bench ${name}`, '--json']);
-    const summary = run.lines.at(-1) as { runId: number; status: string; error: string | null };
-    if (summary.status !== 'finished') throw new Error(`loupe train (${name}) ${summary.status}: ${summary.error}`);
-    lastRunId = summary.runId;
-    const epochs = run.lines.filter((l) => l['type'] === 'epoch').map((l) => (l as unknown as EpochEvent).metrics);
-    if (epochs.length !== EPOCHS) throw new Error(`loupe train (${name}) reported ${epochs.length} epochs, asked for ${EPOCHS}`);
-    if (!runConfig) {
-      const runs = JSON.parse((await loupe(['runs', project, '--json'])).stdout) as { id: number; config: Record<string, unknown>; preprocessing: { normalization: { mean: number[]; std: number[] } } }[];
-      const info = runs.find((r) => r.id === summary.runId)!;
-      runConfig = { ...info.config, mean: info.preprocessing.normalization.mean, std: info.preprocessing.normalization.std };
-    }
-    const rows = epochs.map((e) => ({ imagesPerSecond: Math.round(e.imagesPerSecond), seconds: +e.seconds.toFixed(3), loss: +e.trainLoss.toFixed(4) }));
-    return { imagesPerSecond: overall(rows), wallSeconds: +run.wallSeconds.toFixed(2), epochs: rows };
+    const r = await loupeTrainRound(project, recipe.flags, EPOCHS, `bench ${name}`);
+    lastRunId = r.runId;
+    runConfig ??= r.runConfig;
+    return r.round;
   };
 
   const torchRound = (threads: 'cores' | 'default') => async (): Promise<SideRound> => {
     if (!runConfig) throw new Error('the Loupe side goes first in round 1: PyTorch copies its run config');
-    const r = await runTorch('torch_train.py', ['--data-dir', FASHION_MNIST_DIR, '--recipe', JSON.stringify(runConfig), '--epochs', String(EPOCHS), '--train', String(TRAIN), '--test', String(TEST), '--threads', threads, '--workers', '2']);
-    const end = r.lines.at(-1)!;
-    torchFacts[threads] = { threads: end['threads'], testAccuracy: end['testAccuracy'], torch: end['torch'], torchvision: end['torchvision'] };
-    const rows = r.lines
-      .filter((l) => 'epoch' in l)
-      .map((l) => ({ imagesPerSecond: Math.round(Number(l['images']) / Number(l['seconds'])), seconds: +Number(l['seconds']).toFixed(3), loss: +Number(l['loss']).toFixed(4) }));
-    return { imagesPerSecond: overall(rows), wallSeconds: +r.wallSeconds.toFixed(2), epochs: rows };
+    const r = await torchTrainRound(runConfig, { epochs: EPOCHS, train: TRAIN, test: TEST, threads });
+    torchFacts[threads] = r.facts;
+    return r.round;
   };
 
   console.error(`bench:train ${name}: ${ROUNDS} round(s) of ${EPOCHS} epoch(s) on ${TRAIN} images`);
