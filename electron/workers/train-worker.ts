@@ -119,6 +119,8 @@ process.on('message', (msg: ToTrainer) => {
   if (msg.type === 'doctor') {
     selectTrainingBackend({ keepHost: false })
       .then(({ report }) => send({ type: 'ready', backend: report }))
+      // A forced backend that cannot be used says why, as the reply.
+      .catch((e) => send({ type: 'failed', message: (e as Error).message ?? String(e), code: e instanceof LoupeError ? e.code : 'INTERNAL' }))
       .finally(() => setTimeout(() => process.exit(0), 50));
     return;
   }

@@ -321,6 +321,9 @@ export function probeBackends(spawn: SpawnTrainer = spawnNodeTrainer): Promise<B
       if (msg.type === 'ready') {
         got = true;
         resolve(msg.backend);
+      } else if (msg.type === 'failed') {
+        got = true;
+        reject(new LoupeError(msg.code as ErrorCode, msg.message));
       }
     });
     child.on('exit', (code) => {
