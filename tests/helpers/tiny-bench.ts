@@ -12,10 +12,10 @@ export type BenchResult = Record<string, unknown>;
 
 let work: string | null = null;
 
-export function runTinyBench(name: string): BenchResult {
+export function runTinyBench(name: string, args: string[] = []): BenchResult {
   work ??= tempDir('loupe-bench-test-');
   const results = join(work, 'results');
-  const r = spawnSync('npm', ['run', '--silent', `bench:${name}`, '--', '--tiny'], {
+  const r = spawnSync('npm', ['run', '--silent', `bench:${name}`, '--', '--tiny', ...args], {
     cwd: join(import.meta.dirname, '..', '..'),
     encoding: 'utf8',
     env: { ...process.env, LOUPE_BENCH_RESULTS: results, LOUPE_BENCH_TMP: join(work, 'data') },

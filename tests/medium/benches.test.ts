@@ -55,6 +55,22 @@ test('bench:train runs each recipe through loupe train and PyTorch at best and d
   assert.equal((recipes['resnet']!['runConfig'] as { depth: number }).depth, 2);
 });
 
+// SwiftShader's WebGPU trains LeNet-5 at a few images/s: the tiny run takes WebGL, and LeNet alone.
+test('bench:gpu runs LeNet-5 through the GPU host, the wasm path and PyTorch, and says the GPU was software', () => {
+  const r = runTinyBench('gpu', ['--backend', 'webgl', '--recipe', 'lenet']);
+  const host = r['gpuHost'] as { backend: string; adapter: string; softwareGpu: boolean; limits: Record<string, number> };
+  assert.equal(host.backend, 'webgl');
+  assert.match(host.adapter, /SwiftShader/);
+  assert.equal(host.softwareGpu, true);
+  assert.match(String(r['note']), /software GPU/);
+  assert.ok(host.limits['maxTextureSize']! > 0);
+  const lenet = (r['recipes'] as Record<string, Record<string, unknown>>)['lenet']!;
+  for (const k of ['gpuVsWasm', 'gpuVsTorch', 'wasmVsTorch']) assertRatio(lenet[k], `lenet ${k}`);
+  const torchFacts = lenet['torch'] as { device: string; threads: number };
+  assert.equal(torchFacts.device, 'cpu');
+  assert.equal(torchFacts.threads, (r['machine'] as { cpus: number }).cpus);
+});
+
 test('bench:step-profile times every kernel and every phase of a LeNet step, on one thread and on all', () => {
   const r = runTinyBench('step-profile');
   const recipes = r['recipes'] as Record<string, { kernels: { kernels: { kernel: string; msPerStep: number; callsPerStep: number }[]; kernelCallsPerStep: number }; phases: { threads: number; fitLoopThread: Record<string, number>; gradientThreads: Record<string, number> }[] }>;
