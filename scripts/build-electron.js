@@ -60,13 +60,28 @@ export function gradientThreadOptions() {
 }
 
 /**
- * The GPU host's page (issue 16): electron/core/training/gpu-host/page.ts -> dist/electron/gpu-host-page.js, next
- * to the training process, which serves it to the Chromium it starts (gpu-host/page-bundle.ts finds it there).
+ * The GPU host's page (issue 16): electron/core/training/gpu-host/page.ts -> dist/renderer/gpu-host/page.js, beside
+ * its index.html (the hidden window loads it; a training process serves the same script to a headless Chromium,
+ * gpu-host/page-bundle.ts), and its window's preload -> dist/electron/gpu-host-preload.cjs.
  */
+export const GPU_HOST_DIR = join(root, 'dist', 'renderer', 'gpu-host');
+
 export async function gpuHostPageOptions() {
   const { pageBuildOptions } = await importTs('electron/core/training/gpu-host/page-bundle.ts');
-  return { ...pageBuildOptions(), absWorkingDir: root, outfile: join(outDir, 'gpu-host-page.js') };
+  return { ...pageBuildOptions(), absWorkingDir: root, outfile: join(GPU_HOST_DIR, 'page.js') };
 }
+
+export function gpuHostPreloadOptions() {
+  return { ...preloadOptions([]), entryPoints: [join(root, 'electron/preload/gpu-host.ts')], outfile: join(outDir, 'gpu-host-preload.cjs'), define: {} };
+}
+
+/** The hidden window's page: its script and nothing else, under a CSP that allows only that script. */
+export const GPU_HOST_HTML = `<!doctype html>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'self'; base-uri 'none'; form-action 'none'">
+<title>Loupe GPU host</title>
+<script type="module" src="./page.js"></script>
+`;
 
 /** @param {readonly string[]} methods the contract's method names */
 export function preloadOptions(methods) {
@@ -153,6 +168,7 @@ export async function buildElectron(opts = {}) {
     build({ ...workerOptions(), write }),
     build({ ...gradientThreadOptions(), write }),
     build({ ...(await gpuHostPageOptions()), write }),
+    build({ ...gpuHostPreloadOptions(), write }),
   ]);
   if (!write) {
     const file = preload.outputFiles.find((f) => f.path.endsWith('preload.cjs'));
@@ -160,6 +176,9 @@ export async function buildElectron(opts = {}) {
   } else {
     const { readFileSync } = await import('node:fs');
     checkPreloadBundle(readFileSync(join(outDir, 'preload.cjs'), 'utf8'));
+    checkPreloadBundle(readFileSync(join(outDir, 'gpu-host-preload.cjs'), 'utf8'));
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(GPU_HOST_DIR, 'index.html'), GPU_HOST_HTML);
     await writeElectronPage();
   }
   return { main, preload };
@@ -168,7 +187,7 @@ export async function buildElectron(opts = {}) {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   try {
     await buildElectron();
-    console.log('Built dist/electron/main.js, preload.cjs, train-worker.js, gpu-host-page.js and dist/renderer/electron.html');
+    console.log('Built dist/electron/main.js, preload.cjs, train-worker.js, gpu-host-preload.cjs, dist/renderer/gpu-host/ and dist/renderer/electron.html');
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);

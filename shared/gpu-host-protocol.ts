@@ -9,6 +9,9 @@ import type { BatchMetrics, EpochMetrics, OptimizerConfig, ScheduleConfig } from
 
 export type GpuBackendName = 'webgpu' | 'webgl';
 
+/** In the desktop app, the page's message port arrives on this IPC channel and then as this window message. */
+export const GPU_HOST_PORT_CHANNEL = 'loupe:gpu-host-port';
+
 /** What the page found: for each backend, its adapter or renderer, whether it is software, and its limits. */
 export interface GpuAdapterReport {
   readonly backend: GpuBackendName;

@@ -65,3 +65,19 @@ export type TrainingEvent =
   | { kind: 'batch'; runId: number; metrics: BatchMetrics }
   | { kind: 'epoch'; runId: number; metrics: EpochMetrics; improved: boolean }
   | { kind: 'ended'; runId: number; status: 'finished' | 'stopped' | 'failed'; message: string };
+
+/**
+ * The desktop app's GPU host (issue 16): a hidden window of the main process. Its frames (shared/gpu-host-protocol.ts)
+ * travel between the training process and the main process on the training process's IPC channel, beside the
+ * messages above; main relays them to the window's message port. The supervisor ignores them.
+ */
+export type GpuHostRelayUp =
+  | { readonly type: 'gpuHost'; readonly op: 'open' }
+  | { readonly type: 'gpuHost'; readonly op: 'frame'; readonly frame: Uint8Array }
+  | { readonly type: 'gpuHost'; readonly op: 'close' };
+
+export type GpuHostRelayDown =
+  | { readonly type: 'gpuHost'; readonly op: 'opened' }
+  | { readonly type: 'gpuHost'; readonly op: 'frame'; readonly frame: Uint8Array }
+  /** The window could not open, or went away (its renderer crashed, the GPU process died). */
+  | { readonly type: 'gpuHost'; readonly op: 'lost'; readonly message: string };

@@ -4,7 +4,7 @@
  * own module and takes the Electron objects it needs, so tests run them with fakes; only this file imports
  * `electron` at run time.
  */
-import { app, BrowserWindow, dialog, ipcMain, Menu, protocol, screen, session } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, MessageChannelMain, protocol, screen, session } from 'electron';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoupeCore } from '../core/api/loupe-core.ts';
@@ -66,7 +66,7 @@ if (!app.requestSingleInstanceLock()) {
     openPending();
   });
   app.on('web-contents-created', (_event, contents) => {
-    guardWebContents(contents, { appPages: [paths.rendererIndex], log });
+    guardWebContents(contents, { appPages: [paths.rendererIndex, paths.gpuHostPage], log });
   });
   app.whenReady().then(start, (err: unknown) => {
     log(`Loupe could not start: ${String(err)}`);
@@ -85,7 +85,7 @@ function start(): void {
     configDir: defaultConfigDir(),
     pickFolder: makeFolderPicker(dialog, () => win),
     pickFile: makeFilePicker(dialog, () => win),
-    spawnTrainer: electronTrainer(paths.trainWorker),
+    spawnTrainer: electronTrainer(paths.trainWorker, process.env, { BrowserWindow, MessageChannelMain, page: paths.gpuHostPage, preload: paths.gpuHostPreload, log }),
   });
 
   registerMediaProtocol(

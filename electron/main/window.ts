@@ -16,6 +16,9 @@ export interface AppPaths {
   preload: string;
   /** The bundled training process, run by Electron's Node. */
   trainWorker: string;
+  /** The hidden GPU host window's page and preload (issue 16). */
+  gpuHostPage: string;
+  gpuHostPreload: string;
 }
 
 /** `buildDir` is the folder of the built main bundle, `dist/electron`. */
@@ -29,6 +32,8 @@ export function appPaths(buildDir: string): AppPaths {
     rendererIndex: join(rendererDir, 'electron.html'),
     preload: join(appRoot, 'dist', 'electron', 'preload.cjs'),
     trainWorker: join(appRoot, 'dist', 'electron', 'train-worker.js'),
+    gpuHostPage: join(rendererDir, 'gpu-host', 'index.html'),
+    gpuHostPreload: join(appRoot, 'dist', 'electron', 'gpu-host-preload.cjs'),
   };
 }
 

@@ -60,6 +60,10 @@ export class FakeWebContents extends EventEmitter {
   send(channel: string, message: unknown): void {
     this.sent.push({ channel, message });
   }
+  readonly postedPorts: { channel: string; message: unknown; transfer: unknown[] }[] = [];
+  postMessage(channel: string, message: unknown, transfer: unknown[] = []): void {
+    this.postedPorts.push({ channel, message, transfer });
+  }
   isDestroyed(): boolean {
     return this.destroyed;
   }
@@ -100,6 +104,10 @@ export class FakeBrowserWindow extends EventEmitter {
   }
   isDestroyed(): boolean {
     return this.destroyed;
+  }
+  destroy(): void {
+    this.destroyed = true;
+    this.emit('closed');
   }
   maximized = false;
   bounds = { x: 10, y: 20, width: 1200, height: 800 };
@@ -177,5 +185,33 @@ export class FakeContextBridge {
   exposeInMainWorld(key: string, api: unknown): void {
     if (this.exposed.has(key)) throw new Error(`Cannot bind an API on top of an existing property: ${key}`);
     this.exposed.set(key, api);
+  }
+}
+
+/** Electron's MessagePortMain: records what main posts; `deliver` plays the page's side. */
+export class FakeMessagePortMain extends EventEmitter {
+  readonly posted: unknown[] = [];
+  started = false;
+  closed = false;
+  postMessage(message: unknown): void {
+    this.posted.push(message);
+  }
+  start(): void {
+    this.started = true;
+  }
+  close(): void {
+    this.closed = true;
+  }
+  deliver(data: unknown): void {
+    this.emit('message', { data });
+  }
+}
+
+export class FakeMessageChannelMain {
+  static created: FakeMessageChannelMain[] = [];
+  readonly port1 = new FakeMessagePortMain();
+  readonly port2 = new FakeMessagePortMain();
+  constructor() {
+    FakeMessageChannelMain.created.push(this);
   }
 }

@@ -4,7 +4,7 @@
  * this file and then inspects what main did to these objects.
  */
 import { EventEmitter } from 'node:events';
-import { FakeBrowserWindow, FakeIpcMain, FakeProtocol, FakeSession } from './electron-fakes.ts';
+import { FakeBrowserWindow, FakeIpcMain, FakeMessageChannelMain, FakeProtocol, FakeSession } from './electron-fakes.ts';
 
 class FakeApp extends EventEmitter {
   /** Main is tested as the installed app runs it. */
@@ -47,6 +47,7 @@ class FakeMainProtocol extends FakeProtocol {
 
 export const app = new FakeApp();
 export const BrowserWindow = FakeBrowserWindow;
+export const MessageChannelMain = FakeMessageChannelMain;
 export const ipcMain = new FakeIpcMain();
 export const protocol = new FakeMainProtocol();
 export const session = { defaultSession: new FakeSession() };
@@ -74,4 +75,4 @@ export const Menu = {
     Menu.installed = menu?.template ?? null;
   },
 };
-export default { app, BrowserWindow, ipcMain, protocol, session, dialog, screen, Menu };
+export default { app, BrowserWindow, MessageChannelMain, ipcMain, protocol, session, dialog, screen, Menu };

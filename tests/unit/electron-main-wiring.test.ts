@@ -85,6 +85,11 @@ test('the built main wires security, protocol, window and IPC for every contract
     const empty = await call(method, {});
     if (!empty.ok) assert.notEqual(empty.error.code, 'INTERNAL', `${method}: ${empty.error.message}`);
   }
+  // Its training processes ask main for the GPU window (issue 16); this build has no GPU page, and the doctor says so.
+  const doctor = await call('training:doctor', {});
+  assert.ok(doctor.ok);
+  assert.match(doctor.data.rejected.find((r: { name: string }) => r.name === 'gpu-host')?.reason ?? '', /the GPU window could not open: its page is not built/);
+  assert.equal(doctor.data.gpu.host, "the app's GPU window");
   // The application menu is installed; its UI commands reach the renderer as events.
   assert.ok(electron.Menu.installed && electron.Menu.installed.length >= 4);
   const info = await call('app:info', {});

@@ -50,13 +50,14 @@ test('a blocklisted GPU is passed over automatically, used when forced; a GPU-le
 });
 
 test('settings: chromium:PATH or off, known backend names only', () => {
-  assert.deepEqual(gpuHostSetting({}), { executable: null, allowSoftware: false, forced: null });
+  assert.deepEqual(gpuHostSetting({}), { host: null, allowSoftware: false, forced: null });
   assert.deepEqual(gpuHostSetting({ LOUPE_GPU_HOST: 'chromium:/opt/chrome/chrome', LOUPE_BACKEND: 'webgl', LOUPE_ALLOW_SOFTWARE_GPU: '1' }), {
-    executable: '/opt/chrome/chrome',
+    host: { kind: 'chromium', executable: '/opt/chrome/chrome' },
     allowSoftware: true,
     forced: 'webgl',
   });
-  assert.equal(gpuHostSetting({ LOUPE_GPU_HOST: 'off' }).executable, null);
+  assert.equal(gpuHostSetting({ LOUPE_GPU_HOST: 'off' }).host, null);
+  assert.deepEqual(gpuHostSetting({ LOUPE_GPU_HOST: 'window' }).host, { kind: 'window' });
   assert.throws(() => gpuHostSetting({ LOUPE_GPU_HOST: '/usr/bin/chromium' }), /chromium:PATH or off/);
   assert.throws(() => gpuHostSetting({ LOUPE_BACKEND: 'cuda' }), /takes webgpu, webgl, tfjs-node-gpu/);
 });
@@ -84,7 +85,7 @@ function fakeHost(found: GpuProbe): { launch: () => Promise<GpuHostLink>; closed
 // selectTrainingBackend also walks the CPU chain (tfjs-node absent here, wasm loads): real, not faked.
 test('selection: a hardware GPU host is kept for the run and reported with what was passed over', async () => {
   const host = fakeHost(probe(adapter('webgpu', { available: false, reason: 'no WebGPU adapter' }), adapter('webgl', { adapter: 'NVIDIA RTX A4000' })));
-  const { report, host: chosen } = await selectTrainingBackend({ keepHost: true, setting: { executable: '/x/chromium', allowSoftware: false, forced: null }, launch: host.launch });
+  const { report, host: chosen } = await selectTrainingBackend({ keepHost: true, setting: { host: { kind: 'chromium', executable: '/x/chromium' }, allowSoftware: false, forced: null }, launch: host.launch });
   assert.equal(report.chosen.name, 'webgl');
   assert.match(report.chosen.detail, /WebGL2 on NVIDIA RTX A4000, in a Chromium GPU host; wasm/);
   assert.equal(report.threads, 1);
@@ -94,7 +95,7 @@ test('selection: a hardware GPU host is kept for the run and reported with what 
   assert.equal(host.closed(), false);
   // `loupe doctor` probes and lets the host go.
   const doctor = fakeHost(probe(adapter('webgpu')));
-  const d = await selectTrainingBackend({ keepHost: false, setting: { executable: '/x/chromium', allowSoftware: false, forced: null }, launch: doctor.launch });
+  const d = await selectTrainingBackend({ keepHost: false, setting: { host: { kind: 'chromium', executable: '/x/chromium' }, allowSoftware: false, forced: null }, launch: doctor.launch });
   assert.equal(d.report.chosen.name, 'webgpu');
   assert.equal(d.host, null);
   assert.equal(doctor.closed(), true);
@@ -103,24 +104,24 @@ test('selection: a hardware GPU host is kept for the run and reported with what 
 test('selection: a software-only host falls back to the CPU with the reasons; a forced GPU backend fails instead', async () => {
   const soft = () => fakeHost(probe(adapter('webgpu', SWIFTSHADER), adapter('webgl', SWIFTSHADER)));
   const fallback = soft();
-  const { report, host } = await selectTrainingBackend({ keepHost: true, setting: { executable: '/x/chromium', allowSoftware: false, forced: null }, launch: fallback.launch });
+  const { report, host } = await selectTrainingBackend({ keepHost: true, setting: { host: { kind: 'chromium', executable: '/x/chromium' }, allowSoftware: false, forced: null }, launch: fallback.launch });
   assert.equal(report.chosen.name, 'wasm');
   assert.equal(host, null);
   assert.equal(fallback.closed(), true);
   assert.deepEqual(report.rejected.filter((r) => r.name.startsWith('web')).map((r) => r.name), ['webgpu', 'webgl']);
   await assert.rejects(
-    selectTrainingBackend({ keepHost: true, setting: { executable: '/x/chromium', allowSoftware: false, forced: 'webgl' }, launch: soft().launch }),
+    selectTrainingBackend({ keepHost: true, setting: { host: { kind: 'chromium', executable: '/x/chromium' }, allowSoftware: false, forced: 'webgl' }, launch: soft().launch }),
     /--backend webgl: software rendering only/,
   );
-  await assert.rejects(selectTrainingBackend({ keepHost: true, setting: { executable: null, allowSoftware: false, forced: 'webgpu' } }), /--gpu-host chromium:PATH/);
+  await assert.rejects(selectTrainingBackend({ keepHost: true, setting: { host: null, allowSoftware: false, forced: 'webgpu' } }), /--gpu-host chromium:PATH/);
   const failing = async () => {
     throw new Error('cannot start /x/chromium: ENOENT');
   };
-  const noBrowser = await selectTrainingBackend({ keepHost: true, setting: { executable: '/x/chromium', allowSoftware: false, forced: null }, launch: failing });
+  const noBrowser = await selectTrainingBackend({ keepHost: true, setting: { host: { kind: 'chromium', executable: '/x/chromium' }, allowSoftware: false, forced: null }, launch: failing });
   assert.equal(noBrowser.report.chosen.name, 'wasm');
   assert.deepEqual(noBrowser.report.rejected[0], { name: 'gpu-host', reason: 'cannot start /x/chromium: ENOENT' });
   // A forced CPU backend never starts a GPU host.
-  const cpu = await selectTrainingBackend({ keepHost: true, setting: { executable: '/x/chromium', allowSoftware: true, forced: 'cpu' }, launch: failing });
+  const cpu = await selectTrainingBackend({ keepHost: true, setting: { host: { kind: 'chromium', executable: '/x/chromium' }, allowSoftware: true, forced: 'cpu' }, launch: failing });
   assert.equal(cpu.report.chosen.name, 'cpu');
 });
 

@@ -13,18 +13,11 @@ import '@tensorflow/tfjs-backend-webgpu';
 // Loupe's BatchNormalization under tfjs's class name: loaded models train with the same layer as on the CPU path.
 import '../kernels/batch-norm.ts';
 import { fit, type Batch, type BatchSource, type OptimizerSlots } from '../fit.ts';
-import { decodeFrame, encodeFrame, floats, ints, type FromGpuHost, type GpuAdapterReport, type GpuProbe, type ToGpuHost } from '../../../../shared/gpu-host-protocol.ts';
+import { decodeFrame, encodeFrame, floats, GPU_HOST_PORT_CHANNEL, ints, type FromGpuHost, type GpuAdapterReport, type GpuProbe, type ToGpuHost } from '../../../../shared/gpu-host-protocol.ts';
 import { tensorList, tensorsOf, weightBytes } from './tensors.ts';
 
 interface Link {
   send(frame: Uint8Array<ArrayBuffer>): void;
-}
-
-/** Set by the desktop app's preload: a port to the training process instead of a WebSocket. */
-declare global {
-  interface Window {
-    loupeGpuHostPort?: MessagePort;
-  }
 }
 
 const SOFTWARE = /swiftshader|llvmpipe|softpipe|software|basic render|lavapipe/i;
@@ -216,18 +209,27 @@ class GpuHostPage {
   }
 }
 
+/** Frames from a port or a socket go to the page; a frame that fails is reported, never thrown away silently. */
+function attach(page: GpuHostPage, target: { onmessage: ((e: MessageEvent<ArrayBuffer>) => void) | null }): void {
+  target.onmessage = (e) => void page.receive(e.data).catch((err) => page.fail(err));
+}
+
 function connect(): void {
-  const port = window.loupeGpuHostPort;
-  if (port) {
-    const page = new GpuHostPage({ send: (frame) => port.postMessage(frame.buffer, [frame.buffer]) });
-    port.onmessage = (e: MessageEvent<ArrayBuffer>) => void page.receive(e.data).catch((err) => page.fail(err));
+  if (location.protocol === 'file:') {
+    // The desktop app's hidden window: its preload posts the port main sent it.
+    const onPort = (e: MessageEvent) => {
+      const port = e.ports[0];
+      if (e.source !== window || e.data !== GPU_HOST_PORT_CHANNEL || !port) return;
+      window.removeEventListener('message', onPort);
+      attach(new GpuHostPage({ send: (frame) => port.postMessage(frame.buffer, [frame.buffer]) }), port);
+    };
+    window.addEventListener('message', onPort);
     return;
   }
   const token = new URLSearchParams(location.search).get('t') ?? '';
   const ws = new WebSocket(`ws://${location.host}/ws?t=${encodeURIComponent(token)}`);
   ws.binaryType = 'arraybuffer';
-  const page = new GpuHostPage({ send: (frame) => ws.send(frame) });
-  ws.onmessage = (e: MessageEvent<ArrayBuffer>) => void page.receive(e.data).catch((err) => page.fail(err));
+  attach(new GpuHostPage({ send: (frame) => ws.send(frame) }), ws);
   // The training process went away: nothing is left to train for.
   ws.onclose = () => window.close();
 }

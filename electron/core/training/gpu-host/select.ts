@@ -4,7 +4,8 @@
  * backend in every case, for what happens around the fit (building the model, checkpoints, evaluation).
  *
  * Settings (the CLI's flags set them for the training process; `loupe serve` and the app read the environment):
- *   LOUPE_GPU_HOST=chromium:PATH   start PATH (Chrome or Chromium) headless as the GPU host; `off` or unset: none
+ *   LOUPE_GPU_HOST=chromium:PATH   start PATH (Chrome or Chromium) headless as the GPU host; `off` or unset: none;
+ *                                  `window`: the desktop app's hidden window (the app sets it for its training processes)
  *   LOUPE_BACKEND=NAME             force one backend: webgpu, webgl, tfjs-node-gpu, tfjs-node, wasm or cpu
  *   LOUPE_ALLOW_SOFTWARE_GPU=1     let a software GPU (SwiftShader) be chosen, and render with it: for tests
  */
@@ -14,12 +15,16 @@ import { chooseGpuBackend, type GpuAdapterReport, type GpuBackendName, type GpuP
 import type { BackendReport } from '../../../../shared/worker-protocol.ts';
 import { DEFAULT_LOADERS, selectBackend } from '../backend.ts';
 import { launchChromiumGpuHost, type GpuHostLink } from './chromium.ts';
+import { openRelayGpuHost } from './relay-link.ts';
 
 export const GPU_BACKENDS: readonly GpuBackendName[] = ['webgpu', 'webgl'];
 
+/** Where a GPU host comes from: a Chrome or Chromium started headless, or the desktop app's hidden window. */
+export type GpuHostSource = { readonly kind: 'chromium'; readonly executable: string } | { readonly kind: 'window' };
+
 export interface GpuHostSetting {
-  /** Chrome or Chromium to start as the GPU host; null: no GPU host. */
-  readonly executable: string | null;
+  /** null: no GPU host. */
+  readonly host: GpuHostSource | null;
   readonly allowSoftware: boolean;
   /** A backend the user forced, or null for the automatic choice. */
   readonly forced: string | null;
@@ -27,13 +32,19 @@ export interface GpuHostSetting {
 
 export function gpuHostSetting(env: Record<string, string | undefined> = process.env): GpuHostSetting {
   const spec = env['LOUPE_GPU_HOST']?.trim() ?? '';
-  if (spec && spec !== 'off' && !/^chromium:.+/.test(spec)) {
+  if (spec && spec !== 'off' && spec !== 'window' && !/^chromium:.+/.test(spec)) {
     throw new LoupeError('VALIDATION', `--gpu-host (LOUPE_GPU_HOST) takes chromium:PATH or off; got "${spec}"`);
   }
   const forced = env['LOUPE_BACKEND']?.trim() || null;
   const known = [...GPU_BACKENDS, ...DEFAULT_LOADERS.map((l) => l.name)];
   if (forced && !known.includes(forced)) throw new LoupeError('VALIDATION', `--backend (LOUPE_BACKEND) takes ${known.join(', ')}; got "${forced}"`);
-  return { executable: spec.startsWith('chromium:') ? spec.slice('chromium:'.length) : null, allowSoftware: env['LOUPE_ALLOW_SOFTWARE_GPU'] === '1', forced };
+  const host: GpuHostSource | null = spec.startsWith('chromium:') ? { kind: 'chromium', executable: spec.slice('chromium:'.length) } : spec === 'window' ? { kind: 'window' } : null;
+  return { host, allowSoftware: env['LOUPE_ALLOW_SOFTWARE_GPU'] === '1', forced };
+}
+
+/** Starts the GPU host a setting names. */
+export function launchGpuHost(source: GpuHostSource, allowSoftware: boolean): Promise<GpuHostLink> {
+  return source.kind === 'chromium' ? launchChromiumGpuHost({ executable: source.executable, software: allowSoftware }) : openRelayGpuHost();
 }
 
 /** A GPU host ready to train: the link to its page, and the backend and adapter chosen there. */
@@ -73,7 +84,7 @@ function describe(a: GpuAdapterReport, cpu: string): string {
  * used fails with the reason; an automatic choice falls back and says why in `rejected`.
  */
 export async function selectTrainingBackend(
-  o: { keepHost: boolean; setting?: GpuHostSetting; launch?: typeof launchChromiumGpuHost },
+  o: { keepHost: boolean; setting?: GpuHostSetting; launch?: typeof launchGpuHost },
 ): Promise<{ report: BackendReport; host: GpuHostChoice | null }> {
   const setting = o.setting ?? gpuHostSetting();
   const forcedGpu = GPU_BACKENDS.find((b) => b === setting.forced) ?? null;
@@ -82,15 +93,15 @@ export async function selectTrainingBackend(
   const cpuOnly = { report: { ...cpu, gpu: null }, host: null };
   // CUDA comes first; a forced CPU backend is final.
   if (forcedCpu || (cpu.chosen.name === 'tfjs-node-gpu' && !forcedGpu)) return cpuOnly;
-  if (!setting.executable) {
+  if (!setting.host) {
     if (forcedGpu) throw new LoupeError('VALIDATION', `--backend ${forcedGpu} trains in a GPU host: give one with --gpu-host chromium:PATH (or LOUPE_GPU_HOST)`);
     return cpuOnly;
   }
-  const host = `Chromium GPU host (${basename(setting.executable)})`;
+  const host = setting.host.kind === 'chromium' ? `Chromium GPU host (${basename(setting.host.executable)})` : "the app's GPU window";
   let link: GpuHostLink;
   let probe: GpuProbe;
   try {
-    link = await (o.launch ?? launchChromiumGpuHost)({ executable: setting.executable, software: setting.allowSoftware });
+    link = await (o.launch ?? launchGpuHost)(setting.host, setting.allowSoftware);
   } catch (e) {
     if (forcedGpu) throw new Error(`--backend ${forcedGpu}: ${(e as Error).message}`);
     return { report: { ...cpu, rejected: [{ name: 'gpu-host', reason: (e as Error).message }, ...cpu.rejected], gpu: { host, adapters: [] } }, host: null };
