@@ -4,6 +4,8 @@
 // run records stay in this process. Parity is against the wasm path that trains everywhere else.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-wasm';
@@ -21,6 +23,7 @@ import { trainConfigSchema, type TrainConfigInput } from '../../shared/training.
 import type { GpuBackendName } from '../../shared/gpu-host-protocol.ts';
 import { Project } from '../../electron/core/project/project.ts';
 import { loadFashionMnist } from '../helpers/fashion-mnist.ts';
+import { importOnnxBackbone } from '../../electron/core/onnx-import/import-backbone.ts';
 import { smallProject } from '../helpers/small-project.ts';
 import { randomSource, sgdOptions } from '../helpers/tiny-fit.ts';
 
@@ -189,6 +192,25 @@ test('stop: the host ends the fit at the next batch and reports it stopped', asy
   model.dispose();
 });
 
+test('the NaN guard works in the GPU host: a NaN loss ends the fit as "nan", with the advice, before any checkpoint', async () => {
+  // As tests/medium/training.test.ts does on wasm: a dense softmax model on one NaN pixel makes the NaN reach the loss.
+  const model = tfl.sequential({ layers: [tfl.layers.flatten({ inputShape: [4, 4, 1] }), tfl.layers.dense({ units: 2, activation: 'softmax' })] });
+  const xs = new Float32Array(8 * 16).fill(0.5);
+  xs[20] = NaN;
+  const nanSource: BatchSource = { size: 8, shape: [4, 4, 1], *batches() { yield { xs, ys: new Int32Array(8), n: 8 }; } };
+  let checkpoints = 0;
+  const end = await remoteFit(host, 'webgl', model, nanSource, null, {
+    ...options({ epochs: 3, batchSize: 8, numClasses: 2 }),
+    onCheckpoint: async () => {
+      checkpoints++;
+    },
+  });
+  assert.equal(end.status, 'nan');
+  assert.match(end.message, /loss became NaN at epoch 1, batch 1: lower the learning rate/);
+  assert.equal(checkpoints, 0);
+  model.dispose();
+});
+
 test('a GPU host killed mid-fit fails the fit with the reason', async () => {
   const doomed = await launchChromiumGpuHost({ executable: CHROMIUM, software: true });
   const config = trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 2 });
@@ -268,4 +290,61 @@ test('a run whose GPU host is killed fails with the reason and resumes from its 
   const resumed = await runTraining(project, run!.id, { mode: 'resume', backend: 'wasm' });
   assert.equal(resumed.status, 'finished', resumed.message);
   assert.equal(getRun(project.db, run!.id).epochsDone, 3);
+});
+
+// These machines have no GPU: Debian's Chromium offers WebGPU and WebGL only on SwiftShader, and only when allowed.
+test('loupe doctor --json lists the GPU host\'s adapters, why each GPU backend was passed over, and refuses a forced one it cannot use', () => {
+  const doctor = (...args: string[]) => spawnSync(process.execPath, ['bin/loupe.js', 'doctor', '--json', '--gpu-host', `chromium:${CHROMIUM}`, ...args], { cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8' });
+  const plain = JSON.parse(doctor().stdout);
+  assert.equal(plain.chosen.name, 'wasm');
+  assert.equal(plain.gpu.host, 'Chromium GPU host (chromium)');
+  assert.deepEqual(plain.gpu.adapters.map((a: { backend: string; available: boolean }) => [a.backend, a.available]), [['webgpu', false], ['webgl', false]]);
+  for (const name of ['webgpu', 'webgl']) assert.ok(plain.rejected.find((r: { name: string; reason: string }) => r.name === name)?.reason, name);
+
+  const soft = JSON.parse(doctor('--allow-software-gpu').stdout);
+  assert.equal(soft.chosen.name, 'webgpu');
+  assert.match(soft.chosen.detail, /a software GPU/);
+  const webgl = soft.gpu.adapters.find((a: { backend: string }) => a.backend === 'webgl');
+  assert.equal(webgl.software, true);
+  assert.ok(webgl.limits.maxTextureSize >= 4096);
+
+  const forced = doctor('--backend', 'webgl');
+  assert.equal(forced.status, 2);
+  assert.match(forced.stderr, /--backend webgl: WebGL2 is unavailable/);
+});
+
+test('transfer learning in the GPU host: an imported MobileNetV2 (ONNX) trains its head, then its last block, and the frozen layers stay put', async () => {
+  const backbone = await importOnnxBackbone(project, join(import.meta.dirname, '..', 'fixtures', 'onnx', 'mobilenetv2-tiny.onnx'), { name: 'mnv2-gpu' });
+  const adapter = (await probeGpuHost(host)).adapters.find((a) => a.backend === 'webgl')!;
+  const config: TrainConfigInput = {
+    arch: 'backbone',
+    backbone: 'mnv2-gpu',
+    imageSize: backbone.imageSize,
+    channels: 3,
+    epochs: 2,
+    headEpochs: 1,
+    unfreezeBlocks: 1,
+    batchSize: 8,
+    // Augmentation on: every phase trains on images in the GPU host (no feature cache).
+    augment: { hflip: true },
+    earlyStopping: null,
+    seed: 6,
+  };
+  const [run] = createRuns(project, { config }, 'test');
+  const statuses: string[] = [];
+  const r = await runTraining(project, run!.id, { mode: 'start', backend: 'webgl', gpuHost: { link: host, backend: 'webgl', adapter }, events: { status: (m) => statuses.push(m) } });
+  assert.equal(r.status, 'finished', r.message);
+  assert.equal(statuses.filter((m) => m.startsWith('Training on the GPU')).length, 2, 'both phases train in the GPU host');
+  const trained = await loadModel(checkpointDir(runDir(project, run!.id), 'last'));
+  const original = await loadModel(join(project.path, 'backbones', 'mnv2-gpu'));
+  const weightOf = (m: tfl.LayersModel, name: string) => m.weights.find((w) => w.originalName === name)?.read().dataSync();
+  const first = original.weights[0]!.originalName;
+  assert.deepEqual(weightOf(trained, first), weightOf(original, first), `the first layer (${first}) stays frozen`);
+  const changed = trained.weights.filter((w) => {
+    const before = weightOf(original, w.originalName);
+    return before && w.read().dataSync().some((v, i) => v !== before[i]);
+  });
+  assert.ok(changed.length > 0 && changed.length < original.weights.length, `${changed.length} of ${original.weights.length} backbone weights changed: the last block only`);
+  trained.dispose();
+  original.dispose();
 });
