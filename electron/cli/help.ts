@@ -23,7 +23,7 @@ const BACKEND_OPTS: [string, string][] = [
 
 export const COMMAND_HELP: Record<string, CommandHelp> = {
   serve: {
-    usage: ['[project] [--port N] [--open] [--token-file F]'],
+    usage: ['[project] [--port N] [--open] [--token-file F] [--gpu-host chromium:PATH] [--backend NAME] [--allow-software-gpu]'],
     summary: 'Serve the Loupe UI on http://127.0.0.1 (for headless machines); opens the project if given',
     options: [
       ['--port N', 'port to listen on (default: 0, a free port)'],
@@ -31,6 +31,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--no-open', 'do not open a browser, even with --open'],
       ['--token-file F', 'a fixed access token (32+ characters of A-Z a-z 0-9 - _), also read from LOUPE_TOKEN (default: a random one per launch)'],
       ['--token T', 'refused: other local users could read it with ps; use --token-file or LOUPE_TOKEN'],
+      ...BACKEND_OPTS,
     ],
     example: 'loupe serve ~/loupe-sample --open',
   },

@@ -4,6 +4,7 @@
  * LOUPE_TOKEN or `--token-file`, and `--open` hands the browser a private file that redirects to the address.
  */
 import { parseArgs } from 'node:util';
+import { applyBackendFlags, BACKEND_OPTIONS } from '../backend-flags.ts';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,6 +24,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       'no-open': { type: 'boolean', default: false },
       token: { type: 'string' },
       'token-file': { type: 'string' },
+      ...BACKEND_OPTIONS,
     },
   });
   const port = Number(values.port);
@@ -34,6 +36,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stderr.write('loupe: --token would show the token to every local user (ps); use LOUPE_TOKEN or --token-file\n');
     return 2;
   }
+  // The runs started from the page train where these say (the training processes inherit them).
+  applyBackendFlags(values);
   const token = fixedToken(values['token-file']);
   if (token instanceof Error) {
     process.stderr.write(`loupe: ${token.message}\n`);

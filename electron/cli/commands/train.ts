@@ -6,7 +6,7 @@ import { parseDicomWindow, type AugmentConfig, type RunInfo, type TrainConfigInp
 import type { TrainingEvent } from '../../../shared/worker-protocol.ts';
 import { followJob, jobExitCode } from '../run-job.ts';
 import { newCliCore, withProject } from '../with-core.ts';
-import { gpuHostSetting } from '../../core/training/gpu-host/select.ts';
+import { applyBackendFlags, BACKEND_OPTIONS } from '../backend-flags.ts';
 import { describeAdapter } from '../../../shared/gpu-host-protocol.ts';
 
 const USAGE = `Usage: loupe train <project> [--arch lenet5|cnn|resnet|backbone:NAME] [--epochs N] [--batch N]
@@ -19,22 +19,6 @@ const USAGE = `Usage: loupe train <project> [--arch lenet5|cnn|resnet|backbone:N
          [--gpu-host chromium:PATH] [--backend webgpu|webgl|tfjs-node-gpu|tfjs-node|wasm|cpu] [--allow-software-gpu]
        loupe train <project> --resume RUN | --extend RUN --epochs N | --rerun RUN [--json]
 `;
-
-/** The flags that choose where training runs; the training process reads them from its environment. */
-const BACKEND_OPTIONS = {
-  'gpu-host': { type: 'string' },
-  backend: { type: 'string' },
-  'allow-software-gpu': { type: 'boolean' },
-} as const;
-
-/** Hands the backend flags to the training processes this command starts (they inherit the environment). */
-function applyBackendFlags(v: Values): void {
-  if (typeof v['gpu-host'] === 'string') process.env['LOUPE_GPU_HOST'] = v['gpu-host'];
-  if (typeof v['backend'] === 'string') process.env['LOUPE_BACKEND'] = v['backend'];
-  if (v['allow-software-gpu']) process.env['LOUPE_ALLOW_SOFTWARE_GPU'] = '1';
-  // Checked here, so a typo is a usage error now rather than a failed run later.
-  gpuHostSetting();
-}
 
 function num(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
