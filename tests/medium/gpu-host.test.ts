@@ -4,7 +4,7 @@
 // run records stay in this process. Parity is against the wasm path that trains everywhere else.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -269,6 +269,25 @@ test('a run through the trainer: says it trains on the GPU, and stop + resume in
   assert.ok(d < 1e-6, `resumed weights differ from the uninterrupted run's by ${d}`);
   a.dispose();
   b.dispose();
+});
+
+test('a training process killed by SIGKILL takes its busy Chromium along: the whole process group goes', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'helpers', 'gpu-host-busy.ts'), CHROMIUM], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const group = Number(await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+  assert.ok(group > 0);
+  const alive = () => {
+    try {
+      process.kill(-group, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  assert.ok(alive(), 'the GPU host runs');
+  child.kill('SIGKILL');
+  // Measured: gone within 2 s; without the watchdog a busy SwiftShader Chromium stayed 20 s and more.
+  for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(alive(), false, 'no Chromium of that host is left after 10 s');
 });
 
 test('a run whose GPU host is killed fails with the reason and resumes from its last checkpoint on the CPU path', async () => {

@@ -42,6 +42,26 @@ export interface ChromiumOptions {
 const STDERR_KEPT = 4096;
 
 /**
+ * Chromium under a watchdog shell, leader of a process group of its own: when the training process dies (even by
+ * kill -9), the shell's stdin, a pipe only the training process writes to, reaches its end and the shell kills the
+ * whole group. Chromium's own ways of noticing (a closed socket, a closed debugging pipe) wait for its GPU process,
+ * which can be inside a minutes-long draw call on a software GPU; measured here: a busy Chromium outlived a killed
+ * parent by 20 s and more without this. The shell exits with Chromium's status otherwise.
+ */
+const WATCHDOG = [
+  'exec 5<&0',
+  '"$@" 5<&- </dev/null &',
+  'browser=$!',
+  '{ read -r _ <&5; kill -KILL 0; } &',
+  'watcher=$!',
+  'exec 5<&-',
+  'wait "$browser"',
+  'status=$?',
+  'kill "$watcher" 2>/dev/null',
+  'exit "$status"',
+].join('\n');
+
+/**
  * Kills Chromium with all its processes (GPU, renderer, utility): it is started as a process group of its own,
  * because its children outlive a killed parent for a moment and would keep writing into the profile.
  */
@@ -80,8 +100,6 @@ function chromiumArgs(o: ChromiumOptions, profile: string, url: string): string[
     '--disable-sync',
     '--disable-default-apps',
     '--mute-audio',
-    // Chromium quits when this pipe closes: a training process that dies (even by kill -9) takes its GPU host along.
-    '--remote-debugging-pipe',
     // A hidden page must not be throttled like a background tab: it does all the work.
     '--disable-background-timer-throttling',
     '--disable-renderer-backgrounding',
@@ -204,11 +222,11 @@ export async function launchChromiumGpuHost(o: ChromiumOptions): Promise<GpuHost
   });
   const profile = mkdtempSync(join(tmpdir(), 'loupe-gpu-host-'));
   let stderr = '';
-  const child = spawn(o.executable, chromiumArgs(o, profile, `${origin}/?t=${token}${o.software ? '&software=1' : ''}`), {
-    // fds 3 and 4: the debugging pipe, never written to; it exists so that Chromium sees us go.
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
-    detached: true,
-  });
+  const args = chromiumArgs(o, profile, `${origin}/?t=${token}${o.software ? '&software=1' : ''}`);
+  const child =
+    process.platform === 'win32'
+      ? spawn(o.executable, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
+      : spawn('/bin/sh', ['-c', WATCHDOG, 'loupe-gpu-host', o.executable, ...args], { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-STDERR_KEPT);
   });
