@@ -9,10 +9,15 @@
  * (SwiftShader, as here) is measured with --allow-software-gpu, and the result says so: those figures show that the
  * path works and what it costs, not what a GPU does.
  *
- *   npm run bench:gpu -- [--recipe lenet|resnet|all] [--gpu-host chromium:PATH] [--backend webgpu|webgl]
- *                        [--epochs 1] [--rounds 5] [--train 6000] [--test 1000] [--tiny]
+ * Recipes: bench:train's lenet (28 px) and resnet (the compact ResNet, 64 px), and resnet18: torchvision's ResNet-18
+ * (random weights) imported from ONNX and fine-tuned whole at 224 px, batch 32, Adam (bench:transfer's setup;
+ * PyTorch: bench/torch_transfer.py). `all` leaves resnet18 out on a software GPU, where one image takes minutes.
+ *
+ *   npm run bench:gpu -- [--recipe lenet|resnet|resnet18|all] [--gpu-host chromium:PATH] [--backend webgpu|webgl]
+ *                        [--epochs 1] [--rounds 5] [--train 6000] [--test 1000] [--finetune-images 96] [--tiny]
  */
 import { existsSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BackendReport } from '../shared/worker-protocol.ts';
@@ -22,6 +27,9 @@ import { loupe } from './loupe-cli.ts';
 import { RECIPES } from './recipes.ts';
 import { torchAvailable } from './torch-side.ts';
 import { loupeTrainRound, torchTrainRound, type SideRound } from './train-sides.ts';
+import { runTorch } from './torch-side.ts';
+import { finetunePreset, transferProject, TRANSFER_BATCH, TRANSFER_NET } from './transfer-project.ts';
+import { fullNetsDir } from '../tests/helpers/onnx-full.ts';
 import { benchTmp, interleave, keptParts, median, MIN_ROUNDS, ratioOf, resultPath, runBench, runFacts, TINY, writeResult } from './support.ts';
 
 const BROWSERS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
@@ -35,6 +43,7 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     train: { type: 'string' },
     test: { type: 'string' },
+    'finetune-images': { type: 'string' },
     tiny: { type: 'boolean', default: false },
   },
 });
@@ -42,7 +51,9 @@ const EPOCHS = Number(values.epochs ?? 1);
 const ROUNDS = Number(values.rounds ?? (TINY ? 1 : MIN_ROUNDS));
 const TRAIN = Number(values.train ?? (TINY ? 200 : 6_000));
 const TEST = Number(values.test ?? (TINY ? 100 : 1_000));
-const GPU_RECIPES = ['lenet', 'resnet'];
+// 32: the first Fashion-MNIST images that hold every class (a run needs training images of each).
+const FT_IMAGES = Number(values['finetune-images'] ?? (TINY ? 32 : 96));
+const GPU_RECIPES = ['lenet', 'resnet', 'resnet18'];
 
 function gpuHostSpec(): string {
   if (values['gpu-host']) return values['gpu-host'];
@@ -113,21 +124,56 @@ async function benchRecipe(name: string, project: string, gpuFlags: string[]) {
   };
 }
 
+/** ResNet-18 fine-tuned whole at 224 px: the network a hospital brings, on the GPU host vs wasm vs PyTorch. */
+async function benchResnet18(work: string, gpuFlags: string[]) {
+  const onnx = join(fullNetsDir([TRANSFER_NET], benchTmp('onnx-full')), `${TRANSFER_NET}.onnx`);
+  const project = await transferProject(work, 'resnet18', FT_IMAGES, onnx, { finetune: finetunePreset(availableParallelism()) });
+  const flags = ['--preset', 'finetune'];
+  let torchFacts: Record<string, unknown> = {};
+  const sides = {
+    gpu: async () => (await loupeTrainRound(project, [...flags, ...gpuFlags], 1, 'bench:gpu resnet18')).round,
+    wasm: async () => (await loupeTrainRound(project, [...flags, '--backend', 'wasm'], 1, 'bench:gpu resnet18 wasm')).round,
+    torch: async (): Promise<SideRound> => {
+      const r = await runTorch('torch_transfer.py', ['finetune', '--data-dir', FASHION_MNIST_DIR, '--train', String(FT_IMAGES), '--epochs', '1', '--batch', String(TRANSFER_BATCH), '--device', 'auto']);
+      const e = r.lines.find((l) => 'epoch' in l)!;
+      torchFacts = r.lines.at(-1)!;
+      const imagesPerSecond = +(Number(e['images']) / Number(e['seconds'])).toFixed(2);
+      return { imagesPerSecond, wallSeconds: +r.wallSeconds.toFixed(2), epochs: [{ imagesPerSecond, seconds: +Number(e['seconds']).toFixed(3), loss: +Number(e['loss']).toFixed(4) }] };
+    },
+  };
+  console.error(`bench:gpu resnet18: ${ROUNDS} round(s) of 1 epoch on ${FT_IMAGES} images at 224 px`);
+  const rounds = await interleave(ROUNDS, sides);
+  const ips = (side: SideRound[]) => side.map((s) => s.imagesPerSecond);
+  return {
+    description: `torchvision ${TRANSFER_NET} (random weights) imported from ONNX, every layer fine-tuned, 224 px RGB, batch ${TRANSFER_BATCH}, Adam lr 0.001`,
+    rounds,
+    median: { gpuImagesPerSecond: median(ips(rounds.gpu)), wasmImagesPerSecond: median(ips(rounds.wasm)), torchImagesPerSecond: median(ips(rounds.torch)) },
+    gpuVsWasm: ratioOf(ips(rounds.gpu), ips(rounds.wasm)),
+    gpuVsTorch: ratioOf(ips(rounds.gpu), ips(rounds.torch)),
+    wasmVsTorch: ratioOf(ips(rounds.wasm), ips(rounds.torch)),
+    torch: torchFacts,
+  };
+}
+
 await runBench('gpu', async (loadAtStart) => {
   torchAvailable(['torch', 'torchvision']);
-  const names = values.recipe === 'all' ? GPU_RECIPES : [values.recipe];
+  let names = values.recipe === 'all' ? GPU_RECIPES : [values.recipe];
   for (const n of names) if (!GPU_RECIPES.includes(n)) throw new Error(`--recipe takes ${GPU_RECIPES.join(', ')} or all; got "${n}"`);
   const spec = gpuHostSpec();
   const gpu = await gpuSide(spec);
   const chosen = gpu.report.gpu?.adapters.find((a) => a.backend === gpu.report.chosen.name);
   console.error(`GPU host: ${gpu.report.chosen.detail}${gpu.software ? ' — a SOFTWARE GPU: these figures are not a GPU\'s' : ''}`);
-  const tree = await fashionTree('fashion', TRAIN, TEST);
+  const skipped: Record<string, string> = {};
+  if (values.recipe === 'all' && gpu.software) {
+    names = names.filter((n) => n !== 'resnet18');
+    skipped['resnet18'] = 'a software GPU takes minutes per 224 px image; --recipe resnet18 runs it anyway';
+  }
   const work = benchTmp(`gpu-${process.pid}`);
   try {
     const project = join(work, 'project');
-    await loupe(['import', project, tree.dir, '--json']);
-    const recipes: Record<string, Awaited<ReturnType<typeof benchRecipe>>> = {};
-    for (const n of names) recipes[n] = await benchRecipe(n, project, gpu.flags);
+    if (names.some((n) => n !== 'resnet18')) await loupe(['import', project, (await fashionTree('fashion', TRAIN, TEST)).dir, '--json']);
+    const recipes: Record<string, unknown> = {};
+    for (const n of names) recipes[n] = n === 'resnet18' ? await benchResnet18(work, gpu.flags) : await benchRecipe(n, project, gpu.flags);
     const kept = TINY ? {} : keptParts(resultPath('gpu'), 'recipes', names);
     writeResult('gpu', {
       bench: 'gpu',
@@ -146,6 +192,7 @@ await runBench('gpu', async (loadAtStart) => {
       note:
         'images/s: first to last batch of each epoch, as each run reports it. Ratios: medians of per-round ratios. PyTorch: CUDA when torch.cuda.is_available(), else the CPU with threads = cores (see torch.device).' +
         (gpu.software ? ' The GPU host rendered with a software GPU (no GPU on this machine): its figures measure the path, not a GPU.' : ''),
+      skipped,
       recipes: { ...kept, ...recipes },
     });
   } finally {

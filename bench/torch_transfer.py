@@ -43,15 +43,15 @@ def norm(x):
     return (x.float() / 255 - MEAN) / STD
 
 
-def finetune(x, y, batch, epochs):
-    model = torchvision.models.resnet18(weights=None, num_classes=10)
+def finetune(x, y, batch, epochs, device="cpu"):
+    model = torchvision.models.resnet18(weights=None, num_classes=10).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=0.001)
     loss_fn = nn.CrossEntropyLoss()
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(x))
         batches = ((norm(x[order[i:i + batch]]), y[order[i:i + batch]]) for i in range(0, len(x), batch))
-        train_epoch(model, opt, loss_fn, batches, epoch)
+        train_epoch(model, opt, loss_fn, batches, epoch, device)
 
 
 def head(x, y, batch, epochs):
@@ -85,13 +85,19 @@ def main():
     ap.add_argument("--epochs", type=int, required=True)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", default="cores", choices=["cores", "default"])
+    # bench:gpu: CUDA when this machine has it, else the CPU (fine-tuning only).
+    ap.add_argument("--device", default="cpu", choices=["cpu", "auto"])
     args = ap.parse_args()
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu"
     if args.threads == "cores":
         torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(1)
     x, y = load(args.data_dir, args.train)
-    (finetune if args.mode == "finetune" else head)(x, y, args.batch, args.epochs)
-    print(json.dumps({"threads": torch.get_num_threads(), "torch": torch.__version__, "torchvision": torchvision.__version__}), flush=True)
+    if args.mode == "finetune":
+        finetune(x, y, args.batch, args.epochs, device)
+    else:
+        head(x, y, args.batch, args.epochs)
+    print(json.dumps({"threads": torch.get_num_threads(), "device": device, "torch": torch.__version__, "torchvision": torchvision.__version__}), flush=True)
 
 
 if __name__ == "__main__":

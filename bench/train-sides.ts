@@ -16,11 +16,14 @@ interface EpochEvent {
   metrics: { epoch: number; imagesPerSecond: number; seconds: number; trainLoss: number };
 }
 
+/** Whole images/s, or two decimals below 100 (a software GPU trains a ResNet at about 1 image/s). */
+const speed = (x: number): number => (x >= 100 ? Math.round(x) : +x.toFixed(2));
+
 /** Images/s over the timed epochs: all images over all first-to-last-batch seconds. */
 function overall(epochs: SideRound['epochs']): number {
   const images = epochs.reduce((a, e) => a + e.imagesPerSecond * e.seconds, 0);
   const seconds = epochs.reduce((a, e) => a + e.seconds, 0);
-  return Math.round(images / seconds);
+  return speed(images / seconds);
 }
 
 /** `loupe train` once; the run's config with its normalization (what PyTorch copies) comes back too. */
@@ -32,7 +35,7 @@ export async function loupeTrainRound(project: string, flags: string[], epochs: 
   if (events.length !== epochs) throw new Error(`loupe train (${name}) reported ${events.length} epochs, asked for ${epochs}`);
   const runs = JSON.parse((await loupe(['runs', project, '--json'])).stdout) as { id: number; config: Record<string, unknown>; preprocessing: { normalization: { mean: number[]; std: number[] } } }[];
   const info = runs.find((r) => r.id === summary.runId)!;
-  const rows = events.map((e) => ({ imagesPerSecond: Math.round(e.imagesPerSecond), seconds: +e.seconds.toFixed(3), loss: +e.trainLoss.toFixed(4) }));
+  const rows = events.map((e) => ({ imagesPerSecond: speed(e.imagesPerSecond), seconds: +e.seconds.toFixed(3), loss: +e.trainLoss.toFixed(4) }));
   return {
     round: { imagesPerSecond: overall(rows), wallSeconds: +run.wallSeconds.toFixed(2), epochs: rows },
     runId: summary.runId,
@@ -52,7 +55,7 @@ export async function torchTrainRound(
   const end = r.lines.at(-1)!;
   const rows = r.lines
     .filter((l) => 'epoch' in l)
-    .map((l) => ({ imagesPerSecond: Math.round(Number(l['images']) / Number(l['seconds'])), seconds: +Number(l['seconds']).toFixed(3), loss: +Number(l['loss']).toFixed(4) }));
+    .map((l) => ({ imagesPerSecond: speed(Number(l['images']) / Number(l['seconds'])), seconds: +Number(l['seconds']).toFixed(3), loss: +Number(l['loss']).toFixed(4) }));
   return {
     round: { imagesPerSecond: overall(rows), wallSeconds: +r.wallSeconds.toFixed(2), epochs: rows },
     facts: { threads: end['threads'], device: end['device'], gpu: end['gpu'], testAccuracy: end['testAccuracy'], torch: end['torch'], torchvision: end['torchvision'] },

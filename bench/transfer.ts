@@ -22,7 +22,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import * as tf from '@tensorflow/tfjs-core';
-import { LoupeCore } from '../electron/core/api/loupe-core.ts';
 import { convertGraph } from '../electron/core/onnx-import/convert-graph.ts';
 import { readOnnx } from '../electron/core/onnx-import/onnx-read.ts';
 import { selectBackend } from '../electron/core/training/backend.ts';
@@ -32,8 +31,8 @@ import { FASHION_MNIST_DIR } from '../tests/helpers/fashion-mnist.ts';
 import { projectWithImages } from '../tests/helpers/image-project.ts';
 import { fineTuneAndReexport, fullNetsDir, type FullNet } from '../tests/helpers/onnx-full.ts';
 import { writeShapeImages } from '../tests/helpers/shape-images.ts';
-import { fashionTree } from './fashion-tree.ts';
 import { loupe } from './loupe-cli.ts';
+import { finetunePreset, transferConfig, transferProject, TRANSFER_BATCH, TRANSFER_NET } from './transfer-project.ts';
 import { runTorch, torchAvailable } from './torch-side.ts';
 import { benchTmp, interleave, median, MIN_ROUNDS, ratioOf, runBench, runFacts, TINY, writeResult } from './support.ts';
 
@@ -51,32 +50,15 @@ const ROUNDS = Number(values.rounds ?? (TINY ? 1 : MIN_ROUNDS));
 const FT_IMAGES = Number(values['finetune-images'] ?? (TINY ? 32 : 96));
 const HEAD_IMAGES = Number(values['head-images'] ?? (TINY ? 64 : 2000));
 const HEAD_EPOCHS = Number(values['head-epochs'] ?? 10);
-const BATCH = 32;
+const BATCH = TRANSFER_BATCH;
 const CORES = availableParallelism();
-const NET = 'resnet18';
+const NET = TRANSFER_NET;
 
-/** The run configs both presets share: what PyTorch's side mirrors. */
-const COMMON: TrainConfigInput = {
-  arch: 'backbone',
-  backbone: NET,
-  imageSize: 224,
-  channels: 3,
-  resize: 'squash',
-  batchSize: BATCH,
-  dropout: 0,
-  optimizer: { kind: 'adam', lr: 0.001, beta1: 0.9, beta2: 0.999 },
-  fineTuneLrFactor: 1,
-  augment: { cropScale: 0, hflip: false, vflip: false, rotation: 0, brightness: 0, contrast: 0 },
-  earlyStopping: null,
-  imbalance: 'none',
-  threads: CORES,
-  seed: 1,
-};
 const PRESETS: Record<'finetune' | 'head' | 'head-1-thread', TrainConfigInput> = {
-  finetune: { ...COMMON, epochs: 1, headEpochs: 0, unfreezeBlocks: 100 },
-  head: { ...COMMON, epochs: HEAD_EPOCHS, unfreezeBlocks: 0 },
+  finetune: finetunePreset(CORES),
+  head: { ...transferConfig(CORES), epochs: HEAD_EPOCHS, unfreezeBlocks: 0 },
   // Features on one thread, as before they were shared with the run's threads: the "before" of that speed-up.
-  'head-1-thread': { ...COMMON, epochs: HEAD_EPOCHS, unfreezeBlocks: 0, threads: 1 },
+  'head-1-thread': { ...transferConfig(CORES), epochs: HEAD_EPOCHS, unfreezeBlocks: 0, threads: 1 },
 };
 
 /** The issue's other networks, whose fine-tune + ONNX re-export round trip tests/medium/onnx-full-nets.test.ts leaves to this bench. */
@@ -84,21 +66,7 @@ const ALL_ROUND_TRIPS: FullNet[] = ['resnet18', 'resnet34', 'resnet50', 'mobilen
 /** `--round-trips none` leaves them out of a run that only wants the speed figures (they take minutes each). */
 const ROUND_TRIPS: FullNet[] = values['round-trips'] === 'none' ? [] : TINY ? ['mobilenet_v3_small'] : ALL_ROUND_TRIPS;
 
-/** A project of the first `images` Fashion-MNIST training images, with the backbone imported and both presets saved. */
-async function project(work: string, name: string, images: number, onnx: string): Promise<string> {
-  const tree = await fashionTree('fashion', images, 10);
-  const dir = join(work, name);
-  await loupe(['import', dir, tree.dir, '--json']);
-  await loupe(['backbone', 'import', dir, onnx, '--name', NET, '--preprocess', 'imagenet']);
-  const core = new LoupeCore({ face: 'cli', configDir: join(work, 'config') });
-  try {
-    core.openProject(dir);
-    for (const [preset, config] of Object.entries(PRESETS)) await core.dispatch('presets:save', { name: preset, config: config as never });
-  } finally {
-    await core.shutdown();
-  }
-  return dir;
-}
+const project = (work: string, name: string, images: number, onnx: string) => transferProject(work, name, images, onnx, PRESETS);
 
 interface EpochLine {
   type: string;
