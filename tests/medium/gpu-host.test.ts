@@ -290,6 +290,40 @@ test('a training process killed by SIGKILL takes its busy Chromium along: the wh
   assert.equal(alive(), false, 'no Chromium of that host is left after 10 s');
 });
 
+/** The pids of a process group's members whose command line has `marker`. */
+function groupMembers(group: number, marker: string): number[] {
+  const ps = spawnSync('ps', ['-o', 'pid=,args=', '-g', String(group)], { encoding: 'utf8' });
+  return ps.stdout
+    .split('\n')
+    .filter((l) => l.includes(marker))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
+}
+
+for (const [backend, lost] of [['webgl', /The GPU host failed: The WebGL context was lost/], ['webgpu', /The GPU host failed: The GPU device was lost/]] as const) {
+  test(`a GPU process that dies mid-fit (a driver reset) loses the ${backend} context: the fit fails with that reason`, async () => {
+    const doomed = await launchChromiumGpuHost({ executable: CHROMIUM, software: true });
+    const config = trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 2 });
+    const model = buildModel(config, 3);
+    try {
+      await assert.rejects(
+        remoteFit(doomed, backend, model, source(800), null, {
+          ...options({ epochs: 50, batchSize: 8 }),
+          onBatchEnd: (m) => {
+            if (m.batch !== 2 || m.epoch !== 0) return;
+            const gpu = groupMembers(doomed.pid!, '--type=gpu-process');
+            assert.equal(gpu.length, 1, 'one GPU process');
+            process.kill(gpu[0]!, 'SIGKILL');
+          },
+        }),
+        lost,
+      );
+    } finally {
+      await doomed.close();
+      model.dispose();
+    }
+  });
+}
+
 test('a run whose GPU host is killed fails with the reason and resumes from its last checkpoint on the CPU path', async () => {
   const doomed = await launchChromiumGpuHost({ executable: CHROMIUM, software: true });
   const adapter = (await probeGpuHost(doomed)).adapters.find((a) => a.backend === 'webgl')!;
