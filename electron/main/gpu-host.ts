@@ -10,10 +10,9 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { BrowserWindowConstructorOptions, MessagePortMain } from 'electron';
 import type { GpuHostRelayDown, GpuHostRelayUp } from '../../shared/worker-protocol.ts';
-import { GPU_HOST_PORT_CHANNEL } from '../../shared/gpu-host-protocol.ts';
+import { decodeFrame, GPU_HOST_PORT_CHANNEL } from '../../shared/gpu-host-protocol.ts';
 import { secureWebPreferences } from './window.ts';
 import type { Logger } from './security.ts';
-
 
 /** The main window's lock-down, no DevTools, never shown, never throttled (it does all the work while hidden). */
 export function gpuHostWindowOptions(preload: string): BrowserWindowConstructorOptions {
@@ -56,33 +55,67 @@ export interface GpuHostDeps {
 
 const isRelay = (m: unknown): m is GpuHostRelayUp => typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'gpuHost';
 
-/** Serves one training process's requests for a GPU window, for as long as the process lives. */
-export function serveGpuHost(child: Pick<ChildProcess, 'on' | 'send' | 'connected'>, deps: GpuHostDeps): void {
+/** A frame's header type, or null when it is not a frame (the page and the process are checked again at their ends). */
+function frameType(frame: Uint8Array): string | null {
+  try {
+    return decodeFrame<{ type?: unknown }>(frame.byteOffset % 4 === 0 ? frame : frame.slice()).header.type as string;
+  } catch {
+    return null;
+  }
+}
+
+/** What every training process of this app shares: the last probe's answer. */
+interface ProbeCache {
+  probed: Uint8Array | null;
+}
+
+/**
+ * The app's GPU host service: returns the function that serves one training process. The first probe opens a
+ * window; its answer is kept and given to later processes (each run and each `doctor` asks) without opening one,
+ * so a run that ends up on the CPU, or a doctor, costs no window. A window is opened when a process sends anything
+ * else, which only a run that chose the GPU does. A lost window or a failed fit forgets the answer: the GPU may
+ * have been reset.
+ */
+export function gpuHostService(deps: GpuHostDeps): (child: Pick<ChildProcess, 'on' | 'send' | 'connected'>) => void {
+  const cache: ProbeCache = { probed: null };
+  return (child) => serveOne(child, deps, cache);
+}
+
+function serveOne(child: Pick<ChildProcess, 'on' | 'send' | 'connected'>, deps: GpuHostDeps, cache: ProbeCache): void {
+  let asked = false;
   let win: WindowLike | null = null;
   let port: PortLike | null = null;
+  let opening: Promise<PortLike | null> | null = null;
   const tell = (m: GpuHostRelayDown) => {
     if (child.connected) child.send(m);
   };
   const close = () => {
     port?.close();
     port = null;
+    opening = null;
     if (win && !win.isDestroyed()) win.destroy();
     win = null;
   };
-  const open = async () => {
-    if (win) {
-      tell({ type: 'gpuHost', op: 'lost', message: 'a GPU window is already open for this training process' });
-      return;
-    }
+  const lose = (message: string) => {
+    cache.probed = null;
+    tell({ type: 'gpuHost', op: 'lost', message });
+    close();
+  };
+  const fromPage = (frame: Uint8Array) => {
+    const type = frameType(frame);
+    if (type === 'probed') cache.probed = frame.slice();
+    else if (type === 'failed') cache.probed = null;
+    tell({ type: 'gpuHost', op: 'frame', frame });
+  };
+  const openWindow = async (): Promise<PortLike | null> => {
     if (!existsSync(deps.page)) {
-      tell({ type: 'gpuHost', op: 'lost', message: `its page is not built (${deps.page}): run npm run build` });
-      return;
+      lose(`its page is not built (${deps.page}): run npm run build`);
+      return null;
     }
     const w = (win = new deps.BrowserWindow(gpuHostWindowOptions(deps.preload)));
     w.webContents.on('render-process-gone', (_e, details) => {
       deps.log(`The GPU host window's renderer went away: ${details.reason}`);
-      tell({ type: 'gpuHost', op: 'lost', message: `its renderer went away (${details.reason})` });
-      close();
+      lose(`its renderer went away (${details.reason})`);
     });
     w.on('closed', () => {
       if (win === w) win = null;
@@ -90,28 +123,47 @@ export function serveGpuHost(child: Pick<ChildProcess, 'on' | 'send' | 'connecte
     try {
       await w.loadFile(deps.page);
     } catch (e) {
-      tell({ type: 'gpuHost', op: 'lost', message: `the page did not load: ${(e as Error).message}` });
-      close();
-      return;
+      lose(`the page did not load: ${(e as Error).message}`);
+      return null;
     }
+    if (win !== w) return null;
     const { port1, port2 } = new deps.MessageChannelMain();
     port = port1;
     port1.on('message', (e) => {
       const data = e.data;
       const frame = data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : null;
-      if (frame) tell({ type: 'gpuHost', op: 'frame', frame });
+      if (frame) fromPage(frame);
     });
     port1.start();
     w.webContents.postMessage(GPU_HOST_PORT_CHANNEL, null, [port2]);
-    tell({ type: 'gpuHost', op: 'opened' });
+    return port1;
   };
+  // Frames wait for the window in the order they came: each waits on the same opening.
+  const ready = () => (opening ??= openWindow());
   child.on('message', (m: unknown) => {
     if (!isRelay(m)) return;
-    if (m.op === 'open') void open();
-    else if (m.op === 'frame') {
+    if (m.op === 'open') {
+      if (asked) tell({ type: 'gpuHost', op: 'lost', message: 'a GPU window is already open for this training process' });
+      else if (cache.probed) {
+        asked = true;
+        tell({ type: 'gpuHost', op: 'opened' });
+      } else {
+        asked = true;
+        void ready().then((p) => p && tell({ type: 'gpuHost', op: 'opened' }));
+      }
+    } else if (m.op === 'frame' && asked) {
+      const cached = cache.probed;
+      if (cached && !win && frameType(m.frame) === 'probe') {
+        tell({ type: 'gpuHost', op: 'frame', frame: cached.slice() });
+        return;
+      }
       // A copy in a buffer of its own: the page receives it whole.
-      port?.postMessage(m.frame.slice().buffer);
-    } else if (m.op === 'close') close();
+      const copy = m.frame.slice().buffer;
+      void ready().then((p) => p?.postMessage(copy));
+    } else if (m.op === 'close') {
+      asked = false;
+      close();
+    }
   });
   child.on('exit', close);
 }

@@ -5,20 +5,22 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type { SpawnTrainer } from '../core/training/supervisor.ts';
-import { serveGpuHost, type GpuHostDeps } from './gpu-host.ts';
+import { gpuHostService, type GpuHostDeps } from './gpu-host.ts';
 
 /**
  * With `gpuHost`, each training process may ask for the app's hidden GPU window (issue 16): its environment names
- * it as the GPU host (LOUPE_GPU_HOST=window) unless the user set another, and main serves its requests.
+ * it as the GPU host (LOUPE_GPU_HOST=window) unless the user set another, and main serves its requests; all
+ * processes share one service, so the GPU is probed once, not per run.
  */
 export function electronTrainer(workerPath: string, env: NodeJS.ProcessEnv = process.env, gpuHost?: GpuHostDeps): SpawnTrainer {
+  const serve = gpuHost ? gpuHostService(gpuHost) : null;
   return (): ChildProcess => {
     const child = fork(workerPath.replace(/app\.asar([\\/])/, 'app.asar.unpacked$1'), [], {
       env: { ...env, ...(gpuHost && !env['LOUPE_GPU_HOST'] ? { LOUPE_GPU_HOST: 'window' } : {}), ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
     });
-    if (gpuHost) serveGpuHost(child, gpuHost);
+    serve?.(child);
     return child;
   };
 }

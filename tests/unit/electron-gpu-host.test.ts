@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gpuHostWindowOptions, serveGpuHost } from '../../electron/main/gpu-host.ts';
+import { gpuHostService, gpuHostWindowOptions } from '../../electron/main/gpu-host.ts';
 import { secureWebPreferences } from '../../electron/main/window.ts';
 import { openRelayGpuHost, type RelayChannel } from '../../electron/core/training/gpu-host/relay-link.ts';
 import { decodeFrame, encodeFrame, GPU_HOST_PORT_CHANNEL, type GpuProbe } from '../../shared/gpu-host-protocol.ts';
@@ -21,21 +21,29 @@ function channel() {
   return { child, worker: worker as unknown as RelayChannel & EventEmitter };
 }
 
-function setUp(page?: string) {
+function service(page?: string) {
   const dir = tempDir('loupe-gpu-window-');
   const built = join(dir, 'index.html');
   writeFileSync(built, '<!doctype html>');
-  const { child, worker } = channel();
   const logs: string[] = [];
-  serveGpuHost(child as never, {
+  const serve = gpuHostService({
     BrowserWindow: FakeBrowserWindow as never,
     MessageChannelMain: FakeMessageChannelMain as never,
     page: page ?? built,
     preload: '/app/dist/electron/gpu-host-preload.cjs',
     log: (m) => logs.push(m),
   });
-  return { child, worker, built, logs };
+  return { serve, built, logs };
 }
+
+/** One training process served by a service of its own (or `shared`). */
+function setUp(page?: string, shared = service(page)) {
+  const { child, worker } = channel();
+  shared.serve(child as never);
+  return { child, worker, built: shared.built, logs: shared.logs };
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
 
 test('the GPU window is the main window\'s lock-down, hidden, without DevTools, never throttled', () => {
   const options = gpuHostWindowOptions('/app/gpu-host-preload.cjs');
@@ -101,4 +109,55 @@ test('a crashed GPU window fails the link with the reason; a missing page refuse
   assert.equal(w.destroyed, true);
 
   await assert.rejects(openRelayGpuHost({ on: () => {}, off: () => {} }), /not started by the desktop app/);
+});
+
+test('the probe is asked of a window once per app: later runs and doctors get the kept answer without a window, until a fit fails', async () => {
+  const shared = service();
+  const probe: GpuProbe = { userAgent: 'Electron', adapters: [] };
+  const ask = async (link: Awaited<ReturnType<typeof openRelayGpuHost>>) => {
+    const got = new Promise((resolve) => link.listen((h) => resolve(h)));
+    link.send({ type: 'probe' });
+    return got;
+  };
+
+  // First run: a window opens, the page answers the probe.
+  const before = FakeBrowserWindow.created.length;
+  const first = setUp(undefined, shared);
+  const a = await openRelayGpuHost(first.worker);
+  assert.equal(FakeBrowserWindow.created.length, before + 1);
+  const answered = ask(a);
+  await settle();
+  const port = FakeMessageChannelMain.created.at(-1)!.port1;
+  assert.equal(decodeFrame<{ type: string }>(new Uint8Array(port.posted.at(-1) as ArrayBuffer)).header.type, 'probe');
+  port.deliver(encodeFrame({ type: 'probed', probe }).buffer);
+  assert.deepEqual(await answered, { type: 'probed', probe, parts: [] });
+  await a.close();
+
+  // A doctor, then a run: answered from what was kept, no window, until the run sends its fit.
+  for (let i = 0; i < 2; i += 1) {
+    const next = setUp(undefined, shared);
+    const link = await openRelayGpuHost(next.worker);
+    assert.deepEqual(await ask(link), { type: 'probed', probe, parts: [] });
+    assert.equal(FakeBrowserWindow.created.length, before + 1, 'no window for a probe already answered');
+    if (i === 0) {
+      await link.close();
+      continue;
+    }
+    link.send({ type: 'stop' });
+    await settle();
+    await settle();
+    assert.equal(FakeBrowserWindow.created.length, before + 2, 'a window once the run needs the GPU');
+    const runPort = FakeMessageChannelMain.created.at(-1)!.port1;
+    assert.equal(decodeFrame<{ type: string }>(new Uint8Array(runPort.posted.at(-1) as ArrayBuffer)).header.type, 'stop', 'the frame waited for the window');
+    // The fit fails on the GPU (a lost context): the kept probe goes, the GPU may have been reset.
+    const failed = new Promise((resolve) => link.listen((h) => resolve(h)));
+    runPort.deliver(encodeFrame({ type: 'failed', message: 'the WebGL context was lost' }).buffer);
+    assert.equal(((await failed) as { type: string }).type, 'failed');
+    await link.close();
+  }
+
+  const after = setUp(undefined, shared);
+  const link = await openRelayGpuHost(after.worker);
+  assert.equal(FakeBrowserWindow.created.length, before + 3, 'probed again after a failure');
+  await link.close();
 });
