@@ -108,7 +108,8 @@ test('selection: a software-only host falls back to the CPU with the reasons; a 
   assert.equal(report.chosen.name, 'wasm');
   assert.equal(host, null);
   assert.equal(fallback.closed(), true);
-  assert.deepEqual(report.rejected.filter((r) => r.name.startsWith('web')).map((r) => r.name), ['webgpu', 'webgl']);
+  // Passed over in the order the chain tries them: CUDA, the GPU host's backends, then the CPU ones.
+  assert.deepEqual(report.rejected.map((r) => r.name), ['tfjs-node-gpu', 'webgpu', 'webgl', 'tfjs-node']);
   await assert.rejects(
     selectTrainingBackend({ keepHost: true, setting: { host: { kind: 'chromium', executable: '/x/chromium' }, allowSoftware: false, forced: 'webgl' }, launch: soft().launch }),
     /--backend webgl: software rendering only/,
@@ -119,7 +120,8 @@ test('selection: a software-only host falls back to the CPU with the reasons; a 
   };
   const noBrowser = await selectTrainingBackend({ keepHost: true, setting: { host: { kind: 'chromium', executable: '/x/chromium' }, allowSoftware: false, forced: null }, launch: failing });
   assert.equal(noBrowser.report.chosen.name, 'wasm');
-  assert.deepEqual(noBrowser.report.rejected[0], { name: 'gpu-host', reason: 'cannot start /x/chromium: ENOENT' });
+  assert.deepEqual(noBrowser.report.rejected.map((r) => r.name), ['tfjs-node-gpu', 'gpu-host', 'tfjs-node']);
+  assert.deepEqual(noBrowser.report.rejected[1], { name: 'gpu-host', reason: 'cannot start /x/chromium: ENOENT' });
   // A forced CPU backend never starts a GPU host.
   const cpu = await selectTrainingBackend({ keepHost: true, setting: { host: { kind: 'chromium', executable: '/x/chromium' }, allowSoftware: true, forced: 'cpu' }, launch: failing });
   assert.equal(cpu.report.chosen.name, 'cpu');

@@ -74,6 +74,15 @@ export function probeGpuHost(link: GpuHostLink): Promise<GpuProbe> {
   });
 }
 
+/** The order backends are tried in: CUDA, the GPU host's WebGPU and WebGL, then the CPU chain. */
+const CHAIN = ['tfjs-node-gpu', 'gpu-host', ...GPU_BACKENDS, ...DEFAULT_LOADERS.map((l) => l.name).filter((n) => n !== 'tfjs-node-gpu')];
+
+/** Passed-over backends in the order they were tried, so `loupe doctor` reads top to bottom like the chain. */
+function inChainOrder<T extends { readonly name: string }>(rejected: readonly T[]): T[] {
+  const at = (name: string) => (CHAIN.includes(name) ? CHAIN.indexOf(name) : CHAIN.length);
+  return [...rejected].sort((a, b) => at(a.name) - at(b.name));
+}
+
 function describe(a: GpuAdapterReport, cpu: string): string {
   const api = a.backend === 'webgpu' ? 'WebGPU' : 'WebGL2';
   return `${api} on ${a.adapter}${a.software ? ' (a software GPU)' : ''}, in a Chromium GPU host; ${cpu} in the training process around it`;
@@ -98,20 +107,22 @@ export async function selectTrainingBackend(
     return cpuOnly;
   }
   const host = setting.host.kind === 'chromium' ? `Chromium GPU host (${basename(setting.host.executable)})` : "the app's GPU window";
+  const hostFailed = (e: Error) => {
+    if (forcedGpu) throw new Error(`--backend ${forcedGpu}: ${e.message}`);
+    return { report: { ...cpu, rejected: inChainOrder([{ name: 'gpu-host', reason: e.message }, ...cpu.rejected]), gpu: { host, adapters: [] } }, host: null };
+  };
   let link: GpuHostLink;
   let probe: GpuProbe;
   try {
     link = await (o.launch ?? launchGpuHost)(setting.host, setting.allowSoftware);
   } catch (e) {
-    if (forcedGpu) throw new Error(`--backend ${forcedGpu}: ${(e as Error).message}`);
-    return { report: { ...cpu, rejected: [{ name: 'gpu-host', reason: (e as Error).message }, ...cpu.rejected], gpu: { host, adapters: [] } }, host: null };
+    return hostFailed(e as Error);
   }
   try {
     probe = await probeGpuHost(link);
   } catch (e) {
     await link.close();
-    if (forcedGpu) throw new Error(`--backend ${forcedGpu}: ${(e as Error).message}`);
-    return { report: { ...cpu, rejected: [{ name: 'gpu-host', reason: (e as Error).message }, ...cpu.rejected], gpu: { host, adapters: [] } }, host: null };
+    return hostFailed(e as Error);
   }
   const { chosen, passedOver } = chooseGpuBackend(probe, { allowSoftware: setting.allowSoftware, forced: forcedGpu });
   const passed = passedOver.map((p) => ({ name: p.backend, reason: p.reason }));
@@ -119,10 +130,10 @@ export async function selectTrainingBackend(
   if (!chosen || !o.keepHost) await link.close();
   if (!chosen) {
     if (forcedGpu) throw new LoupeError('VALIDATION', `--backend ${forcedGpu}: ${passed[0]?.reason ?? 'unavailable'}`);
-    return { report: { ...cpu, rejected: [...cpu.rejected.filter((r) => r.name === 'tfjs-node-gpu'), ...passed, ...cpu.rejected.filter((r) => r.name !== 'tfjs-node-gpu')], gpu }, host: null };
+    return { report: { ...cpu, rejected: inChainOrder([...cpu.rejected, ...passed]), gpu }, host: null };
   }
   return {
-    report: { chosen: { name: chosen.backend, detail: describe(chosen, cpu.chosen.name) }, rejected: [...cpu.rejected, ...passed], threads: 1, gpu },
+    report: { chosen: { name: chosen.backend, detail: describe(chosen, cpu.chosen.name) }, rejected: inChainOrder([...cpu.rejected, ...passed]), threads: 1, gpu },
     host: o.keepHost ? { link, backend: chosen.backend, adapter: chosen } : null,
   };
 }
