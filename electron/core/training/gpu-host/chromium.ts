@@ -62,16 +62,24 @@ const WATCHDOG = [
 ].join('\n');
 
 /**
- * Kills Chromium with all its processes (GPU, renderer, utility): it is started as a process group of its own,
- * because its children outlive a killed parent for a moment and would keep writing into the profile.
+ * Ends a GPU host: Chromium with all its processes (GPU, renderer, utility), then our servers and its profile. It
+ * is killed as a process group of its own, and awaited, because its children outlive a killed parent for a moment
+ * and would keep writing into the profile.
  */
-function killBrowser(child: ChildProcess): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // The group is gone already.
+async function teardown(child: ChildProcess, sockets: WebSocketServer, server: Server, profile: string): Promise<void> {
+  const running = child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  const exited = running ? new Promise((r) => child.once('exit', r)) : null;
+  if (child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // The group is gone already.
+    }
   }
+  await exited;
+  sockets.close();
+  await new Promise((r) => server.close(r));
+  removeProfile(profile);
 }
 
 /** The throwaway profile goes; a leftover file must not fail the run (the OS cleans tmp). */
@@ -120,12 +128,13 @@ class ChromiumLink implements GpuHostLink {
   private lostCallbacks = new Set<(e: Error) => void>();
   private closed = false;
 
+  private ended: Promise<void> | null = null;
+
   constructor(
     private readonly socket: WebSocket,
     private readonly child: ChildProcess,
-    private readonly server: Server,
-    private readonly profile: string,
     private readonly stderr: () => string,
+    private readonly teardown: () => Promise<void>,
   ) {
     this.pid = child.pid;
     socket.on('message', (data: Buffer) => {
@@ -173,16 +182,11 @@ class ChromiumLink implements GpuHostLink {
     return () => this.lostCallbacks.delete(callback);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
     this.socket.terminate();
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = new Promise((r) => this.child.once('exit', r));
-      killBrowser(this.child);
-      await exited;
-    } else killBrowser(this.child);
-    await new Promise((r) => this.server.close(r));
-    removeProfile(this.profile);
+    this.ended ??= this.teardown();
+    return this.ended;
   }
 }
 
@@ -230,12 +234,7 @@ export async function launchChromiumGpuHost(o: ChromiumOptions): Promise<GpuHost
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-STDERR_KEPT);
   });
-  const cleanup = async () => {
-    killBrowser(child);
-    sockets.close();
-    await new Promise((r) => server.close(r));
-    removeProfile(profile);
-  };
+  const end = () => teardown(child, sockets, server, profile);
   try {
     const socket = await new Promise<WebSocket>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`Chromium did not open the GPU host page within ${(o.connectTimeoutMs ?? 30_000) / 1000} s`)), o.connectTimeoutMs ?? 30_000);
@@ -256,9 +255,9 @@ export async function launchChromiumGpuHost(o: ChromiumOptions): Promise<GpuHost
     child.removeAllListeners('error');
     // Later connections (none are expected) are refused: the page is ours alone.
     sockets.on('connection', (ws) => ws.terminate());
-    return new ChromiumLink(socket, child, server, profile, () => stderr);
+    return new ChromiumLink(socket, child, () => stderr, end);
   } catch (e) {
-    await cleanup();
+    await end();
     throw e;
   }
 }
