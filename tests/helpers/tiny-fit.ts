@@ -1,5 +1,6 @@
 // A fixed random data set and plain fit settings for tests that train tiny models on any engine.
 import type { BatchSource, FitOptions } from '../../electron/core/training/fit.ts';
+import type { TrainConfigInput } from '../../shared/training.ts';
 import { seededRandom } from '../../shared/random.ts';
 
 /** `n` square grey images of random pixels in 3 classes (i mod 3), batches in a fixed order. */
@@ -34,3 +35,20 @@ export function sgdOptions(over: Partial<FitOptions> = {}): FitOptions {
     ...over,
   };
 }
+
+/**
+ * A small CNN run for tests that stop a run and resume it: 3 epochs of batch 8 on 24 px grey images, augmented, no
+ * early stopping, so each test's resumed run is compared with its own uninterrupted one.
+ */
+export const TINY_CNN_RUN: TrainConfigInput = {
+  arch: 'cnn',
+  imageSize: 24,
+  channels: 1,
+  epochs: 3,
+  batchSize: 8,
+  dropout: 0,
+  optimizer: { kind: 'adam', lr: 0.003 },
+  augment: { cropScale: 0.8, rotation: 10 },
+  earlyStopping: null,
+  seed: 3,
+};

@@ -23,7 +23,7 @@ import { trainConfigSchema, type TrainConfig, type TrainConfigInput } from '../.
 import { seededRandom } from '../../shared/random.ts';
 import type { Project } from '../../electron/core/project/project.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { randomSource, sgdOptions } from '../helpers/tiny-fit.ts';
+import { randomSource, sgdOptions, TINY_CNN_RUN } from '../helpers/tiny-fit.ts';
 
 let project: Project;
 
@@ -217,19 +217,7 @@ test('a gradient thread that goes away fails the step with the reason', async ()
   model.dispose();
 });
 
-const runConfig: TrainConfigInput = {
-  arch: 'cnn',
-  imageSize: 24,
-  channels: 1,
-  epochs: 3,
-  batchSize: 8,
-  dropout: 0,
-  optimizer: { kind: 'adam', lr: 0.003 },
-  augment: { cropScale: 0.8, rotation: 10 },
-  earlyStopping: null,
-  seed: 3,
-  threads: 2,
-};
+const runConfig: TrainConfigInput = { ...TINY_CNN_RUN, threads: 2 };
 
 test('a run on 2 threads says so, and stop + resume gives the weights of an uninterrupted run', async () => {
   const [whole] = createRuns(project, { config: runConfig }, 'test');

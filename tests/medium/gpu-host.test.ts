@@ -25,7 +25,7 @@ import { Project } from '../../electron/core/project/project.ts';
 import { loadFashionMnist } from '../helpers/fashion-mnist.ts';
 import { importOnnxBackbone } from '../../electron/core/onnx-import/import-backbone.ts';
 import { smallProject } from '../helpers/small-project.ts';
-import { randomSource, sgdOptions } from '../helpers/tiny-fit.ts';
+import { randomSource, sgdOptions, TINY_CNN_RUN } from '../helpers/tiny-fit.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 let host: GpuHostLink;
@@ -230,18 +230,10 @@ test('a run through the trainer: says it trains on the GPU, and stop + resume in
   const adapter = (await probeGpuHost(host)).adapters.find((a) => a.backend === 'webgl')!;
   const choice: GpuHostChoice = { link: host, backend: 'webgl', adapter };
   const runConfig: TrainConfigInput = {
-    arch: 'cnn',
-    imageSize: 24,
-    channels: 1,
-    epochs: 3,
-    batchSize: 8,
-    dropout: 0,
+    ...TINY_CNN_RUN,
     // SGD with momentum: a resumed Adam recomputes β^t with pow(), which a GPU rounds differently from the running
     // product of the uninterrupted run (tfjs's Adam.setWeights), so Adam agrees to ~2e-5 here, not exactly.
     optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9 },
-    augment: { cropScale: 0.8, rotation: 10 },
-    earlyStopping: null,
-    seed: 3,
   };
   const [whole] = createRuns(project, { config: runConfig }, 'test');
   const statuses: string[] = [];
