@@ -16,7 +16,7 @@
  *   npm run bench:gpu -- [--recipe lenet|resnet|resnet18|all] [--gpu-host chromium:PATH] [--backend webgpu|webgl]
  *                        [--epochs 1] [--rounds 5] [--train 6000] [--test 1000] [--finetune-images 96] [--tiny]
  */
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,9 +30,8 @@ import { loupeTrainRound, torchTrainRound, type SideRound } from './train-sides.
 import { runTorch } from './torch-side.ts';
 import { finetunePreset, transferProject, TRANSFER_BATCH, TRANSFER_NET } from './transfer-project.ts';
 import { fullNetsDir } from '../tests/helpers/onnx-full.ts';
+import { chromiumCandidates, installedChromium } from '../electron/core/training/gpu-host/select.ts';
 import { benchTmp, interleave, keptParts, median, MIN_ROUNDS, ratioOf, resultPath, runBench, runFacts, TINY, writeResult } from './support.ts';
-
-const BROWSERS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
 
 const { values } = parseArgs({
   options: {
@@ -56,9 +55,10 @@ const FT_IMAGES = Number(values['finetune-images'] ?? (TINY ? 32 : 96));
 const GPU_RECIPES = ['lenet', 'resnet', 'resnet18'];
 
 function gpuHostSpec(): string {
-  if (values['gpu-host']) return values['gpu-host'];
-  const found = BROWSERS.find((b) => existsSync(b));
-  if (!found) throw new Error(`no Chrome or Chromium at ${BROWSERS.join(', ')}: give one with --gpu-host chromium:PATH`);
+  if (values['gpu-host'] && values['gpu-host'] !== 'auto') return values['gpu-host'];
+  // As `--gpu-host auto` finds it, named in the result.
+  const found = installedChromium();
+  if (!found) throw new Error(`no Chrome or Chromium at ${chromiumCandidates().join(', ')}: give one with --gpu-host chromium:PATH`);
   return `chromium:${found}`;
 }
 

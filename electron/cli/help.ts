@@ -16,14 +16,14 @@ const JSON_OPT: [string, string] = ['--json', 'machine-readable output (default:
 
 /** Where training runs: `loupe train` and `loupe doctor` take the same three. */
 const BACKEND_OPTS: [string, string][] = [
-  ['--gpu-host chromium:PATH', 'train on the GPU through Chrome/Chromium at PATH, started headless (WebGPU, else WebGL2), when CUDA is not usable; also LOUPE_GPU_HOST (default: none)'],
+  ['--gpu-host chromium:PATH|auto', 'train on the GPU through Chrome/Chromium at PATH (auto: the first installed Chrome, Chromium or Edge), started headless (WebGPU, else WebGL2), when CUDA is not usable; also LOUPE_GPU_HOST (default: none)'],
   ['--backend NAME', 'force webgpu, webgl, tfjs-node-gpu, tfjs-node, wasm or cpu; also LOUPE_BACKEND (default: the first that works)'],
   ['--allow-software-gpu', "let the GPU host render in software (SwiftShader): slower than the CPU, for tests (default: off)"],
 ];
 
 export const COMMAND_HELP: Record<string, CommandHelp> = {
   serve: {
-    usage: ['[project] [--port N] [--open] [--token-file F] [--gpu-host chromium:PATH] [--backend NAME] [--allow-software-gpu]'],
+    usage: ['[project] [--port N] [--open] [--token-file F] [--gpu-host chromium:PATH|auto] [--backend NAME] [--allow-software-gpu]'],
     summary: 'Serve the Loupe UI on http://127.0.0.1 (for headless machines); opens the project if given',
     options: [
       ['--port N', 'port to listen on (default: 0, a free port)'],
@@ -97,7 +97,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       '        [--resize squash|letterbox|center-crop] [--width N] [--depth N] [--augment SPEC] [--schedule SPEC]',
       '        [--dicom-window tags|preset:NAME|C,W|full]',
       '        [--patience N|--no-early-stop] [--folds] [--seed N] [--threads N] [--preset NAME] [--name TEXT] [--json]',
-      '        [--gpu-host chromium:PATH] [--backend NAME] [--allow-software-gpu]',
+      '        [--gpu-host chromium:PATH|auto] [--backend NAME] [--allow-software-gpu]',
       '<project> --resume RUN | --extend RUN --epochs N | --rerun RUN [--json]',
     ],
     summary: 'Train a classifier; every option not given comes from the one-click defaults chosen from your data',
@@ -140,7 +140,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     example: 'loupe runs ~/chest-xray',
   },
   doctor: {
-    usage: ['[--gpu-host chromium:PATH] [--backend NAME] [--allow-software-gpu] [--json]'],
+    usage: ['[--gpu-host chromium:PATH|auto] [--backend NAME] [--allow-software-gpu] [--json]'],
     summary: 'Which training backend is used, and why the others are not (with a GPU host: its adapters, drivers and limits)',
     options: [...BACKEND_OPTS, JSON_OPT],
     example: 'loupe doctor',

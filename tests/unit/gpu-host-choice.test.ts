@@ -2,6 +2,7 @@
 // frames that carry batches and weights between the training process and the page.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import {
   chooseGpuBackend,
   decodeFrame,
@@ -11,7 +12,7 @@ import {
   type GpuAdapterReport,
   type GpuProbe,
 } from '../../shared/gpu-host-protocol.ts';
-import { gpuHostSetting, selectTrainingBackend } from '../../electron/core/training/gpu-host/select.ts';
+import { chromiumCandidates, gpuHostSetting, installedChromium, selectTrainingBackend } from '../../electron/core/training/gpu-host/select.ts';
 import type { GpuHostLink, GpuHostListener } from '../../electron/core/training/gpu-host/chromium.ts';
 
 function adapter(backend: GpuAdapterReport['backend'], over: Partial<GpuAdapterReport> = {}): GpuAdapterReport {
@@ -49,7 +50,7 @@ test('a blocklisted GPU is passed over automatically, used when forced; a GPU-le
   assert.deepEqual(none.passedOver.map((p) => p.reason), ['not offered by this browser', 'not offered by this browser']);
 });
 
-test('settings: chromium:PATH or off, known backend names only', () => {
+test('settings: chromium:PATH, auto or off, known backend names only', async () => {
   assert.deepEqual(gpuHostSetting({}), { host: null, allowSoftware: false, forced: null });
   assert.deepEqual(gpuHostSetting({ LOUPE_GPU_HOST: 'chromium:/opt/chrome/chrome', LOUPE_BACKEND: 'webgl', LOUPE_ALLOW_SOFTWARE_GPU: '1' }), {
     host: { kind: 'chromium', executable: '/opt/chrome/chrome' },
@@ -58,8 +59,28 @@ test('settings: chromium:PATH or off, known backend names only', () => {
   });
   assert.equal(gpuHostSetting({ LOUPE_GPU_HOST: 'off' }).host, null);
   assert.deepEqual(gpuHostSetting({ LOUPE_GPU_HOST: 'window' }).host, { kind: 'window' });
-  assert.throws(() => gpuHostSetting({ LOUPE_GPU_HOST: '/usr/bin/chromium' }), /chromium:PATH or off/);
+  assert.throws(() => gpuHostSetting({ LOUPE_GPU_HOST: '/usr/bin/chromium' }), /chromium:PATH, auto or off/);
   assert.throws(() => gpuHostSetting({ LOUPE_BACKEND: 'cuda' }), /takes webgpu, webgl, tfjs-node-gpu/);
+
+  // auto: the first installed browser, in the order of each platform's usual places.
+  const linux = chromiumCandidates('linux');
+  assert.equal(installedChromium(linux, (p) => p === '/usr/bin/chromium' || p === '/usr/bin/microsoft-edge'), '/usr/bin/chromium');
+  assert.equal(installedChromium(linux, (p) => p.includes('google-chrome')), '/usr/bin/google-chrome-stable', 'Chrome before Chromium');
+  assert.equal(installedChromium(linux, () => false), null);
+  assert.deepEqual(chromiumCandidates('darwin')[0], '/Applications/Google Chrome.app/Contents/MacOS/Google Chrome');
+  const win = chromiumCandidates('win32', { PROGRAMFILES: 'C:\\Program Files', LOCALAPPDATA: 'C:\\Users\\tech\\AppData\\Local' });
+  assert.equal(win.length, 4);
+  assert.ok(win[0]!.endsWith(join('Google', 'Chrome', 'Application', 'chrome.exe')));
+  assert.ok(win.at(-1)!.endsWith(join('Microsoft', 'Edge', 'Application', 'msedge.exe')));
+  assert.deepEqual(gpuHostSetting({ LOUPE_GPU_HOST: 'auto' }, () => '/usr/bin/chromium').host, { kind: 'chromium', executable: '/usr/bin/chromium' });
+  const none = gpuHostSetting({ LOUPE_GPU_HOST: 'auto' }, () => null);
+  assert.equal(none.host, null);
+  assert.match(none.absent!, /no Chrome, Chromium or Edge installed where --gpu-host auto looks/);
+  // None found: the run trains on the CPU and says why; a forced GPU backend is refused with the same reason.
+  const { report } = await selectTrainingBackend({ keepHost: true, setting: none });
+  assert.equal(report.chosen.name, 'wasm');
+  assert.match(report.rejected.find((r) => r.name === 'gpu-host')!.reason, /--gpu-host auto looks/);
+  await assert.rejects(selectTrainingBackend({ keepHost: true, setting: { ...none, forced: 'webgpu' } }), /--backend webgpu: no Chrome, Chromium or Edge/);
 });
 
 /** A GPU host that answers its probe with the given adapters, without a browser. */
