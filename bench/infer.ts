@@ -5,8 +5,9 @@
  * and exported by `loupe export` (the bundle a user ships). PyTorch (bench/torch_infer.py) runs the same bundle's
  * graph with its weights, at threads = cores ("best") and, for the rows, its default too.
  *   rows   no decoding, batch 256: the test images as uint8 rows at the model's size, through the product's
- *          loadBundleModel + predictRows (what `loupe predict` and evaluations call per batch) vs PyTorch's forward
- *          on the same rows; each side timed around its batch loop only.
+ *          loadBundleModel + BatchPredictor (what `loupe predict` and evaluations run batch after batch: inference
+ *          threads start, inside the timed loop, once the images left outlast their start) vs PyTorch's forward on
+ *          the same rows; each side timed around its batch loop only, a new predictor each round.
  *   files  `loupe predict <bundle> <test folder> --out preds.csv --json` (its own process: sharp decodes 4 at a time,
  *          one batch ahead) vs PyTorch + PIL decoding 4 at a time one batch ahead, writing the same CSV; both timed
  *          as whole processes, so start-up and writing the predictions count on both sides and nothing is printed.
@@ -22,7 +23,7 @@ import sharp from 'sharp';
 import { verifyBundle } from '../electron/core/export/bundle-format.ts';
 import { loadBundleModel } from '../electron/core/export/bundle-predict.ts';
 import { selectBackend } from '../electron/core/training/backend.ts';
-import { predictRows, PREDICT_BATCH } from '../electron/core/training/predict.ts';
+import { BatchPredictor, PREDICT_BATCH } from '../electron/core/training/predict.ts';
 import { loadFashionMnist } from '../tests/helpers/fashion-mnist.ts';
 import { fashionTree } from './fashion-tree.ts';
 import { loupe } from './loupe-cli.ts';
@@ -82,20 +83,25 @@ async function benchModel(name: ModelName, project: string, tree: Awaited<Return
   let loupeSum = 0;
   const torchSums: number[] = [];
 
+  const threadsShared: boolean[] = [];
   const loupeRows = async () => {
+    const predictor = new BatchPredictor(model, p, k);
     const t0 = performance.now();
     let sum = 0;
     for (let s = 0; s < n; s += PREDICT_BATCH) {
       const m = Math.min(PREDICT_BATCH, n - s);
-      const probs = predictRows(model, rows.subarray(s * per, (s + m) * per), m, p);
+      const probs = await predictor.predict(rows.subarray(s * per, (s + m) * per), m, n - s - m);
       for (let i = 0; i < m; i++) {
         let best = 0;
         for (let c = 1; c < k; c++) if (probs[i * k + c]! > probs[i * k + best]!) best = c;
         sum += best;
       }
     }
+    const seconds = (performance.now() - t0) / 1000;
+    threadsShared.push(await predictor.whenStarted());
+    await predictor.close();
     loupeSum = sum;
-    return n / ((performance.now() - t0) / 1000);
+    return n / seconds;
   };
   const torchRows = (threads: 'cores' | 'default') => async () => {
     const r = (await runTorch('torch_infer.py', [bundleDir, '--rows', rowsFile, '--n', String(n), '--threads', threads])).lines.at(-1)!;
@@ -133,6 +139,8 @@ async function benchModel(name: ModelName, project: string, tree: Awaited<Return
       ratio: ratioOf(rowRounds.loupe, rowRounds.torchBest),
       ratioVsTorchDefault: ratioOf(rowRounds.loupe, rowRounds.torchDefault),
       samePredictions: torchSums.every((s) => s === loupeSum),
+      /** Per round: whether inference threads joined (BatchPredictor starts them only when the work outlasts them). */
+      threadsShared,
     },
     files: {
       decoders: DECODERS,
