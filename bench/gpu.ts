@@ -114,6 +114,7 @@ async function benchRecipe(name: string, project: string, gpuFlags: string[]) {
   const ips = (side: SideRound[]) => side.map((s) => s.imagesPerSecond);
   return {
     description: recipe.description,
+    data: { trainImages: TRAIN, testImages: TEST, epochsPerRound: EPOCHS },
     rounds,
     median: { gpuImagesPerSecond: median(ips(rounds.gpu)), wasmImagesPerSecond: median(ips(rounds.wasm)), torchImagesPerSecond: median(ips(rounds.torch)) },
     gpuVsWasm: ratioOf(ips(rounds.gpu), ips(rounds.wasm)),
@@ -146,6 +147,7 @@ async function benchResnet18(work: string, gpuFlags: string[]) {
   const ips = (side: SideRound[]) => side.map((s) => s.imagesPerSecond);
   return {
     description: `torchvision ${TRANSFER_NET} (random weights) imported from ONNX, every layer fine-tuned, 224 px RGB, batch ${TRANSFER_BATCH}, Adam lr 0.001`,
+    data: { trainImages: FT_IMAGES, epochsPerRound: 1 },
     rounds,
     median: { gpuImagesPerSecond: median(ips(rounds.gpu)), wasmImagesPerSecond: median(ips(rounds.wasm)), torchImagesPerSecond: median(ips(rounds.torch)) },
     gpuVsWasm: ratioOf(ips(rounds.gpu), ips(rounds.wasm)),
@@ -188,7 +190,8 @@ await runBench('gpu', async (loadAtStart) => {
         detail: gpu.report.chosen.detail,
       },
       loupe: { path: `node bin/loupe.js train <project> … ${gpu.flags.join(' ')} --json, and the same with --backend wasm (a new run per round)` },
-      data: { source: FASHION_MNIST_DIR, trainImages: TRAIN, testImages: TEST, epochsPerRound: EPOCHS },
+      // Each recipe says how many images it ran on.
+      data: { source: FASHION_MNIST_DIR },
       note:
         'images/s: first to last batch of each epoch, as each run reports it. Ratios: medians of per-round ratios. PyTorch: CUDA when torch.cuda.is_available(), else the CPU with threads = cores (see torch.device).' +
         (gpu.software ? ' The GPU host rendered with a software GPU (no GPU on this machine): its figures measure the path, not a GPU.' : ''),
