@@ -315,3 +315,24 @@ test('a BatchPredictor brings inference threads in once the work left is worth i
     model.dispose();
   }
 });
+
+test('inference threads join a caller that awaits nothing else between batches (an evaluation on cached rows)', { skip: trainingThreads(0, 'wasm') < 2 && 'one core' }, async () => {
+  const n = 29;
+  const { model, p, rows } = inferenceCase(7, n);
+  const alone = predictRows(model, rows, n, p);
+  const predictor = new BatchPredictor(model, p, 4, 0);
+  try {
+    // Each batch is synchronous work on this thread; before threads could start in between, they never came up
+    // until the loop ended.
+    let batches = 0;
+    while (!predictor.sharing && batches < 2_000) {
+      assertSameProbabilities(await predictor.predict(rows, n, 1_000_000), alone);
+      batches += 1;
+    }
+    assert.equal(predictor.sharing, true, `threads still not up after ${batches} batches`);
+    assertSameProbabilities(await predictor.predict(rows, n, 0), alone);
+  } finally {
+    await predictor.close();
+    model.dispose();
+  }
+});

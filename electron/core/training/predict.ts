@@ -18,6 +18,7 @@ import type { InputShape } from '../images/model-input.ts';
 import { ModelThreads } from './parallel/peers.ts';
 import { trainingThreads } from './parallel/threads.ts';
 import { cut } from './step.ts';
+import { yieldToEvents } from './fit.ts';
 
 export const PREDICT_BATCH = 256;
 
@@ -47,6 +48,8 @@ export async function loadRunModel(project: Project, run: RunInfo): Promise<tfl.
  * second): they are started once the first batch shows that much prediction is left.
  */
 const THREADS_WORTH_MS = 1500;
+/** Rows per slice while inference threads start (BatchPredictor.whileStarting). */
+const STARTING_SLICE = 32;
 
 function normalizedRows(rows: Uint8Array, n: number, p: Preprocessing): Float32Array {
   const per = p.imageSize * p.imageSize * p.channels;
@@ -113,7 +116,7 @@ export class BatchPredictor {
   /** Probabilities of `n` preprocessed rows; `left` is how many images remain after them. */
   async predict(rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
     const t0 = performance.now();
-    const probs = this.peers ? await predictRowsShared(this.model, this.peers, rows, n, this.p, this.classes) : predictRows(this.model, rows, n, this.p);
+    const probs = this.peers ? await predictRowsShared(this.model, this.peers, rows, n, this.p, this.classes) : this.starting ? await this.whileStarting(rows, n) : predictRows(this.model, rows, n, this.p);
     if (!this.starting && this.threads > 1 && ((performance.now() - t0) / n) * left > this.worthMs) {
       // A thread that cannot start (or load the model) leaves the work on this thread, as before.
       this.starting = ModelThreads.start(this.threads - 1, tf.getBackend(), this.model, this.classes, null).then(
@@ -122,6 +125,32 @@ export class BatchPredictor {
       );
     }
     return probs;
+  }
+
+  /**
+   * While the threads start, this thread predicts in slices and lets the event loop run between them: their start
+   * is a few messages away, and a whole batch of a large model holds the loop for seconds (a caller with nothing
+   * else to wait for, as evaluations on cached images, never let them in). The rest of a batch is shared as soon
+   * as they are up.
+   */
+  private async whileStarting(rows: Uint8Array, n: number): Promise<Float32Array> {
+    const per = this.p.imageSize * this.p.imageSize * this.p.channels;
+    const out = new Float32Array(n * this.classes);
+    for (let s = 0; s < n; s += STARTING_SLICE) {
+      if (this.peers) {
+        out.set(await predictRowsShared(this.model, this.peers, rows.subarray(s * per, n * per), n - s, this.p, this.classes), s * this.classes);
+        break;
+      }
+      const m = Math.min(STARTING_SLICE, n - s);
+      out.set(predictRows(this.model, rows.subarray(s * per, (s + m) * per), m, this.p), s * this.classes);
+      await yieldToEvents();
+    }
+    return out;
+  }
+
+  /** Whether inference threads share the batches now. */
+  get sharing(): boolean {
+    return this.peers !== null;
   }
 
   /** Whether inference threads share the batches, once any start begun has settled. */
