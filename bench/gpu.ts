@@ -30,7 +30,7 @@ import { loupeTrainRound, torchTrainRound, type SideRound } from './train-sides.
 import { runTorch } from './torch-side.ts';
 import { finetunePreset, transferProject, TRANSFER_BATCH, TRANSFER_NET } from './transfer-project.ts';
 import { fullNetsDir } from '../tests/helpers/onnx-full.ts';
-import { chromiumCandidates, installedChromium } from '../electron/core/training/gpu-host/select.ts';
+import { chromiumCandidates, installedChromium } from '../electron/core/training/gpu-host/setting.ts';
 import { benchTmp, interleave, keptParts, median, MIN_ROUNDS, ratioOf, resultPath, runBench, runFacts, TINY, writeResult } from './support.ts';
 
 const { values } = parseArgs({

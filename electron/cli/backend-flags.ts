@@ -1,5 +1,5 @@
 /** `--gpu-host`, `--backend`, `--allow-software-gpu`: where training runs, for `loupe train`, `doctor` and `serve`. */
-import { gpuHostSetting } from '../core/training/gpu-host/select.ts';
+import { gpuHostSetting } from '../core/training/gpu-host/setting.ts';
 
 /** The flags that choose where training runs; the training process reads them from its environment. */
 export const BACKEND_OPTIONS = {

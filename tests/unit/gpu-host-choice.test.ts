@@ -12,7 +12,9 @@ import {
   type GpuAdapterReport,
   type GpuProbe,
 } from '../../shared/gpu-host-protocol.ts';
-import { chromiumCandidates, gpuHostSetting, installedChromium, selectTrainingBackend } from '../../electron/core/training/gpu-host/select.ts';
+import { selectTrainingBackend } from '../../electron/core/training/gpu-host/select.ts';
+import { chromiumCandidates, CPU_BACKENDS, gpuHostSetting, installedChromium } from '../../electron/core/training/gpu-host/setting.ts';
+import { DEFAULT_LOADERS } from '../../electron/core/training/backend.ts';
 import type { GpuHostLink, GpuHostListener } from '../../electron/core/training/gpu-host/chromium.ts';
 
 function adapter(backend: GpuAdapterReport['backend'], over: Partial<GpuAdapterReport> = {}): GpuAdapterReport {
@@ -61,6 +63,8 @@ test('settings: chromium:PATH, auto or off, known backend names only', async () 
   assert.deepEqual(gpuHostSetting({ LOUPE_GPU_HOST: 'window' }).host, { kind: 'window' });
   assert.throws(() => gpuHostSetting({ LOUPE_GPU_HOST: '/usr/bin/chromium' }), /chromium:PATH, auto or off/);
   assert.throws(() => gpuHostSetting({ LOUPE_BACKEND: 'cuda' }), /takes webgpu, webgl, tfjs-node-gpu/);
+  // The names checked without TensorFlow.js are the chain's.
+  assert.deepEqual(CPU_BACKENDS, DEFAULT_LOADERS.map((l) => l.name));
 
   // auto: the first installed browser, in the order of each platform's usual places.
   const linux = chromiumCandidates('linux');
