@@ -293,7 +293,7 @@ test('inference shared with threads gives the probabilities of one thread', asyn
   }
 });
 
-test('a BatchPredictor brings inference threads in once the work left is worth it, with one thread\'s probabilities', async () => {
+test('a BatchPredictor brings inference threads in once a warm batch shows the work left is worth it, with one thread\'s probabilities', async () => {
   const n = 29;
   const { model, p, rows } = inferenceCase(6, n);
   const alone = predictRows(model, rows, n, p);
@@ -303,13 +303,16 @@ test('a BatchPredictor brings inference threads in once the work left is worth i
   await last.predict(rows, n, 0);
   assert.equal(await last.whenStarted(), false);
   await last.close();
-  // Work left and no threshold: threads start (where the machine has more than one core) and share the next batch.
+  // Work left and no threshold: the first batch (cold kernels) decides nothing; after the second, threads start
+  // (where the machine has more than one core) and share the next batch.
   const predictor = new BatchPredictor(model, p, 4, 0);
   try {
-    const first = await predictor.predict(rows, n, n);
+    const first = await predictor.predict(rows, n, 2 * n);
+    assert.equal(await predictor.whenStarted(), false, 'the first batch is not timed');
+    const second = await predictor.predict(rows, n, n);
     assert.equal(await predictor.whenStarted(), cores > 1);
-    const second = await predictor.predict(rows, n, 0);
-    for (const got of [first, second]) assertSameProbabilities(got, alone);
+    const third = await predictor.predict(rows, n, 0);
+    for (const got of [first, second, third]) assertSameProbabilities(got, alone);
   } finally {
     await predictor.close();
     model.dispose();

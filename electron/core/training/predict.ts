@@ -104,6 +104,7 @@ export function predictRowsShared(model: tfl.LayersModel, peers: ModelThreads, r
 export class BatchPredictor {
   private peers: ModelThreads | null = null;
   private starting: Promise<void> | null = null;
+  private batches = 0;
   private readonly threads = trainingThreads(0, tf.getBackend());
 
   constructor(
@@ -117,7 +118,10 @@ export class BatchPredictor {
   async predict(rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
     const t0 = performance.now();
     const probs = this.peers ? await predictRowsShared(this.model, this.peers, rows, n, this.p, this.classes) : this.starting ? await this.whileStarting(rows, n) : predictRows(this.model, rows, n, this.p);
-    if (!this.starting && this.threads > 1 && ((performance.now() - t0) / n) * left > this.worthMs) {
+    // A process's first batch pays for compiling and warming the kernels: timed, it made LeNet's 10,000 files look
+    // worth threads that then only competed with decoding. The second batch decides.
+    const warm = this.batches++ > 0;
+    if (warm && !this.starting && this.threads > 1 && ((performance.now() - t0) / n) * left > this.worthMs) {
       // A thread that cannot start (or load the model) leaves the work on this thread, as before.
       this.starting = ModelThreads.start(this.threads - 1, tf.getBackend(), this.model, this.classes, null).then(
         (ready) => void (this.peers = ready),
