@@ -45,7 +45,7 @@ export async function loadRunModel(project: Project, run: RunInfo): Promise<tfl.
 
 /**
  * Inference threads pay off only when the work outlasts their start (a tfjs instance and the model each, about a
- * second): they are started once the first batch shows that much prediction is left.
+ * second): they are started once a warm batch (the second) shows that much prediction is left.
  */
 const THREADS_WORTH_MS = 1500;
 /** Rows per slice while inference threads start (BatchPredictor.whileStarting). */
@@ -97,9 +97,9 @@ export function predictRowsShared(model: tfl.LayersModel, peers: ModelThreads, r
 }
 
 /**
- * Predicts batch after batch (project evaluations, `loupe predict`): on this thread at first; once a batch shows
- * that the images left outlast starting inference threads, they start in the background and share every batch
- * from the one after they are up. Close it when done.
+ * Predicts batch after batch (project evaluations, `loupe predict`): on this thread at first; once a warm batch
+ * shows that the images left outlast starting inference threads, they start in the background and share the rest
+ * of the work from the moment they are up. Close it when done.
  */
 export class BatchPredictor {
   private peers: ModelThreads | null = null;
