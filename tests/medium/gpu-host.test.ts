@@ -211,6 +211,25 @@ test('the NaN guard works in the GPU host: a NaN loss ends the fit as "nan", wit
   model.dispose();
 });
 
+test('early stopping works in the GPU host: it ends the run at the epoch, and with the message, of the wasm path', async () => {
+  const config = trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 5 });
+  // Learning rate 0: the validation loss stays what it was after the first epoch, on both engines, so it stops
+  // improving for certain.
+  const r = await trainBoth(() => buildModel(config, 3), 'webgl', {
+    epochs: 8,
+    optimizer: { kind: 'sgd', lr: 0, momentum: 0, nesterov: false },
+    earlyStopping: { monitor: 'val_loss', patience: 2 },
+  });
+  assert.equal(r.endHere.status, 'early-stopped');
+  assert.equal(r.endThere.status, 'early-stopped');
+  assert.equal(r.endThere.state.epoch, r.endHere.state.epoch);
+  assert.ok(r.endThere.state.epoch < 7, `stopped at epoch ${r.endThere.state.epoch}`);
+  assert.equal(r.endThere.message, r.endHere.message);
+  assert.match(r.endThere.message, /Stopped early after epoch \d+: val_loss did not improve for 2 epochs/);
+  r.here.dispose();
+  r.there.dispose();
+});
+
 test('a GPU host killed mid-fit fails the fit with the reason', async () => {
   const doomed = await launchChromiumGpuHost({ executable: CHROMIUM, software: true });
   const config = trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 2 });
