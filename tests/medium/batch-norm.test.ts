@@ -124,15 +124,13 @@ test('training steps match tfjs\'s own layer: loss, weight and input gradients, 
   t.diagnostic(`worst relative error: fused ${fused.toExponential(2)}, composed ${composed.toExponential(2)}`);
 });
 
-test('activations far from zero (a raw CT slice in Hounsfield units) keep their variance and gradients', async () => {
-  // Mean ~1000, spread ~1: a naive Σx² − N·μ² in float32 loses every digit of the variance. One layer on its own,
-  // against the formulas in float64 (a conv in front would add each backend's own float32 rounding of 1000·w).
-  const [n, c] = [50, 3];
-  const x = values(n * c, 11, 1, 1000);
+/** One layer on its own, n rows of c channels around `offset`, against the formulas in float64, on wasm and cpu. */
+async function checkAgainstFloat64(n: number, c: number, offset: number): Promise<void> {
+  const x = values(n * c, 11, 1, offset);
   const r = values(n * c, 12);
-  const gamma = [0.5, 1, 2];
-  const beta = [0.1, -0.2, 0.3];
-  const want = { dx: new Float64Array(n * c), dGamma: [0, 0, 0], dBeta: [0, 0, 0], variance: [0, 0, 0] };
+  const gamma = Array.from({ length: c }, (_, i) => 0.5 + 0.75 * i);
+  const beta = Array.from({ length: c }, (_, i) => 0.1 * (i % 2 ? -i : i + 1));
+  const want = { dx: new Float64Array(n * c), dGamma: new Array<number>(c).fill(0), dBeta: new Array<number>(c).fill(0), variance: new Array<number>(c).fill(0) };
   for (let ch = 0; ch < c; ch++) {
     let mean = 0;
     for (let i = 0; i < n; i++) mean += x[i * c + ch]! / n;
@@ -168,6 +166,17 @@ test('activations far from zero (a raw CT slice in Hounsfield units) keep their 
     model.dispose();
   }
   await tf.setBackend('wasm');
+}
+
+test('activations far from zero (a raw CT slice in Hounsfield units) keep their variance and gradients', async () => {
+  // Mean ~1000, spread ~1: a naive Σx² − N·μ² in float32 loses every digit of the variance (a conv in front would
+  // add each backend's own float32 rounding of 1000·w).
+  await checkAgainstFloat64(50, 3, 1000);
+});
+
+test('many rows in groups of four channels and a remainder: the kernels carry their sums across row blocks', async () => {
+  // 9,000 rows of 6 channels: several of the kernels' cache blocks, one group of four channels and two on their own.
+  await checkAgainstFloat64(9000, 6, 3);
 });
 
 test('the wasm path runs one kernel each way, not the composed ops', async () => {
