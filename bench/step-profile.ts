@@ -7,10 +7,11 @@
  * 2. Phases: the fit loop itself (fit.ts, the function `loupe train` runs) on a tensor cache of Fashion-MNIST rows,
  *    with its gradient threads, timed per phase on the fit loop's thread and on the threads (fit's `timing` hook).
  *
- * Recipes: `lenet` (bench:train's: batch 64, SGD momentum, 1 channel, no augmentation) and `defaults` (the one-click
- * defaults on Fashion-MNIST: batch 32, Adam, dropout 0.25, crop/rotation/brightness augmentation).
+ * Recipes: `lenet` (bench:train's: batch 64, SGD momentum, 1 channel, no augmentation), `defaults` (the one-click
+ * defaults on Fashion-MNIST: batch 32, Adam, dropout 0.25, crop/rotation/brightness augmentation) and `resnet`
+ * (bench:train's: the compact ResNet on Fashion-MNIST resized to 64 px by sharp, batch 64, Adam).
  *
- *   npm run bench:step-profile -- [--recipe lenet|defaults|all] [--steps 60] [--threads N] [--tiny]
+ *   npm run bench:step-profile -- [--recipe lenet|defaults|resnet|all] [--steps 60] [--threads N] [--tiny]
  *
  * Prints tables; writes bench/results/step-profile.json (a temp folder with --tiny).
  */
@@ -19,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
+import sharp from 'sharp';
 import { trainConfigSchema, type TrainConfig } from '../shared/training.ts';
 import { selectBackend } from '../electron/core/training/backend.ts';
 import { CachedSource, datasetNormalization, type DatasetItem } from '../electron/core/training/dataset.ts';
@@ -29,7 +31,7 @@ import { trainingThreads } from '../electron/core/training/parallel/threads.ts';
 import { shardGradients } from '../electron/core/training/step.ts';
 import { TensorCache } from '../electron/core/training/tensor-cache.ts';
 import { loadFashionMnist } from '../tests/helpers/fashion-mnist.ts';
-import { runBench, runFacts, TINY, writeResult } from './support.ts';
+import { keptParts, resultPath, runBench, runFacts, TINY, writeResult } from './support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -55,6 +57,15 @@ const RECIPES: Record<string, Partial<TrainConfig> & { description: string }> = 
     optimizer: { kind: 'adam', lr: 0.001, beta1: 0.9, beta2: 0.999 },
     augment: { cropScale: 0.85, hflip: false, vflip: false, rotation: 10, brightness: 0.1, contrast: 0 },
   },
+  resnet: {
+    description: "bench:train's resnet recipe: the compact ResNet (width 16, depth 2), 64 px grey, batch 64, Adam lr 0.001, no augmentation",
+    arch: 'resnet',
+    imageSize: 64,
+    width: 16,
+    depth: 2,
+    batchSize: 64,
+    optimizer: { kind: 'adam', lr: 0.001, beta1: 0.9, beta2: 0.999 },
+  },
 };
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
@@ -64,14 +75,16 @@ function configOf(name: string): TrainConfig {
   return trainConfigSchema.parse({ arch: 'lenet5', imageSize: 28, channels: 1, seed: 1, ...rest });
 }
 
-/** Fashion-MNIST rows in a tensor cache of their own: what a run reads its batches from. */
-function fashionCache(dir: string, count: number): { cache: TensorCache; items: DatasetItem[] } {
+/** Fashion-MNIST rows, resized by sharp to `size` px, in a tensor cache of their own: what a run reads its batches from. */
+async function fashionCache(dir: string, count: number, size: number): Promise<{ cache: TensorCache; items: DatasetItem[] }> {
   const data = loadFashionMnist('train');
-  const cache = new TensorCache(dir, { imageSize: 28, channels: 1, resize: 'squash' });
+  const cache = new TensorCache(dir, { imageSize: size, channels: 1, resize: 'squash' });
   const items: DatasetItem[] = [];
   for (let i = 0; i < count; i++) {
     const sha256 = i.toString(16).padStart(64, '0');
-    cache.put(sha256, data.images.subarray(i * 784, (i + 1) * 784));
+    const row = data.images.subarray(i * 784, (i + 1) * 784);
+    const resized = size === 28 ? row : await sharp(Buffer.from(row), { raw: { width: 28, height: 28, channels: 1 } }).resize(size, size, { fit: 'fill' }).extractChannel(0).raw().toBuffer();
+    cache.put(sha256, resized);
     items.push({ imageId: i + 1, sha256, classIndex: data.labels[i]!, split: 'train' });
   }
   return { cache, items };
@@ -227,13 +240,13 @@ await runBench('step-profile', async (loadAtStart) => {
   const report = await selectBackend();
   const backend = report.chosen.name;
   const threads = trainingThreads(Number(values.threads ?? 0), backend);
-  const work = mkdtempSync(join(tmpdir(), 'loupe-step-profile-'));
-  const results: Record<string, unknown> = {};
-  try {
-    const { cache, items } = fashionCache(work, TINY ? 256 : 6400);
+  const results: Record<string, unknown> = TINY ? {} : keptParts(resultPath('step-profile'), 'recipes', names);
+  for (const name of names) {
+    const config = configOf(name);
+    const work = mkdtempSync(join(tmpdir(), 'loupe-step-profile-'));
     try {
-      for (const name of names) {
-        const config = configOf(name);
+      const { cache, items } = await fashionCache(work, TINY ? 256 : config.imageSize === 28 ? 6400 : 1280, config.imageSize);
+      try {
         const norm = datasetNormalization(cache, items, 1);
         const source = new CachedSource(cache, items, config, norm, { shuffle: true, seed: 1, augment: config.augment });
         const k = await kernels(config, source);
@@ -243,12 +256,12 @@ await runBench('step-profile', async (loadAtStart) => {
         const parallel = threads > 1 ? await phases(config, source, threads, backend) : null;
         if (parallel) printPhases(name, parallel);
         results[name] = { description: RECIPES[name]!.description, kernels: k, phases: parallel ? [single, parallel] : [single] };
+      } finally {
+        cache.close();
       }
     } finally {
-      cache.close();
+      rmSync(work, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(work, { recursive: true, force: true });
   }
   writeResult('step-profile', {
     bench: 'step-profile',
