@@ -21,6 +21,7 @@ import type { Batch, BatchSource } from './fit.ts';
 import { openOnnxFeatures, type FeatureEngine } from './onnx-features.ts';
 import { ModelThreads } from './parallel/peers.ts';
 import { predictShared } from './predict.ts';
+import { inferenceForward } from './inference-graph.ts';
 import { TensorCache } from './tensor-cache.ts';
 import { HEAD_PREFIX, type TransferModel } from './transfer.ts';
 
@@ -98,7 +99,7 @@ export async function computeFeatures(
     if (o.engine) values = await o.engine.run(b.xs, b.n);
     else if (o.threads) values = await predictShared(split.features, o.threads, b.xs, b.n, source.shape, split.dim);
     else {
-      const out = tf.tidy(() => split.features.predict(tf.tensor4d(b.xs, [b.n, ...source.shape])) as tf.Tensor);
+      const out = tf.tidy(() => inferenceForward(split.features)(tf.tensor4d(b.xs, [b.n, ...source.shape])));
       values = (await out.data()) as Float32Array;
       out.dispose();
     }

@@ -13,6 +13,7 @@ import type { BatchMetrics, EpochMetrics, OptimizerConfig, ScheduleConfig } from
 import type { ModelThreads } from './parallel/peers.ts';
 import type { ThreadStepTimes } from './parallel/protocol.ts';
 import { batchWeight, perImageCrossEntropy, shardGradients, shards, type ShardContext } from './step.ts';
+import { inferenceForward } from './inference-graph.ts';
 
 export interface Batch {
   /** NHWC float32 pixels, already normalized (and augmented for training). */
@@ -184,7 +185,7 @@ export async function evaluate(model: tfl.LayersModel, source: BatchSource, batc
     const [loss, hits] = tf.tidy(() => {
       const xs = tf.tensor4d(b.xs, [b.n, ...source.shape]);
       const ys = tf.tensor1d(b.ys, 'int32');
-      const probs = model.predict(xs) as tf.Tensor2D;
+      const probs = inferenceForward(model)(xs) as tf.Tensor2D;
       return [tf.sum(perImageCrossEntropy(probs, ys, numClasses)), tf.sum(tf.cast(tf.equal(tf.argMax(probs, 1), ys), 'int32'))];
     });
     // data(), not dataSync(): a GPU backend reads back without blocking its thread.

@@ -19,6 +19,7 @@ import { ModelThreads } from './parallel/peers.ts';
 import { trainingThreads } from './parallel/threads.ts';
 import { cut } from './step.ts';
 import { yieldToEvents } from './fit.ts';
+import { inferenceForward } from './inference-graph.ts';
 
 export const PREDICT_BATCH = 256;
 
@@ -60,7 +61,7 @@ function normalizedRows(rows: Uint8Array, n: number, p: Preprocessing): Float32A
 
 function predictNormalized(model: tfl.LayersModel, xs: Float32Array, n: number, shape: readonly [number, number, number]): Float32Array {
   return tf.tidy(() => {
-    const out = model.predict(tf.tensor4d(xs, [n, ...shape])) as tf.Tensor;
+    const out = inferenceForward(model)(tf.tensor4d(xs, [n, ...shape]));
     return out.dataSync() as Float32Array;
   });
 }

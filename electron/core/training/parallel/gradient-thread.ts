@@ -11,6 +11,7 @@ import { activateBackend } from '../backend.ts';
 // Registers Loupe's BatchNormalization under tfjs's name: the thread's copy of the model loads with its training pass.
 import '../kernels/batch-norm.ts';
 import { shardGradients, type ShardContext } from '../step.ts';
+import { inferenceForward } from '../inference-graph.ts';
 import { runFrozenLayersInInferenceMode } from '../transfer.ts';
 import type { FromGradientThread, ToGradientThread } from './protocol.ts';
 
@@ -83,7 +84,7 @@ async function handle(msg: ToGradientThread): Promise<void> {
     case 'predict': {
       const m = model;
       if (!m) throw new Error('predict before init');
-      const probs = tf.tidy(() => (m.predict(tf.tensor4d(msg.xs, [msg.n, ...msg.shape])) as tf.Tensor).dataSync() as Float32Array);
+      const probs = tf.tidy(() => inferenceForward(m)(tf.tensor4d(msg.xs, [msg.n, ...msg.shape])).dataSync() as Float32Array);
       reply({ type: 'probabilities', probs }, [probs.buffer as ArrayBuffer]);
       return;
     }

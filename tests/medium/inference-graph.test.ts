@@ -1,0 +1,136 @@
+// The inference forward pass (electron/core/training/inference-graph.ts) against tfjs-layers' own predict() on the
+// wasm backend, on Loupe's real architectures and on graphs built to trip it: batch norms folded into the layer
+// before them, ReLUs fused, weights changed after planning, layers it does not know.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
+import { batchNormalization } from '../../electron/core/training/kernels/batch-norm.ts';
+import { inferenceForward } from '../../electron/core/training/inference-graph.ts';
+import { buildModel } from '../../electron/core/training/models.ts';
+import { trainConfigSchema } from '../../shared/training.ts';
+
+const TOLERANCE = 1e-5;
+
+before(async () => {
+  tf.env().set('PROD', true);
+  registerWasmTrainingKernels();
+  assert.ok(await tf.setBackend('wasm'));
+});
+
+function values(n: number, seed: number, scale = 1, offset = 0): Float32Array {
+  const out = new Float32Array(n);
+  let s = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 31 - 1) * scale + offset;
+  }
+  return out;
+}
+
+/** Batch-norm statistics and affine weights away from their initial 1s and 0s, so folding them changes something. */
+function shakeBatchNorms(model: tfl.LayersModel, seed: number): void {
+  model.weights.forEach((w, i) => {
+    if (!/gamma|beta|moving_mean|moving_variance/.test(w.name)) return;
+    const n = w.shape.reduce<number>((a, d) => a * (d ?? 1), 1);
+    const v = /variance|gamma/.test(w.name) ? values(n, seed + i, 0.4, 1) : values(n, seed + i, 0.5);
+    w.write(tf.tensor(v, w.shape as number[]));
+  });
+}
+
+function input(shape: [number, number, number, number], seed = 1): tf.Tensor4D {
+  return tf.tensor4d(values(shape.reduce((a, b) => a * b), seed), shape);
+}
+
+function maxDiff(model: tfl.LayersModel, xs: tf.Tensor4D): number {
+  const want = tf.tidy(() => (model.predict(xs) as tf.Tensor).dataSync());
+  const got = tf.tidy(() => inferenceForward(model)(xs).dataSync());
+  assert.equal(got.length, want.length);
+  let d = 0;
+  for (let i = 0; i < got.length; i++) d = Math.max(d, Math.abs(got[i]! - want[i]!));
+  return d;
+}
+
+async function kernelNames(f: () => tf.Tensor): Promise<string[]> {
+  const profile = await tf.profile(() => tf.tidy(() => void f().dataSync()));
+  return profile.kernels.map((k) => k.name);
+}
+
+const count = (names: string[], name: string) => names.filter((n) => n === name).length;
+
+test("Loupe's architectures give predict()'s probabilities; the ResNet's batch norms fold and its ReLUs fuse", async (t) => {
+  for (const [arch, size] of [['resnet', 32], ['lenet5', 28], ['cnn', 28]] as const) {
+    const model = buildModel(trainConfigSchema.parse({ arch, imageSize: size, channels: 1, seed: 3, width: 8, depth: 2 }), 5);
+    shakeBatchNorms(model, 11);
+    const xs = input([6, size, size, 1]);
+    const d = maxDiff(model, xs);
+    t.diagnostic(`${arch}: max difference ${d.toExponential(2)}`);
+    assert.ok(d < TOLERANCE, `${arch}: ${d}`);
+    if (arch === 'resnet') {
+      const ours = await kernelNames(() => inferenceForward(model)(xs));
+      const theirs = await kernelNames(() => model.predict(xs) as tf.Tensor);
+      assert.ok(count(theirs, 'FusedBatchNorm') > 0, 'predict() runs the batch norms on their own');
+      assert.equal(count(ours, 'FusedBatchNorm'), 0, 'every batch norm follows a convolution: all folded');
+      // Only the ReLUs after the residual additions stay separate: one per block, 3 stages × depth 2.
+      assert.equal(count(ours, 'Relu'), 6);
+      assert.ok(count(theirs, 'Relu') > 6);
+    }
+    xs.dispose();
+    model.dispose();
+  }
+});
+
+test('the plan reads the current weights: new weights after planning (a model that trains) give the new outputs', () => {
+  const model = buildModel(trainConfigSchema.parse({ arch: 'resnet', imageSize: 16, channels: 1, seed: 5, width: 4, depth: 1 }), 3);
+  const xs = input([4, 16, 16, 1], 2);
+  const before = tf.tidy(() => inferenceForward(model)(xs).dataSync());
+  shakeBatchNorms(model, 40);
+  model.layers.find((l) => l.name === 'stem/conv')!.weights[0]!.write(tf.mul(model.layers.find((l) => l.name === 'stem/conv')!.weights[0]!.read(), 2));
+  const after = tf.tidy(() => inferenceForward(model)(xs).dataSync());
+  assert.ok(after.some((v, i) => Math.abs(v - before[i]!) > 1e-3), 'the outputs moved with the weights');
+  assert.ok(maxDiff(model, xs) < TOLERANCE);
+  xs.dispose();
+  model.dispose();
+});
+
+test('graphs that must not fold: a convolution read by two layers, a ReLU after an addition, norms without γ or β', async () => {
+  const x0 = tfl.input({ shape: [10, 10, 3] });
+  const conv = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: true, name: 'c' }).apply(x0) as tfl.SymbolicTensor;
+  // The convolution's output feeds the batch norm and the addition: folding would change what the addition sees.
+  const bn = batchNormalization({ name: 'bn', momentum: 0.9, epsilon: 1e-3 }).apply(conv) as tfl.SymbolicTensor;
+  const sum = tfl.layers.add({ name: 'add' }).apply([bn, conv]) as tfl.SymbolicTensor;
+  let y = tfl.layers.reLU({ name: 'relu' }).apply(sum) as tfl.SymbolicTensor;
+  y = tfl.layers.conv2d({ filters: 5, kernelSize: 1, strides: 2, useBias: false, name: 'c2' }).apply(y) as tfl.SymbolicTensor;
+  y = batchNormalization({ name: 'bn2', center: false, momentum: 0.9, epsilon: 1e-3 }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers.activation({ activation: 'relu', name: 'r2' }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'same', name: 'mp' }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers.flatten({ name: 'f' }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers.dense({ units: 6, useBias: false, name: 'd' }).apply(y) as tfl.SymbolicTensor;
+  y = batchNormalization({ name: 'bn3', scale: false, momentum: 0.9, epsilon: 1e-3 }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers.activation({ activation: 'relu', name: 'r3' }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers.dense({ units: 3, activation: 'softmax', name: 'out' }).apply(y) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: x0, outputs: y });
+  model.setWeights(model.weights.map((w, i) => tf.tensor(values(w.shape.reduce<number>((a, d) => a * (d ?? 1), 1), 70 + i, 0.5, /variance/.test(w.name) ? 1 : 0), w.shape as number[])));
+  const xs = input([3, 10, 10, 3], 9);
+  assert.ok(maxDiff(model, xs) < TOLERANCE);
+  assert.equal(count(await kernelNames(() => inferenceForward(model)(xs)), 'FusedBatchNorm'), 0, 'planned, not sent through predict()');
+  xs.dispose();
+  model.dispose();
+});
+
+test('a layer it does not know sends the whole model through predict()', async () => {
+  const x0 = tfl.input({ shape: [8, 8, 1] });
+  let y = tfl.layers.zeroPadding2d({ padding: 1, name: 'pad' }).apply(x0) as tfl.SymbolicTensor;
+  y = tfl.layers.conv2d({ filters: 2, kernelSize: 3, useBias: false, name: 'c' }).apply(y) as tfl.SymbolicTensor;
+  y = batchNormalization({ name: 'bn', momentum: 0.9, epsilon: 1e-3 }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(y) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: x0, outputs: y });
+  shakeBatchNorms(model, 3);
+  const xs = input([2, 8, 8, 1], 4);
+  assert.equal(maxDiff(model, xs), 0, 'the same kernels as predict(): the same numbers');
+  assert.ok((await kernelNames(() => inferenceForward(model)(xs))).includes('FusedBatchNorm'));
+  xs.dispose();
+  model.dispose();
+});
