@@ -54,7 +54,9 @@ export const loadNow = (): number[] => loadavg().map(round2);
 function gitCommit(): { commit: string; dirty: boolean } {
   try {
     const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_DIR, encoding: 'utf8' }).trim() !== '';
+    // Whether the code differs from the commit. Results written by earlier benches of the same sitting are not code:
+    // counting them marked every bench after the first as dirty.
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)bench/results'], { cwd: REPO_DIR, encoding: 'utf8' }).trim() !== '';
     return { commit, dirty };
   } catch {
     // A copy of the sources without git (a tarball): the figure still stands, it just says so.
