@@ -143,14 +143,14 @@ function serveOne(child: Pick<ChildProcess, 'on' | 'send' | 'connected'>, deps: 
   child.on('message', (m: unknown) => {
     if (!isRelay(m)) return;
     if (m.op === 'open') {
-      if (asked) tell({ type: 'gpuHost', op: 'lost', message: 'a GPU window is already open for this training process' });
-      else if (cache.probed) {
-        asked = true;
-        tell({ type: 'gpuHost', op: 'opened' });
-      } else {
-        asked = true;
-        void ready().then((p) => p && tell({ type: 'gpuHost', op: 'opened' }));
+      if (asked) {
+        tell({ type: 'gpuHost', op: 'lost', message: 'a GPU window is already open for this training process' });
+        return;
       }
+      asked = true;
+      // A kept probe answer needs no window yet: the first frame other than a probe opens it.
+      if (cache.probed) tell({ type: 'gpuHost', op: 'opened' });
+      else void ready().then((p) => p && tell({ type: 'gpuHost', op: 'opened' }));
     } else if (m.op === 'frame' && asked) {
       const cached = cache.probed;
       if (cached && !win && frameType(m.frame) === 'probe') {
