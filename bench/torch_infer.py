@@ -3,7 +3,8 @@
 run by PyTorch with the bundle's own weights and preprocessing.
 
 The model.json graph is executed layer by layer in its stored (topological) order, so chains (LeNet-5, the
-custom CNN) and the compact ResNet (BatchNormalization, Add, GlobalAveragePooling2D) both run. Tensors are NCHW;
+custom CNN) and the compact ResNet (BatchNormalization, Add, GlobalAveragePooling2D) both run. Batch norms after a
+convolution are folded into it, as Loupe's inference does, and the rows are timed after one warm-up batch. Tensors are NCHW;
 'same' padding is TF's (the extra pixel at the bottom/right when the total is odd).
 
   torch_infer.py <bundle> --rows FILE --n N [--threads cores|default]
@@ -23,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 from PIL import Image
 
 BATCH = 256
@@ -60,6 +62,33 @@ class Graph:
                 self.w[name] = t.permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
             elif name.endswith("/kernel") and t.dim() == 2:
                 self.w[name] = t.t().contiguous()  # in x out -> out x in
+        self.folded = self.fold_batch_norms()
+
+    def fold_batch_norms(self):
+        """PyTorch's own inference optimization (torch.nn.utils.fusion.fuse_conv_bn_weights), as Loupe folds its
+        batch norms: a BatchNormalization whose input is a Conv2D read by nothing else becomes part of the conv."""
+        readers = {}
+        for layer in self.layers:
+            for n in (layer["inbound_nodes"][0] if layer["inbound_nodes"] else []):
+                readers[n[0]] = readers.get(n[0], 0) + 1
+        kinds = {layer["name"]: layer["class_name"] for layer in self.layers}
+        folded = set()
+        for layer in self.layers:
+            if layer["class_name"] != "BatchNormalization" or not layer["inbound_nodes"]:
+                continue
+            conv = layer["inbound_nodes"][0][0][0]
+            conv_cfg = next(l["config"] for l in self.layers if l["name"] == conv)
+            if kinds.get(conv) != "Conv2D" or readers.get(conv) != 1 or conv_cfg.get("activation", "linear") != "linear":
+                continue
+            bn, w = layer["name"], self.w[f"{conv}/kernel"]
+            bias = self.w.get(f"{conv}/bias") if conv_cfg.get("use_bias", True) else None
+            gamma = self.w.get(f"{bn}/gamma", torch.ones(w.shape[0]))
+            beta = self.w.get(f"{bn}/beta", torch.zeros(w.shape[0]))
+            self.w[f"{conv}/kernel"], self.w[f"{conv}/bias"] = fuse_conv_bn_weights(
+                w, bias, self.w[f"{bn}/moving_mean"], self.w[f"{bn}/moving_variance"], layer["config"]["epsilon"], gamma, beta)
+            conv_cfg["use_bias"] = True
+            folded.add(bn)
+        return folded
 
     def act(self, x, name):
         return {"relu": F.relu, "softmax": lambda t: F.softmax(t, dim=1), "linear": lambda t: t, None: lambda t: t}[name](x)
@@ -78,6 +107,8 @@ class Graph:
                     y = same_pad(y, k, s)
                 y = F.conv2d(y, self.w[f"{name}/kernel"], self.w.get(f"{name}/bias") if cfg.get("use_bias", True) else None, stride=s)
                 y = self.act(y, cfg.get("activation"))
+            elif kind == "BatchNormalization" and name in self.folded:
+                pass
             elif kind == "BatchNormalization":
                 y = F.batch_norm(y, self.w[f"{name}/moving_mean"], self.w[f"{name}/moving_variance"], self.w.get(f"{name}/gamma"), self.w.get(f"{name}/beta"), False, 0.0, cfg["epsilon"])
             elif kind == "Activation":
@@ -127,6 +158,7 @@ def main():
     with torch.inference_mode():
         if args.rows:
             rows = np.fromfile(args.rows, dtype=np.uint8).reshape(args.n, size, size, channels)
+            infer(rows[:BATCH])  # warm-up, untimed: the first batch sets up the kernels
             start = time.perf_counter()
             for b in range(0, args.n, BATCH):
                 predicted_sum += int(infer(rows[b:b + BATCH]).argmax(1).sum())
