@@ -10,6 +10,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { BatchNormalization, batchNormalization } from '../../electron/core/training/kernels/batch-norm.ts';
+import { seededValues } from '../helpers/seeded-values.ts';
 
 const TOLERANCE = 1e-4;
 
@@ -19,15 +20,7 @@ before(async () => {
   assert.ok(await tf.setBackend('wasm'));
 });
 
-function values(n: number, seed: number, scale = 1, offset = 0): Float32Array {
-  const out = new Float32Array(n);
-  let s = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 31 - 1) * scale + offset;
-  }
-  return out;
-}
+const values = seededValues;
 
 function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;

@@ -11,6 +11,7 @@ import { batchNormalization } from '../../electron/core/training/kernels/batch-n
 import { inferenceForward } from '../../electron/core/training/inference-graph.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { trainConfigSchema } from '../../shared/training.ts';
+import { seededValues } from '../helpers/seeded-values.ts';
 
 const TOLERANCE = 1e-5;
 
@@ -20,15 +21,7 @@ before(async () => {
   assert.ok(await tf.setBackend('wasm'));
 });
 
-function values(n: number, seed: number, scale = 1, offset = 0): Float32Array {
-  const out = new Float32Array(n);
-  let s = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 31 - 1) * scale + offset;
-  }
-  return out;
-}
+const values = seededValues;
 
 /** Batch-norm statistics and affine weights away from their initial 1s and 0s, so folding them changes something. */
 function shakeBatchNorms(model: tfl.LayersModel, seed: number): void {
