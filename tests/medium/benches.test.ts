@@ -71,13 +71,14 @@ test('bench:gpu runs LeNet-5 through the GPU host, the wasm path and PyTorch, an
   assert.equal(torchFacts.threads, (r['machine'] as { cpus: number }).cpus);
 });
 
-test('bench:step-profile times every kernel and every phase of a LeNet step, on one thread and on all', () => {
+test('bench:step-profile times every kernel and every phase of a LeNet and a ResNet step, on one thread and on all', () => {
   const r = runTinyBench('step-profile');
   const recipes = r['recipes'] as Record<string, { kernels: { kernels: { kernel: string; msPerStep: number; callsPerStep: number }[]; kernelCallsPerStep: number }; phases: { threads: number; fitLoopThread: Record<string, number>; gradientThreads: Record<string, number> }[] }>;
-  assert.deepEqual(Object.keys(recipes).sort(), ['defaults', 'lenet']);
+  assert.deepEqual(Object.keys(recipes).sort(), ['defaults', 'lenet', 'resnet']);
   for (const [name, rec] of Object.entries(recipes)) {
     const kernels = rec.kernels.kernels.map((k) => k.kernel);
-    for (const k of ['Conv2D', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'BatchMatMul']) assert.ok(kernels.some((n) => n.startsWith(k)), `${name}: ${k} profiled`);
+    const own = name === 'resnet' ? ['LoupeBatchNormTrain', 'LoupeBatchNormGrad'] : ['MaxPoolGrad'];
+    for (const k of ['Conv2D', 'Conv2DBackpropFilter', 'BatchMatMul', ...own]) assert.ok(kernels.some((n) => n.startsWith(k)), `${name}: ${k} profiled`);
     assert.ok(rec.kernels.kernels.every((k) => k.msPerStep >= 0 && k.callsPerStep > 0), name);
     assert.ok(rec.kernels.kernelCallsPerStep > 50, `${name}: every kernel call counted`);
     const cpus = (r['machine'] as { cpus: number }).cpus;
