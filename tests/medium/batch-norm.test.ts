@@ -11,6 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { BatchNormalization, batchNormalization } from '../../electron/core/training/kernels/batch-norm.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
+import { assertSameStep, relativeError, trainingStep } from '../helpers/layer-parity.ts';
 
 const TOLERANCE = 1e-4;
 
@@ -21,16 +22,6 @@ before(async () => {
 });
 
 const values = seededValues;
-
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-6);
-}
 
 type Factory = (args: { name: string; momentum: number; epsilon: number }) => tfl.layers.Layer;
 const stock: Factory = (a) => tfl.layers.batchNormalization(a);
@@ -60,60 +51,15 @@ function net(bn: Factory, size: number, channels: number): tfl.LayersModel {
   return model;
 }
 
-interface StepResult {
-  loss: number;
-  grads: [string, Float32Array][];
-  inputGrad: Float32Array;
-  moving: [string, Float32Array][];
-}
-
-async function trainingStep(backend: string, bn: Factory, x: Float32Array, shape: [number, number, number, number]): Promise<StepResult> {
-  const previous = tf.getBackend();
-  await tf.setBackend(backend);
-  try {
-    const model = net(bn, shape[1], shape[3]);
-    const xs = tf.tensor(x, shape);
-    const ys = tf.oneHot(tf.tensor1d([...Array(shape[0]).keys()].map((i) => i % 4), 'int32'), 4);
-    const loss = (input: tf.Tensor) => tf.losses.softmaxCrossEntropy(ys, model.apply(input, { training: true }) as tf.Tensor) as tf.Scalar;
-    const { value, grads } = tf.variableGrads(() => loss(xs));
-    const inputGrad = tf.grad((input: tf.Tensor) => loss(input))(xs);
-    const result: StepResult = {
-      loss: value.dataSync()[0]!,
-      grads: Object.entries(grads).map(([k, g]) => [k.replace(/_\d+$/, ''), g.dataSync() as Float32Array]),
-      inputGrad: inputGrad.dataSync() as Float32Array,
-      moving: model.weights.filter((w) => w.name.includes('moving')).map((w) => [w.name, w.read().dataSync() as Float32Array]),
-    };
-    tf.dispose([xs, ys, value, inputGrad, ...Object.values(grads)]);
-    model.dispose();
-    return result;
-  } finally {
-    await tf.setBackend(previous);
-  }
-}
-
-function assertSame(got: StepResult, want: StepResult, what: string, tolerance = TOLERANCE): number {
-  assert.ok(Math.abs(got.loss - want.loss) < 1e-5 * Math.max(1, Math.abs(want.loss)), `${what}: loss ${got.loss} vs ${want.loss}`);
-  assert.equal(got.grads.length, want.grads.length, what);
-  let worst = 0;
-  const check = (name: string, a: Float32Array, b: Float32Array) => {
-    const err = relativeError(a, b);
-    worst = Math.max(worst, err);
-    assert.ok(err < tolerance, `${what}: ${name} relative error ${err}`);
-  };
-  got.grads.forEach(([name, g], i) => check(`gradient ${name}`, g, want.grads[i]![1]));
-  check('input gradient', got.inputGrad, want.inputGrad);
-  // Moving statistics are updated twice per step here (variableGrads and grad each run the forward pass).
-  got.moving.forEach(([name, m], i) => check(name, m, want.moving[i]![1]));
-  return worst;
-}
-
 test('training steps match tfjs\'s own layer: loss, weight and input gradients, moving statistics', async (t) => {
   const shape: [number, number, number, number] = [5, 9, 9, 3];
   const x = values(shape.reduce((a, b) => a * b), 7);
-  const reference = await trainingStep('cpu', stock, x, shape);
+  // Moving statistics are updated twice per step here (variableGrads and grad each run the forward pass).
+  const step = (backend: string, bn: Factory) => trainingStep(backend, () => net(bn, shape[1], shape[3]), x, shape, 4);
+  const reference = await step('cpu', stock);
   assert.equal(reference.grads.length, 11, 'two convs, two dense layers (one bias) and three batch norms (γ, β each)');
-  const fused = assertSame(await trainingStep('wasm', ours, x, shape), reference, 'wasm (fused kernels)');
-  const composed = assertSame(await trainingStep('cpu', ours, x, shape), reference, 'cpu (composed ops)');
+  const fused = assertSameStep(await step('wasm', ours), reference, 'wasm (fused kernels)', TOLERANCE);
+  const composed = assertSameStep(await step('cpu', ours), reference, 'cpu (composed ops)', TOLERANCE);
   t.diagnostic(`worst relative error: fused ${fused.toExponential(2)}, composed ${composed.toExponential(2)}`);
 });
 

@@ -56,7 +56,10 @@ function lastAxis(bn: Layer): boolean {
   return axes.length === 1 && (axes[0] === -1 || axes[0] === 3);
 }
 
-/** γ/σ and β − μ·γ/σ of a batch norm (over the last axis), from its current weights. */
+/**
+ * γ/σ and β − μ·γ/σ of a batch norm (over the last axis), from its current (moving) statistics: the same scale and
+ * offset the training kernel (batch-norm-kernels.ts, batchNormTrain) applies with the batch's own statistics.
+ */
 function batchNormAffine(bn: Layer): { scale: tf.Tensor; shift: tf.Tensor } {
   const c = bn.getConfig() as Config;
   let i = 0;
@@ -98,7 +101,8 @@ function planFor(model: tfl.LayersModel): Forward | null {
       continue;
     }
     if (inputs.length === 0) return null;
-    let run: Step['run'] | null = null;
+    // Every branch below assigns it or gives up on the model (return null).
+    let run: Step['run'];
     if (kind === 'Conv2D' || kind === 'Dense') {
       const activation = String(c['activation'] ?? 'linear');
       const softmax = kind === 'Dense' && activation === 'softmax';

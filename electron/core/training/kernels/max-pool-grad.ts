@@ -3,17 +3,10 @@
 // NHWC order, takes a fraction of that. Semantics match the cpu and wasm kernels: each window's gradient goes
 // to its first maximum in row-major order (strict '>', so NaN windows pass nothing), summed where windows overlap.
 import * as tf from '@tensorflow/tfjs-core';
-
-/** The two BackendWasm methods we use (typed structurally to keep tfjs-backend-wasm's types out). */
-export interface HeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
+import { heapFloats, type HeapBackend } from './heap.ts';
 
 function floats(backend: HeapBackend, t: tf.TensorInfo): Float32Array {
-  const a = backend.typedArrayFromHeap(t);
-  if (!(a instanceof Float32Array)) throw new Error(`MaxPoolGrad: float32 tensors only, got ${t.dtype}`);
-  return a;
+  return heapFloats(backend, t, 'MaxPoolGrad', 'input');
 }
 
 export function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
