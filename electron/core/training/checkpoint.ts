@@ -8,8 +8,8 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-// Registers Loupe's BatchNormalization under tfjs's name: checkpoints load with its training pass.
-import './kernels/batch-norm.ts';
+// Loupe's training layers under tfjs's names: checkpoints load with their training passes.
+import './kernels/layers.ts';
 import type { EpochMetrics, Preprocessing } from '../../../shared/training.ts';
 import type { FitState, OptimizerSlots } from './fit.ts';
 

@@ -8,6 +8,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { batchNormalization } from './kernels/batch-norm.ts';
+import { conv2d, dense as denseLayer } from './kernels/relu-bias.ts';
 import type { TrainConfig } from '../../../shared/training.ts';
 
 export interface ModelSpec {
@@ -51,25 +52,21 @@ function conv(
   kernelSize: number,
   opts: { strides?: number; padding?: 'same' | 'valid'; activation?: 'relu' | 'linear'; useBias?: boolean } = {},
 ): SymbolicTensor {
-  return tfl.layers
-    .conv2d({
-      name,
-      filters,
-      kernelSize,
-      strides: opts.strides ?? 1,
-      padding: opts.padding ?? 'same',
-      activation: opts.activation ?? 'linear',
-      useBias: opts.useBias ?? true,
-      kernelInitializer: torchInit(seeds),
-      biasInitializer: 'zeros',
-    })
-    .apply(x) as SymbolicTensor;
+  return conv2d({
+    name,
+    filters,
+    kernelSize,
+    strides: opts.strides ?? 1,
+    padding: opts.padding ?? 'same',
+    activation: opts.activation ?? 'linear',
+    useBias: opts.useBias ?? true,
+    kernelInitializer: torchInit(seeds),
+    biasInitializer: 'zeros',
+  }).apply(x) as SymbolicTensor;
 }
 
 function dense(x: SymbolicTensor, seeds: Seeds, name: string, units: number, activation: 'relu' | 'linear' = 'linear'): SymbolicTensor {
-  return tfl.layers
-    .dense({ name, units, activation, kernelInitializer: torchInit(seeds), biasInitializer: 'zeros' })
-    .apply(x) as SymbolicTensor;
+  return denseLayer({ name, units, activation, kernelInitializer: torchInit(seeds), biasInitializer: 'zeros' }).apply(x) as SymbolicTensor;
 }
 
 function dropout(x: SymbolicTensor, name: string, rate: number, seeds: Seeds): SymbolicTensor {

@@ -10,8 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
-// Loupe's BatchNormalization under tfjs's class name: loaded models train with the same layer as on the CPU path.
-import '../kernels/batch-norm.ts';
+// Loupe's training layers under tfjs's class names: loaded models train with the same layers as on the CPU path.
+import '../kernels/layers.ts';
 import { fit, type Batch, type BatchSource, type OptimizerSlots } from '../fit.ts';
 import { decodeFrame, encodeFrame, floats, GPU_HOST_PORT_CHANNEL, ints, type FromGpuHost, type GpuAdapterReport, type GpuProbe, type ToGpuHost } from '../../../../shared/gpu-host-protocol.ts';
 import { tensorList, tensorsOf, weightBytes } from './tensors.ts';

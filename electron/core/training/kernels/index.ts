@@ -7,7 +7,8 @@
 //  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags;
 //  - Identity: shares its input's data instead of copying it (identity.ts);
 //  - LoupeBatchNormTrain/Grad (names of ours): batch normalization's training pass and gradient, one JS pass
-//    each way over the wasm heap, run by the BatchNormalization layer of batch-norm.ts.
+//    each way over the wasm heap, run by the BatchNormalization layer of batch-norm.ts;
+//  - LoupeReluBiasGrad (ours): the gradient of relu(z + bias) in one JS pass, run by relu-bias.ts's Conv2D and Dense.
 // Everything else our models' gradients need (AvgPoolGrad, Step for relu, FusedBatchNorm's composed gradient,
 // Mean for global average pooling, softmax cross-entropy, dropout, Adam/RMSprop updates) exists on wasm;
 // tests/medium/wasm-kernels.test.ts profiles real training steps to keep that true.
@@ -21,6 +22,7 @@ import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-gra
 import { sharedIdentity } from './identity.ts';
 import { withoutTransposes } from './matmul.ts';
 import { maxPoolGrad } from './max-pool-grad.ts';
+import { RELU_BIAS_GRAD, reluBiasGrad } from './relu-bias-kernels.ts';
 
 const BACKEND = 'wasm';
 
@@ -45,6 +47,7 @@ const providers: readonly Provider[] = [
   { kernelName: tf.Identity, build: (stock) => stock && sharedIdentity(stock.kernelFunc), wrapsStock: true },
   { kernelName: BATCH_NORM_TRAIN, build: () => asKernel(batchNormTrain) },
   { kernelName: BATCH_NORM_GRAD, build: () => asKernel(batchNormGrad) },
+  { kernelName: RELU_BIAS_GRAD, build: () => asKernel(reluBiasGrad) },
 ];
 
 /** Names of the kernels this module provides for 'wasm'. */

@@ -8,8 +8,8 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { activateBackend } from '../backend.ts';
-// Registers Loupe's BatchNormalization under tfjs's name: the thread's copy of the model loads with its training pass.
-import '../kernels/batch-norm.ts';
+// Loupe's training layers under tfjs's names: the thread's copy of the model loads with their training passes.
+import '../kernels/layers.ts';
 import { shardGradients, type ShardContext } from '../step.ts';
 import { inferenceForward } from '../inference-graph.ts';
 import { runFrozenLayersInInferenceMode } from '../transfer.ts';
