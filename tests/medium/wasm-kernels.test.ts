@@ -182,6 +182,7 @@ test('MaxPoolGrad matches finite differences and the cpu kernel, negative window
   const cases: { x: Shape4; filterSize: number | [number, number]; strides: number | [number, number]; pad: 'same' | 'valid' }[] = [
     { x: [2, 8, 8, 3], filterSize: 2, strides: 2, pad: 'valid' },
     { x: [2, 7, 9, 3], filterSize: 2, strides: 2, pad: 'same' },
+    { x: [2, 7, 9, 3], filterSize: 2, strides: 2, pad: 'valid' }, // the last row and column in no window
     { x: [1, 9, 9, 2], filterSize: 3, strides: 2, pad: 'same' }, // overlapping windows
     { x: [3, 7, 6, 4], filterSize: [3, 2], strides: [1, 2], pad: 'valid' },
   ];
@@ -221,6 +222,32 @@ test('MaxPoolGrad matches finite differences and the cpu kernel, negative window
     worst = Math.max(worst, errNumeric, errCpu);
   }
   t.diagnostic(`worst relative error over ${cases.length} cases: ${worst.toExponential(2)}`);
+});
+
+test('MaxPoolGrad sends a 2×2 window\'s gradient to its first maximum; NaN and -Infinity are never picked', async () => {
+  // One image, one channel, four 2×2 windows: ties within a row, ties across rows, a NaN beside the maximum,
+  // -Infinity only. The gradient of each window is 1, 2, 3, 4.
+  const n = -Infinity;
+  const x = [
+    [3, 3, 1, 7],
+    [1, 2, 7, 0],
+    [NaN, 1, n, n],
+    [0, 5, n, n],
+  ].flat();
+  const dx = await onBackend('wasm', () =>
+    tf.tidy(() => {
+      const input = tf.tensor4d(x, [1, 4, 4, 1]);
+      const output = tf.tensor4d([3, 7, 5, n], [1, 2, 2, 1]);
+      const dy = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
+      return [...(tf.engine().runKernel('MaxPoolGrad', { dy, input, output }, { filterSize: 2, strides: 2, pad: 'valid' } as unknown as tf.NamedAttrMap) as tf.Tensor).dataSync()];
+    }),
+  );
+  assert.deepEqual(dx, [
+    [1, 0, 0, 2],
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+    [0, 3, 0, 0],
+  ].flat());
 });
 
 test('BatchMatMul / _FusedMatMul with transpose flags match the cpu backend', async () => {
