@@ -5,10 +5,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { heapFloats, type HeapBackend } from './heap.ts';
 
-function floats(backend: HeapBackend, t: tf.TensorInfo): Float32Array {
-  return heapFloats(backend, t, 'MaxPoolGrad', 'input');
-}
-
 export function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as HeapBackend;
   const { dy, input } = args.inputs;
@@ -18,9 +14,9 @@ export function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info;
   const dx = backend.makeOutput([...input.shape], 'float32');
   // Views only after makeOutput: allocating may grow (and detach) the wasm heap.
-  const x = floats(backend, input);
-  const g = floats(backend, dy);
-  const out = floats(backend, dx);
+  const x = heapFloats(backend, input, 'MaxPoolGrad', 'input');
+  const g = heapFloats(backend, dy, 'MaxPoolGrad', 'dy');
+  const out = heapFloats(backend, dx, 'MaxPoolGrad', 'output');
   out.fill(0);
   // Loop order b, oh, ow, c, then the window: the running max and its index stay in registers (no per-window
   // state arrays to reset), which is what makes this JS loop beat the stock C kernel.
