@@ -41,7 +41,7 @@ function net(f: Factories, size: number, channels: number): tfl.LayersModel {
 }
 
 test("training steps match tfjs's own layers: loss, every weight gradient, the input gradient", async (t) => {
-  // 9 rows of 12×12×2: the first conv's 864 rows of 6 channels span one group of four channels and two on their own.
+  // 9 images of 12×12×2: the first conv's 1,296 rows of 6 channels are one group of four channels and two on their own.
   const shape: [number, number, number, number] = [9, 12, 12, 2];
   const x = values(shape.reduce((a, b) => a * b), 17);
   const step = (backend: string, f: Factories) => trainingStep(backend, () => net(f, shape[1], shape[3]), x, shape, 3);
