@@ -50,12 +50,6 @@ export function prepareChannelKernel(kernel: string, args: KernelArgs, names: re
   return { in: views, outInfos, out: outInfos.map((t, i) => heapFloats(backend, t, kernel, `output ${i}`)), channels, rows };
 }
 
-/**
- * Per-channel passes run four channels at a time down a block of rows (stride C), with the sums in local
- * doubles: V8 keeps those in registers, where a row-major loop over a per-channel Float64Array loads and stores
- * each sum per element. A block of rows stays in cache while its channel groups pass over it. Each channel still
- * adds its rows in order. Channels past the last group of four run one at a time.
- */
 const GROUP = 4;
 const BLOCK_BYTES = 32 * 1024;
 
@@ -64,9 +58,12 @@ export type ChannelPass = (start: number, end: number, c: number) => void;
 
 /**
  * Runs `quad` for each group of four channels (c … c + 3) and `single` for each channel past the last group, block
- * by block of rows of [rows, C]. The callbacks run once per block and channel group; they copy the arrays and C
- * they read into locals first: V8 reloads a captured variable on every pass of a loop, which cost the batch-norm
- * kernels 6–8%, and with the locals they are as fast as the loops written inline.
+ * by block of rows of [rows, C]. Four channels at a time down a block (stride C) let a pass keep its sums in local
+ * doubles, which V8 holds in registers, where a row-major loop over a per-channel Float64Array loads and stores each
+ * sum per element; the block stays in cache while its channel groups pass over it; each channel still adds its rows
+ * in order. The callbacks run once per block and channel group; they copy the arrays and C they read into locals
+ * first: V8 reloads a captured variable on every pass of a loop, which cost the batch-norm kernels 6–8%, and with the
+ * locals they are as fast as the loops written inline.
  */
 export function forChannelBlocks(C: number, rows: number, quad: ChannelPass, single: ChannelPass): void {
   const block = Math.max(1, Math.floor(BLOCK_BYTES / (4 * C)));

@@ -27,7 +27,6 @@ interface LayerFields {
   readonly activation: { getClassName(): string } | null;
 }
 interface ConvFields extends LayerFields {
-  readonly rank: number;
   readonly strides: number[];
   readonly padding: string;
   readonly dataFormat: string;
@@ -130,7 +129,7 @@ export class Conv2D extends StockConv2D {
     const f = this as unknown as ConvFields;
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     const dilations = typeof f.dilationRate === 'number' ? [f.dilationRate] : f.dilationRate;
-    const plain = f.rank === 2 && f.dataFormat === 'channelsLast' && (f.padding === 'same' || f.padding === 'valid') && dilations.every((d) => d === 1);
+    const plain = f.dataFormat === 'channelsLast' && (f.padding === 'same' || f.padding === 'valid') && dilations.every((d) => d === 1);
     if (!plain || !trainsFused(f, x, 4, kwargs)) return super.call(inputs, kwargs);
     return tf.tidy(() => conv2dBiasRelu(x as tf.Tensor4D, f.kernel.read() as tf.Tensor4D, f.bias!.read() as tf.Tensor1D, { strides: [f.strides[0]!, f.strides[1] ?? f.strides[0]!], pad: f.padding as 'same' | 'valid' }));
   }
