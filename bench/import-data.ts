@@ -78,15 +78,10 @@ export async function largeJpegs(name: string, count: number, width: number, hei
 }
 
 /** The ten sub-folders of a generated set, each with its files (the benchmark interleaves per chunk). */
-export function listChunks(dir: string): { folder: string; files: string[] }[] {
+/** Every file under `dir`, sorted by path (dot-files, such as the completion markers, left out). */
+export function listFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
-    .filter((d) => d.isDirectory())
-    .map((d) => d.name)
-    .sort()
-    .map((name) => ({
-      folder: join(dir, name),
-      files: readdirSync(join(dir, name))
-        .sort()
-        .map((f) => join(dir, name, f)),
-    }));
+    .filter((d) => !d.name.startsWith('.'))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .flatMap((d) => (d.isDirectory() ? listFiles(join(dir, d.name)) : [join(dir, d.name)]));
 }

@@ -4,7 +4,9 @@
  * (per file: sharp(file) with the import's input options → the same 256 px WebP thumbnail, at the import's
  * concurrency; nothing else). Rounds alternate which goes first; the ratio is the median of per-round
  * import/baseline rates. Target (issue 13): ≥ 0.9 for 10,000 small PNGs and for 1,000 large JPEGs (≥ 2000 px).
- *   npm run bench:import -- [--rounds 5] [--only small|large] [--tiny]
+ * Also Debian's Fashion-MNIST as PNG files (22,000 of 28×28 px, train/ and test/ by class), the small-image
+ * dataset users bring most.
+ *   npm run bench:import -- [--rounds 5] [--only small|large|fashion] [--tiny]
  * Results: bench/results/import.json (a partial --only run is printed, not recorded).
  */
 import { rmSync } from 'node:fs';
@@ -13,7 +15,8 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { defaultImportConcurrency } from '../electron/core/import/importer.ts';
 import { DEFAULT_LIMIT_INPUT_PIXELS, FAIL_ON, THUMB_SIZE, THUMB_WEBP } from '../electron/core/import/probe.ts';
-import { largeJpegs, listChunks, smallPngs } from './import-data.ts';
+import { largeJpegs, listFiles, smallPngs } from './import-data.ts';
+import { fashionTree } from './fashion-tree.ts';
 import { loupe } from './loupe-cli.ts';
 import { benchTmp, interleave, median, MIN_ROUNDS, ratioOf, runBench, runFacts, TINY, writeResult } from './support.ts';
 
@@ -43,7 +46,7 @@ async function baseline(files: string[]): Promise<number> {
 }
 
 async function measure(label: string, dir: string) {
-  const files = listChunks(dir).flatMap((c) => c.files);
+  const files = listFiles(dir);
   process.stderr.write(`${label}: ${files.length} files; warm-up pass\n`);
   await baseline(files); // the page cache, warm for both sides
   const work = benchTmp(`import-${process.pid}`);
@@ -78,8 +81,11 @@ await runBench('import', async (loadAtStart) => {
   const only = values.only;
   const [smallCount, largeCount] = TINY ? [200, 10] : [10_000, 1_000];
   const skipped = { skipped: true, pass: true };
-  const small = only === 'large' ? skipped : await measure('small PNG', await smallPngs(`import-small-png-${smallCount}`, smallCount, 96));
-  const large = only === 'small' ? skipped : await measure('large JPEG', await largeJpegs(`import-large-jpeg-${largeCount}`, largeCount, 2400, 1800));
+  const [fashionTrain, fashionTest] = TINY ? [300, 100] : [20_000, 2_000];
+  const runs = (name: string) => !only || only === name;
+  const small = runs('small') ? await measure('small PNG', await smallPngs(`import-small-png-${smallCount}`, smallCount, 96)) : skipped;
+  const large = runs('large') ? await measure('large JPEG', await largeJpegs(`import-large-jpeg-${largeCount}`, largeCount, 2400, 1800)) : skipped;
+  const fashion = runs('fashion') ? await measure('Fashion-MNIST PNG', (await fashionTree('fashion', fashionTrain, fashionTest)).dir) : skipped;
   const results = {
     bench: 'import',
     ...runFacts(loadAtStart),
@@ -91,8 +97,9 @@ await runBench('import', async (loadAtStart) => {
     target: `median import/baseline ratio >= ${TARGET}`,
     smallPng: { description: `${smallCount} PNG, 96×96 RGB`, ...small },
     largeJpeg: { description: `${largeCount} JPEG, 2400×1800`, ...large },
+    fashionMnistPng: { description: `${fashionTrain + fashionTest} PNG, 28×28 grey (Debian's Fashion-MNIST, train/ and test/ by class)`, ...fashion },
   };
   if (only) console.log(JSON.stringify(results, null, 2));
   else writeResult('import', results);
-  if (!small.pass || !large.pass) console.error(`import: below the ${TARGET} target`);
+  if (!small.pass || !large.pass || !fashion.pass) console.error(`import: below the ${TARGET} target`);
 });

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { runImport } from '../../electron/core/import/importer.ts';
 import { thumbPath } from '../../electron/core/import/thumbnails.ts';
 import { summarizeProject } from '../../electron/core/images/queries.ts';
+import { renderMedia } from '../../electron/core/images/media.ts';
 import * as img from '../fixtures/images.ts';
 import { newProject, recordingContext, row, rows } from '../fixtures/import-context.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -71,12 +72,15 @@ test('every supported format imports with its metadata and a thumbnail', async (
   assert.equal(row(p, 'png-named.jpg').format, 'png');
   assert.equal(row(p, 'noextension').format, 'png');
 
-  // Thumbnails: WebP, ≤ 256 px, oriented; a 16-bit image stretched by its own range to the full 8-bit range.
+  // Thumbnails: WebP, ≤ 256 px, oriented; a 16-bit image stretched by its own range to the full 8-bit range. A plain
+  // 8-bit grey or RGB PNG of at most 8 KiB is its own thumbnail, and served as a PNG.
+  const bareThumbs = ['grey.png', 'noextension', 'png-named.jpg', 'rgb.png'];
   for (const r of rows(p)) {
     const file = thumbPath(p.thumbDir, r.sha256!);
     assert.ok(existsSync(file), `thumbnail of ${r.rel_path}`);
     const m = await sharp(file).metadata();
-    assert.equal(m.format, 'webp');
+    assert.equal(m.format, bareThumbs.includes(r.rel_path) ? 'png' : 'webp', r.rel_path);
+    assert.equal((await renderMedia(p, 'thumb', r.id)).contentType, `image/${m.format}`, r.rel_path);
     assert.ok(Math.max(m.width, m.height) <= 256);
   }
   const rotThumb = await sharp(thumbPath(p.thumbDir, rotated.sha256!)).metadata();

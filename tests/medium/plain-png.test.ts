@@ -125,24 +125,58 @@ test('only files the caller accepts are inflated: other sizes, colour to grey, o
   }
 });
 
-test('import: a plain PNG gets the thumbnail and grey check sharp gives the same pixels', async () => {
+/** Raw pixels sharp decodes from an image file, in sRGB or grey as the import's thumbnails hold them. */
+async function thumbPixels(buf: Buffer, channels: number): Promise<Buffer> {
+  return (channels === 1 ? sharp(buf).toColourspace('b-w') : sharp(buf).toColourspace('srgb')).raw().toBuffer();
+}
+
+test('import: a plain PNG gets the thumbnail and grey check sharp gives the same pixels; a small one is its own thumbnail', async () => {
   const cases: Record<string, Buffer> = {
     'colour 96 px': await img.png({ width: 96, height: 96, channels: 3, seed: 4 }),
     'grey 28 px': await img.png({ width: 28, height: 28, channels: 1 }),
     'grey stored as RGB': await img.greyAsRgb('png', { width: 64, height: 48 }),
     'largest that needs no resize': await img.png({ width: THUMB_SIZE, height: 100, channels: 3 }),
   };
+  const kinds = new Set<string>();
   for (const [name, plain] of Object.entries(cases)) {
-    assert.ok(plainPngPixels(plain, DEFAULT_LIMIT_INPUT_PIXELS, any), `${name}: plain`);
+    const decoded = plainPngPixels(plain, DEFAULT_LIMIT_INPUT_PIXELS, any);
+    assert.ok(decoded, `${name}: plain`);
     // The same file with a chunk the plain decoder does not know (sharp skips it): decoded by sharp.
     const viaSharp = withChunk(plain, 'quIRk', Buffer.from('x'));
     const opts = { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: true };
     const ours = await probeImage(plain, 'a.png', opts);
     const theirs = await probeImage(viaSharp, 'a.png', opts);
     assert.ok(ours.thumb && theirs.thumb);
-    assert.deepEqual(ours.thumb, theirs.thumb, `${name}: thumbnail bytes`);
+    assert.equal((await sharp(theirs.thumb).metadata()).format, 'webp');
+    if (ours.thumb.length <= 8 * 1024 && (await sharp(ours.thumb).metadata()).format === 'png') {
+      // Up to 8 KiB the file's own image chunks are the thumbnail: the same pixels, losslessly.
+      kinds.add('png');
+      assert.deepEqual(img.pngChunks(ours.thumb).map((c) => c.type), ['IHDR', ...img.pngChunks(plain).filter((c) => c.type === 'IDAT').map(() => 'IDAT'), 'IEND']);
+      assert.deepEqual(await thumbPixels(ours.thumb, decoded.channels), await thumbPixels(plain, decoded.channels), `${name}: thumbnail pixels`);
+    } else {
+      kinds.add('webp');
+      assert.ok(plain.length > 8 * 1024, `${name}: a WebP only for a file over 8 KiB (${plain.length} bytes)`);
+      assert.deepEqual(ours.thumb, theirs.thumb, `${name}: thumbnail bytes`);
+    }
     assert.equal(ours.channelsEqual, theirs.channelsEqual, `${name}: grey check`);
   }
+  assert.deepEqual([...kinds].sort(), ['png', 'webp'], 'both kinds of thumbnail were made');
   assert.equal((await probeImage(cases['grey stored as RGB']!, 'a.png', { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: true })).channelsEqual, true);
   assert.equal((await probeImage(cases['colour 96 px']!, 'a.png', { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: true })).channelsEqual, false);
+});
+
+test('a PNG that is its own thumbnail leaves its text, time and other harmless chunks behind', async () => {
+  const plain = await img.png({ width: 28, height: 28, channels: 1, seed: 9 });
+  const name = 'DOE^JANE 1961-04-02';
+  let tagged = withChunk(plain, 'tEXt', Buffer.from(`Patient\0${name}`, 'latin1'));
+  tagged = withChunk(tagged, 'iTXt', Buffer.from(`Comment\0\0\0\0\0${name}`, 'utf8'));
+  tagged = withChunk(tagged, 'zTXt', Buffer.concat([Buffer.from('Author\0\0', 'latin1'), deflateSync(name)]));
+  tagged = withChunk(tagged, 'tIME', Buffer.from([0x07, 0xea, 12, 5, 6, 30, 0]));
+  assert.ok(plainPngPixels(tagged, DEFAULT_LIMIT_INPUT_PIXELS, any), 'still plain: those chunks do not change the pixels');
+  const { thumb } = await probeImage(tagged, 'a.png', { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: true });
+  assert.ok(thumb);
+  assert.deepEqual(img.pngChunks(thumb).map((c) => c.type), ['IHDR', 'IDAT', 'IEND']);
+  assert.ok(!thumb.includes(Buffer.from('DOE^JANE')) && !thumb.includes(Buffer.from('Patient')));
+  assert.deepEqual(thumb, (await probeImage(plain, 'a.png', { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, makeThumb: true })).thumb, 'the same bytes as the untagged file');
+  assert.deepEqual(await thumbPixels(thumb, 1), await thumbPixels(tagged, 1));
 });

@@ -11,7 +11,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LoupeError, type MediaKind } from '../../../shared/contract.ts';
 import { ProbeError, makeThumbnail, renderDisplay, renderRaw } from '../import/probe.ts';
-import { thumbPath } from '../import/thumbnails.ts';
+import { thumbContentType, thumbPath } from '../import/thumbnails.ts';
 import { displayFrame, isDicomBuffer, readDicomFile } from '../import/dicom-source.ts';
 import { DicomError } from '../dicom/parse.ts';
 import { rawFrame } from '../dicom/raw-frame.ts';
@@ -80,12 +80,15 @@ export async function renderMedia(project: Project, kind: MediaKind, id: number)
       if (row.sha256) {
         const cached = thumbPath(project.thumbDir, row.sha256);
         // A missing file still shows its cached thumbnail: the grid keeps what it knew.
-        if (existsSync(cached)) return { body: await readFile(cached), contentType: 'image/webp' };
+        if (existsSync(cached)) {
+          const body = await readFile(cached);
+          return { body, contentType: thumbContentType(body) };
+        }
       }
       if (row.status === 'missing') throw new LoupeError('NOT_FOUND', `Image ${id}: the file is missing (${row.rel_path})`);
       const body = await makeThumbnail(await readSource(row), range, limit, undefined, row.frame ?? undefined);
       if (row.sha256) await storeThumb(thumbPath(project.thumbDir, row.sha256), body);
-      return { body, contentType: 'image/webp' };
+      return { body, contentType: thumbContentType(body) };
     }
     if (row.status === 'missing') throw new LoupeError('NOT_FOUND', `Image ${id}: the file is missing (${row.rel_path})`);
     const source = await readSource(row);

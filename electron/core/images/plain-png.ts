@@ -16,7 +16,14 @@ export interface PlainPng {
   channels: 1 | 3;
   /** Row-major, interleaved, width·height·channels bytes. */
   data: Uint8Array;
+  /**
+   * The same image as a PNG of only its IHDR, IDAT and IEND chunks, copied as stored (no re-encoding): the
+   * pixels without the file's text, time stamps or other ancillary chunks, which may name a patient.
+   */
+  bare: () => Buffer;
 }
+
+const IEND = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -33,6 +40,8 @@ const CHANNELS: Record<number, 1 | 3 | undefined> = { 0: 1, 2: 3 };
 export function plainPngPixels(buf: Buffer, maxPixels: number, accept: (width: number, height: number, channels: 1 | 3) => boolean): PlainPng | null {
   if (buf.length < 57 || !buf.subarray(0, 8).equals(SIGNATURE)) return null;
   const idat: Buffer[] = [];
+  // Whole chunks (length, type, data, CRC) for bare().
+  const kept: Buffer[] = [SIGNATURE];
   let header: { width: number; height: number; channels: 1 | 3 } | null = null;
   let ended = false;
   let previous = '';
@@ -52,10 +61,12 @@ export function plainPngPixels(buf: Buffer, maxPixels: number, accept: (width: n
       if (depth !== 8 || !channels || compression !== 0 || filter !== 0 || interlace !== 0) return null;
       if (width === 0 || height === 0 || width * height > maxPixels || !accept(width, height, channels)) return null;
       header = { width, height, channels };
+      kept.push(buf.subarray(p, end));
     } else if (type === 'IDAT') {
       // The image data must be consecutive chunks (PNG spec 5.6); split data is not a plain file.
       if (!header || (idat.length > 0 && previous !== 'IDAT')) return null;
       idat.push(body);
+      kept.push(buf.subarray(p, end));
     } else if (type === 'IEND') {
       ended = true;
       break;
@@ -78,7 +89,7 @@ export function plainPngPixels(buf: Buffer, maxPixels: number, accept: (width: n
   }
   if (raw.length !== expected) return null;
   const data = unfilter(raw, height, stride, channels);
-  return data && { width, height, channels, data };
+  return data && { width, height, channels, data, bare: () => Buffer.concat([...kept, IEND]) };
 }
 
 /** Undoes the per-row filters (PNG spec, section 9) of 8-bit samples, `bpp` bytes per pixel. */

@@ -55,7 +55,7 @@ export interface ImageFacts {
 }
 
 export interface ProbeResult extends ImageFacts {
-  /** The WebP thumbnail, or null when the caller already has one for this content hash. */
+  /** The thumbnail (WebP, or a small PNG's own image chunks), or null when the caller already has one for this content hash. */
   thumb: Buffer | null;
 }
 
@@ -218,7 +218,7 @@ export async function probeImage(buf: Buffer, name: string, opts: ProbeOptions):
     if (opts.makeThumb || checkChannels) {
       const view = await thumbnailPixels(buf, { min: minValue, max: maxValue }, opts.limitInputPixels, meta, opts.makeThumb ? THUMB_SIZE : GREY_CHECK_SIZE);
       channelsEqual = checkChannels ? colourChannelsEqual(view.data, view.channels) : null;
-      if (opts.makeThumb) thumb = await view.image.webp(THUMB_WEBP).toBuffer();
+      if (opts.makeThumb) thumb = await view.thumb();
     }
   } catch (e) {
     if (e instanceof ProbeError) throw e;
@@ -307,26 +307,39 @@ async function scaledView(buf: Buffer, size: number, range: ValueRange, limit: n
   return sharp(bytes, { raw: { width: raw.width, height: raw.height, channels: raw.channels as 1 | 2 | 3 | 4 } });
 }
 
-/** The 256 px WebP thumbnail, EXIF orientation applied, 16-bit images scaled by their own range. */
+/** The 256 px thumbnail (thumbnailPixels), EXIF orientation applied, 16-bit images scaled by their own range. */
 export async function makeThumbnail(source: Buffer, range: ValueRange, limit: number, meta?: HeaderMeta, frame?: number): Promise<Buffer> {
   const buf = await decodableSource(source, limit, frame);
   const m = meta ?? (await readHeader(buf, '', limit)).meta;
-  return (await thumbnailPixels(buf, range, limit, m, THUMB_SIZE)).image.webp(THUMB_WEBP).toBuffer();
+  return (await thumbnailPixels(buf, range, limit, m, THUMB_SIZE)).thumb();
 }
 
 /**
- * A downscaled 8-bit view as raw pixels (in sRGB or grey, as the WebP encoder would get them), ready for an encoder:
+ * A small PNG is its own thumbnail while it takes no more disk than a WebP thumbnail of a photo does (8–12 kB):
+ * datasets like MNIST or CIFAR then import without one sharp call per file. Larger ones get a WebP.
+ */
+const BARE_PNG_THUMB_BYTES = 8 * 1024;
+
+/**
+ * A downscaled 8-bit view as raw pixels (in sRGB or grey, as the WebP encoder would get them) and its thumbnail:
  * one decode serves both the thumbnail and the channel check.
  */
-async function thumbnailPixels(buf: Buffer, range: ValueRange, limit: number, meta: HeaderMeta, size: number): Promise<{ image: Sharp; data: Buffer | Uint8Array; channels: number }> {
+async function thumbnailPixels(buf: Buffer, range: ValueRange, limit: number, meta: HeaderMeta, size: number): Promise<{ thumb: () => Promise<Buffer>; data: Buffer | Uint8Array; channels: number }> {
   // A plain PNG that fits the thumbnail as it is (small PNG datasets): its pixels are the view, decoded in this
-  // thread, and sharp only encodes them; one sharp call per file instead of two (decode, then encode).
+  // thread; its thumbnail is the file's own image chunks, or a WebP sharp encodes from those pixels.
   const plain = isHighDepth(meta) ? null : plainPngPixels(buf, limit, (w, h) => w <= size && h <= size);
-  if (plain) return { image: sharp(plain.data, { raw: { width: plain.width, height: plain.height, channels: plain.channels } }), data: plain.data, channels: plain.channels };
+  if (plain) {
+    const thumb = async () => {
+      const bare = plain.bare();
+      if (bare.length <= BARE_PNG_THUMB_BYTES) return bare;
+      return sharp(plain.data, { raw: { width: plain.width, height: plain.height, channels: plain.channels } }).webp(THUMB_WEBP).toBuffer();
+    };
+    return { thumb, data: plain.data, channels: plain.channels };
+  }
   const view = isHighDepth(meta) ? await scaledView(buf, size, range, limit, meta) : open(buf, limit).resize(size, size, { fit: 'inside', withoutEnlargement: true });
   const { data, info } = await view.toColourspace(isGrey(meta) ? 'b-w' : 'srgb').raw().toBuffer({ resolveWithObject: true });
-  const image = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4 } });
-  return { image, data, channels: info.channels };
+  const thumb = () => sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4 } }).webp(THUMB_WEBP).toBuffer();
+  return { thumb, data, channels: info.channels };
 }
 
 /** The full image for display: oriented, 8-bit, capped at `maxSide`; JPEG for JPEG sources, PNG otherwise. */

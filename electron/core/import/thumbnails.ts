@@ -1,6 +1,7 @@
 /**
  * The thumbnail cache: `cache/thumbs/<sha[0..2]>/<sha>.webp`, keyed by content hash so that exact duplicates
- * share one file. Writes go through a temporary name and a rename, so an import killed mid-write never leaves a
+ * share one file. Most are WebP; a small PNG's is the PNG itself (probe.ts), under the same name, so a thumbnail is
+ * served as what its bytes are (thumbContentType). Writes go through a temporary name and a rename, so an import killed mid-write never leaves a
  * half-written thumbnail under the final name. Sync writes: thumbnails are a few kB, and a thread-pool round
  * trip per file costs more than the write itself.
  */
@@ -9,6 +10,13 @@ import { join } from 'node:path';
 
 export function thumbPath(thumbDir: string, sha256: string): string {
   return join(thumbDir, sha256.slice(0, 2), `${sha256}.webp`);
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
+
+/** The media type of a cached thumbnail, from its first bytes. */
+export function thumbContentType(body: Buffer): string {
+  return body.subarray(0, 4).equals(PNG_SIGNATURE) ? 'image/png' : 'image/webp';
 }
 
 export class ThumbCache {
