@@ -18,9 +18,10 @@ export interface PlainPng {
   data: Uint8Array;
   /**
    * The same image as a PNG of only its IHDR, IDAT and IEND chunks, copied as stored (no re-encoding): the
-   * pixels without the file's text, time stamps or other ancillary chunks, which may name a patient.
+   * pixels without the file's text, time stamps or other ancillary chunks, which may name a patient. Null when
+   * that PNG would exceed `maxBytes`.
    */
-  bare: () => Buffer;
+  bare: (maxBytes: number) => Buffer | null;
 }
 
 const IEND = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
@@ -89,7 +90,8 @@ export function plainPngPixels(buf: Buffer, maxPixels: number, accept: (width: n
   }
   if (raw.length !== expected) return null;
   const data = unfilter(raw, height, stride, channels);
-  return data && { width, height, channels, data, bare: () => Buffer.concat([...kept, IEND]) };
+  const bareBytes = kept.reduce((n, b) => n + b.length, IEND.length);
+  return data && { width, height, channels, data, bare: (maxBytes) => (bareBytes <= maxBytes ? Buffer.concat([...kept, IEND], bareBytes) : null) };
 }
 
 /** Undoes the per-row filters (PNG spec, section 9) of 8-bit samples, `bpp` bytes per pixel. */

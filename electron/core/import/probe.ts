@@ -330,8 +330,8 @@ async function thumbnailPixels(buf: Buffer, range: ValueRange, limit: number, me
   const plain = isHighDepth(meta) ? null : plainPngPixels(buf, limit, (w, h) => w <= size && h <= size);
   if (plain) {
     const thumb = async () => {
-      const bare = plain.bare();
-      if (bare.length <= BARE_PNG_THUMB_BYTES) return bare;
+      const bare = plain.bare(BARE_PNG_THUMB_BYTES);
+      if (bare) return bare;
       return sharp(plain.data, { raw: { width: plain.width, height: plain.height, channels: plain.channels } }).webp(THUMB_WEBP).toBuffer();
     };
     return { thumb, data: plain.data, channels: plain.channels };
