@@ -67,6 +67,12 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: { globals: nodeGlobals },
   },
+  {
+    // CommonJS: the CLI's entry (bin/package.json) and what it loads before tsx (core/thread-pool.cjs).
+    files: ['**/*.cjs', 'bin/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { ...nodeGlobals, require: 'readonly', module: 'writable', exports: 'writable' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
   // ---------- layering ----------
   {
     files: ['shared/**/*.ts'],

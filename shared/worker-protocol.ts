@@ -33,6 +33,8 @@ export interface BackendReport {
   rejected: { name: string; reason: string }[];
   /** Threads that share each batch by default (one per core on the CPU backends, else 1). */
   threads: number;
+  /** libuv's thread pool in the training process: the images it decodes at once, with reads and hashes. */
+  threadPool: number;
   /** The GPU host's adapters and renderers when one was started (issue 16); null or absent when none was set. */
   gpu?: { host: string; adapters: readonly GpuAdapterReport[] } | null;
 }

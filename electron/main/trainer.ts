@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { SpawnTrainer } from '../core/training/supervisor.ts';
 import { gpuHostService, type GpuHostDeps } from './gpu-host.ts';
+import { withThreadPool } from '../core/thread-pool.cjs';
 
 /**
  * With `gpuHost`, each training process may ask for the app's hidden GPU window (issue 16): its environment names
@@ -16,7 +17,8 @@ export function electronTrainer(workerPath: string, env: NodeJS.ProcessEnv = pro
   const serve = gpuHost ? gpuHostService(gpuHost) : null;
   return (): ChildProcess => {
     const child = fork(workerPath.replace(/app\.asar([\\/])/, 'app.asar.unpacked$1'), [], {
-      env: { ...env, ...(gpuHost && !env['LOUPE_GPU_HOST'] ? { LOUPE_GPU_HOST: 'window' } : {}), ELECTRON_RUN_AS_NODE: '1' },
+      // The thread pool sized for its dataset cache to decode on every core (core/thread-pool.cjs).
+      env: { ...withThreadPool(env), ...(gpuHost && !env['LOUPE_GPU_HOST'] ? { LOUPE_GPU_HOST: 'window' } : {}), ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
     });

@@ -8,6 +8,7 @@ import { followJob, jobExitCode } from '../run-job.ts';
 import { newCliCore, withProject } from '../with-core.ts';
 import { applyBackendFlags, BACKEND_OPTIONS } from '../backend-flags.ts';
 import { describeAdapter } from '../../../shared/gpu-host-protocol.ts';
+import { threadPoolOf } from '../../core/thread-pool.cjs';
 
 const USAGE = `Usage: loupe train <project> [--arch lenet5|cnn|resnet|backbone:NAME] [--epochs N] [--batch N]
          [--optimizer sgd|adam|rmsprop] [--lr X] [--momentum X] [--weight-decay X] [--dropout X]
@@ -242,7 +243,9 @@ export async function doctorCommand(args: string[]): Promise<number> {
   const core = newCliCore();
   try {
     const report = await core.dispatch('training:doctor', {});
-    if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    // This process imports and decodes for the viewer; the training process decodes its dataset cache.
+    const cliThreadPool = threadPoolOf(process.env);
+    if (values.json) process.stdout.write(JSON.stringify({ ...report, cliThreadPool }, null, 2) + '\n');
     else {
       process.stdout.write(`Training backend: ${report.chosen.name} — ${report.chosen.detail}\n`);
       if (report.gpu) {
@@ -254,6 +257,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
           ? `Training threads: up to ${report.threads}, one per core (each batch shared among them when a run is large enough to pay for starting them)\n`
           : 'Training threads: 1\n',
       );
+      process.stdout.write(`Thread pool (images decoded at once, with file reads and hashes): ${cliThreadPool} here, ${report.threadPool} in the training process\n`);
       for (const r of report.rejected) process.stdout.write(`  not used: ${r.name} — ${r.reason}\n`);
     }
     return 0;

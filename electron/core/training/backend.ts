@@ -8,6 +8,7 @@
 // JSON output stays clean.
 import * as tf from '@tensorflow/tfjs-core';
 import { trainingThreads } from './parallel/threads.ts';
+import { threadPoolOf } from '../thread-pool.cjs';
 // Side effect: tfjs-core's Node bundle registers no gradient functions; tfjs-layers' bundle registers them all
 // (into tfjs-core's global registry). Training needs them whatever the backend.
 import '@tensorflow/tfjs-layers';
@@ -150,7 +151,7 @@ export async function selectBackend(options: SelectOptions = {}): Promise<Backen
       } catch (e) {
         throw new Error(`self-test failed: ${firstLine(e)}`);
       }
-      return { chosen: { name: loader.name, detail: await loader.describe() }, rejected, threads: trainingThreads(0, loader.name) };
+      return { chosen: { name: loader.name, detail: await loader.describe() }, rejected, threads: trainingThreads(0, loader.name), threadPool: threadPoolOf(process.env) };
     } catch (e) {
       rejected.push({ name: loader.name, reason: firstLine(e) });
     }

@@ -18,6 +18,7 @@ import type { Project } from '../project/project.ts';
 import { LoupeError, type BackboneSummary, type ErrorCode } from '../../../shared/contract.ts';
 import { endRun, getRun } from './runs.ts';
 import { keepLeasesFresh, releaseRunLease, takeRunLease } from './run-lease.ts';
+import { withThreadPool } from '../thread-pool.cjs';
 
 /** Starts a training process; the Electron face passes one that forks its bundled worker. */
 export type SpawnTrainer = () => ChildProcess;
@@ -26,6 +27,8 @@ const NODE_WORKER = fileURLToPath(new URL('../../workers/train-worker-node.js', 
 
 export const spawnNodeTrainer: SpawnTrainer = () =>
   fork(NODE_WORKER, [], {
+    // Its dataset cache decodes on every core (thread-pool.cjs).
+    env: withThreadPool(process.env),
     // Keep stdout clean for the CLI's JSON; the worker's own output goes to stderr.
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',

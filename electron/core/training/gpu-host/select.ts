@@ -105,7 +105,7 @@ export async function selectTrainingBackend(
     return { report: { ...cpu, rejected: inChainOrder([...cpu.rejected, ...passed]), gpu }, host: null };
   }
   return {
-    report: { chosen: { name: chosen.backend, detail: describe(chosen, cpu.chosen.name) }, rejected: inChainOrder([...cpu.rejected, ...passed]), threads: 1, gpu },
+    report: { chosen: { name: chosen.backend, detail: describe(chosen, cpu.chosen.name) }, rejected: inChainOrder([...cpu.rejected, ...passed]), threads: 1, threadPool: cpu.threadPool, gpu },
     host: o.keepHost ? { link, backend: chosen.backend, adapter: chosen } : null,
   };
 }
