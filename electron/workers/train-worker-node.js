@@ -2,5 +2,6 @@
 // The Electron build bundles electron/workers/train-worker.ts into one file instead.
 import { register } from 'tsx/esm/api';
 
+await import('../core/training/preload.js');
 register();
 await import('./train-worker.ts');

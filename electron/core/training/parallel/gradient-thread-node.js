@@ -2,5 +2,6 @@
 // build bundles gradient-thread.ts into dist/electron/gradient-thread.js instead.
 import { register } from 'tsx/esm/api';
 
+await import('../preload.js');
 register();
 await import('./gradient-thread.ts');
