@@ -56,7 +56,8 @@ export function defaultImportConcurrency(): number {
   return Math.max(2, availableParallelism()) + 1;
 }
 
-const DEFAULT_BATCH = 250;
+/** Rows per transaction unless told otherwise. */
+export const DEFAULT_BATCH = 250;
 const DEFAULT_COMMIT_WINDOW = 1024;
 const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 // Below this size a sync read beats fs.promises.readFile (open, stat, read, close: four thread-pool hops).
