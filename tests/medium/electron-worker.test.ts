@@ -10,6 +10,7 @@ import { electronTrainer } from '../../electron/main/trainer.ts';
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { threadPoolSize } from '../../electron/core/thread-pool.cjs';
 
 test('the bundled training process reports its backend and trains a run on 2 threads (its bundled gradient thread)', async () => {
   const dir = tempDir();
@@ -24,6 +25,8 @@ test('the bundled training process reports its backend and trains a run on 2 thr
     await core.jobs.wait(jobId);
     const report = await core.dispatch('training:doctor', {});
     assert.ok(report.chosen.name.length > 0);
+    // Forked with libuv's thread pool sized for the cores (a size set in the environment stays).
+    assert.equal(report.threadPool, Number(process.env['UV_THREADPOOL_SIZE'] || threadPoolSize()));
     const [run] = await core.dispatch('training:start', {
       config: { arch: 'lenet5', imageSize: 16, channels: 1, epochs: 1, batchSize: 8, augment: {}, earlyStopping: null, threads: 2 },
     });
