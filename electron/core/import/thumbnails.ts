@@ -7,16 +7,15 @@
  */
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sniffFormat } from './formats.ts';
 
 export function thumbPath(thumbDir: string, sha256: string): string {
   return join(thumbDir, sha256.slice(0, 2), `${sha256}.webp`);
 }
 
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
-
-/** The media type of a cached thumbnail, from its first bytes. */
+/** The media type of a cached thumbnail, from its first bytes (anything but a PNG is served as WebP, as before). */
 export function thumbContentType(body: Buffer): string {
-  return body.subarray(0, 4).equals(PNG_SIGNATURE) ? 'image/png' : 'image/webp';
+  return sniffFormat(body.subarray(0, 16)) === 'png' ? 'image/png' : 'image/webp';
 }
 
 export class ThumbCache {
