@@ -9,6 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { batchNormalization } from '../../electron/core/training/kernels/batch-norm.ts';
 import { inferenceForward } from '../../electron/core/training/inference-graph.ts';
+import { phaseConvPool, phasePlan } from '../../electron/core/training/phase-conv.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { trainConfigSchema } from '../../shared/training.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
@@ -73,6 +74,60 @@ test("Loupe's architectures give predict()'s probabilities; the ResNet's batch n
     xs.dispose();
     model.dispose();
   }
+});
+
+test('a grey 5×5 convolution and its 2×2 pool run over 2×2 blocks from a batch of 64, with the same outputs', async () => {
+  const model = buildModel(trainConfigSchema.parse({ arch: 'lenet5', imageSize: 28, channels: 1, seed: 4 }), 10);
+  const xs = input([64, 28, 28, 1], 5);
+  assert.ok(maxDiff(model, xs) < TOLERANCE);
+  const profile = await tf.profile(() => tf.tidy(() => void inferenceForward(model)(xs).dataSync()));
+  const convs = profile.kernels.filter((k) => k.name === 'FusedConv2D').map((k) => k.inputShapes[0]!.join('×'));
+  assert.deepEqual(convs, ['64×14×14×4', '64×14×14×6'], 'conv1 over 2×2 blocks of the image, conv2 as it was');
+  assert.deepEqual(profile.kernels.filter((k) => k.name === 'MaxPool').map((k) => k.inputShapes[0]!.join('×')), ['896×14×4×6', '64×10×10×16']);
+  // Below 64 images the rearrangement does not pay: the plain convolution and pool, the same outputs.
+  const few = input([8, 28, 28, 1], 6);
+  assert.ok(maxDiff(model, few) < TOLERANCE);
+  const small = await tf.profile(() => tf.tidy(() => void inferenceForward(model)(few).dataSync()));
+  assert.equal(small.kernels.find((k) => k.name === 'FusedConv2D')!.inputShapes[0]!.join('×'), '8×28×28×1');
+  xs.dispose();
+  few.dispose();
+  model.dispose();
+});
+
+test('the block convolution equals convolution then pooling for every padding, pool, kernel and size it accepts', () => {
+  let checked = 0;
+  for (const [h, w] of [[28, 28], [12, 18], [30, 14]] as const)
+    for (const [kh, kw] of [[5, 5], [6, 6], [7, 5], [5, 8]] as const)
+      for (const padding of ['same', 'valid'] as const)
+        for (const pool of ['max', 'avg'] as const) {
+          const plan = phasePlan(h, w, 1, kh, kw, 3, padding, pool);
+          assert.ok(plan, `${h}×${w} k${kh}×${kw} ${padding}`);
+          const seed = h * 1000 + kh * 10 + kw;
+          const x = input([2, h, w, 1], seed);
+          const kernel = tf.tensor4d(values(kh * kw * 3, seed + 1, 0.5), [kh, kw, 1, 3]);
+          const bias = tf.tensor1d(values(3, seed + 2, 0.5));
+          for (const activation of ['relu', 'linear'] as const) {
+            const want = tf.tidy(() => {
+              const y = tf.fused.conv2d({ x, filter: kernel, strides: 1, pad: padding, bias, activation });
+              return pool === 'max' ? tf.maxPool(y, 2, 2, 'valid') : tf.avgPool(y, 2, 2, 'valid');
+            });
+            const got: tf.Tensor4D = tf.tidy(() => phaseConvPool(plan, x, kernel, bias, activation));
+            assert.deepEqual(got.shape, want.shape, `${h}×${w} k${kh}×${kw} ${padding}: shape`);
+            const [a, b] = [got.dataSync(), want.dataSync()];
+            let d = 0;
+            for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+            assert.ok(d < TOLERANCE, `${h}×${w} k${kh}×${kw} ${padding} ${pool} ${activation}: ${d}`);
+            tf.dispose([got, want]);
+            checked++;
+          }
+          tf.dispose([x, kernel, bias]);
+        }
+  assert.equal(checked, 96);
+  // What it refuses: more than one channel, kernels under 5 (4× the work), odd sizes, nothing left to pool.
+  assert.equal(phasePlan(28, 28, 3, 5, 5, 6, 'same', 'max'), null);
+  assert.equal(phasePlan(28, 28, 1, 3, 3, 16, 'same', 'max'), null);
+  assert.equal(phasePlan(27, 28, 1, 5, 5, 6, 'same', 'max'), null);
+  assert.equal(phasePlan(6, 6, 1, 6, 6, 6, 'valid', 'max'), null);
 });
 
 test('the plan reads the current weights: new weights after planning (a model that trains) give the new outputs', () => {

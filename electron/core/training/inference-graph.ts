@@ -2,7 +2,8 @@
  * A trained model's forward pass for inference, as fewer and fused kernels than tfjs-layers' predict():
  * - a batch norm after a convolution is folded into it: w' = w·γ/σ per output channel, b' = (b − μ)·γ/σ + β;
  * - a ReLU after that (or after a plain convolution or dense layer) becomes the fused kernel's activation;
- * - dropout is skipped, and the batch is not cut into predict()'s slices of 32.
+ * - dropout is skipped, and the batch is not cut into predict()'s slices of 32;
+ * - a 5×5 (or larger) convolution of a grey image followed by a 2×2 pool runs over 2×2 blocks (phase-conv.ts).
  * On wasm, tfjs's batch norm is a separate full pass over every activation: for the compact ResNet at 64 px it was a
  * quarter of the inference time, the ReLUs a few percent more (bench:infer).
  *
@@ -12,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { phaseConvPool, phasePlan, type PhasePlan } from './phase-conv.ts';
 
 export type Forward = (xs: tf.Tensor4D) => tf.Tensor;
 
@@ -21,6 +23,11 @@ type Config = Record<string, unknown>;
 type Step = { layer: Layer; inputs: Layer[]; run: (inputs: tf.Tensor[]) => tf.Tensor };
 
 const FUSABLE = new Set(['relu', 'linear']);
+/**
+ * The smallest batch computed over blocks (phase-conv.ts): the rearranged kernel costs a few small ops per call,
+ * which a LeNet batch of 16 does not win back (0.94× the plain pair), one of 64 does (1.05×; 256: 1.09×).
+ */
+const PHASES_MIN_BATCH = 64;
 const plans = new WeakMap<tfl.LayersModel, Forward | null>();
 
 /** The inference forward pass of `model` (planned once per model). */
@@ -73,6 +80,23 @@ function batchNormAffine(bn: Layer): { scale: tf.Tensor; shift: tf.Tensor } {
   return { scale, shift: beta ? tf.add(shifted, beta) : shifted };
 }
 
+/** The 2×2 pool after a convolution and the plan that computes both over blocks, if it applies (phase-conv.ts). */
+function pooledByPhases(conv: Layer, next: Layer | null): { layer: Layer; plan: PhasePlan } | null {
+  const kind = next?.getClassName();
+  if (!next || (kind !== 'MaxPooling2D' && kind !== 'AveragePooling2D')) return null;
+  const p = next.getConfig() as Config;
+  const c = conv.getConfig() as Config;
+  const ones = (v: [number, number]) => v[0] === 1 && v[1] === 1;
+  const twos = (v: [number, number]) => v[0] === 2 && v[1] === 2;
+  if (p['dataFormat'] !== 'channelsLast' || p['padding'] !== 'valid' || !twos(pair(p['poolSize'])) || !twos(pair(p['strides'] ?? p['poolSize']))) return null;
+  if (!ones(pair(c['strides'])) || !ones(pair(c['dilationRate'] ?? 1))) return null;
+  const [, h, w, channels] = shapeOf(conv.inboundNodes[0]!.inputShapes);
+  const [kh, kw] = pair(c['kernelSize']);
+  if (typeof h !== 'number' || typeof w !== 'number' || typeof channels !== 'number') return null;
+  const plan = phasePlan(h, w, channels, kh, kw, Number(c['filters']), c['padding'] as 'same' | 'valid', kind === 'MaxPooling2D' ? 'max' : 'avg');
+  return plan ? { layer: next, plan } : null;
+}
+
 function planFor(model: tfl.LayersModel): Forward | null {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) return null;
   const consumers = new Map<Layer, Layer[]>();
@@ -120,6 +144,7 @@ function planFor(model: tfl.LayersModel): Forward | null {
       const relu = after && plainRelu(after) ? after : null;
       const useBias = c['useBias'] !== false;
       const fused = relu || activation === 'relu' ? 'relu' : 'linear';
+      const pool = kind === 'Conv2D' ? pooledByPhases(layer, onlyConsumer(relu ?? last)) : null;
       run = ([x]) => {
         let w = read(layer, 0);
         let b: tf.Tensor | undefined = useBias ? read(layer, 1) : undefined;
@@ -128,13 +153,15 @@ function planFor(model: tfl.LayersModel): Forward | null {
           w = tf.mul(w, scale);
           b = b ? tf.add(tf.mul(b, scale), shift) : shift;
         }
+        if (pool && x!.shape[0]! >= PHASES_MIN_BATCH) return phaseConvPool(pool.plan, x as tf.Tensor4D, w, b, fused);
         const y =
           kind === 'Conv2D'
             ? tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: pair(c['strides']), pad: c['padding'] as 'same' | 'valid', dilations: pair(c['dilationRate'] ?? 1), bias: b, activation: fused })
             : tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b, activation: fused });
+        if (pool) return pool.plan.pool === 'max' ? tf.maxPool(y as tf.Tensor4D, 2, 2, 'valid') : tf.avgPool(y as tf.Tensor4D, 2, 2, 'valid');
         return softmax ? tf.softmax(y) : y;
       };
-      for (const absorbed of [bn, relu]) if (absorbed) alias.set(absorbed, layer);
+      for (const absorbed of [bn, relu, pool?.layer]) if (absorbed) alias.set(absorbed, layer);
     } else if (kind === 'BatchNormalization') {
       if (!lastAxis(layer)) return null;
       run = ([x]) => {
