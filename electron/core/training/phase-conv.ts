@@ -3,7 +3,7 @@
  * over 2×2 blocks of the image and a pooling over the four output phases.
  *
  * Why: with one input channel, XNNPACK's convolution reads one value per tap and per output pixel, and runs at a
- * third of the speed it reaches on LeNet's second layer (bench/tmp profile: 5.8 ms of a 13 ms LeNet batch of 256).
+ * third of the speed it reaches on LeNet's second layer (tf.profile: 5.8 ms of a 13 ms LeNet batch of 256).
  * Rearranged, each block of 2×2 pixels is one input pixel of 4 channels, and each output block holds the 4 output
  * pixels (phases) the 2×2 pool reduces: out[Y, X, p·O + o] = Σ w′[by, bx, q, p·O + o] · block[Y + by − top, X + bx −
  * left, q]. For a 5×5 kernel the block kernel is 3×3 (36 of its taps per phase, 25 of them non-zero), so it does
