@@ -319,6 +319,24 @@ test('a BatchPredictor brings inference threads in once a warm batch shows the w
   }
 });
 
+test('a large first batch is timed slice by slice: threads start within it and take its rest, with the same probabilities', { skip: trainingThreads(0, 'wasm') < 2 && 'one core' }, async () => {
+  // Before, whole batches were timed: a compact ResNet's first two batches of 256 ran on one core of two.
+  const n = 300;
+  const { model, p, rows } = inferenceCase(8, n);
+  const alone = predictRows(model, rows, n, p);
+  const predictor = new BatchPredictor(model, p, 4, 0);
+  try {
+    // Threads start after the second slice (32 images): their start has begun before the first batch returns.
+    assertSameProbabilities(await predictor.predict(rows, n, n), alone);
+    assert.equal(await predictor.whenStarted(), true, 'started during the first batch, not after a second one');
+    assertSameProbabilities(await predictor.predict(rows, n, 0), alone);
+    assert.equal(predictor.sharing, true);
+  } finally {
+    await predictor.close();
+    model.dispose();
+  }
+});
+
 test('inference threads join a caller that awaits nothing else between batches (an evaluation on cached rows)', { skip: trainingThreads(0, 'wasm') < 2 && 'one core' }, async () => {
   const n = 29;
   const { model, p, rows } = inferenceCase(7, n);

@@ -46,11 +46,14 @@ export async function loadRunModel(project: Project, run: RunInfo): Promise<tfl.
 
 /**
  * Inference threads pay off only when the work outlasts their start (a tfjs instance and the model each, about a
- * second): they are started once a warm batch (the second) shows that much prediction is left.
+ * second): they are started once a warm slice of images shows that much prediction is left.
  */
 const THREADS_WORTH_MS = 1500;
-/** Rows per slice while inference threads start (BatchPredictor.whileStarting). */
-const STARTING_SLICE = 32;
+/**
+ * Rows per slice while the first images tell whether threads pay (BatchPredictor.probe) and while they start
+ * (BatchPredictor.whileStarting).
+ */
+const SLICE = 32;
 
 function normalizedRows(rows: Uint8Array, n: number, p: Preprocessing): Float32Array {
   const per = p.imageSize * p.imageSize * p.channels;
@@ -98,38 +101,65 @@ export function predictRowsShared(model: tfl.LayersModel, peers: ModelThreads, r
 }
 
 /**
- * Predicts batch after batch (project evaluations, `loupe predict`): on this thread at first; once a warm batch
- * shows that the images left outlast starting inference threads, they start in the background and share the rest
- * of the work from the moment they are up. Close it when done.
+ * Predicts batch after batch (project evaluations, `loupe predict`): on this thread at first; once a warm slice of
+ * images shows that the images left outlast starting inference threads, they start in the background and share the
+ * rest of the work from the moment they are up. Close it when done.
  */
 export class BatchPredictor {
   private peers: ModelThreads | null = null;
   private starting: Promise<void> | null = null;
-  private batches = 0;
+  /** Whether a warm slice has been timed (threads started or not: the work left only shrinks). */
+  private decided = false;
+  private slices = 0;
   private readonly threads = trainingThreads(0, tf.getBackend());
+  private readonly per: number;
 
   constructor(
     private readonly model: tfl.LayersModel,
     private readonly p: Preprocessing,
     private readonly classes: number,
     private readonly worthMs = THREADS_WORTH_MS,
-  ) {}
+  ) {
+    this.per = p.imageSize * p.imageSize * p.channels;
+  }
 
   /** Probabilities of `n` preprocessed rows; `left` is how many images remain after them. */
   async predict(rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
-    const t0 = performance.now();
-    const probs = this.peers ? await predictRowsShared(this.model, this.peers, rows, n, this.p, this.classes) : this.starting ? await this.whileStarting(rows, n) : predictRows(this.model, rows, n, this.p);
-    // A process's first batch pays for compiling and warming the kernels: timed, it made LeNet's 10,000 files look
-    // worth threads that then only competed with decoding. The second batch decides.
-    const warm = this.batches++ > 0;
-    if (warm && !this.starting && this.threads > 1 && ((performance.now() - t0) / n) * left > this.worthMs) {
-      // A thread that cannot start (or load the model) leaves the work on this thread, as before.
-      this.starting = ModelThreads.start(this.threads - 1, tf.getBackend(), this.model, this.classes, null).then(
-        (ready) => void (this.peers = ready),
-        () => {},
-      );
+    if (this.peers) return predictRowsShared(this.model, this.peers, rows, n, this.p, this.classes);
+    if (this.starting) return this.whileStarting(rows, n);
+    if (this.decided || this.threads < 2) return predictRows(this.model, rows, n, this.p);
+    return this.probe(rows, n, left);
+  }
+
+  /**
+   * The first images, a slice at a time, until a warm slice is timed: the first slice of a process pays for
+   * compiling and warming the kernels (timed, it made LeNet's 10,000 files look worth threads that then only
+   * competed with decoding), the second decides. Whole batches decided too late: a compact ResNet's first two
+   * batches of 256 took 5 of `loupe predict`'s 14 s on 2,000 files, on one core of two.
+   */
+  private async probe(rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
+    const out = new Float32Array(n * this.classes);
+    let s = 0;
+    while (s < n && !this.decided) {
+      const m = Math.min(SLICE, n - s);
+      const t0 = performance.now();
+      out.set(predictRows(this.model, rows.subarray(s * this.per, (s + m) * this.per), m, this.p), s * this.classes);
+      s += m;
+      if (this.slices++ === 0) continue;
+      this.decided = true;
+      if (((performance.now() - t0) / m) * (n - s + left) > this.worthMs) {
+        // A thread that cannot start (or load the model) leaves the work on this thread, as before.
+        this.starting = ModelThreads.start(this.threads - 1, tf.getBackend(), this.model, this.classes, null).then(
+          (ready) => void (this.peers = ready),
+          () => {},
+        );
+      }
     }
-    return probs;
+    if (s < n) {
+      const rest = rows.subarray(s * this.per, n * this.per);
+      out.set(this.starting ? await this.whileStarting(rest, n - s) : predictRows(this.model, rest, n - s, this.p), s * this.classes);
+    }
+    return out;
   }
 
   /**
@@ -139,14 +169,14 @@ export class BatchPredictor {
    * as they are up.
    */
   private async whileStarting(rows: Uint8Array, n: number): Promise<Float32Array> {
-    const per = this.p.imageSize * this.p.imageSize * this.p.channels;
+    const per = this.per;
     const out = new Float32Array(n * this.classes);
-    for (let s = 0; s < n; s += STARTING_SLICE) {
+    for (let s = 0; s < n; s += SLICE) {
       if (this.peers) {
         out.set(await predictRowsShared(this.model, this.peers, rows.subarray(s * per, n * per), n - s, this.p, this.classes), s * this.classes);
         break;
       }
-      const m = Math.min(STARTING_SLICE, n - s);
+      const m = Math.min(SLICE, n - s);
       out.set(predictRows(this.model, rows.subarray(s * per, (s + m) * per), m, this.p), s * this.classes);
       await yieldToEvents();
     }
