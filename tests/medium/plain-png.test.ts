@@ -125,6 +125,36 @@ test('only files the caller accepts are inflated: other sizes, colour to grey, o
   }
 });
 
+test('a small plain PNG of another size reaches sharp as its pixels: decodeForModel gives the bytes sharp makes from the file', async () => {
+  const fit = { squash: { fit: 'fill' }, letterbox: { fit: 'contain', background: { r: 0, g: 0, b: 0, alpha: 1 } }, 'center-crop': { fit: 'cover', position: 'centre' } } as const;
+  const grey28 = await img.png({ width: 28, height: 28, channels: 1, seed: 2 });
+  const rgb96 = await img.png({ width: 96, height: 96, channels: 3, seed: 3 });
+  const sources: Record<string, Buffer> = {
+    'grey 28 px': grey28,
+    'colour 96 px': rgb96,
+    'colour 50×30': await img.png({ width: 50, height: 30, channels: 3, seed: 5 }),
+    'grey 20×40': await img.png({ width: 20, height: 40, channels: 1, seed: 6 }),
+    'colour with sRGB, pHYs and tEXt': withChunk(withChunk(withChunk(rgb96, 'sRGB', Buffer.from([0])), 'pHYs', Buffer.from([0, 0, 0x0b, 0x13, 0, 0, 0x0b, 0x13, 1])), 'tEXt', Buffer.from('Author\0DOE^JANE', 'latin1')),
+    'grey with bKGD': withChunk(grey28, 'bKGD', Buffer.from([0, 0x80])),
+  };
+  let checked = 0;
+  for (const [name, buf] of Object.entries(sources)) {
+    assert.ok(plainPngPixels(buf, DEFAULT_LIMIT_INPUT_PIXELS, any), `${name} is plain`);
+    for (const imageSize of [16, 64])
+      for (const channels of [1, 3] as const)
+        for (const resize of ['squash', 'letterbox', 'center-crop'] as const) {
+          const ours = await decodeForModel(buf, { imageSize, channels, resize }, NO_RANGE, DEFAULT_LIMIT_INPUT_PIXELS);
+          const flat = sharp(buf, { autoOrient: true }).resize(imageSize, imageSize, fit[resize]).flatten({ background: { r: 0, g: 0, b: 0 } });
+          const theirs = await (channels === 1 ? flat.toColourspace('b-w') : flat.toColourspace('srgb')).raw().toBuffer();
+          assert.deepEqual(Buffer.from(ours.pixels), theirs, `${name} → ${imageSize} px, ${channels} channel(s), ${resize}`);
+          const from = name.startsWith('grey') ? 1 : 3;
+          assert.equal(ours.converted, from === channels ? null : from === 1 ? 'grayscale image converted to RGB' : 'colour image converted to grayscale');
+          checked++;
+        }
+  }
+  assert.equal(checked, 72);
+});
+
 /** Raw pixels sharp decodes from an image file, in sRGB or grey as the import's thumbnails hold them. */
 async function thumbPixels(buf: Buffer, channels: number): Promise<Buffer> {
   return (channels === 1 ? sharp(buf).toColourspace('b-w') : sharp(buf).toColourspace('srgb')).raw().toBuffer();
