@@ -108,8 +108,7 @@ export function predictRowsShared(model: tfl.LayersModel, peers: ModelThreads, r
 export class BatchPredictor {
   private peers: ModelThreads | null = null;
   private starting: Promise<void> | null = null;
-  /** Whether a warm slice has been timed (threads started or not: the work left only shrinks). */
-  private decided = false;
+  /** Slices predicted while probing: the second, warm one decides (threads or not: the work left only shrinks). */
   private slices = 0;
   private readonly threads = trainingThreads(0, tf.getBackend());
   private readonly per: number;
@@ -127,7 +126,7 @@ export class BatchPredictor {
   async predict(rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
     if (this.peers) return predictRowsShared(this.model, this.peers, rows, n, this.p, this.classes);
     if (this.starting) return this.whileStarting(rows, n);
-    if (this.decided || this.threads < 2) return predictRows(this.model, rows, n, this.p);
+    if (this.decided() || this.threads < 2) return predictRows(this.model, rows, n, this.p);
     return this.probe(rows, n, left);
   }
 
@@ -140,14 +139,12 @@ export class BatchPredictor {
   private async probe(rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
     const out = new Float32Array(n * this.classes);
     let s = 0;
-    while (s < n && !this.decided) {
+    while (s < n && !this.decided()) {
       const m = Math.min(SLICE, n - s);
       const t0 = performance.now();
       out.set(predictRows(this.model, rows.subarray(s * this.per, (s + m) * this.per), m, this.p), s * this.classes);
       s += m;
-      if (this.slices++ === 0) continue;
-      this.decided = true;
-      if (((performance.now() - t0) / m) * (n - s + left) > this.worthMs) {
+      if (++this.slices === 2 && ((performance.now() - t0) / m) * (n - s + left) > this.worthMs) {
         // A thread that cannot start (or load the model) leaves the work on this thread, as before.
         this.starting = ModelThreads.start(this.threads - 1, tf.getBackend(), this.model, this.classes, null).then(
           (ready) => void (this.peers = ready),
@@ -160,6 +157,10 @@ export class BatchPredictor {
       out.set(this.starting ? await this.whileStarting(rest, n - s) : predictRows(this.model, rest, n - s, this.p), s * this.classes);
     }
     return out;
+  }
+
+  private decided(): boolean {
+    return this.slices >= 2;
   }
 
   /**
