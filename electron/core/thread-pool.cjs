@@ -1,6 +1,6 @@
 'use strict';
 /**
- * The size of libuv's thread pool, which runs sharp's decodes and encodes, file reads and WebCrypto hashes. Its
+ * The size of libuv's thread pool, which runs sharp's decodes and encodes and asynchronous file reads. Its
  * default, 4 threads, would cap an import or a dataset cache at 4 images at once on any workstation. The pool takes
  * its size from the environment when it is first used, so a process must have it from its start: the CLI's entry
  * sets it before loading anything (bin/loupe.js is CommonJS because an ES module entry is itself read through the
@@ -9,7 +9,7 @@
  */
 const { availableParallelism } = require('node:os');
 
-/** Images decoding at once (cores + 1, import/importer.ts), plus a thread hashing and one reading ahead of them. */
+/** Images decoding at once (cores + 1, import/importer.ts), plus room for reads (files over 8 MiB) beside them. */
 function threadPoolSize(cores = availableParallelism()) {
   return Math.max(4, cores + 3);
 }

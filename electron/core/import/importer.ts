@@ -4,8 +4,8 @@
  * moved are relinked by content hash (same id, same labels), vanished files become 'missing' (never deleted). A
  * killed import leaves whole batches only; the next run skips what was committed and finishes the rest.
  */
-import { createHash, webcrypto } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +20,7 @@ import { walk, type WalkCounters } from './walk.ts';
 import { fileErrorReason } from '../images/file-error.ts';
 import { ImportWriter, nameOf, type ExistingRow, type ImportItem, type ImportOutcome } from './writer.ts';
 import { isDicomBuffer } from './dicom-source.ts';
+import { ReadBuffers, type ReadFile } from './read-buffers.ts';
 import { probeDicom } from './dicom-import.ts';
 import { isDiskFull } from '../project/disk-full.ts';
 import { KNOWN_KEYWORDS, tagOfAttribute } from '../dicom/keywords.ts';
@@ -62,8 +63,6 @@ const DEFAULT_COMMIT_WINDOW = 1024;
 const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 // Below this size a sync read beats fs.promises.readFile (open, stat, read, close: four thread-pool hops).
 const SYNC_READ_BYTES = 8 * 1024 * 1024;
-// Large files are hashed in the thread pool (WebCrypto), in parallel with other files' decoding.
-const ASYNC_HASH_BYTES = 512 * 1024;
 const MAX_REPORTED_ERRORS = 1000;
 const BATCH_EVENT_MS = 1000;
 
@@ -249,20 +248,31 @@ async function importNow(
   // read and hashed on the main thread, so the decoders never wait for I/O (the benchmark's main overhead).
   const slots = new Slots(concurrency);
 
+  // Two files in flight per decode slot, each holding its read buffer until its probe is done.
+  const readBuffers = new ReadBuffers(concurrency * 2);
+
   const processOne = async (t: ImportItem): Promise<ImportOutcome | ImportOutcome[]> => {
     if (t.error) return { kind: 'error', todo: t, reason: t.error };
     const absPath = absPathOf(t);
-    let buf: Buffer;
+    let file: ReadFile;
     try {
-      buf = t.size <= SYNC_READ_BYTES ? readFileSync(absPath) : await readFile(absPath);
+      file = t.size <= SYNC_READ_BYTES ? readBuffers.read(absPath, t.size) : { bytes: await readFile(absPath), done: () => {} };
     } catch (err) {
       return { kind: 'error', todo: t, reason: readError(err) };
     }
+    try {
+      return await processBytes(t, file.bytes);
+    } finally {
+      // DICOM metadata may keep views into the bytes: such a buffer is left to the garbage collector.
+      if (!isDicomBuffer(file.bytes)) file.done();
+    }
+  };
+
+  const processBytes = async (t: ImportItem, buf: Buffer): Promise<ImportOutcome | ImportOutcome[]> => {
     if (buf.length > MAX_FILE_BYTES) return { kind: 'error', todo: t, reason: 'file too large (over 1 GiB)' };
-    const sha256 =
-      buf.length >= ASYNC_HASH_BYTES
-        ? Buffer.from(await webcrypto.subtle.digest('SHA-256', buf)).toString('hex')
-        : createHash('sha256').update(buf).digest('hex');
+    // On this thread: WebCrypto's digest copies the whole file before hashing it in the thread pool, which costs
+    // more CPU than it frees here (the decoders, not this thread, bound the import).
+    const sha256 = createHash('sha256').update(buf).digest('hex');
     const claimed = thumbs.claim(sha256);
     const frameClaims = new Set<string>();
     await slots.acquire();
