@@ -106,14 +106,16 @@ await runBench('train', async (loadAtStart) => {
     const imp = await loupe(['import', project, tree.dir, '--json']);
     console.error(`imported ${TRAIN} training and ${TEST} test images in ${imp.wallSeconds.toFixed(1)} s`);
     const doctor = JSON.parse((await loupe(['doctor', '--json'])).stdout) as { chosen: { name: string; detail: string }; threads: number };
-    const recipes: Record<string, Awaited<ReturnType<typeof benchRecipe>>> = {};
-    for (const n of names) recipes[n] = await benchRecipe(n, project);
+    const data = { source: FASHION_MNIST_DIR, trainImages: TRAIN, testImages: TEST, epochsPerRound: EPOCHS };
+    // Each recipe says what it ran on: a later partial run (--recipe) keeps the others, measured on other sizes.
+    const recipes: Record<string, Awaited<ReturnType<typeof benchRecipe>> & { data: typeof data }> = {};
+    for (const n of names) recipes[n] = { data, ...(await benchRecipe(n, project)) };
     const kept = TINY ? {} : keptParts(resultPath('train'), 'recipes', names);
     writeResult('train', {
       bench: 'train',
       ...runFacts(loadAtStart),
       loupe: { backend: doctor.chosen.detail, threads: doctor.threads, path: 'node bin/loupe.js train <project> … --json (a new run per round, tensor cache kept between rounds as for a user\'s second run)' },
-      data: { source: FASHION_MNIST_DIR, trainImages: TRAIN, testImages: TEST, epochsPerRound: EPOCHS },
+      data,
       note: 'images/s: first to last batch of each epoch, as each run reports it. ratio: median of per-round Loupe/PyTorch-best ratios (threads = cores); ratioVsTorchDefault: against PyTorch with its default threads. Wall time: the whole command (process start, data loading, every epoch; Loupe decodes the PNGs into its tensor cache on its first round, PyTorch reads the IDX arrays).',
       recipes: { ...kept, ...recipes },
     });
