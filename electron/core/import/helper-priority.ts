@@ -3,8 +3,8 @@
  * commits rows, while up to a dozen helper threads (libvips workers, libuv's pool running sharp, V8's garbage
  * collector helpers) decode and encode. With more runnable threads than cores, the kernel gives each an equal
  * share, so the main thread gets a fraction of a core and the helpers then wait for it to feed them: 10,000 small
- * PNGs imported 7% faster on 2 cores with the helpers at nice 10 (the main thread's share back; the CPU used is the
- * same). Large photos gain nothing: there the decoders bound the import anyway.
+ * PNGs import 1.09× faster on 2 cores with the helpers at nice 10 (the main thread gets its share back; the CPU
+ * used is the same). Large photos gain nothing: there the decoders bound the import anyway.
  *
  * Linux only, where a thread id passed to setpriority() moves that one thread. An unprivileged process cannot
  * take the lower priority back, so only a process that ends with its import asks for this (`loupe import`): in
