@@ -1,19 +1,18 @@
 /**
  * The import's reusable read buffers (import/read-buffers.ts) on real files: every image of a real import keeps
  * its own bytes (hash and thumbnail) while buffers pass from file to file, and a file that changed size since the
- * scan is still read whole. Also the lowered priority of the decoding threads (import/helper-priority.ts).
+ * scan is still read whole.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { runImport } from '../../electron/core/import/importer.ts';
 import { thumbPath } from '../../electron/core/import/thumbnails.ts';
 import { makeThumbnail } from '../../electron/core/import/probe.ts';
 import { POOLED_READ_MIN_BYTES, ReadBuffers } from '../../electron/core/import/read-buffers.ts';
-import { lowerHelperThreads } from '../../electron/core/import/helper-priority.ts';
 import { pixels8, writeTree } from '../fixtures/images.ts';
 import { newProject, recordingContext, rows } from '../fixtures/import-context.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -79,33 +78,4 @@ test('a pooled read gets the whole file when its size changed since the scan, an
   assert.ok(first.bytes.subarray(0, bytes.length).equals(bytes), 'the first file is intact after the second was read');
   assert.ok(second.bytes.every((v) => v === 0xbb));
   assert.throws(() => buffers.read(join(dir, 'missing.bin'), 400 * 1024), /ENOENT/);
-});
-
-/** Nice values of this process's threads by name, from /proc. */
-function threadNice(): { name: string; nice: number; main: boolean }[] {
-  return readdirSync('/proc/self/task').flatMap((tid) => {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      // Fields after "(comm) ": state is field 3, nice field 19.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return [{ name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), nice: Number(fields[16]), main: tid === String(process.pid) }];
-    } catch {
-      return [];
-    }
-  });
-}
-
-test('while lowered, the decoding threads run below the main thread, which keeps its priority', { skip: process.platform !== 'linux' }, async () => {
-  const stop = lowerHelperThreads();
-  // libvips starts its workers on the first pipeline.
-  await sharp(pixels8({ width: 300, height: 300, channels: 3 }), { raw: { width: 300, height: 300, channels: 3 } }).resize(100).webp().toBuffer();
-  await new Promise((r) => setTimeout(r, 600));
-  const threads = threadNice();
-  stop();
-  assert.equal(threads.find((t) => t.main)?.nice, 0, 'the main thread keeps its priority');
-  const workers = threads.filter((t) => t.name === 'libvips worker');
-  assert.ok(workers.length > 0, `libvips workers exist: ${JSON.stringify(threads)}`);
-  assert.ok(workers.every((t) => t.nice === 10), JSON.stringify(workers));
-  const helpers = threads.filter((t) => !t.main && t.name === threads.find((m) => m.main)?.name);
-  assert.ok(helpers.length > 0 && helpers.every((t) => t.nice === 10), `unnamed helpers lowered: ${JSON.stringify(helpers)}`);
 });

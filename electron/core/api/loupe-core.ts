@@ -258,8 +258,6 @@ export class LoupeCore {
         const job = this.jobs.start('import', async (ctx) => {
           const report = await runImport(project, abs, labels, ctx, () => this.emit('project:changed', { reason: 'images' }), {
             dicomFrames: frames,
-            // The CLI's process ends with its import; a host's lives on (helper-priority.ts).
-            lowerHelperPriority: this.opts.face === 'cli',
           });
           adoptFolderSplits(project.db);
           this.emit('project:changed', { reason: 'images' });

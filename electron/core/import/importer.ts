@@ -21,7 +21,6 @@ import { fileErrorReason } from '../images/file-error.ts';
 import { ImportWriter, nameOf, type ExistingRow, type ImportItem, type ImportOutcome } from './writer.ts';
 import { isDicomBuffer } from './dicom-source.ts';
 import { ReadBuffers, type ReadFile } from './read-buffers.ts';
-import { lowerHelperThreads } from './helper-priority.ts';
 import { probeDicom } from './dicom-import.ts';
 import { isDiskFull } from '../project/disk-full.ts';
 import { KNOWN_KEYWORDS, tagOfAttribute } from '../dicom/keywords.ts';
@@ -37,8 +36,6 @@ export interface ImportOptions {
   dicomFrames?: 'middle' | 'all';
   /** Files finished but waiting for a slower one ahead of them in scan order, at most; default 1,024. */
   commitWindow?: number;
-  /** Lower the decoding threads' priority below this thread's (helper-priority.ts): for a process that ends with the import. */
-  lowerHelperPriority?: boolean;
 }
 
 /** The images an earlier import made from the frames of the file `rel` (`rel#1`, `rel#2`, …), taken out of `existing`. */
@@ -373,12 +370,7 @@ async function importNow(
       if (pending.length >= batchSize) flush();
     }
   };
-  const stopLowering = options.lowerHelperPriority ? lowerHelperThreads() : null;
-  try {
-    await Promise.all(Array.from({ length: Math.min(concurrency * 2, Math.max(1, todo.length)) }, worker));
-  } finally {
-    stopLowering?.();
-  }
+  await Promise.all(Array.from({ length: Math.min(concurrency * 2, Math.max(1, todo.length)) }, worker));
   ctx.signal.removeEventListener('abort', wakeWaiters);
   if (stopped) throw (stopped as { error: unknown }).error;
   // What finished before a cancel is kept: it is consistent, and the next run skips it.
