@@ -303,18 +303,55 @@ test('a BatchPredictor brings inference threads in once a warm batch shows the w
   await last.predict(rows, n, 0);
   assert.equal(await last.whenStarted(), false);
   await last.close();
-  // Work left and no threshold: the first batch (cold kernels) decides nothing; after the second, threads start
-  // (where the machine has more than one core) and share the next batch.
+  // Work left and no threshold: the first batch (cold kernels) decides nothing; the second says "worth it", the
+  // third confirms, and threads start (where the machine has more than one core) and share the next batch.
   const predictor = new BatchPredictor(model, p, 4, 0);
   try {
-    const first = await predictor.predict(rows, n, 2 * n);
+    const first = await predictor.predict(rows, n, 3 * n);
     assert.equal(await predictor.whenStarted(), false, 'the first batch is not timed');
-    const second = await predictor.predict(rows, n, n);
+    const second = await predictor.predict(rows, n, 2 * n);
+    assert.equal(await predictor.whenStarted(), false, 'one warm batch is not enough to start threads');
+    const third = await predictor.predict(rows, n, n);
     assert.equal(await predictor.whenStarted(), cores > 1);
-    const third = await predictor.predict(rows, n, 0);
-    for (const got of [first, second, third]) assertSameProbabilities(got, alone);
+    const fourth = await predictor.predict(rows, n, 0);
+    for (const got of [first, second, third, fourth]) assertSameProbabilities(got, alone);
   } finally {
     await predictor.close();
+    model.dispose();
+  }
+});
+
+/** A clock under which the k-th predicted slice (from 0) takes `ms[k]` milliseconds. */
+function scriptedClock(ms: number[]): () => number {
+  let now = 0;
+  let reads = 0;
+  // BatchPredictor reads the clock twice per slice: before and after it.
+  return () => (reads++ % 2 === 0 ? now : (now += ms[Math.floor((reads - 1) / 2)] ?? 1));
+}
+
+test('one slow slice (a garbage collection, a compile) does not start inference threads: the faster of two warm slices decides', { skip: trainingThreads(0, 'wasm') < 2 && 'one core' }, async () => {
+  const n = 29;
+  const { model, p, rows } = inferenceCase(9, n);
+  const alone = predictRows(model, rows, n, p);
+  const worthMs = 1000;
+  // Warm slices of 29 images, 300 left after each: 1 ms a slice is ~10 ms of work left, far below 1 s; a 10 s
+  // slice says "worth it" on its own.
+  const spiked = new BatchPredictor(model, p, 4, worthMs, scriptedClock([5, 10_000, 1]));
+  const slow = new BatchPredictor(model, p, 4, worthMs, scriptedClock([5, 10_000, 9_000]));
+  try {
+    for (let b = 0; b < 4; b++) assertSameProbabilities(await spiked.predict(rows, n, 300), alone);
+    assert.equal(await spiked.whenStarted(), false, 'the spike was not confirmed by the next slice');
+    // Both warm slices slow: the work left is worth threads, and they start after the second one.
+    assertSameProbabilities(await slow.predict(rows, n, 300), alone);
+    assertSameProbabilities(await slow.predict(rows, n, 300), alone);
+    assert.equal(await slow.whenStarted(), false);
+    assertSameProbabilities(await slow.predict(rows, n, 300), alone);
+    assert.equal(await slow.whenStarted(), true);
+    assertSameProbabilities(await slow.predict(rows, n, 0), alone);
+  } finally {
+    // Threads left open would keep the test process alive after a failed assertion.
+    await spiked.close();
+    await slow.close();
     model.dispose();
   }
 });

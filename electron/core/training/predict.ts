@@ -108,8 +108,12 @@ export function predictRowsShared(model: tfl.LayersModel, peers: ModelThreads, r
 export class BatchPredictor {
   private peers: ModelThreads | null = null;
   private starting: Promise<void> | null = null;
-  /** Slices predicted while probing: the second, warm one decides (threads or not: the work left only shrinks). */
+  /** Slices predicted while probing; the first warms the kernels and is not counted. */
   private slices = 0;
+  /** Milliseconds per image of the warm slices timed so far. */
+  private readonly warm: number[] = [];
+  /** Decided against threads (the work left only shrinks). */
+  private alone = false;
   private readonly threads = trainingThreads(0, tf.getBackend());
   private readonly per: number;
 
@@ -118,6 +122,8 @@ export class BatchPredictor {
     private readonly p: Preprocessing,
     private readonly classes: number,
     private readonly worthMs = THREADS_WORTH_MS,
+    /** Milliseconds; tests script it to time slices as they please. */
+    private readonly clock: () => number = () => performance.now(),
   ) {
     this.per = p.imageSize * p.imageSize * p.channels;
   }
@@ -131,20 +137,26 @@ export class BatchPredictor {
   }
 
   /**
-   * The first images, a slice at a time, until a warm slice is timed: the first slice of a process pays for
-   * compiling and warming the kernels (timed, it made LeNet's 10,000 files look worth threads that then only
-   * competed with decoding), the second decides. Whole batches decided too late: a compact ResNet's first two
-   * batches of 256 took 5 of `loupe predict`'s 14 s on 2,000 files, on one core of two.
+   * The first images, a slice at a time, until warm slices decide: the first slice of a process pays for compiling
+   * and warming the kernels (timed, it made LeNet's 10,000 files look worth threads that then only competed with
+   * decoding). A warm slice that says "not worth it" decides; one that says "worth it" is confirmed by the next,
+   * with the faster of the two: a single 32-image slice caught by a garbage collection or a compile started threads
+   * for LeNet's 10,000 rows in 2 runs of 5, which then took twice as long. Whole batches decided too late: a compact
+   * ResNet's first two batches of 256 took 5 of `loupe predict`'s 14 s on 2,000 files, on one core of two.
    */
   private async probe(rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
     const out = new Float32Array(n * this.classes);
     let s = 0;
     while (s < n && !this.decided()) {
       const m = Math.min(SLICE, n - s);
-      const t0 = performance.now();
+      const t0 = this.clock();
       out.set(predictRows(this.model, rows.subarray(s * this.per, (s + m) * this.per), m, this.p), s * this.classes);
+      const ms = this.clock() - t0;
       s += m;
-      if (++this.slices === 2 && ((performance.now() - t0) / m) * (n - s + left) > this.worthMs) {
+      if (++this.slices < 2) continue;
+      this.warm.push(ms / m);
+      if (Math.min(...this.warm) * (n - s + left) <= this.worthMs) this.alone = true;
+      else if (this.warm.length >= 2) {
         // A thread that cannot start (or load the model) leaves the work on this thread, as before.
         this.starting = ModelThreads.start(this.threads - 1, tf.getBackend(), this.model, this.classes, null).then(
           (ready) => void (this.peers = ready),
@@ -160,7 +172,7 @@ export class BatchPredictor {
   }
 
   private decided(): boolean {
-    return this.slices >= 2;
+    return this.alone || this.starting !== null;
   }
 
   /**
