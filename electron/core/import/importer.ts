@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LoupeError, type ImportPreview, type ImportReport, type LabelSource } from '../../../shared/contract.ts';
@@ -61,8 +60,6 @@ export function defaultImportConcurrency(): number {
 export const DEFAULT_BATCH = 250;
 const DEFAULT_COMMIT_WINDOW = 1024;
 const MAX_FILE_BYTES = 1024 * 1024 * 1024;
-// Below this size a sync read beats fs.promises.readFile (open, stat, read, close: four thread-pool hops).
-const SYNC_READ_BYTES = 8 * 1024 * 1024;
 const MAX_REPORTED_ERRORS = 1000;
 const BATCH_EVENT_MS = 1000;
 
@@ -256,7 +253,7 @@ async function importNow(
     const absPath = absPathOf(t);
     let file: ReadFile;
     try {
-      file = t.size <= SYNC_READ_BYTES ? readBuffers.read(absPath, t.size) : { bytes: await readFile(absPath), done: () => {} };
+      file = await readBuffers.load(absPath, t.size);
     } catch (err) {
       return { kind: 'error', todo: t, reason: readError(err) };
     }

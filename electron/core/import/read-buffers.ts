@@ -8,10 +8,15 @@
  * thumbnail write are done, and never for DICOM files, whose parsed metadata may keep views into it.
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
 /** Files at least this large are read into a pooled buffer. */
 export const POOLED_READ_MIN_BYTES = 256 * 1024;
-/** Larger than this, nothing is pooled (such files are rare; keeping their buffers would hold a lot of memory). */
+/**
+ * Larger than this, nothing is pooled (such files are rare; keeping their buffers would hold a lot of memory), and
+ * files are read asynchronously: below it a sync read beats fs.promises.readFile (open, stat, read, close: four
+ * thread-pool hops).
+ */
 export const POOLED_READ_MAX_BYTES = 8 * 1024 * 1024;
 
 export interface ReadFile {
@@ -32,7 +37,13 @@ export class ReadBuffers {
   /** `keep`: buffers held for reuse at most (the files in flight at once). */
   constructor(private readonly keep: number) {}
 
-  /** Reads a file whose size the scan saw as `size` (it may have changed since). */
+  /** Reads a file whose size the scan saw as `size`: on this thread up to POOLED_READ_MAX_BYTES, in the pool above. */
+  async load(path: string | Buffer, size: number): Promise<ReadFile> {
+    if (size <= POOLED_READ_MAX_BYTES) return this.read(path, size);
+    return { bytes: await readFile(path), done: () => {} };
+  }
+
+  /** Reads a file whose size the scan saw as `size` (it may have changed since), on this thread. */
   read(path: string | Buffer, size: number): ReadFile {
     if (size < POOLED_READ_MIN_BYTES || size > POOLED_READ_MAX_BYTES) return { bytes: readFileSync(path), done: () => {} };
     const fd = openSync(path, 'r');

@@ -108,8 +108,8 @@ export function predictRowsShared(model: tfl.LayersModel, peers: ModelThreads, r
 export class BatchPredictor {
   private peers: ModelThreads | null = null;
   private starting: Promise<void> | null = null;
-  /** Slices predicted while probing; the first warms the kernels and is not counted. */
-  private slices = 0;
+  /** Whether the first slice, which warms the kernels and is not counted, has run. */
+  private warmedUp = false;
   /** Milliseconds per image of the warm slices timed so far. */
   private readonly warm: number[] = [];
   /** Decided against threads (the work left only shrinks). */
@@ -153,7 +153,10 @@ export class BatchPredictor {
       out.set(predictRows(this.model, rows.subarray(s * this.per, (s + m) * this.per), m, this.p), s * this.classes);
       const ms = this.clock() - t0;
       s += m;
-      if (++this.slices < 2) continue;
+      if (!this.warmedUp) {
+        this.warmedUp = true;
+        continue;
+      }
       this.warm.push(ms / m);
       if (Math.min(...this.warm) * (n - s + left) <= this.worthMs) this.alone = true;
       else if (this.warm.length >= 2) {
