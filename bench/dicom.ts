@@ -87,48 +87,41 @@ function dcmtk(tool: string, files: string[], out: string): Promise<number> {
   return pool(files, (f, i) => run(tool, ['+on', '+Wi', '1', f, join(out, `${i}.png`)]));
 }
 
+/** Rounds' outputs, deleted only when the bench ends (bench/import.ts says why: new files after mass deletes are slow here). */
+const work = benchTmp(`dicom-import-${process.pid}`);
+
 async function measure(label: string, dir: string, tool: string) {
   const files = readdirSync(dir).sort().map((f) => join(dir, f));
   process.stderr.write(`${label}: ${files.length} files; warm-up pass\n`);
   await baseline(files); // the page cache, warm for both sides
-  const work = benchTmp(`dicom-import-${process.pid}`);
-  try {
-    const rounds = await interleave(ROUNDS, {
-      import: async (r) => {
-        const project = join(work, `project-${r}`);
-        const res = await loupe(['import', project, dir, '--json']);
-        rmSync(project, { recursive: true, force: true });
-        const report = (res.lines.at(-1) as { report: { added: number; failed: number } }).report;
-        if (report.added !== files.length || report.failed !== 0) throw new Error(`loupe import of ${dir} added ${report.added}/${files.length}, failed ${report.failed}`);
-        return files.length / res.wallSeconds;
-      },
-      baseline: async () => files.length / (await baseline(files)),
-      dcmtk: async (r) => {
-        const out = join(work, `png-${r}`);
-        const rate = files.length / (await dcmtk(tool, files, out));
-        rmSync(out, { recursive: true, force: true });
-        return rate;
-      },
-    });
-    const ratio = ratioOf(rounds.import, rounds.baseline);
-    const vsDcmtk = ratioOf(rounds.import, rounds.dcmtk);
-    const fmt = (xs: number[]) => xs.map((v) => v.toFixed(1)).join(', ');
-    process.stderr.write(`  import ${fmt(rounds.import)}/s; baseline ${fmt(rounds.baseline)}/s; ${tool} ${fmt(rounds.dcmtk)}/s; median ratio ${ratio.median}\n`);
-    const round1 = (xs: number[]) => xs.map((v) => +v.toFixed(1));
-    return {
-      files: files.length,
-      importPerSecond: round1(rounds.import),
-      baselinePerSecond: round1(rounds.baseline),
-      dcmtkPerSecond: round1(rounds.dcmtk),
-      medianImportPerSecond: +median(rounds.import).toFixed(1),
-      ratio,
-      importVsDcmtk: vsDcmtk,
-      dcmtkTool: `${tool} +on +Wi 1 FILE OUT.png, one process per file, ${CONCURRENCY} at a time`,
-      pass: ratio.median >= 0.8,
-    };
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  const slug = label.replace(/\W+/g, '-');
+  const rounds = await interleave(ROUNDS, {
+    import: async (r) => {
+      const project = join(work, `${slug}-project-${r}`);
+      const res = await loupe(['import', project, dir, '--json']);
+      const report = (res.lines.at(-1) as { report: { added: number; failed: number } }).report;
+      if (report.added !== files.length || report.failed !== 0) throw new Error(`loupe import of ${dir} added ${report.added}/${files.length}, failed ${report.failed}`);
+      return files.length / res.wallSeconds;
+    },
+    baseline: async () => files.length / (await baseline(files)),
+    dcmtk: async (r) => files.length / (await dcmtk(tool, files, join(work, `${slug}-png-${r}`))),
+  });
+  const ratio = ratioOf(rounds.import, rounds.baseline);
+  const vsDcmtk = ratioOf(rounds.import, rounds.dcmtk);
+  const fmt = (xs: number[]) => xs.map((v) => v.toFixed(1)).join(', ');
+  process.stderr.write(`  import ${fmt(rounds.import)}/s; baseline ${fmt(rounds.baseline)}/s; ${tool} ${fmt(rounds.dcmtk)}/s; median ratio ${ratio.median}\n`);
+  const round1 = (xs: number[]) => xs.map((v) => +v.toFixed(1));
+  return {
+    files: files.length,
+    importPerSecond: round1(rounds.import),
+    baselinePerSecond: round1(rounds.baseline),
+    dcmtkPerSecond: round1(rounds.dcmtk),
+    medianImportPerSecond: +median(rounds.import).toFixed(1),
+    ratio,
+    importVsDcmtk: vsDcmtk,
+    dcmtkTool: `${tool} +on +Wi 1 FILE OUT.png, one process per file, ${CONCURRENCY} at a time`,
+    pass: ratio.median >= 0.8,
+  };
 }
 
 await runBench('dicom', async (loadAtStart) => {
@@ -150,4 +143,4 @@ await runBench('dicom', async (loadAtStart) => {
     jpegLsLossless: { description: `the same ${SLICES} slices, JPEG-LS lossless (1.2.840.10008.1.2.4.80, dcmcjpls)`, ...jpegLsResult },
   });
   if (!uncompressed.pass || !jpegLsResult.pass) console.error('dicom: below the 0.8 target');
-});
+}).finally(() => rmSync(work, { recursive: true, force: true }));
