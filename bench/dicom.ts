@@ -20,7 +20,7 @@ import sharp from 'sharp';
 import { DEFAULT_LIMIT_INPUT_PIXELS, THUMB_SIZE, THUMB_WEBP } from '../electron/core/import/probe.ts';
 import { readDicomFile, renderDisplayFrame } from '../electron/core/import/dicom-source.ts';
 import { loupe } from './loupe-cli.ts';
-import { BENCH_DIR, benchTmp, interleave, median, MIN_ROUNDS, ratioOf, runBench, runFacts, TINY, writeResult } from './support.ts';
+import { BENCH_DIR, benchTmp, interleave, median, MIN_ROUNDS, ratioOf, roundsDir, runBench, runFacts, TINY, writeResult } from './support.ts';
 
 const { values } = parseArgs({ options: { slices: { type: 'string' }, rounds: { type: 'string' }, tiny: { type: 'boolean', default: false } } });
 const SLICES = Number(values.slices ?? (TINY ? 20 : 2000));
@@ -87,8 +87,8 @@ function dcmtk(tool: string, files: string[], out: string): Promise<number> {
   return pool(files, (f, i) => run(tool, ['+on', '+Wi', '1', f, join(out, `${i}.png`)]));
 }
 
-/** Rounds' outputs, deleted only when the bench ends (bench/import.ts says why: new files after mass deletes are slow here). */
-const work = benchTmp(`dicom-import-${process.pid}`);
+/** The rounds' projects and PNGs, kept until the bench ends (support.ts: roundsDir says why). */
+const work = roundsDir('dicom-import');
 
 async function measure(label: string, dir: string, tool: string) {
   const files = readdirSync(dir).sort().map((f) => join(dir, f));
@@ -143,4 +143,4 @@ await runBench('dicom', async (loadAtStart) => {
     jpegLsLossless: { description: `the same ${SLICES} slices, JPEG-LS lossless (1.2.840.10008.1.2.4.80, dcmcjpls)`, ...jpegLsResult },
   });
   if (!uncompressed.pass || !jpegLsResult.pass) console.error('dicom: below the 0.8 target');
-}).finally(() => rmSync(work, { recursive: true, force: true }));
+});

@@ -9,7 +9,6 @@
  *   npm run bench:import -- [--rounds 5] [--only small|large|fashion] [--tiny]
  * Results: bench/results/import.json (a partial --only run is printed, not recorded).
  */
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
@@ -18,7 +17,7 @@ import { DEFAULT_LIMIT_INPUT_PIXELS, FAIL_ON, THUMB_SIZE, THUMB_WEBP } from '../
 import { largeJpegs, listFiles, smallPngs } from './import-data.ts';
 import { fashionTree } from './fashion-tree.ts';
 import { loupe } from './loupe-cli.ts';
-import { benchTmp, interleave, median, MIN_ROUNDS, ratioOf, runBench, runFacts, TINY, writeResult } from './support.ts';
+import { interleave, median, MIN_ROUNDS, ratioOf, roundsDir, runBench, runFacts, TINY, writeResult } from './support.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string' }, only: { type: 'string' }, tiny: { type: 'boolean', default: false } } });
 const ROUNDS = Number(values.rounds ?? (TINY ? 1 : MIN_ROUNDS));
@@ -45,14 +44,8 @@ async function baseline(files: string[]): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-/**
- * Where the rounds' projects go. They are deleted only when the whole bench is done: on an ext4 file system without
- * a journal (this machine's), a new file skips, one by one, every inode deleted in the last minute (six while its
- * inode table block is unwritten; fs/ext4/ialloc.c, recently_deleted), so an import right after deleting the last
- * round's 22,000 thumbnails ran 1.4–1.6× slower.
- * That cost came from the bench's own clean-up and fell on the import side only (the bare loop writes no files).
- */
-const work = benchTmp(`import-${process.pid}`);
+/** The rounds' projects, kept until the bench ends (support.ts: roundsDir says why). */
+const work = roundsDir('import');
 
 async function measure(label: string, dir: string) {
   const files = listFiles(dir);
@@ -105,4 +98,4 @@ await runBench('import', async (loadAtStart) => {
   if (only) console.log(JSON.stringify(results, null, 2));
   else writeResult('import', results);
   if (!small.pass || !large.pass || !fashion.pass) console.error(`import: below the ${TARGET} target`);
-}).finally(() => rmSync(work, { recursive: true, force: true }));
+});

@@ -71,3 +71,18 @@ test('a bench run for some parts keeps the others from the last result, each wit
   writeFileSync(file, '{ not json');
   assert.deepEqual(keptParts(file, 'recipes', []), {});
 });
+
+test("the rounds' folder outlives every round and is gone when the bench process exits", () => {
+  const tmp = tempDir();
+  // A child bench: writes a round's file, reports the folder, exits (as a bench does after its last round).
+  const child = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '-e', "const { roundsDir } = await import('./bench/support.ts'); const fs = await import('node:fs'); const d = roundsDir('t'); fs.writeFileSync(d + '/round-1', 'x'); console.log(d, fs.existsSync(d + '/round-1'));"],
+    { encoding: 'utf8', env: { ...process.env, LOUPE_BENCH_TMP: tmp } },
+  );
+  assert.equal(child.status, 0, child.stderr);
+  const [dir, existed] = child.stdout.trim().split(' ');
+  assert.equal(existed, 'true', 'the round wrote into it while the bench ran');
+  assert.ok(dir!.startsWith(tmp), dir);
+  assert.equal(existsSync(dir!), false, 'deleted once the process ended');
+});

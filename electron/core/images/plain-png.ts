@@ -106,6 +106,7 @@ export function plainPngPixels(buf: Buffer, maxPixels: number, accept: (width: n
  * is read, and the rows above (the filters' "up") are already final. Returns the first height·stride bytes.
  */
 function unfilter(raw: Uint8Array, height: number, stride: number, bpp: number): Uint8Array | null {
+  // The same bytes under a second name: `raw` for what is read, `out` for what is written behind it.
   const out = raw;
   for (let y = 0; y < height; y++) {
     const kind = raw[y * (stride + 1)]!;
