@@ -6,6 +6,7 @@ export function mainOptions(): BuildOptions & { outfile: string };
 export function preloadOptions(methods: readonly string[]): BuildOptions & { outfile: string };
 export function workerOptions(): BuildOptions & { outfile: string };
 export function gradientThreadOptions(): BuildOptions & { outfile: string };
+export function buildThreads(opts?: BuildOptions): Promise<BuildResult>;
 export function contractMethods(): Promise<string[]>;
 export function electronPage(indexHtml: string, policy: string): string;
 export function checkPreloadBundle(code: string): void;

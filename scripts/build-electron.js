@@ -3,7 +3,10 @@
 // - electron/preload/index.ts -> dist/electron/preload.cjs  one self-contained CJS file: a sandboxed preload
 //   can only `require('electron')`, so nothing else may be left as a require (checked below).
 // - electron/workers/train-worker.ts -> dist/electron/train-worker.js  the training process (ESM, externals as main),
-//   and its gradient threads, electron/core/training/parallel/gradient-thread.ts -> dist/electron/gradient-thread.js.
+//   and its gradient threads, electron/core/training/parallel/gradient-thread.ts -> dist/electron/gradient-thread.cjs
+//   (CommonJS: tfjs is then `require`d, not lexed for an ESM import), with gradient-thread.sources.json, the
+//   digests of its sources: under plain Node the CLI, host and tests start threads from it while those still match
+//   (electron/core/prebuilt.ts). `npm ci` builds it too (`node scripts/build-electron.js --threads`, prepare.js).
 // - dist/renderer/electron.html: vite's page plus the app's CSP as a <meta> tag (see electronPage).
 // The contract's method list is baked into the preload, so it never loads zod.
 import { build } from 'esbuild';
@@ -49,14 +52,28 @@ export function workerOptions() {
 
 /**
  * A gradient thread of data-parallel training: electron/core/training/parallel/gradient-thread.ts ->
- * dist/electron/gradient-thread.js, next to the training process that starts it (parallel/peers.ts finds it there).
+ * dist/electron/gradient-thread.cjs, next to the training process that starts it (parallel/peers.ts finds it there).
+ * CommonJS, with tfjs external: a thread then loads tfjs with `require` (58 ms) instead of an ESM import of its
+ * CommonJS files (186 ms, most of it lexing them for their export names).
  */
 export function gradientThreadOptions() {
+  const { banner: _esmOnly, ...options } = mainOptions();
   return {
-    ...mainOptions(),
+    ...options,
+    format: 'cjs',
     entryPoints: [join(root, 'electron/core/training/parallel/gradient-thread.ts')],
-    outfile: join(outDir, 'gradient-thread.js'),
+    outfile: join(outDir, 'gradient-thread.cjs'),
+    metafile: true,
   };
+}
+
+/** Builds the gradient thread's bundle and its sources manifest (what plain Node needs; see prebuilt.ts). */
+export async function buildThreads(opts = {}) {
+  const options = { ...gradientThreadOptions(), ...opts };
+  const result = await build(options);
+  const { writeSourcesManifest } = await importTs('electron/core/prebuilt.ts');
+  writeSourcesManifest(options.outfile, Object.keys(result.metafile.inputs), root);
+  return result;
 }
 
 /**
@@ -166,7 +183,7 @@ export async function buildElectron(opts = {}) {
     build({ ...mainOptions(), write }),
     build({ ...preloadOptions(methods), write }),
     build({ ...workerOptions(), write }),
-    build({ ...gradientThreadOptions(), write }),
+    write ? buildThreads() : build({ ...gradientThreadOptions(), write }),
     build({ ...(await gpuHostPageOptions()), write }),
     build({ ...gpuHostPreloadOptions(), write }),
   ]);
@@ -186,8 +203,12 @@ export async function buildElectron(opts = {}) {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   try {
-    await buildElectron();
-    console.log('Built dist/electron/main.js, preload.cjs, train-worker.js, gpu-host-preload.cjs, dist/renderer/gpu-host/ and dist/renderer/electron.html');
+    if (process.argv.includes('--threads')) {
+      await buildThreads();
+    } else {
+      await buildElectron();
+      console.log('Built dist/electron/main.js, preload.cjs, train-worker.js, gradient-thread.cjs, gpu-host-preload.cjs, dist/renderer/gpu-host/ and dist/renderer/electron.html');
+    }
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);

@@ -1,8 +1,13 @@
-// Builds the renderer after `npm ci`/`npm install`, so `npx loupe serve` has a UI to serve at once.
-// Skipped quietly when the renderer sources or vite are not there (e.g. a production install).
+// After `npm ci`/`npm install`: builds the renderer, so `npx loupe serve` has a UI to serve at once, and the
+// gradient thread's bundle, so threads start in a third of the time under plain Node (electron/core/prebuilt.ts).
+// Skipped quietly when the sources or the build tools are not there (e.g. a production install).
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-if (existsSync('renderer/index.html') && existsSync('node_modules/vite')) {
-  const r = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn'], { stdio: 'inherit' });
-  process.exit(r.status ?? 1);
+
+function run(args) {
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
 }
+
+if (existsSync('renderer/index.html') && existsSync('node_modules/vite')) run(['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn']);
+if (existsSync('electron/core/training/parallel/gradient-thread.ts') && existsSync('node_modules/esbuild')) run(['scripts/build-electron.js', '--threads']);

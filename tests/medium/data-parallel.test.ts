@@ -2,7 +2,8 @@
 // with the fit loop's thread. Real threads, real wasm kernels, real images from the sample generator.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-wasm';
@@ -14,6 +15,7 @@ import { runTraining } from '../../electron/core/training/trainer.ts';
 import { addGradients, fit, type Batch, type BatchSource, type StepPhase } from '../../electron/core/training/fit.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
+import { buildThreads } from '../../scripts/build-electron.js';
 import { BatchPredictor, predictRows, predictRowsShared } from '../../electron/core/training/predict.ts';
 import { multiplyAddsPerImage, trainingThreads } from '../../electron/core/training/parallel/threads.ts';
 import { createRuns, rerun } from '../../electron/core/training/run-service.ts';
@@ -76,6 +78,39 @@ test('two and three threads give the weights one thread gives, up to float32 sum
       const d = maxDiff(one, await trainTiny(threads, classWeights));
       assert.ok(d < 1e-5, `${threads} threads, class weights ${classWeights}: max |Δw| ${d}`);
     }
+  }
+});
+
+test('a thread from the bundle of these sources computes what a thread from the sources does, bit for bit', async () => {
+  // Built here, inside the checkout so that it finds node_modules, not in dist/electron, which other test files'
+  // threads may be loading.
+  const outfile = join(process.cwd(), 'dist', 'test-threads', String(process.pid), 'gradient-thread.cjs');
+  await buildThreads({ outfile, sourcemap: false });
+  const model = buildModel(trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 11 }), 3);
+  const random = seededRandom(9);
+  const shard = (n: number) => ({ xs: Float32Array.from({ length: n * 256 }, () => random() * 2 - 1), ys: Int32Array.from({ length: n }, (_, i) => i % 3), n });
+  const shards = [shard(7)];
+  const rows = shard(5);
+  const weights = Float32Array.from(model.weights.flatMap((w) => [...(w.read().dataSync() as Float32Array)]));
+  try {
+    const results = [];
+    for (const code of [{ bundle: outfile }, 'source'] as const) {
+      const peers = await ModelThreads.start(1, 'wasm', model, 3, [0.5, 1, 2], code);
+      try {
+        const [probs] = await peers.predict([rows], [16, 16, 1]);
+        const [step] = await peers.step({ shards, trainable: model.weights.map((_, i) => i), layerTrainable: model.layers.map((l) => l.trainable), weights, shape: [16, 16, 1], batchWeight: 7 });
+        results.push({ probs: probs!, gradients: step!.gradients, loss: step!.loss });
+      } finally {
+        await peers.close();
+      }
+    }
+    const [bundled, fromSource] = results;
+    assert.equal(bundled!.probs.length, 5 * 3);
+    assert.ok(bundled!.gradients.some((g) => g !== 0));
+    assert.deepEqual(bundled, fromSource);
+  } finally {
+    model.dispose();
+    rmSync(dirname(outfile), { recursive: true, force: true });
   }
 });
 

@@ -16,7 +16,7 @@ test('the bundled training process reports its backend and trains a run on 2 thr
   const dir = tempDir();
   const outfile = join(process.cwd(), 'dist', 'test-worker', 'train-worker.js');
   await build({ ...workerOptions(), outfile, sourcemap: false });
-  await build({ ...gradientThreadOptions(), outfile: join(process.cwd(), 'dist', 'test-worker', 'gradient-thread.js'), sourcemap: false });
+  await build({ ...gradientThreadOptions(), outfile: join(process.cwd(), 'dist', 'test-worker', 'gradient-thread.cjs'), sourcemap: false });
   await writeSampleImages(join(dir, 'images'), { perClass: 10, signal: new AbortController().signal, progress: () => {} });
   const core = new LoupeCore({ face: 'electron', configDir: join(dir, 'config'), spawnTrainer: electronTrainer(outfile) });
   try {

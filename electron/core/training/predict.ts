@@ -15,7 +15,7 @@ import { inputShapeOf } from '../images/model-input.ts';
 import { runDir } from './runs.ts';
 import { TensorCache } from './tensor-cache.ts';
 import type { InputShape } from '../images/model-input.ts';
-import { ModelThreads } from './parallel/peers.ts';
+import { ModelThreads, threadsStartFast } from './parallel/peers.ts';
 import { trainingThreads } from './parallel/threads.ts';
 import { cut } from './step.ts';
 import { yieldToEvents } from './fit.ts';
@@ -45,10 +45,11 @@ export async function loadRunModel(project: Project, run: RunInfo): Promise<tfl.
 }
 
 /**
- * Inference threads pay off only when the work outlasts their start (a tfjs instance and the model each, about a
- * second): they are started once a warm slice of images shows that much prediction is left.
+ * Inference threads pay off only when the work left outlasts their start by enough: a tfjs instance and the model
+ * each, ~0.15 s from the prebuilt bundle and ~0.6 s through tsx (prebuilt.ts), plus a warm-up batch. Twice that
+ * makes the work ~25% shorter; below it the gain is within the noise of a loaded machine.
  */
-const THREADS_WORTH_MS = 1500;
+const threadsWorthMs = (): number => (threadsStartFast() ? 400 : 1500);
 /**
  * Rows per slice while the first images tell whether threads pay (BatchPredictor.probe) and while they start
  * (BatchPredictor.whileStarting).
@@ -121,7 +122,7 @@ export class BatchPredictor {
     private readonly model: tfl.LayersModel,
     private readonly p: Preprocessing,
     private readonly classes: number,
-    private readonly worthMs = THREADS_WORTH_MS,
+    private readonly worthMs = threadsWorthMs(),
     /** Milliseconds; tests script it to time slices as they please. */
     private readonly clock: () => number = () => performance.now(),
   ) {

@@ -8,6 +8,7 @@ import type { TrainConfig } from '../../../shared/training.ts';
 import type { Project } from '../project/project.ts';
 import { findBackbone } from './backbones.ts';
 import { loadModel } from './checkpoint.ts';
+import { runFrozenLayersInInferenceMode } from './frozen-layers.ts';
 
 /** Groups of layers, in order, that unfreeze together: by name prefix before '/', else one layer each. */
 export function layerBlocks(layers: tfl.layers.Layer[]): tfl.layers.Layer[][] {
@@ -23,18 +24,6 @@ export function layerBlocks(layers: tfl.layers.Layer[]): tfl.layers.Layer[][] {
     blocks[blocks.length - 1]!.push(layer);
   }
   return blocks.filter((b) => b.some((l) => l.weights.length > 0));
-}
-
-/**
- * tfjs-layers runs every layer in training mode during a training step, trainable or not, so a frozen batch norm
- * would still normalize with batch statistics and drift its moving averages (and a frozen dropout would drop).
- * Keras 2.x has the same trap; TF2 Keras fixed it by running frozen layers in inference mode. We do the same.
- */
-export function runFrozenLayersInInferenceMode(layer: tfl.layers.Layer): void {
-  if ((layer as { loupeFrozenPatch?: boolean }).loupeFrozenPatch) return;
-  (layer as { loupeFrozenPatch?: boolean }).loupeFrozenPatch = true;
-  const original = layer.call.bind(layer);
-  layer.call = (inputs, kwargs) => original(inputs, { ...kwargs, training: Boolean(kwargs?.['training']) && layer.trainable });
 }
 
 export interface TransferModel {

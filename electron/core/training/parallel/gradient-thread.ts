@@ -12,7 +12,7 @@ import { activateBackend } from '../backend.ts';
 import '../kernels/layers.ts';
 import { shardGradients, type ShardContext } from '../step.ts';
 import { inferenceForward } from '../inference-graph.ts';
-import { runFrozenLayersInInferenceMode } from '../transfer.ts';
+import { runFrozenLayersInInferenceMode } from '../frozen-layers.ts';
 import type { FromGradientThread, ToGradientThread } from './protocol.ts';
 
 const port = parentPort;

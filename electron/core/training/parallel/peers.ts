@@ -3,18 +3,39 @@
  * weights every step, and collects their gradients. A thread that fails or exits fails the step (and so the run,
  * which stays resumable from its last checkpoint).
  */
-import { Worker } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ShardInput } from '../step.ts';
 import type { FromGradientThread, ModelArtifacts, ToGradientThread } from './protocol.ts';
+import { execArgvWithoutTsx, prebuiltEntry } from '../../prebuilt.ts';
+
+/** The gradient thread's bundle (scripts/build-electron.js), in dist/electron/. */
+export const GRADIENT_THREAD_BUNDLE = 'gradient-thread.cjs';
 
 type Gradients = Extract<FromGradientThread, { type: 'gradients' }>;
 type Probabilities = Extract<FromGradientThread, { type: 'probabilities' }>;
 
-/** Under tsx (tests, CLI, host) the TypeScript entry through its shim; in the Electron build, the bundled file. */
-function threadEntry(): URL {
-  return import.meta.url.endsWith('.ts') ? new URL('./gradient-thread-node.js', import.meta.url) : new URL('./gradient-thread.js', import.meta.url);
+/**
+ * What a thread runs: 'auto' is, in the Electron build, the bundle beside the main bundle; under tsx (CLI, host,
+ * tests), the prebuilt bundle while it matches the sources (prebuilt.ts: 3× faster to start), else the TypeScript
+ * through its shim ('source'). Tests name a bundle of their own to compare it with the sources.
+ */
+export type ThreadCode = 'auto' | 'source' | { bundle: string };
+
+function threadEntry(code: ThreadCode): { url: URL; options: WorkerOptions } {
+  const source = { url: new URL('./gradient-thread-node.js', import.meta.url), options: {} };
+  if (code === 'source') return source;
+  if (typeof code === 'object') return { url: pathToFileURL(code.bundle), options: { execArgv: execArgvWithoutTsx() } };
+  if (!import.meta.url.endsWith('.ts')) return { url: new URL(`./${GRADIENT_THREAD_BUNDLE}`, import.meta.url), options: {} };
+  const built = prebuiltEntry(GRADIENT_THREAD_BUNDLE);
+  return built ? { url: built, options: { execArgv: execArgvWithoutTsx() } } : source;
+}
+
+/** Whether threads start from a bundle (~0.2 s) rather than through tsx (~0.6 s): callers weigh what they cost. */
+export function threadsStartFast(): boolean {
+  return !import.meta.url.endsWith('.ts') || prebuiltEntry(GRADIENT_THREAD_BUNDLE) !== null;
 }
 
 /** Topology, weight specs and weights of a model, as tfjs saves them, in memory. */
@@ -82,9 +103,10 @@ export class ModelThreads {
   private constructor(private readonly peers: Peer[]) {}
 
   /** Starts `count` threads with a copy of `model`; resolves once every one has loaded it. */
-  static async start(count: number, backend: string, model: tfl.LayersModel, numClasses: number, classWeights: number[] | null): Promise<ModelThreads> {
+  static async start(count: number, backend: string, model: tfl.LayersModel, numClasses: number, classWeights: number[] | null, code: ThreadCode = 'auto'): Promise<ModelThreads> {
     const artifacts = await artifactsOf(model);
-    const peers = Array.from({ length: count }, () => new Peer(new Worker(threadEntry())));
+    const entry = threadEntry(code);
+    const peers = Array.from({ length: count }, () => new Peer(new Worker(entry.url, entry.options)));
     const group = new ModelThreads(peers);
     try {
       await Promise.all(peers.map((p) => p.ask({ type: 'init', backend, model: artifacts, numClasses, classWeights })));
