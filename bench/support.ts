@@ -8,6 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, getPriority, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { prebuiltEntry } from '../electron/core/prebuilt.mjs';
 import { pidAlive } from '../electron/core/training/run-lease.ts';
 
 export const BENCH_DIR = import.meta.dirname;
@@ -89,6 +90,9 @@ export function runFacts(loadAtStart: number[]) {
     loadAverageAtEnd: loadNow(),
     // Negative when run under `nice -n -10` to get figures nearer an idle machine.
     niceness: getPriority(),
+    // What `node bin/loupe.js` and the threads ran: the bundles built from these sources, or the sources through tsx
+    // (electron/core/prebuilt.mjs; a bundle whose sources changed is not used).
+    loupeCode: prebuiltEntry('cli/main.js') && prebuiltEntry('electron/gradient-thread.cjs') ? 'bundles of these sources' : 'sources through tsx',
   };
 }
 

@@ -7,6 +7,10 @@ export function preloadOptions(methods: readonly string[]): BuildOptions & { out
 export function workerOptions(): BuildOptions & { outfile: string };
 export function gradientThreadOptions(): BuildOptions & { outfile: string };
 export function buildThreads(opts?: BuildOptions): Promise<BuildResult>;
+export const CLI_DIR: string;
+export function cliOptions(outdir?: string): BuildOptions;
+export function buildCli(outdir?: string): Promise<BuildResult>;
+export function buildForNode(): Promise<void>;
 export function contractMethods(): Promise<string[]>;
 export function electronPage(indexHtml: string, policy: string): string;
 export function checkPreloadBundle(code: string): void;

@@ -6,12 +6,17 @@
 //   and its gradient threads, electron/core/training/parallel/gradient-thread.ts -> dist/electron/gradient-thread.cjs
 //   (CommonJS: tfjs is then `require`d, not lexed for an ESM import), with gradient-thread.sources.json, the
 //   digests of its sources: under plain Node the CLI, host and tests start threads from it while those still match
-//   (electron/core/prebuilt.ts). `npm ci` builds it too (`node scripts/build-electron.js --threads`, prepare.js).
+//   (electron/core/prebuilt.mjs).
+// - electron/cli/main.ts -> dist/cli/ (plain Node only, not packaged): the `loupe` CLI, see cliOptions.
+// `node scripts/build-electron.js --node` builds only the last two (`npm ci` through prepare.js, and `npm test`).
 // - dist/renderer/electron.html: vite's page plus the app's CSP as a <meta> tag (see electronPage).
 // The contract's method list is baked into the preload, so it never loads zod.
 import { build } from 'esbuild';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
+import { rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { writeSourcesManifest } from '../electron/core/prebuilt.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'dist', 'electron');
@@ -67,13 +72,73 @@ export function gradientThreadOptions() {
   };
 }
 
-/** Builds the gradient thread's bundle and its sources manifest (what plain Node needs; see prebuilt.ts). */
+/** Builds the gradient thread's bundle and its sources manifest (what plain Node needs; see prebuilt.mjs). */
 export async function buildThreads(opts = {}) {
   const options = { ...gradientThreadOptions(), ...opts };
   const result = await build(options);
-  const { writeSourcesManifest } = await importTs('electron/core/prebuilt.ts');
   writeSourcesManifest(options.outfile, Object.keys(result.metafile.inputs), root);
   return result;
+}
+
+/**
+ * Each of our modules keeps its own `import.meta.url` in the CLI bundle: the URL it has in the source tree. Paths
+ * built from it (the UI's files for `loupe serve`, fonts, the training process's entry, package.json) then resolve
+ * as they do under tsx, whichever chunk the module lands in.
+ */
+function sourceImportMeta(outdir) {
+  return {
+    name: 'loupe-source-import-meta',
+    setup(b) {
+      b.onLoad({ filter: /\.(ts|mjs|js)$/ }, async (args) => {
+        if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
+        const text = await readFile(args.path, 'utf8');
+        if (!text.includes('import.meta.url')) return undefined;
+        const fromBundle = relative(outdir, args.path).split(sep).join('/');
+        return { contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(fromBundle)}, import.meta.url).href`), loader: args.path.endsWith('.ts') ? 'ts' : 'js' };
+      });
+    },
+  };
+}
+
+export const CLI_DIR = join(root, 'dist', 'cli');
+
+/**
+ * The `loupe` CLI for plain Node: electron/cli/main.ts -> dist/cli/main.js, ESM, one chunk per command as the
+ * sources import them lazily, every package left to Node. bin/loupe.js runs it while its sources manifest matches
+ * (electron/core/prebuilt.mjs), instead of the sources through tsx.
+ */
+export function cliOptions(outdir = CLI_DIR) {
+  return {
+    absWorkingDir: root,
+    entryPoints: [join(root, 'electron/cli/main.ts')],
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    chunkNames: '[name]-[hash]',
+    plugins: [sourceImportMeta(outdir)],
+    // Bundled CommonJS (thread-pool.cjs) needs a `require` for Node built-ins.
+    banner: mainOptions().banner,
+    metafile: true,
+    logLevel: 'warning',
+  };
+}
+
+/** Builds the CLI bundle into `outdir` (emptied first) with its sources manifest. */
+export async function buildCli(outdir = CLI_DIR) {
+  rmSync(outdir, { recursive: true, force: true });
+  const result = await build(cliOptions(outdir));
+  const outputs = Object.keys(result.metafile.outputs).map((o) => relative(outdir, join(root, o)).split(sep).join('/'));
+  writeSourcesManifest(join(outdir, 'main.js'), Object.keys(result.metafile.inputs), root, outputs.filter((o) => o !== 'main.js'));
+  return result;
+}
+
+/** What plain Node runs from bundles (`npm ci`, `npm test`): the CLI and the gradient thread. */
+export async function buildForNode() {
+  await Promise.all([buildCli(), buildThreads()]);
 }
 
 /**
@@ -203,8 +268,8 @@ export async function buildElectron(opts = {}) {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   try {
-    if (process.argv.includes('--threads')) {
-      await buildThreads();
+    if (process.argv.includes('--node')) {
+      await buildForNode();
     } else {
       await buildElectron();
       console.log('Built dist/electron/main.js, preload.cjs, train-worker.js, gradient-thread.cjs, gpu-host-preload.cjs, dist/renderer/gpu-host/ and dist/renderer/electron.html');

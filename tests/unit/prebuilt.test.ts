@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { bundleMatchesSources, execArgvWithoutTsx, manifestOf, writeSourcesManifest } from '../../electron/core/prebuilt.ts';
+import { bundleMatchesSources, execArgvWithoutTsx, manifestOf, writeSourcesManifest } from '../../electron/core/prebuilt.mjs';
 import { tempDir } from '../helpers/tmp.ts';
 
 function checkout() {

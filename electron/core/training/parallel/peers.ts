@@ -9,10 +9,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ShardInput } from '../step.ts';
 import type { FromGradientThread, ModelArtifacts, ToGradientThread } from './protocol.ts';
-import { execArgvWithoutTsx, prebuiltEntry } from '../../prebuilt.ts';
+import { execArgvWithoutTsx, prebuiltEntry } from '../../prebuilt.mjs';
 
 /** The gradient thread's bundle (scripts/build-electron.js), in dist/electron/. */
 export const GRADIENT_THREAD_BUNDLE = 'gradient-thread.cjs';
+const PREBUILT_THREAD = `electron/${GRADIENT_THREAD_BUNDLE}`;
 
 type Gradients = Extract<FromGradientThread, { type: 'gradients' }>;
 type Probabilities = Extract<FromGradientThread, { type: 'probabilities' }>;
@@ -29,13 +30,13 @@ function threadEntry(code: ThreadCode): { url: URL; options: WorkerOptions } {
   if (code === 'source') return source;
   if (typeof code === 'object') return { url: pathToFileURL(code.bundle), options: { execArgv: execArgvWithoutTsx() } };
   if (!import.meta.url.endsWith('.ts')) return { url: new URL(`./${GRADIENT_THREAD_BUNDLE}`, import.meta.url), options: {} };
-  const built = prebuiltEntry(GRADIENT_THREAD_BUNDLE);
+  const built = prebuiltEntry(PREBUILT_THREAD);
   return built ? { url: built, options: { execArgv: execArgvWithoutTsx() } } : source;
 }
 
 /** Whether threads start from a bundle (~0.2 s) rather than through tsx (~0.6 s): callers weigh what they cost. */
 export function threadsStartFast(): boolean {
-  return !import.meta.url.endsWith('.ts') || prebuiltEntry(GRADIENT_THREAD_BUNDLE) !== null;
+  return !import.meta.url.endsWith('.ts') || prebuiltEntry(PREBUILT_THREAD) !== null;
 }
 
 /** Topology, weight specs and weights of a model, as tfjs saves them, in memory. */

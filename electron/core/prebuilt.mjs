@@ -1,0 +1,116 @@
+/**
+ * Bundles of our TypeScript for plain Node: the `loupe` CLI (dist/cli/, which `loupe serve` runs too) and the
+ * gradient and inference threads (dist/electron/gradient-thread.cjs). Through tsx, a CLI command spent ~0.5 s
+ * starting (tsx's hooks answer each of ~300 module loads from another thread) and a thread ~0.55 s (the hooks again,
+ * and tfjs's CommonJS lexed for ES imports); from the bundles, ~0.15 s and ~0.13 s. `npm ci` (scripts/prepare.js),
+ * `npm test` and `npm run build` write each bundle with a manifest of its sources and their SHA-256; a bundle is
+ * used only while every source still matches, so an edited or checked-out tree runs its sources through tsx as
+ * before. LOUPE_FROM_SOURCE=1 forces the sources.
+ *
+ * Plain JavaScript (types in prebuilt.d.mts): bin/loupe.js decides with it before tsx is loaded.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** The checkout this module belongs to. */
+export const SOURCE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** Where the builds put them (scripts/build-electron.js). */
+export const DIST_DIR = join(SOURCE_ROOT, 'dist');
+
+/** The manifest beside a bundle: gradient-thread.cjs -> gradient-thread.sources.json. */
+export function manifestOf(bundle) {
+  return bundle.replace(/\.[cm]?js$/, '') + '.sources.json';
+}
+
+function digest(file) {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+/**
+ * Writes a bundle's manifest: each input (relative to `root`, as esbuild's metafile lists them) and its digest,
+ * and the bundle's other files (chunks, relative to its folder), which must all be there for it to run.
+ */
+export function writeSourcesManifest(bundle, inputs, root = SOURCE_ROOT, chunks = []) {
+  /** @type {Record<string, string>} */
+  const sources = {};
+  for (const input of [...inputs].sort()) sources[input] = digest(join(root, input));
+  writeFileSync(manifestOf(bundle), JSON.stringify({ bundle: 1, sources, chunks: [...chunks].sort() }, null, 1) + '\n');
+}
+
+/** A manifest path stays inside its folder (the manifest is ours, but a stray one must not read elsewhere). */
+function inside(root, rel) {
+  if (isAbsolute(rel)) return null;
+  const path = normalize(join(root, rel));
+  return path.startsWith(normalize(root + sep)) ? path : null;
+}
+
+/**
+ * Whether `bundle` and its chunks exist, with a manifest whose every source still has the digest it was built
+ * from.
+ */
+export function bundleMatchesSources(bundle, root = SOURCE_ROOT) {
+  try {
+    const manifest = JSON.parse(readFileSync(manifestOf(bundle), 'utf8'));
+    const sources = manifest.sources;
+    if (manifest?.bundle !== 1 || !sources || typeof sources !== 'object' || Array.isArray(sources)) return false;
+    const entries = Object.entries(sources);
+    if (entries.length === 0) return false;
+    const chunks = manifest.chunks ?? [];
+    if (!Array.isArray(chunks)) return false;
+    const folder = dirname(bundle);
+    for (const file of [bundle, ...chunks.map((c) => (typeof c === 'string' ? inside(folder, c) : null))]) {
+      if (file === null || !statSync(file).isFile()) return false;
+    }
+    return entries.every(([rel, want]) => {
+      const path = inside(root, rel);
+      return path !== null && typeof want === 'string' && digest(path) === want;
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** @type {Map<string, URL | null>} */
+const decided = new Map();
+
+/**
+ * The file URL of `dist/<path>` when it matches the sources, else null (run the sources). Decided once per
+ * process: sources do not change under a running process that already loaded them.
+ */
+export function prebuiltEntry(path) {
+  if (process.env['LOUPE_FROM_SOURCE'] === '1') return null;
+  let url = decided.get(path);
+  if (url === undefined) {
+    const bundle = join(DIST_DIR, path);
+    url = bundleMatchesSources(bundle) ? pathToFileURL(bundle) : null;
+    decided.set(path, url);
+  }
+  return url;
+}
+
+/**
+ * A thread started from a bundle gets this process's Node options without tsx's loader (the bundle is plain
+ * JavaScript; the loader would cost the thread its start-up again).
+ */
+export function execArgvWithoutTsx(argv = process.execArgv) {
+  /** @type {string[]} */
+  const out = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const flag = /^--(?:import|require|loader|experimental-loader)(=.*)?$/.exec(a);
+    if (!flag) {
+      out.push(a);
+      continue;
+    }
+    // The flag's value is joined to it (--import=tsx) or the next argument (--import tsx).
+    const joined = flag[1] !== undefined;
+    const value = joined ? flag[1].slice(1) : argv[i + 1];
+    if (!joined) i++;
+    if (value !== undefined && /^tsx(\/|$)/.test(value)) continue;
+    out.push(a);
+    if (!joined && value !== undefined) out.push(value);
+  }
+  return out;
+}
