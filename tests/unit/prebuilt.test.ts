@@ -1,4 +1,4 @@
-// Prebuilt thread bundles (electron/core/prebuilt.ts): used only while every source matches its manifest.
+// Prebuilt bundles (electron/core/prebuilt.mjs): used only while every source matches its manifest.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';

@@ -46,7 +46,7 @@ export async function loadRunModel(project: Project, run: RunInfo): Promise<tfl.
 
 /**
  * Inference threads pay off only when the work left outlasts their start by enough: a tfjs instance and the model
- * each, ~0.15 s from the prebuilt bundle and ~0.6 s through tsx (prebuilt.ts), plus a warm-up batch. Twice that
+ * each, ~0.15 s from the prebuilt bundle and ~0.6 s through tsx (prebuilt.mjs), plus a warm-up batch. Twice that
  * makes the work ~25% shorter; below it the gain is within the noise of a loaded machine.
  */
 const threadsWorthMs = (): number => (threadsStartFast() ? 400 : 1500);

@@ -20,7 +20,7 @@ type Probabilities = Extract<FromGradientThread, { type: 'probabilities' }>;
 
 /**
  * What a thread runs: 'auto' is, in the Electron build, the bundle beside the main bundle; under tsx (CLI, host,
- * tests), the prebuilt bundle while it matches the sources (prebuilt.ts: 3× faster to start), else the TypeScript
+ * tests), the prebuilt bundle while it matches the sources (prebuilt.mjs: 4× faster to start), else the TypeScript
  * through its shim ('source'). Tests name a bundle of their own to compare it with the sources.
  */
 export type ThreadCode = 'auto' | 'source' | { bundle: string };

@@ -5,8 +5,10 @@ import { availableParallelism } from 'node:os';
 const SINGLE_CORE_BACKENDS = new Set(['wasm', 'cpu']);
 
 /**
- * With the automatic setting, threads are used only when they pay: each costs about a second to start (its own
- * tfjs and model), and a shard below a few images spends its time in per-op overhead rather than arithmetic.
+ * With the automatic setting, threads are used only when they pay: each has its own tfjs and model to start
+ * (~0.15 s from its bundle, ~0.6 s through tsx: prebuilt.mjs; the bar below was set when it took a second, and
+ * has not been lowered since), and a shard below a few images spends its time in per-op overhead rather than
+ * arithmetic.
  * The work is counted in multiply-adds, not images: 5,000 LeNet-5 images at 28 px (~0.4 M each) train in about
  * two seconds, while 300 images through the compact ResNet at 64 px (~100 M each) take a minute on one core.
  */
