@@ -103,14 +103,16 @@ function sourceImportMeta(outdir) {
 export const CLI_DIR = join(root, 'dist', 'cli');
 
 /**
- * The `loupe` CLI for plain Node: electron/cli/main.ts -> dist/cli/main.js, ESM, one chunk per command as the
- * sources import them lazily, every package left to Node. bin/loupe.js runs it while its sources manifest matches
- * (electron/core/prebuilt.mjs), instead of the sources through tsx.
+ * The `loupe` CLI for plain Node: electron/cli/main.ts -> dist/cli/main.js, and the training process it (or
+ * `loupe serve`) starts, electron/workers/train-worker.ts -> dist/cli/train-worker.js; ESM, one chunk per command
+ * as the sources import them lazily, shared chunks between the two, every package left to Node. bin/loupe.js and
+ * the supervisor run them while the sources manifest matches (electron/core/prebuilt.mjs), instead of the sources
+ * through tsx.
  */
 export function cliOptions(outdir = CLI_DIR) {
   return {
     absWorkingDir: root,
-    entryPoints: [join(root, 'electron/cli/main.ts')],
+    entryPoints: [join(root, 'electron/cli/main.ts'), join(root, 'electron/workers/train-worker.ts')],
     outdir,
     bundle: true,
     splitting: true,
@@ -118,6 +120,7 @@ export function cliOptions(outdir = CLI_DIR) {
     platform: 'node',
     target: 'node20',
     packages: 'external',
+    entryNames: '[name]',
     chunkNames: '[name]-[hash]',
     plugins: [sourceImportMeta(outdir)],
     // Bundled CommonJS (thread-pool.cjs) needs a `require` for Node built-ins.

@@ -63,8 +63,13 @@ test('from the bundle: version, sample, import, info, train (its own process), e
     return rest;
   };
   assert.deepEqual(info(false), info(true));
-  const run = lastJson(loupe(['train', join(dir, 'bundle'), '--arch', 'lenet5', '--image-size', '16', '--channels', '1', '--epochs', '1', '--batch', '8', '--json']));
+  // The training process: the CLI bundle's (dist/cli/train-worker.js) or the sources' (train-worker-node.js).
+  const train = ['--arch', 'lenet5', '--image-size', '16', '--channels', '1', '--epochs', '1', '--batch', '8', '--seed', '3', '--json'];
+  const run = lastJson(loupe(['train', join(dir, 'bundle'), ...train]));
   assert.equal(run['status'], 'finished', String(run['error']));
+  const fromSource = lastJson(loupe(['train', join(dir, 'source'), ...train], true));
+  assert.equal(fromSource['status'], 'finished', String(fromSource['error']));
+  assert.equal(fromSource['trainLoss'], run['trainLoss'], 'the same seed trains to the same loss either way');
   loupe(['eval', join(dir, 'bundle'), '--run', String(run['runId']), '--split', 'test', '--json']);
   const pdf = join(dir, 'report.pdf');
   loupe(['report', join(dir, 'bundle'), '--run', String(run['runId']), '--out', pdf, '--json']);
