@@ -51,9 +51,6 @@ if (!asked.length) {
   // The e2e tier serves the built renderer.
   if (run('renderer build', process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn']) !== 0) process.exit(1);
 }
-// The tests run what a user runs after `npm ci`: the CLI and the threads from bundles of these very sources
-// (electron/core/prebuilt.mjs), rebuilt here so that an edited checkout tests its edits that way too.
-if (run('bundles for plain Node', process.execPath, ['scripts/build-electron.js', '--node']) !== 0) process.exit(1);
 
 function collect(dir, into) {
   if (!existsSync(dir)) return into;
@@ -79,4 +76,8 @@ if (!selected.length) {
   console.error(`test.js: TEST_FILTER=${filter} matches no test file in ${tiers.join(', ')}`);
   process.exit(1);
 }
+// The tests run what a user runs after `npm ci`: the CLI and the threads from bundles of these very sources
+// (electron/core/prebuilt.mjs), rebuilt here, once the run is known to test something, so that an edited checkout
+// tests its edits that way too.
+if (run('bundles for plain Node', process.execPath, ['scripts/build-electron.js', '--node']) !== 0) process.exit(1);
 process.exit(run('tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...selected]));
