@@ -14,9 +14,9 @@
 import { build } from 'esbuild';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join, relative, sep } from 'node:path';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { writeSourcesManifest } from '../electron/core/prebuilt.mjs';
+import { writePrebuilt } from '../electron/core/prebuilt.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'dist', 'electron');
@@ -75,8 +75,8 @@ export function gradientThreadOptions() {
 /** Builds the gradient thread's bundle and its sources manifest (what plain Node needs; see prebuilt.mjs). */
 export async function buildThreads(opts = {}) {
   const options = { ...gradientThreadOptions(), ...opts };
-  const result = await build(options);
-  writeSourcesManifest(options.outfile, Object.keys(result.metafile.inputs), root);
+  const result = await build({ ...options, write: false });
+  writePrebuilt(options.outfile, result.outputFiles, Object.keys(result.metafile.inputs), root);
   return result;
 }
 
@@ -130,12 +130,22 @@ export function cliOptions(outdir = CLI_DIR) {
   };
 }
 
-/** Builds the CLI bundle into `outdir` (emptied first) with its sources manifest. */
+/** Chunks no build has written for a day: no process still running from an older build needs them. */
+const STALE_CHUNK_MS = 24 * 3600 * 1000;
+
+/**
+ * Builds the CLI bundle into `outdir` with its sources manifest. Chunks are named by their content and written
+ * beside the previous build's, not over them: a `loupe serve` started from that build still finds the chunks it
+ * imports lazily.
+ */
 export async function buildCli(outdir = CLI_DIR) {
-  rmSync(outdir, { recursive: true, force: true });
-  const result = await build(cliOptions(outdir));
-  const outputs = Object.keys(result.metafile.outputs).map((o) => relative(outdir, join(root, o)).split(sep).join('/'));
-  writeSourcesManifest(join(outdir, 'main.js'), Object.keys(result.metafile.inputs), root, outputs.filter((o) => o !== 'main.js'));
+  const result = await build({ ...cliOptions(outdir), write: false });
+  writePrebuilt(join(outdir, 'main.js'), result.outputFiles, Object.keys(result.metafile.inputs), root);
+  const fresh = new Set(result.outputFiles.map((f) => f.path));
+  for (const name of readdirSync(outdir)) {
+    const path = join(outdir, name);
+    if (!fresh.has(path) && /-[A-Z0-9]{8}\.js(\.map)?$/.test(name) && Date.now() - statSync(path).mtimeMs > STALE_CHUNK_MS) rmSync(path);
+  }
   return result;
 }
 

@@ -2,7 +2,7 @@
 export const SOURCE_ROOT: string;
 export const DIST_DIR: string;
 export function manifestOf(bundle: string): string;
-export function writeSourcesManifest(bundle: string, inputs: readonly string[], root?: string, chunks?: readonly string[]): void;
+export function writePrebuilt(bundle: string, outputs: readonly { path: string; contents: Uint8Array }[], inputs: readonly string[], root?: string): void;
 export function bundleMatchesSources(bundle: string, root?: string): boolean;
 export function prebuiltEntry(path: string): URL | null;
 export function execArgvWithoutTsx(argv?: readonly string[]): string[];

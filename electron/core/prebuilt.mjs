@@ -10,8 +10,8 @@
  * Plain JavaScript (types in prebuilt.d.mts): bin/loupe.js decides with it before tsx is loaded.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, normalize, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The checkout this module belongs to. */
@@ -28,15 +28,33 @@ function digest(file) {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
+/** Writes `file` whole or not at all: a process starting meanwhile reads the old file or the new one. */
+function writeAtomically(file, contents) {
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, contents);
+  renameSync(temporary, file);
+}
+
 /**
- * Writes a bundle's manifest: each input (relative to `root`, as esbuild's metafile lists them) and its digest,
- * and the bundle's other files (chunks, relative to its folder), which must all be there for it to run.
+ * Writes a bundle as esbuild made it (`outputs`: its entry `bundle`, chunks, source maps), each file atomically,
+ * then its manifest: the digest of each input (relative to `root`, as esbuild's metafile lists them) and of each
+ * JavaScript file of the bundle (relative to its folder), so that a file changed, cut short or missing since
+ * disqualifies it.
  */
-export function writeSourcesManifest(bundle, inputs, root = SOURCE_ROOT, chunks = []) {
+export function writePrebuilt(bundle, outputs, inputs, root = SOURCE_ROOT) {
+  const folder = dirname(bundle);
+  /** @type {Record<string, string>} */
+  const files = {};
+  mkdirSync(folder, { recursive: true });
+  for (const { path, contents } of outputs) {
+    writeAtomically(path, contents);
+    if (/\.[cm]?js$/.test(path)) files[relative(folder, path).split(sep).join('/')] = createHash('sha256').update(contents).digest('hex');
+  }
+  if (!files[basename(bundle)]) throw new Error(`writePrebuilt: ${bundle} is not among the outputs`);
   /** @type {Record<string, string>} */
   const sources = {};
   for (const input of [...inputs].sort()) sources[input] = digest(join(root, input));
-  writeFileSync(manifestOf(bundle), JSON.stringify({ bundle: 1, sources, chunks: [...chunks].sort() }, null, 1) + '\n');
+  writeAtomically(manifestOf(bundle), JSON.stringify({ bundle: 2, sources, files }, null, 1) + '\n');
 }
 
 /** A manifest path stays inside its folder (the manifest is ours, but a stray one must not read elsewhere). */
@@ -46,27 +64,28 @@ function inside(root, rel) {
   return path.startsWith(normalize(root + sep)) ? path : null;
 }
 
+/** Whether every path of `digests` (relative to `folder`) is inside it and has that digest. */
+function allMatch(folder, digests) {
+  if (!digests || typeof digests !== 'object' || Array.isArray(digests)) return false;
+  const entries = Object.entries(digests);
+  return (
+    entries.length > 0 &&
+    entries.every(([rel, want]) => {
+      const path = inside(folder, rel);
+      return path !== null && typeof want === 'string' && digest(path) === want;
+    })
+  );
+}
+
 /**
- * Whether `bundle` and its chunks exist, with a manifest whose every source still has the digest it was built
- * from.
+ * Whether `bundle`'s manifest lists it, its files still have the digests they were written with, and every
+ * source still has the digest it was built from.
  */
 export function bundleMatchesSources(bundle, root = SOURCE_ROOT) {
   try {
     const manifest = JSON.parse(readFileSync(manifestOf(bundle), 'utf8'));
-    const sources = manifest.sources;
-    if (manifest?.bundle !== 1 || !sources || typeof sources !== 'object' || Array.isArray(sources)) return false;
-    const entries = Object.entries(sources);
-    if (entries.length === 0) return false;
-    const chunks = manifest.chunks ?? [];
-    if (!Array.isArray(chunks)) return false;
-    const folder = dirname(bundle);
-    for (const file of [bundle, ...chunks.map((c) => (typeof c === 'string' ? inside(folder, c) : null))]) {
-      if (file === null || !statSync(file).isFile()) return false;
-    }
-    return entries.every(([rel, want]) => {
-      const path = inside(root, rel);
-      return path !== null && typeof want === 'string' && digest(path) === want;
-    });
+    if (manifest?.bundle !== 2 || typeof manifest.files?.[basename(bundle)] !== 'string') return false;
+    return allMatch(dirname(bundle), manifest.files) && allMatch(root, manifest.sources);
   } catch {
     return false;
   }
