@@ -7,9 +7,11 @@
 //   (CommonJS: tfjs is then `require`d, not lexed for an ESM import), with gradient-thread.sources.json, the
 //   digests of its sources: under plain Node the CLI, host and tests start threads from it while those still match
 //   (electron/core/prebuilt.mjs).
-// - electron/cli/main.ts -> dist/cli/ (plain Node only, not packaged): the `loupe` CLI, see cliOptions.
-// `node scripts/build-electron.js --node` builds only the last two (`npm ci` through prepare.js, and `npm test`).
 // - dist/renderer/electron.html: vite's page plus the app's CSP as a <meta> tag (see electronPage).
+// - electron/cli/main.ts -> dist/cli/ (plain Node only, not packaged): the `loupe` CLI and its training process,
+//   see cliOptions.
+// `node scripts/build-electron.js --node` builds only the gradient thread and the CLI (`npm ci` through prepare.js,
+// and `npm test`).
 // The contract's method list is baked into the preload, so it never loads zod.
 import { build } from 'esbuild';
 import { fileURLToPath, pathToFileURL } from 'node:url';
