@@ -6,3 +6,4 @@ export function writePrebuilt(bundle: string, outputs: readonly { path: string; 
 export function bundleMatchesSources(bundle: string, root?: string): boolean;
 export function prebuiltEntry(path: string): URL | null;
 export function execArgvWithoutTsx(argv?: readonly string[]): string[];
+export function launchFrom(built: URL | null, source: URL): { url: URL; execArgv: string[]; prebuilt: boolean };

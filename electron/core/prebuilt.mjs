@@ -24,9 +24,11 @@ export function manifestOf(bundle) {
   return bundle.replace(/\.[cm]?js$/, '') + '.sources.json';
 }
 
-function digest(file) {
-  return createHash('sha256').update(readFileSync(file)).digest('hex');
+function sha256(bytes) {
+  return createHash('sha256').update(bytes).digest('hex');
 }
+
+const digest = (file) => sha256(readFileSync(file));
 
 /** Writes `file` whole or not at all: a process starting meanwhile reads the old file or the new one. */
 function writeAtomically(file, contents) {
@@ -48,7 +50,7 @@ export function writePrebuilt(bundle, outputs, inputs, root = SOURCE_ROOT) {
   mkdirSync(folder, { recursive: true });
   for (const { path, contents } of outputs) {
     writeAtomically(path, contents);
-    if (/\.[cm]?js$/.test(path)) files[relative(folder, path).split(sep).join('/')] = createHash('sha256').update(contents).digest('hex');
+    if (/\.[cm]?js$/.test(path)) files[relative(folder, path).split(sep).join('/')] = sha256(contents);
   }
   if (!files[basename(bundle)]) throw new Error(`writePrebuilt: ${bundle} is not among the outputs`);
   /** @type {Record<string, string>} */
@@ -107,6 +109,14 @@ export function prebuiltEntry(path) {
     decided.set(path, url);
   }
   return url;
+}
+
+/**
+ * How to start a thread or process: from `built` (a prebuiltEntry, or null) with this process's Node options minus
+ * tsx's loader, else from `source` with them all.
+ */
+export function launchFrom(built, source) {
+  return built ? { url: built, execArgv: execArgvWithoutTsx(), prebuilt: true } : { url: source, execArgv: [...process.execArgv], prebuilt: false };
 }
 
 /**

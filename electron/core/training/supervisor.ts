@@ -19,25 +19,25 @@ import { LoupeError, type BackboneSummary, type ErrorCode } from '../../../share
 import { endRun, getRun } from './runs.ts';
 import { keepLeasesFresh, releaseRunLease, takeRunLease } from './run-lease.ts';
 import { withThreadPool } from '../thread-pool.cjs';
-import { execArgvWithoutTsx, prebuiltEntry } from '../prebuilt.mjs';
+import { launchFrom, prebuiltEntry } from '../prebuilt.mjs';
 
 /** Starts a training process; the Electron face passes one that forks its bundled worker. */
 export type SpawnTrainer = () => ChildProcess;
 
-const SOURCE_WORKER = fileURLToPath(new URL('../../workers/train-worker-node.js', import.meta.url));
+const SOURCE_WORKER = new URL('../../workers/train-worker-node.js', import.meta.url);
 
 /**
  * Under plain Node, the training process of the CLI's bundle (dist/cli/train-worker.js, built with the CLI) while
  * that bundle matches the sources: it starts ~0.4 s sooner than the sources through tsx (prebuilt.mjs).
  */
-function nodeWorker(): { path: string; execArgv: string[] } {
+function nodeWorker() {
   const cli = prebuiltEntry('cli/main.js');
-  return cli ? { path: fileURLToPath(new URL('./train-worker.js', cli)), execArgv: execArgvWithoutTsx() } : { path: SOURCE_WORKER, execArgv: process.execArgv };
+  return launchFrom(cli && new URL('./train-worker.js', cli), SOURCE_WORKER);
 }
 
 export const spawnNodeTrainer: SpawnTrainer = () => {
   const worker = nodeWorker();
-  return fork(worker.path, [], {
+  return fork(fileURLToPath(worker.url), [], {
     execArgv: worker.execArgv,
     // Its dataset cache decodes on every core (thread-pool.cjs).
     env: withThreadPool(process.env),

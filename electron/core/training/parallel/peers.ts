@@ -4,12 +4,12 @@
  * which stays resumable from its last checkpoint).
  */
 import { pathToFileURL } from 'node:url';
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ShardInput } from '../step.ts';
 import type { FromGradientThread, ModelArtifacts, ToGradientThread } from './protocol.ts';
-import { execArgvWithoutTsx, prebuiltEntry } from '../../prebuilt.mjs';
+import { launchFrom, prebuiltEntry } from '../../prebuilt.mjs';
 
 /** The gradient thread's bundle (scripts/build-electron.js), in dist/electron/. */
 export const GRADIENT_THREAD_BUNDLE = 'gradient-thread.cjs';
@@ -25,18 +25,18 @@ type Probabilities = Extract<FromGradientThread, { type: 'probabilities' }>;
  */
 export type ThreadCode = 'auto' | 'source' | { bundle: string };
 
-function threadEntry(code: ThreadCode): { url: URL; options: WorkerOptions } {
-  const source = { url: new URL('./gradient-thread-node.js', import.meta.url), options: {} };
-  if (code === 'source') return source;
-  if (typeof code === 'object') return { url: pathToFileURL(code.bundle), options: { execArgv: execArgvWithoutTsx() } };
-  if (!import.meta.url.endsWith('.ts')) return { url: new URL(`./${GRADIENT_THREAD_BUNDLE}`, import.meta.url), options: {} };
-  const built = prebuiltEntry(PREBUILT_THREAD);
-  return built ? { url: built, options: { execArgv: execArgvWithoutTsx() } } : source;
+function threadEntry(code: ThreadCode): { url: URL; execArgv: string[]; prebuilt: boolean } {
+  const source = new URL('./gradient-thread-node.js', import.meta.url);
+  if (code === 'source') return launchFrom(null, source);
+  if (typeof code === 'object') return launchFrom(pathToFileURL(code.bundle), source);
+  // The Electron build: its own bundle, beside the main bundle, with Electron's options.
+  if (!import.meta.url.endsWith('.ts')) return { url: new URL(`./${GRADIENT_THREAD_BUNDLE}`, import.meta.url), execArgv: [...process.execArgv], prebuilt: true };
+  return launchFrom(prebuiltEntry(PREBUILT_THREAD), source);
 }
 
-/** Whether threads start from a bundle (~0.2 s) rather than through tsx (~0.6 s): callers weigh what they cost. */
+/** Whether threads start from a bundle (~0.15 s) rather than through tsx (~0.6 s): callers weigh what they cost. */
 export function threadsStartFast(): boolean {
-  return !import.meta.url.endsWith('.ts') || prebuiltEntry(PREBUILT_THREAD) !== null;
+  return threadEntry('auto').prebuilt;
 }
 
 /** Topology, weight specs and weights of a model, as tfjs saves them, in memory. */
@@ -107,7 +107,7 @@ export class ModelThreads {
   static async start(count: number, backend: string, model: tfl.LayersModel, numClasses: number, classWeights: number[] | null, code: ThreadCode = 'auto'): Promise<ModelThreads> {
     const artifacts = await artifactsOf(model);
     const entry = threadEntry(code);
-    const peers = Array.from({ length: count }, () => new Peer(new Worker(entry.url, entry.options)));
+    const peers = Array.from({ length: count }, () => new Peer(new Worker(entry.url, { execArgv: entry.execArgv })));
     const group = new ModelThreads(peers);
     try {
       await Promise.all(peers.map((p) => p.ask({ type: 'init', backend, model: artifacts, numClasses, classWeights })));
