@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Checkpointer, type CheckpointEvent } from '../../electron/core/db/checkpointer.ts';
@@ -59,6 +59,22 @@ test('without its worker thread the main connection checkpoints by itself', asyn
   await new Promise((done) => broken['worker'].on('exit', done));
   assert.equal(autocheckpoint(project.db), 1000);
   project.close();
+});
+
+test('close() returns only when the worker has let go: the log is folded back and nothing touches the folder after', async () => {
+  const dir = tempDir();
+  // Closed while the worker is still starting, while it opens, and once it runs: a worker that outlived close()
+  // kept project.db-wal and -shm open, and one that opened late recreated them in a folder being deleted (a CI flake).
+  for (const waitMs of [0, 0, 1, 3, 10, 30, 100, 300]) {
+    const folder = join(dir, `p${waitMs}-${Math.random().toString(36).slice(2)}`);
+    const project = Project.create(folder, undefined, { backgroundCheckpoints: true });
+    if (waitMs) await new Promise((r) => setTimeout(r, waitMs));
+    project.close();
+    const files = () => readdirSync(folder).filter((f) => f.startsWith('project.db')).sort();
+    assert.deepEqual(files(), ['project.db'], `closed after ${waitMs} ms: ours was the last connection`);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(files(), ['project.db'], `closed after ${waitMs} ms: no connection opened afterwards`);
+  }
 });
 
 test('the training process and CLI commands open their project without a checkpoint thread; the UI faces with one', async () => {

@@ -10,40 +10,65 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Database } from './database.ts';
 
+/** Where the worker's connection is; one Int32 shared with the worker. */
+const State = { Starting: 0, Opening: 1, Open: 2, Closed: 3 } as const;
+
+/** How long close() waits for the worker to close its connection; past it the worker is presumed stuck. */
+const STOP_WAIT_MS = 5000;
+
 /** SQLite's own default, restored when the worker is gone. */
 const DEFAULT_AUTOCHECKPOINT = 1000;
 /** Pages (4 KiB) the log may reach before the main connection checkpoints anyway: ~80 MB. */
 const BACKSTOP_AUTOCHECKPOINT = 20_000;
 
 // Plain CommonJS run with `eval`, so no bundler has to find a second entry file; the module path comes in workerData.
+// The worker and close() agree through one shared word (see State): close() must return only when no connection but
+// the caller's is open, so that the caller's close is the last one (SQLite then folds the log back and deletes
+// project.db-wal and -shm) and nothing touches the folder afterwards, which a user may move or delete at once.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.sqlite);
-const db = new Database(workerData.file, { fileMustExist: true });
-db.pragma('busy_timeout = 0');
-db.pragma('synchronous = NORMAL');
-let timer = null;
-let last = '';
-const checkpoint = () => {
+const state = new Int32Array(workerData.state);
+// Opens only if close() has not given up on this worker first.
+if (Atomics.compareExchange(state, 0, ${State.Starting}, ${State.Opening}) !== ${State.Starting}) {
+  parentPort.close();
+} else {
+  let db = null;
   try {
-    const [row] = db.pragma('wal_checkpoint(PASSIVE)');
-    const now = row ? row.log + '/' + row.checkpointed : '';
-    if (row && row.log > 0 && now !== last) parentPort.postMessage({ kind: 'checkpointed', log: row.log, done: row.checkpointed });
-    last = now;
+    const Database = require(workerData.sqlite);
+    db = new Database(workerData.file, { fileMustExist: true });
+    db.pragma('busy_timeout = 0');
+    db.pragma('synchronous = NORMAL');
   } catch (e) {
-    // SQLITE_BUSY and friends: the next tick tries again.
+    if (db) db.close();
+    Atomics.store(state, 0, ${State.Closed});
+    Atomics.notify(state, 0);
+    throw e;
   }
-};
-timer = setInterval(checkpoint, workerData.everyMs);
-parentPort.on('message', (m) => {
-  if (m === 'now') checkpoint();
-  if (m === 'stop') {
-    clearInterval(timer);
-    db.close();
-    parentPort.close();
-  }
-});
-parentPort.postMessage({ kind: 'ready' });
+  Atomics.store(state, 0, ${State.Open});
+  let last = '';
+  const checkpoint = () => {
+    try {
+      const [row] = db.pragma('wal_checkpoint(PASSIVE)');
+      const now = row ? row.log + '/' + row.checkpointed : '';
+      if (row && row.log > 0 && now !== last) parentPort.postMessage({ kind: 'checkpointed', log: row.log, done: row.checkpointed });
+      last = now;
+    } catch (e) {
+      // SQLITE_BUSY and friends: the next tick tries again.
+    }
+  };
+  const timer = setInterval(checkpoint, workerData.everyMs);
+  parentPort.on('message', (m) => {
+    if (m === 'now') checkpoint();
+    if (m === 'stop') {
+      clearInterval(timer);
+      db.close();
+      Atomics.store(state, 0, ${State.Closed});
+      Atomics.notify(state, 0);
+      parentPort.close();
+    }
+  });
+  parentPort.postMessage({ kind: 'ready' });
+}
 `;
 
 export interface CheckpointEvent {
@@ -54,6 +79,7 @@ export interface CheckpointEvent {
 
 export class Checkpointer {
   private readonly worker: Worker;
+  private readonly state = new Int32Array(new SharedArrayBuffer(4));
   private stopped = false;
   private listeners: ((e: CheckpointEvent) => void)[] = [];
 
@@ -63,7 +89,7 @@ export class Checkpointer {
     everyMs: number,
     sqlitePath: string,
   ) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, everyMs, sqlite: sqlitePath } });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, everyMs, sqlite: sqlitePath, state: this.state.buffer } });
     this.worker.on('message', (m: { kind: string; log?: number; done?: number }) => {
       if (m.kind === 'ready' && !this.stopped && this.db.open) this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT}`);
       if (m.kind === 'checkpointed') for (const l of this.listeners) l({ log: m.log!, done: m.done! });
@@ -90,11 +116,23 @@ export class Checkpointer {
     this.listeners.push(listener);
   }
 
-  /** Stops the worker; the main connection checkpoints by itself again (and on close, as the last connection). */
+  /**
+   * Stops the worker and returns once its connection is closed (or was never opened): the main connection then
+   * checkpoints by itself again, and on close it is the last connection. Blocks for the worker's close, a few ms.
+   */
   stop(): void {
     if (this.stopped) return;
-    this.worker.postMessage('stop');
     this.fallBack();
+    // A worker still starting is told not to open at all; one that is opening or open is asked to close, and waited for.
+    const was = Atomics.compareExchange(this.state, 0, State.Starting, State.Closed);
+    if (was === State.Starting || was === State.Closed) return;
+    this.worker.postMessage('stop');
+    const end = Date.now() + STOP_WAIT_MS;
+    for (let s = Atomics.load(this.state, 0); s !== State.Closed; s = Atomics.load(this.state, 0)) {
+      const left = end - Date.now();
+      if (left <= 0) return;
+      Atomics.wait(this.state, 0, s, left);
+    }
   }
 
   private fallBack(): void {
