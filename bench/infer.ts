@@ -5,9 +5,9 @@
  * and exported by `loupe export` (the bundle a user ships). PyTorch (bench/torch_infer.py) runs the same bundle's
  * graph with its weights, at threads = cores ("best") and, for the rows, its default too.
  *   rows   no decoding, batch 256: the test images as uint8 rows at the model's size, through the product's
- *          loadBundleModel + BatchPredictor (what `loupe predict` and evaluations run batch after batch: inference
- *          threads start, inside the timed loop, once the images left outlast their start) vs PyTorch's forward on
- *          the same rows; each side timed around its batch loop only, a new predictor each round.
+ *          loadBundleModel + openPredictor (what `loupe predict` and evaluations run batch after batch: onnxruntime
+ *          on every core, checked against TF.js on the first images) vs PyTorch's forward on the same rows; each
+ *          side timed around its batch loop only, a new predictor each round, its opening timed.
  *   files  `loupe predict <bundle> <test folder> --out preds.csv --json` (its own process: sharp decodes 4 at a time,
  *          one batch ahead) vs PyTorch + PIL decoding 4 at a time one batch ahead, writing the same CSV; both timed
  *          as whole processes, so start-up and writing the predictions count on both sides and nothing is printed.
@@ -23,7 +23,7 @@ import sharp from 'sharp';
 import { verifyBundle } from '../electron/core/export/bundle-format.ts';
 import { loadBundleModel } from '../electron/core/export/bundle-predict.ts';
 import { selectBackend } from '../electron/core/training/backend.ts';
-import { BatchPredictor, PREDICT_BATCH } from '../electron/core/training/predict.ts';
+import { openPredictor, PREDICT_BATCH } from '../electron/core/training/predict.ts';
 import { loadFashionMnist } from '../tests/helpers/fashion-mnist.ts';
 import { fashionTree } from './fashion-tree.ts';
 import { loupe } from './loupe-cli.ts';
@@ -83,10 +83,11 @@ async function benchModel(name: ModelName, project: string, tree: Awaited<Return
   let loupeSum = 0;
   const torchSums: number[] = [];
 
-  const threadsShared: boolean[] = [];
+  const engines: string[] = [];
   const loupeRows = async () => {
-    const predictor = new BatchPredictor(model, p, k);
+    // Opening the predictor (onnxruntime converts and loads the model) is timed: every evaluation pays it.
     const t0 = performance.now();
+    const predictor = await openPredictor(model, p, k);
     let sum = 0;
     for (let s = 0; s < n; s += PREDICT_BATCH) {
       const m = Math.min(PREDICT_BATCH, n - s);
@@ -98,7 +99,7 @@ async function benchModel(name: ModelName, project: string, tree: Awaited<Return
       }
     }
     const seconds = (performance.now() - t0) / 1000;
-    threadsShared.push(await predictor.whenStarted());
+    engines.push(predictor.engine);
     await predictor.close();
     loupeSum = sum;
     return n / seconds;
@@ -139,8 +140,8 @@ async function benchModel(name: ModelName, project: string, tree: Awaited<Return
       ratio: ratioOf(rowRounds.loupe, rowRounds.torchBest),
       ratioVsTorchDefault: ratioOf(rowRounds.loupe, rowRounds.torchDefault),
       samePredictions: torchSums.every((s) => s === loupeSum),
-      /** Per round: whether inference threads joined (BatchPredictor starts them only when the work outlasts them). */
-      threadsShared,
+      /** Per round: the engine that predicted (onnxruntime, or TF.js with the inference threads that joined). */
+      engines,
     },
     files: {
       decoders: DECODERS,

@@ -78,7 +78,7 @@ export async function predictCommand(args: string[]): Promise<number> {
   else if (!out) process.stdout.write(csv);
   if (!values.json) {
     process.stderr.write(
-      `Predicted ${summary.predicted} of ${summary.images + problems.length} images in ${summary.seconds.toFixed(1)} s (${summary.imagesPerSecond.toFixed(0)} images/s, ${backend.chosen.name})` +
+      `Predicted ${summary.predicted} of ${summary.images + problems.length} images in ${summary.seconds.toFixed(1)} s (${summary.imagesPerSecond.toFixed(0)} images/s, ${summary.engine || backend.chosen.name})` +
         (out ? `; wrote ${out}` : '') +
         '\n',
     );
@@ -89,6 +89,7 @@ export async function predictCommand(args: string[]): Promise<number> {
           : `${pseudonyms} DICOM row${pseudonyms > 1 ? 's are' : ' is'} named by pseudonym (file names may hold patient names); --mapping FILE.csv writes which file each is, --full-paths names them by path\n`,
       );
     }
+    for (const note of summary.notes) process.stderr.write(`${note}\n`);
     if (failedTotal) process.stderr.write(`${failedTotal} file${failedTotal > 1 ? 's' : ''} could not be used; their rows say why\n`);
     if (summary.converted) process.stderr.write(`${summary.converted} image${summary.converted > 1 ? 's' : ''} had another channel count and ${summary.converted > 1 ? 'were' : 'was'} converted (see the note column)\n`);
   }

@@ -107,6 +107,7 @@ export async function runEvaluation(
     const sha = modelHash(project, run.id);
     const preds = await predictImages(project, run, model, targets.map((t) => t.imageId), opts);
     for (const d of preds.dropped.slice(0, 20)) notes.push(`Left out ${d.path}: ${d.reason}`);
+    notes.push(...preds.notes);
     const labelOf = new Map(targets.map((t) => [t.imageId, t.label]));
     const n = preds.imageIds.length;
     if (task.split !== 'unlabeled') opts.progress?.(n, n, 'Computing metrics');

@@ -19,7 +19,7 @@ import { hasImageExtension, hasNoExtension, isHiddenOrSystemFile } from '../impo
 import { looksLikeImage } from '../import/walk.ts';
 import { displayFrame, isDicomBuffer, readDicomFile } from '../import/dicom-source.ts';
 import { loadModel } from '../training/checkpoint.ts';
-import { BatchPredictor } from '../training/predict.ts';
+import { openPredictor } from '../training/predict.ts';
 import type { VerifiedBundle } from './bundle-format.ts';
 
 export interface PredictionRow {
@@ -44,6 +44,10 @@ export interface PredictSummary {
   converted: number;
   seconds: number;
   imagesPerSecond: number;
+  /** Which engine predicted ("onnxruntime on 2 threads", "TF.js on wasm"). */
+  engine: string;
+  /** Why the faster engine did not predict, when it did not. */
+  notes: string[];
 }
 
 const BATCH = 256;
@@ -209,10 +213,12 @@ export async function predictFiles(
   let failedCount = 0;
   let converted = 0;
   let done = 0;
+  let engine = '';
+  let notes: readonly string[] = [];
   const batches = Math.ceil(items.length / batchSize);
   let pending = batches > 0 ? decodeAll(items.slice(0, batchSize), bundle) : null;
-  // Inference threads join once the work left is worth starting them (a large model on many files).
-  const predictor = new BatchPredictor(model, p, k);
+  // Opened while the first batch decodes. On TF.js, inference threads join once the work left is worth them.
+  const predictor = await openPredictor(model, p, k);
   try {
     for (let b = 0; b < batches; b++) {
       if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
@@ -240,6 +246,8 @@ export async function predictFiles(
       done += decoded.length;
       opts.progress?.(done, items.length);
     }
+    engine = predictor.engine;
+    notes = predictor.notes;
   } finally {
     await predictor.close();
     // A canceled run leaves the next batch decoding (decodeAll never rejects): wait for it, so no sharp call
@@ -247,5 +255,5 @@ export async function predictFiles(
     await pending;
   }
   const seconds = (performance.now() - start) / 1000;
-  return { images: items.length, predicted, failed: failedCount, converted, seconds, imagesPerSecond: seconds > 0 ? predicted / seconds : 0 };
+  return { images: items.length, predicted, failed: failedCount, converted, seconds, imagesPerSecond: seconds > 0 ? predicted / seconds : 0, engine, notes: [...notes] };
 }

@@ -8,11 +8,11 @@
  */
 import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { featureOutputModel } from '../onnx-import/feature-output.ts';
 import type { OnnxSource } from './backbones.ts';
 import { MAX_ONNX_BYTES, readBounded } from './model-folder.ts';
+import { openCpuSession } from './ort-session.ts';
 
 /** Images per onnxruntime call: enough to amortize a call's overhead, small enough to stop soon on cancel. */
 export const ORT_BATCH = 16;
@@ -56,11 +56,7 @@ function readFeatureModel(dir: string, onnx: OnnxSource): Uint8Array {
 /** Opens the backbone's ONNX file on onnxruntime, for images of `size`×`size`×`channels` giving `dim` features. */
 export async function openOnnxFeatures(dir: string, onnx: OnnxSource, size: number, channels: number, dim: number): Promise<FeatureEngine> {
   const model = readFeatureModel(dir, onnx);
-  // Loaded here, not at the top: a training run that never uses it does not pay for the native add-on, and an
-  // add-on that cannot load is one more reason to fall back on TF.js instead of a trainer that cannot start.
-  const ort = await import('onnxruntime-node');
-  const threads = availableParallelism();
-  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+  const { ort, session, threads } = await openCpuSession(model);
   const meta = session.inputMetadata[0];
   const fixed = meta?.isTensor ? meta.shape[0] : undefined;
   // A file exported with a fixed batch (often 1) takes exactly that many images: a short batch is padded.

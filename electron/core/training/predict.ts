@@ -20,6 +20,7 @@ import { trainingThreads } from './parallel/threads.ts';
 import { cut } from './step.ts';
 import { yieldToEvents } from './fit.ts';
 import { inferenceForward } from './inference-graph.ts';
+import { AGREEMENT, maxDifference, openOnnxPredictor, type OnnxPredictor } from './onnx-predict.ts';
 
 export const PREDICT_BATCH = 256;
 
@@ -29,6 +30,8 @@ export interface Predictions {
   probs: Float32Array;
   classes: number;
   dropped: { path: string; reason: string }[];
+  /** Why the faster engine did not predict, when it did not. */
+  notes: string[];
 }
 
 /** Loads a run's best model, with clear errors when it is missing or broken. */
@@ -101,12 +104,112 @@ export function predictRowsShared(model: tfl.LayersModel, peers: ModelThreads, r
   return predictShared(model, peers, normalizedRows(rows, n, p), n, shapeOf(p), classes);
 }
 
+/** Predicts batch after batch: what evaluations, model-assisted labeling and `loupe predict` use. Close it when done. */
+export interface Predictor {
+  /** Probabilities of `n` preprocessed rows; `left` is how many images remain after them. */
+  predict(rows: Uint8Array, n: number, left: number): Promise<Float32Array>;
+  /** Which engine predicts ("onnxruntime on 2 threads", "TF.js on wasm"). */
+  readonly engine: string;
+  /** Why the faster engine was not used, when it was not: for the evaluation's notes. */
+  readonly notes: readonly string[];
+  close(): Promise<void>;
+}
+
+/** The backends on which onnxruntime's native CPU kernels beat TF.js; tfjs-node and its GPU build keep TF.js. */
+const ONNX_BACKENDS = new Set(['wasm', 'cpu']);
+/** Images of the first batch also run through TF.js, whose probabilities onnxruntime's must match. */
+const CHECK_IMAGES = 4;
+
 /**
- * Predicts batch after batch (project evaluations, `loupe predict`): on this thread at first; once a warm slice of
- * images shows that the images left outlast starting inference threads, they start in the background and share the
- * rest of the work from the moment they are up. Close it when done.
+ * The predictor for `model` on this machine: onnxruntime on every core when TF.js runs on a CPU backend (unless
+ * LOUPE_INFERENCE=tfjs), TF.js otherwise, or when onnxruntime cannot take the model (with the reason in notes).
  */
-export class BatchPredictor {
+export async function openPredictor(
+  model: tfl.LayersModel,
+  p: Preprocessing,
+  classes: number,
+  /** Tests put a faulty engine here, to see that TF.js takes over. */
+  openOnnx: typeof openOnnxPredictor = openOnnxPredictor,
+): Promise<Predictor> {
+  const backend = tf.getBackend();
+  if (process.env['LOUPE_INFERENCE'] === 'tfjs' || !ONNX_BACKENDS.has(backend)) return new BatchPredictor(model, p, classes);
+  try {
+    return new CheckedOnnxPredictor(await openOnnx(model, shapeOf(p), classes), model, p, classes);
+  } catch (e) {
+    const tfjs = new BatchPredictor(model, p, classes);
+    tfjs.notes.push(`onnxruntime could not take this model (${firstLine(e)}); TF.js on ${backend} predicted instead`);
+    return tfjs;
+  }
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 300);
+}
+
+/**
+ * onnxruntime, checked once against TF.js on the first images; on any disagreement or failure the rest goes to
+ * TF.js (BatchPredictor), so a conversion bug can cost speed but never change a stored number.
+ */
+class CheckedOnnxPredictor implements Predictor {
+  private fallback: BatchPredictor | null = null;
+  private checked = false;
+  private readonly per: number;
+
+  constructor(
+    private readonly onnx: OnnxPredictor,
+    private readonly model: tfl.LayersModel,
+    private readonly p: Preprocessing,
+    private readonly classes: number,
+  ) {
+    this.per = p.imageSize * p.imageSize * p.channels;
+  }
+
+  get engine(): string {
+    return this.fallback?.engine ?? this.onnx.label;
+  }
+
+  get notes(): readonly string[] {
+    return this.fallback?.notes ?? [];
+  }
+
+  async predict(rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
+    if (this.fallback) return this.fallback.predict(rows, n, left);
+    const xs = normalizedRows(rows, n, this.p);
+    let probs: Float32Array;
+    try {
+      probs = await this.onnx.run(xs, n);
+    } catch (e) {
+      return this.fallBack(`onnxruntime failed (${firstLine(e)})`, rows, n, left);
+    }
+    if (!this.checked) {
+      const m = Math.min(n, CHECK_IMAGES);
+      const reference = predictNormalized(this.model, xs.subarray(0, m * this.per), m, shapeOf(this.p));
+      const d = maxDifference(reference, probs.subarray(0, m * this.classes));
+      if (!(d <= AGREEMENT)) return this.fallBack(`onnxruntime's probabilities differed from TF.js's by up to ${d.toPrecision(2)}`, rows, n, left);
+      this.checked = true;
+    }
+    return probs;
+  }
+
+  private async fallBack(why: string, rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
+    await this.onnx.close().catch(() => {});
+    this.fallback = new BatchPredictor(this.model, this.p, this.classes);
+    this.fallback.notes.push(`${why}; TF.js on ${tf.getBackend()} predicted instead`);
+    return this.fallback.predict(rows, n, left);
+  }
+
+  async close(): Promise<void> {
+    if (this.fallback) await this.fallback.close();
+    else await this.onnx.close();
+  }
+}
+
+/**
+ * Predicts batch after batch on TF.js: on this thread at first; once a warm slice of images shows that the images
+ * left outlast starting inference threads, they start in the background and share the rest of the work from the
+ * moment they are up.
+ */
+export class BatchPredictor implements Predictor {
   private peers: ModelThreads | null = null;
   private starting: Promise<void> | null = null;
   /** Whether the first slice, which warms the kernels and is not counted, has run. */
@@ -117,6 +220,8 @@ export class BatchPredictor {
   private alone = false;
   private readonly threads = trainingThreads(0, tf.getBackend());
   private readonly per: number;
+  /** Why onnxruntime does not predict instead, when it was tried (openPredictor). */
+  readonly notes: string[] = [];
 
   constructor(
     private readonly model: tfl.LayersModel,
@@ -200,6 +305,10 @@ export class BatchPredictor {
     return out;
   }
 
+  get engine(): string {
+    return `TF.js on ${tf.getBackend()}${this.peers ? ` with ${this.peers.size} inference thread${this.peers.size > 1 ? 's' : ''}` : ''}`;
+  }
+
   /** Whether inference threads share the batches now. */
   get sharing(): boolean {
     return this.peers !== null;
@@ -263,9 +372,10 @@ export async function predictImages(
   try {
     const k = run.classes.length;
     const probs = new Float32Array(kept.length * k);
+    const notes: string[] = [];
     const per = cache.rowBytes;
     const batch = new Uint8Array(PREDICT_BATCH * per);
-    const predictor = new BatchPredictor(model, p, k);
+    const predictor = await openPredictor(model, p, k);
     try {
       for (let start = 0; start < kept.length; start += PREDICT_BATCH) {
         if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
@@ -275,10 +385,11 @@ export async function predictImages(
         opts.progress?.(start + n, kept.length, 'Predicting');
         await new Promise((r) => setImmediate(r));
       }
+      notes.push(...predictor.notes);
     } finally {
       await predictor.close();
     }
-    return { imageIds: kept.map((it) => it.imageId), probs, classes: k, dropped };
+    return { imageIds: kept.map((it) => it.imageId), probs, classes: k, dropped, notes };
   } finally {
     cache.close();
   }
