@@ -1,7 +1,7 @@
 /**
- * External validation of a Loupe bundle from another project (issue 12): its checksums verified, its TF.js model
- * run on this project's labeled images with the preprocessing it carries (size, channels, resize, normalization),
- * its labels.json mapped to the project's classes by name, stored as an "external model" evaluation named by the
+ * External validation of a Loupe bundle from another project (issue 12): its checksums verified, its model run as
+ * a run's own is (predict.ts) on this project's labeled images with the preprocessing it carries (size, channels,
+ * resize, normalization), its labels.json mapped to the project's classes by name, stored as an "external model" evaluation named by the
  * bundle folder's name and identified by its weights' SHA-256 (as a run's model is).
  */
 import { basename, resolve } from 'node:path';
@@ -9,7 +9,7 @@ import { LoupeError } from '../../../shared/contract.ts';
 import type { Project } from '../project/project.ts';
 import { verifyBundle } from '../export/bundle-format.ts';
 import { loadBundleModel } from '../export/bundle-predict.ts';
-import { cachedImages, PREDICT_BATCH, predictRows } from '../training/predict.ts';
+import { cachedImages, predictCached } from '../training/predict.ts';
 import { inputShapeOf } from '../images/model-input.ts';
 import { checkSameModel, externalTargets, storeExternalEvaluation } from './external-model.ts';
 
@@ -31,19 +31,12 @@ export async function runBundleEvaluation(
   try {
     const { targets, notes } = externalTargets(project, classes, task.split);
     const { cache, kept, dropped } = await cachedImages(project, inputShapeOf(p), targets.map((t) => t.imageId), opts);
-    const k = classes.length;
-    const probs = new Float32Array(kept.length * k);
+    let probs: Float32Array;
     try {
       for (const d of dropped.slice(0, 20)) notes.push(`Left out ${d.path}: ${d.reason}`);
-      const buf = new Uint8Array(PREDICT_BATCH * cache.rowBytes);
-      for (let start = 0; start < kept.length; start += PREDICT_BATCH) {
-        if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
-        const n = Math.min(PREDICT_BATCH, kept.length - start);
-        for (let i = 0; i < n; i++) cache.read(kept[start + i]!.sha256, buf, i * cache.rowBytes);
-        probs.set(predictRows(model, buf, n, p), start * k);
-        opts.progress?.(start + n, kept.length, 'Predicting');
-        await new Promise((r) => setImmediate(r));
-      }
+      const predicted = await predictCached(model, p, classes.length, cache, kept, opts);
+      probs = predicted.probs;
+      notes.push(...predicted.notes);
     } finally {
       cache.close();
     }

@@ -360,6 +360,37 @@ export async function cachedImages(
   }
 }
 
+/**
+ * Probabilities of images in the tensor cache, batch after batch through openPredictor, with progress and cancel;
+ * `notes` say why the faster engine did not predict, when it did not.
+ */
+export async function predictCached(
+  model: tfl.LayersModel,
+  p: Preprocessing,
+  classes: number,
+  cache: TensorCache,
+  kept: DatasetItem[],
+  opts: { signal?: AbortSignal; progress?: (done: number, total: number, message: string) => void } = {},
+): Promise<{ probs: Float32Array; notes: string[] }> {
+  const probs = new Float32Array(kept.length * classes);
+  const per = cache.rowBytes;
+  const batch = new Uint8Array(PREDICT_BATCH * per);
+  const predictor = await openPredictor(model, p, classes);
+  try {
+    for (let start = 0; start < kept.length; start += PREDICT_BATCH) {
+      if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
+      const n = Math.min(PREDICT_BATCH, kept.length - start);
+      for (let i = 0; i < n; i++) cache.read(kept[start + i]!.sha256, batch, i * per);
+      probs.set(await predictor.predict(batch, n, kept.length - start - n), start * classes);
+      opts.progress?.(start + n, kept.length, 'Predicting');
+      await new Promise((r) => setImmediate(r));
+    }
+    return { probs, notes: [...predictor.notes] };
+  } finally {
+    await predictor.close();
+  }
+}
+
 export async function predictImages(
   project: Project,
   run: RunInfo,
@@ -371,24 +402,7 @@ export async function predictImages(
   const { cache, kept, dropped } = await cachedImages(project, inputShapeOf(p), imageIds, opts);
   try {
     const k = run.classes.length;
-    const probs = new Float32Array(kept.length * k);
-    const notes: string[] = [];
-    const per = cache.rowBytes;
-    const batch = new Uint8Array(PREDICT_BATCH * per);
-    const predictor = await openPredictor(model, p, k);
-    try {
-      for (let start = 0; start < kept.length; start += PREDICT_BATCH) {
-        if (opts.signal?.aborted) throw new LoupeError('CONFLICT', 'Canceled');
-        const n = Math.min(PREDICT_BATCH, kept.length - start);
-        for (let i = 0; i < n; i++) cache.read(kept[start + i]!.sha256, batch, i * per);
-        probs.set(await predictor.predict(batch, n, kept.length - start - n), start * k);
-        opts.progress?.(start + n, kept.length, 'Predicting');
-        await new Promise((r) => setImmediate(r));
-      }
-      notes.push(...predictor.notes);
-    } finally {
-      await predictor.close();
-    }
+    const { probs, notes } = await predictCached(model, p, k, cache, kept, opts);
     return { imageIds: kept.map((it) => it.imageId), probs, classes: k, dropped, notes };
   } finally {
     cache.close();
