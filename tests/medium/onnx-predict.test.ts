@@ -3,15 +3,21 @@
 // onnxruntime, real wasm kernels.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
-import { AGREEMENT, maxDifference, openOnnxPredictor } from '../../electron/core/training/onnx-predict.ts';
+import { AGREEMENT, maxDifference, openOnnxPredictor, RUN_INPUT_VALUES } from '../../electron/core/training/onnx-predict.ts';
 import { openPredictor, predictRows } from '../../electron/core/training/predict.ts';
 import { trainConfigSchema, type TrainConfigInput } from '../../shared/training.ts';
 import { seededRandom } from '../../shared/random.ts';
+import { importOnnxBackbone } from '../../electron/core/onnx-import/import-backbone.ts';
+import { applyBackbone } from '../../electron/core/training/backbones.ts';
+import { buildTransferModel } from '../../electron/core/training/transfer.ts';
+import { Project } from '../../electron/core/project/project.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 before(async () => {
   await tf.setBackend('wasm');
@@ -136,6 +142,52 @@ test('a model onnxruntime cannot take, an engine that fails or one that disagree
   assert.match(c.notes.join(), /onnxruntime failed \(out of memory\); TF\.js on wasm predicted instead/);
   assert.ok(maxDifference(c.probs, want) <= AGREEMENT);
   model.dispose();
+});
+
+test('a network fine-tuned from a backbone imported from ONNX predicts on onnxruntime, as TF.js does', async () => {
+  const dir = tempDir();
+  const project = Project.create(join(dir, 'p'));
+  const model = await (async () => {
+    try {
+      const info = await importOnnxBackbone(project, join(import.meta.dirname, '..', 'fixtures', 'onnx', 'efficientnet-b0-tiny.onnx'), { name: 'effnet' });
+      const config = applyBackbone(trainConfigSchema.parse({ arch: 'backbone', backbone: info.name, dropout: 0.2, seed: 2 }), info);
+      return (await buildTransferModel(project, config, 3)).model;
+    } finally {
+      project.close();
+    }
+  })();
+  const [size, , channels] = model.inputs[0]!.shape.slice(1) as [number, number, 1 | 3];
+  const p = preprocessing(size, channels);
+  const n = 12;
+  const rows = rowsOf(n, size * size * channels, 4);
+  try {
+    const got = await predictAll(model, p, rows, n, 3, n);
+    assert.match(got.engine, /^onnxruntime/, got.notes.join());
+    assert.ok(maxDifference(got.probs, predictRows(model, rows, n, p)) <= AGREEMENT);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('large images go to onnxruntime a few at a time, and the batch comes back whole and in order', async () => {
+  const input = tfl.input({ shape: [224, 224, 3] });
+  let x = tfl.layers.conv2d({ filters: 4, kernelSize: 4, strides: 4, activation: 'relu', kernelInitializer: 'glorotUniform' }).apply(input) as tfl.SymbolicTensor;
+  x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 3, activation: 'softmax' }).apply(x) as tfl.SymbolicTensor });
+  const p = preprocessing(224, 3);
+  const n = 30;
+  const rows = rowsOf(n, 224 * 224 * 3, 9);
+  try {
+    const engine = await openOnnxPredictor(model, [224, 224, 3], 3);
+    assert.equal(engine.imagesPerRun, Math.floor(RUN_INPUT_VALUES / (224 * 224 * 3)));
+    assert.ok(engine.imagesPerRun < n / 2, 'this batch takes three calls');
+    await engine.close();
+    const got = await predictAll(model, p, rows, n, 3, n);
+    assert.match(got.engine, /^onnxruntime/);
+    assert.ok(maxDifference(got.probs, predictRows(model, rows, n, p)) <= AGREEMENT);
+  } finally {
+    model.dispose();
+  }
 });
 
 test('maxDifference: NaN on one side only, or arrays of other lengths, never pass as agreement', () => {

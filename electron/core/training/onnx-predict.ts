@@ -16,9 +16,19 @@ import { openCpuSession } from './ort-session.ts';
 /** Largest difference allowed between a probability from onnxruntime and from TF.js (float32 summation order). */
 export const AGREEMENT = 1e-4;
 
+/**
+ * Input values per onnxruntime call (8 MB of floats). A batch is cut to fit: onnxruntime keeps the largest
+ * activations a call needed for the session's life, and a fine-tuned backbone at 224 px in one batch of 256 would
+ * hold gigabytes (its first convolution's output alone is 0.8 GB). 13 images a call at 224×224×3, a whole batch of
+ * 256 for LeNet-5 or the compact ResNet at 64 px.
+ */
+export const RUN_INPUT_VALUES = 1 << 21;
+
 export interface OnnxPredictor {
   /** For notes and `loupe predict --json`: which engine, on how many threads. */
   readonly label: string;
+  /** Images per onnxruntime call (RUN_INPUT_VALUES). */
+  readonly imagesPerRun: number;
   /** Probabilities of `n` normalized NHWC images. */
   run(xs: Float32Array, n: number): Promise<Float32Array>;
   close(): Promise<void>;
@@ -31,15 +41,23 @@ export async function openOnnxPredictor(model: tfl.LayersModel, shape: readonly 
   const { ort, session, threads } = await openCpuSession(onnx);
   const input = session.inputNames[0]!;
   const output = session.outputNames[0]!;
+  const per = shape[0] * shape[1] * shape[2];
+  const imagesPerRun = Math.max(1, Math.floor(RUN_INPUT_VALUES / per));
   return {
     label: `onnxruntime on ${threads} thread${threads > 1 ? 's' : ''}`,
+    imagesPerRun,
     async run(xs, n) {
-      const result = await session.run({ [input]: new ort.Tensor('float32', xs.subarray(0, n * shape[0] * shape[1] * shape[2]), [n, ...shape]) });
-      const out = result[output]!;
-      if (out.type !== 'float32' || out.data.length !== n * classes) {
-        throw new Error(`onnxruntime gave ${out.type} of shape ${JSON.stringify(out.dims)} for ${n} images, not ${classes} probabilities each`);
+      const probs = new Float32Array(n * classes);
+      for (let s = 0; s < n; s += imagesPerRun) {
+        const m = Math.min(imagesPerRun, n - s);
+        const result = await session.run({ [input]: new ort.Tensor('float32', xs.subarray(s * per, (s + m) * per), [m, ...shape]) });
+        const out = result[output]!;
+        if (out.type !== 'float32' || out.data.length !== m * classes) {
+          throw new Error(`onnxruntime gave ${out.type} of shape ${JSON.stringify(out.dims)} for ${m} images, not ${classes} probabilities each`);
+        }
+        probs.set(out.data as Float32Array, s * classes);
       }
-      return out.data as Float32Array;
+      return probs;
     },
     close: () => session.release(),
   };
