@@ -37,6 +37,8 @@ export interface BackendReport {
   threadPool: number;
   /** The GPU host's adapters and renderers when one was started (issue 16); null or absent when none was set. */
   gpu?: { host: string; adapters: readonly GpuAdapterReport[] } | null;
+  /** The engine of predictions (evaluations, assisted labeling, `loupe predict`), and why not onnxruntime when not; doctor only. */
+  predictions?: string;
 }
 
 export type ToTrainer =

@@ -9,6 +9,7 @@ import { selectBackend } from '../core/training/backend.ts';
 import { selectTrainingBackend } from '../core/training/gpu-host/select.ts';
 import { runTraining } from '../core/training/trainer.ts';
 import { runEvaluation } from '../core/evaluation/evaluate.ts';
+import { predictionEngine } from '../core/training/predict.ts';
 import { statSync } from 'node:fs';
 import { LoupeError } from '../../shared/contract.ts';
 
@@ -118,7 +119,7 @@ process.on('message', (msg: ToTrainer) => {
   }
   if (msg.type === 'doctor') {
     selectTrainingBackend({ keepHost: false })
-      .then(({ report }) => send({ type: 'ready', backend: report }))
+      .then(async ({ report }) => send({ type: 'ready', backend: { ...report, predictions: await predictionEngine() } }))
       // A forced backend that cannot be used says why, as the reply.
       .catch((e) => send({ type: 'failed', message: (e as Error).message ?? String(e), code: e instanceof LoupeError ? e.code : 'INTERNAL' }))
       .finally(() => setTimeout(() => process.exit(0), 50));

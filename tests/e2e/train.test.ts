@@ -34,6 +34,8 @@ test('press Train, watch the curves move, reload mid-run, stop and resume', asyn
   const reasons = await train.reasons();
   assert.ok(reasons.length >= 3, `reasons for the suggested settings: ${reasons.join(' | ')}`);
   assert.ok(['wasm', 'tfjs-node', 'tfjs-node-gpu', 'cpu'].includes(await train.engineName()));
+  // And the engine of its predictions: onnxruntime on this machine's CPU backend.
+  assert.match(await page.getByTestId('engine-predictions').innerText(), /^Predictions: onnxruntime \d+\.\d+\.\d+ on \d+ threads?$/);
   // A small project: the view says what would help, beside the run, not only its chart (issue 15).
   const advice = page.getByTestId('train-advice');
   await advice.waitFor();

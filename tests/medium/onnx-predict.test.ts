@@ -3,6 +3,7 @@
 // onnxruntime, real wasm kernels.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -188,6 +189,17 @@ test('large images go to onnxruntime a few at a time, and the batch comes back w
   } finally {
     model.dispose();
   }
+});
+
+test('loupe doctor names the engine of predictions, and LOUPE_INFERENCE=tfjs keeps TF.js', () => {
+  const doctor = (env: NodeJS.ProcessEnv) => {
+    const run = spawnSync(process.execPath, ['bin/loupe.js', 'doctor', '--json'], { cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8', env });
+    assert.equal(run.status, 0, run.stderr);
+    return (JSON.parse(run.stdout) as { predictions: string }).predictions;
+  };
+  const { LOUPE_INFERENCE: _, ...env } = process.env;
+  assert.match(doctor(env), /^onnxruntime \d+\.\d+\.\d+ on \d+ threads?$/);
+  assert.equal(doctor({ ...env, LOUPE_INFERENCE: 'tfjs' }), 'TF.js on wasm (LOUPE_INFERENCE=tfjs)');
 });
 
 test('maxDifference: NaN on one side only, or arrays of other lengths, never pass as agreement', () => {

@@ -258,6 +258,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
           : 'Training threads: 1\n',
       );
       process.stdout.write(`Thread pool (images decoded at once, with file reads and hashes): ${cliThreadPool} here, ${report.threadPool} in the training process\n`);
+      if (report.predictions) process.stdout.write(`Predictions (evaluations, assisted labeling, loupe predict): ${report.predictions}\n`);
       for (const r of report.rejected) process.stdout.write(`  not used: ${r.name} — ${r.reason}\n`);
     }
     return 0;

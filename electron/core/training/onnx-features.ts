@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { featureOutputModel } from '../onnx-import/feature-output.ts';
 import type { OnnxSource } from './backbones.ts';
 import { MAX_ONNX_BYTES, readBounded } from './model-folder.ts';
-import { openCpuSession } from './ort-session.ts';
+import { cpuSessionLabel, openCpuSession } from './ort-session.ts';
 
 /** Images per onnxruntime call: enough to amortize a call's overhead, small enough to stop soon on cancel. */
 export const ORT_BATCH = 16;
@@ -64,7 +64,7 @@ export async function openOnnxFeatures(dir: string, onnx: OnnxSource, size: numb
   const per = size * size * channels;
   return {
     batchSize: rows ?? ORT_BATCH,
-    label: `onnxruntime on ${threads} thread${threads > 1 ? 's' : ''}`,
+    label: cpuSessionLabel(threads),
     async run(nhwc, n) {
       const count = rows ?? n;
       const nchw = toNchw(nhwc.length === count * per ? nhwc : Float32Array.from({ length: count * per }, (_, i) => nhwc[i] ?? 0), count, size, channels);

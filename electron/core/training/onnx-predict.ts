@@ -11,7 +11,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { convertToOnnx, type LayersModelJson } from '../export/onnx/convert.ts';
 import { modelFiles } from './checkpoint.ts';
-import { openCpuSession } from './ort-session.ts';
+import { cpuSessionLabel, openCpuSession } from './ort-session.ts';
 
 /** Largest difference allowed between a probability from onnxruntime and from TF.js (float32 summation order). */
 export const AGREEMENT = 1e-4;
@@ -44,7 +44,7 @@ export async function openOnnxPredictor(model: tfl.LayersModel, shape: readonly 
   const per = shape[0] * shape[1] * shape[2];
   const imagesPerRun = Math.max(1, Math.floor(RUN_INPUT_VALUES / per));
   return {
-    label: `onnxruntime on ${threads} thread${threads > 1 ? 's' : ''}`,
+    label: cpuSessionLabel(threads),
     imagesPerRun,
     async run(xs, n) {
       const probs = new Float32Array(n * classes);

@@ -15,6 +15,17 @@ export interface CpuSession {
   threads: number;
 }
 
+/** How the engine is named to users: notes, `loupe predict`, `loupe doctor`. */
+export function cpuSessionLabel(threads: number, version?: string): string {
+  return `onnxruntime${version ? ` ${version}` : ''} on ${threads} thread${threads > 1 ? 's' : ''}`;
+}
+
+/** The engine a session would be, by name, version and threads; throws when the add-on cannot load here. */
+export async function describeCpuSessions(): Promise<string> {
+  const ort = await import('onnxruntime-node');
+  return cpuSessionLabel(availableParallelism(), ort.env.versions.common);
+}
+
 export async function openCpuSession(model: Uint8Array): Promise<CpuSession> {
   const ort = await import('onnxruntime-node');
   const threads = availableParallelism();

@@ -21,6 +21,7 @@ import { cut } from './step.ts';
 import { yieldToEvents } from './fit.ts';
 import { inferenceForward } from './inference-graph.ts';
 import { AGREEMENT, maxDifference, openOnnxPredictor, type OnnxPredictor } from './onnx-predict.ts';
+import { describeCpuSessions } from './ort-session.ts';
 
 export const PREDICT_BATCH = 256;
 
@@ -124,6 +125,18 @@ const CHECK_IMAGES = 4;
  * The predictor for `model` on this machine: onnxruntime on every core when TF.js runs on a CPU backend (unless
  * LOUPE_INFERENCE=tfjs), TF.js otherwise, or when onnxruntime cannot take the model (with the reason in notes).
  */
+/** Which engine predicts on this machine, and why not onnxruntime when not (`loupe doctor`, the Train view). */
+export async function predictionEngine(): Promise<string> {
+  const backend = tf.getBackend();
+  if (process.env['LOUPE_INFERENCE'] === 'tfjs') return `TF.js on ${backend} (LOUPE_INFERENCE=tfjs)`;
+  if (!ONNX_BACKENDS.has(backend)) return `TF.js on ${backend}`;
+  try {
+    return await describeCpuSessions();
+  } catch (e) {
+    return `TF.js on ${backend} (onnxruntime cannot load here: ${firstLine(e)})`;
+  }
+}
+
 export async function openPredictor(
   model: tfl.LayersModel,
   p: Preprocessing,
