@@ -121,15 +121,17 @@ const ONNX_BACKENDS = new Set(['wasm', 'cpu']);
 /** Images of the first batch also run through TF.js, whose probabilities onnxruntime's must match. */
 const CHECK_IMAGES = 4;
 
-/**
- * The predictor for `model` on this machine: onnxruntime on every core when TF.js runs on a CPU backend (unless
- * LOUPE_INFERENCE=tfjs), TF.js otherwise, or when onnxruntime cannot take the model (with the reason in notes).
- */
+/** Why predictions stay on TF.js here whatever the model ('' when that needs no reason), or null. */
+function tfjsOnly(backend: string): string | null {
+  if (process.env['LOUPE_INFERENCE'] === 'tfjs') return 'LOUPE_INFERENCE=tfjs';
+  return ONNX_BACKENDS.has(backend) ? null : '';
+}
+
 /** Which engine predicts on this machine, and why not onnxruntime when not (`loupe doctor`, the Train view). */
 export async function predictionEngine(): Promise<string> {
   const backend = tf.getBackend();
-  if (process.env['LOUPE_INFERENCE'] === 'tfjs') return `TF.js on ${backend} (LOUPE_INFERENCE=tfjs)`;
-  if (!ONNX_BACKENDS.has(backend)) return `TF.js on ${backend}`;
+  const why = tfjsOnly(backend);
+  if (why !== null) return `TF.js on ${backend}${why ? ` (${why})` : ''}`;
   try {
     return await describeCpuSessions();
   } catch (e) {
@@ -137,6 +139,10 @@ export async function predictionEngine(): Promise<string> {
   }
 }
 
+/**
+ * The predictor for `model` on this machine: onnxruntime on every core when TF.js runs on a CPU backend (unless
+ * LOUPE_INFERENCE=tfjs), TF.js otherwise, or when onnxruntime cannot take the model (with the reason in notes).
+ */
 export async function openPredictor(
   model: tfl.LayersModel,
   p: Preprocessing,
@@ -145,7 +151,7 @@ export async function openPredictor(
   openOnnx: typeof openOnnxPredictor = openOnnxPredictor,
 ): Promise<Predictor> {
   const backend = tf.getBackend();
-  if (process.env['LOUPE_INFERENCE'] === 'tfjs' || !ONNX_BACKENDS.has(backend)) return new BatchPredictor(model, p, classes);
+  if (tfjsOnly(backend) !== null) return new BatchPredictor(model, p, classes);
   try {
     return new CheckedOnnxPredictor(await openOnnx(model, shapeOf(p), classes), model, p, classes);
   } catch (e) {
@@ -160,8 +166,9 @@ function firstLine(e: unknown): string {
 }
 
 /**
- * onnxruntime, checked once against TF.js on the first images; on any disagreement or failure the rest goes to
- * TF.js (BatchPredictor), so a conversion bug can cost speed but never change a stored number.
+ * onnxruntime, checked against TF.js on the first batch's first images; on a disagreement there, or a failure at
+ * any batch, the rest goes to TF.js (BatchPredictor): a conversion bug that shows on those images costs speed, not
+ * correct numbers. The same converter writes bundles' model.onnx, which tests check on every architecture.
  */
 class CheckedOnnxPredictor implements Predictor {
   private fallback: BatchPredictor | null = null;
