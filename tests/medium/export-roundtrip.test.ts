@@ -93,8 +93,11 @@ test('loupe predict gives the probabilities loupe eval stored, for every image o
   const files = rows.map((r) => r.path);
   const res = loupe('predict', out, ...files, '--json', '--full-paths');
   assert.equal(res.status, 0, res.stderr);
-  const got = JSON.parse(res.stdout.trim().split('\n').pop()!) as { predicted: number; predictions: { path: string; probabilities: number[]; predicted: string }[] };
+  const got = JSON.parse(res.stdout.trim().split('\n').pop()!) as { predicted: number; engine: string; notes: string[]; predictions: { path: string; probabilities: number[]; predicted: string }[] };
   assert.equal(got.predicted, rows.length);
+  // Both sides predicted on onnxruntime (evaluations and `loupe predict` open the same predictor).
+  assert.match(got.engine, /^onnxruntime on \d+ threads?$/);
+  assert.deepEqual(got.notes, []);
   const labels = ['effusion', 'normal', 'pneumonia'];
   const byPath = new Map(got.predictions.map((p) => [p.path, p]));
   let maxDiff = 0;
