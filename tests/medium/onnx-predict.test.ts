@@ -11,7 +11,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { AGREEMENT, maxDifference, openOnnxPredictor, RUN_INPUT_VALUES } from '../../electron/core/training/onnx-predict.ts';
-import { openPredictor, predictRows } from '../../electron/core/training/predict.ts';
+import { onnxValidation, openPredictor, predictRows } from '../../electron/core/training/predict.ts';
+import { evaluate } from '../../electron/core/training/fit.ts';
+import { randomSource } from '../helpers/tiny-fit.ts';
 import { trainConfigSchema, type TrainConfigInput } from '../../shared/training.ts';
 import { seededRandom } from '../../shared/random.ts';
 import { importOnnxBackbone } from '../../electron/core/onnx-import/import-backbone.ts';
@@ -46,7 +48,8 @@ function randomizeBatchNorms(model: tfl.LayersModel, seed: number): void {
   for (const layer of model.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
     layer.setWeights(
       layer.weights.map((w) => {
-        const [lo, hi] = ranges[w.name.split('/').at(-1)!]!;
+        // A second model built in the process has its weights named with a suffix (gamma_1).
+        const [lo, hi] = ranges[/(gamma|beta|moving_mean|moving_variance)(_\d+)?$/.exec(w.name)![1]!]!;
         return tf.tensor(Array.from({ length: w.shape.reduce((a, b) => a! * b!, 1)! }, () => lo + (hi - lo) * random()), w.shape as number[]);
       }),
     );
@@ -188,6 +191,34 @@ test('large images go to onnxruntime a few at a time, and the batch comes back w
     assert.ok(maxDifference(got.probs, predictRows(model, rows, n, p)) <= AGREEMENT);
   } finally {
     model.dispose();
+  }
+});
+
+test("an epoch's validation on onnxruntime gives fit's own loss and accuracy; a faulty engine hands it to TF.js, with one warning", async () => {
+  for (const arch of ['lenet5', 'resnet'] as const) {
+    const model = buildModel(trainConfigSchema.parse({ arch, imageSize: 28, channels: 1, dropout: 0.25, seed: 8, width: 8 }), 3);
+    randomizeBatchNorms(model, 21);
+    const source = randomSource(300, 28, 5);
+    const warnings: string[] = [];
+    try {
+      const want = await evaluate(model, source, 128, 3);
+      const got = await onnxValidation(3, 128, (m) => warnings.push(m))(model, source);
+      assert.ok(Math.abs(got.loss - want.loss) < 1e-5, `${arch}: loss ${got.loss} vs ${want.loss}`);
+      assert.equal(got.accuracy, want.accuracy, arch);
+      assert.ok(want.accuracy > 0.2 && want.accuracy < 0.5 && want.loss > 0.5, `${arch}: a fresh model on 3 balanced classes (${want.accuracy}, ${want.loss})`);
+      assert.deepEqual(warnings, []);
+      // The real engine, its probabilities off by 1e-3: TF.js validates this epoch and the next, and says so once.
+      const skewed: typeof openOnnxPredictor = async (...args) => {
+        const real = await openOnnxPredictor(...args);
+        return { ...real, run: async (xs, n) => (await real.run(xs, n)).map((v) => v + 1e-3) };
+      };
+      const validate = onnxValidation(3, 128, (m) => warnings.push(m), skewed);
+      for (let epoch = 0; epoch < 2; epoch++) assert.deepEqual(await validate(model, source), want);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /^Validation runs on TF\.js: onnxruntime's probabilities differed from TF\.js's by up to 0\.0010$/);
+    } finally {
+      model.dispose();
+    }
   }
 });
 

@@ -94,6 +94,8 @@ export interface FitOptions {
   heldOut?: boolean;
   /** Gradient threads for data-parallel training: each step's batch is shared among them and this thread. */
   peers?: ModelThreads | null;
+  /** Loss and accuracy of the validation images after an epoch; `evaluate` (TF.js, this thread) when absent. */
+  validate?: (model: tfl.LayersModel, val: BatchSource) => Promise<{ loss: number; accuracy: number }>;
   /** Told where each step's time goes (bench/step-profile.ts); not called when absent. */
   timing?: StepTimer;
   onBatchEnd?: (m: BatchMetrics) => void;
@@ -309,7 +311,7 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
         clock?.('yield');
       }
       const seconds = (performance.now() - t0) / 1000;
-      const v = val && val.size > 0 ? await evaluate(model, val, Math.max(o.batchSize, 128), o.numClasses) : null;
+      const v = val && val.size > 0 ? await (o.validate ? o.validate(model, val) : evaluate(model, val, Math.max(o.batchSize, 128), o.numClasses)) : null;
       const metrics: EpochMetrics = {
         epoch,
         trainLoss: lossSum / Math.max(seen, 1),

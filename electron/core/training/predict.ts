@@ -18,7 +18,7 @@ import type { InputShape } from '../images/model-input.ts';
 import { ModelThreads, threadsStartFast } from './parallel/peers.ts';
 import { trainingThreads } from './parallel/threads.ts';
 import { cut } from './step.ts';
-import { yieldToEvents } from './fit.ts';
+import { evaluate, yieldToEvents, type BatchSource, type FitOptions } from './fit.ts';
 import { inferenceForward } from './inference-graph.ts';
 import { AGREEMENT, maxDifference, openOnnxPredictor, type OnnxPredictor } from './onnx-predict.ts';
 import { describeCpuSessions } from './ort-session.ts';
@@ -222,6 +222,71 @@ class CheckedOnnxPredictor implements Predictor {
     if (this.fallback) await this.fallback.close();
     else await this.onnx.close();
   }
+}
+
+/**
+ * An epoch's validation (fit's `validate`) on onnxruntime, on every core; fit's own `evaluate` runs it on TF.js on
+ * one thread, while the gradient threads wait. The model changes each epoch, so it is converted each epoch (a few
+ * ms for Loupe's networks) and checked against TF.js on the first images, as predictions are. onnxruntime's
+ * results are deterministic and do not depend on the batch, so runs stay reproducible. The first failure or
+ * disagreement, or a model it cannot take, sends this and every later epoch to TF.js, and `warn` says why once.
+ */
+export function onnxValidation(
+  numClasses: number,
+  batchSize: number,
+  warn: (message: string) => void,
+  /** Tests put a faulty engine here, to see that TF.js takes over. */
+  openOnnx: typeof openOnnxPredictor = openOnnxPredictor,
+): NonNullable<FitOptions['validate']> {
+  let tfjsFrom: string | null = null;
+  const onTfjs = (model: tfl.LayersModel, source: BatchSource, why?: string) => {
+    if (why !== undefined && tfjsFrom === null) {
+      tfjsFrom = why;
+      warn(`Validation runs on TF.js: ${why}`);
+    }
+    return evaluate(model, source, batchSize, numClasses);
+  };
+  return async (model, source) => {
+    if (tfjsFrom !== null || tfjsOnly(tf.getBackend()) !== null) return onTfjs(model, source);
+    let engine: OnnxPredictor;
+    try {
+      engine = await openOnnx(model, source.shape, numClasses);
+    } catch (e) {
+      return onTfjs(model, source, `onnxruntime could not take this model (${firstLine(e)})`);
+    }
+    try {
+      let lossSum = 0;
+      let correct = 0;
+      let n = 0;
+      const per = source.shape[0] * source.shape[1] * source.shape[2];
+      for await (const b of source.batches(0, PREDICT_BATCH)) {
+        let probs: Float32Array;
+        try {
+          probs = await engine.run(b.xs, b.n);
+        } catch (e) {
+          return onTfjs(model, source, `onnxruntime failed (${firstLine(e)})`);
+        }
+        if (n === 0) {
+          const m = Math.min(b.n, CHECK_IMAGES);
+          const d = maxDifference(predictNormalized(model, b.xs.subarray(0, m * per), m, source.shape), probs.subarray(0, m * numClasses));
+          if (!(d <= AGREEMENT)) return onTfjs(model, source, `onnxruntime's probabilities differed from TF.js's by up to ${d.toPrecision(2)}`);
+        }
+        for (let i = 0; i < b.n; i++) {
+          const row = probs.subarray(i * numClasses, (i + 1) * numClasses);
+          const y = b.ys[i]!;
+          // As perImageCrossEntropy and tf.argMax: probabilities clipped to [1e-7, 1 - 1e-7], ties to the first class.
+          lossSum -= Math.log(Math.min(Math.max(row[y]!, 1e-7), 1 - 1e-7));
+          let best = 0;
+          for (let c = 1; c < numClasses; c++) if (row[c]! > row[best]!) best = c;
+          if (best === y) correct++;
+        }
+        n += b.n;
+      }
+      return n === 0 ? { loss: NaN, accuracy: NaN } : { loss: lossSum / n, accuracy: correct / n };
+    } finally {
+      await engine.close();
+    }
+  };
 }
 
 /**

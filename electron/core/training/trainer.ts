@@ -24,6 +24,7 @@ import { augmentationOn } from './augment.ts';
 import { cachedHead } from './feature-cache.ts';
 import type { GpuHostChoice } from './gpu-host/select.ts';
 import { remoteFit } from './gpu-host/remote-fit.ts';
+import { onnxValidation } from './predict.ts';
 
 export interface TrainerEvents {
   status?(message: string): void;
@@ -192,6 +193,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     let state = resume?.state;
     let optimizerWeights = resume?.optimizerWeights;
     let end: FitEnd = { status: 'finished', state: state ?? { epoch: 0, schedule: { factor: 1, best: null, badEpochs: 0 }, earlyStop: { best: null, bestEpoch: null, badEpochs: 0 } }, message: `Trained ${config.epochs} epochs` };
+    const validation = onnxValidation(numClasses, Math.max(config.batchSize, 128), (m) => addWarnings(db, runId, [m]));
     for (let p = 0; p < phases.length; p++) {
       const phase = phases[p]!;
       const phaseStart = p === 0 ? 0 : phases[p - 1]!.until;
@@ -220,6 +222,8 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         classWeights,
         // The threads hold the whole network; a head trained on cached features is small enough for one thread.
         peers: head || gpu ? null : await imageThreads(),
+        // A GPU host validates on its GPU; a head on cached features is too small to gain from onnxruntime.
+        validate: head || gpu ? undefined : validation,
         numClasses,
         signal: o.signal,
         resume: resumeArg,
