@@ -161,6 +161,16 @@ export async function openPredictor(
   }
 }
 
+/**
+ * Whether onnxruntime's probabilities for a batch disagree with TF.js's on its first images (the reason, or null):
+ * the check both predictions and validation make before trusting onnxruntime.
+ */
+function tfjsDisagrees(model: tfl.LayersModel, xs: Float32Array, probs: Float32Array, n: number, shape: readonly [number, number, number], classes: number): string | null {
+  const m = Math.min(n, CHECK_IMAGES);
+  const d = maxDifference(predictNormalized(model, xs.subarray(0, m * shape[0] * shape[1] * shape[2]), m, shape), probs.subarray(0, m * classes));
+  return d <= AGREEMENT ? null : `onnxruntime's probabilities differed from TF.js's by up to ${d.toPrecision(2)}`;
+}
+
 function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 300);
 }
@@ -173,16 +183,13 @@ function firstLine(e: unknown): string {
 class CheckedOnnxPredictor implements Predictor {
   private fallback: BatchPredictor | null = null;
   private checked = false;
-  private readonly per: number;
 
   constructor(
     private readonly onnx: OnnxPredictor,
     private readonly model: tfl.LayersModel,
     private readonly p: Preprocessing,
     private readonly classes: number,
-  ) {
-    this.per = p.imageSize * p.imageSize * p.channels;
-  }
+  ) {}
 
   get engine(): string {
     return this.fallback?.engine ?? this.onnx.label;
@@ -202,10 +209,8 @@ class CheckedOnnxPredictor implements Predictor {
       return this.fallBack(`onnxruntime failed (${firstLine(e)})`, rows, n, left);
     }
     if (!this.checked) {
-      const m = Math.min(n, CHECK_IMAGES);
-      const reference = predictNormalized(this.model, xs.subarray(0, m * this.per), m, shapeOf(this.p));
-      const d = maxDifference(reference, probs.subarray(0, m * this.classes));
-      if (!(d <= AGREEMENT)) return this.fallBack(`onnxruntime's probabilities differed from TF.js's by up to ${d.toPrecision(2)}`, rows, n, left);
+      const disagreement = tfjsDisagrees(this.model, xs, probs, n, shapeOf(this.p), this.classes);
+      if (disagreement) return this.fallBack(disagreement, rows, n, left);
       this.checked = true;
     }
     return probs;
@@ -258,7 +263,6 @@ export function onnxValidation(
       let lossSum = 0;
       let correct = 0;
       let n = 0;
-      const per = source.shape[0] * source.shape[1] * source.shape[2];
       for await (const b of source.batches(0, PREDICT_BATCH)) {
         let probs: Float32Array;
         try {
@@ -266,11 +270,8 @@ export function onnxValidation(
         } catch (e) {
           return onTfjs(model, source, `onnxruntime failed (${firstLine(e)})`);
         }
-        if (n === 0) {
-          const m = Math.min(b.n, CHECK_IMAGES);
-          const d = maxDifference(predictNormalized(model, b.xs.subarray(0, m * per), m, source.shape), probs.subarray(0, m * numClasses));
-          if (!(d <= AGREEMENT)) return onTfjs(model, source, `onnxruntime's probabilities differed from TF.js's by up to ${d.toPrecision(2)}`);
-        }
+        const disagreement = n === 0 ? tfjsDisagrees(model, b.xs, probs, b.n, source.shape, numClasses) : null;
+        if (disagreement) return onTfjs(model, source, disagreement);
         for (let i = 0; i < b.n; i++) {
           const row = probs.subarray(i * numClasses, (i + 1) * numClasses);
           const y = b.ys[i]!;
