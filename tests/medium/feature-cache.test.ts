@@ -19,6 +19,7 @@ import { runDir } from '../../electron/core/training/runs.ts';
 import type { TrainConfigInput } from '../../shared/training.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { projectWithOnnxBackbone } from '../helpers/image-project.ts';
+import { AGREEMENT, maxDifference } from '../../electron/core/training/onnx-predict.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/onnx/', import.meta.url));
 let dir = '';
@@ -104,10 +105,14 @@ test('the head trains on cached features exactly as on images, and the next run 
 });
 
 test('features computed on two threads are the ones one thread computes', async (t) => {
-  // On TF.js: without its source.onnx the backbone's features are not computed on onnxruntime.
+  // On TF.js: without its source.onnx, and with LOUPE_INFERENCE=tfjs, the features are not computed on onnxruntime.
   const source = join(dir, 'project', 'backbones', 'mnv2', 'source.onnx');
   renameSync(source, `${source}.away`);
-  t.after(() => renameSync(`${source}.away`, source));
+  process.env['LOUPE_INFERENCE'] = 'tfjs';
+  t.after(() => {
+    renameSync(`${source}.away`, source);
+    delete process.env['LOUPE_INFERENCE'];
+  });
   const cold = async (threads: number) => {
     for (const d of featureDirs()) rmSync(join(dir, 'project', 'cache', 'tensors', d), { recursive: true });
     const r = await train({ ...headOnly, threads });
@@ -120,6 +125,31 @@ test('features computed on two threads are the ones one thread computes', async 
   assert.ok(a.some((v) => v !== 0));
   assert.ok(a.every((v, i) => Math.abs(v - b[i]!) < 1e-5), 'each image\'s feature vector, in cache order');
   assert.deepEqual(two.epochs.map((e) => e.trainLoss.toFixed(5)), one.epochs.map((e) => e.trainLoss.toFixed(5)));
+});
+
+test('a backbone without its source.onnx computes its features on onnxruntime from its TF.js model, as TF.js does', async (t) => {
+  const source = join(dir, 'project', 'backbones', 'mnv2', 'source.onnx');
+  renameSync(source, `${source}.away`);
+  t.after(() => renameSync(`${source}.away`, source));
+  const cold = async (env: string | undefined) => {
+    for (const d of featureDirs()) rmSync(join(dir, 'project', 'cache', 'tensors', d), { recursive: true });
+    if (env) process.env['LOUPE_INFERENCE'] = env;
+    try {
+      const r = await train(headOnly);
+      return { ...r, features: readFileSync(join(dir, 'project', 'cache', 'tensors', featureDirs()[0]!, 'data.bin')) };
+    } finally {
+      delete process.env['LOUPE_INFERENCE'];
+    }
+  };
+  const [onnx, tfjs] = [await cold(undefined), await cold('tfjs')];
+  // The ONNX file is gone, so its engine cannot open; the run says that the converted model computed them instead.
+  const warnings = async (runId: number) => (await core.dispatch('runs:get', { runId })).run.warnings;
+  assert.match((await warnings(onnx.runId)).join(), /The backbone's ONNX file could not be used \(source\.onnx is missing from the backbone's folder\); its TF\.js model computes the features on onnxruntime instead/);
+  assert.match((await warnings(tfjs.runId)).join(), /onnxruntime could not compute the features \(source\.onnx is missing from the backbone's folder\); computing them on TF\.js instead/);
+  const [a, b] = [new Float32Array(onnx.features.buffer, onnx.features.byteOffset, onnx.features.length / 4), new Float32Array(tfjs.features.buffer, tfjs.features.byteOffset, tfjs.features.length / 4)];
+  assert.equal(a.length, b.length);
+  assert.ok(b.some((v) => v !== 0));
+  assert.ok(maxDifference(a, b) <= AGREEMENT, `max scaled |Δ| ${maxDifference(a, b)}`);
 });
 
 test('another preprocessing or another backbone misses the cache', async () => {

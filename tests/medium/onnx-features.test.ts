@@ -65,6 +65,19 @@ async function train(config: TrainConfigInput, o: { featureCache?: boolean; sign
   return { result, statuses, epochs: detail.epochs, warnings: detail.run.warnings, runStatus: detail.run.status };
 }
 
+/**
+ * With LOUPE_INFERENCE=tfjs: where source.onnx cannot be used, the features are computed by TF.js, not by the
+ * backbone's TF.js model converted for onnxruntime (feature-cache.test.ts tests that step).
+ */
+async function onlyTfjs<T>(run: () => Promise<T>): Promise<T> {
+  process.env['LOUPE_INFERENCE'] = 'tfjs';
+  try {
+    return await run();
+  } finally {
+    delete process.env['LOUPE_INFERENCE'];
+  }
+}
+
 before(async () => {
   await tf.setBackend('wasm');
   registerWasmTrainingKernels();
@@ -143,7 +156,7 @@ test('a head-only run computes its features on onnxruntime, says so, and trains 
   try {
     clearFeatures();
     rmSync(join(folder(), 'source.onnx'));
-    const onTfjs = await train({ ...headOnly, epochs: 1, headEpochs: 1 });
+    const onTfjs = await onlyTfjs(() => train({ ...headOnly, epochs: 1, headEpochs: 1 }));
     assert.equal(onTfjs.result.status, 'finished', onTfjs.result.message);
     assert.ok(onTfjs.statuses.includes('Computing features'));
     const tfjsFeatures = cachedFeatures();
@@ -165,7 +178,7 @@ test('a missing or corrupt source.onnx falls back on TF.js and the run says why'
     for (const [what, breakIt, reason] of cases) {
       clearFeatures();
       breakIt();
-      const r = await train({ ...headOnly, epochs: 1, headEpochs: 1 });
+      const r = await onlyTfjs(() => train({ ...headOnly, epochs: 1, headEpochs: 1 }));
       assert.equal(r.result.status, 'finished', `${what}: ${r.result.message}`);
       const shown = r.statuses.find((s) => s.startsWith('onnxruntime could not compute the features'));
       assert.match(shown ?? '', reason, `${what}: ${r.statuses.join(' | ')}`);
@@ -186,7 +199,7 @@ test('onnxruntime failing partway through the feature pass: TF.js computes the r
   clearFeatures();
   rmSync(join(folder(), 'source.onnx'));
   try {
-    assert.equal((await train({ ...headOnly, epochs: 1, headEpochs: 1 })).result.status, 'finished');
+    assert.equal((await onlyTfjs(() => train({ ...headOnly, epochs: 1, headEpochs: 1 }))).result.status, 'finished');
   } finally {
     writeFileSync(join(folder(), 'source.onnx'), source);
   }

@@ -20,7 +20,7 @@ import { CachedSource, byContent, epochOrder, type DatasetItem, type SourceOptio
 import type { Batch, BatchSource } from './fit.ts';
 import { openOnnxFeatures, type FeatureEngine } from './onnx-features.ts';
 import { ModelThreads } from './parallel/peers.ts';
-import { predictShared } from './predict.ts';
+import { openConvertedFeatures, predictShared } from './predict.ts';
 import { inferenceForward } from './inference-graph.ts';
 import { TensorCache } from './tensor-cache.ts';
 import { HEAD_PREFIX, type TransferModel } from './transfer.ts';
@@ -203,13 +203,27 @@ export async function cachedHead(
     d.status?.(message);
     d.warn?.(message);
   };
+  // The backbone's own ONNX file first; else (a TF.js backbone, or that file unusable) its TF.js model converted, as
+  // predictions are; else TF.js.
   let engine: FeatureEngine | null = null;
+  let unusable: string | null = null;
   if (missing && info.onnx) {
     try {
       engine = await openOnnxFeatures(info.dir, info.onnx, d.shape.imageSize, d.shape.channels, split.dim);
     } catch (e) {
-      fallBack(e);
+      unusable = (e as Error).message;
     }
+  }
+  if (missing && !engine) {
+    let failure: unknown = unusable === null ? null : new Error(unusable);
+    try {
+      engine = await openConvertedFeatures(split.features, [d.shape.imageSize, d.shape.imageSize, d.shape.channels], split.dim);
+    } catch (e) {
+      failure ??= e;
+    }
+    if (engine && unusable) d.warn?.(`The backbone's ONNX file could not be used (${unusable}); its TF.js model computes the features on onnxruntime instead`);
+    // The first reason is the one users can act on (a missing or changed ONNX file).
+    if (!engine && failure !== null) fallBack(failure);
   }
   const computeOn = (engine: FeatureEngine | null, threads: ModelThreads | null) =>
     computeFeatures(split, d.cache, cache, used, d.shape, d.normalization, { signal: d.signal, batchSize: Math.max(config.batchSize, 32), progress: d.prepare, threads, engine });

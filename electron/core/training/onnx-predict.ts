@@ -13,7 +13,10 @@ import { convertToOnnx, type LayersModelJson } from '../export/onnx/convert.ts';
 import { modelFiles } from './checkpoint.ts';
 import { cpuSessionLabel, openCpuSession } from './ort-session.ts';
 
-/** Largest difference allowed between a probability from onnxruntime and from TF.js (float32 summation order). */
+/**
+ * Largest difference allowed between an output from onnxruntime and from TF.js (float32 summation order): 1e-4, or
+ * 1e-4 of the value when it is larger than 1 (features), as the ONNX import's check.
+ */
 export const AGREEMENT = 1e-4;
 
 /**
@@ -29,13 +32,16 @@ export interface OnnxPredictor {
   readonly label: string;
   /** Images per onnxruntime call (RUN_INPUT_VALUES). */
   readonly imagesPerRun: number;
-  /** Probabilities of `n` normalized NHWC images. */
+  /** The outputs (probabilities, or features) of `n` normalized NHWC images. */
   run(xs: Float32Array, n: number): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
-/** Converts `model` to ONNX and opens it on onnxruntime; throws with the reason when either cannot be done. */
-export async function openOnnxPredictor(model: tfl.LayersModel, shape: readonly [number, number, number], classes: number): Promise<OnnxPredictor> {
+/**
+ * Converts `model` to ONNX and opens it on onnxruntime; throws with the reason when either cannot be done. `width`
+ * is the model's outputs per image: its classes, or a backbone's features.
+ */
+export async function openOnnxPredictor(model: tfl.LayersModel, shape: readonly [number, number, number], width: number): Promise<OnnxPredictor> {
   const files = await modelFiles(model);
   const onnx = convertToOnnx(JSON.parse(files['model.json'] as string) as LayersModelJson, files['weights.bin'] as Buffer, { producerVersion: 'loupe' });
   const { ort, session, threads } = await openCpuSession(onnx);
@@ -47,23 +53,26 @@ export async function openOnnxPredictor(model: tfl.LayersModel, shape: readonly 
     label: cpuSessionLabel(threads),
     imagesPerRun,
     async run(xs, n) {
-      const probs = new Float32Array(n * classes);
+      const values = new Float32Array(n * width);
       for (let s = 0; s < n; s += imagesPerRun) {
         const m = Math.min(imagesPerRun, n - s);
         const result = await session.run({ [input]: new ort.Tensor('float32', xs.subarray(s * per, (s + m) * per), [m, ...shape]) });
         const out = result[output]!;
-        if (out.type !== 'float32' || out.data.length !== m * classes) {
-          throw new Error(`onnxruntime gave ${out.type} of shape ${JSON.stringify(out.dims)} for ${m} images, not ${classes} probabilities each`);
+        if (out.type !== 'float32' || out.data.length !== m * width) {
+          throw new Error(`onnxruntime gave ${out.type} of shape ${JSON.stringify(out.dims)} for ${m} images, not ${width} values each`);
         }
-        probs.set(out.data as Float32Array, s * classes);
+        values.set(out.data as Float32Array, s * width);
       }
-      return probs;
+      return values;
     },
     close: () => session.release(),
   };
 }
 
-/** The largest absolute difference between two arrays; NaN on one side only, or other lengths, are Infinity. */
+/**
+ * The largest difference between two arrays, each relative to max(1, |b|) (absolute for probabilities); NaN on one
+ * side only, or other lengths, are Infinity.
+ */
 export function maxDifference(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) return Infinity;
   let worst = 0;
@@ -74,7 +83,7 @@ export function maxDifference(a: Float32Array, b: Float32Array): number {
       if (Number.isNaN(x) !== Number.isNaN(y)) return Infinity;
       continue;
     }
-    worst = Math.max(worst, Math.abs(x - y));
+    worst = Math.max(worst, Math.abs(x - y) / Math.max(1, Math.abs(y)));
   }
   return worst;
 }

@@ -22,6 +22,7 @@ import { evaluate, yieldToEvents, type BatchSource, type FitOptions } from './fi
 import { inferenceForward } from './inference-graph.ts';
 import { AGREEMENT, maxDifference, openOnnxPredictor, type OnnxPredictor } from './onnx-predict.ts';
 import { describeCpuSessions } from './ort-session.ts';
+import type { FeatureEngine } from './onnx-features.ts';
 
 export const PREDICT_BATCH = 256;
 
@@ -165,10 +166,35 @@ export async function openPredictor(
  * Whether onnxruntime's probabilities for a batch disagree with TF.js's on its first images (the reason, or null):
  * the check both predictions and validation make before trusting onnxruntime.
  */
-function tfjsDisagrees(model: tfl.LayersModel, xs: Float32Array, probs: Float32Array, n: number, shape: readonly [number, number, number], classes: number): string | null {
+function tfjsDisagrees(model: tfl.LayersModel, xs: Float32Array, outputs: Float32Array, n: number, shape: readonly [number, number, number], width: number): string | null {
   const m = Math.min(n, CHECK_IMAGES);
-  const d = maxDifference(predictNormalized(model, xs.subarray(0, m * shape[0] * shape[1] * shape[2]), m, shape), probs.subarray(0, m * classes));
-  return d <= AGREEMENT ? null : `onnxruntime's probabilities differed from TF.js's by up to ${d.toPrecision(2)}`;
+  const d = maxDifference(outputs.subarray(0, m * width), predictNormalized(model, xs.subarray(0, m * shape[0] * shape[1] * shape[2]), m, shape));
+  return d <= AGREEMENT ? null : `onnxruntime's outputs differed from TF.js's by up to ${d.toPrecision(2)}`;
+}
+
+/**
+ * A model's outputs on onnxruntime as feature-cache.ts computes a frozen backbone's features: the TF.js model
+ * converted, and onnxruntime's first batch checked against TF.js on its first images (a disagreement throws, and
+ * the caller computes on TF.js). Null where predictions stay on TF.js (tfjsOnly).
+ */
+export async function openConvertedFeatures(model: tfl.LayersModel, shape: readonly [number, number, number], width: number): Promise<FeatureEngine | null> {
+  if (tfjsOnly(tf.getBackend()) !== null) return null;
+  const onnx = await openOnnxPredictor(model, shape, width);
+  let checked = false;
+  return {
+    batchSize: Math.min(PREDICT_BATCH, onnx.imagesPerRun),
+    label: onnx.label,
+    async run(xs, n) {
+      const values = await onnx.run(xs, n);
+      if (!checked) {
+        const disagreement = tfjsDisagrees(model, xs, values, n, shape, width);
+        if (disagreement) throw new Error(disagreement);
+        checked = true;
+      }
+      return values;
+    },
+    close: () => onnx.close(),
+  };
 }
 
 function firstLine(e: unknown): string {
