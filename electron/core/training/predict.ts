@@ -154,7 +154,7 @@ export async function openPredictor(
   const backend = tf.getBackend();
   if (tfjsOnly(backend) !== null) return new BatchPredictor(model, p, classes);
   try {
-    return new CheckedOnnxPredictor(await openOnnx(model, shapeOf(p), classes), model, p, classes);
+    return new CheckedOnnxPredictor(checkedAgainstTfjs(await openOnnx(model, shapeOf(p), classes), model, shapeOf(p), classes), model, p, classes);
   } catch (e) {
     const tfjs = new BatchPredictor(model, p, classes);
     tfjs.notes.push(`onnxruntime could not take this model (${firstLine(e)}); TF.js on ${backend} predicted instead`);
@@ -162,14 +162,33 @@ export async function openPredictor(
   }
 }
 
+/** onnxruntime's outputs for a first batch that TF.js's do not match on its first images. */
+class Disagreement extends Error {}
+
 /**
- * Whether onnxruntime's probabilities for a batch disagree with TF.js's on its first images (the reason, or null):
- * the check both predictions and validation make before trusting onnxruntime.
+ * `onnx`, whose first batch is checked against TF.js on its first images before anything trusts it: predictions,
+ * validation and features all take it this way. A disagreement throws, as a failed run does.
  */
-function tfjsDisagrees(model: tfl.LayersModel, xs: Float32Array, outputs: Float32Array, n: number, shape: readonly [number, number, number], width: number): string | null {
-  const m = Math.min(n, CHECK_IMAGES);
-  const d = maxDifference(outputs.subarray(0, m * width), predictNormalized(model, xs.subarray(0, m * shape[0] * shape[1] * shape[2]), m, shape));
-  return d <= AGREEMENT ? null : `onnxruntime's outputs differed from TF.js's by up to ${d.toPrecision(2)}`;
+function checkedAgainstTfjs(onnx: OnnxPredictor, model: tfl.LayersModel, shape: readonly [number, number, number], width: number): OnnxPredictor {
+  let checked = false;
+  return {
+    ...onnx,
+    async run(xs, n) {
+      const outputs = await onnx.run(xs, n);
+      if (!checked) {
+        const m = Math.min(n, CHECK_IMAGES);
+        const d = maxDifference(outputs.subarray(0, m * width), predictNormalized(model, xs.subarray(0, m * shape[0] * shape[1] * shape[2]), m, shape));
+        if (!(d <= AGREEMENT)) throw new Disagreement(`onnxruntime's outputs differed from TF.js's by up to ${d.toPrecision(2)}`);
+        checked = true;
+      }
+      return outputs;
+    },
+  };
+}
+
+/** Why onnxruntime stopped being used, from what its checked run threw. */
+function whyOnnxStopped(e: unknown): string {
+  return e instanceof Disagreement ? e.message : `onnxruntime failed (${firstLine(e)})`;
 }
 
 /**
@@ -179,22 +198,8 @@ function tfjsDisagrees(model: tfl.LayersModel, xs: Float32Array, outputs: Float3
  */
 export async function openConvertedFeatures(model: tfl.LayersModel, shape: readonly [number, number, number], width: number): Promise<FeatureEngine | null> {
   if (tfjsOnly(tf.getBackend()) !== null) return null;
-  const onnx = await openOnnxPredictor(model, shape, width);
-  let checked = false;
-  return {
-    batchSize: Math.min(PREDICT_BATCH, onnx.imagesPerRun),
-    label: onnx.label,
-    async run(xs, n) {
-      const values = await onnx.run(xs, n);
-      if (!checked) {
-        const disagreement = tfjsDisagrees(model, xs, values, n, shape, width);
-        if (disagreement) throw new Error(disagreement);
-        checked = true;
-      }
-      return values;
-    },
-    close: () => onnx.close(),
-  };
+  const onnx = checkedAgainstTfjs(await openOnnxPredictor(model, shape, width), model, shape, width);
+  return { batchSize: Math.min(PREDICT_BATCH, onnx.imagesPerRun), label: onnx.label, run: onnx.run, close: onnx.close };
 }
 
 function firstLine(e: unknown): string {
@@ -208,7 +213,6 @@ function firstLine(e: unknown): string {
  */
 class CheckedOnnxPredictor implements Predictor {
   private fallback: BatchPredictor | null = null;
-  private checked = false;
 
   constructor(
     private readonly onnx: OnnxPredictor,
@@ -228,18 +232,11 @@ class CheckedOnnxPredictor implements Predictor {
   async predict(rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
     if (this.fallback) return this.fallback.predict(rows, n, left);
     const xs = normalizedRows(rows, n, this.p);
-    let probs: Float32Array;
     try {
-      probs = await this.onnx.run(xs, n);
+      return await this.onnx.run(xs, n);
     } catch (e) {
-      return this.fallBack(`onnxruntime failed (${firstLine(e)})`, rows, n, left);
+      return this.fallBack(whyOnnxStopped(e), rows, n, left);
     }
-    if (!this.checked) {
-      const disagreement = tfjsDisagrees(this.model, xs, probs, n, shapeOf(this.p), this.classes);
-      if (disagreement) return this.fallBack(disagreement, rows, n, left);
-      this.checked = true;
-    }
-    return probs;
   }
 
   private async fallBack(why: string, rows: Uint8Array, n: number, left: number): Promise<Float32Array> {
@@ -281,7 +278,7 @@ export function onnxValidation(
     if (tfjsFrom !== null || tfjsOnly(tf.getBackend()) !== null) return onTfjs(model, source);
     let engine: OnnxPredictor;
     try {
-      engine = await openOnnx(model, source.shape, numClasses);
+      engine = checkedAgainstTfjs(await openOnnx(model, source.shape, numClasses), model, source.shape, numClasses);
     } catch (e) {
       return onTfjs(model, source, `onnxruntime could not take this model (${firstLine(e)})`);
     }
@@ -294,10 +291,8 @@ export function onnxValidation(
         try {
           probs = await engine.run(b.xs, b.n);
         } catch (e) {
-          return onTfjs(model, source, `onnxruntime failed (${firstLine(e)})`);
+          return onTfjs(model, source, whyOnnxStopped(e));
         }
-        const disagreement = n === 0 ? tfjsDisagrees(model, b.xs, probs, b.n, source.shape, numClasses) : null;
-        if (disagreement) return onTfjs(model, source, disagreement);
         for (let i = 0; i < b.n; i++) {
           const row = probs.subarray(i * numClasses, (i + 1) * numClasses);
           const y = b.ys[i]!;
