@@ -24,7 +24,8 @@ import sharp from 'sharp';
 import { trainConfigSchema, type TrainConfig } from '../shared/training.ts';
 import { selectBackend } from '../electron/core/training/backend.ts';
 import { CachedSource, datasetNormalization, type DatasetItem } from '../electron/core/training/dataset.ts';
-import { fit, makeOptimizer, type StepPhase } from '../electron/core/training/fit.ts';
+import { fit, type StepPhase } from '../electron/core/training/fit.ts';
+import { makeOptimizer } from '../electron/core/training/optimizer.ts';
 import { buildModel } from '../electron/core/training/models.ts';
 import { ModelThreads } from '../electron/core/training/parallel/peers.ts';
 import { trainingThreads } from '../electron/core/training/parallel/threads.ts';
@@ -210,7 +211,7 @@ async function phases(config: TrainConfig, source: CachedSource, threads: number
   }
   const perStep = (p: StepPhase) => round((totals.get(p) ?? 0) / STEPS);
   const mainPhases: StepPhase[] = ['prepare', 'send', 'own', 'wait', 'apply', 'yield'];
-  const threadPhases: StepPhase[] = ['thread:weights', 'thread:compute', 'thread:copy'];
+  const threadPhases: StepPhase[] = ['thread:apply', 'thread:compute', 'thread:copy'];
   const msPerStep = round(wall / STEPS);
   return {
     threads,
@@ -269,7 +270,7 @@ await runBench('step-profile', async (loadAtStart) => {
     ...runFacts(loadAtStart),
     backend: report.chosen.detail,
     steps: STEPS,
-    note: 'kernels: tf.profile per kernel (wall time of each kernel call on wasm), one thread, the whole batch; outsideKernels: the step minus its kernels (tfjs bookkeeping in JavaScript, gradient tape). phases: fit.ts timed on its own thread (prepare = reading and augmenting the batch, send = flattening weights and posting shards, own = this thread\'s shard, wait = for the gradient threads, apply = adding gradients and the optimizer update, yield = progress and the event loop) and on each gradient thread (weights = setting the weights sent with the step, compute = its shard, copy = gradients out).',
+    note: 'kernels: tf.profile per kernel (wall time of each kernel call on wasm), one thread, the whole batch; outsideKernels: the step minus its kernels (tfjs bookkeeping in JavaScript, gradient tape). phases: fit.ts timed on its own thread (prepare = reading and augmenting the batch, send = posting shards, own = this thread\'s shard, wait = for the gradient threads, apply = adding gradients, sending the sum to the threads and the optimizer update, yield = progress and the event loop) and on each gradient thread (apply = its replica\'s optimizer update with the previous step\'s sum, compute = its shard, copy = gradients out).',
     recipes: results,
   });
 });

@@ -12,7 +12,8 @@ import { registerWasmTrainingKernels } from '../../electron/core/training/kernel
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
-import { addGradients, fit, type Batch, type BatchSource, type StepPhase } from '../../electron/core/training/fit.ts';
+import { fit, gradientTensors, sumGradients, type Batch, type BatchSource, type StepPhase } from '../../electron/core/training/fit.ts';
+import { flatWeights } from '../../electron/core/training/parallel/weights.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
 import { buildThreads } from '../../scripts/build-electron.js';
@@ -81,6 +82,47 @@ test('two and three threads give the weights one thread gives, up to float32 sum
   }
 });
 
+/** How many values of the replicas differ from the fit loop's model, bit for bit (NaN included). */
+function replicaMismatches(model: tfl.LayersModel, replicas: Float32Array[]): number {
+  const mine = flatWeights(model);
+  let bad = 0;
+  for (const r of replicas) {
+    assert.equal(r.length, mine.length);
+    r.forEach((v, j) => (bad += Object.is(v, mine[j]!) ? 0 : 1));
+  }
+  return bad;
+}
+
+// Every thread applies the same summed gradients with its own optimizer (protocol.ts): the replicas must stay the
+// fit loop's model exactly, through momentum and Adam slots, a learning rate that changes, class weights, weight
+// decay (one shard's), a last batch of one image that only the fit loop computes, and a resume that restores
+// the optimizer's slots.
+test("every thread's replica stays the fit loop's model, bit for bit, and a resumed fit restores the replicas' optimizers", async () => {
+  const optimizers = [
+    { kind: 'sgd', lr: 0.02, momentum: 0.9, nesterov: true },
+    { kind: 'adam', lr: 0.003, beta1: 0.9, beta2: 0.999 },
+  ] as const;
+  for (const optimizer of optimizers) {
+    const model = buildModel(trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 4 }), 3);
+    const peers = await ModelThreads.start(2, 'wasm', model, 3, [0.5, 1, 2]);
+    const data = source(33);
+    const options = { optimizer, schedule: { kind: 'step', everyEpochs: 1, gamma: 0.5 } as const, weightDecay: 0.01, classWeights: [0.5, 1, 2], peers };
+    try {
+      let saved: { name: string; tensor: tf.Tensor }[] = [];
+      const first = await fit(model, data, null, sgd({ ...options, epochs: 1, onCheckpoint: async (opt) => void (saved = (await opt.getWeights()).map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }))) }));
+      assert.equal(first.status, 'finished', first.message);
+      assert.equal(replicaMismatches(model, await peers.replicaWeights()), 0, `${optimizer.kind}: after the first fit`);
+      assert.ok(saved.length > 1, 'the optimizer has slots to restore');
+      const second = await fit(model, data, null, sgd({ ...options, epochs: 3, resume: { state: first.state, optimizerWeights: saved } }));
+      assert.equal(second.status, 'finished', second.message);
+      assert.equal(replicaMismatches(model, await peers.replicaWeights()), 0, `${optimizer.kind}: after the resumed fit`);
+    } finally {
+      await peers.close();
+      model.dispose();
+    }
+  }
+});
+
 test('a thread from the bundle of these sources computes what a thread from the sources does, bit for bit', async () => {
   // Built here, inside the checkout so that it finds node_modules, not in dist/electron, which other test files'
   // threads may be loading.
@@ -98,7 +140,8 @@ test('a thread from the bundle of these sources computes what a thread from the 
       const peers = await ModelThreads.start(1, 'wasm', model, 3, [0.5, 1, 2], code);
       try {
         const [probs] = await peers.predict([rows], [16, 16, 1]);
-        const [step] = await peers.step({ shards, trainable: model.weights.map((_, i) => i), layerTrainable: model.layers.map((l) => l.trainable), weights, shape: [16, 16, 1], batchWeight: 7 });
+        peers.sync({ weights, trainable: model.weights.map((_, i) => i), layerTrainable: model.layers.map((l) => l.trainable), optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9, nesterov: false }, restore: null });
+        const [step] = await peers.step({ shards, shape: [16, 16, 1], batchWeight: 7 });
         results.push({ probs: probs!, gradients: step!.gradients, loss: step!.loss });
       } finally {
         await peers.close();
@@ -139,7 +182,7 @@ test('with gradient threads, the next batch is made while they compute: before t
   }
   assert.deepEqual(events, ['made 1', 'made 2', 'ended 1', 'made 3', 'ended 2', 'ended 3']);
   // The timing hook (bench/step-profile.ts) hears of every phase, on this thread and on the gradient thread.
-  for (const p of ['prepare', 'send', 'own', 'wait', 'apply', 'yield', 'thread:weights', 'thread:compute', 'thread:copy'] as const) {
+  for (const p of ['prepare', 'send', 'own', 'wait', 'apply', 'yield', 'thread:apply', 'thread:compute', 'thread:copy'] as const) {
     assert.ok((phases.get(p) ?? -1) >= 0, `phase ${p} timed`);
   }
   assert.ok(phases.get('thread:compute')! > 0 && phases.get('own')! > 0);
@@ -158,13 +201,16 @@ test("the threads' gradients are added as tfjs's Add would, bit for bit, leaving
         const at = i === 0 ? 0 : 30;
         return tf.tidy(() => theirs.reduce((sum, t) => tf.add(sum, tf.tensor(t.subarray(at, at + g.size), g.shape)), g).dataSync() as Float32Array);
       });
-      const summed = addGradients(own, theirs);
+      const flat = sumGradients(own, theirs);
+      const summed = gradientTensors(flat, own);
       summed.forEach((s, i) => {
         assert.deepEqual(s.shape, own[i]!.shape);
         assert.deepEqual(Array.from(s.dataSync()), Array.from(expected[i]!), `${backend}: variable ${i}`);
       });
       own.forEach((t, i) => assert.deepEqual(t.dataSync(), ownBefore[i], `${backend}: own gradient ${i} untouched`));
-      assert.equal(addGradients(own, []), own, 'one thread: its own gradients as they are');
+      const alone = sumGradients(own, []);
+      assert.deepEqual(Array.from(alone), [...ownBefore[0]!, ...ownBefore[1]!], 'one thread: its own gradients as they are');
+      assert.throws(() => sumGradients(own, [values(36)]), /do not match/);
       tf.dispose([...own, ...summed]);
     } finally {
       await tf.setBackend('wasm');

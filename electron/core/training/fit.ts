@@ -14,6 +14,8 @@ import type { ModelThreads } from './parallel/peers.ts';
 import type { ThreadStepTimes } from './parallel/protocol.ts';
 import { batchWeight, perImageCrossEntropy, shardGradients, shards, type ShardContext } from './step.ts';
 import { inferenceForward } from './inference-graph.ts';
+import { makeOptimizer, setLearningRate, slotValues } from './optimizer.ts';
+import { flatWeights } from './parallel/weights.ts';
 
 export interface Batch {
   /** NHWC float32 pixels, already normalized (and augmented for training). */
@@ -110,25 +112,6 @@ export type StepTimer = (phase: StepPhase, ms: number) => void;
 
 export type FitEnd = { status: 'finished' | 'stopped' | 'early-stopped' | 'nan'; state: FitState; message: string };
 
-export function makeOptimizer(c: OptimizerConfig): tf.Optimizer {
-  switch (c.kind) {
-    case 'sgd':
-      return c.momentum > 0 ? tf.train.momentum(c.lr, c.momentum, c.nesterov) : tf.train.sgd(c.lr);
-    case 'adam':
-      return tf.train.adam(c.lr, c.beta1, c.beta2, 1e-8);
-    case 'rmsprop':
-      // PyTorch's eps default (1e-8) and no centering, like the seed's RMSprop.
-      return tf.train.rmsprop(c.lr, c.decay, c.momentum, 1e-8, false);
-  }
-}
-
-export function setLearningRate(opt: tf.Optimizer, lr: number): void {
-  const o = opt as unknown as { setLearningRate?: (lr: number) => void; learningRate: number };
-  // SGD and momentum keep a negated scalar of the rate; Adam and RMSprop read the field.
-  if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
-  o.learningRate = lr;
-}
-
 /**
  * The kernels weight decay applies to. By the name the layer gave the weight: tfjs makes variable names unique
  * per process (`conv1/kernel_1` for a second model), so the unique name would miss every model but the first.
@@ -137,34 +120,35 @@ function kernelsOf(layers: tfl.layers.Layer[]): tf.Variable[] {
   return layers.flatMap((l) => l.trainableWeights.filter((w) => w.originalName.endsWith('kernel')).map((w) => w.read() as tf.Variable));
 }
 
-/** Every weight of the model in one flat array, in model.weights order: what a gradient thread needs each step. */
-function flatWeights(model: tfl.LayersModel): Float32Array {
-  const values = model.weights.map((w) => w.read().dataSync() as Float32Array);
-  const out = new Float32Array(values.reduce((a, v) => a + v.length, 0));
-  let at = 0;
-  for (const v of values) {
-    out.set(v, at);
-    at += v.length;
-  }
-  return out;
-}
-
 /**
  * This thread's gradients plus the threads' (each flat, in the same variable order), added in JavaScript rather
  * than by a tfjs Add per variable and thread: the same float32 sums in the same order (a float64 sum of two
- * float32 values rounds to their float32 sum), fewer kernels and tensors per step.
+ * float32 values rounds to their float32 sum), fewer kernels and tensors per step. One flat array: it is also what
+ * the threads' replicas apply.
  */
-export function addGradients(own: tf.Tensor[], theirs: readonly Float32Array[]): tf.Tensor[] {
-  if (theirs.length === 0) return own;
+export function sumGradients(own: readonly tf.Tensor[], theirs: readonly Float32Array[]): Float32Array {
+  const sum = new Float32Array(own.reduce((a, g) => a + g.size, 0));
   let at = 0;
-  return own.map((g) => {
-    // A copy: on the cpu backend dataSync hands out the tensor's own storage, which other tensors may share.
-    const sum = new Float32Array(g.dataSync() as Float32Array);
-    for (const t of theirs) {
-      for (let j = 0; j < sum.length; j++) sum[j] = sum[j]! + t[at + j]!;
-    }
-    at += sum.length;
-    return tf.tensor(sum, g.shape);
+  for (const g of own) {
+    sum.set(g.dataSync() as Float32Array, at);
+    at += g.size;
+  }
+  for (const t of theirs) addInto(sum, t);
+  return sum;
+}
+
+function addInto(sum: Float32Array, t: Float32Array): void {
+  if (t.length !== sum.length) throw new Error(`a thread's gradients do not match: ${t.length} values for ${sum.length}`);
+  for (let j = 0; j < sum.length; j++) sum[j] = sum[j]! + t[j]!;
+}
+
+/** Flat gradients back as one tensor per variable (the caller disposes them). */
+export function gradientTensors(flat: Float32Array, vars: readonly { shape: number[]; size: number }[]): tf.Tensor[] {
+  let at = 0;
+  return vars.map((v) => {
+    const g = tf.tensor(flat.subarray(at, at + v.size), v.shape);
+    at += v.size;
+    return g;
   });
 }
 
@@ -209,6 +193,8 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
   const schedule = new LrSchedule(o.schedule, o.optimizer.lr, o.epochs, o.resume?.state.schedule);
   const stopper = new EarlyStopping(o.earlyStopping, o.resume?.state.earlyStop);
   let state: FitState = o.resume?.state ?? { epoch: 0, schedule: schedule.state, earlyStop: stopper.state };
+  // The threads' replicas restore the same slots the same way (read before setWeights, which keeps them).
+  const restore = o.peers && o.resume && o.resume.optimizerWeights.length > 0 ? slotValues(o.resume.optimizerWeights) : null;
   if (o.resume && o.resume.optimizerWeights.length > 0) {
     await optimizer.setWeights(o.resume.optimizerWeights);
     // The optimizer's variables hold their own references to the data.
@@ -228,6 +214,7 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
   // Gradient threads address variables by their place in model.weights (their own copies have other names).
   const place = new Map(model.weights.map((w, i) => [w.read(), i]));
   const trainable = vars.map((v) => place.get(v)!);
+  o.peers?.sync({ weights: flatWeights(model), trainable, layerTrainable: model.layers.map((l) => l.trainable), optimizer: o.optimizer, restore });
   try {
     for (let epoch = state.epoch; epoch < o.epochs; epoch++) {
       const lr = schedule.lrFor(epoch);
@@ -255,7 +242,7 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
         const [own, ...rest] = shards(b, perImage, 1 + (o.peers?.size ?? 0));
         const others =
           rest.length > 0 && o.peers
-            ? o.peers.step({ shards: rest, trainable, layerTrainable: model.layers.map((l) => l.trainable), weights: flatWeights(model), shape: train.shape, batchWeight: total })
+            ? o.peers.step({ shards: rest, shape: train.shape, batchWeight: total })
             : Promise.resolve([]);
         // Awaited below, after this thread's own shard; a thread's failure meanwhile is not "unhandled".
         others.catch(() => {});
@@ -286,10 +273,17 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
             message: `The loss became ${Number.isFinite(lossValue) ? 'NaN' : lossValue} at epoch ${epoch + 1}, batch ${batch + 1}: lower the learning rate or check the normalization. The last good checkpoint is kept.`,
           };
         }
-        const summed = addGradients(mine.grads, theirs.map((t) => t.gradients));
+        let summed = mine.grads;
+        // Every replica applies every step, also one that had no shard of a batch smaller than the thread count.
+        if (o.peers) {
+          const flat = sumGradients(mine.grads, theirs.map((t) => t.gradients));
+          // First to the replicas, which then update while this thread does.
+          o.peers.apply(flat, lr);
+          tf.dispose(mine.grads);
+          summed = gradientTensors(flat, vars);
+        }
         tf.tidy(() => optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: summed[i]! }))));
         tf.dispose(summed);
-        if (summed !== mine.grads) tf.dispose(mine.grads);
         clock?.('apply');
         lossSum += lossValue * b.n;
         correct += hitValue;

@@ -1,8 +1,8 @@
 /**
  * A gradient thread of data-parallel training (see protocol.ts): its own tfjs instance on the main thread's
- * backend, a copy of the model, and for each step the gradient of one shard, computed by the same function the
- * fit loop uses (step.ts), or the probabilities of a shard for inference. Holds no optimizer: the weights arrive
- * with every training shard.
+ * backend, a replica of the model and of its optimizer, and for each step the gradient of one shard, computed by
+ * the same function the fit loop uses (step.ts), then the step's summed gradients applied to the replica; or the
+ * probabilities of a shard for inference.
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,6 +13,8 @@ import '../kernels/layers.ts';
 import { shardGradients, type ShardContext } from '../step.ts';
 import { inferenceForward } from '../inference-graph.ts';
 import { runFrozenLayersInInferenceMode } from '../frozen-layers.ts';
+import { makeOptimizer, setLearningRate, slotTensors } from '../optimizer.ts';
+import { flatWeights, setFlatWeights } from './weights.ts';
 import type { FromGradientThread, ToGradientThread } from './protocol.ts';
 
 const port = parentPort;
@@ -21,24 +23,32 @@ if (!port) throw new Error('gradient-thread.ts runs as a worker thread');
 let model: tfl.LayersModel | null = null;
 let numClasses = 0;
 let classWeights: tf.Tensor1D | null = null;
+/** The replica's optimizer and the variables it trains, set by 'sync'. */
+let replica: { optimizer: tf.Optimizer; vars: tf.Variable[]; lr: number } | null = null;
+/** Milliseconds the last 'apply' took, reported with the next step. */
+let applyMs = 0;
 
 function reply(msg: FromGradientThread, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
 }
 
-/** Every weight of the model from one flat array, in model.weights order. */
-function setWeights(m: tfl.LayersModel, flat: Float32Array): void {
-  tf.tidy(() => {
-    let at = 0;
-    const values = m.weights.map((w) => {
-      const size = w.shape.reduce<number>((a, b) => a * (b ?? 1), 1);
-      const t = tf.tensor(flat.subarray(at, at + size), w.shape as number[]);
-      at += size;
-      return t;
-    });
-    if (at !== flat.length) throw new Error(`weights do not match the model: ${flat.length} values for ${at}`);
-    m.setWeights(values);
+/** The fit loop's update, on the replica: the same optimizer, the same summed gradients, the same kernels. */
+function applyGradients(flat: Float32Array, lr: number): void {
+  const r = replica;
+  if (!r) throw new Error('apply before sync');
+  if (lr !== r.lr) {
+    setLearningRate(r.optimizer, lr);
+    r.lr = lr;
+  }
+  let at = 0;
+  const grads = r.vars.map((v) => {
+    const g = tf.tensor(flat.subarray(at, at + v.size), v.shape);
+    at += v.size;
+    return { name: v.name, tensor: g };
   });
+  if (at !== flat.length) throw new Error(`gradients do not match the model: ${flat.length} values for ${at}`);
+  tf.tidy(() => r.optimizer.applyGradients(grads));
+  tf.dispose(grads.map((g) => g.tensor));
 }
 
 async function handle(msg: ToGradientThread): Promise<void> {
@@ -58,27 +68,53 @@ async function handle(msg: ToGradientThread): Promise<void> {
       reply({ type: 'ready' });
       return;
     }
+    case 'sync': {
+      const m = model;
+      if (!m) throw new Error('sync before init');
+      m.layers.forEach((layer, i) => (layer.trainable = msg.layerTrainable[i] ?? layer.trainable));
+      setFlatWeights(m, msg.weights);
+      replica?.optimizer.dispose();
+      const optimizer = makeOptimizer(msg.optimizer);
+      replica = { optimizer, vars: msg.trainable.map((i) => m.weights[i]!.read() as tf.Variable), lr: msg.optimizer.lr };
+      if (msg.restore) {
+        // As the fit loop restored its own: the same slots through the same setWeights.
+        const slots = slotTensors(msg.restore);
+        await optimizer.setWeights(slots);
+        tf.dispose(slots.map((s) => s.tensor));
+      }
+      return;
+    }
+    case 'apply': {
+      const t0 = performance.now();
+      applyGradients(msg.gradients, msg.lr);
+      applyMs += performance.now() - t0;
+      return;
+    }
     case 'step': {
       const m = model;
-      if (!m) throw new Error('step before init');
-      const t0 = performance.now();
-      m.layers.forEach((layer, i) => (layer.trainable = msg.layerTrainable[i] ?? layer.trainable));
-      setWeights(m, msg.weights);
-      const vars = msg.trainable.map((i) => m.weights[i]!.read() as tf.Variable);
-      const context: ShardContext = { model: m, vars, shape: msg.shape, numClasses, classWeights, decay: null };
+      const r = replica;
+      if (!m || !r) throw new Error('step before sync');
+      const context: ShardContext = { model: m, vars: r.vars, shape: msg.shape, numClasses, classWeights, decay: null };
       const t1 = performance.now();
-      const r = await shardGradients(context, { xs: msg.xs, ys: msg.ys, n: msg.n }, msg.batchWeight);
+      const result = await shardGradients(context, { xs: msg.xs, ys: msg.ys, n: msg.n }, msg.batchWeight);
       const t2 = performance.now();
-      const total = r.grads.reduce((a, g) => a + g.size, 0);
+      const total = result.grads.reduce((a, g) => a + g.size, 0);
       const gradients = new Float32Array(total);
       let at = 0;
-      for (const g of r.grads) {
+      for (const g of result.grads) {
         gradients.set(g.dataSync() as Float32Array, at);
         at += g.size;
       }
-      tf.dispose(r.grads);
-      const ms = { weights: t1 - t0, compute: t2 - t1, copy: performance.now() - t2 };
-      reply({ type: 'gradients', gradients, loss: r.loss, hits: r.hits, mass: r.mass, ms }, [gradients.buffer]);
+      tf.dispose(result.grads);
+      const ms = { apply: applyMs, compute: t2 - t1, copy: performance.now() - t2 };
+      applyMs = 0;
+      reply({ type: 'gradients', gradients, loss: result.loss, hits: result.hits, mass: result.mass, ms }, [gradients.buffer]);
+      return;
+    }
+    case 'read-weights': {
+      if (!model) throw new Error('read-weights before init');
+      const weights = flatWeights(model);
+      reply({ type: 'weights', weights }, [weights.buffer as ArrayBuffer]);
       return;
     }
     case 'predict': {
@@ -89,6 +125,7 @@ async function handle(msg: ToGradientThread): Promise<void> {
       return;
     }
     case 'close':
+      replica?.optimizer.dispose();
       model?.dispose();
       classWeights?.dispose();
       port!.close();

@@ -1,13 +1,15 @@
 /**
- * The fit loop's side of data-parallel training: starts the gradient threads, hands each a shard and the current
- * weights every step, and collects their gradients. A thread that fails or exits fails the step (and so the run,
- * which stays resumable from its last checkpoint).
+ * The fit loop's side of data-parallel training (protocol.ts): starts the gradient threads, sets their replicas
+ * when a fit starts, hands each a shard every step, collects their gradients and sends back the sum they apply. A
+ * thread that fails or exits fails the step (and so the run, which stays resumable from its last checkpoint).
  */
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ShardInput } from '../step.ts';
+import type { OptimizerConfig } from '../../../../shared/training.ts';
+import type { SlotValue } from '../optimizer.ts';
 import type { FromGradientThread, ModelArtifacts, ToGradientThread } from './protocol.ts';
 import { launchFrom, prebuiltEntry } from '../../prebuilt.mjs';
 
@@ -17,6 +19,7 @@ const PREBUILT_THREAD = `electron/${GRADIENT_THREAD_BUNDLE}`;
 
 type Gradients = Extract<FromGradientThread, { type: 'gradients' }>;
 type Probabilities = Extract<FromGradientThread, { type: 'probabilities' }>;
+type Weights = Extract<FromGradientThread, { type: 'weights' }>;
 
 /**
  * What a thread runs: 'auto' is, in the Electron build, the bundle beside the main bundle; under tsx (CLI, host,
@@ -84,6 +87,14 @@ class Peer {
     });
   }
 
+  /**
+   * Sends a message that has no answer. Messages are handled in order, so a failure reaches the next ask; until
+   * then nothing waits on it.
+   */
+  tell(msg: ToGradientThread, transfer: ArrayBuffer[] = []): void {
+    if (!this.failure) this.worker.postMessage(msg, transfer);
+  }
+
   async close(): Promise<void> {
     this.failure ??= new Error('a gradient thread was closed');
     await this.worker.terminate();
@@ -93,11 +104,17 @@ class Peer {
 export interface PeerStep {
   /** The shards for the threads (the fit loop computes its own first shard itself). */
   shards: ShardInput[];
-  trainable: readonly number[];
-  layerTrainable: readonly boolean[];
-  weights: Float32Array;
   shape: readonly [number, number, number];
   batchWeight: number;
+}
+
+/** What makes a replica the fit loop's model and optimizer (protocol.ts, 'sync'). */
+export interface ReplicaState {
+  weights: Float32Array;
+  trainable: readonly number[];
+  layerTrainable: readonly boolean[];
+  optimizer: OptimizerConfig;
+  restore: readonly SlotValue[] | null;
 }
 
 export class ModelThreads {
@@ -122,6 +139,16 @@ export class ModelThreads {
     return this.peers.length;
   }
 
+  /** Makes every replica the fit loop's model and optimizer (a fit starting); the next step waits for it. */
+  sync(state: ReplicaState): void {
+    for (const p of this.peers) p.tell({ type: 'sync', ...state });
+  }
+
+  /** The step's summed gradients, for every replica's optimizer (each gets a copy). */
+  apply(gradients: Float32Array, lr: number): void {
+    for (const p of this.peers) p.tell({ type: 'apply', gradients, lr });
+  }
+
   /** The gradients of the shards, one thread each, in shard order. */
   step(s: PeerStep): Promise<Gradients[]> {
     return Promise.all(
@@ -129,15 +156,18 @@ export class ModelThreads {
         // Copies: the batch's buffers stay with the fit loop, the thread's go with the message.
         const xs = shard.xs.slice();
         const ys = shard.ys.slice();
-        return this.peers[i]!.ask<Gradients>(
-          { type: 'step', trainable: s.trainable, layerTrainable: s.layerTrainable, weights: s.weights, xs, ys, n: shard.n, shape: s.shape, batchWeight: s.batchWeight },
-          [xs.buffer, ys.buffer],
-        );
+        return this.peers[i]!.ask<Gradients>({ type: 'step', xs, ys, n: shard.n, shape: s.shape, batchWeight: s.batchWeight }, [xs.buffer, ys.buffer]);
       }),
     );
   }
 
-  /** Class probabilities of the shards, one thread each, in shard order (the threads' starting weights). */
+  /** Each replica's weights, flattened in model.weights order (tests compare them with the fit loop's model). */
+  async replicaWeights(): Promise<Float32Array[]> {
+    const replies = await Promise.all(this.peers.map((p) => p.ask<Weights>({ type: 'read-weights' })));
+    return replies.map((r) => r.weights);
+  }
+
+  /** Class probabilities of the shards, one thread each, in shard order (the weights each thread holds). */
   async predict(shards: readonly { xs: Float32Array; n: number }[], shape: readonly [number, number, number]): Promise<Float32Array[]> {
     const replies = await Promise.all(
       shards.map((shard, i) => {

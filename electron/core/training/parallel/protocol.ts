@@ -1,9 +1,14 @@
 /**
  * Messages between the fit loop (the training process's main thread) and its gradient threads. Data-parallel
- * training: each step the batch is cut into shards; every thread computes the gradient of its shard on a copy of
- * the model whose weights the main thread sent with the shard, and the main thread adds the gradients up and
- * applies its optimizer. Threads hold no optimizer state, so nothing can drift between them. The same threads
- * also share inference: each predicts a shard with the weights it was started with.
+ * training, as PyTorch's DistributedDataParallel does it: every thread holds a replica of the model and of the
+ * optimizer. Each step the batch is cut into shards; every thread computes the gradient of its shard, the fit loop
+ * adds them up and sends the sum back, and every thread, the fit loop included, applies that same sum with its own
+ * optimizer. The same kernels on the same values give the same weights, so the replicas stay identical to the fit
+ * loop's model without weights crossing threads each step (that cost a flatten, a copy and a load per step, on
+ * the step's critical path). `sync` sets a replica from the fit loop's model and optimizer when a fit starts.
+ *
+ * A replica's batch-norm moving averages follow its own shards and are never read: the fit loop's model is the
+ * one validated and saved. The same threads also share inference: each predicts a shard with the weights it holds.
  */
 
 /** The model as tfjs saves it (topology, weight specs, weights): enough to rebuild it in a thread. */
@@ -12,6 +17,9 @@ export interface ModelArtifacts {
   weightSpecs: unknown;
   weightData: ArrayBuffer;
 }
+
+import type { OptimizerConfig } from '../../../../shared/training.ts';
+import type { SlotValue } from '../optimizer.ts';
 
 export type ToGradientThread =
   | {
@@ -23,13 +31,26 @@ export type ToGradientThread =
       readonly classWeights: number[] | null;
     }
   | {
-      readonly type: 'step';
-      /** Indexes into model.weights of the variables to differentiate, in the order the gradients come back. */
+      /** Makes the replica the fit loop's model and optimizer at the start of a fit (or of a phase of one). */
+      readonly type: 'sync';
+      /** Every weight of the model (model.weights order), flattened. */
+      readonly weights: Float32Array;
+      /** Indexes into model.weights of the variables to differentiate, in the order gradients travel. */
       readonly trainable: readonly number[];
       /** Each of model.layers' trainable flag (a frozen layer runs in inference mode, see transfer.ts). */
       readonly layerTrainable: readonly boolean[];
-      /** Every weight of the model (model.weights order), flattened: the state after the last update. */
-      readonly weights: Float32Array;
+      readonly optimizer: OptimizerConfig;
+      /** The slots the fit loop's optimizer was restored with (a resumed run), or null for a fresh one. */
+      readonly restore: readonly SlotValue[] | null;
+    }
+  | {
+      /** The step's summed gradients (trainable order), for the replica's optimizer at this learning rate. */
+      readonly type: 'apply';
+      readonly gradients: Float32Array;
+      readonly lr: number;
+    }
+  | {
+      readonly type: 'step';
       readonly xs: Float32Array;
       readonly ys: Int32Array;
       readonly n: number;
@@ -38,18 +59,20 @@ export type ToGradientThread =
       readonly batchWeight: number;
     }
   | {
-      /** Inference with the weights the thread was started with: class probabilities for a shard. */
+      /** Inference with the weights the thread holds: class probabilities for a shard. */
       readonly type: 'predict';
       readonly xs: Float32Array;
       readonly n: number;
       readonly shape: readonly [number, number, number];
     }
+  /** The replica's weights (model.weights order), flattened: tests compare them with the fit loop's. */
+  | { readonly type: 'read-weights' }
   | { readonly type: 'close' };
 
 /** Where a gradient thread's step went, in milliseconds (bench/step-profile.ts reports them). */
 export interface ThreadStepTimes {
-  /** Setting the weights that came with the step. */
-  weights: number;
+  /** Applying the previous step's summed gradients to the replica (before this shard). */
+  apply: number;
   /** Its shard's forward and backward pass. */
   compute: number;
   /** Reading the gradients out into the reply. */
@@ -68,4 +91,5 @@ export type FromGradientThread =
       readonly ms: ThreadStepTimes;
     }
   | { readonly type: 'probabilities'; readonly probs: Float32Array }
+  | { readonly type: 'weights'; readonly weights: Float32Array }
   | { readonly type: 'error'; readonly message: string };

@@ -1,0 +1,28 @@
+/** A model's weights as one flat array (model.weights order): how they travel between the fit loop and its threads. */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+export function flatWeights(model: tfl.LayersModel): Float32Array {
+  const values = model.weights.map((w) => w.read().dataSync() as Float32Array);
+  const out = new Float32Array(values.reduce((a, v) => a + v.length, 0));
+  let at = 0;
+  for (const v of values) {
+    out.set(v, at);
+    at += v.length;
+  }
+  return out;
+}
+
+export function setFlatWeights(model: tfl.LayersModel, flat: Float32Array): void {
+  tf.tidy(() => {
+    let at = 0;
+    const values = model.weights.map((w) => {
+      const size = w.shape.reduce<number>((a, b) => a * (b ?? 1), 1);
+      const t = tf.tensor(flat.subarray(at, at + size), w.shape as number[]);
+      at += size;
+      return t;
+    });
+    if (at !== flat.length) throw new Error(`weights do not match the model: ${flat.length} values for ${at}`);
+    model.setWeights(values);
+  });
+}
