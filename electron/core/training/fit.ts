@@ -11,7 +11,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { EarlyStopping, LrSchedule, type EarlyStopState, type ScheduleState } from '../../../shared/schedules.ts';
 import type { BatchMetrics, EpochMetrics, OptimizerConfig, ScheduleConfig } from '../../../shared/training.ts';
 import type { ModelThreads } from './parallel/peers.ts';
-import type { ThreadStepTimes } from './parallel/protocol.ts';
+import type { FromGradientThread, ThreadStepTimes } from './parallel/protocol.ts';
 import { batchWeight, perImageCrossEntropy, shardGradients, shards, type ShardContext } from './step.ts';
 import { inferenceForward } from './inference-graph.ts';
 import { makeOptimizer, setLearningRate, slotValues } from './optimizer.ts';
@@ -109,6 +109,8 @@ export interface FitOptions {
 /** The phases of a training step on the fit loop's thread, in milliseconds. */
 export type StepPhase = 'prepare' | 'send' | 'own' | 'wait' | 'apply' | 'yield' | `thread:${keyof ThreadStepTimes}`;
 export type StepTimer = (phase: StepPhase, ms: number) => void;
+
+type Gradients = Extract<FromGradientThread, { type: 'gradients' }>;
 
 export type FitEnd = { status: 'finished' | 'stopped' | 'early-stopped' | 'nan'; state: FitState; message: string };
 
@@ -231,21 +233,31 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
       const { it, remote } = iterate(train.batches(epoch, o.batchSize));
       let next = await it.next();
       clock?.('prepare');
+      // The threads' shards of a batch, sent before its step starts (at the end of the step before).
+      let sent: Promise<Gradients[]> | null = null;
+      /** Posts the threads' shards of a batch; awaited after this thread's own shard, a failure meanwhile is not "unhandled". */
+      const post = (b: Batch): Promise<Gradients[]> => {
+        const [, ...rest] = shards(b, perImage, 1 + (o.peers?.size ?? 0));
+        const others = rest.length > 0 && o.peers ? o.peers.step({ shards: rest, shape: train.shape, batchWeight: batchWeight(b.ys, b.n, o.classWeights) }) : Promise.resolve([]);
+        others.catch(() => {});
+        return others;
+      };
+      /** A fit that ends with shards still out waits for their answers, so that no late answer meets a later ask. */
+      const settle = async () => void (await sent?.catch(() => {}));
       while (!next.done) {
         const b = next.value;
         // A remote source (a GPU host's) makes the next batch in the training process while this step computes.
         const ahead = remote ? askAhead(it) : null;
         // Awaited at the step's end; a step that ends the fit first (NaN, stop) leaves it unread, not "unhandled".
         ahead?.catch(() => {});
-        if (o.signal?.aborted) return { status: 'stopped', state, message: 'Stopped by the user' };
+        if (o.signal?.aborted) {
+          await settle();
+          return { status: 'stopped', state, message: 'Stopped by the user' };
+        }
         const total = batchWeight(b.ys, b.n, o.classWeights);
-        const [own, ...rest] = shards(b, perImage, 1 + (o.peers?.size ?? 0));
-        const others =
-          rest.length > 0 && o.peers
-            ? o.peers.step({ shards: rest, shape: train.shape, batchWeight: total })
-            : Promise.resolve([]);
-        // Awaited below, after this thread's own shard; a thread's failure meanwhile is not "unhandled".
-        others.catch(() => {});
+        const [own] = shards(b, perImage, 1 + (o.peers?.size ?? 0));
+        const others = sent ?? post(b);
+        sent = null;
         clock?.('send');
         const mine = await shardGradients(context, own!, total);
         clock?.('own');
@@ -277,8 +289,10 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
         // Every replica applies every step, also one that had no shard of a batch smaller than the thread count.
         if (o.peers) {
           const flat = sumGradients(mine.grads, theirs.map((t) => t.gradients));
-          // First to the replicas, which then update while this thread does.
+          // First to the replicas, which then update while this thread does; then the next batch's shards, which
+          // they start on as soon as they have updated, while this thread is still updating and yielding.
           o.peers.apply(flat, lr);
+          if (!ahead && !next.done && !o.signal?.aborted) sent = post(next.value);
           tf.dispose(mine.grads);
           summed = gradientTensors(flat, vars);
         }
