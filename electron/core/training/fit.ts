@@ -112,6 +112,9 @@ export type StepTimer = (phase: StepPhase, ms: number) => void;
 
 type Gradients = Extract<FromGradientThread, { type: 'gradients' }>;
 
+/** How long the fit loop polls for the threads' gradients before it sleeps until they come (peers.ts: spin). */
+const THREAD_SPIN_MS = 5;
+
 export type FitEnd = { status: 'finished' | 'stopped' | 'early-stopped' | 'nan'; state: FitState; message: string };
 
 /**
@@ -267,6 +270,7 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
         clock?.('prepare');
         let theirs: Awaited<typeof others>;
         try {
+          o.peers?.spin(THREAD_SPIN_MS);
           theirs = await others;
         } catch (e) {
           tf.dispose(mine.grads);

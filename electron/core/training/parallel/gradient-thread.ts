@@ -4,7 +4,7 @@
  * the same function the fit loop uses (step.ts), then the step's summed gradients applied to the replica; or the
  * probabilities of a shard for inference.
  */
-import { parentPort } from 'node:worker_threads';
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { activateBackend } from '../backend.ts';
@@ -17,8 +17,16 @@ import { makeOptimizer, setLearningRate, slotTensors } from '../optimizer.ts';
 import { flatWeights, setFlatWeights } from './weights.ts';
 import type { FromGradientThread, ToGradientThread } from './protocol.ts';
 
-const port = parentPort;
-if (!port) throw new Error('gradient-thread.ts runs as a worker thread');
+/** The channel to the fit loop (peers.ts), which this thread polls between training messages. */
+const port = (workerData as { port?: MessagePort } | null)?.port;
+if (!port) throw new Error('gradient-thread.ts runs as a worker thread, with a port in its workerData');
+
+/**
+ * After a training message, how long the thread polls for the next one before it sleeps: the next one comes within
+ * a millisecond or two (the summed gradients, the next shard), and a sleeping thread wakes a quarter of a
+ * millisecond after it on a virtual machine, sometimes several. Between epochs (validation) it sleeps.
+ */
+const SPIN_MS = 3;
 
 let model: tfl.LayersModel | null = null;
 let numClasses = 0;
@@ -132,8 +140,43 @@ async function handle(msg: ToGradientThread): Promise<void> {
   }
 }
 
-// Messages are handled one at a time, in order: a step never starts before init has finished.
-let queue = Promise.resolve();
+function poll(ms: number): ToGradientThread | null {
+  const until = performance.now() + ms;
+  do {
+    const got = receiveMessageOnPort(port!);
+    if (got) return got.message as ToGradientThread;
+  } while (performance.now() < until);
+  return null;
+}
+
+// Messages are handled one at a time, in order (a step never starts before init has finished): those the event loop
+// brings wait in the inbox, and the inbox empties before the port is polled.
+const inbox: ToGradientThread[] = [];
+let draining = false;
+let closed = false;
+
+async function drain(): Promise<void> {
+  if (draining) return;
+  draining = true;
+  try {
+    let spin = false;
+    for (;;) {
+      const msg: ToGradientThread | null = inbox.shift() ?? (spin && !closed ? poll(SPIN_MS) : null);
+      if (!msg) return;
+      if (msg.type === 'close') closed = true;
+      try {
+        await handle(msg);
+      } catch (e) {
+        reply({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+      }
+      spin = msg.type === 'step' || msg.type === 'apply' || msg.type === 'sync';
+    }
+  } finally {
+    draining = false;
+  }
+}
+
 port.on('message', (msg: ToGradientThread) => {
-  queue = queue.then(() => handle(msg)).catch((e: unknown) => reply({ type: 'error', message: e instanceof Error ? e.message : String(e) }));
+  inbox.push(msg);
+  void drain();
 });
