@@ -123,6 +123,25 @@ test("every thread's replica stays the fit loop's model, bit for bit, and a resu
   }
 });
 
+// A stop between batches finds the next batch's shards already with the threads: the fit returns at once, the
+// late answer is dropped instead of answering the next ask, and no update follows it.
+test('a fit stopped with shards still out returns at once; the late answer is dropped and the replicas stay the model', async () => {
+  const model = buildModel(trainConfigSchema.parse({ arch: 'lenet5', imageSize: 16, channels: 1, dropout: 0, seed: 6 }), 3);
+  const peers = await ModelThreads.start(1, 'wasm', model, 3, null);
+  const controller = new AbortController();
+  try {
+    const end = await fit(model, source(64), null, sgd({ peers, signal: controller.signal, onBatchEnd: (m) => m.batch === 1 && controller.abort() }));
+    assert.equal(end.status, 'stopped');
+    // The thread answers the stopped batch's shard first, then this ask.
+    const replicas = await peers.replicaWeights();
+    assert.ok(replicas[0] instanceof Float32Array, 'the answer to this ask, not the late gradients');
+    assert.equal(replicaMismatches(model, replicas), 0);
+  } finally {
+    await peers.close();
+    model.dispose();
+  }
+});
+
 test('a thread from the bundle of these sources computes what a thread from the sources does, bit for bit', async () => {
   // Built here, inside the checkout so that it finds node_modules, not in dist/electron, which other test files'
   // threads may be loading.

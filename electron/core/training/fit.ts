@@ -245,18 +245,15 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
         others.catch(() => {});
         return others;
       };
-      /** A fit that ends with shards still out waits for their answers, so that no late answer meets a later ask. */
-      const settle = async () => void (await sent?.catch(() => {}));
       while (!next.done) {
         const b = next.value;
         // A remote source (a GPU host's) makes the next batch in the training process while this step computes.
         const ahead = remote ? askAhead(it) : null;
         // Awaited at the step's end; a step that ends the fit first (NaN, stop) leaves it unread, not "unhandled".
         ahead?.catch(() => {});
-        if (o.signal?.aborted) {
-          await settle();
-          return { status: 'stopped', state, message: 'Stopped by the user' };
-        }
+        // Shards already sent for this batch are left to finish: their answers are dropped (protocol.ts, Asked), and
+        // no update follows them, so the replicas stay the model this fit returns.
+        if (o.signal?.aborted) return { status: 'stopped', state, message: 'Stopped by the user' };
         const total = batchWeight(b.ys, b.n, o.classWeights);
         const [own] = shards(b, perImage, 1 + (o.peers?.size ?? 0));
         const others = sent ?? post(b);

@@ -15,7 +15,7 @@ import { inferenceForward } from '../inference-graph.ts';
 import { runFrozenLayersInInferenceMode } from '../frozen-layers.ts';
 import { makeOptimizer, setLearningRate, slotTensors } from '../optimizer.ts';
 import { flatWeights, setFlatWeights } from './weights.ts';
-import type { FromGradientThread, ToGradientThread } from './protocol.ts';
+import type { Asked, FromGradientThread, ToGradientThread } from './protocol.ts';
 
 /** The channel to the fit loop (peers.ts), which this thread polls between training messages. */
 const port = (workerData as { port?: MessagePort } | null)?.port;
@@ -36,8 +36,12 @@ let replica: { optimizer: tf.Optimizer; vars: tf.Variable[]; lr: number } | null
 /** Milliseconds the last 'apply' took, reported with the next step. */
 let applyMs = 0;
 
+/** The number of the ask being answered (protocol.ts, Asked). */
+let answering: number | undefined;
+
 function reply(msg: FromGradientThread, transfer: ArrayBuffer[] = []): void {
-  port!.postMessage(msg, transfer);
+  const answer: Asked<FromGradientThread> = { ...msg, ask: answering };
+  port!.postMessage(answer, transfer);
 }
 
 /** The fit loop's update, on the replica: the same optimizer, the same summed gradients, the same kernels. */
@@ -164,6 +168,7 @@ async function drain(): Promise<void> {
       const msg: ToGradientThread | null = inbox.shift() ?? (spin && !closed ? poll(SPIN_MS) : null);
       if (!msg) return;
       if (msg.type === 'close') closed = true;
+      answering = (msg as Asked<ToGradientThread>).ask;
       try {
         await handle(msg);
       } catch (e) {

@@ -10,7 +10,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ShardInput } from '../step.ts';
 import type { OptimizerConfig } from '../../../../shared/training.ts';
 import type { SlotValue } from '../optimizer.ts';
-import type { FromGradientThread, ModelArtifacts, ToGradientThread } from './protocol.ts';
+import type { Asked, FromGradientThread, ModelArtifacts, ToGradientThread } from './protocol.ts';
 import { launchFrom, prebuiltEntry } from '../../prebuilt.mjs';
 
 /** The gradient thread's bundle (scripts/build-electron.js), in dist/electron/. */
@@ -58,24 +58,30 @@ async function artifactsOf(model: tfl.LayersModel): Promise<ModelArtifacts> {
 }
 
 class Peer {
-  private pending: { resolve: (g: Gradients) => void; reject: (e: Error) => void } | null = null;
+  private pending: { ask: number; resolve: (g: Gradients) => void; reject: (e: Error) => void } | null = null;
   private failure: Error | null = null;
+  private asks = 0;
 
   /** `port`: the channel to the thread (its other end in the thread's workerData), polled by spin(). */
   constructor(
     private readonly worker: Worker,
     private readonly port: MessagePort,
   ) {
-    port.on('message', (msg: FromGradientThread) => this.receive(msg));
+    port.on('message', (msg: Asked<FromGradientThread>) => this.receive(msg));
     worker.on('error', (e) => this.fail(new Error(`a gradient thread failed: ${e.message}`), this.pending));
     worker.on('exit', (code) => this.fail(new Error(`a gradient thread exited (code ${code})`), this.pending));
   }
 
-  private receive(msg: FromGradientThread): void {
+  private receive(msg: Asked<FromGradientThread>): void {
     const p = this.pending;
-    this.pending = null;
+    // Any failure fails the thread: a message that was told, not asked (sync, apply), may have left its replica
+    // half updated.
     if (msg.type === 'error') this.fail(new Error(`a gradient thread failed: ${msg.message}`), p);
-    else p?.resolve(msg as Gradients);
+    else if (p && msg.ask === p.ask) {
+      this.pending = null;
+      p.resolve(msg as Gradients);
+    }
+    // Else the answer to an ask given up on (protocol.ts, Asked): dropped.
   }
 
   private fail(e: Error, p: Peer['pending']): void {
@@ -91,15 +97,17 @@ class Peer {
   /** Takes the thread's answer if it is there, without waiting for the event loop to bring it. */
   poll(): void {
     const got = receiveMessageOnPort(this.port);
-    if (got) this.receive(got.message as FromGradientThread);
+    if (got) this.receive(got.message as Asked<FromGradientThread>);
   }
 
   /** Sends one message and waits for its one answer. */
   ask<T extends FromGradientThread>(msg: ToGradientThread, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<T>((resolve, reject) => {
-      this.pending = { resolve: resolve as (g: Gradients) => void, reject };
-      this.port.postMessage(msg, transfer);
+      const ask = ++this.asks;
+      this.pending = { ask, resolve: resolve as (g: Gradients) => void, reject };
+      const asked: Asked<ToGradientThread> = { ...msg, ask };
+      this.port.postMessage(asked, transfer);
     });
   }
 

@@ -21,6 +21,12 @@ export interface ModelArtifacts {
 import type { OptimizerConfig } from '../../../../shared/training.ts';
 import type { SlotValue } from '../optimizer.ts';
 
+/**
+ * Asks carry a number, and the answer the same one (peers.ts): the answer to an ask the fit loop gave up on (a fit
+ * stopped while a thread still computed its shard) is dropped instead of answering the next ask.
+ */
+export type Asked<T> = T & { readonly ask?: number };
+
 export type ToGradientThread =
   | {
       readonly type: 'init';
