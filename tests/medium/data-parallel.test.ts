@@ -12,8 +12,8 @@ import { registerWasmTrainingKernels } from '../../electron/core/training/kernel
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
-import { fit, gradientTensors, sumGradients, type Batch, type BatchSource, type StepPhase } from '../../electron/core/training/fit.ts';
-import { flatWeights } from '../../electron/core/training/parallel/weights.ts';
+import { fit, sumGradients, type Batch, type BatchSource, type StepPhase } from '../../electron/core/training/fit.ts';
+import { flatWeights, gradientTensors } from '../../electron/core/training/parallel/weights.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
 import { buildThreads } from '../../scripts/build-electron.js';

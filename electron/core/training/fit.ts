@@ -15,7 +15,7 @@ import type { FromGradientThread, ThreadStepTimes } from './parallel/protocol.ts
 import { batchWeight, perImageCrossEntropy, shardGradients, shards, type ShardContext } from './step.ts';
 import { inferenceForward } from './inference-graph.ts';
 import { makeOptimizer, setLearningRate, slotValues } from './optimizer.ts';
-import { flatWeights } from './parallel/weights.ts';
+import { flatWeights, gradientTensors } from './parallel/weights.ts';
 
 export interface Batch {
   /** NHWC float32 pixels, already normalized (and augmented for training). */
@@ -145,16 +145,6 @@ export function sumGradients(own: readonly tf.Tensor[], theirs: readonly Float32
 function addInto(sum: Float32Array, t: Float32Array): void {
   if (t.length !== sum.length) throw new Error(`a thread's gradients do not match: ${t.length} values for ${sum.length}`);
   for (let j = 0; j < sum.length; j++) sum[j] = sum[j]! + t[j]!;
-}
-
-/** Flat gradients back as one tensor per variable (the caller disposes them). */
-export function gradientTensors(flat: Float32Array, vars: readonly { shape: number[]; size: number }[]): tf.Tensor[] {
-  let at = 0;
-  return vars.map((v) => {
-    const g = tf.tensor(flat.subarray(at, at + v.size), v.shape);
-    at += v.size;
-    return g;
-  });
 }
 
 /** Reports the time since its last call (or its making) under the phase it is given. */

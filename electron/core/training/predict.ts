@@ -154,7 +154,7 @@ export async function openPredictor(
   const backend = tf.getBackend();
   if (tfjsOnly(backend) !== null) return new BatchPredictor(model, p, classes);
   try {
-    return new CheckedOnnxPredictor(checkedAgainstTfjs(await openOnnx(model, shapeOf(p), classes), model, shapeOf(p), classes), model, p, classes);
+    return new CheckedOnnxPredictor(await openChecked(openOnnx, model, shapeOf(p), classes), model, p, classes);
   } catch (e) {
     const tfjs = new BatchPredictor(model, p, classes);
     tfjs.notes.push(`onnxruntime could not take this model (${firstLine(e)}); TF.js on ${backend} predicted instead`);
@@ -166,10 +166,12 @@ export async function openPredictor(
 class Disagreement extends Error {}
 
 /**
- * `onnx`, whose first batch is checked against TF.js on its first images before anything trusts it: predictions,
- * validation and features all take it this way. A disagreement throws, as a failed run does.
+ * `model` converted and opened on onnxruntime by `open`, its first batch checked against TF.js on its first images
+ * before anything trusts it: predictions, validation and features all open it this way. A disagreement throws, as a
+ * failed run does.
  */
-function checkedAgainstTfjs(onnx: OnnxPredictor, model: tfl.LayersModel, shape: readonly [number, number, number], width: number): OnnxPredictor {
+async function openChecked(open: typeof openOnnxPredictor, model: tfl.LayersModel, shape: readonly [number, number, number], width: number): Promise<OnnxPredictor> {
+  const onnx = await open(model, shape, width);
   let checked = false;
   return {
     ...onnx,
@@ -198,7 +200,7 @@ function whyOnnxStopped(e: unknown): string {
  */
 export async function openConvertedFeatures(model: tfl.LayersModel, shape: readonly [number, number, number], width: number): Promise<FeatureEngine | null> {
   if (tfjsOnly(tf.getBackend()) !== null) return null;
-  const onnx = checkedAgainstTfjs(await openOnnxPredictor(model, shape, width), model, shape, width);
+  const onnx = await openChecked(openOnnxPredictor, model, shape, width);
   return { batchSize: Math.min(PREDICT_BATCH, onnx.imagesPerRun), label: onnx.label, run: onnx.run, close: onnx.close };
 }
 
@@ -278,7 +280,7 @@ export function onnxValidation(
     if (tfjsFrom !== null || tfjsOnly(tf.getBackend()) !== null) return onTfjs(model, source);
     let engine: OnnxPredictor;
     try {
-      engine = checkedAgainstTfjs(await openOnnx(model, source.shape, numClasses), model, source.shape, numClasses);
+      engine = await openChecked(openOnnx, model, source.shape, numClasses);
     } catch (e) {
       return onTfjs(model, source, `onnxruntime could not take this model (${firstLine(e)})`);
     }

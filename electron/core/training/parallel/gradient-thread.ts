@@ -14,7 +14,7 @@ import { shardGradients, type ShardContext } from '../step.ts';
 import { inferenceForward } from '../inference-graph.ts';
 import { runFrozenLayersInInferenceMode } from '../frozen-layers.ts';
 import { makeOptimizer, setLearningRate, slotTensors } from '../optimizer.ts';
-import { flatWeights, setFlatWeights } from './weights.ts';
+import { flatWeights, gradientTensors, setFlatWeights } from './weights.ts';
 import type { Asked, FromGradientThread, ToGradientThread } from './protocol.ts';
 
 /** The channel to the fit loop (peers.ts), which this thread polls between training messages. */
@@ -52,15 +52,9 @@ function applyGradients(flat: Float32Array, lr: number): void {
     setLearningRate(r.optimizer, lr);
     r.lr = lr;
   }
-  let at = 0;
-  const grads = r.vars.map((v) => {
-    const g = tf.tensor(flat.subarray(at, at + v.size), v.shape);
-    at += v.size;
-    return { name: v.name, tensor: g };
-  });
-  if (at !== flat.length) throw new Error(`gradients do not match the model: ${flat.length} values for ${at}`);
-  tf.tidy(() => r.optimizer.applyGradients(grads));
-  tf.dispose(grads.map((g) => g.tensor));
+  const grads = gradientTensors(flat, r.vars);
+  tf.tidy(() => r.optimizer.applyGradients(r.vars.map((v, i) => ({ name: v.name, tensor: grads[i]! }))));
+  tf.dispose(grads);
 }
 
 async function handle(msg: ToGradientThread): Promise<void> {

@@ -1,4 +1,6 @@
-/** A model's weights as one flat array (model.weights order): how they travel between the fit loop and its threads. */
+/**
+ * A model's weights, and a step's gradients, as one flat array: how they travel between the fit loop and its threads.
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
@@ -25,4 +27,19 @@ export function setFlatWeights(model: tfl.LayersModel, flat: Float32Array): void
     if (at !== flat.length) throw new Error(`weights do not match the model: ${flat.length} values for ${at}`);
     model.setWeights(values);
   });
+}
+
+/** Flat gradients (or any values) back as one tensor per variable, in order (the caller disposes them). */
+export function gradientTensors(flat: Float32Array, vars: readonly { shape: number[]; size: number }[]): tf.Tensor[] {
+  let at = 0;
+  const out = vars.map((v) => {
+    const g = tf.tensor(flat.subarray(at, at + v.size), v.shape);
+    at += v.size;
+    return g;
+  });
+  if (at !== flat.length) {
+    tf.dispose(out);
+    throw new Error(`gradients do not match the model: ${flat.length} values for ${at}`);
+  }
+  return out;
 }
