@@ -24,9 +24,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'dist', 'electron');
 
 /** Loaded at run time by Electron's Node (or packed with electron-builder), never bundled. */
-// The DICOM codecs load their .wasm from their package folder (require.resolve), and onnxruntime-node is a native
-// add-on: they stay packages, not bundled.
-export const MAIN_EXTERNALS = ['electron', 'better-sqlite3', 'sharp', '@tensorflow/*', '@cornerstonejs/*', 'dcmjs-codecs', 'dicom-parser', 'jpeg-lossless-decoder-js', 'onnxruntime-node'];
+// The DICOM codecs load their .wasm from their package folder (require.resolve), onnxruntime-node is a native
+// add-on, and wabt (which assembles the SIMD training kernels) is a 5 MB Emscripten build: they stay packages.
+export const MAIN_EXTERNALS = ['electron', 'better-sqlite3', 'sharp', '@tensorflow/*', '@cornerstonejs/*', 'dcmjs-codecs', 'dicom-parser', 'jpeg-lossless-decoder-js', 'onnxruntime-node', 'wabt'];
 
 /** Electron 45 ships Node 22 and Chromium 142. */
 const NODE_TARGET = 'node22';

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { loadSimdKernels } from '../../electron/core/training/kernels/simd.ts';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { Conv2D, Dense, conv2d, dense } from '../../electron/core/training/kernels/relu-bias.ts';
 import { seededValues as values } from '../helpers/seeded-values.ts';
@@ -16,6 +17,8 @@ before(async () => {
   tf.env().set('PROD', true);
   registerWasmTrainingKernels();
   assert.ok(await tf.setBackend('wasm'));
+  // The kernels as training runs them: the SIMD ones where they apply (simd-kernels.test.ts holds them to the JS ones).
+  assert.equal(await loadSimdKernels(tf.backend()), null);
 });
 
 interface Factories {

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { loadSimdKernels } from '../../electron/core/training/kernels/simd.ts';
 import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from '../../electron/core/training/kernels/index.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
 
@@ -29,6 +30,8 @@ before(async () => {
   tf.env().set('PROD', true); // keeps the cpu backend's "running in Node.js" banner out of test output
   registerWasmTrainingKernels();
   assert.ok(await tf.setBackend('wasm'));
+  // The kernels as training runs them: the SIMD ones where they apply (simd-kernels.test.ts holds them to the JS ones).
+  assert.equal(await loadSimdKernels(tf.backend()), null);
 });
 
 const values = seededValues;

@@ -14,6 +14,7 @@ import { threadPoolOf } from '../thread-pool.cjs';
 import '@tensorflow/tfjs-layers';
 import type { BackendReport } from '../../../shared/worker-protocol.ts';
 import { registerWasmTrainingKernels } from './kernels/index.ts';
+import { loadSimdKernels } from './kernels/simd.ts';
 import { backendSelfTest } from './backend-self-test.ts';
 
 export type { BackendReport };
@@ -28,6 +29,8 @@ export interface BackendLoader {
   load(): Promise<void>;
   /** A one-line description once active (device, threads, SIMD). */
   describe(): Promise<string>;
+  /** Runs once the backend is active (tf.setBackend done): what needs the live backend, such as its memory. */
+  ready?(): Promise<void>;
 }
 
 export interface SelectOptions {
@@ -72,6 +75,9 @@ export function tfjsNodeLoader(pkg: string, name: string, device: string): Backe
   };
 }
 
+/** Why Loupe's SIMD kernels are not running on the active wasm backend (null: they are), for its description. */
+let simdMissing: string | null = null;
+
 export const DEFAULT_LOADERS: readonly BackendLoader[] = [
   tfjsNodeLoader('@tensorflow/tfjs-node-gpu', 'tfjs-node-gpu', 'CUDA'),
   tfjsNodeLoader('@tensorflow/tfjs-node', 'tfjs-node', 'CPU'),
@@ -82,11 +88,15 @@ export const DEFAULT_LOADERS: readonly BackendLoader[] = [
       await import('@tensorflow/tfjs-backend-wasm');
       registerWasmTrainingKernels();
     },
+    ready: async () => {
+      simdMissing = await loadSimdKernels(tf.backend());
+    },
     describe: async () => {
       const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
       // One wasm thread per tfjs instance: tfjs turns wasm threads off under Node (WASM_HAS_MULTITHREAD_SUPPORT is
       // false when IS_NODE). The cores are used by data-parallel gradient threads instead (parallel/peers.ts).
-      return `WebAssembly (XNNPACK${simd ? ', SIMD' : ', no SIMD'}) with Loupe's training kernels`;
+      const ours = simdMissing ? `Loupe's training kernels (in JS: ${simdMissing})` : "Loupe's training kernels (SIMD)";
+      return `WebAssembly (XNNPACK${simd ? ', SIMD' : ', no SIMD'}) with ${ours}`;
     },
   },
   {
@@ -136,6 +146,7 @@ async function activate(loader: BackendLoader): Promise<void> {
   }
   if (!(await tf.setBackend(loader.backendName))) throw new Error(`the '${loader.backendName}' backend failed to initialise`);
   await tf.ready();
+  await loader.ready?.();
 }
 
 /** Walks the chain; resolves with the chosen backend (now active) and why the others were passed over. */

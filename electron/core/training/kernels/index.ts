@@ -3,12 +3,12 @@
 // some kernels it has are slow paths that dominate a training step. We register:
 //  - Conv2DBackpropFilter, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropFilter/Input: each one XNNPACK
 //    forward convolution (conv-geometry.ts has the identities);
-//  - MaxPoolGrad: a single JS pass over the wasm heap instead of the stock kernel;
+//  - MaxPoolGrad: one pass over the wasm heap instead of the stock kernel (SIMD for the usual 2×2 pool, simd.ts);
 //  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags;
 //  - Identity: shares its input's data instead of copying it (identity.ts);
 //  - LoupeBatchNormTrain/Grad (names of ours): batch normalization's training pass and gradient, one JS pass
 //    each way over the wasm heap, run by the BatchNormalization layer of batch-norm.ts;
-//  - LoupeReluBiasGrad (ours): the gradient of relu(z + bias) in one JS pass, run by relu-bias.ts's Conv2D and Dense.
+//  - LoupeReluBiasGrad (ours): the gradient of relu(z + bias) in one pass (SIMD), run by relu-bias.ts's Conv2D and Dense.
 // Everything else our models' gradients need (AvgPoolGrad, Step for relu, FusedBatchNorm's composed gradient,
 // Mean for global average pooling, softmax cross-entropy, dropout, Adam/RMSprop updates) exists on wasm;
 // tests/medium/wasm-kernels.test.ts profiles real training steps to keep that true.

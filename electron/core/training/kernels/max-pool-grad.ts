@@ -1,16 +1,47 @@
-// MaxPoolGrad for wasm, written in JS over the wasm heap. The stock wasm kernel took ~10 ms per LeNet step
-// (a quarter of it) for two small pools; one pass over the windows, keeping the running max per channel in
-// NHWC order, takes a fraction of that. Semantics match the cpu and wasm kernels: each window's gradient goes
-// to its first maximum in row-major order (strict '>', so NaN windows pass nothing), summed where windows overlap.
+// MaxPoolGrad for wasm over the wasm heap. The stock wasm kernel took ~10 ms per LeNet step (a quarter of it) for
+// two small pools. The usual pool (2×2, stride 2, tiling its input) runs as a SIMD kernel (simd.ts); any other
+// shape as one JS pass over the windows, keeping the running max per channel in NHWC order. Semantics match the
+// cpu and wasm kernels: each window's gradient goes to its first maximum in row-major order (strict '>', so NaN
+// windows pass nothing), summed where windows overlap.
 import * as tf from '@tensorflow/tfjs-core';
 import { heapFloats, type HeapBackend } from './heap.ts';
+import { simdKernels } from './simd.ts';
 
-export function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
-  const backend = args.backend as HeapBackend;
+type PoolInfo = tf.backend_util.Conv2DInfo;
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+/** A 2×2, stride-2 pool without padding whose windows cover every input element once: what the SIMD kernel takes. */
+function tiles2x2(i: PoolInfo): boolean {
+  return (
+    i.filterHeight === 2 && i.filterWidth === 2 && i.strideHeight === 2 && i.strideWidth === 2 &&
+    i.padInfo.top === 0 && i.padInfo.left === 0 && i.inHeight === 2 * i.outHeight && i.inWidth === 2 * i.outWidth &&
+    i.inChannels >= 4
+  );
+}
+
+function poolInfo(args: KernelArgs): { info: PoolInfo; dy: tf.TensorInfo; input: tf.TensorInfo } {
   const { dy, input } = args.inputs;
   if (!dy || !input) throw new Error('MaxPoolGrad: needs dy and input');
   const a = args.attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
-  const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+  return { info: tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode), dy, input };
+}
+
+export function maxPoolGrad(args: KernelArgs): tf.TensorInfo {
+  const { info, dy, input } = poolInfo(args);
+  const simd = tiles2x2(info) ? simdKernels(args.backend) : null;
+  if (!simd) return maxPoolGradJs(args);
+  const backend = args.backend as HeapBackend;
+  const dx = backend.makeOutput([...input.shape], 'float32');
+  // Offsets only after makeOutput: allocating may grow the heap (offsets stay, views would detach).
+  const [x, g, out] = [heapFloats(backend, input, 'MaxPoolGrad', 'input'), heapFloats(backend, dy, 'MaxPoolGrad', 'dy'), heapFloats(backend, dx, 'MaxPoolGrad', 'output')];
+  simd.maxPoolGrad2x2(x.byteOffset, g.byteOffset, out.byteOffset, info.batchSize * info.outHeight, info.outWidth, info.inChannels);
+  return dx;
+}
+
+/** The JS pass, for every pool shape (exported for the tests that hold the SIMD kernel to it). */
+export function maxPoolGradJs(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as HeapBackend;
+  const { info, dy, input } = poolInfo(args);
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info;
   const dx = backend.makeOutput([...input.shape], 'float32');
   // Views only after makeOutput: allocating may grow (and detach) the wasm heap.

@@ -1,9 +1,11 @@
-// The gradient of relu(z + b) for a layer's bias and its input, as one JS pass over the wasm heap: the masked
+// The gradient of relu(z + b) for a layer's bias and its input, as one pass over the wasm heap (SIMD, simd.ts; or
+// JS where that kernel is not loaded): the masked
 // gradient g = dy where y > 0 (else 0) and the bias gradient Σ g per channel. tfjs composes it from Step, Cast,
 // Multiply and a Sum over all but the channel axis, which wasm runs as a transpose and then a sum: five kernels
 // and three passes over the activation (1.9 ms of a 21 ms LeNet step for the first convolution alone).
 import type * as tf from '@tensorflow/tfjs-core';
 import { forChannelBlocks, prepareChannelKernel, type KernelArgs } from './heap.ts';
+import { simdKernels } from './simd.ts';
 
 /** Kernel name (not tfjs's): relu-bias.ts runs it when the active backend has it. */
 export const RELU_BIAS_GRAD = 'LoupeReluBiasGrad';
@@ -15,6 +17,16 @@ export const RELU_BIAS_GRAD = 'LoupeReluBiasGrad';
  * tfjs's step would give NaN: the forward pass already made the loss NaN, which the run's NaN guard reports.
  */
 export function reluBiasGrad(args: KernelArgs): tf.TensorInfo[] {
+  const simd = simdKernels(args.backend);
+  if (!simd) return reluBiasGradJs(args);
+  const p = prepareChannelKernel('relu bias gradient', args, ['dy', 'y'], 1);
+  const [g, db] = p.out as [Float32Array, Float32Array];
+  simd.reluBiasGrad(p.in.dy!.byteOffset, p.in.y!.byteOffset, g.byteOffset, db.byteOffset, p.rows, p.channels);
+  return p.outInfos;
+}
+
+/** The JS pass (where the SIMD kernel is not loaded; the tests hold that kernel to this one, bit for bit). */
+export function reluBiasGradJs(args: KernelArgs): tf.TensorInfo[] {
   const p = prepareChannelKernel('relu bias gradient', args, ['dy', 'y'], 1);
   const { dy, y } = p.in as { dy: Float32Array; y: Float32Array };
   const [g, dbOut] = p.out as [Float32Array, Float32Array];

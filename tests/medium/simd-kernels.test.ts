@@ -1,0 +1,162 @@
+// Loupe's SIMD kernels (electron/core/training/kernels/simd.ts) on the real wasm backend: they load, the kernels
+// registered for training run them for the shapes they take (and only those), and they compute bit for bit what
+// the JS passes they stand in for compute (Object.is per value: NaN, ±0 and ±Infinity included), so a run gives
+// the same weights whichever path its engine can take.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
+import { loadSimdKernels, simdKernels, type SimdKernels } from '../../electron/core/training/kernels/simd.ts';
+import { maxPoolGrad, maxPoolGradJs } from '../../electron/core/training/kernels/max-pool-grad.ts';
+import { reluBiasGrad, reluBiasGradJs } from '../../electron/core/training/kernels/relu-bias-kernels.ts';
+import { seededValues } from '../helpers/seeded-values.ts';
+
+interface HeapBackend {
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  disposeData(id: object): void;
+}
+
+before(async () => {
+  tf.env().set('PROD', true);
+  registerWasmTrainingKernels();
+  assert.ok(await tf.setBackend('wasm'));
+  assert.equal(await loadSimdKernels(tf.backend()), null, 'the SIMD kernels load on the wasm backend');
+});
+
+const backend = () => tf.backend() as unknown as HeapBackend;
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+/** Values with the awkward ones sown in: NaN, ±Infinity, ±0, and ties (every 7th value repeats the one before). */
+function awkward(n: number, seed: number): Float32Array {
+  const v = seededValues(n, seed);
+  const special = [NaN, Infinity, -Infinity, 0, -0];
+  for (let i = 0; i < n; i++) {
+    if (i % 7 === 6) v[i] = v[i - 1]!;
+    if (i % 23 === 11) v[i] = special[((i / 23) | 0) % special.length]!;
+  }
+  return v;
+}
+
+/** Reads a kernel's outputs (and frees them): their values, copied. */
+function take(out: tf.TensorInfo | tf.TensorInfo[]): Float32Array[] {
+  const outs = Array.isArray(out) ? out : [out];
+  const values = outs.map((t) => backend().typedArrayFromHeap(t).slice());
+  for (const t of outs) backend().disposeData(t.dataId);
+  return values;
+}
+
+function assertBitEqual(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < got.length; i++) {
+    if (!Object.is(got[i], want[i])) assert.fail(`${what}: value ${i} is ${got[i]}, the JS kernel gives ${want[i]}`);
+  }
+}
+
+/** Counts the calls of one SIMD kernel while `f` runs. */
+function countCalls(name: keyof SimdKernels, f: () => void): number {
+  const kernels = simdKernels(tf.backend())!;
+  const original = kernels[name];
+  let calls = 0;
+  kernels[name] = ((...args: Parameters<typeof original>) => {
+    calls++;
+    return (original as (...a: number[]) => void)(...args);
+  }) as typeof original;
+  try {
+    f();
+  } finally {
+    kernels[name] = original;
+  }
+  return calls;
+}
+
+const POOL_ATTRS = { filterSize: 2, strides: 2, pad: 'valid' } as unknown as tf.NamedAttrMap;
+
+test('the max-pool gradient of a 2×2 pool that tiles its input is the JS kernel\'s, bit for bit', () => {
+  // LeNet's two pools, a single window, channel counts that are not a multiple of four (the last vector overlaps).
+  const shapes: [number, number, number, number][] = [[3, 28, 28, 6], [4, 10, 10, 16], [1, 2, 2, 4], [2, 6, 8, 5], [2, 4, 2, 7], [1, 8, 8, 9]];
+  shapes.forEach((shape, k) => {
+    tf.tidy(() => {
+      const input = tf.tensor4d(awkward(size(shape), 10 + k), shape);
+      const dyShape: [number, number, number, number] = [shape[0], shape[1] / 2, shape[2] / 2, shape[3]];
+      const dy = tf.tensor4d(awkward(size(dyShape), 50 + k), dyShape);
+      const args = { inputs: { dy, input }, backend: tf.backend(), attrs: POOL_ATTRS };
+      let simd: Float32Array[] = [];
+      assert.equal(countCalls('maxPoolGrad2x2', () => void (simd = take(maxPoolGrad(args)))), 1, `${shape}: the SIMD kernel ran`);
+      assertBitEqual(simd[0]!, take(maxPoolGradJs(args))[0]!, `MaxPoolGrad ${shape}`);
+    });
+  });
+});
+
+test('a 2×2 window sends its gradient to its first maximum, in every lane; NaN and -Infinity are never picked', () => {
+  // The windows of wasm-kernels.test.ts's single-channel case, in each of four channels (one SIMD vector).
+  const n = -Infinity;
+  const plane = [
+    [3, 3, 1, 7],
+    [1, 2, 7, 0],
+    [NaN, 1, n, n],
+    [0, 5, n, n],
+  ].flat();
+  const dx = tf.tidy(() => {
+    const input = tf.tensor4d(plane.flatMap((v) => [v, v, v, v]), [1, 4, 4, 4]);
+    const dy = tf.tensor4d([1, 2, 3, 4].flatMap((v) => [v, -v, v, -v]), [1, 2, 2, 4]);
+    return take(maxPoolGrad({ inputs: { dy, input }, backend: tf.backend(), attrs: POOL_ATTRS }))[0]!;
+  });
+  const want = [
+    [1, 0, 0, 2],
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+    [0, 3, 0, 0],
+  ].flat();
+  assert.deepEqual([...dx], want.flatMap((v) => [v, -v, v, -v].map((u) => u + 0)));
+});
+
+test('pools the SIMD kernel does not take run the JS pass: overlapping, padded, odd-sized, fewer than four channels', () => {
+  const cases: { shape: [number, number, number, number]; attrs: object }[] = [
+    { shape: [1, 6, 6, 4], attrs: { filterSize: 3, strides: 2, pad: 'valid' } },
+    { shape: [1, 5, 5, 4], attrs: { filterSize: 2, strides: 2, pad: 'same' } },
+    { shape: [1, 5, 4, 4], attrs: { filterSize: 2, strides: 2, pad: 'valid' } },
+    { shape: [1, 4, 4, 3], attrs: { filterSize: 2, strides: 2, pad: 'valid' } },
+  ];
+  for (const c of cases) {
+    tf.tidy(() => {
+      const input = tf.tensor4d(seededValues(size(c.shape), 3), c.shape);
+      const output = tf.maxPool(input, (c.attrs as { filterSize: number }).filterSize, (c.attrs as { strides: number }).strides, (c.attrs as { pad: 'valid' | 'same' }).pad);
+      const dy = tf.onesLike(output);
+      const args = { inputs: { dy, input }, backend: tf.backend(), attrs: c.attrs as tf.NamedAttrMap };
+      let got: Float32Array[] = [];
+      assert.equal(countCalls('maxPoolGrad2x2', () => void (got = take(maxPoolGrad(args)))), 0, `${JSON.stringify(c)}: JS pass`);
+      assertBitEqual(got[0]!, take(maxPoolGradJs(args))[0]!, JSON.stringify(c));
+    });
+  }
+});
+
+test('the relu-bias gradient (masked gradient and per-channel bias sums) is the JS kernel\'s, bit for bit', () => {
+  // Conv layers' NHWC activations and dense layers' rows; channel counts below, at and past a multiple of four.
+  const shapes: number[][] = [[2, 28, 28, 6], [3, 10, 10, 16], [32, 120], [32, 84], [5, 3], [4, 1], [7, 9], [1, 4], [2, 3, 3, 13]];
+  shapes.forEach((shape, k) => {
+    tf.tidy(() => {
+      const dy = tf.tensor(awkward(size(shape), 100 + k), shape);
+      // y is a relu output (≥ 0, half of it 0), with a NaN or a -0 here and there.
+      const raw = seededValues(size(shape), 200 + k);
+      const yv = raw.map((v, i) => (i % 31 === 5 ? NaN : i % 37 === 3 ? -0 : Math.max(0, v)));
+      const y = tf.tensor(yv, shape);
+      const args = { inputs: { dy, y }, backend: tf.backend() };
+      let simd: Float32Array[] = [];
+      assert.equal(countCalls('reluBiasGrad', () => void (simd = take(reluBiasGrad(args)))), 1, `${shape}: the SIMD kernel ran`);
+      const js = take(reluBiasGradJs(args));
+      assertBitEqual(simd[0]!, js[0]!, `relu-bias g ${shape}`);
+      assertBitEqual(simd[1]!, js[1]!, `relu-bias db ${shape}`);
+    });
+  });
+});
+
+test('the bias sums add in float64, rows in order: values a float32 sum would lose are kept', () => {
+  // Per channel: 2^24, then 1 one hundred times. A float32 running sum stays at 2^24; float64 reaches 2^24 + 100.
+  const rows = 101;
+  const C = 5;
+  const dyv = new Float32Array(rows * C);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) dyv[r * C + c] = r === 0 ? 2 ** 24 : 1;
+  const db = tf.tidy(() => take(reluBiasGrad({ inputs: { dy: tf.tensor2d(dyv, [rows, C]), y: tf.ones([rows, C]) }, backend: tf.backend() }))[1]!);
+  assert.deepEqual([...db], Array(C).fill(2 ** 24 + 100));
+});
