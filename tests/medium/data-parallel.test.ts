@@ -12,7 +12,7 @@ import { registerWasmTrainingKernels } from '../../electron/core/training/kernel
 import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
 import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
-import { fit, sumGradients, type Batch, type BatchSource, type StepPhase } from '../../electron/core/training/fit.ts';
+import { addGradients, fit, flatGradients, type Batch, type BatchSource, type StepPhase } from '../../electron/core/training/fit.ts';
 import { flatWeights, gradientTensors } from '../../electron/core/training/parallel/weights.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { ModelThreads } from '../../electron/core/training/parallel/peers.ts';
@@ -220,16 +220,16 @@ test("the threads' gradients are added as tfjs's Add would, bit for bit, leaving
         const at = i === 0 ? 0 : 30;
         return tf.tidy(() => theirs.reduce((sum, t) => tf.add(sum, tf.tensor(t.subarray(at, at + g.size), g.shape)), g).dataSync() as Float32Array);
       });
-      const flat = sumGradients(own, theirs);
+      const flat = addGradients(flatGradients(own), theirs);
       const summed = gradientTensors(flat, own);
       summed.forEach((s, i) => {
         assert.deepEqual(s.shape, own[i]!.shape);
         assert.deepEqual(Array.from(s.dataSync()), Array.from(expected[i]!), `${backend}: variable ${i}`);
       });
       own.forEach((t, i) => assert.deepEqual(t.dataSync(), ownBefore[i], `${backend}: own gradient ${i} untouched`));
-      const alone = sumGradients(own, []);
+      const alone = addGradients(flatGradients(own), []);
       assert.deepEqual(Array.from(alone), [...ownBefore[0]!, ...ownBefore[1]!], 'one thread: its own gradients as they are');
-      assert.throws(() => sumGradients(own, [values(36)]), /do not match/);
+      assert.throws(() => addGradients(flatGradients(own), [values(36)]), /do not match/);
       tf.dispose([...own, ...summed]);
     } finally {
       await tf.setBackend('wasm');

@@ -126,25 +126,31 @@ function kernelsOf(layers: tfl.layers.Layer[]): tf.Variable[] {
 }
 
 /**
- * This thread's gradients plus the threads' (each flat, in the same variable order), added in JavaScript rather
- * than by a tfjs Add per variable and thread: the same float32 sums in the same order (a float64 sum of two
- * float32 values rounds to their float32 sum), fewer kernels and tensors per step. One flat array: it is also what
- * the threads' replicas apply.
+ * This thread's gradients, flat, in variable order: the start of the step's sum. Made while the threads still
+ * compute (their answers add to it), so that only the additions are left between their answer and the update.
  */
-export function sumGradients(own: readonly tf.Tensor[], theirs: readonly Float32Array[]): Float32Array {
+export function flatGradients(own: readonly tf.Tensor[]): Float32Array {
   const sum = new Float32Array(own.reduce((a, g) => a + g.size, 0));
   let at = 0;
   for (const g of own) {
     sum.set(g.dataSync() as Float32Array, at);
     at += g.size;
   }
-  for (const t of theirs) addInto(sum, t);
   return sum;
 }
 
-function addInto(sum: Float32Array, t: Float32Array): void {
-  if (t.length !== sum.length) throw new Error(`a thread's gradients do not match: ${t.length} values for ${sum.length}`);
-  for (let j = 0; j < sum.length; j++) sum[j] = sum[j]! + t[j]!;
+/**
+ * The threads' gradients (each flat, in the same variable order) added to this thread's, in JavaScript rather than
+ * by a tfjs Add per variable and thread: the same float32 sums in the same order (a float64 sum of two float32
+ * values rounds to their float32 sum), fewer kernels and tensors per step. One flat array: it is also what the
+ * threads' replicas apply.
+ */
+export function addGradients(sum: Float32Array, theirs: readonly Float32Array[]): Float32Array {
+  for (const t of theirs) {
+    if (t.length !== sum.length) throw new Error(`a thread's gradients do not match: ${t.length} values for ${sum.length}`);
+    for (let j = 0; j < sum.length; j++) sum[j] = sum[j]! + t[j]!;
+  }
+  return sum;
 }
 
 /** Reports the time since its last call (or its making) under the phase it is given. */
@@ -254,6 +260,7 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
         // The next batch (cache reads, augmentation) is made while the gradient threads finish their shards:
         // this thread would otherwise sit idle now and then make it on the step's critical path.
         if (!ahead) next = await it.next();
+        const flatOwn = o.peers ? flatGradients(mine.grads) : null;
         clock?.('prepare');
         let theirs: Awaited<typeof others>;
         try {
@@ -278,8 +285,8 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
         }
         let summed = mine.grads;
         // Every replica applies every step, also one that had no shard of a batch smaller than the thread count.
-        if (o.peers) {
-          const flat = sumGradients(mine.grads, theirs.map((t) => t.gradients));
+        if (o.peers && flatOwn) {
+          const flat = addGradients(flatOwn, theirs.map((t) => t.gradients));
           // First to the replicas, which then update while this thread does; then the next batch's shards, which
           // they start on as soon as they have updated, while this thread is still updating and yielding.
           o.peers.apply(flat, lr);
