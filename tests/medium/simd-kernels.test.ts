@@ -55,13 +55,13 @@ function assertBitEqual(got: Float32Array, want: Float32Array, what: string): vo
 
 /** Counts the calls of one SIMD kernel while `f` runs. */
 function countCalls(name: keyof SimdKernels, f: () => void): number {
-  const kernels = simdKernels(tf.backend())!;
-  const original = kernels[name];
+  const kernels = simdKernels(tf.backend())! as unknown as Record<string, (...args: number[]) => void>;
+  const original = kernels[name]!;
   let calls = 0;
-  kernels[name] = ((...args: Parameters<typeof original>) => {
+  kernels[name] = (...args) => {
     calls++;
-    return (original as (...a: number[]) => void)(...args);
-  }) as typeof original;
+    original(...args);
+  };
   try {
     f();
   } finally {

@@ -5,13 +5,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { OptimizerConfig } from '../../../shared/training.ts';
+import { FusedAdam, FusedMomentum } from './fused-optimizers.ts';
 
 export function makeOptimizer(c: OptimizerConfig): tf.Optimizer {
   switch (c.kind) {
     case 'sgd':
-      return c.momentum > 0 ? tf.train.momentum(c.lr, c.momentum, c.nesterov) : tf.train.sgd(c.lr);
+      // tfjs's optimizers, each variable updated by one SIMD kernel where there is one (fused-optimizers.ts).
+      return c.momentum > 0 ? new FusedMomentum(c.lr, c.momentum, c.nesterov) : tf.train.sgd(c.lr);
     case 'adam':
-      return tf.train.adam(c.lr, c.beta1, c.beta2, 1e-8);
+      return new FusedAdam(c.lr, c.beta1, c.beta2, 1e-8);
     case 'rmsprop':
       // PyTorch's eps default (1e-8) and no centering, like the seed's RMSprop.
       return tf.train.rmsprop(c.lr, c.decay, c.momentum, 1e-8, false);

@@ -1,6 +1,9 @@
-// Loupe's kernels in WebAssembly SIMD, run on the wasm backend's own memory (they import it), for the passes that
-// were JS loops over the wasm heap: a JS loop handles one float per step, these four. On a LeNet step's 32-image
-// shard they took 1.1 ms of 8.5 (max-pool gradient 0.6, relu-bias gradient 0.5); each is now 5–15× faster.
+// Loupe's kernels in WebAssembly SIMD, run on the wasm backend's own memory (they import it):
+//  - passes that were JS loops over the wasm heap (a JS loop handles one float per step, these four): on a LeNet
+//    step's 32-image shard they took 1.1 ms of 8.5 (max-pool gradient 0.6, relu-bias gradient 0.5), each now 5–15×
+//    faster;
+//  - the optimizers' update of a variable in one call instead of tfjs's 4 (momentum) or 12 (Adam) kernels, each a
+//    call from JS and a pass over memory (optimizer.ts).
 //
 // The source is WebAssembly text, assembled when the wasm backend starts (wabt, ~50 ms once per process or
 // thread): no binary is committed, and every instruction is here to read. Each kernel computes exactly what the JS
@@ -127,12 +130,111 @@ const WAT = `(module
       (f32.store (i32.add (local.get $db) (local.get $c)) (f32.demote_f64 (local.get $s)))
       (local.set $c (i32.add (local.get $c) (i32.const 4)))
       (br $tail))))
+
+  ;; SGD with momentum, tfjs's MomentumOptimizer step for one variable, one float32 operation at a time as its
+  ;; kernels do them: acc' = m*acc + g; value' = c*acc' + value, or with Nesterov c*(g + acc'*m) + value (c = -lr).
+  (func (export "momentum")
+    (param $value i32) (param $acc i32) (param $grad i32) (param $outValue i32) (param $outAcc i32) (param $n i32)
+    (param $m f32) (param $c f32) (param $nesterov i32)
+    (local $p i32) (local $end i32) (local $vend i32) (local $mv v128) (local $cv v128) (local $g v128) (local $a v128)
+    (local $g1 f32) (local $a1 f32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vend (i32.and (local.get $end) (i32.const -16)))
+    (local.set $mv (f32x4.splat (local.get $m)))
+    (local.set $cv (f32x4.splat (local.get $c)))
+    (local.set $p (i32.const 0))
+    (block $vectors_done (loop $vectors
+      (br_if $vectors_done (i32.ge_u (local.get $p) (local.get $vend)))
+      (local.set $g (v128.load align=4 (i32.add (local.get $grad) (local.get $p))))
+      (local.set $a (f32x4.add (f32x4.mul (local.get $mv) (v128.load align=4 (i32.add (local.get $acc) (local.get $p)))) (local.get $g)))
+      (v128.store align=4 (i32.add (local.get $outAcc) (local.get $p)) (local.get $a))
+      (v128.store align=4 (i32.add (local.get $outValue) (local.get $p))
+        (f32x4.add
+          (f32x4.mul (local.get $cv)
+            (select (result v128) (f32x4.add (local.get $g) (f32x4.mul (local.get $a) (local.get $mv))) (local.get $a) (local.get $nesterov)))
+          (v128.load align=4 (i32.add (local.get $value) (local.get $p)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $vectors)))
+    (block $done (loop $scalars
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $g1 (f32.load (i32.add (local.get $grad) (local.get $p))))
+      (local.set $a1 (f32.add (f32.mul (local.get $m) (f32.load (i32.add (local.get $acc) (local.get $p)))) (local.get $g1)))
+      (f32.store (i32.add (local.get $outAcc) (local.get $p)) (local.get $a1))
+      (f32.store (i32.add (local.get $outValue) (local.get $p))
+        (f32.add
+          (f32.mul (local.get $c)
+            (select (f32.add (local.get $g1) (f32.mul (local.get $a1) (local.get $m))) (local.get $a1) (local.get $nesterov)))
+          (f32.load (i32.add (local.get $value) (local.get $p)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (br $scalars))))
+
+  ;; Adam, tfjs's AdamOptimizer step for one variable, its float32 operations in its order:
+  ;;   m1' = m1*b1 + g*(1-b1);  m2' = m2*b2 + (g*g)*(1-b2);
+  ;;   value' = ((m1'/bc1) / (sqrt(m2'/bc2) + eps)) * (-lr) + value,  bc = 1 - the accumulated beta.
+  (func (export "adam")
+    (param $value i32) (param $m1 i32) (param $m2 i32) (param $grad i32)
+    (param $outValue i32) (param $outM1 i32) (param $outM2 i32) (param $n i32)
+    (param $b1 f32) (param $omb1 f32) (param $b2 f32) (param $omb2 f32) (param $bc1 f32) (param $bc2 f32)
+    (param $eps f32) (param $nlr f32)
+    (local $p i32) (local $end i32) (local $vend i32) (local $g v128) (local $f v128) (local $s v128)
+    (local $g1 f32) (local $f1 f32) (local $s1 f32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vend (i32.and (local.get $end) (i32.const -16)))
+    (local.set $p (i32.const 0))
+    (block $vectors_done (loop $vectors
+      (br_if $vectors_done (i32.ge_u (local.get $p) (local.get $vend)))
+      (local.set $g (v128.load align=4 (i32.add (local.get $grad) (local.get $p))))
+      (local.set $f (f32x4.add
+        (f32x4.mul (v128.load align=4 (i32.add (local.get $m1) (local.get $p))) (f32x4.splat (local.get $b1)))
+        (f32x4.mul (local.get $g) (f32x4.splat (local.get $omb1)))))
+      (local.set $s (f32x4.add
+        (f32x4.mul (v128.load align=4 (i32.add (local.get $m2) (local.get $p))) (f32x4.splat (local.get $b2)))
+        (f32x4.mul (f32x4.mul (local.get $g) (local.get $g)) (f32x4.splat (local.get $omb2)))))
+      (v128.store align=4 (i32.add (local.get $outM1) (local.get $p)) (local.get $f))
+      (v128.store align=4 (i32.add (local.get $outM2) (local.get $p)) (local.get $s))
+      (v128.store align=4 (i32.add (local.get $outValue) (local.get $p))
+        (f32x4.add
+          (f32x4.mul
+            (f32x4.div
+              (f32x4.div (local.get $f) (f32x4.splat (local.get $bc1)))
+              (f32x4.add (f32x4.sqrt (f32x4.div (local.get $s) (f32x4.splat (local.get $bc2)))) (f32x4.splat (local.get $eps))))
+            (f32x4.splat (local.get $nlr)))
+          (v128.load align=4 (i32.add (local.get $value) (local.get $p)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $vectors)))
+    (block $done (loop $scalars
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $g1 (f32.load (i32.add (local.get $grad) (local.get $p))))
+      (local.set $f1 (f32.add
+        (f32.mul (f32.load (i32.add (local.get $m1) (local.get $p))) (local.get $b1))
+        (f32.mul (local.get $g1) (local.get $omb1))))
+      (local.set $s1 (f32.add
+        (f32.mul (f32.load (i32.add (local.get $m2) (local.get $p))) (local.get $b2))
+        (f32.mul (f32.mul (local.get $g1) (local.get $g1)) (local.get $omb2))))
+      (f32.store (i32.add (local.get $outM1) (local.get $p)) (local.get $f1))
+      (f32.store (i32.add (local.get $outM2) (local.get $p)) (local.get $s1))
+      (f32.store (i32.add (local.get $outValue) (local.get $p))
+        (f32.add
+          (f32.mul
+            (f32.div
+              (f32.div (local.get $f1) (local.get $bc1))
+              (f32.add (f32.sqrt (f32.div (local.get $s1) (local.get $bc2))) (local.get $eps)))
+            (local.get $nlr))
+          (f32.load (i32.add (local.get $value) (local.get $p)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (br $scalars))))
 )`;
 
 /** The kernels, on one wasm backend's memory. Arguments are byte offsets into it and element counts. */
 export interface SimdKernels {
   maxPoolGrad2x2(x: number, dy: number, out: number, windowRows: number, windowCols: number, channels: number): void;
   reluBiasGrad(dy: number, y: number, g: number, db: number, rows: number, channels: number): void;
+  /** Nesterov: 1 or 0. */
+  momentum(value: number, acc: number, grad: number, outValue: number, outAcc: number, n: number, m: number, c: number, nesterov: number): void;
+  adam(
+    value: number, m1: number, m2: number, grad: number, outValue: number, outM1: number, outM2: number, n: number,
+    b1: number, oneMinusB1: number, b2: number, oneMinusB2: number, bc1: number, bc2: number, eps: number, negLr: number,
+  ): void;
 }
 
 const loaded = new WeakMap<WebAssembly.Memory, SimdKernels>();
@@ -170,7 +272,7 @@ export async function loadSimdKernels(backend: unknown): Promise<string | null> 
     compiled ??= compile();
     const instance = await WebAssembly.instantiate(await compiled, { env: { memory } });
     const e = instance.exports as Record<string, (...args: number[]) => void>;
-    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad! });
+    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam! });
     return null;
   } catch (err) {
     compiled = null;
