@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { loadSimdKernels } from '../../electron/core/training/kernels/simd.ts';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { BatchNormalization, batchNormalization } from '../../electron/core/training/kernels/batch-norm.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
@@ -19,6 +20,8 @@ before(async () => {
   tf.env().set('PROD', true);
   registerWasmTrainingKernels();
   assert.ok(await tf.setBackend('wasm'));
+  // The kernels as training runs them: the SIMD passes (simd-kernels.test.ts holds them to the JS ones).
+  assert.equal(await loadSimdKernels(tf.backend()), null);
 });
 
 const values = seededValues;

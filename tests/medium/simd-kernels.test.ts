@@ -1,7 +1,7 @@
 // Loupe's SIMD kernels (electron/core/training/kernels/simd.ts) on the real wasm backend: they load, the kernels
 // registered for training run them for the shapes they take (and only those), and they compute bit for bit what
 // the JS passes they stand in for compute (Object.is per value: NaN, ±0 and ±Infinity included), so a run gives
-// the same weights whichever path its engine can take.
+// the same weights whichever path its engine can take. The optimizers' kernels: fused-optimizers.test.ts.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,6 +10,7 @@ import { registerWasmTrainingKernels } from '../../electron/core/training/kernel
 import { loadSimdKernels, simdKernels, type SimdKernels } from '../../electron/core/training/kernels/simd.ts';
 import { maxPoolGrad, maxPoolGradJs } from '../../electron/core/training/kernels/max-pool-grad.ts';
 import { reluBiasGrad, reluBiasGradJs } from '../../electron/core/training/kernels/relu-bias-kernels.ts';
+import { batchNormGrad, batchNormGradJs, batchNormTrain, batchNormTrainJs } from '../../electron/core/training/kernels/batch-norm-kernels.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
 
 interface HeapBackend {
@@ -159,4 +160,32 @@ test('the bias sums add in float64, rows in order: values a float32 sum would lo
   for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) dyv[r * C + c] = r === 0 ? 2 ** 24 : 1;
   const db = tf.tidy(() => take(reluBiasGrad({ inputs: { dy: tf.tensor2d(dyv, [rows, C]), y: tf.ones([rows, C]) }, backend: tf.backend() }))[1]!);
   assert.deepEqual([...db], Array(C).fill(2 ** 24 + 100));
+});
+
+test('batch norm\'s training pass and gradient are the JS passes\' results, bit for bit, for any channel count', () => {
+  // Channel counts at, below and past a multiple of four; activations far from zero (the shifted sums matter) and
+  // near it; a block boundary crossed (8,192 / C rows a block).
+  const shapes: number[][] = [[2, 8, 8, 16], [3, 5, 5, 6], [4, 3, 3, 4], [7, 5], [100, 13], [2, 40, 40, 8], [9, 1]];
+  shapes.forEach((shape, k) => {
+    tf.tidy(() => {
+      const C = shape[shape.length - 1]!;
+      const n = size(shape);
+      const x = tf.tensor(seededValues(n, 300 + k, 3, k % 2 ? 100 : 0), shape);
+      const gamma = tf.tensor1d(seededValues(C, 400 + k, 1, 1));
+      const beta = tf.tensor1d(seededValues(C, 500 + k));
+      const train = { inputs: { x, gamma, beta }, backend: tf.backend(), attrs: { epsilon: 1e-5 } };
+      let simd: Float32Array[] = [];
+      let calls = countCalls('channelSums', () => void (simd = take(batchNormTrain(train))));
+      const js = take(batchNormTrainJs(train));
+      ['y', 'mean', 'variance'].forEach((what, i) => assertBitEqual(simd[i]!, js[i]!, `batch norm ${what} ${shape}`));
+      const mean = tf.tensor1d(js[1]!);
+      const variance = tf.tensor1d(js[2]!);
+      const dy = tf.tensor(awkward(n, 600 + k).map((v) => (Number.isFinite(v) ? v : 0.5)), shape);
+      const grad = { inputs: { dy, x, mean, variance, gamma }, backend: tf.backend(), attrs: { epsilon: 1e-5 } };
+      calls += countCalls('channelAffine', () => void (simd = take(batchNormGrad(grad))));
+      const jsGrad = take(batchNormGradJs(grad));
+      ['dx', 'dgamma', 'dbeta'].forEach((what, i) => assertBitEqual(simd[i]!, jsGrad[i]!, `batch norm ${what} ${shape}`));
+      assert.equal(calls, 2, `${shape}: the SIMD passes ran`);
+    });
+  });
 });

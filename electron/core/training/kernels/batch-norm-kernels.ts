@@ -1,9 +1,41 @@
-// Batch normalization's training pass and its gradient as two JS passes each over the wasm heap. Composed from
-// tfjs ops the same work is ~15 full-tensor kernels (moments, broadcast Sub/Mul/Add, reductions over all but the
-// channel axis, which wasm runs as a transpose then a sum): ~250 ms a layer at 64×64×16, batch 64. Per-channel
-// sums accumulate in float64, around a per-channel shift (the first row), so the variance does not cancel.
+// Batch normalization's training pass and its gradient as two passes each over the wasm heap: SIMD kernels
+// (simd.ts) where they are loaded, else JS; both compute the same float64 operations in the same order, so either
+// gives the same bits. Composed from tfjs ops the same work is ~15 full-tensor kernels (moments, broadcast
+// Sub/Mul/Add, reductions over all but the channel axis, which wasm runs as a transpose then a sum): ~250 ms a layer
+// at 64×64×16, batch 64. Per-channel sums accumulate in float64, around a per-channel shift (the first row), so the
+// variance does not cancel.
 import type * as tf from '@tensorflow/tfjs-core';
-import { forChannelBlocks, prepareChannelKernel, type KernelArgs, type Prepared } from './heap.ts';
+import { forChannelBlocks, prepareChannelKernel, type HeapBackend, type KernelArgs, type Prepared } from './heap.ts';
+import { simdKernels, type SimdKernels } from './simd.ts';
+
+/** The SIMD kernels and a float64 scratch area on the wasm heap for their per-channel vectors. */
+interface Simd {
+  readonly k: SimdKernels;
+  readonly f64: Float64Array;
+}
+
+/**
+ * Runs a batch-norm kernel with the SIMD passes when they are loaded: allocates their scratch area (4 float64 per
+ * channel) before `run` makes its outputs and views (an allocation may grow the heap and detach earlier views), and
+ * frees it after.
+ */
+function withSimd<T>(args: KernelArgs, run: (views: () => Simd | null) => T): T {
+  const k = simdKernels(args.backend);
+  const first = Object.values(args.inputs)[0];
+  if (!k || !first) return run(() => null);
+  const backend = args.backend as HeapBackend & { disposeData(id: object): void };
+  const channels = first.shape[first.shape.length - 1] ?? 1;
+  const scratch = backend.makeOutput([8 * channels], 'float32');
+  try {
+    return run(() => {
+      const v = backend.typedArrayFromHeap(scratch);
+      // malloc's blocks are 8-aligned; were one not, the JS passes run.
+      return v.byteOffset % 8 === 0 ? { k, f64: new Float64Array(v.buffer, v.byteOffset, 4 * channels) } : null;
+    });
+  } finally {
+    backend.disposeData(scratch.dataId);
+  }
+}
 
 /** Kernel names (not tfjs's): batch-norm.ts runs them when the active backend has them. */
 export const BATCH_NORM_TRAIN = 'LoupeBatchNormTrain';
@@ -15,7 +47,15 @@ function prepare(args: KernelArgs, names: readonly string[], vectors: number): P
 }
 
 /** Σ (a − shiftA) and Σ (a − shiftA)·(b − shiftB) per channel, over the rows of [rows, C] (b may be a). */
-function channelSums(a: Float32Array, b: Float32Array, shiftA: Float64Array, shiftB: Float64Array, C: number, rows: number): { first: Float64Array; second: Float64Array } {
+function channelSums(a: Float32Array, b: Float32Array, shiftA: Float64Array, shiftB: Float64Array, C: number, rows: number, simd: Simd | null): { first: Float64Array; second: Float64Array } {
+  if (simd) {
+    const { k, f64 } = simd;
+    f64.set(shiftA, 0);
+    f64.set(shiftB, C);
+    f64.fill(0, 2 * C);
+    k.channelSums(a.byteOffset, b.byteOffset, f64.byteOffset, rows, C);
+    return { first: f64.slice(2 * C, 3 * C), second: f64.slice(3 * C, 4 * C) };
+  }
   const first = new Float64Array(C);
   const second = new Float64Array(C);
   forChannelBlocks(
@@ -52,7 +92,13 @@ function channelSums(a: Float32Array, b: Float32Array, shiftA: Float64Array, shi
 }
 
 /** out = a·x + k per channel: the forward pass's normalization, folded into one scale and offset. */
-function channelScale(out: Float32Array, x: Float32Array, a: Float64Array, k: Float64Array, C: number, rows: number): void {
+function channelScale(out: Float32Array, x: Float32Array, a: Float64Array, k: Float64Array, C: number, rows: number, simd: Simd | null): void {
+  if (simd) {
+    simd.f64.set(a, 0);
+    simd.f64.set(k, C);
+    simd.k.channelAffine(out.byteOffset, x.byteOffset, 0, simd.f64.byteOffset, rows, C);
+    return;
+  }
   forChannelBlocks(
     C,
     rows,
@@ -76,7 +122,13 @@ function channelScale(out: Float32Array, x: Float32Array, a: Float64Array, k: Fl
 }
 
 /** out = a·u + b·(v − shift) + k per channel: the input gradient. */
-function channelAffine(out: Float32Array, u: Float32Array, v: Float32Array, a: Float64Array, b: Float64Array, shift: Float64Array, k: Float64Array, C: number, rows: number): void {
+function channelAffine(out: Float32Array, u: Float32Array, v: Float32Array, a: Float64Array, b: Float64Array, shift: Float64Array, k: Float64Array, C: number, rows: number, simd: Simd | null): void {
+  if (simd) {
+    const { f64 } = simd;
+    [a, b, shift, k].forEach((vec, i) => f64.set(vec, i * C));
+    simd.k.channelAffine(out.byteOffset, u.byteOffset, v.byteOffset, f64.byteOffset, rows, C);
+    return;
+  }
   forChannelBlocks(
     C,
     rows,
@@ -103,7 +155,17 @@ function channelAffine(out: Float32Array, u: Float32Array, v: Float32Array, a: F
 
 /** Inputs x, gamma, beta; attr epsilon. Outputs y, the batch mean and the (biased) batch variance per channel. */
 export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
+  return withSimd(args, (simdViews) => batchNormTrainWith(args, simdViews));
+}
+
+/** The JS passes only (exported for the tests that hold the SIMD passes to them). */
+export function batchNormTrainJs(args: KernelArgs): tf.TensorInfo[] {
+  return batchNormTrainWith(args, () => null);
+}
+
+function batchNormTrainWith(args: KernelArgs, simdViews: () => Simd | null): tf.TensorInfo[] {
   const p = prepare(args, ['x', 'gamma', 'beta'], 2);
+  const simd = simdViews();
   const { x, gamma, beta } = p.in as { x: Float32Array; gamma: Float32Array; beta: Float32Array };
   const [y, meanOut, varOut] = p.out as [Float32Array, Float32Array, Float32Array];
   const { channels: C, rows, epsilon } = p;
@@ -111,7 +173,7 @@ export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
   // Sums around each channel's first value, so Σd² − (Σd)²/N does not cancel for activations far from zero.
   const shift = new Float64Array(C);
   for (let c = 0; c < C; c++) shift[c] = x[c]!;
-  const { first: sum, second: sumSq } = channelSums(x, x, shift, shift, C, rows);
+  const { first: sum, second: sumSq } = channelSums(x, x, shift, shift, C, rows, simd);
   // y = scale·x + offset per channel: scale = γ/σ, offset = β − μ·γ/σ, the affine inference-graph.ts folds into a
   // convolution (batchNormAffine) with the moving statistics in place of the batch's.
   const scale = new Float64Array(C);
@@ -125,7 +187,7 @@ export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
     scale[c] = gamma[c]! / Math.sqrt(variance + epsilon);
     offset[c] = beta[c]! - mean * scale[c]!;
   }
-  channelScale(y, x, scale, offset, C, rows);
+  channelScale(y, x, scale, offset, C, rows, simd);
   return p.outInfos;
 }
 
@@ -134,14 +196,24 @@ export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
  *   dβ = Σ dy,  dγ = Σ dy·(x−μ)/σ,  dx = γ/σ · (dy − dβ/N − (x−μ)/σ · dγ/N).
  */
 export function batchNormGrad(args: KernelArgs): tf.TensorInfo[] {
+  return withSimd(args, (simdViews) => batchNormGradWith(args, simdViews));
+}
+
+/** The JS passes only (exported for the tests that hold the SIMD passes to them). */
+export function batchNormGradJs(args: KernelArgs): tf.TensorInfo[] {
+  return batchNormGradWith(args, () => null);
+}
+
+function batchNormGradWith(args: KernelArgs, simdViews: () => Simd | null): tf.TensorInfo[] {
   const p = prepare(args, ['dy', 'x', 'mean', 'variance', 'gamma'], 2);
+  const simd = simdViews();
   const { dy, x, mean, variance, gamma } = p.in as { dy: Float32Array; x: Float32Array; mean: Float32Array; variance: Float32Array; gamma: Float32Array };
   const [dx, dGamma, dBeta] = p.out as [Float32Array, Float32Array, Float32Array];
   const { channels: C, rows, epsilon } = p;
 
   const mu = new Float64Array(C);
   for (let c = 0; c < C; c++) mu[c] = mean[c]!;
-  const { first: sumDy, second: sumDyCentered } = channelSums(dy, x, new Float64Array(C), mu, C, rows);
+  const { first: sumDy, second: sumDyCentered } = channelSums(dy, x, new Float64Array(C), mu, C, rows, simd);
   // dx = a·dy + b·(x−μ) + k per channel: a = γ/σ, b = −γ·Σdy(x−μ)/(σ³N), k = −a·Σdy/N.
   const a = new Float64Array(C);
   const b = new Float64Array(C);
@@ -154,6 +226,6 @@ export function batchNormGrad(args: KernelArgs): tf.TensorInfo[] {
     b[c] = (-a[c]! * inv * inv * sumDyCentered[c]!) / rows;
     k[c] = (-a[c]! * sumDy[c]!) / rows;
   }
-  channelAffine(dx, dy, x, a, b, mu, k, C, rows);
+  channelAffine(dx, dy, x, a, b, mu, k, C, rows, simd);
   return p.outInfos;
 }

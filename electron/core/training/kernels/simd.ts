@@ -2,8 +2,10 @@
 //  - passes that were JS loops over the wasm heap (a JS loop handles one float per step, these four): on a LeNet
 //    step's 32-image shard they took 1.1 ms of 8.5 (max-pool gradient 0.6, relu-bias gradient 0.5), each now 5–15×
 //    faster;
+//  - batch norm's per-channel passes (float64 sums and affine maps, two lanes at a time): 2.7–4.8× faster than
+//    the JS passes at the compact ResNet's sizes;
 //  - the optimizers' update of a variable in one call instead of tfjs's 4 (momentum) or 12 (Adam) kernels, each a
-//    call from JS and a pass over memory (optimizer.ts).
+//    call from JS and a pass over memory (fused-optimizers.ts).
 //
 // The source is WebAssembly text, assembled when the wasm backend starts (wabt, ~50 ms once per process or
 // thread): no binary is committed, and every instruction is here to read. Each kernel computes exactly what the JS
@@ -131,6 +133,141 @@ const WAT = `(module
       (local.set $c (i32.add (local.get $c) (i32.const 4)))
       (br $tail))))
 
+  ;; Batch norm's per-channel passes over [rows, C], in float64 as the JS passes (batch-norm-kernels.ts) do them,
+  ;; operation for operation. Per-channel float64 vectors live in $f64 (a scratch buffer the caller fills), four
+  ;; channels at a time as two f64x2 halves; the channels past the last four one by one.
+
+  ;; Sums of (a - shiftA) and (a - shiftA)*(b - shiftB) per channel: $f64 holds [shiftA | shiftB | first | second],
+  ;; C each, first and second zeroed. Rows are taken in blocks of ~32 kB, each channel group down a block while it
+  ;; is in cache; each channel still adds its rows in order (the JS pass's order).
+  (func (export "channel_sums") (param $a i32) (param $b i32) (param $f64 i32) (param $rows i32) (param $C i32)
+    (local $cb i32) (local $db i32) (local $block i32) (local $r0 i32) (local $r1 i32) (local $c i32) (local $i i32)
+    (local $end i32) (local $q i32) (local $va v128) (local $vb v128) (local $d0 v128) (local $d1 v128)
+    (local $ha0 v128) (local $ha1 v128) (local $hb0 v128) (local $hb1 v128)
+    (local $s0 v128) (local $s1 v128) (local $p0 v128) (local $p1 v128) (local $d f64) (local $s f64) (local $p f64)
+    (local.set $cb (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $db (i32.shl (local.get $C) (i32.const 3)))
+    (local.set $block (i32.div_u (i32.const 8192) (local.get $C)))
+    (if (i32.eqz (local.get $block)) (then (local.set $block (i32.const 1))))
+    (local.set $r0 (i32.const 0))
+    (block $blocks_done (loop $blocks
+      (br_if $blocks_done (i32.ge_u (local.get $r0) (local.get $rows)))
+      (local.set $r1 (i32.add (local.get $r0) (local.get $block)))
+      (if (i32.gt_u (local.get $r1) (local.get $rows)) (then (local.set $r1 (local.get $rows))))
+      (local.set $end (i32.mul (local.get $r1) (local.get $cb)))
+      (local.set $c (i32.const 0))
+      (block $groups_done (loop $groups
+        (br_if $groups_done (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $C)))
+        ;; $q: this group's byte offset in each f64 vector
+        (local.set $q (i32.add (local.get $f64) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $ha0 (v128.load align=8 (local.get $q)))
+        (local.set $ha1 (v128.load offset=16 align=8 (local.get $q)))
+        (local.set $hb0 (v128.load align=8 (i32.add (local.get $q) (local.get $db))))
+        (local.set $hb1 (v128.load offset=16 align=8 (i32.add (local.get $q) (local.get $db))))
+        (local.set $s0 (v128.load align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1)))))
+        (local.set $s1 (v128.load offset=16 align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1)))))
+        (local.set $p0 (v128.load align=8 (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3)))))
+        (local.set $p1 (v128.load offset=16 align=8 (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3)))))
+        (local.set $i (i32.add (i32.mul (local.get $r0) (local.get $cb)) (i32.shl (local.get $c) (i32.const 2))))
+        (block $rows_done (loop $rows_l
+          (br_if $rows_done (i32.ge_u (local.get $i) (local.get $end)))
+          (local.set $va (v128.load align=4 (i32.add (local.get $a) (local.get $i))))
+          (local.set $vb (v128.load align=4 (i32.add (local.get $b) (local.get $i))))
+          (local.set $d0 (f64x2.sub (f64x2.promote_low_f32x4 (local.get $va)) (local.get $ha0)))
+          (local.set $d1 (f64x2.sub (f64x2.promote_low_f32x4
+            (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $va) (local.get $va))) (local.get $ha1)))
+          (local.set $s0 (f64x2.add (local.get $s0) (local.get $d0)))
+          (local.set $s1 (f64x2.add (local.get $s1) (local.get $d1)))
+          (local.set $p0 (f64x2.add (local.get $p0)
+            (f64x2.mul (local.get $d0) (f64x2.sub (f64x2.promote_low_f32x4 (local.get $vb)) (local.get $hb0)))))
+          (local.set $p1 (f64x2.add (local.get $p1)
+            (f64x2.mul (local.get $d1) (f64x2.sub (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $vb) (local.get $vb))) (local.get $hb1)))))
+          (local.set $i (i32.add (local.get $i) (local.get $cb)))
+          (br $rows_l)))
+        (v128.store align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))) (local.get $s0))
+        (v128.store offset=16 align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))) (local.get $s1))
+        (v128.store align=8 (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3))) (local.get $p0))
+        (v128.store offset=16 align=8 (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3))) (local.get $p1))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $groups)))
+      (block $tail_done (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $c) (local.get $C)))
+        (local.set $q (i32.add (local.get $f64) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $s (f64.load (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1)))))
+        (local.set $p (f64.load (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3)))))
+        (local.set $i (i32.add (i32.mul (local.get $r0) (local.get $cb)) (i32.shl (local.get $c) (i32.const 2))))
+        (block $rows_done (loop $rows_l
+          (br_if $rows_done (i32.ge_u (local.get $i) (local.get $end)))
+          (local.set $d (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $a) (local.get $i)))) (f64.load (local.get $q))))
+          (local.set $s (f64.add (local.get $s) (local.get $d)))
+          (local.set $p (f64.add (local.get $p) (f64.mul (local.get $d)
+            (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $b) (local.get $i)))) (f64.load (i32.add (local.get $q) (local.get $db)))))))
+          (local.set $i (i32.add (local.get $i) (local.get $cb)))
+          (br $rows_l)))
+        (f64.store (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))) (local.get $s))
+        (f64.store (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3))) (local.get $p))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $tail)))
+      (local.set $r0 (local.get $r1))
+      (br $blocks))))
+
+  ;; out = f32(a*u + b*(v - shift) + k) per channel, in float64: $f64 holds [a | b | shift | k], C each. With
+  ;; $v = 0 (no second input) it is out = f32(a*u + k) and $f64 holds [a | k]: the forward pass's scale.
+  (func (export "channel_affine") (param $out i32) (param $u i32) (param $v i32) (param $f64 i32) (param $rows i32) (param $C i32)
+    (local $cb i32) (local $db i32) (local $end i32) (local $i i32) (local $c i32) (local $q i32) (local $kq i32)
+    (local $vu v128) (local $vv v128) (local $y0 v128) (local $y1 v128) (local $y f64)
+    (local.set $cb (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $db (i32.shl (local.get $C) (i32.const 3)))
+    (local.set $end (i32.mul (local.get $rows) (local.get $cb)))
+    ;; k is the last vector: the second of two, or the fourth of four
+    (local.set $kq (select (local.get $db) (i32.mul (local.get $db) (i32.const 3)) (i32.eqz (local.get $v))))
+    (local.set $i (i32.const 0))
+    (block $rows_done (loop $rows_l
+      (br_if $rows_done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $c (i32.const 0))
+      (block $groups_done (loop $groups
+        (br_if $groups_done (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $C)))
+        (local.set $q (i32.add (local.get $f64) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $vu (v128.load align=4 (i32.add (local.get $u) (local.get $i))))
+        (local.set $y0 (f64x2.mul (v128.load align=8 (local.get $q)) (f64x2.promote_low_f32x4 (local.get $vu))))
+        (local.set $y1 (f64x2.mul (v128.load offset=16 align=8 (local.get $q))
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $vu) (local.get $vu)))))
+        (if (local.get $v) (then
+          (local.set $vv (v128.load align=4 (i32.add (local.get $v) (local.get $i))))
+          (local.set $y0 (f64x2.add (local.get $y0) (f64x2.mul
+            (v128.load align=8 (i32.add (local.get $q) (local.get $db)))
+            (f64x2.sub (f64x2.promote_low_f32x4 (local.get $vv))
+              (v128.load align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))))))))
+          (local.set $y1 (f64x2.add (local.get $y1) (f64x2.mul
+            (v128.load offset=16 align=8 (i32.add (local.get $q) (local.get $db)))
+            (f64x2.sub
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $vv) (local.get $vv)))
+              (v128.load offset=16 align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))))))))))
+        (local.set $y0 (f64x2.add (local.get $y0) (v128.load align=8 (i32.add (local.get $q) (local.get $kq)))))
+        (local.set $y1 (f64x2.add (local.get $y1) (v128.load offset=16 align=8 (i32.add (local.get $q) (local.get $kq)))))
+        (v128.store align=4 (i32.add (local.get $out) (local.get $i))
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (local.get $y0)) (f32x4.demote_f64x2_zero (local.get $y1))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $groups)))
+      (block $tail_done (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $c) (local.get $C)))
+        (local.set $q (i32.add (local.get $f64) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $y (f64.mul (f64.load (local.get $q)) (f64.promote_f32 (f32.load (i32.add (local.get $u) (local.get $i))))))
+        (if (local.get $v) (then
+          (local.set $y (f64.add (local.get $y) (f64.mul
+            (f64.load (i32.add (local.get $q) (local.get $db)))
+            (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $v) (local.get $i))))
+              (f64.load (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))))))))))
+        (f32.store (i32.add (local.get $out) (local.get $i))
+          (f32.demote_f64 (f64.add (local.get $y) (f64.load (i32.add (local.get $q) (local.get $kq))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $tail)))
+      (br $rows_l))))
+
   ;; SGD with momentum, tfjs's MomentumOptimizer step for one variable, one float32 operation at a time as its
   ;; kernels do them: acc' = m*acc + g; value' = c*acc' + value, or with Nesterov c*(g + acc'*m) + value (c = -lr).
   (func (export "momentum")
@@ -229,6 +366,10 @@ const WAT = `(module
 export interface SimdKernels {
   maxPoolGrad2x2(x: number, dy: number, out: number, windowRows: number, windowCols: number, channels: number): void;
   reluBiasGrad(dy: number, y: number, g: number, db: number, rows: number, channels: number): void;
+  /** Batch norm's sums; `f64` (byte offset, 8-aligned) holds [shiftA | shiftB | first | second], C float64 each. */
+  channelSums(a: number, b: number, f64: number, rows: number, channels: number): void;
+  /** out = a·u + b·(v − shift) + k with `f64` = [a | b | shift | k]; with v = 0, out = a·u + k and `f64` = [a | k]. */
+  channelAffine(out: number, u: number, v: number, f64: number, rows: number, channels: number): void;
   /** Nesterov: 1 or 0. */
   momentum(value: number, acc: number, grad: number, outValue: number, outAcc: number, n: number, m: number, c: number, nesterov: number): void;
   adam(
@@ -272,11 +413,13 @@ export async function loadSimdKernels(backend: unknown): Promise<string | null> 
     compiled ??= compile();
     const instance = await WebAssembly.instantiate(await compiled, { env: { memory } });
     const e = instance.exports as Record<string, (...args: number[]) => void>;
-    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam! });
+    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine! });
     return null;
   } catch (err) {
     compiled = null;
-    return `the SIMD kernels did not load: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+    // wabt's message starts "parseWat failed:" and says where on the lines after it.
+    const message = (err instanceof Error ? err.message : String(err)).split('\n').slice(0, 2).join(' ').trim();
+    return `the SIMD kernels did not load: ${message}`;
   }
 }
 
