@@ -189,3 +189,24 @@ test('batch norm\'s training pass and gradient are the JS passes\' results, bit 
     });
   });
 });
+
+test('the reversal of a 3-D tensor ([B, P, C] → [C, P, B]) moves every value where it belongs; small ones take tfjs\'s kernel', () => {
+  // Whole 4×4 blocks, images and channels past the last four, a single position, a first stage's size.
+  const simdShapes: [number, number, number][] = [[4, 3, 4], [5, 7, 6], [9, 2, 11], [8, 1, 12], [64, 100, 16]];
+  const stockShapes: [number, number, number][] = [[64, 50, 1], [3, 5, 8], [6, 5, 2]];
+  for (const shape of [...simdShapes, ...stockShapes]) {
+    tf.tidy(() => {
+      const [B, P, C] = shape;
+      const values = awkward(B * P * C, B + P + C);
+      const x = tf.tensor3d(values, shape);
+      let got: Float32Array = new Float32Array();
+      const calls = countCalls('transpose210', () => void (got = tf.transpose(x, [2, 1, 0]).dataSync() as Float32Array));
+      assert.equal(calls, simdShapes.includes(shape) ? 1 : 0, `${shape}: ${simdShapes.includes(shape) ? 'SIMD' : "tfjs's kernel"}`);
+      const want = new Float32Array(B * P * C);
+      for (let b = 0; b < B; b++) for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) want[(c * P + p) * B + b] = values[(b * P + p) * C + c]!;
+      assertBitEqual(got, want, `transpose ${shape}`);
+      // Other permutations are tfjs's own.
+      assert.equal(countCalls('transpose210', () => void tf.transpose(x, [1, 0, 2]).dataSync()), 0);
+    });
+  }
+});

@@ -6,6 +6,7 @@
 //  - MaxPoolGrad: one pass over the wasm heap instead of the stock kernel (SIMD for the usual 2×2 pool, simd.ts);
 //  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags;
 //  - Identity: shares its input's data instead of copying it (identity.ts);
+//  - Transpose: the stock kernel, but 3-D reversals (the filter gradients' batch ↔ channels) in SIMD blocks;
 //  - LoupeBatchNormTrain/Grad (names of ours): batch normalization's training pass and gradient, one JS pass
 //    each way over the wasm heap, run by the BatchNormalization layer of batch-norm.ts;
 //  - LoupeReluBiasGrad (ours): the gradient of relu(z + bias) in one pass (SIMD), run by relu-bias.ts's Conv2D and Dense.
@@ -20,6 +21,7 @@ import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN, batchNormGrad, batchNormTrain } from
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv2d-grads.ts';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-grads.ts';
 import { sharedIdentity } from './identity.ts';
+import { blockTranspose } from './transpose.ts';
 import { withoutTransposes } from './matmul.ts';
 import { maxPoolGrad } from './max-pool-grad.ts';
 import { RELU_BIAS_GRAD, reluBiasGrad } from './relu-bias-kernels.ts';
@@ -45,6 +47,7 @@ const providers: readonly Provider[] = [
   { kernelName: tf.BatchMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf._FusedMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf.Identity, build: (stock) => stock && sharedIdentity(stock.kernelFunc), wrapsStock: true },
+  { kernelName: tf.Transpose, build: (stock) => stock && blockTranspose(stock.kernelFunc), wrapsStock: true },
   { kernelName: BATCH_NORM_TRAIN, build: () => asKernel(batchNormTrain) },
   { kernelName: BATCH_NORM_GRAD, build: () => asKernel(batchNormGrad) },
   { kernelName: RELU_BIAS_GRAD, build: () => asKernel(reluBiasGrad) },
