@@ -9,6 +9,7 @@
  * The first update (which makes the slots), and every update on a backend without the kernels, is tfjs's own code.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { HeapBackend } from './kernels/heap.ts';
 import { simdKernels } from './kernels/simd.ts';
 
 /** What tfjs's optimizers take: a map by variable name, or named tensors in variable order. */
@@ -17,11 +18,6 @@ interface Slot {
   originalName: string;
   variable: tf.Variable;
 }
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): ArrayBufferView;
-}
-
 function gradientList(g: Grads): { name: string; tensor: tf.Tensor | undefined }[] {
   return Array.isArray(g) ? g.map((v) => ({ name: v.name, tensor: v.tensor })) : Object.keys(g).map((name) => ({ name, tensor: g[name] }));
 }
@@ -32,8 +28,8 @@ function offset(b: HeapBackend, t: tf.TensorInfo): number {
 }
 
 /**
- * Runs `write` over `count` new float32 outputs shaped as `like` (their offsets first, then the inputs' taken after
- * every allocation: allocating may grow the heap) and assigns them to `targets`, inside a tidy.
+ * Makes a new float32 output for each of `targets`, has `write` fill them (given their offsets, then the inputs',
+ * all taken after the allocations: allocating may grow the heap), and assigns them to `targets`, inside a tidy.
  */
 function update(targets: readonly tf.Variable[], inputs: readonly tf.Tensor[], write: (outs: number[], ins: number[]) => void): void {
   const b = tf.backend() as unknown as HeapBackend;

@@ -4,11 +4,10 @@
 // cpu and wasm kernels: each window's gradient goes to its first maximum in row-major order (strict '>', so NaN
 // windows pass nothing), summed where windows overlap.
 import * as tf from '@tensorflow/tfjs-core';
-import { heapFloats, type HeapBackend } from './heap.ts';
+import { heapFloats, type HeapBackend, type KernelArgs } from './heap.ts';
 import { simdKernels } from './simd.ts';
 
 type PoolInfo = tf.backend_util.Conv2DInfo;
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
 /** A 2×2, stride-2 pool without padding whose windows cover every input element once: what the SIMD kernel takes. */
 function tiles2x2(i: PoolInfo): boolean {
