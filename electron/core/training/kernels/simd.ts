@@ -13,7 +13,7 @@
 // thread): no binary is committed, and every instruction is here to read. Each kernel computes exactly what the JS
 // loop it stands in for does, bit for bit (tests/medium/simd-kernels.test.ts), so either path gives the same
 // training; the JS loops remain for the shapes these do not take and for an engine without SIMD.
-import wabtInit from 'wabt';
+import type wabtFactory from 'wabt';
 
 const WAT = `(module
   (import "env" "memory" (memory 1))
@@ -483,7 +483,17 @@ function memoryOf(backend: unknown): WebAssembly.Memory | null {
   return m instanceof WebAssembly.Memory ? m : null;
 }
 
+/**
+ * Imports a package by a name held in a variable, so that bundlers leave it to run time: the GPU host's page (a
+ * browser bundle) reaches this module through the optimizers, never assembles the kernels, and could not bundle
+ * wabt, which needs Node's fs.
+ */
+async function importAtRunTime<T>(name: string): Promise<T> {
+  return (await import(/* @vite-ignore */ name)) as T;
+}
+
 async function compile(): Promise<WebAssembly.Module> {
+  const { default: wabtInit } = await importAtRunTime<{ default: typeof wabtFactory }>('wabt');
   const wabt = await wabtInit();
   const parsed = wabt.parseWat('loupe-kernels.wat', WAT, { simd: true });
   try {
