@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
-import { loadSimdKernels, simdKernels } from '../../electron/core/training/kernels/simd.ts';
+import { loadSimdKernels } from '../../electron/core/training/kernels/simd.ts';
 import { makeOptimizer, setLearningRate } from '../../electron/core/training/optimizer.ts';
 import type { OptimizerConfig } from '../../shared/training.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
+import { simdCalls } from '../helpers/simd-calls.ts';
 
 before(async () => {
   tf.env().set('PROD', true);
@@ -51,25 +52,6 @@ function stock(c: OptimizerConfig): tf.Optimizer {
   throw new Error('not fused');
 }
 
-/** Calls of the optimizers' SIMD kernels while `f` runs. */
-async function kernelCalls(f: () => Promise<void>): Promise<number> {
-  const kernels = simdKernels(tf.backend()) as unknown as Record<string, (...args: number[]) => void>;
-  const originals = { momentum: kernels.momentum!, adam: kernels.adam! };
-  let calls = 0;
-  for (const k of ['momentum', 'adam'] as const) {
-    kernels[k] = (...args) => {
-      calls++;
-      originals[k](...args);
-    };
-  }
-  try {
-    await f();
-  } finally {
-    Object.assign(kernels, originals);
-  }
-  return calls;
-}
-
 const CONFIGS: OptimizerConfig[] = [
   { kind: 'sgd', lr: 0.01, momentum: 0.9, nesterov: false },
   { kind: 'sgd', lr: 0.1, momentum: 0.85, nesterov: true },
@@ -95,7 +77,7 @@ for (const config of CONFIGS) {
       const named = (vars: tf.Variable[]) => vars.map((v, i) => ({ name: v.name, tensor: step === 4 && i === 2 ? (null as unknown as tf.Tensor) : grads[i]! }));
       ref.applyGradients(named(theirs));
       const tensors = tf.memory().numTensors;
-      const made = await kernelCalls(async () => fused.applyGradients(named(ours)));
+      const made = simdCalls(['momentum', 'adam'], () => fused.applyGradients(named(ours)));
       if (step > 0) assert.equal(tf.memory().numTensors, tensors, 'no tensor left behind');
       if (step > 0) calls += made;
       else assert.equal(made, 0, 'the first step (which makes the slots) is tfjs\'s own');

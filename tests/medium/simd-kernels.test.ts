@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
-import { loadSimdKernels, simdKernels, type SimdKernels } from '../../electron/core/training/kernels/simd.ts';
+import { loadSimdKernels, type SimdKernels } from '../../electron/core/training/kernels/simd.ts';
 import { maxPoolGrad, maxPoolGradJs } from '../../electron/core/training/kernels/max-pool-grad.ts';
 import { reluBiasGrad, reluBiasGradJs } from '../../electron/core/training/kernels/relu-bias-kernels.ts';
 import { batchNormGrad, batchNormGradJs, batchNormTrain, batchNormTrainJs } from '../../electron/core/training/kernels/batch-norm-kernels.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
+import { simdCalls } from '../helpers/simd-calls.ts';
 
 interface HeapBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
@@ -54,22 +55,7 @@ function assertBitEqual(got: Float32Array, want: Float32Array, what: string): vo
   }
 }
 
-/** Counts the calls of one SIMD kernel while `f` runs. */
-function countCalls(name: keyof SimdKernels, f: () => void): number {
-  const kernels = simdKernels(tf.backend())! as unknown as Record<string, (...args: number[]) => void>;
-  const original = kernels[name]!;
-  let calls = 0;
-  kernels[name] = (...args) => {
-    calls++;
-    original(...args);
-  };
-  try {
-    f();
-  } finally {
-    kernels[name] = original;
-  }
-  return calls;
-}
+const countCalls = (name: keyof SimdKernels, f: () => void) => simdCalls([name], f);
 
 const POOL_ATTRS = { filterSize: 2, strides: 2, pad: 'valid' } as unknown as tf.NamedAttrMap;
 
