@@ -146,6 +146,13 @@ const convCases: Case[] = [
   { x: [2, 7, 8, 2], f: [3, 3, 2, 3], strides: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
   { x: [2, 9, 9, 2], f: [3, 3, 2, 3], strides: 1, pad: 'same', dilations: 2, cpu: false },
   { x: [2, 10, 9, 2], f: [3, 2, 2, 3], strides: 1, pad: 'valid', dilations: 2, cpu: false },
+  // Stride above 1: the input gradient runs per phase (input-grad.ts). Phases of 3 and 2 taps, asymmetric pads:
+  { x: [2, 9, 10, 2], f: [5, 4, 2, 3], strides: 2, pad: 'same' },
+  // one live phase in three along each axis (interleaved by padding), and one input row:
+  { x: [1, 7, 8, 3], f: [1, 1, 3, 2], strides: 3, pad: 'valid' },
+  { x: [2, 1, 6, 2], f: [1, 3, 2, 2], strides: 2, pad: 'same' },
+  // stride and dilation together (only the kernel takes both): s − 1 zeros between dy's samples instead
+  { x: [2, 11, 10, 2], f: [3, 3, 2, 2], strides: 2, pad: 'same', dilations: 2, cpu: false },
 ];
 
 const depthwiseCases: Case[] = [
@@ -156,6 +163,8 @@ const depthwiseCases: Case[] = [
   { x: [3, 9, 8, 2], f: [3, 3, 2, 2], strides: 2, pad: 'valid' },
   { x: [2, 9, 9, 3], f: [3, 3, 3, 1], strides: 1, pad: 'same', dilations: 2, cpu: false },
   { x: [2, 9, 10, 2], f: [3, 3, 2, 2], strides: 1, pad: 'valid', dilations: 2, cpu: false },
+  { x: [2, 9, 8, 2], f: [5, 5, 2, 2], strides: 2, pad: 'same' },
+  { x: [1, 7, 7, 2], f: [1, 1, 2, 1], strides: 3, pad: 'valid' },
 ];
 
 test('registers the training kernels for wasm, idempotently', () => {

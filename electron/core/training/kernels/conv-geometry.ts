@@ -59,3 +59,38 @@ export function inputGradAxis(axis: ConvAxis, dilatedLength: number): AxisPlan {
   const effectiveFilter = (axis.filterSize - 1) * axis.dilation;
   return plan(dilatedLength, effectiveFilter - axis.padBefore, axis.inSize + effectiveFilter);
 }
+
+/**
+ * One phase of a strided input gradient (dilation 1). With stride s > 1, dx at positions i ≡ c (mod s) only ever
+ * meets the taps j ≡ (c + p) (mod s): dx[s·m + c] = Σ_t dy[m + e − t] · w[ρ + s·t]. Each phase is then a stride-1
+ * convolution of dy itself with a sub-filter, instead of one convolution of dy with s − 1 zeros inserted, of which
+ * (s² − 1)/s² of the products are zeros (bench: 3.4–4× the forward convolution's time at stride 2).
+ */
+export interface InputGradPhase {
+  /** The input positions this phase gives: offset, offset + s, … (`rows` of them; those past the input are cut). */
+  readonly offset: number;
+  /** The taps of the flipped filter it uses: tapStart, tapStart + s, … (`taps` of them; 0: the phase is all zeros). */
+  readonly tapStart: number;
+  readonly taps: number;
+  /** How to feed dy to a stride-1 convolution that gives exactly `rows` outputs. */
+  readonly plan: AxisPlan;
+}
+
+/** The s phases of one axis (dilation 1), and the outputs each gives: ⌈inSize / s⌉, so they interleave evenly. */
+export function inputGradPhases(axis: ConvAxis): { rows: number; phases: InputGradPhase[] } {
+  if (axis.dilation !== 1) throw new Error('inputGradPhases: dilation must be 1');
+  const s = axis.stride;
+  const k = axis.filterSize;
+  const rows = Math.ceil(axis.inSize / s);
+  const phases: InputGradPhase[] = [];
+  for (let offset = 0; offset < s; offset++) {
+    const rho = (((offset + axis.padBefore) % s) + s) % s;
+    const e = (offset + axis.padBefore - rho) / s;
+    const taps = rho < k ? Math.ceil((k - rho) / s) : 0;
+    // dy[m + e − t] · w[ρ + s·t] as a correlation over u = taps − 1 − t: dy is padded by taps − 1 − e before, and
+    // the flipped filter w[k − 1 − r] supplies w[ρ + s·(taps − 1 − u)] at r = tapStart + s·u.
+    const tapStart = taps > 0 ? k - 1 - rho - s * (taps - 1) : 0;
+    phases.push({ offset, tapStart, taps, plan: plan(axis.outSize, taps - 1 - e, rows + taps - 1) });
+  }
+  return { rows, phases };
+}

@@ -1,8 +1,9 @@
 // Conv2DBackpropFilter (missing on wasm) and Conv2DBackpropInput (present on wasm but a scalar loop, ~4× slower)
-// as single XNNPACK forward convolutions. Identities and index arithmetic: conv-geometry.ts.
+// as XNNPACK forward convolutions (input gradients: input-grad.ts). Identities and index arithmetic: conv-geometry.ts.
 import * as tf from '@tensorflow/tfjs-core';
-import { filterGradAxis, inputGradAxis } from './conv-geometry.ts';
-import { asTensor4D, cropForConv, forwardConv, fromNHWC, shapeToNHWC, toNHWC, zeroDilate } from './forward-conv.ts';
+import { filterGradAxis, type ConvAxis } from './conv-geometry.ts';
+import { asTensor4D, cropForConv, forwardConv, fromNHWC, shapeToNHWC, toNHWC } from './forward-conv.ts';
+import { inputGradient } from './input-grad.ts';
 
 interface ConvGradAttrs {
   strides: number | [number, number];
@@ -17,6 +18,14 @@ function convInfo(inShape: [number, number, number, number], filterShape: [numbe
   return tf.backend_util.computeConv2DInfo(inShape, filterShape, a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, depthwise, 'channelsLast');
 }
 
+/** The forward convolution's geometry along H and W. */
+function convAxes(info: tf.backend_util.Conv2DInfo): { h: ConvAxis; w: ConvAxis } {
+  return {
+    h: { inSize: info.inHeight, outSize: info.outHeight, filterSize: info.filterHeight, stride: info.strideHeight, dilation: info.dilationHeight, padBefore: info.padInfo.top },
+    w: { inSize: info.inWidth, outSize: info.outWidth, filterSize: info.filterWidth, stride: info.strideWidth, dilation: info.dilationWidth, padBefore: info.padInfo.left },
+  };
+}
+
 /**
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh·d−p, ow·s+kw·d−p, ci] · dy[b,oh,ow,co]
  * = conv( x as [Ci,H,W,B] (batch ↔ channels), dy as a filter [OH,OW,B,Co], stride d, dilation s ) → [Ci,kh,kw,Co].
@@ -27,8 +36,9 @@ export function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; attr
     const x = toNHWC(asTensor4D(args.inputs.x, 'x'), a.dataFormat);
     const dy = toNHWC(asTensor4D(args.inputs.dy, 'dy'), a.dataFormat);
     const info = convInfo(x.shape, a.filterShape, a, false);
-    const hp = filterGradAxis({ inSize: info.inHeight, outSize: info.outHeight, filterSize: info.filterHeight, stride: info.strideHeight, dilation: info.dilationHeight, padBefore: info.padInfo.top });
-    const wp = filterGradAxis({ inSize: info.inWidth, outSize: info.outWidth, filterSize: info.filterWidth, stride: info.strideWidth, dilation: info.dilationWidth, padBefore: info.padInfo.left });
+    const { h, w } = convAxes(info);
+    const hp = filterGradAxis(h);
+    const wp = filterGradAxis(w);
     if (hp.keptLength <= 0 || wp.keptLength <= 0) return tf.zeros(a.filterShape);
     // x as a batch of Ci single-channel images whose channels are the batch: [B,H,W,Ci] → [Ci,H,W,B].
     const xT = tf.reshape(tf.transpose(tf.reshape(x, [info.batchSize, info.inHeight * info.inWidth, info.inChannels]), [2, 1, 0]), [info.inChannels, info.inHeight, info.inWidth, info.batchSize]) as tf.Tensor4D;
@@ -42,25 +52,20 @@ export function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; attr
 }
 
 /**
- * dx = conv( dy with stride−1 zeros inserted, filter rotated 180° with in/out channels swapped,
- *            stride 1, dilation d, pad (k−1)·d − p before ).
+ * dx = conv( dy, filter rotated 180° with in/out channels swapped, stride 1 ): per phase of the stride when it is
+ * above 1 (input-grad.ts), over dy with stride−1 zeros inserted when the filter is dilated.
  */
 export function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap }): tf.Tensor {
   const a = args.attrs as unknown as ConvGradAttrs & { inputShape: [number, number, number, number] };
   return tf.tidy(() => {
     const dy = toNHWC(asTensor4D(args.inputs.dy, 'dy'), a.dataFormat);
     const filter = asTensor4D(args.inputs.filter, 'filter');
-    const inShape = shapeToNHWC(a.inputShape, a.dataFormat);
-    const info = convInfo(inShape, filter.shape, a, false);
-    const dyd = zeroDilate(dy, info.strideHeight, info.strideWidth);
-    const hp = inputGradAxis({ inSize: info.inHeight, outSize: info.outHeight, filterSize: info.filterHeight, stride: info.strideHeight, dilation: info.dilationHeight, padBefore: info.padInfo.top }, dyd.shape[1]);
-    const wp = inputGradAxis({ inSize: info.inWidth, outSize: info.outWidth, filterSize: info.filterWidth, stride: info.strideWidth, dilation: info.dilationWidth, padBefore: info.padInfo.left }, dyd.shape[2]);
-    if (hp.keptLength <= 0 || wp.keptLength <= 0) return fromNHWC(tf.zeros(inShape), a.dataFormat);
-    const rotated = tf.reverse(tf.transpose(filter, [0, 1, 3, 2]), [0, 1]);
-    const fed = cropForConv(dyd, hp, wp);
-    const dx = forwardConv(fed.x, rotated, [1, 1], [info.dilationHeight, info.dilationWidth], fed.pad);
+    const info = convInfo(shapeToNHWC(a.inputShape, a.dataFormat), filter.shape, a, false);
+    const { h, w } = convAxes(info);
+    const rotated = tf.reverse(tf.transpose(filter, [0, 1, 3, 2]), [0, 1]) as tf.Tensor4D;
+    const dx = inputGradient(dy, rotated, h, w, info.inChannels, (x, f, dilations, pad) => forwardConv(x, f, [1, 1], dilations, pad));
     return fromNHWC(dx, a.dataFormat);
   });
 }
 
-export { convInfo };
+export { convAxes, convInfo };

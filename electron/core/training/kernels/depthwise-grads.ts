@@ -1,9 +1,10 @@
-// DepthwiseConv2dNativeBackpropFilter / ...Input, both missing on wasm, as single XNNPACK depthwise
+// DepthwiseConv2dNativeBackpropFilter / ...Input, both missing on wasm, as XNNPACK depthwise
 // convolutions (MobileNet-like backbones need them). Channel multiplier M: output channel c·M+m reads input c.
 import * as tf from '@tensorflow/tfjs-core';
-import { filterGradAxis, inputGradAxis } from './conv-geometry.ts';
-import { convInfo } from './conv2d-grads.ts';
-import { asTensor4D, cropForConv, forwardDepthwise, zeroDilate } from './forward-conv.ts';
+import { filterGradAxis } from './conv-geometry.ts';
+import { convAxes, convInfo } from './conv2d-grads.ts';
+import { asTensor4D, cropForConv, forwardDepthwise } from './forward-conv.ts';
+import { inputGradient } from './input-grad.ts';
 
 interface DepthwiseGradAttrs {
   strides: number | [number, number];
@@ -25,8 +26,9 @@ export function depthwiseBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; a
     const info = convInfo(x.shape, a.filterShape, a, true);
     const [kh, kw, c, m] = a.filterShape;
     const b = info.batchSize;
-    const hp = filterGradAxis({ inSize: info.inHeight, outSize: info.outHeight, filterSize: kh, stride: info.strideHeight, dilation: info.dilationHeight, padBefore: info.padInfo.top });
-    const wp = filterGradAxis({ inSize: info.inWidth, outSize: info.outWidth, filterSize: kw, stride: info.strideWidth, dilation: info.dilationWidth, padBefore: info.padInfo.left });
+    const { h, w } = convAxes(info);
+    const hp = filterGradAxis(h);
+    const wp = filterGradAxis(w);
     if (hp.keptLength <= 0 || wp.keptLength <= 0) return tf.zeros(a.filterShape);
     const xs: tf.Tensor4D = b === 1 ? x : tf.reshape(tf.transpose(x, [1, 2, 3, 0]), [1, info.inHeight, info.inWidth, c * b]);
     const dy5 = tf.reshape(dy, [b, info.outHeight, info.outWidth, c, m]);
@@ -38,8 +40,8 @@ export function depthwiseBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; a
 }
 
 /**
- * dx[b,i,c] = Σ_m Σ_j dyd[b, i+p−(k−1)d+j·d, c·M+m] · w[k−1−j, c, m]: a depthwise conv of the zero-dilated dy
- * (C·M channels, multiplier 1) with the flipped filter, then Σ over m.
+ * dx[b,i,c] = Σ_m Σ_j dy[b, ·, c·M+m] · w[k−1−j, c, m]: depthwise convolutions of dy (C·M channels, multiplier 1)
+ * with the flipped filter (input-grad.ts), then Σ over m.
  */
 export function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap }): tf.Tensor {
   const a = args.attrs as unknown as DepthwiseGradAttrs & { inputShape: [number, number, number, number] };
@@ -48,13 +50,9 @@ export function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; at
     const filter = asTensor4D(args.inputs.filter, 'filter');
     const info = convInfo(a.inputShape, filter.shape, a, true);
     const [kh, kw, c, m] = filter.shape;
-    const dyd = zeroDilate(dy, info.strideHeight, info.strideWidth);
-    const hp = inputGradAxis({ inSize: info.inHeight, outSize: info.outHeight, filterSize: kh, stride: info.strideHeight, dilation: info.dilationHeight, padBefore: info.padInfo.top }, dyd.shape[1]);
-    const wp = inputGradAxis({ inSize: info.inWidth, outSize: info.outWidth, filterSize: kw, stride: info.strideWidth, dilation: info.dilationWidth, padBefore: info.padInfo.left }, dyd.shape[2]);
-    if (hp.keptLength <= 0 || wp.keptLength <= 0) return tf.zeros(a.inputShape);
+    const { h, w } = convAxes(info);
     const flipped: tf.Tensor4D = tf.reshape(tf.reverse(filter, [0, 1]), [kh, kw, c * m, 1]);
-    const fed = cropForConv(dyd, hp, wp);
-    const dx = forwardDepthwise(fed.x, flipped, [1, 1], [info.dilationHeight, info.dilationWidth], fed.pad);
+    const dx = inputGradient(dy, flipped, h, w, c * m, (x, f, dilations, pad) => forwardDepthwise(x, f, [1, 1], dilations, pad));
     return m === 1 ? dx : tf.sum(tf.reshape(dx, [info.batchSize, info.inHeight, info.inWidth, c, m]), 4);
   });
 }
