@@ -74,6 +74,42 @@ test('the wasm path runs fused kernels each way and never the image\'s gradient'
   model.dispose();
 });
 
+/** The ResNet's shape in small: convs with no bias and no activation, each before a batch norm (stem, stride 2). */
+function plainNet(f: Factories, size: number, channels: number): tfl.LayersModel {
+  const input = tfl.input({ shape: [size, size, channels] });
+  let x = f.conv({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, name: 'stem' }).apply(input) as tfl.SymbolicTensor;
+  x = tfl.layers.batchNormalization({ name: 'bn1' }).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.activation({ activation: 'relu' }).apply(x) as tfl.SymbolicTensor;
+  x = f.conv({ filters: 5, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'down' }).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.batchNormalization({ name: 'bn2' }).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
+  x = f.dense({ units: 3, name: 'out' }).apply(x) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: tfl.layers.softmax().apply(x) as tfl.SymbolicTensor });
+  model.setWeights(model.weights.map((w, i) => (w.name.includes('variance') ? tf.ones(w.shape as number[]) : tf.tensor(values(w.shape.reduce<number>((a, d) => a * (d ?? 1), 1), 300 + i, 0.4), w.shape as number[]))));
+  return model;
+}
+
+test('convs with no bias and no activation train as tfjs\'s, and never compute the image\'s gradient', async () => {
+  const shape: [number, number, number, number] = [6, 10, 10, 1];
+  const x = values(shape.reduce((a, b) => a * b), 23);
+  const step = (backend: string, f: Factories) => trainingStep(backend, () => plainNet(f, shape[1], shape[3]), x, shape, 3);
+  const reference = await step('cpu', stock);
+  assertSameStep(await step('wasm', ours), reference, 'wasm');
+  assertSameStep(await step('cpu', ours), reference, 'cpu');
+  const model = plainNet(ours, 10, 1);
+  const xs = tf.tensor(x, shape);
+  const profile = await tf.profile(() => {
+    const { value, grads } = tf.variableGrads(() => tf.sum(model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar);
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+  const names = profile.kernels.map((k) => k.name);
+  // tfjs-layers' own path (tf.fused.conv2d and its tf.customGrad) would run 2: the stem's is the image's gradient.
+  assert.equal(names.filter((n) => n === 'Conv2DBackpropInput').length, 1, names.join(' '));
+  assert.equal(names.filter((n) => n === 'Conv2DBackpropFilter').length, 2);
+  xs.dispose();
+  model.dispose();
+});
+
 test('the gradient kernel masks by y > 0 and multiplies: Inf where y is 0 gives NaN, as tfjs does', () => {
   // 3 rows × 5 channels, y = 0 in the middle row: dy·[y > 0] and Σ per channel.
   const y = tf.tensor2d([1, 2, 0, 3, 4, 0, 0, 0, 0, 0, 5, 0, 6, 7, 8], [3, 5]);

@@ -117,11 +117,20 @@ function trainsFused(f: LayerFields, x: tf.Tensor, rank: number, kwargs: Kwargs)
   return Boolean(kwargs['training']) && f.bias !== null && f.activation?.getClassName() === 'relu' && x.rank === rank && x.dtype === 'float32';
 }
 
+/** Training a conv with no bias and no activation (followed by batch norm, as in the ResNet). */
+function trainsPlain(f: LayerFields, x: tf.Tensor, kwargs: Kwargs): boolean {
+  const linear = f.activation === null || f.activation.getClassName() === 'linear';
+  return Boolean(kwargs['training']) && f.bias === null && linear && x.rank === 4 && x.dtype === 'float32';
+}
+
 // tfjs-layers does not export its layer classes; the factories' instances lead to them.
 const StockConv2D = tfl.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor as new (args: Conv2DArgs) => tfl.layers.Layer;
 const StockDense = tfl.layers.dense({ units: 1 }).constructor as new (args: DenseArgs) => tfl.layers.Layer;
 
-/** tfjs-layers' Conv2D; trains conv + bias + relu fused (channels last, dilation 1); all else is the stock code. */
+/**
+ * tfjs-layers' Conv2D; trains conv + bias + relu fused, and conv alone through tf.conv2d (channels last, dilation 1);
+ * all else is the stock code.
+ */
 export class Conv2D extends StockConv2D {
   static className = 'Conv2D';
 
@@ -130,6 +139,11 @@ export class Conv2D extends StockConv2D {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     const dilations = typeof f.dilationRate === 'number' ? [f.dilationRate] : f.dilationRate;
     const plain = f.dataFormat === 'channelsLast' && (f.padding === 'same' || f.padding === 'valid') && dilations.every((d) => d === 1);
+    if (plain && trainsPlain(f, x, kwargs)) {
+      // tfjs-layers would call tf.fused.conv2d, whose gradient (a tf.customGrad) also computes the input's gradient
+      // when nothing needs it: the ResNet stem's, the image's, ~1% of a step. tf.conv2d's gradient is per input.
+      return tf.tidy(() => tf.conv2d(x as tf.Tensor4D, f.kernel.read() as tf.Tensor4D, [f.strides[0]!, f.strides[1] ?? f.strides[0]!], f.padding as 'same' | 'valid'));
+    }
     if (!plain || !trainsFused(f, x, 4, kwargs)) return super.call(inputs, kwargs);
     return tf.tidy(() => conv2dBiasRelu(x as tf.Tensor4D, f.kernel.read() as tf.Tensor4D, f.bias!.read() as tf.Tensor1D, { strides: [f.strides[0]!, f.strides[1] ?? f.strides[0]!], pad: f.padding as 'same' | 'valid' }));
   }
