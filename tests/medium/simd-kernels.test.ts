@@ -13,6 +13,7 @@ import { reluBiasGrad, reluBiasGradJs } from '../../electron/core/training/kerne
 import { batchNormGrad, batchNormGradJs, batchNormTrain, batchNormTrainJs } from '../../electron/core/training/kernels/batch-norm-kernels.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
 import { simdCalls } from '../helpers/simd-calls.ts';
+import { SIMD_FILTER_GRAD_CASES, type ConvCase } from '../helpers/conv-cases.ts';
 
 interface HeapBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
@@ -195,4 +196,65 @@ test('the reversal of a 3-D tensor ([B, P, C] → [C, P, B]) moves every value w
       assert.equal(countCalls('transpose210', () => void tf.transpose(x, [1, 0, 2]).dataSync()), 0);
     });
   }
+});
+
+/**
+ * The filter gradient as the SIMD kernel sums it: per weight, float32 products added in float32 in the order of
+ * b, then oh, then ow, taps outside x skipped.
+ */
+function filterGradInOrder(x: Float32Array, dy: Float32Array, info: tf.backend_util.Conv2DInfo): Float32Array {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
+  const dw = new Float32Array(KH * KW * Ci * Co);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let kh = 0; kh < KH; kh++) {
+        const ih = oh * info.strideHeight + kh - info.padInfo.top;
+        if (ih < 0 || ih >= H) continue;
+        for (let kw = 0; kw < KW; kw++) {
+          for (let ci = 0; ci < Ci; ci++) {
+            for (let co = 0; co < Co; co++) {
+              const k = ((kh * KW + kw) * Ci + ci) * Co + co;
+              let acc = dw[k]!;
+              for (let ow = 0; ow < OW; ow++) {
+                const iw = ow * info.strideWidth + kw - info.padInfo.left;
+                if (iw < 0 || iw >= W) continue;
+                acc = Math.fround(acc + Math.fround(x[((b * H + ih) * W + iw) * Ci + ci]! * dy[((b * OH + oh) * OW + ow) * Co + co]!));
+              }
+              dw[k] = acc;
+            }
+          }
+        }
+      }
+    }
+  }
+  return dw;
+}
+
+test('the conv filter gradient sums in a fixed float32 order, bit for bit, for the convolutions it takes; others go to XNNPACK', () => {
+  const simdCases = SIMD_FILTER_GRAD_CASES;
+  // Input channels not a multiple of 4, output channels not of 8, a dilated filter.
+  const otherCases: ConvCase[] = [
+    { x: [2, 7, 9, 3], f: [3, 3, 3, 8], strides: 1, pad: 'same' },
+    { x: [2, 7, 9, 4], f: [3, 3, 4, 12], strides: 1, pad: 'same' },
+    { x: [2, 9, 9, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same', dilations: 2 },
+  ];
+  [...simdCases, ...otherCases].forEach((c, k) => {
+    tf.tidy(() => {
+      const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.strides, c.dilations ?? 1, c.pad, undefined, false, 'channelsLast');
+      // Plain values, so that a misplaced product shows (a NaN in a sum hides the rest of it); NaN, ±Infinity and
+      // ±0 in the first case only.
+      const values = k === 0 ? awkward : seededValues;
+      const xv = values(size(c.x), 90 + k);
+      const dyShape = [c.x[0], info.outHeight, info.outWidth, c.f[3]];
+      const dyv = values(size(dyShape), 120 + k);
+      const x = tf.tensor4d(xv, c.x);
+      const dy = tf.tensor(dyv, dyShape);
+      let got: Float32Array = new Float32Array();
+      const attrs = { strides: c.strides, pad: c.pad, dilations: c.dilations ?? 1, dataFormat: 'NHWC', filterShape: c.f } as unknown as tf.NamedAttrMap;
+      const calls = countCalls('convFilterGrad', () => void (got = (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs) as tf.Tensor).dataSync() as Float32Array));
+      const simd = simdCases.includes(c);
+      assert.equal(calls, simd ? 1 : 0, `${JSON.stringify(c)}: ${simd ? 'SIMD' : 'XNNPACK'}`);
+      if (simd) assertBitEqual(got, filterGradInOrder(xv, dyv, info), `filter gradient ${JSON.stringify(c)}`);
+    });
+  });
 });

@@ -11,15 +11,9 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { loadSimdKernels } from '../../electron/core/training/kernels/simd.ts';
 import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from '../../electron/core/training/kernels/index.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
+import { SIMD_FILTER_GRAD_CASES, type ConvCase, type Shape4 } from '../helpers/conv-cases.ts';
 
-type Shape4 = [number, number, number, number];
-type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
-interface Case {
-  x: Shape4;
-  f: Shape4;
-  strides: number | [number, number];
-  pad: Pad;
-  dilations?: number;
+interface Case extends ConvCase {
   /** The cpu kernels ignore dilation (their loops never read it), so dilated cases check numerically only. */
   cpu?: boolean;
 }
@@ -153,6 +147,9 @@ const convCases: Case[] = [
   { x: [2, 1, 6, 2], f: [1, 3, 2, 2], strides: 2, pad: 'same' },
   // stride and dilation together (only the kernel takes both): s − 1 zeros between dy's samples instead
   { x: [2, 11, 10, 2], f: [3, 3, 2, 2], strides: 2, pad: 'same', dilations: 2, cpu: false },
+  // Input channels a multiple of 4 and output channels of 8: the filter gradient is the SIMD kernel (simd.ts).
+  ...SIMD_FILTER_GRAD_CASES,
+  { x: [2, 6, 6, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same', dilations: 2, cpu: false },
 ];
 
 const depthwiseCases: Case[] = [

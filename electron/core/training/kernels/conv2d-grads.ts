@@ -1,9 +1,12 @@
 // Conv2DBackpropFilter (missing on wasm) and Conv2DBackpropInput (present on wasm but a scalar loop, ~4× slower)
-// as XNNPACK forward convolutions (input gradients: input-grad.ts). Identities and index arithmetic: conv-geometry.ts.
+// as XNNPACK forward convolutions (input gradients: input-grad.ts), and most filter gradients as a SIMD kernel of
+// ours (simd.ts). Identities and index arithmetic: conv-geometry.ts.
 import * as tf from '@tensorflow/tfjs-core';
 import { filterGradAxis, type ConvAxis } from './conv-geometry.ts';
 import { asTensor4D, cropForConv, forwardConv, fromNHWC, shapeToNHWC, toNHWC } from './forward-conv.ts';
 import { inputGradient } from './input-grad.ts';
+import { heapFloats, type HeapBackend, type KernelArgs } from './heap.ts';
+import { simdKernels } from './simd.ts';
 
 interface ConvGradAttrs {
   strides: number | [number, number];
@@ -30,8 +33,10 @@ function convAxes(info: tf.backend_util.Conv2DInfo): { h: ConvAxis; w: ConvAxis 
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh·d−p, ow·s+kw·d−p, ci] · dy[b,oh,ow,co]
  * = conv( x as [Ci,H,W,B] (batch ↔ channels), dy as a filter [OH,OW,B,Co], stride d, dilation s ) → [Ci,kh,kw,Co].
  */
-export function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap }): tf.Tensor {
+export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const a = args.attrs as unknown as ConvGradAttrs & { filterShape: [number, number, number, number] };
+  const direct = simdFilterGrad(args, a);
+  if (direct) return direct;
   return tf.tidy(() => {
     const x = toNHWC(asTensor4D(args.inputs.x, 'x'), a.dataFormat);
     const dy = toNHWC(asTensor4D(args.inputs.dy, 'dy'), a.dataFormat);
@@ -49,6 +54,32 @@ export function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; attr
     const g = forwardConv(fed.x, dyT, [info.dilationHeight, info.dilationWidth], [info.strideHeight, info.strideWidth], fed.pad);
     return tf.reshape(tf.transpose(tf.reshape(g, [info.inChannels, info.filterHeight * info.filterWidth, info.outChannels]), [1, 0, 2]), a.filterShape);
   });
+}
+
+/**
+ * The SIMD kernel (simd.ts: conv_filter_grad) straight from x and dy, NHWC, for dilation 1 with input channels a
+ * multiple of 4 and output channels of 8 (the ResNet's and most backbones' convolutions): ~2× the speed of the
+ * XNNPACK convolution above, with no transposes. Null where it does not apply.
+ */
+function simdFilterGrad(args: KernelArgs, a: ConvGradAttrs & { filterShape: [number, number, number, number] }): tf.TensorInfo | null {
+  const simd = simdKernels(args.backend);
+  const { x, dy } = args.inputs;
+  if (!simd || !x || !dy || x.dtype !== 'float32' || dy.dtype !== 'float32' || x.shape.length !== 4 || dy.shape.length !== 4) return null;
+  if ((a.dataFormat ?? 'NHWC') !== 'NHWC') return null;
+  const info = convInfo(x.shape as [number, number, number, number], a.filterShape, a, false);
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || info.inChannels % 4 !== 0 || info.outChannels % 8 !== 0) return null;
+  if (dy.shape[1] !== info.outHeight || dy.shape[2] !== info.outWidth || dy.shape[3] !== info.outChannels) return null;
+  const backend = args.backend as HeapBackend;
+  const out = backend.makeOutput([...a.filterShape], 'float32');
+  // Views only after makeOutput: allocating may grow the heap.
+  const dw = heapFloats(backend, out, tf.Conv2DBackpropFilter, 'output');
+  dw.fill(0);
+  simd.convFilterGrad(
+    heapFloats(backend, x, tf.Conv2DBackpropFilter, 'x').byteOffset, heapFloats(backend, dy, tf.Conv2DBackpropFilter, 'dy').byteOffset, dw.byteOffset,
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+  );
+  return out;
 }
 
 /**

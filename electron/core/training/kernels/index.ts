@@ -1,8 +1,9 @@
 // Training kernels for the wasm backend. tfjs-backend-wasm 4.22 lacks Conv2DBackpropFilter and the depthwise
 // gradients (training a conv net throws "Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'"), and
 // some kernels it has are slow paths that dominate a training step. We register:
-//  - Conv2DBackpropFilter, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropFilter/Input: each one XNNPACK
-//    forward convolution (conv-geometry.ts has the identities);
+//  - Conv2DBackpropFilter, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropFilter/Input: XNNPACK forward
+//    convolutions (conv-geometry.ts has the identities; strided input gradients one per phase, input-grad.ts), and
+//    the filter gradient of most convolutions as a SIMD kernel of ours (simd.ts);
 //  - MaxPoolGrad: one pass over the wasm heap instead of the stock kernel (SIMD for the usual 2×2 pool, simd.ts);
 //  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags;
 //  - Identity: shares its input's data instead of copying it (identity.ts);

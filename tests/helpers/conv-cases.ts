@@ -1,0 +1,23 @@
+// Convolution geometries the kernel tests share: the shape of a case, and the cases Loupe's SIMD filter gradient
+// takes (input channels a multiple of 4, output channels of 8, dilation 1). wasm-kernels.test.ts checks them
+// against finite differences and the cpu kernels; simd-kernels.test.ts against the kernel's summation order.
+export type Shape4 = [number, number, number, number];
+export type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+
+export interface ConvCase {
+  x: Shape4;
+  f: Shape4;
+  strides: number | [number, number];
+  pad: Pad;
+  dilations?: number;
+}
+
+/** Padding on every side, strides 1 to 3, rectangular kernels, a 1×1 projection, several 4×8 tiles. */
+export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
+  { x: [2, 7, 9, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same' },
+  { x: [3, 8, 8, 8], f: [3, 3, 8, 16], strides: 2, pad: 'same' },
+  { x: [2, 9, 7, 4], f: [5, 4, 4, 8], strides: [2, 1], pad: 'valid' },
+  { x: [2, 8, 8, 12], f: [1, 1, 12, 8], strides: 2, pad: 'valid' },
+  { x: [2, 7, 7, 4], f: [3, 2, 4, 8], strides: 3, pad: 1 },
+  { x: [1, 7, 8, 4], f: [3, 3, 4, 24], strides: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+];
