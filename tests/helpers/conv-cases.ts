@@ -1,5 +1,5 @@
 // Convolution geometries the kernel tests share: the shape of a case, and the cases Loupe's SIMD filter gradient
-// takes (input channels a multiple of 4, output channels of 8, dilation 1). wasm-kernels.test.ts checks them
+// takes (output channels a multiple of 8, dilation 1). wasm-kernels.test.ts checks them
 // against finite differences and the cpu kernels; simd-kernels.test.ts against the kernel's summation order.
 export type Shape4 = [number, number, number, number];
 export type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -12,7 +12,10 @@ export interface ConvCase {
   dilations?: number;
 }
 
-/** Padding on every side, strides 1 to 3, rectangular kernels, a 1×1 projection, several 4×8 tiles. */
+/**
+ * Padding on every side, strides 1 to 3, rectangular kernels, a 1×1 projection, several 4×8 tiles, and input
+ * channels past the last four (a grey stem's 1, an RGB stem's 3, LeNet's 6).
+ */
 export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
   { x: [2, 7, 9, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same' },
   { x: [3, 8, 8, 8], f: [3, 3, 8, 16], strides: 2, pad: 'same' },
@@ -20,4 +23,7 @@ export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
   { x: [2, 8, 8, 12], f: [1, 1, 12, 8], strides: 2, pad: 'valid' },
   { x: [2, 7, 7, 4], f: [3, 2, 4, 8], strides: 3, pad: 1 },
   { x: [1, 7, 8, 4], f: [3, 3, 4, 24], strides: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  { x: [2, 8, 8, 1], f: [3, 3, 1, 16], strides: 1, pad: 'same' },
+  { x: [2, 9, 8, 3], f: [3, 3, 3, 8], strides: 2, pad: 'same' },
+  { x: [3, 14, 14, 6], f: [5, 5, 6, 16], strides: 1, pad: 'valid' },
 ];

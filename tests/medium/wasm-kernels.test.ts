@@ -147,7 +147,7 @@ const convCases: Case[] = [
   { x: [2, 1, 6, 2], f: [1, 3, 2, 2], strides: 2, pad: 'same' },
   // stride and dilation together (only the kernel takes both): s − 1 zeros between dy's samples instead
   { x: [2, 11, 10, 2], f: [3, 3, 2, 2], strides: 2, pad: 'same', dilations: 2, cpu: false },
-  // Input channels a multiple of 4 and output channels of 8: the filter gradient is the SIMD kernel (simd.ts).
+  // Output channels a multiple of 8: the filter gradient is the SIMD kernel (simd.ts).
   ...SIMD_FILTER_GRAD_CASES,
   { x: [2, 6, 6, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same', dilations: 2, cpu: false },
 ];

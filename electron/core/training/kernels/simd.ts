@@ -460,8 +460,9 @@ const WAT = `(module
       (br $scalars))))
   ;; The filter gradient of a convolution (dilation 1), NHWC: dw[kh][kw][ci][co] += sum over b, oh, ow of
   ;; x[b][oh*sh + kh - pt][ow*sw + kw - pl][ci] * dy[b][oh][ow][co], taps outside x skipped (zero padding).
-  ;; dw must hold zeros on entry. Ci a multiple of 4, Co of 8: each tile keeps dw's 4 x 8 block in eight vectors
-  ;; down one row of dy, where the x row and the dy row (a few kB each) stay in the first-level cache.
+  ;; dw must hold zeros on entry. Co a multiple of 8. Each tile keeps dw's block of 4 input x 8 output channels in
+  ;; eight vectors down one row of dy, where the x row and the dy row (a few kB each) stay in the first-level
+  ;; cache; input channels past the last four go one by one.
   ;; XNNPACK ran this as a convolution whose kernel is dy (conv2d-grads.ts), which it repacks at every call and
   ;; streams from memory once per four outputs: 12-17 GFLOP/s at the compact ResNet's layers, where this runs at
   ;; 31-40 (and its forward convolutions at 22-30). The sums run in float32 in the order of the loops: b, oh, ow.
@@ -514,7 +515,7 @@ const WAT = `(module
                 (local.set $dend (i32.add (local.get $dyrow) (i32.mul (local.get $ow1) (local.get $cob))))
                 (local.set $ci (i32.const 0))
                 (block $ci_done (loop $cis
-                  (br_if $ci_done (i32.ge_u (local.get $ci) (local.get $cib)))
+                  (br_if $ci_done (i32.gt_u (i32.add (local.get $ci) (i32.const 16)) (local.get $cib)))
                   (local.set $co (i32.const 0))
                   (block $co_done (loop $cos
                     (br_if $co_done (i32.ge_u (local.get $co) (local.get $cob)))
@@ -562,7 +563,34 @@ const WAT = `(module
                     (local.set $co (i32.add (local.get $co) (i32.const 32)))
                     (br $cos)))
                   (local.set $ci (i32.add (local.get $ci) (i32.const 16)))
-                  (br $cis)))))
+                  (br $cis)))
+                ;; the input channels past the last four, one at a time (a stem's 1 or 3, LeNet's 6)
+                (block $ci1_done (loop $ci1s
+                  (br_if $ci1_done (i32.ge_u (local.get $ci) (local.get $cib)))
+                  (local.set $co (i32.const 0))
+                  (block $co1_done (loop $co1s
+                    (br_if $co1_done (i32.ge_u (local.get $co) (local.get $cob)))
+                    (local.set $wp (i32.add (i32.add (local.get $dw)
+                      (i32.mul (i32.add (i32.mul (local.get $kh) (local.get $KW)) (local.get $kw)) (i32.mul (local.get $cib) (local.get $Co))))
+                      (i32.add (i32.mul (i32.shr_u (local.get $ci) (i32.const 2)) (local.get $cob)) (local.get $co))))
+                    (local.set $a00 (v128.load align=4 (local.get $wp)))
+                    (local.set $a01 (v128.load offset=16 align=4 (local.get $wp)))
+                    (local.set $xp (i32.add (local.get $xstart) (local.get $ci)))
+                    (local.set $dp (i32.add (local.get $dstart) (local.get $co)))
+                    (local.set $t (i32.add (local.get $dend) (local.get $co)))
+                    (loop $taps1
+                      (local.set $s0 (v128.load32_splat align=4 (local.get $xp)))
+                      (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $s0) (v128.load align=4 (local.get $dp)))))
+                      (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $s0) (v128.load offset=16 align=4 (local.get $dp)))))
+                      (local.set $xp (i32.add (local.get $xp) (local.get $xstep)))
+                      (local.set $dp (i32.add (local.get $dp) (local.get $cob)))
+                      (br_if $taps1 (i32.lt_u (local.get $dp) (local.get $t))))
+                    (v128.store align=4 (local.get $wp) (local.get $a00))
+                    (v128.store offset=16 align=4 (local.get $wp) (local.get $a01))
+                    (local.set $co (i32.add (local.get $co) (i32.const 32)))
+                    (br $co1s)))
+                  (local.set $ci (i32.add (local.get $ci) (i32.const 4)))
+                  (br $ci1s)))))
               (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
               (br $kws)))))
           (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
@@ -586,7 +614,7 @@ export interface SimdKernels {
   /** Nesterov: 1 or 0. */
   momentum(value: number, acc: number, grad: number, outValue: number, outAcc: number, n: number, m: number, c: number, nesterov: number): void;
   /**
-   * dw (zeros on entry) += the filter gradient of an NHWC convolution with dilation 1; ci a multiple of 4, co of 8.
+   * dw (zeros on entry) += the filter gradient of an NHWC convolution with dilation 1; co a multiple of 8.
    * Geometry: x [b, h, w, ci], dy [b, oh, ow, co], dw [kh, kw, ci, co], strides, padding before (top, left).
    */
   convFilterGrad(
