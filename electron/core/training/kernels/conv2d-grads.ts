@@ -68,7 +68,11 @@ function simdFilterGrad(args: KernelArgs, a: ConvGradAttrs & { filterShape: [num
   if ((a.dataFormat ?? 'NHWC') !== 'NHWC') return null;
   const info = convInfo(x.shape as [number, number, number, number], a.filterShape, a, false);
   if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || info.outChannels % 8 !== 0) return null;
-  if (dy.shape[1] !== info.outHeight || dy.shape[2] !== info.outWidth || dy.shape[3] !== info.outChannels) return null;
+  // The kernel trusts these sizes to stay inside the three tensors: anything inconsistent takes the tfjs path,
+  // which reports it.
+  const [, , filterIn, filterOut] = a.filterShape;
+  if (filterIn !== info.inChannels || filterOut !== info.outChannels) return null;
+  if (dy.shape[0] !== info.batchSize || dy.shape[1] !== info.outHeight || dy.shape[2] !== info.outWidth || dy.shape[3] !== info.outChannels) return null;
   const backend = args.backend as HeapBackend;
   const out = backend.makeOutput([...a.filterShape], 'float32');
   // Views only after makeOutput: allocating may grow the heap.

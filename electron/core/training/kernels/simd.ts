@@ -458,6 +458,7 @@ const WAT = `(module
           (f32.load (i32.add (local.get $value) (local.get $p)))))
       (local.set $p (i32.add (local.get $p) (i32.const 4)))
       (br $scalars))))
+
   ;; The filter gradient of a convolution (dilation 1), NHWC: dw[kh][kw][ci][co] += sum over b, oh, ow of
   ;; x[b][oh*sh + kh - pt][ow*sw + kw - pl][ci] * dy[b][oh][ow][co], taps outside x skipped (zero padding).
   ;; dw must hold zeros on entry. Co a multiple of 8. Each tile keeps dw's block of 4 input x 8 output channels in
