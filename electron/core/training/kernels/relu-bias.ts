@@ -139,13 +139,14 @@ export class Conv2D extends StockConv2D {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     const dilations = typeof f.dilationRate === 'number' ? [f.dilationRate] : f.dilationRate;
     const plain = f.dataFormat === 'channelsLast' && (f.padding === 'same' || f.padding === 'valid') && dilations.every((d) => d === 1);
+    const geometry: ConvGeometry = { strides: [f.strides[0]!, f.strides[1] ?? f.strides[0]!], pad: f.padding as 'same' | 'valid' };
     if (plain && trainsPlain(f, x, kwargs)) {
       // tfjs-layers would call tf.fused.conv2d, whose gradient (a tf.customGrad) also computes the input's gradient
       // when nothing needs it: the ResNet stem's, the image's, ~1% of a step. tf.conv2d's gradient is per input.
-      return tf.tidy(() => tf.conv2d(x as tf.Tensor4D, f.kernel.read() as tf.Tensor4D, [f.strides[0]!, f.strides[1] ?? f.strides[0]!], f.padding as 'same' | 'valid'));
+      return tf.tidy(() => tf.conv2d(x as tf.Tensor4D, f.kernel.read() as tf.Tensor4D, geometry.strides, geometry.pad));
     }
     if (!plain || !trainsFused(f, x, 4, kwargs)) return super.call(inputs, kwargs);
-    return tf.tidy(() => conv2dBiasRelu(x as tf.Tensor4D, f.kernel.read() as tf.Tensor4D, f.bias!.read() as tf.Tensor1D, { strides: [f.strides[0]!, f.strides[1] ?? f.strides[0]!], pad: f.padding as 'same' | 'valid' }));
+    return tf.tidy(() => conv2dBiasRelu(x as tf.Tensor4D, f.kernel.read() as tf.Tensor4D, f.bias!.read() as tf.Tensor1D, geometry));
   }
 }
 
