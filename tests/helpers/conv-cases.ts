@@ -1,5 +1,5 @@
 // Convolution geometries the kernel tests share: the shape of a case, and the cases Loupe's SIMD filter gradient
-// takes (output channels a multiple of 8, dilation 1). wasm-kernels.test.ts checks them
+// takes (dilation 1; output channels a multiple of 8, or padded up to one). wasm-kernels.test.ts checks them
 // against finite differences and the cpu kernels; simd-kernels.test.ts against the kernel's summation order.
 export type Shape4 = [number, number, number, number];
 export type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -13,8 +13,9 @@ export interface ConvCase {
 }
 
 /**
- * Padding on every side, strides 1 to 3, rectangular kernels, a 1×1 projection, several 4×8 tiles, and input
- * channels past the last four (a grey stem's 1, an RGB stem's 3, LeNet's 6).
+ * Padding on every side, strides 1 to 3, rectangular kernels, a 1×1 projection, several 4×8 tiles, input
+ * channels past the last four (a grey stem's 1, an RGB stem's 3, LeNet's 6), and output channels padded to the next
+ * eight (LeNet's first convolution's 6, 12 with a stride).
  */
 export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
   { x: [2, 7, 9, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same' },
@@ -26,4 +27,6 @@ export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
   { x: [2, 8, 8, 1], f: [3, 3, 1, 16], strides: 1, pad: 'same' },
   { x: [2, 9, 8, 3], f: [3, 3, 3, 8], strides: 2, pad: 'same' },
   { x: [3, 14, 14, 6], f: [5, 5, 6, 16], strides: 1, pad: 'valid' },
+  { x: [2, 10, 10, 1], f: [5, 5, 1, 6], strides: 1, pad: 'same' },
+  { x: [2, 9, 7, 4], f: [3, 3, 4, 12], strides: 2, pad: 'same' },
 ];
