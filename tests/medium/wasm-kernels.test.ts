@@ -321,11 +321,13 @@ test('repeated kernel calls leak no tensors and no wasm memory', async () => {
   const x = tf.tensor(values(2 * 9 * 9 * 3, 7), [2, 9, 9, 3]) as tf.Tensor4D;
   const f = tf.tensor(values(3 * 3 * 3 * 4, 8), [3, 3, 3, 4]) as tf.Tensor4D;
   const df = tf.tensor(values(3 * 3 * 3 * 2, 9), [3, 3, 3, 2]) as tf.Tensor4D;
+  // Six output channels: the SIMD filter gradient on dy padded to eight, a scratch tensor of its own.
+  const f6 = tf.tensor(values(3 * 3 * 3 * 6, 10), [3, 3, 3, 6]) as tf.Tensor4D;
   const once = () =>
     tf.tidy(() => {
       const conv = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')));
       const dw = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')));
-      return tf.addN([...conv([x, f]).map((g) => tf.sum(g)), ...dw([x, df]).map((g) => tf.sum(g))]).dataSync()[0];
+      return tf.addN([...conv([x, f]).map((g) => tf.sum(g)), ...conv([x, f6]).map((g) => tf.sum(g)), ...dw([x, df]).map((g) => tf.sum(g))]).dataSync()[0];
     });
   const warm = once();
   const tensors = tf.memory().numTensors;
@@ -335,7 +337,7 @@ test('repeated kernel calls leak no tensors and no wasm memory', async () => {
   assert.equal(tf.memory().numTensors, tensors);
   assert.equal(tf.memory().numBytes, bytes);
   assert.equal(tf.engine().backend.numDataIds(), dataIds);
-  tf.dispose([x, f, df]);
+  tf.dispose([x, f, f6, df]);
 });
 
 // ---------- whole models ----------

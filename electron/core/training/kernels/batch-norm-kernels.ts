@@ -23,7 +23,7 @@ function withSimd<T>(args: KernelArgs, run: (views: () => Simd | null) => T): T 
   const k = simdKernels(args.backend);
   const first = Object.values(args.inputs)[0];
   if (!k || !first) return run(() => null);
-  const backend = args.backend as HeapBackend & { disposeData(id: object): void };
+  const backend = args.backend as HeapBackend;
   const channels = first.shape[first.shape.length - 1] ?? 1;
   const scratch = backend.makeOutput([8 * channels], 'float32');
   try {

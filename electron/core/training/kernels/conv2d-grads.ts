@@ -60,9 +60,9 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
  * The SIMD kernel (simd.ts: conv_filter_grad) straight from x and dy, NHWC, for dilation 1: 2.5–3× the speed of
  * the XNNPACK convolution above, with no transposes. The kernel takes output channels in eights (the ResNet's,
  * LeNet's second and most backbones' convolutions). Other counts run on dy padded with zero channels up to the next
- * eight, where that adds at most half the work: LeNet's first convolution (6 → 8) then takes 2.1 ms where XNNPACK and
- * its transposes took 3.0 (batch 64). The padded channels' sums are zeros that are sliced off; the others are the
- * same sums in the same order. Null where it does not apply.
+ * eight (a pass of our own: tfjs's pad took longer than the kernel), where that adds at most half the work: LeNet's
+ * first convolution (6 → 8) then takes 1.3 ms where XNNPACK and its transposes took 2.0–3.0 (batch 64). The padded
+ * channels' sums are sliced off; the others are the same sums in the same order. Null where it does not apply.
  */
 function simdFilterGrad(args: KernelArgs, a: ConvGradAttrs & { filterShape: [number, number, number, number] }): tf.TensorInfo | null {
   const simd = simdKernels(args.backend);
@@ -78,7 +78,7 @@ function simdFilterGrad(args: KernelArgs, a: ConvGradAttrs & { filterShape: [num
   if (dy.shape[0] !== info.batchSize || dy.shape[1] !== info.outHeight || dy.shape[2] !== info.outWidth || dy.shape[3] !== info.outChannels) return null;
   const co = info.outChannels;
   const padded = Math.ceil(co / 8) * 8;
-  const run = (dyIn: tf.Tensor, channels: number): tf.TensorInfo => {
+  const run = (dyIn: tf.TensorInfo, channels: number): tf.TensorInfo => {
     const backend = args.backend as HeapBackend;
     const out = backend.makeOutput([kh, kw, filterIn, channels], 'float32');
     // Views only after makeOutput: allocating may grow the heap.
@@ -93,10 +93,20 @@ function simdFilterGrad(args: KernelArgs, a: ConvGradAttrs & { filterShape: [num
   };
   if (padded === co) return run(dy, co);
   if ((padded - co) * 2 > co) return null;
-  return tf.tidy(() => {
-    const wide = run(tf.pad(dy, [[0, 0], [0, 0], [0, 0], [0, padded - co]]), padded);
-    return tf.slice(tf.engine().makeTensorFromTensorInfo(wide), [0, 0, 0, 0], [kh, kw, filterIn, co]);
-  });
+  const backend = args.backend as HeapBackend;
+  const [b, oh, ow] = dy.shape as [number, number, number, number];
+  const wideDy = backend.makeOutput([b, oh, ow, padded], 'float32');
+  try {
+    simd.padChannels(heapFloats(backend, dy, tf.Conv2DBackpropFilter, 'dy').byteOffset, heapFloats(backend, wideDy, tf.Conv2DBackpropFilter, 'padded dy').byteOffset, b * oh * ow, co, padded);
+    const wide = tf.engine().makeTensorFromTensorInfo(run(wideDy, padded));
+    try {
+      return tf.slice(wide, [0, 0, 0, 0], [kh, kw, filterIn, co]);
+    } finally {
+      wide.dispose();
+    }
+  } finally {
+    backend.disposeData(wideDy.dataId);
+  }
 }
 
 /**

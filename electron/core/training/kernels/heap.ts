@@ -6,6 +6,8 @@ import type * as tf from '@tensorflow/tfjs-core';
 export interface HeapBackend {
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  /** Frees a scratch tensor that makeOutput made and nothing else holds. */
+  disposeData(dataId: object): void;
 }
 
 export interface KernelArgs {
