@@ -78,8 +78,8 @@ function simdFilterGrad(args: KernelArgs, a: ConvGradAttrs & { filterShape: [num
   if (dy.shape[0] !== info.batchSize || dy.shape[1] !== info.outHeight || dy.shape[2] !== info.outWidth || dy.shape[3] !== info.outChannels) return null;
   const co = info.outChannels;
   const padded = Math.ceil(co / 8) * 8;
+  const backend = args.backend as HeapBackend;
   const run = (dyIn: tf.TensorInfo, channels: number): tf.TensorInfo => {
-    const backend = args.backend as HeapBackend;
     const out = backend.makeOutput([kh, kw, filterIn, channels], 'float32');
     // Views only after makeOutput: allocating may grow the heap.
     const dw = heapFloats(backend, out, tf.Conv2DBackpropFilter, 'output');
@@ -93,7 +93,6 @@ function simdFilterGrad(args: KernelArgs, a: ConvGradAttrs & { filterShape: [num
   };
   if (padded === co) return run(dy, co);
   if ((padded - co) * 2 > co) return null;
-  const backend = args.backend as HeapBackend;
   const [b, oh, ow] = dy.shape as [number, number, number, number];
   const wideDy = backend.makeOutput([b, oh, ow, padded], 'float32');
   try {
