@@ -30,3 +30,26 @@ export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
   { x: [2, 10, 10, 1], f: [5, 5, 1, 6], strides: 1, pad: 'same' },
   { x: [2, 9, 7, 4], f: [3, 3, 4, 12], strides: 2, pad: 'same' },
 ];
+
+/**
+ * 3×3 stride-1 convolutions that Winograd's kernel takes (input channels a multiple of 4, output channels of 8):
+ * odd sizes (the last tiles half outside the output), 'valid', asymmetric explicit pads, a one-pixel-high input, a
+ * block of tiles whose last four hold one tile (75 tiles, blocks of 84), and three blocks (blocks of 32: 32, 32, 11).
+ */
+export const WINOGRAD_CASES: readonly ConvCase[] = [
+  { x: [2, 7, 9, 8], f: [3, 3, 8, 8], strides: 1, pad: 'same' },
+  { x: [1, 10, 6, 4], f: [3, 3, 4, 16], strides: 1, pad: 'valid' },
+  { x: [3, 9, 8, 16], f: [3, 3, 16, 8], strides: 1, pad: [[0, 0], [2, 0], [1, 2], [0, 0]] },
+  { x: [2, 1, 5, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same' },
+  { x: [3, 9, 9, 8], f: [3, 3, 8, 24], strides: 1, pad: 'same' },
+  { x: [3, 9, 9, 64], f: [3, 3, 64, 64], strides: 1, pad: 'same' },
+];
+
+/** Convolutions Winograd's kernel leaves to XNNPACK: 3 input or 12 output channels, stride 2, dilation 2, 5×5. */
+export const NOT_WINOGRAD_CASES: readonly ConvCase[] = [
+  { x: [2, 7, 9, 3], f: [3, 3, 3, 8], strides: 1, pad: 'same' },
+  { x: [2, 7, 9, 4], f: [3, 3, 4, 12], strides: 1, pad: 'same' },
+  { x: [2, 8, 8, 4], f: [3, 3, 4, 8], strides: 2, pad: 'same' },
+  { x: [2, 9, 9, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same', dilations: 2 },
+  { x: [2, 9, 9, 4], f: [5, 5, 4, 8], strides: 1, pad: 'same' },
+];

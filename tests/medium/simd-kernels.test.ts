@@ -13,7 +13,7 @@ import { reluBiasGrad, reluBiasGradJs } from '../../electron/core/training/kerne
 import { batchNormGrad, batchNormGradJs, batchNormTrain, batchNormTrainJs } from '../../electron/core/training/kernels/batch-norm-kernels.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
 import { simdCalls } from '../helpers/simd-calls.ts';
-import { SIMD_FILTER_GRAD_CASES, type ConvCase } from '../helpers/conv-cases.ts';
+import { NOT_WINOGRAD_CASES, SIMD_FILTER_GRAD_CASES, WINOGRAD_CASES, type ConvCase } from '../helpers/conv-cases.ts';
 
 interface HeapBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
@@ -255,6 +255,85 @@ test('the conv filter gradient sums in a fixed float32 order, bit for bit, for t
       const simd = simdCases.includes(c);
       assert.equal(calls, simd ? 1 : 0, `${JSON.stringify(c)}: ${simd ? 'SIMD' : 'XNNPACK'}`);
       if (simd) assertBitEqual(got, filterGradInOrder(xv, dyv, info), `filter gradient ${JSON.stringify(c)}`);
+    });
+  });
+});
+
+/**
+ * Winograd's F(2×2, 3×3) as the SIMD kernels compute it, every operation rounded to float32 in their order: the
+ * filter transform u = G g G^T (each triple a, b, c → a, (a + c + b)/2, (a + c − b)/2, c; columns, then rows), the
+ * input transform B^T d B of each 4×4 tile (rows, then columns), the products summed over input channels in order,
+ * and the output transform A^T m A (rows, then columns).
+ */
+function winogradInOrder(x: Float32Array, g: Float32Array, info: tf.backend_util.Conv2DInfo): Float32Array {
+  const f = Math.fround;
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
+  const n = Ci * Co;
+  const triple = (a: number, b: number, c: number) => {
+    const s = f(a + c);
+    return [a, f(f(s + b) * 0.5), f(f(s - b) * 0.5), c];
+  };
+  const u = new Float32Array(16 * n);
+  for (let k = 0; k < n; k++) {
+    const h = [0, 1, 2].map((j) => triple(g[j * n + k]!, g[(3 + j) * n + k]!, g[(6 + j) * n + k]!)); // h[j][i]
+    for (let i = 0; i < 4; i++) triple(h[0]![i]!, h[1]![i]!, h[2]![i]!).forEach((val, j) => (u[(4 * i + j) * n + k] = val));
+  }
+  const pixel = (b: number, r: number, c: number, ci: number) => {
+    const ih = r - info.padInfo.top;
+    const iw = c - info.padInfo.left;
+    return ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((b * H + ih) * W + iw) * Ci + ci]! : 0;
+  };
+  const y = new Float32Array(B * OH * OW * Co);
+  const v = new Float32Array(16 * Ci);
+  for (let b = 0; b < B; b++) {
+    for (let th = 0; th * 2 < OH; th++) {
+      for (let tw = 0; tw * 2 < OW; tw++) {
+        for (let ci = 0; ci < Ci; ci++) {
+          const d = [0, 1, 2, 3].map((r) => [0, 1, 2, 3].map((c) => pixel(b, 2 * th + r, 2 * tw + c, ci)));
+          const t = [0, 1, 2, 3].map((j) => [f(d[0]![j]! - d[2]![j]!), f(d[1]![j]! + d[2]![j]!), f(d[2]![j]! - d[1]![j]!), f(d[1]![j]! - d[3]![j]!)]); // t[j][i]
+          for (let i = 0; i < 4; i++) {
+            const row = [f(t[0]![i]! - t[2]![i]!), f(t[1]![i]! + t[2]![i]!), f(t[2]![i]! - t[1]![i]!), f(t[1]![i]! - t[3]![i]!)];
+            row.forEach((val, j) => (v[(4 * i + j) * Ci + ci] = val));
+          }
+        }
+        for (let co = 0; co < Co; co++) {
+          const m = new Float32Array(16);
+          for (let xi = 0; xi < 16; xi++) {
+            let acc = 0;
+            for (let ci = 0; ci < Ci; ci++) acc = f(acc + f(v[xi * Ci + ci]! * u[xi * n + ci * Co + co]!));
+            m[xi] = acc;
+          }
+          const e = [0, 1, 2, 3].map((j) => f(f(m[j]! + m[4 + j]!) + m[8 + j]!));
+          const s = [0, 1, 2, 3].map((j) => f(f(m[4 + j]! - m[8 + j]!) - m[12 + j]!));
+          const out = [f(f(e[0]! + e[1]!) + e[2]!), f(f(e[1]! - e[2]!) - e[3]!), f(f(s[0]! + s[1]!) + s[2]!), f(f(s[1]! - s[2]!) - s[3]!)];
+          out.forEach((val, q) => {
+            const oh = 2 * th + (q >> 1);
+            const ow = 2 * tw + (q & 1);
+            if (oh < OH && ow < OW) y[((b * OH + oh) * OW + ow) * Co + co] = val;
+          });
+        }
+      }
+    }
+  }
+  return y;
+}
+
+test('3×3 stride-1 convolutions run Winograd F(2×2, 3×3), float32 in a fixed order, bit for bit; others go to XNNPACK', () => {
+  [...WINOGRAD_CASES, ...NOT_WINOGRAD_CASES].forEach((c, k) => {
+    tf.tidy(() => {
+      const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.strides, c.dilations ?? 1, c.pad, undefined, false, 'channelsLast');
+      // NaN, ±Infinity and ±0 in the first case only, so that a misplaced product shows in the others.
+      const values = k === 0 ? awkward : seededValues;
+      const xv = values(size(c.x), 150 + k);
+      const fv = values(size(c.f), 170 + k);
+      const x = tf.tensor4d(xv, c.x);
+      const filter = tf.tensor4d(fv, c.f);
+      const attrs = { strides: c.strides, pad: c.pad, dilations: c.dilations ?? 1, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap;
+      let got: Float32Array = new Float32Array();
+      const calls = countCalls('winogradF2x3', () => void (got = (tf.engine().runKernel('Conv2D', { x, filter }, attrs) as tf.Tensor).dataSync() as Float32Array));
+      const winograd = WINOGRAD_CASES.includes(c);
+      assert.equal(calls, winograd ? 1 : 0, `${JSON.stringify(c)}: ${winograd ? 'Winograd' : 'XNNPACK'}`);
+      if (winograd) assertBitEqual(got, winogradInOrder(xv, fv, info), `Winograd ${JSON.stringify(c)}`);
     });
   });
 });

@@ -11,7 +11,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { loadSimdKernels } from '../../electron/core/training/kernels/simd.ts';
 import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from '../../electron/core/training/kernels/index.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
-import { SIMD_FILTER_GRAD_CASES, type ConvCase, type Shape4 } from '../helpers/conv-cases.ts';
+import { SIMD_FILTER_GRAD_CASES, WINOGRAD_CASES, type ConvCase, type Shape4 } from '../helpers/conv-cases.ts';
+import { simdCalls } from '../helpers/simd-calls.ts';
 
 interface Case extends ConvCase {
   /** The cpu kernels ignore dilation (their loops never read it), so dilated cases check numerically only. */
@@ -150,6 +151,10 @@ const convCases: Case[] = [
   // Output channels a multiple of 8: the filter gradient is the SIMD kernel (simd.ts).
   ...SIMD_FILTER_GRAD_CASES,
   { x: [2, 6, 6, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same', dilations: 2, cpu: false },
+  // Winograd (winograd.ts): the first case's forward convolution and input gradient both run it, the second's input
+  // gradient only (its rotated filter is [3, 3, 4, 8]).
+  { x: [2, 7, 9, 8], f: [3, 3, 8, 8], strides: 1, pad: 'same' },
+  { x: [1, 6, 5, 8], f: [3, 3, 8, 4], strides: 1, pad: 'valid' },
 ];
 
 const depthwiseCases: Case[] = [
@@ -166,7 +171,7 @@ const depthwiseCases: Case[] = [
 
 test('registers the training kernels for wasm, idempotently', () => {
   const first = registerWasmTrainingKernels().sort();
-  assert.deepEqual(first, ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Identity', 'LoupeBatchNormGrad', 'LoupeBatchNormTrain', 'LoupeReluBiasGrad', 'MaxPoolGrad', 'Transpose', '_FusedMatMul']);
+  assert.deepEqual(first, ['BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Identity', 'LoupeBatchNormGrad', 'LoupeBatchNormTrain', 'LoupeReluBiasGrad', 'MaxPoolGrad', 'Transpose', '_FusedMatMul']);
   const funcs = first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc);
   assert.deepEqual(registerWasmTrainingKernels().sort(), first);
   assert.deepEqual(first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc), funcs);
@@ -177,6 +182,26 @@ test('Conv2DBackpropFilter / Conv2DBackpropInput match finite differences and th
   let worst = 0;
   for (const c of convCases) worst = Math.max(worst, await checkCase('conv', c));
   t.diagnostic(`worst relative error over ${convCases.length} cases: ${worst.toExponential(2)}`);
+});
+
+test('Conv2D by Winograd matches the cpu kernel for the 3×3 stride-1 convolutions it takes', async (t) => {
+  let worst = 0;
+  for (const [k, c] of WINOGRAD_CASES.entries()) {
+    const xv = values(size(c.x), 40 + k);
+    const fv = values(size(c.f), 60 + k);
+    const attrs = { strides: c.strides, pad: c.pad, dilations: 1, dataFormat: 'NHWC' };
+    let got: Float32Array = new Float32Array();
+    // On the current backend (wasm), synchronously, so that the calls are counted.
+    const calls = simdCalls(['winogradF2x3'], () => {
+      got = tf.tidy(() => (tf.engine().runKernel('Conv2D', { x: tf.tensor(xv, c.x), filter: tf.tensor(fv, c.f) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor).dataSync() as Float32Array);
+    });
+    assert.equal(calls, 1, `${JSON.stringify(c)} runs Winograd`);
+    const error = relativeError(got, await runKernel('cpu', 'Conv2D', { x: [xv, c.x], filter: [fv, c.f] }, attrs));
+    // Winograd's transforms add and halve before the products: ~1e-6 relative on these sizes, 2e-7 directly.
+    assert.ok(error < 1e-5, `${JSON.stringify(c)}: relative error ${error}`);
+    worst = Math.max(worst, error);
+  }
+  t.diagnostic(`worst relative error over ${WINOGRAD_CASES.length} cases: ${worst.toExponential(2)}`);
 });
 
 test('DepthwiseConv2dNativeBackpropFilter / Input match finite differences and the cpu kernels', async (t) => {
@@ -323,11 +348,15 @@ test('repeated kernel calls leak no tensors and no wasm memory', async () => {
   const df = tf.tensor(values(3 * 3 * 3 * 2, 9), [3, 3, 3, 2]) as tf.Tensor4D;
   // Six output channels: the SIMD filter gradient on dy padded to eight, a scratch tensor of its own.
   const f6 = tf.tensor(values(3 * 3 * 3 * 6, 10), [3, 3, 3, 6]) as tf.Tensor4D;
+  // Eight channels in and out, stride 1: Winograd forward and for the input gradient, four scratch tensors each.
+  const x8 = tf.tensor(values(2 * 9 * 9 * 8, 11), [2, 9, 9, 8]) as tf.Tensor4D;
+  const f8 = tf.tensor(values(3 * 3 * 8 * 8, 12), [3, 3, 8, 8]) as tf.Tensor4D;
   const once = () =>
     tf.tidy(() => {
       const conv = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')));
       const dw = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')));
-      return tf.addN([...conv([x, f]).map((g) => tf.sum(g)), ...conv([x, f6]).map((g) => tf.sum(g)), ...dw([x, df]).map((g) => tf.sum(g))]).dataSync()[0];
+      const conv1 = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')));
+      return tf.addN([...conv([x, f]).map((g) => tf.sum(g)), ...conv([x, f6]).map((g) => tf.sum(g)), ...conv1([x8, f8]).map((g) => tf.sum(g)), ...dw([x, df]).map((g) => tf.sum(g))]).dataSync()[0];
     });
   const warm = once();
   const tensors = tf.memory().numTensors;
@@ -337,7 +366,7 @@ test('repeated kernel calls leak no tensors and no wasm memory', async () => {
   assert.equal(tf.memory().numTensors, tensors);
   assert.equal(tf.memory().numBytes, bytes);
   assert.equal(tf.engine().backend.numDataIds(), dataIds);
-  tf.dispose([x, f, f6, df]);
+  tf.dispose([x, f, f6, df, x8, f8]);
 });
 
 // ---------- whole models ----------
