@@ -13,12 +13,13 @@ export interface ConvCase {
 }
 
 /**
- * Padding on every side, strides 1 to 3, rectangular kernels, a 1×1 projection, several 4×8 tiles, input
+ * Padding on every side, strides 1 to 3, rectangular kernels (3×3 with stride 1 only where Winograd does not take
+ * it: WINOGRAD_CASES), a 1×1 projection, several 4×8 tiles, input
  * channels past the last four (a grey stem's 1, an RGB stem's 3, LeNet's 6), and output channels padded to the next
  * eight (LeNet's first convolution's 6, 12 with a stride).
  */
 export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
-  { x: [2, 7, 9, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same' },
+  { x: [2, 7, 9, 4], f: [3, 2, 4, 8], strides: 1, pad: 'same' },
   { x: [3, 8, 8, 8], f: [3, 3, 8, 16], strides: 2, pad: 'same' },
   { x: [2, 9, 7, 4], f: [5, 4, 4, 8], strides: [2, 1], pad: 'valid' },
   { x: [2, 8, 8, 12], f: [1, 1, 12, 8], strides: 2, pad: 'valid' },
@@ -32,7 +33,8 @@ export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
 ];
 
 /**
- * 3×3 stride-1 convolutions that Winograd's kernel takes (input channels a multiple of 4, output channels of 8):
+ * 3×3 stride-1 convolutions that Winograd's kernels take, forward and filter gradient (input channels a multiple
+ * of 4, output channels of 8):
  * odd sizes (the last tiles half outside the output), 'valid', asymmetric explicit pads, a one-pixel-high input, a
  * block of tiles whose last four hold one tile (75 tiles, blocks of 84), and three blocks (blocks of 32: 32, 32, 11).
  */

@@ -260,65 +260,114 @@ test('the conv filter gradient sums in a fixed float32 order, bit for bit, for t
 });
 
 /**
- * Winograd's F(2×2, 3×3) as the SIMD kernels compute it, every operation rounded to float32 in their order: the
- * filter transform u = G g G^T (each triple a, b, c → a, (a + c + b)/2, (a + c − b)/2, c; columns, then rows), the
- * input transform B^T d B of each 4×4 tile (rows, then columns), the products summed over input channels in order,
- * and the output transform A^T m A (rows, then columns).
+ * Winograd's F(2×2, 3×3) as the SIMD kernels compute it, every operation rounded to float32 in their order (rows of
+ * a transform, then columns): the filter transform u = G g G^T (each triple a, b, c → a, (a + c + b)/2,
+ * (a + c − b)/2, c), the input transform B^T d B of each 4×4 tile, the products summed over input channels in order,
+ * and the output transform A^T m A.
  */
+const f32 = Math.fround;
+
+/** Each 2×2 output tile in row-major order (b, th, tw), with (B^T d B) of its 4×4 input pixels, [16][Ci]. */
+function* winogradTiles(x: Float32Array, info: tf.backend_util.Conv2DInfo): Generator<{ b: number; th: number; tw: number; v: Float32Array }> {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW } = info;
+  const pixel = (b: number, r: number, c: number, ci: number) => {
+    const ih = r - info.padInfo.top;
+    const iw = c - info.padInfo.left;
+    return ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((b * H + ih) * W + iw) * Ci + ci]! : 0;
+  };
+  for (let b = 0; b < B; b++) {
+    for (let th = 0; th * 2 < OH; th++) {
+      for (let tw = 0; tw * 2 < OW; tw++) {
+        const v = new Float32Array(16 * Ci);
+        for (let ci = 0; ci < Ci; ci++) {
+          const d = [0, 1, 2, 3].map((r) => [0, 1, 2, 3].map((c) => pixel(b, 2 * th + r, 2 * tw + c, ci)));
+          const t = [0, 1, 2, 3].map((j) => [f32(d[0]![j]! - d[2]![j]!), f32(d[1]![j]! + d[2]![j]!), f32(d[2]![j]! - d[1]![j]!), f32(d[1]![j]! - d[3]![j]!)]); // t[j][i]
+          for (let i = 0; i < 4; i++) {
+            const row = [f32(t[0]![i]! - t[2]![i]!), f32(t[1]![i]! + t[2]![i]!), f32(t[2]![i]! - t[1]![i]!), f32(t[1]![i]! - t[3]![i]!)];
+            row.forEach((val, j) => (v[(4 * i + j) * Ci + ci] = val));
+          }
+        }
+        yield { b, th, tw, v };
+      }
+    }
+  }
+}
+
 function winogradInOrder(x: Float32Array, g: Float32Array, info: tf.backend_util.Conv2DInfo): Float32Array {
-  const f = Math.fround;
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
+  const { inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
   const n = Ci * Co;
   const triple = (a: number, b: number, c: number) => {
-    const s = f(a + c);
-    return [a, f(f(s + b) * 0.5), f(f(s - b) * 0.5), c];
+    const s = f32(a + c);
+    return [a, f32(f32(s + b) * 0.5), f32(f32(s - b) * 0.5), c];
   };
   const u = new Float32Array(16 * n);
   for (let k = 0; k < n; k++) {
     const h = [0, 1, 2].map((j) => triple(g[j * n + k]!, g[(3 + j) * n + k]!, g[(6 + j) * n + k]!)); // h[j][i]
     for (let i = 0; i < 4; i++) triple(h[0]![i]!, h[1]![i]!, h[2]![i]!).forEach((val, j) => (u[(4 * i + j) * n + k] = val));
   }
-  const pixel = (b: number, r: number, c: number, ci: number) => {
-    const ih = r - info.padInfo.top;
-    const iw = c - info.padInfo.left;
-    return ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((b * H + ih) * W + iw) * Ci + ci]! : 0;
-  };
-  const y = new Float32Array(B * OH * OW * Co);
-  const v = new Float32Array(16 * Ci);
-  for (let b = 0; b < B; b++) {
-    for (let th = 0; th * 2 < OH; th++) {
-      for (let tw = 0; tw * 2 < OW; tw++) {
-        for (let ci = 0; ci < Ci; ci++) {
-          const d = [0, 1, 2, 3].map((r) => [0, 1, 2, 3].map((c) => pixel(b, 2 * th + r, 2 * tw + c, ci)));
-          const t = [0, 1, 2, 3].map((j) => [f(d[0]![j]! - d[2]![j]!), f(d[1]![j]! + d[2]![j]!), f(d[2]![j]! - d[1]![j]!), f(d[1]![j]! - d[3]![j]!)]); // t[j][i]
-          for (let i = 0; i < 4; i++) {
-            const row = [f(t[0]![i]! - t[2]![i]!), f(t[1]![i]! + t[2]![i]!), f(t[2]![i]! - t[1]![i]!), f(t[1]![i]! - t[3]![i]!)];
-            row.forEach((val, j) => (v[(4 * i + j) * Ci + ci] = val));
-          }
-        }
-        for (let co = 0; co < Co; co++) {
-          const m = new Float32Array(16);
-          for (let xi = 0; xi < 16; xi++) {
-            let acc = 0;
-            for (let ci = 0; ci < Ci; ci++) acc = f(acc + f(v[xi * Ci + ci]! * u[xi * n + ci * Co + co]!));
-            m[xi] = acc;
-          }
-          const e = [0, 1, 2, 3].map((j) => f(f(m[j]! + m[4 + j]!) + m[8 + j]!));
-          const s = [0, 1, 2, 3].map((j) => f(f(m[4 + j]! - m[8 + j]!) - m[12 + j]!));
-          const out = [f(f(e[0]! + e[1]!) + e[2]!), f(f(e[1]! - e[2]!) - e[3]!), f(f(s[0]! + s[1]!) + s[2]!), f(f(s[1]! - s[2]!) - s[3]!)];
-          out.forEach((val, q) => {
-            const oh = 2 * th + (q >> 1);
-            const ow = 2 * tw + (q & 1);
-            if (oh < OH && ow < OW) y[((b * OH + oh) * OW + ow) * Co + co] = val;
-          });
-        }
+  const y = new Float32Array(info.batchSize * OH * OW * Co);
+  for (const { b, th, tw, v } of winogradTiles(x, info)) {
+    for (let co = 0; co < Co; co++) {
+      const m = new Float32Array(16);
+      for (let xi = 0; xi < 16; xi++) {
+        let acc = 0;
+        for (let ci = 0; ci < Ci; ci++) acc = f32(acc + f32(v[xi * Ci + ci]! * u[xi * n + ci * Co + co]!));
+        m[xi] = acc;
       }
+      const e = [0, 1, 2, 3].map((j) => f32(f32(m[j]! + m[4 + j]!) + m[8 + j]!));
+      const s = [0, 1, 2, 3].map((j) => f32(f32(m[4 + j]! - m[8 + j]!) - m[12 + j]!));
+      const out = [f32(f32(e[0]! + e[1]!) + e[2]!), f32(f32(e[1]! - e[2]!) - e[3]!), f32(f32(s[0]! + s[1]!) + s[2]!), f32(f32(s[1]! - s[2]!) - s[3]!)];
+      out.forEach((val, q) => {
+        const oh = 2 * th + (q >> 1);
+        const ow = 2 * tw + (q & 1);
+        if (oh < OH && ow < OW) y[((b * OH + oh) * OW + ow) * Co + co] = val;
+      });
     }
   }
   return y;
 }
 
-test('3×3 stride-1 convolutions run Winograd F(2×2, 3×3), float32 in a fixed order, bit for bit; others go to XNNPACK', () => {
+/**
+ * The filter gradient as Winograd's kernels sum it: s = Σ over tiles in order of (B^T x B) ⊙ (A dy A^T), dy's
+ * 2×2 tile zero past the output's edge and [p, q] → [p, p + q, p − q, −q] on columns, then rows; then
+ * dw = G^T s G, each quadruple a, b, c, d → a + h, (b − c)/2, h + d with h = (b + c)/2, on columns, then rows.
+ */
+function winogradFilterGradInOrder(x: Float32Array, dy: Float32Array, info: tf.backend_util.Conv2DInfo): Float32Array {
+  const { inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
+  const n = Ci * Co;
+  const s = new Float32Array(16 * n);
+  const spread = (p: number, q: number) => [p, f32(p + q), f32(p - q), -q];
+  for (const { b, th, tw, v } of winogradTiles(x, info)) {
+    const at = (i: number, j: number, co: number) => {
+      const oh = 2 * th + i;
+      const ow = 2 * tw + j;
+      return oh < OH && ow < OW ? dy[((b * OH + oh) * OW + ow) * Co + co]! : 0;
+    };
+    for (let co = 0; co < Co; co++) {
+      const r = spread(at(0, 0, co), at(1, 0, co));
+      const c = spread(at(0, 1, co), at(1, 1, co));
+      const w = [0, 1, 2, 3].flatMap((i) => spread(r[i]!, c[i]!));
+      for (let xi = 0; xi < 16; xi++) {
+        for (let ci = 0; ci < Ci; ci++) {
+          const k = xi * n + ci * Co + co;
+          s[k] = f32(s[k]! + f32(v[xi * Ci + ci]! * w[xi]!));
+        }
+      }
+    }
+  }
+  const quad = (a: number, b: number, c: number, d: number) => {
+    const h = f32(f32(b + c) * 0.5);
+    return [f32(a + h), f32(f32(b - c) * 0.5), f32(h + d)];
+  };
+  const dw = new Float32Array(9 * n);
+  for (let k = 0; k < n; k++) {
+    const g = [0, 1, 2, 3].map((j) => quad(s[j * n + k]!, s[(4 + j) * n + k]!, s[(8 + j) * n + k]!, s[(12 + j) * n + k]!)); // g[j][kh]
+    for (let kh = 0; kh < 3; kh++) quad(g[0]![kh]!, g[1]![kh]!, g[2]![kh]!, g[3]![kh]!).forEach((val, kw) => (dw[(kh * 3 + kw) * n + k] = val));
+  }
+  return dw;
+}
+
+test('3×3 stride-1 convolutions and their filter gradients run Winograd F(2×2, 3×3), float32 in a fixed order, bit for bit; others do not', () => {
   [...WINOGRAD_CASES, ...NOT_WINOGRAD_CASES].forEach((c, k) => {
     tf.tidy(() => {
       const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.strides, c.dilations ?? 1, c.pad, undefined, false, 'channelsLast');
@@ -334,6 +383,14 @@ test('3×3 stride-1 convolutions run Winograd F(2×2, 3×3), float32 in a fixed 
       const winograd = WINOGRAD_CASES.includes(c);
       assert.equal(calls, winograd ? 1 : 0, `${JSON.stringify(c)}: ${winograd ? 'Winograd' : 'XNNPACK'}`);
       if (winograd) assertBitEqual(got, winogradInOrder(xv, fv, info), `Winograd ${JSON.stringify(c)}`);
+      // The filter gradient: Winograd's kernels where they take the convolution, else the direct SIMD kernel.
+      const dyShape = [c.x[0], info.outHeight, info.outWidth, c.f[3]];
+      const dyv = values(size(dyShape), 190 + k);
+      const dy = tf.tensor(dyv, dyShape);
+      const gradAttrs = { ...attrs, filterShape: c.f } as unknown as tf.NamedAttrMap;
+      const gradCalls = countCalls('winogradFilterGrad', () => void (got = (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, gradAttrs) as tf.Tensor).dataSync() as Float32Array));
+      assert.equal(gradCalls, winograd ? 1 : 0, `${JSON.stringify(c)}: filter gradient ${winograd ? 'Winograd' : 'direct'}`);
+      if (winograd) assertBitEqual(got, winogradFilterGradInOrder(xv, dyv, info), `Winograd filter gradient ${JSON.stringify(c)}`);
     });
   });
 });

@@ -184,7 +184,7 @@ test('Conv2DBackpropFilter / Conv2DBackpropInput match finite differences and th
   t.diagnostic(`worst relative error over ${convCases.length} cases: ${worst.toExponential(2)}`);
 });
 
-test('Conv2D by Winograd matches the cpu kernel for the 3×3 stride-1 convolutions it takes', async (t) => {
+test('Conv2D and Conv2DBackpropFilter by Winograd match the cpu kernels for the 3×3 stride-1 convolutions they take', async (t) => {
   let worst = 0;
   for (const [k, c] of WINOGRAD_CASES.entries()) {
     const xv = values(size(c.x), 40 + k);
@@ -199,7 +199,18 @@ test('Conv2D by Winograd matches the cpu kernel for the 3×3 stride-1 convolutio
     const error = relativeError(got, await runKernel('cpu', 'Conv2D', { x: [xv, c.x], filter: [fv, c.f] }, attrs));
     // Winograd's transforms add and halve before the products: ~1e-6 relative on these sizes, 2e-7 directly.
     assert.ok(error < 1e-5, `${JSON.stringify(c)}: relative error ${error}`);
-    worst = Math.max(worst, error);
+    // The filter gradient (small cases: finite differences in the test above).
+    const dyShape = await outputShape('Conv2D', c);
+    const dyv = values(size(dyShape), 80 + k);
+    const gradAttrs = { ...attrs, filterShape: c.f };
+    let dw: Float32Array = new Float32Array();
+    const gradCalls = simdCalls(['winogradFilterGrad'], () => {
+      dw = tf.tidy(() => (tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xv, c.x), dy: tf.tensor(dyv, dyShape) }, gradAttrs as unknown as tf.NamedAttrMap) as tf.Tensor).dataSync() as Float32Array);
+    });
+    assert.equal(gradCalls, 1, `${JSON.stringify(c)}: the filter gradient runs Winograd`);
+    const gradError = relativeError(dw, await runKernel('cpu', 'Conv2DBackpropFilter', { x: [xv, c.x], dy: [dyv, dyShape] }, gradAttrs));
+    assert.ok(gradError < 1e-5, `${JSON.stringify(c)}: filter gradient relative error ${gradError}`);
+    worst = Math.max(worst, error, gradError);
   }
   t.diagnostic(`worst relative error over ${WINOGRAD_CASES.length} cases: ${worst.toExponential(2)}`);
 });
@@ -348,7 +359,8 @@ test('repeated kernel calls leak no tensors and no wasm memory', async () => {
   const df = tf.tensor(values(3 * 3 * 3 * 2, 9), [3, 3, 3, 2]) as tf.Tensor4D;
   // Six output channels: the SIMD filter gradient on dy padded to eight, a scratch tensor of its own.
   const f6 = tf.tensor(values(3 * 3 * 3 * 6, 10), [3, 3, 3, 6]) as tf.Tensor4D;
-  // Eight channels in and out, stride 1: Winograd forward and for the input gradient, four scratch tensors each.
+  // Eight channels in and out, stride 1: Winograd forward, for the input gradient and the filter gradient, four
+  // scratch tensors each.
   const x8 = tf.tensor(values(2 * 9 * 9 * 8, 11), [2, 9, 9, 8]) as tf.Tensor4D;
   const f8 = tf.tensor(values(3 * 3 * 8 * 8, 12), [3, 3, 8, 8]) as tf.Tensor4D;
   const once = () =>

@@ -1,17 +1,20 @@
-// The wasm backend's Conv2D, with 3×3 convolutions of stride and dilation 1 run by Winograd's minimal filtering,
-// F(2×2, 3×3) (simd.ts: winograd_filter, winograd_pad, winograd_f2x3): 16 products per 2×2 outputs, input and
-// output channel, where the direct sum XNNPACK runs takes 36. These are most of a ResNet's or a VGG-style net's
-// convolutions, forward and, through the input gradient (a stride-1 convolution of dy with the rotated filter,
-// input-grad.ts), backward. On the compact ResNet's layers (32 images) it takes 12.5, 9.5 and 7.5 ms where XNNPACK
-// takes 21.5, 19 and 19 (64 px × 16 channels, 32 × 32, 16 × 64); 77 against 130 ms on a 7 × 7 × 512 layer.
-// Other convolutions, and channel counts the kernel does not take (input channels not a multiple of 4, output
-// channels not of 8: a grey stem, LeNet's), run XNNPACK's kernel as before. Winograd's sums differ from the direct
-// ones by float32 rounding (relative error ~1e-6 on these layers; tests/medium/wasm-kernels.test.ts bounds it).
+// 3×3 convolutions of stride and dilation 1 by Winograd's minimal filtering, F(2×2, 3×3) (simd.ts: winograd_*):
+// 16 products per 2×2 outputs, input and output channel, where the direct sum takes 36. These are most of a
+// ResNet's or a VGG-style net's convolutions, so all three of their passes run here:
+//  - forward, as the wasm backend's Conv2D kernel (the stock one runs everything else);
+//  - the input gradient, a stride-1 convolution of dy with the rotated filter (input-grad.ts), through that kernel;
+//  - the filter gradient (conv2d-grads.ts): dw = G^T [Σ over tiles (B^T x B) ⊙ (A dy A^T)] G.
+// On the compact ResNet's layers (32 images: 64 px × 16 channels, 32 × 32, 16 × 64) the forward pass takes 12.5,
+// 9.5 and 7.5 ms where XNNPACK takes 21.5, 19 and 19, and the filter gradient 9.7, 8.2 and 7.6 where the direct SIMD
+// kernel takes 14.2, 14.2 and 14.5. Channel counts the kernels do not take (input channels not a multiple of 4,
+// output channels not of 8: a grey stem, LeNet's) run as before. Winograd's sums differ from the direct ones by
+// float32 rounding: ~1e-6 relative forward; the filter gradient's shorter sums are closer to float64 than the
+// direct kernel's (6e-6 against 1e-5 on the 64 px layer).
 import * as tf from '@tensorflow/tfjs-core';
 import { heapFloats, type HeapBackend, type KernelArgs } from './heap.ts';
 import { simdKernels, type SimdKernels } from './simd.ts';
 
-interface Conv2DAttrs {
+interface ConvAttrs {
   strides: number | [number, number];
   pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
   dataFormat?: 'NHWC' | 'NCHW';
@@ -19,18 +22,18 @@ interface Conv2DAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
-/** Bytes of one scratch slice's tiles: v [T, Ci] and m [T, Co] stay in the second-level cache (16 slices each). */
+/** Bytes of one scratch slice's tiles: the 16 slices of v [T, Ci] and m [T, Co] stay in the second-level cache. */
 const SLICE_BYTES = 8192;
 /** A cache line past a multiple of 4 kB (see winograd_f2x3). */
 const SLICE_SKEW = 64;
 
 /** Conv2D for the wasm backend: Winograd where it applies, else the stock kernel. */
 export function winogradConv2D(stock: tf.KernelFunc): tf.KernelFunc {
-  return (args) => winograd(args as KernelArgs) ?? stock(args);
+  return (args) => winogradForward(args as KernelArgs) ?? stock(args);
 }
 
-/** The geometry Winograd takes, or null (the stock kernel runs). */
-export function winogradInfo(xShape: readonly number[], filterShape: readonly number[], a: Conv2DAttrs): tf.backend_util.Conv2DInfo | null {
+/** The convolution's geometry when Winograd takes it (NHWC, 3×3, stride and dilation 1, channels in 4s and 8s), else null. */
+export function winogradInfo(xShape: readonly number[], filterShape: readonly number[], a: ConvAttrs): tf.backend_util.Conv2DInfo | null {
   if ((a.dataFormat ?? 'NHWC') !== 'NHWC' || xShape.length !== 4 || filterShape.length !== 4) return null;
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
   if (kh !== 3 || kw !== 3 || ci % 4 !== 0 || co % 8 !== 0 || xShape[3] !== ci) return null;
@@ -40,42 +43,83 @@ export function winogradInfo(xShape: readonly number[], filterShape: readonly nu
   return info;
 }
 
-function winograd(args: KernelArgs): tf.TensorInfo | null {
+function winogradForward(args: KernelArgs): tf.TensorInfo | null {
   const simd = simdKernels(args.backend);
   const { x, filter } = args.inputs;
   if (!simd || !x || !filter || x.dtype !== 'float32' || filter.dtype !== 'float32') return null;
-  const info = winogradInfo(x.shape, filter.shape, args.attrs as unknown as Conv2DAttrs);
-  return info && run(simd, args.backend as HeapBackend, x, filter, info);
+  const info = winogradInfo(x.shape, filter.shape, args.attrs as unknown as ConvAttrs);
+  if (!info) return null;
+  const { batchSize: b, outHeight: oh, outWidth: ow, inChannels: ci, outChannels: co } = info;
+  return withTiles(args.backend as HeapBackend, tf.Conv2D, info, [b, oh, ow, co], (at, y, g, u) => {
+    simd.winogradFilter(at(filter, 'filter'), at(u, 'u'), ci * co);
+    simd.winogradPad(at(x, 'x'), g.p, b, info.inHeight, info.inWidth, ci, g.ph, g.pw, info.padInfo.top, info.padInfo.left);
+    simd.winogradF2x3(g.p, at(u, 'u'), at(y, 'output'), g.v, g.m, b, g.ph, g.pw, ci, oh, ow, co, g.tiles, g.vStride, g.mStride);
+  });
 }
 
-function run(simd: SimdKernels, backend: HeapBackend, x: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
-  const { batchSize: b, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
+/**
+ * dw [3, 3, ci, co] of the convolution `info` describes, from x and dy (both NHWC float32 on this backend's heap),
+ * or null when Winograd does not take it (the direct kernel then runs).
+ */
+export function winogradFilterGrad(backend: HeapBackend, simd: SimdKernels, x: tf.TensorInfo, dy: tf.TensorInfo, filterShape: readonly number[], a: ConvAttrs): tf.TensorInfo | null {
+  const info = winogradInfo(x.shape, filterShape, a);
+  if (!info) return null;
+  const { batchSize: b, outHeight: oh, outWidth: ow, inChannels: ci, outChannels: co } = info;
+  return withTiles(backend, tf.Conv2DBackpropFilter, info, [3, 3, ci, co], (at, dw, g, s) => {
+    heapFloats(backend, s, tf.Conv2DBackpropFilter, 's').fill(0);
+    simd.winogradPad(at(x, 'x'), g.p, b, info.inHeight, info.inWidth, ci, g.ph, g.pw, info.padInfo.top, info.padInfo.left);
+    simd.winogradFilterGrad(g.p, at(dy, 'dy'), at(s, 's'), g.v, g.m, b, g.ph, g.pw, ci, oh, ow, co, g.tiles, g.vStride, g.mStride);
+    simd.winogradFilterGradOut(at(s, 's'), at(dw, 'output'), ci * co);
+  });
+}
+
+/** Byte offsets of the scratch every pass uses, and the tiling. */
+interface Tiling {
+  /** The input with its padding written out, [b, ph, pw, ci]. */
+  p: number;
+  ph: number;
+  pw: number;
+  /** Tiles per block, and the block's transformed input v and transformed output (or dy) m, 16 slices each. */
+  tiles: number;
+  v: number;
+  vStride: number;
+  m: number;
+  mStride: number;
+}
+
+type Offset = (t: tf.TensorInfo, name: string) => number;
+
+/**
+ * Allocates the output and the scratch (the tiling's, and `filters`: [16, ci·co], the transformed filter or filter
+ * gradient), runs `body`, frees the scratch, and returns the output (freed too if `body` throws). `kernel` names the
+ * kernel in errors.
+ */
+function withTiles(backend: HeapBackend, kernel: string, info: tf.backend_util.Conv2DInfo, outShape: number[], body: (at: Offset, out: tf.TensorInfo, g: Tiling, filters: tf.TensorInfo) => void): tf.TensorInfo {
+  const { batchSize: b, inChannels: ci, outChannels: co } = info;
   // Tiles cover the output in 2 × 2 blocks; the padded input holds each tile's 4 × 4 pixels.
-  const ph = 2 * Math.ceil(oh / 2) + 2;
-  const pw = 2 * Math.ceil(ow / 2) + 2;
+  const ph = 2 * Math.ceil(info.outHeight / 2) + 2;
+  const pw = 2 * Math.ceil(info.outWidth / 2) + 2;
   const tiles = Math.max(4, Math.floor(SLICE_BYTES / (4 * Math.max(ci, co))) & ~3);
   const vStride = tiles * ci * 4 + SLICE_SKEW;
   const mStride = tiles * co * 4 + SLICE_SKEW;
-  const y = backend.makeOutput([b, oh, ow, co], 'float32');
+  const out = backend.makeOutput(outShape, 'float32');
   const scratch: tf.TensorInfo[] = [];
-  const temp = (floats: number) => {
-    const t = backend.makeOutput([floats], 'float32');
+  const temp = (shape: number[]) => {
+    const t = backend.makeOutput(shape, 'float32');
     scratch.push(t);
     return t;
   };
   try {
-    const p = temp(b * ph * pw * ci);
-    const u = temp(16 * ci * co);
-    const v = temp((16 * vStride) / 4);
-    const m = temp((16 * mStride) / 4);
+    const filters = temp([16 * ci * co]);
+    const p = temp([b * ph * pw * ci]);
+    const v = temp([(16 * vStride) / 4]);
+    const m = temp([(16 * mStride) / 4]);
     // Offsets only after the last makeOutput: allocating may grow the heap.
-    const at = (t: tf.TensorInfo, name: string) => heapFloats(backend, t, tf.Conv2D, name).byteOffset;
-    simd.winogradFilter(at(filter, 'filter'), at(u, 'u'), ci * co);
-    simd.winogradPad(at(x, 'x'), at(p, 'padded x'), b, h, w, ci, ph, pw, info.padInfo.top, info.padInfo.left);
-    simd.winogradF2x3(at(p, 'padded x'), at(u, 'u'), at(y, 'output'), at(v, 'v'), at(m, 'm'), b, ph, pw, ci, oh, ow, co, tiles, vStride, mStride);
-    return y;
+    const at: Offset = (t, name) => heapFloats(backend, t, kernel, name).byteOffset;
+    body(at, out, { p: at(p, 'padded x'), ph, pw, tiles, v: at(v, 'v'), vStride, m: at(m, 'm'), mStride }, filters);
+    return out;
   } catch (err) {
-    backend.disposeData(y.dataId);
+    backend.disposeData(out.dataId);
     throw err;
   } finally {
     for (const t of scratch) backend.disposeData(t.dataId);
