@@ -215,6 +215,24 @@ test('Conv2D and Conv2DBackpropFilter by Winograd match the cpu kernels for the 
   t.diagnostic(`worst relative error over ${WINOGRAD_CASES.length} cases: ${worst.toExponential(2)}`);
 });
 
+test('a strided input gradient puts each phase with taps in place in one SIMD pass; stride 1 copies nothing', () => {
+  const cases: [ConvCase, number][] = [
+    [{ x: [2, 9, 8, 4], f: [3, 3, 4, 8], strides: 2, pad: 'same' }, 4], // four phases, the last row and column cut
+    [{ x: [2, 8, 8, 4], f: [1, 1, 4, 8], strides: 2, pad: 'valid' }, 1], // the projection: one phase, zeros elsewhere
+    [{ x: [2, 9, 7, 3], f: [3, 2, 3, 2], strides: 3, pad: 1 }, 6], // 3 × 3 phases, three without taps
+    [{ x: [2, 8, 8, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same' }, 0],
+  ];
+  for (const [c, phases] of cases) {
+    const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.strides, 1, c.pad, undefined, false, 'channelsLast');
+    const dyShape = [c.x[0], info.outHeight, info.outWidth, c.f[3]];
+    const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x } as unknown as tf.NamedAttrMap;
+    const calls = simdCalls(['scatterPhase'], () =>
+      tf.tidy(() => void tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor(values(size(dyShape), 5), dyShape), filter: tf.tensor(values(size(c.f), 6), c.f) }, attrs)),
+    );
+    assert.equal(calls, phases, `${JSON.stringify(c)}: phases put in place`);
+  }
+});
+
 test('DepthwiseConv2dNativeBackpropFilter / Input match finite differences and the cpu kernels', async (t) => {
   let worst = 0;
   for (const c of depthwiseCases) worst = Math.max(worst, await checkCase('depthwise', c));

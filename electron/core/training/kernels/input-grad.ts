@@ -4,6 +4,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { inputGradAxis, inputGradPhases, type ConvAxis } from './conv-geometry.ts';
 import { cropForConv, zeroDilate, type Pair } from './forward-conv.ts';
+import { heapFloats, type HeapBackend } from './heap.ts';
+import { simdKernels } from './simd.ts';
 
 /** A stride-1 forward convolution (XNNPACK) with the given dilations and explicit padding. */
 export type ForwardRun = (x: tf.Tensor4D, filter: tf.Tensor4D, dilations: Pair, pad: ReturnType<typeof cropForConv>['pad']) => tf.Tensor4D;
@@ -25,14 +27,11 @@ export function inputGradient(dy: tf.Tensor4D, flipped: tf.Tensor4D, h: ConvAxis
   }
   const hs = inputGradPhases(h);
   const ws = inputGradPhases(w);
-  const zeros = () => tf.zeros([batch, hs.rows, ws.rows, outChannels]) as tf.Tensor4D;
   // A phase with no taps (filter shorter than the stride, as ResNet's 1×1 stride-2 projection) is all zeros: null
-  // here, so interleaving can pad instead of writing and copying zeros.
-  const rows = hs.phases.map((ph) => {
-    if (ph.taps === 0) return null;
-    const cols = ws.phases.map((pw) => {
-      if (pw.taps === 0) return null;
-      if (ph.plan.keptLength <= 0 || pw.plan.keptLength <= 0) return zeros();
+  // here, so that putting the phases in place can leave zeros instead of writing and copying them.
+  const grid = hs.phases.map((ph) =>
+    ws.phases.map((pw) => {
+      if (ph.taps === 0 || pw.taps === 0 || ph.plan.keptLength <= 0 || pw.plan.keptLength <= 0) return null;
       const [kh, kw, a, b] = flipped.shape;
       const sub =
         ph.taps === kh && pw.taps === kw
@@ -40,12 +39,43 @@ export function inputGradient(dy: tf.Tensor4D, flipped: tf.Tensor4D, h: ConvAxis
           : (tf.stridedSlice(flipped, [ph.tapStart, pw.tapStart, 0, 0], [ph.tapStart + h.stride * (ph.taps - 1) + 1, pw.tapStart + w.stride * (pw.taps - 1) + 1, a, b], [h.stride, w.stride, 1, 1]) as tf.Tensor4D);
       const fed = cropForConv(dy, ph.plan, pw.plan);
       return run(fed.x, sub, [1, 1], fed.pad);
-    });
-    return cols.some(Boolean) ? interleave(cols, 2) : null;
-  });
-  if (!rows.some(Boolean)) return tf.zeros([batch, h.inSize, w.inSize, outChannels]);
-  const full = interleave(rows, 1);
-  return full.shape[1] === h.inSize && full.shape[2] === w.inSize ? full : tf.slice(full, [0, 0, 0, 0], [batch, h.inSize, w.inSize, outChannels]);
+    }),
+  );
+  const shape: [number, number, number, number] = [batch, h.inSize, w.inSize, outChannels];
+  if (!grid.some((row) => row.some(Boolean))) return tf.zeros(shape);
+  // Stride 1 is one phase, dx itself: nothing to put in place.
+  if (grid.length === 1 && grid[0]!.length === 1) return interleavePhases(grid, shape);
+  return scatterPhases(grid, shape) ?? interleavePhases(grid, shape);
+}
+
+/**
+ * The phases put in place by the SIMD kernel (simd.ts: scatter_phase), one pass each, straight into dx: null when
+ * the kernels are not loaded (the tfjs path then interleaves).
+ */
+function scatterPhases(grid: (tf.Tensor4D | null)[][], shape: [number, number, number, number]): tf.Tensor4D | null {
+  const backend = tf.backend();
+  const simd = simdKernels(backend);
+  const live = grid.flat().filter((p): p is tf.Tensor4D => p !== null);
+  if (!simd || live.some((p) => p.dtype !== 'float32')) return null;
+  const heap = backend as unknown as HeapBackend;
+  const out = heap.makeOutput(shape, 'float32');
+  const dx = heapFloats(heap, out, tf.Conv2DBackpropInput, 'dx');
+  if (live.length < grid.length * grid[0]!.length) dx.fill(0);
+  const [b, height, width, c] = shape;
+  grid.forEach((row, r) =>
+    row.forEach((phase, col) => {
+      if (!phase) return;
+      const [, rows, cols] = phase.shape;
+      simd.scatterPhase(heapFloats(heap, phase, tf.Conv2DBackpropInput, 'phase').byteOffset, dx.byteOffset, b, rows, cols, c, grid.length, row.length, r, col, height, width);
+    }),
+  );
+  return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor4D;
+}
+
+/** The tfjs path: the phases of each row interleaved along W, then the rows along H, cropped to dx's shape. */
+function interleavePhases(grid: (tf.Tensor4D | null)[][], shape: [number, number, number, number]): tf.Tensor4D {
+  const full = interleave(grid.map((row) => (row.some(Boolean) ? interleave(row, 2) : null)), 1);
+  return full.shape[1] === shape[1] && full.shape[2] === shape[2] ? full : tf.slice(full, [0, 0, 0, 0], shape);
 }
 
 /**

@@ -1256,6 +1256,56 @@ const WAT = `(module
         (br $rows)))
       (local.set $k (i32.add (local.get $k) (i32.const 16)))
       (br $filters))))
+
+  ;; dst[b][i*sh + r][j*sw + c][0 .. C) = src[b][i][j][0 .. C) for the positions inside dst [B][H][W][C]: one
+  ;; phase of a strided convolution's input gradient (input-grad.ts) put in place. tfjs's stack and slice took
+  ;; three passes for the compact ResNet's stride-2 layers (Pack, ~28 ms a step), this one per phase.
+  (func (export "scatter_phase")
+    (param $src i32) (param $dst i32) (param $B i32) (param $R i32) (param $Q i32) (param $C i32)
+    (param $sh i32) (param $sw i32) (param $r i32) (param $c i32) (param $H i32) (param $W i32)
+    (local $b i32) (local $i i32) (local $j i32) (local $oh i32) (local $ow i32) (local $k i32)
+    (local $cb i32) (local $vb i32) (local $row i32) (local $to i32) (local $step i32)
+    (local.set $cb (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $vb (i32.and (local.get $cb) (i32.const -16)))
+    (local.set $step (i32.mul (local.get $sw) (local.get $cb)))
+    (local.set $b (i32.const 0))
+    (block $batch_done (loop $batch
+      (br_if $batch_done (i32.ge_u (local.get $b) (local.get $B)))
+      (local.set $i (i32.const 0))
+      (block $rows_done (loop $rows
+        (local.set $oh (i32.add (i32.mul (local.get $i) (local.get $sh)) (local.get $r)))
+        (br_if $rows_done (i32.or (i32.ge_u (local.get $i) (local.get $R)) (i32.ge_u (local.get $oh) (local.get $H))))
+        (local.set $row (local.get $src))
+        (local.set $to (i32.add (local.get $dst)
+          (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $oh)) (local.get $W)) (local.get $c)) (local.get $cb))))
+        (local.set $j (i32.const 0))
+        (local.set $ow (local.get $c))
+        (block $cols_done (loop $cols
+          (br_if $cols_done (i32.or (i32.ge_u (local.get $j) (local.get $Q)) (i32.ge_u (local.get $ow) (local.get $W))))
+          (local.set $k (i32.const 0))
+          (block $vec_done (loop $vec
+            (br_if $vec_done (i32.ge_u (local.get $k) (local.get $vb)))
+            (v128.store align=4 (i32.add (local.get $to) (local.get $k)) (v128.load align=4 (i32.add (local.get $row) (local.get $k))))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (br $vec)))
+          (block $tail_done (loop $tail
+            (br_if $tail_done (i32.ge_u (local.get $k) (local.get $cb)))
+            (f32.store (i32.add (local.get $to) (local.get $k)) (f32.load (i32.add (local.get $row) (local.get $k))))
+            (local.set $k (i32.add (local.get $k) (i32.const 4)))
+            (br $tail)))
+          (local.set $row (i32.add (local.get $row) (local.get $cb)))
+          (local.set $to (i32.add (local.get $to) (local.get $step)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (local.set $ow (i32.add (local.get $ow) (local.get $sw)))
+          (br $cols)))
+        ;; src's next row (its columns past W skipped)
+        (local.set $src (i32.add (local.get $src) (i32.mul (local.get $Q) (local.get $cb))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows)))
+      ;; src's next image (its rows past H skipped)
+      (local.set $src (i32.add (local.get $src) (i32.mul (i32.mul (i32.sub (local.get $R) (local.get $i)) (local.get $Q)) (local.get $cb))))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $batch))))
 )`;
 
 /** The kernels, on one wasm backend's memory. Arguments are byte offsets into it and element counts. */
@@ -1293,6 +1343,8 @@ export interface SimdKernels {
   winogradFilterGrad(p: number, dy: number, s: number, v: number, w: number, b: number, ph: number, pw: number, ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, wStride: number): void;
   /** dw [3, 3, n] = G^T s G of s [16, n]; n a multiple of 4. */
   winogradFilterGradOut(s: number, dw: number, n: number): void;
+  /** dst [b, h, w, c] at rows i·sh + r, columns j·sw + col (inside h, w) = src [b, rows, cols, c]. */
+  scatterPhase(src: number, dst: number, b: number, rows: number, cols: number, c: number, sh: number, sw: number, r: number, col: number, h: number, w: number): void;
   adam(
     value: number, m1: number, m2: number, grad: number, outValue: number, outM1: number, outM2: number, n: number,
     b1: number, oneMinusB1: number, b2: number, oneMinusB2: number, bc1: number, bc2: number, eps: number, negLr: number,
@@ -1344,7 +1396,7 @@ export async function loadSimdKernels(backend: unknown): Promise<string | null> 
     compiled ??= compile();
     const instance = await WebAssembly.instantiate(await compiled, { env: { memory } });
     const e = instance.exports as Record<string, (...args: number[]) => void>;
-    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradFilter: e.winograd_filter!, winogradPad: e.winograd_pad!, winogradF2x3: e.winograd_f2x3!, winogradFilterGrad: e.winograd_filter_grad!, winogradFilterGradOut: e.winograd_filter_grad_out! });
+    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradFilter: e.winograd_filter!, winogradPad: e.winograd_pad!, winogradF2x3: e.winograd_f2x3!, winogradFilterGrad: e.winograd_filter_grad!, winogradFilterGradOut: e.winograd_filter_grad_out!, scatterPhase: e.scatter_phase! });
     return null;
   } catch (err) {
     compiled = null;
