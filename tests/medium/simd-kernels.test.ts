@@ -11,6 +11,7 @@ import { loadSimdKernels, type SimdKernels } from '../../electron/core/training/
 import { maxPoolGrad, maxPoolGradJs } from '../../electron/core/training/kernels/max-pool-grad.ts';
 import { reluBiasGrad, reluBiasGradJs } from '../../electron/core/training/kernels/relu-bias-kernels.ts';
 import { batchNormGrad, batchNormGradJs, batchNormTrain, batchNormTrainJs } from '../../electron/core/training/kernels/batch-norm-kernels.ts';
+import { RELU_GRAD } from '../../electron/core/training/kernels/relu-grad.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
 import { simdCalls } from '../helpers/simd-calls.ts';
 import { NOT_WINOGRAD_CASES, SIMD_FILTER_GRAD_CASES, WINOGRAD_CASES, type ConvCase } from '../helpers/conv-cases.ts';
@@ -115,6 +116,30 @@ test('pools the SIMD kernel does not take run the JS pass: overlapping, padded, 
       let got: Float32Array[] = [];
       assert.equal(countCalls('maxPoolGrad2x2', () => void (got = take(maxPoolGrad(args)))), 0, `${JSON.stringify(c)}: JS pass`);
       assertBitEqual(got[0]!, take(maxPoolGradJs(args))[0]!, JSON.stringify(c));
+    });
+  }
+});
+
+test('a ReLU\'s gradient is one SIMD pass with tfjs\'s values, bit for bit: NaN, ±Infinity, ±0 and a tail past the last four', () => {
+  // dy's awkward values shifted off x's, so that each meets plain ones; the last case has them in the scalar tail.
+  const cases = [4 * 1000, 4 * 1000 + 3, 1].map((n) => [awkward(n, 31), awkward(n, 32).map((_, i, a) => a[(i + 5) % n]!)]);
+  cases.push([new Float32Array([1, -1, 0, -0, NaN, Infinity, -Infinity]), new Float32Array([Infinity, -Infinity, Infinity, NaN, 2, 3, -Infinity])]);
+  for (const [xv, dyv] of cases) {
+    const n = xv!.length;
+    tf.tidy(() => {
+      const x = tf.tensor1d(xv!);
+      const dy = tf.tensor1d(dyv!);
+      // tfjs's own composition, which the gradient ran before (and runs on other backends).
+      const want = tf.mul(dy, tf.cast(tf.step(x), 'float32')).dataSync() as Float32Array;
+      let kernel: Float32Array = new Float32Array();
+      let grad: Float32Array = new Float32Array();
+      const calls = countCalls('reluGrad', () => {
+        kernel = (tf.engine().runKernel(RELU_GRAD, { dy, x }) as tf.Tensor).dataSync() as Float32Array;
+        grad = tf.grad((a: tf.Tensor) => tf.relu(a))(x, dy).dataSync() as Float32Array;
+      });
+      assert.equal(calls, 2, 'the kernel, and the gradient of tf.relu through it');
+      assertBitEqual(kernel, want, `relu gradient of ${n}`);
+      assertBitEqual(grad, want, `tf.grad of relu, ${n}`);
     });
   }
 });

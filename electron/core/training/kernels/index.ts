@@ -12,7 +12,9 @@
 //  - Transpose: the stock kernel, but 3-D reversals (the filter gradients' batch ↔ channels) in SIMD blocks;
 //  - LoupeBatchNormTrain/Grad (names of ours): batch normalization's training pass and gradient, one JS pass
 //    each way over the wasm heap, run by the BatchNormalization layer of batch-norm.ts;
-//  - LoupeReluBiasGrad (ours): the gradient of relu(z + bias) in one pass (SIMD), run by relu-bias.ts's Conv2D and Dense.
+//  - LoupeReluBiasGrad (ours): the gradient of relu(z + bias) in one pass (SIMD), run by relu-bias.ts's Conv2D and Dense;
+//  - LoupeReluGrad (ours): a ReLU layer's gradient in one pass (SIMD), run by Loupe's gradient for Relu (relu-grad.ts),
+//    which this module puts in tfjs's gradient registry.
 // Everything else our models' gradients need (AvgPoolGrad, Step for relu, FusedBatchNorm's composed gradient,
 // Mean for global average pooling, softmax cross-entropy, dropout, Adam/RMSprop updates) exists on wasm;
 // tests/medium/wasm-kernels.test.ts profiles real training steps to keep that true.
@@ -29,6 +31,7 @@ import { withoutTransposes } from './matmul.ts';
 import { winogradConv2D } from './winograd.ts';
 import { maxPoolGrad } from './max-pool-grad.ts';
 import { RELU_BIAS_GRAD, reluBiasGrad } from './relu-bias-kernels.ts';
+import { RELU_GRAD, registerReluGradient, reluGrad } from './relu-grad.ts';
 
 const BACKEND = 'wasm';
 
@@ -56,6 +59,7 @@ const providers: readonly Provider[] = [
   { kernelName: BATCH_NORM_TRAIN, build: () => asKernel(batchNormTrain) },
   { kernelName: BATCH_NORM_GRAD, build: () => asKernel(batchNormGrad) },
   { kernelName: RELU_BIAS_GRAD, build: () => asKernel(reluBiasGrad) },
+  { kernelName: RELU_GRAD, build: () => asKernel(reluGrad) },
 ];
 
 /** Names of the kernels this module provides for 'wasm'. */
@@ -66,9 +70,11 @@ const ours = new WeakSet<tf.KernelFunc>();
 /**
  * Registers (or replaces) the training kernels for the 'wasm' backend. Idempotent: calling it again changes
  * nothing. Returns the names of the kernels now served by this module. Works before or after the wasm backend
- * is initialised (tf.setBackend('wasm')); the wrapped stock kernels keep their setup functions.
+ * is initialised (tf.setBackend('wasm')); the wrapped stock kernels keep their setup functions. Also puts
+ * Loupe's gradient for Relu in tfjs's registry (relu-grad.ts; tfjs's composition on other backends).
  */
 export function registerWasmTrainingKernels(): string[] {
+  registerReluGradient();
   const names: string[] = [];
   for (const p of providers) {
     const current = tf.getKernel(p.kernelName, BACKEND);
