@@ -59,16 +59,21 @@ function scatterPhases(grid: (tf.Tensor4D | null)[][], shape: [number, number, n
   if (!simd || live.some((p) => p.dtype !== 'float32')) return null;
   const heap = backend as unknown as HeapBackend;
   const out = heap.makeOutput(shape, 'float32');
-  const dx = heapFloats(heap, out, tf.Conv2DBackpropInput, 'dx');
-  if (live.length < grid.length * grid[0]!.length) dx.fill(0);
-  const [b, height, width, c] = shape;
-  grid.forEach((row, r) =>
-    row.forEach((phase, col) => {
-      if (!phase) return;
-      const [, rows, cols] = phase.shape;
-      simd.scatterPhase(heapFloats(heap, phase, tf.Conv2DBackpropInput, 'phase').byteOffset, dx.byteOffset, b, rows, cols, c, grid.length, row.length, r, col, height, width);
-    }),
-  );
+  try {
+    const dx = heapFloats(heap, out, tf.Conv2DBackpropInput, 'dx');
+    if (live.length < grid.length * grid[0]!.length) dx.fill(0);
+    const [b, height, width, c] = shape;
+    grid.forEach((row, r) =>
+      row.forEach((phase, col) => {
+        if (!phase) return;
+        const [, rows, cols] = phase.shape;
+        simd.scatterPhase(heapFloats(heap, phase, tf.Conv2DBackpropInput, 'phase').byteOffset, dx.byteOffset, b, rows, cols, c, grid.length, row.length, r, col, height, width);
+      }),
+    );
+  } catch (err) {
+    heap.disposeData(out.dataId);
+    throw err;
+  }
   return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor4D;
 }
 

@@ -8,8 +8,10 @@
 //    the JS passes at the compact ResNet's sizes;
 //  - the filter gradient of a convolution (4 input × 8 output channels at a time, straight from x and dy): 2.5–3×
 //    faster than XNNPACK's convolution with dy as its kernel, and no transposes;
-//  - 3×3 convolutions with stride 1 by Winograd's F(2×2, 3×3) (winograd.ts): 1.7–2.1× XNNPACK's direct ones, and
+//  - 3×3 convolutions with stride 1 by Winograd's F(2×2, 3×3) (winograd.ts): 1.7–2.5× XNNPACK's direct ones, and
 //    their filter gradients 1.5–1.9× the direct kernel above;
+//  - a ReLU layer's gradient and a strided input gradient's phases put in place: one pass each, where tfjs ran
+//    three kernels (Step, Cast, Multiply) or a stack per axis and a slice;
 //  - the optimizers' update of a variable in one call instead of tfjs's 4 (momentum) or 12 (Adam) kernels, each a
 //    call from JS and a pass over memory (fused-optimizers.ts).
 //
@@ -636,7 +638,7 @@ const WAT = `(module
   ;; per 4x4 input tile d and 2x2 output tile y, y = A^T [ (G g G^T) .* (B^T d B) ] A, 16 products per input and
   ;; output channel where the direct sum takes 36, with
   ;;   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1], A^T = [1 1 1 0; 0 1 -1 -1].
-  ;; XNNPACK's direct convolution ran the compact ResNet's 3x3 layers at 22-31 GFLOP/s; this is 1.7-2.1x faster.
+  ;; XNNPACK's direct convolution ran the compact ResNet's 3x3 layers at 22-31 GFLOP/s; this is 1.7-2.5x faster.
   ;; The element-wise products of all the tiles and channels are 16 matrix products (one per position xi of the 4x4
   ;; transform), which run as the filter gradient does: 4 x 8 outputs in eight vectors.
   ;;

@@ -65,6 +65,8 @@ export function winogradFilterGrad(backend: HeapBackend, simd: SimdKernels, x: t
   const info = winogradInfo(x.shape, filterShape, a);
   if (!info) return null;
   const { batchSize: b, outHeight: oh, outWidth: ow, inChannels: ci, outChannels: co } = info;
+  // The kernels trust dy to be [b, oh, ow, co]: anything else takes the caller's other path, which reports it.
+  if (dy.shape.length !== 4 || [b, oh, ow, co].some((d, i) => dy.shape[i] !== d)) return null;
   return withTiles(backend, tf.Conv2DBackpropFilter, info, [3, 3, ci, co], (at, dw, g, s) => {
     heapFloats(backend, s, tf.Conv2DBackpropFilter, 's').fill(0);
     simd.winogradPad(at(x, 'x'), g.p, b, info.inHeight, info.inWidth, ci, g.ph, g.pw, info.padInfo.top, info.padInfo.left);
