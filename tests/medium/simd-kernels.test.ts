@@ -318,7 +318,8 @@ function* winogradTiles(x: Float32Array, info: tf.backend_util.Conv2DInfo): Gene
   }
 }
 
-function winogradInOrder(x: Float32Array, g: Float32Array, info: tf.backend_util.Conv2DInfo): Float32Array {
+/** With a fused convolution's bias (added to each output) and relu (Math.max: NaN stays NaN, −0 becomes +0). */
+function winogradInOrder(x: Float32Array, g: Float32Array, info: tf.backend_util.Conv2DInfo, bias?: Float32Array, relu = false): Float32Array {
   const { inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
   const n = Ci * Co;
   const triple = (a: number, b: number, c: number) => {
@@ -342,10 +343,11 @@ function winogradInOrder(x: Float32Array, g: Float32Array, info: tf.backend_util
       const e = [0, 1, 2, 3].map((j) => f32(f32(m[j]! + m[4 + j]!) + m[8 + j]!));
       const s = [0, 1, 2, 3].map((j) => f32(f32(m[4 + j]! - m[8 + j]!) - m[12 + j]!));
       const out = [f32(f32(e[0]! + e[1]!) + e[2]!), f32(f32(e[1]! - e[2]!) - e[3]!), f32(f32(s[0]! + s[1]!) + s[2]!), f32(f32(s[1]! - s[2]!) - s[3]!)];
-      out.forEach((val, q) => {
+      out.forEach((sum, q) => {
         const oh = 2 * th + (q >> 1);
         const ow = 2 * tw + (q & 1);
-        if (oh < OH && ow < OW) y[((b * OH + oh) * OW + ow) * Co + co] = val;
+        const biased = bias ? f32(sum + bias[co]!) : sum;
+        if (oh < OH && ow < OW) y[((b * OH + oh) * OW + ow) * Co + co] = relu ? Math.max(biased, 0) : biased;
       });
     }
   }
@@ -392,7 +394,7 @@ function winogradFilterGradInOrder(x: Float32Array, dy: Float32Array, info: tf.b
   return dw;
 }
 
-test('3×3 stride-1 convolutions and their filter gradients run Winograd F(2×2, 3×3), float32 in a fixed order, bit for bit; others do not', () => {
+test('3×3 stride-1 convolutions (plain or fused with a bias and relu) and their filter gradients run Winograd F(2×2, 3×3), float32 in a fixed order, bit for bit; others do not', () => {
   [...WINOGRAD_CASES, ...NOT_WINOGRAD_CASES].forEach((c, k) => {
     tf.tidy(() => {
       const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.strides, c.dilations ?? 1, c.pad, undefined, false, 'channelsLast');
@@ -408,6 +410,17 @@ test('3×3 stride-1 convolutions and their filter gradients run Winograd F(2×2,
       const winograd = WINOGRAD_CASES.includes(c);
       assert.equal(calls, winograd ? 1 : 0, `${JSON.stringify(c)}: ${winograd ? 'Winograd' : 'XNNPACK'}`);
       if (winograd) assertBitEqual(got, winogradInOrder(xv, fv, info), `Winograd ${JSON.stringify(c)}`);
+      // Fused with a bias and a relu (the custom CNN's layers), or a bias alone (folded batch norm); a leaky relu
+      // goes to XNNPACK.
+      const biasValues = values(c.f[3], 210 + k);
+      const bias = tf.tensor1d(biasValues);
+      for (const activation of ['relu', 'linear', 'leakyrelu']) {
+        const fusedAttrs = { ...attrs, activation, leakyreluAlpha: 0.2 } as unknown as tf.NamedAttrMap;
+        const fusedCalls = countCalls('winogradF2x3', () => void (got = (tf.engine().runKernel('FusedConv2D', { x, filter, bias }, fusedAttrs) as tf.Tensor).dataSync() as Float32Array));
+        const taken = winograd && activation !== 'leakyrelu';
+        assert.equal(fusedCalls, taken ? 1 : 0, `${JSON.stringify(c)} fused with ${activation}`);
+        if (taken) assertBitEqual(got, winogradInOrder(xv, fv, info, biasValues, activation === 'relu'), `Winograd with bias and ${activation} ${JSON.stringify(c)}`);
+      }
       // The filter gradient: Winograd's kernels where they take the convolution, else the direct SIMD kernel.
       const dyShape = [c.x[0], info.outHeight, info.outWidth, c.f[3]];
       const dyv = values(size(dyShape), 190 + k);

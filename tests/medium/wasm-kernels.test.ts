@@ -171,7 +171,7 @@ const depthwiseCases: Case[] = [
 
 test('registers the training kernels for wasm, idempotently', () => {
   const first = registerWasmTrainingKernels().sort();
-  assert.deepEqual(first, ['BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Identity', 'LoupeBatchNormGrad', 'LoupeBatchNormTrain', 'LoupeReluBiasGrad', 'LoupeReluGrad', 'MaxPoolGrad', 'Transpose', '_FusedMatMul']);
+  assert.deepEqual(first, ['BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'FusedConv2D', 'Identity', 'LoupeBatchNormGrad', 'LoupeBatchNormTrain', 'LoupeReluBiasGrad', 'LoupeReluGrad', 'MaxPoolGrad', 'Transpose', '_FusedMatMul']);
   const funcs = first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc);
   assert.deepEqual(registerWasmTrainingKernels().sort(), first);
   assert.deepEqual(first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc), funcs);
@@ -184,7 +184,7 @@ test('Conv2DBackpropFilter / Conv2DBackpropInput match finite differences and th
   t.diagnostic(`worst relative error over ${convCases.length} cases: ${worst.toExponential(2)}`);
 });
 
-test('Conv2D and Conv2DBackpropFilter by Winograd match the cpu kernels for the 3×3 stride-1 convolutions they take', async (t) => {
+test('Conv2D, FusedConv2D and Conv2DBackpropFilter by Winograd match the cpu kernels for the 3×3 stride-1 convolutions they take', async (t) => {
   let worst = 0;
   for (const [k, c] of WINOGRAD_CASES.entries()) {
     const xv = values(size(c.x), 40 + k);
@@ -199,6 +199,12 @@ test('Conv2D and Conv2DBackpropFilter by Winograd match the cpu kernels for the 
     const error = relativeError(got, await runKernel('cpu', 'Conv2D', { x: [xv, c.x], filter: [fv, c.f] }, attrs));
     // Winograd's transforms add and halve before the products: ~1e-6 relative on these sizes, 2e-7 directly.
     assert.ok(error < 1e-5, `${JSON.stringify(c)}: relative error ${error}`);
+    // Fused with a bias and a relu, as the custom CNN's layers and inference graphs run it.
+    const bv = values(c.f[3], 70 + k);
+    const fusedAttrs = { ...attrs, activation: 'relu' };
+    const fused = await runKernel('wasm', 'FusedConv2D', { x: [xv, c.x], filter: [fv, c.f], bias: [bv, [c.f[3]]] }, fusedAttrs);
+    const fusedError = relativeError(fused, await runKernel('cpu', 'FusedConv2D', { x: [xv, c.x], filter: [fv, c.f], bias: [bv, [c.f[3]]] }, fusedAttrs));
+    assert.ok(fusedError < 1e-5, `${JSON.stringify(c)}: fused relative error ${fusedError}`);
     // The filter gradient (small cases: finite differences in the test above).
     const dyShape = await outputShape('Conv2D', c);
     const dyv = values(size(dyShape), 80 + k);
@@ -210,7 +216,7 @@ test('Conv2D and Conv2DBackpropFilter by Winograd match the cpu kernels for the 
     assert.equal(gradCalls, 1, `${JSON.stringify(c)}: the filter gradient runs Winograd`);
     const gradError = relativeError(dw, await runKernel('cpu', 'Conv2DBackpropFilter', { x: [xv, c.x], dy: [dyv, dyShape] }, gradAttrs));
     assert.ok(gradError < 1e-5, `${JSON.stringify(c)}: filter gradient relative error ${gradError}`);
-    worst = Math.max(worst, error, gradError);
+    worst = Math.max(worst, error, fusedError, gradError);
   }
   t.diagnostic(`worst relative error over ${WINOGRAD_CASES.length} cases: ${worst.toExponential(2)}`);
 });

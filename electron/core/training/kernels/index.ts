@@ -4,8 +4,8 @@
 //  - Conv2DBackpropFilter, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropFilter/Input: XNNPACK forward
 //    convolutions (conv-geometry.ts has the identities; strided input gradients one per phase, input-grad.ts), and
 //    the filter gradient of most convolutions as a SIMD kernel of ours (simd.ts);
-//  - Conv2D: the stock kernel, but 3×3 convolutions with stride 1 by Winograd's F(2×2, 3×3) (winograd.ts), which
-//    also runs the stride-1 input gradients above;
+//  - Conv2D, FusedConv2D: the stock kernels, but 3×3 convolutions with stride 1 by Winograd's F(2×2, 3×3)
+//    (winograd.ts), which also runs the stride-1 input gradients above;
 //  - MaxPoolGrad: one pass over the wasm heap instead of the stock kernel (SIMD for the usual 2×2 pool, simd.ts);
 //  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags;
 //  - Identity: shares its input's data instead of copying it (identity.ts);
@@ -28,7 +28,7 @@ import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-gra
 import { sharedIdentity } from './identity.ts';
 import { blockTranspose } from './transpose.ts';
 import { withoutTransposes } from './matmul.ts';
-import { winogradConv2D } from './winograd.ts';
+import { winogradConv2D, winogradFusedConv2D } from './winograd.ts';
 import { maxPoolGrad } from './max-pool-grad.ts';
 import { RELU_BIAS_GRAD, reluBiasGrad } from './relu-bias-kernels.ts';
 import { RELU_GRAD, registerReluGradient, reluGrad } from './relu-grad.ts';
@@ -52,6 +52,7 @@ const providers: readonly Provider[] = [
   { kernelName: tf.DepthwiseConv2dNativeBackpropInput, build: () => asKernel(depthwiseBackpropInput) },
   { kernelName: tf.MaxPoolGrad, build: () => asKernel(maxPoolGrad) },
   { kernelName: tf.Conv2D, build: (stock) => stock && winogradConv2D(stock.kernelFunc), wrapsStock: true },
+  { kernelName: tf.FusedConv2D, build: (stock) => stock && winogradFusedConv2D(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf.BatchMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf._FusedMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf.Identity, build: (stock) => stock && sharedIdentity(stock.kernelFunc), wrapsStock: true },

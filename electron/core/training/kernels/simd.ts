@@ -871,10 +871,12 @@ const WAT = `(module
   ;; T at a time (T a multiple of 4) through scratch v [16][T][Ci] and m [16][T][Co], whose slices xi are vs and
   ;; ms bytes apart: the caller pads those strides off multiples of 4 kB, since sixteen stores 4 kB apart fight
   ;; over one set of the first-level cache (3-4x slower transforms). T keeps v and m in the second-level cache.
-  ;; Sums in float32, in the order written: the transforms as below, the products over ci in order.
+  ;; Sums in float32, in the order written: the transforms as below, the products over ci in order. flags: 1 adds
+  ;; bias [Co] to each output, 2 applies relu after it (FusedConv2D).
   (func (export "winograd_f2x3")
     (param $p i32) (param $u i32) (param $y i32) (param $v i32) (param $m i32)
     (param $B i32) (param $PH i32) (param $PW i32) (param $Ci i32) (param $OH i32) (param $OW i32) (param $Co i32) (param $T i32) (param $vs i32) (param $ms i32)
+    (param $bias i32) (param $flags i32)
     (local $cib i32) (local $cob i32) (local $TH i32) (local $TW i32) (local $total i32) (local $start i32) (local $n i32) (local $n4 i32)
     (local $t i32) (local $idx i32) (local $b i32) (local $th i32) (local $tw i32) (local $q i32)
     (local $base i32) (local $co i32) (local $dst i32)
@@ -1018,15 +1020,30 @@ const WAT = `(module
           (local.set $s1 (f32x4.sub (f32x4.sub (local.get $d11) (local.get $d21)) (local.get $d31)))
           (local.set $s2 (f32x4.sub (f32x4.sub (local.get $d12) (local.get $d22)) (local.get $d32)))
           (local.set $s3 (f32x4.sub (f32x4.sub (local.get $d13) (local.get $d23)) (local.get $d33)))
+          ;; the tile's four outputs, then bias and relu where the fused convolution asks (flags 1 and 2)
+          (local.set $d00 (f32x4.add (f32x4.add (local.get $e0) (local.get $e1)) (local.get $e2)))
+          (local.set $d01 (f32x4.sub (f32x4.sub (local.get $e1) (local.get $e2)) (local.get $e3)))
+          (local.set $d10 (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (local.get $s2)))
+          (local.set $d11 (f32x4.sub (f32x4.sub (local.get $s1) (local.get $s2)) (local.get $s3)))
+          (if (i32.and (local.get $flags) (i32.const 1)) (then
+            (local.set $w0 (v128.load align=4 (i32.add (local.get $bias) (local.get $co))))
+            (local.set $d00 (f32x4.add (local.get $d00) (local.get $w0)))
+            (local.set $d01 (f32x4.add (local.get $d01) (local.get $w0)))
+            (local.set $d10 (f32x4.add (local.get $d10) (local.get $w0)))
+            (local.set $d11 (f32x4.add (local.get $d11) (local.get $w0)))))
+          ;; max keeps NaN (a diverging run's loss stays NaN for the NaN guard)
+          (if (i32.and (local.get $flags) (i32.const 2)) (then
+            (local.set $d00 (f32x4.max (local.get $d00) (v128.const i32x4 0 0 0 0)))
+            (local.set $d01 (f32x4.max (local.get $d01) (v128.const i32x4 0 0 0 0)))
+            (local.set $d10 (f32x4.max (local.get $d10) (v128.const i32x4 0 0 0 0)))
+            (local.set $d11 (f32x4.max (local.get $d11) (v128.const i32x4 0 0 0 0)))))
           (local.set $dst (i32.add (local.get $base) (local.get $co)))
-          (v128.store align=4 (local.get $dst) (f32x4.add (f32x4.add (local.get $e0) (local.get $e1)) (local.get $e2)))
-          (if (local.get $right) (then
-            (v128.store align=4 (i32.add (local.get $dst) (local.get $cob)) (f32x4.sub (f32x4.sub (local.get $e1) (local.get $e2)) (local.get $e3)))))
+          (v128.store align=4 (local.get $dst) (local.get $d00))
+          (if (local.get $right) (then (v128.store align=4 (i32.add (local.get $dst) (local.get $cob)) (local.get $d01))))
           (if (local.get $down) (then
             (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $OW) (local.get $cob))))
-            (v128.store align=4 (local.get $dst) (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (local.get $s2)))
-            (if (local.get $right) (then
-              (v128.store align=4 (i32.add (local.get $dst) (local.get $cob)) (f32x4.sub (f32x4.sub (local.get $s1) (local.get $s2)) (local.get $s3)))))))
+            (v128.store align=4 (local.get $dst) (local.get $d10))
+            (if (local.get $right) (then (v128.store align=4 (i32.add (local.get $dst) (local.get $cob)) (local.get $d11))))))
           (local.set $co (i32.add (local.get $co) (i32.const 16)))
           (br $ocs)))
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
@@ -1366,9 +1383,10 @@ export interface SimdKernels {
   winogradPad(x: number, p: number, b: number, h: number, w: number, c: number, ph: number, pw: number, padTop: number, padLeft: number): void;
   /**
    * y [b, oh, ow, co] = the 3×3 convolution of the padded p [b, ph, pw, ci] with u (winogradFilter), `tiles` 2×2
-   * output tiles at a time through scratch v and m, whose 16 slices are `vStride` and `mStride` bytes apart.
+   * output tiles at a time through scratch v and m, whose 16 slices are `vStride` and `mStride` bytes apart; flags 1
+   * adds `bias` [co], 2 applies relu.
    */
-  winogradF2x3(p: number, u: number, y: number, v: number, m: number, b: number, ph: number, pw: number, ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, mStride: number): void;
+  winogradF2x3(p: number, u: number, y: number, v: number, m: number, b: number, ph: number, pw: number, ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, mStride: number, bias: number, flags: number): void;
   /** s [16, ci, co] (zeros on entry) += the filter gradient of that convolution, from p and dy [b, oh, ow, co]. */
   winogradFilterGrad(p: number, dy: number, s: number, v: number, w: number, b: number, ph: number, pw: number, ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, wStride: number): void;
   /** dw [3, 3, n] = G^T s G of s [16, n]; n a multiple of 4. */

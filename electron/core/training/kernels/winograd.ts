@@ -1,7 +1,8 @@
 // 3×3 convolutions of stride and dilation 1 by Winograd's minimal filtering, F(2×2, 3×3) (simd.ts: winograd_*):
 // 16 products per 2×2 outputs, input and output channel, where the direct sum takes 36. These are most of a
 // ResNet's or a VGG-style net's convolutions, so all three of their passes run here:
-//  - forward, as the wasm backend's Conv2D kernel (the stock one runs everything else);
+//  - forward, as the wasm backend's Conv2D and FusedConv2D kernels (bias and relu applied to each output; the
+//    stock kernels run everything else);
 //  - the input gradient, a stride-1 convolution of dy with the rotated filter (input-grad.ts), through that kernel;
 //  - the filter gradient (conv2d-grads.ts): dw = G^T [Σ over tiles (B^T x B) ⊙ (A dy A^T)] G.
 // On the compact ResNet's layers (32 images: 64 px × 16 channels, 32 × 32, 16 × 64) the forward pass takes 12.5,
@@ -29,7 +30,23 @@ const SLICE_SKEW = 64;
 
 /** Conv2D for the wasm backend: Winograd where it applies, else the stock kernel. */
 export function winogradConv2D(stock: tf.KernelFunc): tf.KernelFunc {
-  return (args) => winogradForward(args as KernelArgs) ?? stock(args);
+  return (args) => winogradForward(args as KernelArgs, null) ?? stock(args);
+}
+
+/**
+ * FusedConv2D (conv + bias + activation: the custom CNN's layers, inference graphs with batch norm folded in) for
+ * the wasm backend: Winograd with the bias and a relu applied to each output where it applies (no activation or
+ * relu, a bias of one value per output channel), else the stock kernel.
+ */
+export function winogradFusedConv2D(stock: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const a = args.attrs as { activation?: string } | undefined;
+    const { bias, preluActivationWeights } = args.inputs;
+    const activation = a?.activation ?? 'linear';
+    if (preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return stock(args);
+    if (bias && (bias.dtype !== 'float32' || bias.shape.length !== 1)) return stock(args);
+    return winogradForward(args as KernelArgs, { bias, relu: activation === 'relu' }) ?? stock(args);
+  };
 }
 
 /** The convolution's geometry when Winograd takes it (NHWC, 3×3, stride and dilation 1, channels in 4s and 8s), else null. */
@@ -43,17 +60,27 @@ export function winogradInfo(xShape: readonly number[], filterShape: readonly nu
   return info;
 }
 
-function winogradForward(args: KernelArgs): tf.TensorInfo | null {
+/** What a fused convolution adds to each output: a bias [co] (or none) and a relu. */
+interface Epilogue {
+  bias: tf.TensorInfo | undefined;
+  relu: boolean;
+}
+
+function winogradForward(args: KernelArgs, epilogue: Epilogue | null): tf.TensorInfo | null {
   const simd = simdKernels(args.backend);
   const { x, filter } = args.inputs;
   if (!simd || !x || !filter || x.dtype !== 'float32' || filter.dtype !== 'float32') return null;
   const info = winogradInfo(x.shape, filter.shape, args.attrs as unknown as ConvAttrs);
   if (!info) return null;
   const { batchSize: b, outHeight: oh, outWidth: ow, inChannels: ci, outChannels: co } = info;
-  return withTiles(args.backend as HeapBackend, tf.Conv2D, info, [b, oh, ow, co], (at, y, g, u) => {
+  const bias = epilogue?.bias;
+  if (bias && bias.shape[0] !== co) return null;
+  const flags = (bias ? 1 : 0) | (epilogue?.relu ? 2 : 0);
+  const kernel = epilogue ? tf.FusedConv2D : tf.Conv2D;
+  return withTiles(args.backend as HeapBackend, kernel, info, [b, oh, ow, co], (at, y, g, u) => {
     simd.winogradFilter(at(filter, 'filter'), at(u, 'u'), ci * co);
     simd.winogradPad(at(x, 'x'), g.p, b, info.inHeight, info.inWidth, ci, g.ph, g.pw, info.padInfo.top, info.padInfo.left);
-    simd.winogradF2x3(g.p, at(u, 'u'), at(y, 'output'), g.v, g.m, b, g.ph, g.pw, ci, oh, ow, co, g.tiles, g.vStride, g.mStride);
+    simd.winogradF2x3(g.p, at(u, 'u'), at(y, 'output'), g.v, g.m, b, g.ph, g.pw, ci, oh, ow, co, g.tiles, g.vStride, g.mStride, bias ? at(bias, 'bias') : 0, flags);
   });
 }
 
