@@ -7,7 +7,7 @@ import { asTensor4D, cropForConv, forwardConv, fromNHWC, shapeToNHWC, toNHWC } f
 import { inputGradient } from './input-grad.ts';
 import { heapFloats, type HeapBackend, type KernelArgs } from './heap.ts';
 import { simdKernels } from './simd.ts';
-import { winogradFilterGrad } from './winograd.ts';
+import { winogradFilterGrad, winogradTakes } from './winograd.ts';
 
 interface ConvGradAttrs {
   strides: number | [number, number];
@@ -79,7 +79,7 @@ function simdFilterGrad(args: KernelArgs, a: ConvGradAttrs & { filterShape: [num
   if (dy.shape[0] !== info.batchSize || dy.shape[1] !== info.outHeight || dy.shape[2] !== info.outWidth || dy.shape[3] !== info.outChannels) return null;
   const backend = args.backend as HeapBackend;
   // 3×3 with stride 1 and channels in fours and eights: Winograd (winograd.ts), 1.5–1.9× this kernel.
-  const winograd = winogradFilterGrad(backend, simd, x, dy, a.filterShape, a);
+  const winograd = winogradTakes(info, a.filterShape) ? winogradFilterGrad(backend, simd, x, dy, info) : null;
   if (winograd) return winograd;
   const co = info.outChannels;
   const padded = Math.ceil(co / 8) * 8;

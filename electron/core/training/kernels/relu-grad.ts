@@ -17,14 +17,13 @@ export function reluGrad(args: KernelArgs): tf.TensorInfo {
   if (!dy || !x || dy.shape.length !== x.shape.length || dy.shape.some((d, i) => d !== x.shape[i])) {
     throw new Error(`${RELU_GRAD}: dy and x must have one shape`);
   }
+  // The gradient below runs this kernel only where the SIMD kernels are loaded; elsewhere tfjs's composition runs.
+  const simd = simdKernels(args.backend);
+  if (!simd) throw new Error(`${RELU_GRAD}: the SIMD kernels are not loaded on this backend`);
   const out = backend.makeOutput([...dy.shape], 'float32');
   // Views only after makeOutput: allocating may grow the heap.
   const g = heapFloats(backend, out, RELU_GRAD, 'output');
-  const d = heapFloats(backend, dy, RELU_GRAD, 'dy');
-  const v = heapFloats(backend, x, RELU_GRAD, 'x');
-  const simd = simdKernels(args.backend);
-  if (simd) simd.reluGrad(d.byteOffset, v.byteOffset, g.byteOffset, g.length);
-  else for (let i = 0; i < g.length; i++) g[i] = d[i]! * (v[i]! > 0 ? 1 : v[i] !== v[i] ? NaN : 0);
+  simd.reluGrad(heapFloats(backend, dy, RELU_GRAD, 'dy').byteOffset, heapFloats(backend, x, RELU_GRAD, 'x').byteOffset, g.byteOffset, g.length);
   return out;
 }
 

@@ -44,20 +44,27 @@ export function winogradFusedConv2D(stock: tf.KernelFunc): tf.KernelFunc {
     const { bias, preluActivationWeights } = args.inputs;
     const activation = a?.activation ?? 'linear';
     if (preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return stock(args);
-    if (bias && (bias.dtype !== 'float32' || bias.shape.length !== 1)) return stock(args);
     return winogradForward(args as KernelArgs, { bias, relu: activation === 'relu' }) ?? stock(args);
   };
 }
 
 /** The convolution's geometry when Winograd takes it (NHWC, 3×3, stride and dilation 1, channels in 4s and 8s), else null. */
-export function winogradInfo(xShape: readonly number[], filterShape: readonly number[], a: ConvAttrs): tf.backend_util.Conv2DInfo | null {
+function winogradInfo(xShape: readonly number[], filterShape: readonly number[], a: ConvAttrs): tf.backend_util.Conv2DInfo | null {
   if ((a.dataFormat ?? 'NHWC') !== 'NHWC' || xShape.length !== 4 || filterShape.length !== 4) return null;
-  const [kh, kw, ci, co] = filterShape as [number, number, number, number];
-  if (kh !== 3 || kw !== 3 || ci % 4 !== 0 || co % 8 !== 0 || xShape[3] !== ci) return null;
+  // The filter's size first: most other convolutions leave here, before their geometry is computed.
+  if (filterShape[0] !== 3 || filterShape[1] !== 3) return null;
   const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
-  if (info.strideHeight !== 1 || info.strideWidth !== 1 || info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
-  if (info.outHeight <= 0 || info.outWidth <= 0 || info.batchSize <= 0) return null;
-  return info;
+  return winogradTakes(info, filterShape) ? info : null;
+}
+
+/** Whether Winograd takes a convolution whose geometry (NHWC) the caller has already computed. */
+export function winogradTakes(info: tf.backend_util.Conv2DInfo, filterShape: readonly number[]): boolean {
+  const [kh, kw, ci, co] = filterShape;
+  return (
+    kh === 3 && kw === 3 && ci === info.inChannels && co === info.outChannels && info.inChannels % 4 === 0 && info.outChannels % 8 === 0 &&
+    info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1 &&
+    info.outHeight > 0 && info.outWidth > 0 && info.batchSize > 0
+  );
 }
 
 /** What a fused convolution adds to each output: a bias [co] (or none) and a relu. */
@@ -74,7 +81,7 @@ function winogradForward(args: KernelArgs, epilogue: Epilogue | null): tf.Tensor
   if (!info) return null;
   const { batchSize: b, outHeight: oh, outWidth: ow, inChannels: ci, outChannels: co } = info;
   const bias = epilogue?.bias;
-  if (bias && bias.shape[0] !== co) return null;
+  if (bias && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== co)) return null;
   const flags = (bias ? 1 : 0) | (epilogue?.relu ? 2 : 0);
   const kernel = epilogue ? tf.FusedConv2D : tf.Conv2D;
   return withTiles(args.backend as HeapBackend, kernel, info, [b, oh, ow, co], (at, y, g, u) => {
@@ -85,14 +92,13 @@ function winogradForward(args: KernelArgs, epilogue: Epilogue | null): tf.Tensor
 }
 
 /**
- * dw [3, 3, ci, co] of the convolution `info` describes, from x and dy (both NHWC float32 on this backend's heap),
- * or null when Winograd does not take it (the direct kernel then runs).
+ * dw [3, 3, ci, co] of the convolution `info` describes (NHWC; winogradTakes it), from x and dy (float32 on this
+ * backend's heap), or null when x or dy does not have the shape `info` gives (the caller's other path reports it).
  */
-export function winogradFilterGrad(backend: HeapBackend, simd: SimdKernels, x: tf.TensorInfo, dy: tf.TensorInfo, filterShape: readonly number[], a: ConvAttrs): tf.TensorInfo | null {
-  const info = winogradInfo(x.shape, filterShape, a);
-  if (!info) return null;
+export function winogradFilterGrad(backend: HeapBackend, simd: SimdKernels, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo | null {
   const { batchSize: b, outHeight: oh, outWidth: ow, inChannels: ci, outChannels: co } = info;
-  // The kernels trust dy to be [b, oh, ow, co]: anything else takes the caller's other path, which reports it.
+  // The kernels trust these shapes to stay inside the tensors.
+  if (x.shape.length !== 4 || [b, info.inHeight, info.inWidth, ci].some((d, i) => x.shape[i] !== d)) return null;
   if (dy.shape.length !== 4 || [b, oh, ow, co].some((d, i) => dy.shape[i] !== d)) return null;
   return withTiles(backend, tf.Conv2DBackpropFilter, info, [3, 3, ci, co], (at, dw, g, s) => {
     heapFloats(backend, s, tf.Conv2DBackpropFilter, 's').fill(0);
