@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LoupeError, type ImportPreview, type ImportReport, type LabelSource } from '../../../shared/contract.ts';
 import { throwIfAborted, type JobContext } from '../jobs/jobs.ts';
@@ -19,7 +19,7 @@ import { walk, type WalkCounters } from './walk.ts';
 import { fileErrorReason } from '../images/file-error.ts';
 import { ImportWriter, nameOf, type ExistingRow, type ImportItem, type ImportOutcome } from './writer.ts';
 import { isDicomBuffer } from './dicom-source.ts';
-import { ReadBuffers, type ReadFile } from './read-buffers.ts';
+import { FileTooLarge, ReadBudget, ReadBuffers, type ReadFile } from './read-buffers.ts';
 import { probeDicom } from './dicom-import.ts';
 import { isDiskFull } from '../project/disk-full.ts';
 import { KNOWN_KEYWORDS, tagOfAttribute } from '../dicom/keywords.ts';
@@ -35,6 +35,8 @@ export interface ImportOptions {
   dicomFrames?: 'middle' | 'all';
   /** Files finished but waiting for a slower one ahead of them in scan order, at most; default 1,024. */
   commitWindow?: number;
+  /** Bytes of file contents held at once, at most (defaultReadBudget()); a larger file is read alone. */
+  readBudget?: number;
 }
 
 /** The images an earlier import made from the frames of the file `rel` (`rel#1`, `rel#2`, …), taken out of `existing`. */
@@ -56,10 +58,18 @@ export function defaultImportConcurrency(): number {
   return Math.max(2, availableParallelism()) + 1;
 }
 
+/**
+ * File bytes an import holds at once: an eighth of the memory, at most 512 MiB. Photos and scans never reach it
+ * (2 × (cores + 1) files in flight); a folder of large multi-frame DICOM files would otherwise hold that many of them,
+ * up to 1 GiB each, at once.
+ */
+export function defaultReadBudget(): number {
+  return Math.min(512 * 1024 * 1024, Math.floor(totalmem() / 8));
+}
+
 /** Rows per transaction unless told otherwise. */
 export const DEFAULT_BATCH = 250;
 const DEFAULT_COMMIT_WINDOW = 1024;
-const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 const MAX_REPORTED_ERRORS = 1000;
 const BATCH_EVENT_MS = 1000;
 
@@ -122,6 +132,7 @@ function limitFor(project: Project, options: ImportOptions): number {
 }
 
 function readError(e: unknown): string {
+  if (e instanceof FileTooLarge) return e.message;
   const err = e as NodeJS.ErrnoException;
   if (err.code === 'EACCES' || err.code === 'EPERM') return 'permission denied: the file cannot be read';
   if (err.code === 'ENOENT') return 'the file vanished during the import';
@@ -247,26 +258,32 @@ async function importNow(
 
   // Two files in flight per decode slot, each holding its read buffer until its probe is done.
   const readBuffers = new ReadBuffers(concurrency * 2);
+  const budget = new ReadBudget(Math.max(1, options.readBudget ?? defaultReadBudget()));
 
   const processOne = async (t: ImportItem): Promise<ImportOutcome | ImportOutcome[]> => {
     if (t.error) return { kind: 'error', todo: t, reason: t.error };
     const absPath = absPathOf(t);
-    let file: ReadFile;
+    // Held from the read until the file's outcome is made, decode included.
+    const held = await budget.acquire(t.size);
     try {
-      file = await readBuffers.load(absPath, t.size);
-    } catch (err) {
-      return { kind: 'error', todo: t, reason: readError(err) };
-    }
-    try {
-      return await processBytes(t, file.bytes);
+      let file: ReadFile;
+      try {
+        file = await readBuffers.load(absPath, t.size);
+      } catch (err) {
+        return { kind: 'error', todo: t, reason: readError(err) };
+      }
+      try {
+        return await processBytes(t, file.bytes);
+      } finally {
+        // DICOM metadata may keep views into the bytes: such a buffer is left to the garbage collector.
+        if (!isDicomBuffer(file.bytes)) file.done();
+      }
     } finally {
-      // DICOM metadata may keep views into the bytes: such a buffer is left to the garbage collector.
-      if (!isDicomBuffer(file.bytes)) file.done();
+      budget.release(held);
     }
   };
 
   const processBytes = async (t: ImportItem, buf: Buffer): Promise<ImportOutcome | ImportOutcome[]> => {
-    if (buf.length > MAX_FILE_BYTES) return { kind: 'error', todo: t, reason: 'file too large (over 1 GiB)' };
     // On this thread: WebCrypto's digest copies the whole file before hashing it in the thread pool, which costs
     // more CPU than it frees here (the decoders, not this thread, bound the import).
     const sha256 = createHash('sha256').update(buf).digest('hex');
