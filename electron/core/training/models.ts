@@ -9,6 +9,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { batchNormalization } from './kernels/batch-norm.ts';
 import { conv2d, dense as denseLayer } from './kernels/relu-bias.ts';
+import { add } from './kernels/residual-add.ts';
 import type { TrainConfig } from '../../../shared/training.ts';
 
 export interface ModelSpec {
@@ -135,7 +136,7 @@ function basicBlock(x: SymbolicTensor, seeds: Seeds, blockName: string, filters:
     shortcut = conv(x, seeds, `${blockName}/proj`, filters, 1, { strides: stride, useBias: false });
     shortcut = batchNorm(shortcut, `${blockName}/proj_bn`);
   }
-  const sum = tfl.layers.add({ name: `${blockName}/add` }).apply([y, shortcut]) as SymbolicTensor;
+  const sum = add({ name: `${blockName}/add` }).apply([y, shortcut]) as SymbolicTensor;
   return relu(sum, `${blockName}/out`);
 }
 

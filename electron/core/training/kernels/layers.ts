@@ -1,5 +1,6 @@
 // Registers Loupe's training layers under tfjs's class names (BatchNormalization in batch-norm.ts; Conv2D and
-// Dense in relu-bias.ts): a model loaded in this process (a checkpoint, a gradient thread's copy, the GPU host
+// Dense in relu-bias.ts; Add in residual-add.ts): a model loaded in this process (a checkpoint, a gradient thread's copy, the GPU host
 // page's) trains with their fused passes, as a freshly built one does.
 import './batch-norm.ts';
 import './relu-bias.ts';
+import './residual-add.ts';
