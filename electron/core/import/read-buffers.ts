@@ -13,7 +13,7 @@ import { open } from 'node:fs/promises';
 /** The largest file an import reads; anything larger is refused from its size, before a byte is read. */
 export const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 
-/** A file over the reader's limit (found from its size, or while it grew during the read). */
+/** A file over the reader's limit, found from the open file's size. */
 export class FileTooLarge extends Error {
   constructor(readonly limit: number) {
     super(`file too large (over ${formatBytes(limit)})`);
@@ -50,7 +50,7 @@ export class ReadBuffers {
 
   /**
    * `keep`: buffers held for reuse at most (the files in flight at once). `maxBytes`: the largest file read; a larger
-   * one throws FileTooLarge without being read, and so does a file that grows past it while it is read.
+   * one (by its size when opened, whatever the scan saw) throws FileTooLarge without being read.
    */
   constructor(
     private readonly keep: number,
