@@ -4,10 +4,13 @@
 // the same weights whichever path its engine can take. The optimizers' kernels: fused-optimizers.test.ts.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
-import { loadSimdKernels, type SimdKernels } from '../../electron/core/training/kernels/simd.ts';
+import { loadSimdKernels, simdMultiplyAdd, unfusedText, type SimdKernels } from '../../electron/core/training/kernels/simd.ts';
 import { maxPoolGrad, maxPoolGradJs } from '../../electron/core/training/kernels/max-pool-grad.ts';
 import { reluBiasGrad, reluBiasGradJs } from '../../electron/core/training/kernels/relu-bias-kernels.ts';
 import { batchNormGrad, batchNormGradJs, batchNormTrain, batchNormTrainJs } from '../../electron/core/training/kernels/batch-norm-kernels.ts';
@@ -58,6 +61,33 @@ function assertBitEqual(got: Float32Array, want: Float32Array, what: string): vo
 }
 
 const countCalls = (name: keyof SimdKernels, f: () => void) => simdCalls([name], f);
+
+const bits = new DataView(new ArrayBuffer(8));
+
+/**
+ * float32 a·b + c rounded once, as an FMA instruction computes it: a·b is exact in float64; the sum is rounded to
+ * odd there (TwoSum's error decides the last bit), and rounding that to float32 is then correct (53 ≥ 24 + 2 bits).
+ */
+function fmaf(a: number, b: number, c: number): number {
+  const p = a * b;
+  const s = p + c;
+  if (!Number.isFinite(s)) return Math.fround(s);
+  const back = s - p;
+  const err = p - (s - back) + (c - back);
+  bits.setFloat64(0, s);
+  const raw = bits.getBigUint64(0);
+  if (err !== 0 && (raw & 1n) === 0n) {
+    // One ulp toward the exact sum: away from zero when the error has s's sign.
+    bits.setBigUint64(0, err > 0 === s > 0 ? raw + 1n : raw - 1n);
+    return Math.fround(bits.getFloat64(0));
+  }
+  return Math.fround(s);
+}
+
+/** acc + a·b as the convolution kernels accumulate on this machine (simd.ts: fused where relaxed_madd fuses). */
+function madd(a: number, b: number, acc: number): number {
+  return simdMultiplyAdd() === 'fused' ? fmaf(a, b, acc) : Math.fround(acc + Math.fround(a * b));
+}
 
 const POOL_ATTRS = { filterSize: 2, strides: 2, pad: 'valid' } as unknown as tf.NamedAttrMap;
 
@@ -243,7 +273,7 @@ function filterGradInOrder(x: Float32Array, dy: Float32Array, info: tf.backend_u
               for (let ow = 0; ow < OW; ow++) {
                 const iw = ow * info.strideWidth + kw - info.padInfo.left;
                 if (iw < 0 || iw >= W) continue;
-                acc = Math.fround(acc + Math.fround(x[((b * H + ih) * W + iw) * Ci + ci]! * dy[((b * OH + oh) * OW + ow) * Co + co]!));
+                acc = madd(x[((b * H + ih) * W + iw) * Ci + ci]!, dy[((b * OH + oh) * OW + ow) * Co + co]!, acc);
               }
               dw[k] = acc;
             }
@@ -337,7 +367,7 @@ function winogradInOrder(x: Float32Array, g: Float32Array, info: tf.backend_util
       const m = new Float32Array(16);
       for (let xi = 0; xi < 16; xi++) {
         let acc = 0;
-        for (let ci = 0; ci < Ci; ci++) acc = f32(acc + f32(v[xi * Ci + ci]! * u[xi * n + ci * Co + co]!));
+        for (let ci = 0; ci < Ci; ci++) acc = madd(v[xi * Ci + ci]!, u[xi * n + ci * Co + co]!, acc);
         m[xi] = acc;
       }
       const e = [0, 1, 2, 3].map((j) => f32(f32(m[j]! + m[4 + j]!) + m[8 + j]!));
@@ -377,7 +407,7 @@ function winogradFilterGradInOrder(x: Float32Array, dy: Float32Array, info: tf.b
       for (let xi = 0; xi < 16; xi++) {
         for (let ci = 0; ci < Ci; ci++) {
           const k = xi * n + ci * Co + co;
-          s[k] = f32(s[k]! + f32(v[xi * Ci + ci]! * w[xi]!));
+          s[k] = madd(v[xi * Ci + ci]!, w[xi]!, s[k]!);
         }
       }
     }
@@ -431,4 +461,33 @@ test('3×3 stride-1 convolutions (plain or fused with a bias and relu) and their
       if (winograd) assertBitEqual(got, winogradFilterGradInOrder(xv, dyv, info), `Winograd filter gradient ${JSON.stringify(c)}`);
     });
   });
+});
+
+/** The multiply-add this machine should get: relaxed SIMD's, fused where the CPU has FMA, unless turned off. */
+function expectedMultiplyAdd(): string {
+  if (process.env['LOUPE_WASM_FMA'] === '0') return 'plain';
+  const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
+  return flags.includes('fma') ? 'fused' : 'unfused';
+}
+
+test('the convolution kernels multiply-add with relaxed SIMD, fused where the CPU has FMA; LOUPE_WASM_FMA=0 assembles plain SIMD', () => {
+  assert.equal(simdMultiplyAdd(), expectedMultiplyAdd());
+});
+
+test('plain SIMD writes each relaxed_madd as the add of a rounded product, operands kept whole', () => {
+  const text = '(local.set $a (f32x4.relaxed_madd (local.get $s) (v128.load offset=16 (local.get $p)) (local.get $a)))';
+  assert.equal(unfusedText(text), '(local.set $a (f32x4.add (local.get $a) (f32x4.mul (local.get $s) (v128.load offset=16 (local.get $p)))))');
+  assert.throws(() => unfusedText('(f32x4.relaxed_madd (local.get $a) $b (local.get $c))'), /not an expression/);
+  assert.throws(() => unfusedText('(f32x4.relaxed_madd (local.get $a) (local.get $b) (local.get $c) (local.get $d))'), /more than three/);
+});
+
+test('with LOUPE_WASM_FMA=0 the kernels assemble as plain SIMD and the convolutions keep their two-rounding sums, bit for bit', { skip: process.env['LOUPE_WASM_FMA'] === '0' }, () => {
+  // The two convolution tests above, and the mode's, in a process of their own: the text is assembled once a process.
+  const pattern = 'multiply-add with relaxed SIMD|conv filter gradient sums|run Winograd F';
+  // Without the runner's NODE_TEST_CONTEXT the child reports in TAP on its stdout, not to this runner.
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const args = ['--import', 'tsx', '--test', '--test-reporter=tap', '--test-name-pattern', pattern, fileURLToPath(import.meta.url)];
+  const child = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...env, LOUPE_WASM_FMA: '0' } });
+  assert.equal(child.status, 0, child.stdout + child.stderr);
+  assert.match(child.stdout, /^# pass 3$/m, child.stdout);
 });

@@ -14,7 +14,7 @@ import { threadPoolOf } from '../thread-pool.cjs';
 import '@tensorflow/tfjs-layers';
 import type { BackendReport } from '../../../shared/worker-protocol.ts';
 import { registerWasmTrainingKernels } from './kernels/index.ts';
-import { loadSimdKernels } from './kernels/simd.ts';
+import { loadSimdKernels, simdMultiplyAdd } from './kernels/simd.ts';
 import { backendSelfTest } from './backend-self-test.ts';
 
 export type { BackendReport };
@@ -95,7 +95,8 @@ export const DEFAULT_LOADERS: readonly BackendLoader[] = [
       const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
       // One wasm thread per tfjs instance: tfjs turns wasm threads off under Node (WASM_HAS_MULTITHREAD_SUPPORT is
       // false when IS_NODE). The cores are used by data-parallel gradient threads instead (parallel/peers.ts).
-      const ours = simdMissing ? `Loupe's training kernels (in JS: ${simdMissing})` : "Loupe's training kernels (SIMD)";
+      const madd = { fused: ', fused multiply-add', unfused: ', multiply-add unfused: no FMA', plain: '' }[simdMultiplyAdd() ?? 'plain'];
+      const ours = simdMissing ? `Loupe's training kernels (in JS: ${simdMissing})` : `Loupe's training kernels (SIMD${madd})`;
       return `WebAssembly (XNNPACK${simd ? ', SIMD' : ', no SIMD'}) with ${ours}`;
     },
   },
