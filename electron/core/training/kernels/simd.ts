@@ -718,65 +718,54 @@ const WAT = `(module
       (local.set $k (i32.add (local.get $k) (i32.const 16)))
       (br $filters))))
 
-  ;; p[b][r][c] = x[b][r - pt][c - pl], or zeros where that is outside x: the convolution's input with its
-  ;; padding written out, PH x PW, so that every 4x4 tile below is whole. C a multiple of 4.
-  (func (export "winograd_pad")
-    (param $x i32) (param $p i32) (param $B i32) (param $H i32) (param $W i32) (param $C i32)
-    (param $PH i32) (param $PW i32) (param $pt i32) (param $pl i32)
-    (local $b i32) (local $r i32) (local $c i32) (local $ih i32) (local $iw i32) (local $k i32)
-    (local $cb i32) (local $src i32) (local $rowok i32)
-    (local.set $cb (i32.shl (local.get $C) (i32.const 2)))
-    (local.set $b (i32.const 0))
-    (block $bd (loop $bl
-      (br_if $bd (i32.ge_u (local.get $b) (local.get $B)))
-      (local.set $r (i32.const 0))
-      (block $rd (loop $rl
-        (br_if $rd (i32.ge_u (local.get $r) (local.get $PH)))
-        (local.set $ih (i32.sub (local.get $r) (local.get $pt)))
-        (local.set $rowok (i32.and (i32.ge_s (local.get $ih) (i32.const 0)) (i32.lt_s (local.get $ih) (local.get $H))))
-        (local.set $c (i32.const 0))
-        (block $cd (loop $cl
-          (br_if $cd (i32.ge_u (local.get $c) (local.get $PW)))
-          (local.set $iw (i32.sub (local.get $c) (local.get $pl)))
-          (if (i32.and (local.get $rowok)
-                (i32.and (i32.ge_s (local.get $iw) (i32.const 0)) (i32.lt_s (local.get $iw) (local.get $W))))
-            (then
-              (local.set $src (i32.add (local.get $x)
-                (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $ih)) (local.get $W)) (local.get $iw)) (local.get $cb))))
-              (local.set $k (i32.const 0))
-              (block $kd (loop $kl
-                (br_if $kd (i32.ge_u (local.get $k) (local.get $cb)))
-                (v128.store align=4 (i32.add (local.get $p) (local.get $k)) (v128.load align=4 (i32.add (local.get $src) (local.get $k))))
-                (local.set $k (i32.add (local.get $k) (i32.const 16)))
-                (br $kl))))
-            (else
-              (local.set $k (i32.const 0))
-              (block $zd (loop $zl
-                (br_if $zd (i32.ge_u (local.get $k) (local.get $cb)))
-                (v128.store align=4 (i32.add (local.get $p) (local.get $k)) (v128.const i32x4 0 0 0 0))
-                (local.set $k (i32.add (local.get $k) (i32.const 16)))
-                (br $zl)))))
-          (local.set $p (i32.add (local.get $p) (local.get $cb)))
-          (local.set $c (i32.add (local.get $c) (i32.const 1)))
-          (br $cl)))
-        (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $rl)))
-      (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br $bl))))
+  ;; The 4x4 pixels of a tile that reaches past x's edge (rows r0 .. r0 + 3, columns c0 .. c0 + 3 of image b of
+  ;; x [B][H][W][Ci]) into e [4][4][Ci], zeros outside x: the padding the convolution reads there.
+  (func $edge_tile (param $x i32) (param $e i32) (param $b i32) (param $r0 i32) (param $c0 i32) (param $H i32) (param $W i32) (param $cib i32)
+    (local $i i32) (local $j i32) (local $ih i32) (local $iw i32) (local $src i32) (local $k i32) (local $in i32)
+    (local.set $i (i32.const 0))
+    (block $rd (loop $rl
+      (br_if $rd (i32.ge_u (local.get $i) (i32.const 4)))
+      (local.set $ih (i32.add (local.get $r0) (local.get $i)))
+      (local.set $j (i32.const 0))
+      (block $cd (loop $cl
+        (br_if $cd (i32.ge_u (local.get $j) (i32.const 4)))
+        (local.set $iw (i32.add (local.get $c0) (local.get $j)))
+        (local.set $in (i32.and
+          (i32.and (i32.ge_s (local.get $ih) (i32.const 0)) (i32.lt_s (local.get $ih) (local.get $H)))
+          (i32.and (i32.ge_s (local.get $iw) (i32.const 0)) (i32.lt_s (local.get $iw) (local.get $W)))))
+        ;; read only when inside x
+        (local.set $src (i32.add (local.get $x)
+          (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $ih)) (local.get $W)) (local.get $iw)) (local.get $cib))))
+        (local.set $k (i32.const 0))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u (local.get $k) (local.get $cib)))
+          (v128.store align=4 (i32.add (local.get $e) (local.get $k))
+            (if (result v128) (local.get $in)
+              (then (v128.load align=4 (i32.add (local.get $src) (local.get $k))))
+              (else (v128.const i32x4 0 0 0 0))))
+          (local.set $k (i32.add (local.get $k) (i32.const 16)))
+          (br $kl)))
+        (local.set $e (i32.add (local.get $e) (local.get $cib)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $cl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $rl))))
 
-  ;; The input transform of tiles start .. start + n - 1 of the padded input p (numbered as in winograd_f2x3):
-  ;; v[xi][t - start][ci .. ci+3] = (B^T d B)[xi] of each tile's 4x4 pixels d, four channels at a time.
+  ;; The input transform of tiles start .. start + n - 1 (numbered as in winograd_f2x3) of x [B][H][W][Ci], which
+  ;; the convolution pads by pt rows above and pl columns left (zeros past every edge):
+  ;; v[xi][t - start][ci .. ci+3] = (B^T d B)[xi] of each tile's 4x4 pixels d, four channels at a time. A tile
+  ;; inside x reads x in place; one that reaches past an edge reads a copy with its zeros (edge_tile into e,
+  ;; 16 x Ci floats), so no padded copy of x is ever written.
   (func $input
-    (param $p i32) (param $v i32) (param $start i32) (param $n i32) (param $TH i32) (param $TW i32)
-    (param $PH i32) (param $PW i32) (param $cib i32) (param $vs i32)
-    (local $t i32) (local $idx i32) (local $q i32) (local $b i32) (local $th i32) (local $tw i32)
+    (param $x i32) (param $v i32) (param $start i32) (param $n i32) (param $TH i32) (param $TW i32)
+    (param $H i32) (param $W i32) (param $pt i32) (param $pl i32) (param $e i32) (param $cib i32) (param $vs i32)
+    (local $t i32) (local $idx i32) (local $q i32) (local $b i32) (local $th i32) (local $tw i32) (local $r0 i32) (local $c0 i32)
     (local $base i32) (local $rb i32) (local $ci i32) (local $xi i32) (local $dst i32)
     (local $d00 v128) (local $d01 v128) (local $d02 v128) (local $d03 v128)
     (local $d10 v128) (local $d11 v128) (local $d12 v128) (local $d13 v128)
     (local $d20 v128) (local $d21 v128) (local $d22 v128) (local $d23 v128)
     (local $d30 v128) (local $d31 v128) (local $d32 v128) (local $d33 v128)
     (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128)
-    (local.set $rb (i32.mul (local.get $PW) (local.get $cib)))
     (local.set $t (i32.const 0))
     (block $it_done (loop $its
       (br_if $it_done (i32.ge_u (local.get $t) (local.get $n)))
@@ -786,9 +775,19 @@ const WAT = `(module
       (local.set $tw (i32.sub (local.get $idx) (i32.mul (local.get $q) (local.get $TW))))
       (local.set $b (i32.div_u (local.get $q) (local.get $TH)))
       (local.set $th (i32.sub (local.get $q) (i32.mul (local.get $b) (local.get $TH))))
-      (local.set $base (i32.add (local.get $p)
-        (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $PH)) (i32.shl (local.get $th) (i32.const 1))) (local.get $PW))
-          (i32.shl (local.get $tw) (i32.const 1))) (local.get $cib))))
+      (local.set $r0 (i32.sub (i32.shl (local.get $th) (i32.const 1)) (local.get $pt)))
+      (local.set $c0 (i32.sub (i32.shl (local.get $tw) (i32.const 1)) (local.get $pl)))
+      (if (i32.and
+            (i32.and (i32.ge_s (local.get $r0) (i32.const 0)) (i32.le_s (local.get $r0) (i32.sub (local.get $H) (i32.const 4))))
+            (i32.and (i32.ge_s (local.get $c0) (i32.const 0)) (i32.le_s (local.get $c0) (i32.sub (local.get $W) (i32.const 4)))))
+        (then
+          (local.set $base (i32.add (local.get $x)
+            (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $r0)) (local.get $W)) (local.get $c0)) (local.get $cib))))
+          (local.set $rb (i32.mul (local.get $W) (local.get $cib))))
+        (else
+          (call $edge_tile (local.get $x) (local.get $e) (local.get $b) (local.get $r0) (local.get $c0) (local.get $H) (local.get $W) (local.get $cib))
+          (local.set $base (local.get $e))
+          (local.set $rb (i32.shl (local.get $cib) (i32.const 2)))))
       (local.set $ci (i32.const 0))
       (block $ci_done (loop $cis
         (br_if $ci_done (i32.ge_u (local.get $ci) (local.get $cib)))
@@ -873,16 +872,17 @@ const WAT = `(module
       (br $its)))
   )
 
-  ;; y = the convolution of the padded input p [B][PH][PW][Ci] with u (winograd_filter) into y [B][OH][OW][Co],
-  ;; Ci a multiple of 4, Co of 8, PH >= 2 * ceil(OH / 2) + 2, PW likewise. Tiles (b, th, tw) in row-major order go
+  ;; y = the convolution of x [B][H][W][Ci], padded by pt rows above and pl columns left (zeros past every edge),
+  ;; with u (winograd_filter) into y [B][OH][OW][Co]; Ci a multiple of 4, Co of 8, e scratch for one edge tile
+  ;; (16 x Ci floats, see input). Tiles (b, th, tw) in row-major order go
   ;; T at a time (T a multiple of 4) through scratch v [16][T][Ci] and m [16][T][Co], whose slices xi are vs and
   ;; ms bytes apart: the caller pads those strides off multiples of 4 kB, since sixteen stores 4 kB apart fight
   ;; over one set of the first-level cache (3-4x slower transforms). T keeps v and m in the second-level cache.
   ;; Sums in float32, in the order written: the transforms as below, the products over ci in order. flags: 1 adds
   ;; bias [Co] to each output, 2 applies relu after it (FusedConv2D).
   (func (export "winograd_f2x3")
-    (param $p i32) (param $u i32) (param $y i32) (param $v i32) (param $m i32)
-    (param $B i32) (param $PH i32) (param $PW i32) (param $Ci i32) (param $OH i32) (param $OW i32) (param $Co i32) (param $T i32) (param $vs i32) (param $ms i32)
+    (param $x i32) (param $u i32) (param $y i32) (param $v i32) (param $m i32)
+    (param $B i32) (param $H i32) (param $W i32) (param $pt i32) (param $pl i32) (param $e i32) (param $Ci i32) (param $OH i32) (param $OW i32) (param $Co i32) (param $T i32) (param $vs i32) (param $ms i32)
     (param $bias i32) (param $flags i32)
     (local $cib i32) (local $cob i32) (local $TH i32) (local $TW i32) (local $total i32) (local $start i32) (local $n i32) (local $n4 i32)
     (local $t i32) (local $idx i32) (local $b i32) (local $th i32) (local $tw i32) (local $q i32)
@@ -908,8 +908,8 @@ const WAT = `(module
       (local.set $n (i32.sub (local.get $total) (local.get $start)))
       (if (i32.gt_u (local.get $n) (local.get $T)) (then (local.set $n (local.get $T))))
       (local.set $n4 (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)))
-      (call $input (local.get $p) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)
-        (local.get $PH) (local.get $PW) (local.get $cib) (local.get $vs))
+      (call $input (local.get $x) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)
+        (local.get $H) (local.get $W) (local.get $pt) (local.get $pl) (local.get $e) (local.get $cib) (local.get $vs))
       ;; m[xi] = v[xi] u[xi], 16 matrix products [T x Ci] [Ci x Co], 4 tiles x 8 output channels at a time;
       ;; a last block's tiles up to the next four are whatever v held (their m rows are never read);
       ;; u's 8 columns (Ci x 32 bytes) stay in the first-level cache while the tiles pass
@@ -1060,11 +1060,11 @@ const WAT = `(module
 
   ;; s[xi][ci][co] += sum over the tiles of v[xi][t][ci] * w[xi][t][co], w = A dy A^T of each tile's 2x2 outputs
   ;; (zeros past OH or OW): the filter gradient in the transformed domain, dw = G^T s G (winograd_filter_grad_out).
-  ;; Same padded input, tiles, blocks and scratch strides as winograd_f2x3; s [16][Ci][Co] holds zeros on entry.
+  ;; Same input and padding, tiles, blocks and scratch as winograd_f2x3; s [16][Ci][Co] holds zeros on entry.
   ;; Each 4 x 8 block of s stays in eight vectors down a block's tiles, as in conv_filter_grad.
   (func (export "winograd_filter_grad")
-    (param $p i32) (param $dy i32) (param $s i32) (param $v i32) (param $w i32)
-    (param $B i32) (param $PH i32) (param $PW i32) (param $Ci i32) (param $OH i32) (param $OW i32) (param $Co i32)
+    (param $x i32) (param $dy i32) (param $s i32) (param $v i32) (param $w i32)
+    (param $B i32) (param $H i32) (param $W i32) (param $pt i32) (param $pl i32) (param $e i32) (param $Ci i32) (param $OH i32) (param $OW i32) (param $Co i32)
     (param $T i32) (param $vs i32) (param $ws i32)
     (local $cib i32) (local $cob i32) (local $TH i32) (local $TW i32) (local $total i32) (local $start i32) (local $n i32)
     (local $t i32) (local $idx i32) (local $q i32) (local $b i32) (local $th i32) (local $tw i32) (local $base i32)
@@ -1087,8 +1087,8 @@ const WAT = `(module
       (br_if $blocks_done (i32.ge_u (local.get $start) (local.get $total)))
       (local.set $n (i32.sub (local.get $total) (local.get $start)))
       (if (i32.gt_u (local.get $n) (local.get $T)) (then (local.set $n (local.get $T))))
-      (call $input (local.get $p) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)
-        (local.get $PH) (local.get $PW) (local.get $cib) (local.get $vs))
+      (call $input (local.get $x) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)
+        (local.get $H) (local.get $W) (local.get $pt) (local.get $pl) (local.get $e) (local.get $cib) (local.get $vs))
       ;; w[xi][t][co..co+3] = (A y A^T)[xi] of the tile's 2x2 outputs y: [p, q] -> [p, p + q, p - q, -q] on
       ;; columns, then on rows
       (local.set $t (i32.const 0))
@@ -1386,16 +1386,21 @@ export interface SimdKernels {
   padChannels(input: number, out: number, pixels: number, c: number, cp: number): void;
   /** u [16, n] = G g G^T of the n = ci·co filters of g [3, 3, ci, co]; n a multiple of 4. */
   winogradFilter(g: number, u: number, n: number): void;
-  /** p [b, ph, pw, c] = x [b, h, w, c] shifted by (padTop, padLeft), zeros around it; c a multiple of 4. */
-  winogradPad(x: number, p: number, b: number, h: number, w: number, c: number, ph: number, pw: number, padTop: number, padLeft: number): void;
   /**
-   * y [b, oh, ow, co] = the 3×3 convolution of the padded p [b, ph, pw, ci] with u (winogradFilter), `tiles` 2×2
-   * output tiles at a time through scratch v and m, whose 16 slices are `vStride` and `mStride` bytes apart; flags 1
-   * adds `bias` [co], 2 applies relu.
+   * y [b, oh, ow, co] = the 3×3 convolution of x [b, h, w, ci], padded by (padTop, padLeft) and zeros past every edge,
+   * with u (winogradFilter), `tiles` 2×2 output tiles at a time through scratch v and m, whose 16 slices are `vStride`
+   * and `mStride` bytes apart, and `edge` (16·ci floats) for a tile that reaches past x; flags 1 adds `bias` [co], 2
+   * applies relu.
    */
-  winogradF2x3(p: number, u: number, y: number, v: number, m: number, b: number, ph: number, pw: number, ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, mStride: number, bias: number, flags: number): void;
-  /** s [16, ci, co] (zeros on entry) += the filter gradient of that convolution, from p and dy [b, oh, ow, co]. */
-  winogradFilterGrad(p: number, dy: number, s: number, v: number, w: number, b: number, ph: number, pw: number, ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, wStride: number): void;
+  winogradF2x3(
+    x: number, u: number, y: number, v: number, m: number, b: number, h: number, w: number, padTop: number, padLeft: number, edge: number,
+    ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, mStride: number, bias: number, flags: number,
+  ): void;
+  /** s [16, ci, co] (zeros on entry) += the filter gradient of that convolution, from x and dy [b, oh, ow, co]. */
+  winogradFilterGrad(
+    x: number, dy: number, s: number, v: number, wt: number, b: number, h: number, w: number, padTop: number, padLeft: number, edge: number,
+    ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, wStride: number,
+  ): void;
   /** dw [3, 3, n] = G^T s G of s [16, n]; n a multiple of 4. */
   winogradFilterGradOut(s: number, dw: number, n: number): void;
   /** out = dy · step(x) for n floats: 1 for x > 0, NaN for NaN, else 0. */
@@ -1527,7 +1532,7 @@ export async function loadSimdKernels(backend: unknown): Promise<string | null> 
     compiled ??= compile();
     const instance = await WebAssembly.instantiate(await compiled, { env: { memory } });
     const e = instance.exports as Record<string, (...args: number[]) => void>;
-    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradFilter: e.winograd_filter!, winogradPad: e.winograd_pad!, winogradF2x3: e.winograd_f2x3!, winogradFilterGrad: e.winograd_filter_grad!, winogradFilterGradOut: e.winograd_filter_grad_out!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad! });
+    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradFilter: e.winograd_filter!, winogradF2x3: e.winograd_f2x3!, winogradFilterGrad: e.winograd_filter_grad!, winogradFilterGradOut: e.winograd_filter_grad_out!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad! });
     return null;
   } catch (err) {
     compiled = null;

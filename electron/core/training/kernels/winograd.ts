@@ -5,9 +5,11 @@
 //    stock kernels run everything else);
 //  - the input gradient, a stride-1 convolution of dy with the rotated filter (input-grad.ts), through that kernel;
 //  - the filter gradient (conv2d-grads.ts): dw = G^T [Σ over tiles (B^T x B) ⊙ (A dy A^T)] G.
-// On the compact ResNet's layers (32 images: 64 px × 16 channels, 32 × 32, 16 × 64) the forward pass takes 12.5,
+// On the compact ResNet's layers (32 images: 64 px × 16 channels, 32 × 32, 16 × 64) the forward pass took 12.5,
 // 9.5 and 7.5 ms where XNNPACK takes 21.5, 19 and 19, and the filter gradient 9.7, 8.2 and 7.6 where the direct SIMD
-// kernel takes 14.2, 14.2 and 14.5. Channel counts the kernels do not take (input channels not a multiple of 4,
+// kernel takes 14.2, 14.2 and 14.5 (AMD EPYC host). On the Intel Xeon host, with fused multiply-adds (simd.ts) and
+// tiles read from x in place (no padded copy): forward 9.9, 7.8 and 7.2 ms (15.0, 10.8, 9.0 before both), filter
+// gradient 9.4, 7.6 and 6.7 (13.4, 10.2, 9.0). Channel counts the kernels do not take (input channels not a multiple of 4,
 // output channels not of 8: a grey stem, LeNet's) run as before. Winograd's sums differ from the direct ones by
 // float32 rounding: ~1e-6 relative forward; the filter gradient's shorter sums are closer to float64 than the
 // direct kernel's (6e-6 against 1e-5 on the 64 px layer).
@@ -86,8 +88,7 @@ function winogradForward(args: KernelArgs, epilogue: Epilogue | null): tf.Tensor
   const kernel = epilogue ? tf.FusedConv2D : tf.Conv2D;
   return withTiles(args.backend as HeapBackend, kernel, info, [b, oh, ow, co], (at, y, g, u) => {
     simd.winogradFilter(at(filter, 'filter'), at(u, 'u'), ci * co);
-    simd.winogradPad(at(x, 'x'), g.p, b, info.inHeight, info.inWidth, ci, g.ph, g.pw, info.padInfo.top, info.padInfo.left);
-    simd.winogradF2x3(g.p, at(u, 'u'), at(y, 'output'), g.v, g.m, b, g.ph, g.pw, ci, oh, ow, co, g.tiles, g.vStride, g.mStride, bias ? at(bias, 'bias') : 0, flags);
+    simd.winogradF2x3(at(x, 'x'), at(u, 'u'), at(y, 'output'), g.v, g.m, b, info.inHeight, info.inWidth, g.padTop, g.padLeft, g.edge, ci, oh, ow, co, g.tiles, g.vStride, g.mStride, bias ? at(bias, 'bias') : 0, flags);
   });
 }
 
@@ -102,18 +103,18 @@ export function winogradFilterGrad(backend: HeapBackend, simd: SimdKernels, x: t
   if (dy.shape.length !== 4 || [b, oh, ow, co].some((d, i) => dy.shape[i] !== d)) return null;
   return withTiles(backend, tf.Conv2DBackpropFilter, info, [3, 3, ci, co], (at, dw, g, s) => {
     heapFloats(backend, s, tf.Conv2DBackpropFilter, 's').fill(0);
-    simd.winogradPad(at(x, 'x'), g.p, b, info.inHeight, info.inWidth, ci, g.ph, g.pw, info.padInfo.top, info.padInfo.left);
-    simd.winogradFilterGrad(g.p, at(dy, 'dy'), at(s, 's'), g.v, g.m, b, g.ph, g.pw, ci, oh, ow, co, g.tiles, g.vStride, g.mStride);
+    simd.winogradFilterGrad(at(x, 'x'), at(dy, 'dy'), at(s, 's'), g.v, g.m, b, info.inHeight, info.inWidth, g.padTop, g.padLeft, g.edge, ci, oh, ow, co, g.tiles, g.vStride, g.mStride);
     simd.winogradFilterGradOut(at(s, 's'), at(dw, 'output'), ci * co);
   });
 }
 
 /** Byte offsets of the scratch every pass uses, and the tiling. */
 interface Tiling {
-  /** The input with its padding written out, [b, ph, pw, ci]. */
-  p: number;
-  ph: number;
-  pw: number;
+  /** The padding above and left of the input: tiles read zeros there (and past the other edges). */
+  padTop: number;
+  padLeft: number;
+  /** Scratch for one tile that reaches past the input's edge: its 4 × 4 pixels with their zeros, [16, ci]. */
+  edge: number;
   /** Tiles per block, and the block's transformed input v and transformed output (or dy) m, 16 slices each. */
   tiles: number;
   v: number;
@@ -130,10 +131,8 @@ type Offset = (t: tf.TensorInfo, name: string) => number;
  * kernel in errors.
  */
 function withTiles(backend: HeapBackend, kernel: string, info: tf.backend_util.Conv2DInfo, outShape: number[], body: (at: Offset, out: tf.TensorInfo, g: Tiling, filters: tf.TensorInfo) => void): tf.TensorInfo {
-  const { batchSize: b, inChannels: ci, outChannels: co } = info;
-  // Tiles cover the output in 2 × 2 blocks; the padded input holds each tile's 4 × 4 pixels.
-  const ph = 2 * Math.ceil(info.outHeight / 2) + 2;
-  const pw = 2 * Math.ceil(info.outWidth / 2) + 2;
+  const { inChannels: ci, outChannels: co } = info;
+  // Tiles cover the output in 2 × 2 blocks, each reading 4 × 4 input pixels.
   const tiles = Math.max(4, Math.floor(SLICE_BYTES / (4 * Math.max(ci, co))) & ~3);
   const vStride = tiles * ci * 4 + SLICE_SKEW;
   const mStride = tiles * co * 4 + SLICE_SKEW;
@@ -146,12 +145,12 @@ function withTiles(backend: HeapBackend, kernel: string, info: tf.backend_util.C
   };
   try {
     const filters = temp([16 * ci * co]);
-    const p = temp([b * ph * pw * ci]);
+    const edge = temp([16 * ci]);
     const v = temp([(16 * vStride) / 4]);
     const m = temp([(16 * mStride) / 4]);
     // Offsets only after the last makeOutput: allocating may grow the heap.
     const at: Offset = (t, name) => heapFloats(backend, t, kernel, name).byteOffset;
-    body(at, out, { p: at(p, 'padded x'), ph, pw, tiles, v: at(v, 'v'), vStride, m: at(m, 'm'), mStride }, filters);
+    body(at, out, { padTop: info.padInfo.top, padLeft: info.padInfo.left, edge: at(edge, 'edge tile'), tiles, v: at(v, 'v'), vStride, m: at(m, 'm'), mStride }, filters);
     return out;
   } catch (err) {
     backend.disposeData(out.dataId);
