@@ -17,6 +17,7 @@ import { batchNormGrad, batchNormGradJs, batchNormTrain, batchNormTrainJs } from
 import { RELU_GRAD } from '../../electron/core/training/kernels/relu-grad.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
 import { simdCalls } from '../helpers/simd-calls.ts';
+import { combine, FILTER_TRANSFORM, INPUT_TRANSFORM, OUTPUT_TRANSFORM } from '../../electron/core/training/kernels/winograd4.ts';
 import { NOT_WINOGRAD_CASES, SIMD_FILTER_GRAD_CASES, WINOGRAD_CASES, type ConvCase } from '../helpers/conv-cases.ts';
 
 interface HeapBackend {
@@ -385,6 +386,60 @@ function winogradInOrder(x: Float32Array, g: Float32Array, info: tf.backend_util
 }
 
 /**
+ * F(4×4, 3×3) as the kernels compute it (winograd4.ts's tables, each combination in its order, float32): u = G g G^T
+ * (G along kh, then kw), each 6×6 tile's B^T d B (along the rows, then the columns), the products summed over input
+ * channels in order, A^T m A (rows, then columns); then the bias and the relu.
+ */
+function winograd4InOrder(x: Float32Array, g: Float32Array, info: tf.backend_util.Conv2DInfo, bias?: Float32Array, relu = false): Float32Array {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
+  const n = Ci * Co;
+  const u = new Float32Array(36 * n);
+  for (let k = 0; k < n; k++) {
+    const h = FILTER_TRANSFORM.map((terms) => [0, 1, 2].map((kw) => combine(terms, (kh) => g[(kh * 3 + kw) * n + k]!)));
+    for (let r = 0; r < 6; r++) FILTER_TRANSFORM.forEach((terms, c) => (u[(r * 6 + c) * n + k] = combine(terms, (kw) => h[r]![kw]!)));
+  }
+  const pixel = (b: number, r: number, c: number, ci: number) => {
+    const ih = r - info.padInfo.top;
+    const iw = c - info.padInfo.left;
+    return ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((b * H + ih) * W + iw) * Ci + ci]! : 0;
+  };
+  const y = new Float32Array(B * OH * OW * Co);
+  for (let b = 0; b < B; b++) {
+    for (let th = 0; th * 4 < OH; th++) {
+      for (let tw = 0; tw * 4 < OW; tw++) {
+        const v = new Float32Array(36 * Ci);
+        for (let ci = 0; ci < Ci; ci++) {
+          const t = INPUT_TRANSFORM.map((terms) => [0, 1, 2, 3, 4, 5].map((j) => combine(terms, (i) => pixel(b, 4 * th + i, 4 * tw + j, ci))));
+          for (let k = 0; k < 6; k++) INPUT_TRANSFORM.forEach((terms, l) => (v[(6 * k + l) * Ci + ci] = combine(terms, (j) => t[k]![j]!)));
+        }
+        for (let co = 0; co < Co; co++) {
+          const m = new Float32Array(36);
+          for (let xi = 0; xi < 36; xi++) {
+            let acc = 0;
+            for (let ci = 0; ci < Ci; ci++) acc = madd(v[xi * Ci + ci]!, u[xi * n + ci * Co + co]!, acc);
+            m[xi] = acc;
+          }
+          const rows = OUTPUT_TRANSFORM.map((terms) => [0, 1, 2, 3, 4, 5].map((l) => combine(terms, (i) => m[6 * i + l]!)));
+          for (let k = 0; k < 4; k++) {
+            OUTPUT_TRANSFORM.forEach((terms, q) => {
+              const oh = 4 * th + k;
+              const ow = 4 * tw + q;
+              const sum = combine(terms, (l) => rows[k]![l]!);
+              const biased = bias ? f32(sum + bias[co]!) : sum;
+              if (oh < OH && ow < OW) y[((b * OH + oh) * OW + ow) * Co + co] = relu ? Math.max(biased, 0) : biased;
+            });
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/** The forward pass's Winograd: F(4×4, 3×3) from 32 channels in and out (winograd.ts), else F(2×2, 3×3). */
+const forwardF4 = (c: ConvCase) => Math.min(c.f[2], c.f[3]) >= 32;
+
+/**
  * The filter gradient as Winograd's kernels sum it: s = Σ over tiles in order of (B^T x B) ⊙ (A dy A^T), dy's
  * 2×2 tile zero past the output's edge and [p, q] → [p, p + q, p − q, −q] on columns, then rows; then
  * dw = G^T s G, each quadruple a, b, c, d → a + h, (b − c)/2, h + d with h = (b + c)/2, on columns, then rows.
@@ -424,7 +479,7 @@ function winogradFilterGradInOrder(x: Float32Array, dy: Float32Array, info: tf.b
   return dw;
 }
 
-test('3×3 stride-1 convolutions (plain or fused with a bias and relu) and their filter gradients run Winograd F(2×2, 3×3), float32 in a fixed order, bit for bit; others do not', () => {
+test('3×3 stride-1 convolutions (plain or fused with a bias and relu) run Winograd F(2×2, 3×3), or F(4×4, 3×3) from 32 channels, and their filter gradients F(2×2, 3×3), float32 in a fixed order, bit for bit; others do not', () => {
   [...WINOGRAD_CASES, ...NOT_WINOGRAD_CASES].forEach((c, k) => {
     tf.tidy(() => {
       const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.strides, c.dilations ?? 1, c.pad, undefined, false, 'channelsLast');
@@ -436,20 +491,22 @@ test('3×3 stride-1 convolutions (plain or fused with a bias and relu) and their
       const filter = tf.tensor4d(fv, c.f);
       const attrs = { strides: c.strides, pad: c.pad, dilations: c.dilations ?? 1, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap;
       let got: Float32Array = new Float32Array();
-      const calls = countCalls('winogradF2x3', () => void (got = (tf.engine().runKernel('Conv2D', { x, filter }, attrs) as tf.Tensor).dataSync() as Float32Array));
       const winograd = WINOGRAD_CASES.includes(c);
-      assert.equal(calls, winograd ? 1 : 0, `${JSON.stringify(c)}: ${winograd ? 'Winograd' : 'XNNPACK'}`);
-      if (winograd) assertBitEqual(got, winogradInOrder(xv, fv, info), `Winograd ${JSON.stringify(c)}`);
+      const forwardKernel = forwardF4(c) ? 'winogradF4x3' : 'winogradF2x3';
+      const reference = forwardF4(c) ? winograd4InOrder : winogradInOrder;
+      const calls = countCalls(forwardKernel, () => void (got = (tf.engine().runKernel('Conv2D', { x, filter }, attrs) as tf.Tensor).dataSync() as Float32Array));
+      assert.equal(calls, winograd ? 1 : 0, `${JSON.stringify(c)}: ${winograd ? forwardKernel : 'XNNPACK'}`);
+      if (winograd) assertBitEqual(got, reference(xv, fv, info), `Winograd ${JSON.stringify(c)}`);
       // Fused with a bias and a relu (the custom CNN's layers), or a bias alone (folded batch norm); a leaky relu
       // goes to XNNPACK.
       const biasValues = values(c.f[3], 210 + k);
       const bias = tf.tensor1d(biasValues);
       for (const activation of ['relu', 'linear', 'leakyrelu']) {
         const fusedAttrs = { ...attrs, activation, leakyreluAlpha: 0.2 } as unknown as tf.NamedAttrMap;
-        const fusedCalls = countCalls('winogradF2x3', () => void (got = (tf.engine().runKernel('FusedConv2D', { x, filter, bias }, fusedAttrs) as tf.Tensor).dataSync() as Float32Array));
+        const fusedCalls = countCalls(forwardKernel, () => void (got = (tf.engine().runKernel('FusedConv2D', { x, filter, bias }, fusedAttrs) as tf.Tensor).dataSync() as Float32Array));
         const taken = winograd && activation !== 'leakyrelu';
         assert.equal(fusedCalls, taken ? 1 : 0, `${JSON.stringify(c)} fused with ${activation}`);
-        if (taken) assertBitEqual(got, winogradInOrder(xv, fv, info, biasValues, activation === 'relu'), `Winograd with bias and ${activation} ${JSON.stringify(c)}`);
+        if (taken) assertBitEqual(got, reference(xv, fv, info, biasValues, activation === 'relu'), `Winograd with bias and ${activation} ${JSON.stringify(c)}`);
       }
       // The filter gradient: Winograd's kernels where they take the convolution, else the direct SIMD kernel.
       const dyShape = [c.x[0], info.outHeight, info.outWidth, c.f[3]];

@@ -9,7 +9,8 @@
 //  - the filter gradient of a convolution (4 input × 8 output channels at a time, straight from x and dy): 2.5–3×
 //    faster than XNNPACK's convolution with dy as its kernel, and no transposes;
 //  - 3×3 convolutions with stride 1 by Winograd's F(2×2, 3×3) (winograd.ts): 1.7–2.5× XNNPACK's direct ones, and
-//    their filter gradients 1.5–1.9× the direct kernel above;
+//    their filter gradients 1.5–1.9× the direct kernel above; from 32 channels the forward pass by F(4×4, 3×3), whose
+//    text winograd4.ts generates from its transforms' tables;
 //  - a ReLU layer's gradient and a strided input gradient's phases put in place: one pass each, where tfjs ran
 //    three kernels (Step, Cast, Multiply) or a stack per axis and a slice;
 //  - the optimizers' update of a variable in one call instead of tfjs's 4 (momentum) or 12 (Adam) kernels, each a
@@ -29,6 +30,7 @@
 // gradient stands in for XNNPACK, not a JS loop: it sums in its own fixed order (the test holds it to that order,
 // bit for bit), so its weights differ from XNNPACK's by float32 rounding.
 import type wabtFactory from 'wabt';
+import { WINOGRAD4_WAT } from './winograd4.ts';
 
 const WAT = `(module
   (import "env" "memory" (memory 1))
@@ -718,17 +720,17 @@ const WAT = `(module
       (local.set $k (i32.add (local.get $k) (i32.const 16)))
       (br $filters))))
 
-  ;; The 4x4 pixels of a tile that reaches past x's edge (rows r0 .. r0 + 3, columns c0 .. c0 + 3 of image b of
-  ;; x [B][H][W][Ci]) into e [4][4][Ci], zeros outside x: the padding the convolution reads there.
-  (func $edge_tile (param $x i32) (param $e i32) (param $b i32) (param $r0 i32) (param $c0 i32) (param $H i32) (param $W i32) (param $cib i32)
+  ;; The size x size pixels of a tile that reaches past x's edge (rows r0 .., columns c0 .. of image b of
+  ;; x [B][H][W][Ci]) into e [size][size][Ci], zeros outside x: the padding the convolution reads there.
+  (func $edge_tile (param $x i32) (param $e i32) (param $b i32) (param $r0 i32) (param $c0 i32) (param $H i32) (param $W i32) (param $cib i32) (param $size i32)
     (local $i i32) (local $j i32) (local $ih i32) (local $iw i32) (local $src i32) (local $k i32) (local $in i32)
     (local.set $i (i32.const 0))
     (block $rd (loop $rl
-      (br_if $rd (i32.ge_u (local.get $i) (i32.const 4)))
+      (br_if $rd (i32.ge_u (local.get $i) (local.get $size)))
       (local.set $ih (i32.add (local.get $r0) (local.get $i)))
       (local.set $j (i32.const 0))
       (block $cd (loop $cl
-        (br_if $cd (i32.ge_u (local.get $j) (i32.const 4)))
+        (br_if $cd (i32.ge_u (local.get $j) (local.get $size)))
         (local.set $iw (i32.add (local.get $c0) (local.get $j)))
         (local.set $in (i32.and
           (i32.and (i32.ge_s (local.get $ih) (i32.const 0)) (i32.lt_s (local.get $ih) (local.get $H)))
@@ -785,7 +787,7 @@ const WAT = `(module
             (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $r0)) (local.get $W)) (local.get $c0)) (local.get $cib))))
           (local.set $rb (i32.mul (local.get $W) (local.get $cib))))
         (else
-          (call $edge_tile (local.get $x) (local.get $e) (local.get $b) (local.get $r0) (local.get $c0) (local.get $H) (local.get $W) (local.get $cib))
+          (call $edge_tile (local.get $x) (local.get $e) (local.get $b) (local.get $r0) (local.get $c0) (local.get $H) (local.get $W) (local.get $cib) (i32.const 4))
           (local.set $base (local.get $e))
           (local.set $rb (i32.shl (local.get $cib) (i32.const 2)))))
       (local.set $ci (i32.const 0))
@@ -872,6 +874,80 @@ const WAT = `(module
       (br $its)))
   )
 
+  ;; m[xi] = v[xi] u[xi] for the slices xi of a Winograd transform (16 for F(2x2, 3x3), 36 for F(4x4, 3x3)):
+  ;; matrix products [n4 x Ci] [Ci x Co], 4 tiles x 8 output channels at a time, n4 a multiple of 4;
+  ;; a last block's tiles up to the next four are whatever v held (their m rows are never read);
+  ;; u's 8 columns (Ci x 32 bytes) stay in the first-level cache while the tiles pass
+  (func $products (param $u i32) (param $v i32) (param $m i32) (param $slices i32) (param $n4 i32) (param $Ci i32) (param $Co i32) (param $vs i32) (param $ms i32)
+    (local $cib i32) (local $cob i32) (local $xi i32) (local $ub i32) (local $co i32) (local $t i32) (local $vt i32) (local $mp i32)
+    (local $vp i32) (local $up i32) (local $uend i32) (local $dst i32)
+    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
+    (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $w0 v128) (local $w1 v128)
+    (local.set $cib (i32.shl (local.get $Ci) (i32.const 2)))
+    (local.set $cob (i32.shl (local.get $Co) (i32.const 2)))
+    (local.set $xi (i32.const 0))
+    (block $x_done (loop $xs
+      (br_if $x_done (i32.ge_u (local.get $xi) (local.get $slices)))
+      (local.set $ub (i32.add (local.get $u) (i32.mul (local.get $xi) (i32.mul (local.get $cib) (local.get $Co)))))
+      (local.set $co (i32.const 0))
+      (block $co_done (loop $cos
+        (br_if $co_done (i32.ge_u (local.get $co) (local.get $cob)))
+        (local.set $t (i32.const 0))
+        (block $t_done (loop $ts
+          (br_if $t_done (i32.ge_u (local.get $t) (local.get $n4)))
+          (local.set $vt (i32.add (i32.add (local.get $v) (i32.mul (local.get $xi) (local.get $vs))) (i32.mul (local.get $t) (local.get $cib))))
+          (local.set $mp (i32.add (i32.add (local.get $m) (i32.mul (local.get $xi) (local.get $ms))) (i32.mul (local.get $t) (local.get $cob))))
+          (local.set $a00 (v128.const i32x4 0 0 0 0)) (local.set $a01 (v128.const i32x4 0 0 0 0))
+          (local.set $a10 (v128.const i32x4 0 0 0 0)) (local.set $a11 (v128.const i32x4 0 0 0 0))
+          (local.set $a20 (v128.const i32x4 0 0 0 0)) (local.set $a21 (v128.const i32x4 0 0 0 0))
+          (local.set $a30 (v128.const i32x4 0 0 0 0)) (local.set $a31 (v128.const i32x4 0 0 0 0))
+          (local.set $vp (local.get $vt))
+          (local.set $up (i32.add (local.get $ub) (local.get $co)))
+          (local.set $uend (i32.add (local.get $up) (i32.mul (local.get $Ci) (local.get $cob))))
+          (loop $ks
+            (local.set $w0 (v128.load align=4 (local.get $up)))
+            (local.set $w1 (v128.load offset=16 align=4 (local.get $up)))
+            (local.set $s0 (v128.load32_splat align=4 (local.get $vp)))
+            (local.set $s1 (v128.load32_splat align=4 (i32.add (local.get $vp) (local.get $cib))))
+            (local.set $s2 (v128.load32_splat align=4 (i32.add (local.get $vp) (i32.shl (local.get $cib) (i32.const 1)))))
+            (local.set $s3 (v128.load32_splat align=4 (i32.add (local.get $vp) (i32.mul (local.get $cib) (i32.const 3)))))
+            (local.set $a00 (f32x4.relaxed_madd (local.get $s0) (local.get $w0) (local.get $a00)))
+            (local.set $a01 (f32x4.relaxed_madd (local.get $s0) (local.get $w1) (local.get $a01)))
+            (local.set $a10 (f32x4.relaxed_madd (local.get $s1) (local.get $w0) (local.get $a10)))
+            (local.set $a11 (f32x4.relaxed_madd (local.get $s1) (local.get $w1) (local.get $a11)))
+            (local.set $a20 (f32x4.relaxed_madd (local.get $s2) (local.get $w0) (local.get $a20)))
+            (local.set $a21 (f32x4.relaxed_madd (local.get $s2) (local.get $w1) (local.get $a21)))
+            (local.set $a30 (f32x4.relaxed_madd (local.get $s3) (local.get $w0) (local.get $a30)))
+            (local.set $a31 (f32x4.relaxed_madd (local.get $s3) (local.get $w1) (local.get $a31)))
+            (local.set $vp (i32.add (local.get $vp) (i32.const 4)))
+            (local.set $up (i32.add (local.get $up) (local.get $cob)))
+            (br_if $ks (i32.lt_u (local.get $up) (local.get $uend))))
+          (local.set $dst (i32.add (local.get $mp) (local.get $co)))
+          (v128.store align=4 (local.get $dst) (local.get $a00))
+          (v128.store offset=16 align=4 (local.get $dst) (local.get $a01))
+          (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
+          (v128.store align=4 (local.get $dst) (local.get $a10))
+          (v128.store offset=16 align=4 (local.get $dst) (local.get $a11))
+          (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
+          (v128.store align=4 (local.get $dst) (local.get $a20))
+          (v128.store offset=16 align=4 (local.get $dst) (local.get $a21))
+          (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
+          (v128.store align=4 (local.get $dst) (local.get $a30))
+          (v128.store offset=16 align=4 (local.get $dst) (local.get $a31))
+          (local.set $t (i32.add (local.get $t) (i32.const 4)))
+          (br $ts)))
+        (local.set $co (i32.add (local.get $co) (i32.const 32)))
+        (br $cos)))
+      (local.set $xi (i32.add (local.get $xi) (i32.const 1)))
+      (br $xs))))
+
+  ;; v + bias (flags 1), then relu (flags 2: max keeps NaN, for the NaN guard), stored at dst.
+  (func $store_out (param $dst i32) (param $v v128) (param $bias v128) (param $flags i32)
+    (if (i32.and (local.get $flags) (i32.const 1)) (then (local.set $v (f32x4.add (local.get $v) (local.get $bias)))))
+    (if (i32.and (local.get $flags) (i32.const 2)) (then (local.set $v (f32x4.max (local.get $v) (v128.const i32x4 0 0 0 0)))))
+    (v128.store align=4 (local.get $dst) (local.get $v)))
+${WINOGRAD4_WAT}
   ;; y = the convolution of x [B][H][W][Ci], padded by pt rows above and pl columns left (zeros past every edge),
   ;; with u (winograd_filter) into y [B][OH][OW][Co]; Ci a multiple of 4, Co of 8, e scratch for one edge tile
   ;; (16 x Ci floats, see input). Tiles (b, th, tw) in row-major order go
@@ -886,17 +962,13 @@ const WAT = `(module
     (param $bias i32) (param $flags i32)
     (local $cib i32) (local $cob i32) (local $TH i32) (local $TW i32) (local $total i32) (local $start i32) (local $n i32) (local $n4 i32)
     (local $t i32) (local $idx i32) (local $b i32) (local $th i32) (local $tw i32) (local $q i32)
-    (local $base i32) (local $co i32) (local $dst i32)
-    (local $xi i32) (local $vp i32) (local $up i32) (local $uend i32) (local $mp i32) (local $vt i32) (local $ub i32)
-    (local $right i32) (local $down i32)
+    (local $base i32) (local $co i32) (local $dst i32) (local $xi i32) (local $right i32) (local $down i32)
     (local $d00 v128) (local $d01 v128) (local $d02 v128) (local $d03 v128)
     (local $d10 v128) (local $d11 v128) (local $d12 v128) (local $d13 v128)
     (local $d20 v128) (local $d21 v128) (local $d22 v128) (local $d23 v128)
     (local $d30 v128) (local $d31 v128) (local $d32 v128) (local $d33 v128)
     (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128)
-    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
-    (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
-    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $w0 v128) (local $w1 v128)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $w0 v128)
     (local.set $cib (i32.shl (local.get $Ci) (i32.const 2)))
     (local.set $cob (i32.shl (local.get $Co) (i32.const 2)))
     (local.set $TH (i32.shr_u (i32.add (local.get $OH) (i32.const 1)) (i32.const 1)))
@@ -910,64 +982,7 @@ const WAT = `(module
       (local.set $n4 (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)))
       (call $input (local.get $x) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)
         (local.get $H) (local.get $W) (local.get $pt) (local.get $pl) (local.get $e) (local.get $cib) (local.get $vs))
-      ;; m[xi] = v[xi] u[xi], 16 matrix products [T x Ci] [Ci x Co], 4 tiles x 8 output channels at a time;
-      ;; a last block's tiles up to the next four are whatever v held (their m rows are never read);
-      ;; u's 8 columns (Ci x 32 bytes) stay in the first-level cache while the tiles pass
-      (local.set $xi (i32.const 0))
-      (block $x_done (loop $xs
-        (br_if $x_done (i32.ge_u (local.get $xi) (i32.const 16)))
-        (local.set $ub (i32.add (local.get $u) (i32.mul (local.get $xi) (i32.mul (local.get $cib) (local.get $Co)))))
-        (local.set $co (i32.const 0))
-        (block $co_done (loop $cos
-          (br_if $co_done (i32.ge_u (local.get $co) (local.get $cob)))
-          (local.set $t (i32.const 0))
-          (block $t_done (loop $ts
-            (br_if $t_done (i32.ge_u (local.get $t) (local.get $n4)))
-            (local.set $vt (i32.add (i32.add (local.get $v) (i32.mul (local.get $xi) (local.get $vs))) (i32.mul (local.get $t) (local.get $cib))))
-            (local.set $mp (i32.add (i32.add (local.get $m) (i32.mul (local.get $xi) (local.get $ms))) (i32.mul (local.get $t) (local.get $cob))))
-            (local.set $a00 (v128.const i32x4 0 0 0 0)) (local.set $a01 (v128.const i32x4 0 0 0 0))
-            (local.set $a10 (v128.const i32x4 0 0 0 0)) (local.set $a11 (v128.const i32x4 0 0 0 0))
-            (local.set $a20 (v128.const i32x4 0 0 0 0)) (local.set $a21 (v128.const i32x4 0 0 0 0))
-            (local.set $a30 (v128.const i32x4 0 0 0 0)) (local.set $a31 (v128.const i32x4 0 0 0 0))
-            (local.set $vp (local.get $vt))
-            (local.set $up (i32.add (local.get $ub) (local.get $co)))
-            (local.set $uend (i32.add (local.get $up) (i32.mul (local.get $Ci) (local.get $cob))))
-            (loop $ks
-              (local.set $w0 (v128.load align=4 (local.get $up)))
-              (local.set $w1 (v128.load offset=16 align=4 (local.get $up)))
-              (local.set $s0 (v128.load32_splat align=4 (local.get $vp)))
-              (local.set $s1 (v128.load32_splat align=4 (i32.add (local.get $vp) (local.get $cib))))
-              (local.set $s2 (v128.load32_splat align=4 (i32.add (local.get $vp) (i32.shl (local.get $cib) (i32.const 1)))))
-              (local.set $s3 (v128.load32_splat align=4 (i32.add (local.get $vp) (i32.mul (local.get $cib) (i32.const 3)))))
-              (local.set $a00 (f32x4.relaxed_madd (local.get $s0) (local.get $w0) (local.get $a00)))
-              (local.set $a01 (f32x4.relaxed_madd (local.get $s0) (local.get $w1) (local.get $a01)))
-              (local.set $a10 (f32x4.relaxed_madd (local.get $s1) (local.get $w0) (local.get $a10)))
-              (local.set $a11 (f32x4.relaxed_madd (local.get $s1) (local.get $w1) (local.get $a11)))
-              (local.set $a20 (f32x4.relaxed_madd (local.get $s2) (local.get $w0) (local.get $a20)))
-              (local.set $a21 (f32x4.relaxed_madd (local.get $s2) (local.get $w1) (local.get $a21)))
-              (local.set $a30 (f32x4.relaxed_madd (local.get $s3) (local.get $w0) (local.get $a30)))
-              (local.set $a31 (f32x4.relaxed_madd (local.get $s3) (local.get $w1) (local.get $a31)))
-              (local.set $vp (i32.add (local.get $vp) (i32.const 4)))
-              (local.set $up (i32.add (local.get $up) (local.get $cob)))
-              (br_if $ks (i32.lt_u (local.get $up) (local.get $uend))))
-            (local.set $dst (i32.add (local.get $mp) (local.get $co)))
-            (v128.store align=4 (local.get $dst) (local.get $a00))
-            (v128.store offset=16 align=4 (local.get $dst) (local.get $a01))
-            (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
-            (v128.store align=4 (local.get $dst) (local.get $a10))
-            (v128.store offset=16 align=4 (local.get $dst) (local.get $a11))
-            (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
-            (v128.store align=4 (local.get $dst) (local.get $a20))
-            (v128.store offset=16 align=4 (local.get $dst) (local.get $a21))
-            (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
-            (v128.store align=4 (local.get $dst) (local.get $a30))
-            (v128.store offset=16 align=4 (local.get $dst) (local.get $a31))
-            (local.set $t (i32.add (local.get $t) (i32.const 4)))
-            (br $ts)))
-          (local.set $co (i32.add (local.get $co) (i32.const 32)))
-          (br $cos)))
-        (local.set $xi (i32.add (local.get $xi) (i32.const 1)))
-        (br $xs)))
+      (call $products (local.get $u) (local.get $v) (local.get $m) (i32.const 16) (local.get $n4) (local.get $Ci) (local.get $Co) (local.get $vs) (local.get $ms))
       ;; output transform: y = A^T m A; rows r0 = m0 + m1 + m2, r1 = m1 - m2 - m3, then the same on columns;
       ;; outputs past OH or OW (odd sizes) are not written
       (local.set $t (i32.const 0))
@@ -1396,6 +1411,16 @@ export interface SimdKernels {
     x: number, u: number, y: number, v: number, m: number, b: number, h: number, w: number, padTop: number, padLeft: number, edge: number,
     ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, mStride: number, bias: number, flags: number,
   ): void;
+  /** u [36, n] = G g G^T of F(4×4, 3×3) (winograd4.ts) for the n = ci·co filters of g [3, 3, ci, co]; n a multiple of 4. */
+  winogradFilter4(g: number, u: number, n: number): void;
+  /**
+   * The same convolution by F(4×4, 3×3) (winograd4.ts), with u [36, ci, co] (winogradFilter4), scratch v and m of 36
+   * slices, `edge` 36·ci floats and `tmp` 36 vectors.
+   */
+  winogradF4x3(
+    x: number, u: number, y: number, v: number, m: number, b: number, h: number, w: number, padTop: number, padLeft: number, edge: number, tmp: number,
+    ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, mStride: number, bias: number, flags: number,
+  ): void;
   /** s [16, ci, co] (zeros on entry) += the filter gradient of that convolution, from x and dy [b, oh, ow, co]. */
   winogradFilterGrad(
     x: number, dy: number, s: number, v: number, wt: number, b: number, h: number, w: number, padTop: number, padLeft: number, edge: number,
@@ -1532,7 +1557,7 @@ export async function loadSimdKernels(backend: unknown): Promise<string | null> 
     compiled ??= compile();
     const instance = await WebAssembly.instantiate(await compiled, { env: { memory } });
     const e = instance.exports as Record<string, (...args: number[]) => void>;
-    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradFilter: e.winograd_filter!, winogradF2x3: e.winograd_f2x3!, winogradFilterGrad: e.winograd_filter_grad!, winogradFilterGradOut: e.winograd_filter_grad_out!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad! });
+    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradFilter: e.winograd_filter!, winogradF2x3: e.winograd_f2x3!, winogradF4x3: e.winograd_f4x3!, winogradFilter4: e.winograd_filter4!, winogradFilterGrad: e.winograd_filter_grad!, winogradFilterGradOut: e.winograd_filter_grad_out!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad! });
     return null;
   } catch (err) {
     compiled = null;

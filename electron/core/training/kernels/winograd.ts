@@ -2,7 +2,8 @@
 // 16 products per 2×2 outputs, input and output channel, where the direct sum takes 36. These are most of a
 // ResNet's or a VGG-style net's convolutions, so all three of their passes run here:
 //  - forward, as the wasm backend's Conv2D and FusedConv2D kernels (bias and relu applied to each output; the
-//    stock kernels run everything else);
+//    stock kernels run everything else), by F(4×4, 3×3) (winograd4.ts: 36 products per 4×4 outputs) where both
+//    channel counts are 32 or more;
 //  - the input gradient, a stride-1 convolution of dy with the rotated filter (input-grad.ts), through that kernel;
 //  - the filter gradient (conv2d-grads.ts): dw = G^T [Σ over tiles (B^T x B) ⊙ (A dy A^T)] G.
 // On the compact ResNet's layers (32 images: 64 px × 16 channels, 32 × 32, 16 × 64) the forward pass took 12.5,
@@ -29,6 +30,12 @@ interface ConvAttrs {
 const SLICE_BYTES = 8192;
 /** A cache line past a multiple of 4 kB (see winograd_f2x3). */
 const SLICE_SKEW = 64;
+/**
+ * The forward pass runs F(4×4, 3×3) (winograd4.ts) where both channel counts are at least this: its 6 × 6 transforms
+ * cost more per channel, which the products it saves repay from 32 channels on (Intel host, batch 32: 16 × 64 px
+ * 7.2 → 5.4 ms, 32 × 32 px 7.7 → 6.5; 64 px × 16 channels no faster).
+ */
+const F4_MIN_CHANNELS = 32;
 
 /** Conv2D for the wasm backend: Winograd where it applies, else the stock kernel. */
 export function winogradConv2D(stock: tf.KernelFunc): tf.KernelFunc {
@@ -86,7 +93,13 @@ function winogradForward(args: KernelArgs, epilogue: Epilogue | null): tf.Tensor
   if (bias && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== co)) return null;
   const flags = (bias ? 1 : 0) | (epilogue?.relu ? 2 : 0);
   const kernel = epilogue ? tf.FusedConv2D : tf.Conv2D;
-  return withTiles(args.backend as HeapBackend, kernel, info, [b, oh, ow, co], (at, y, g, u) => {
+  if (Math.min(ci, co) >= F4_MIN_CHANNELS) {
+    return withTiles(args.backend as HeapBackend, kernel, info, [b, oh, ow, co], 36, (at, y, g, u) => {
+      simd.winogradFilter4(at(filter, 'filter'), at(u, 'u'), ci * co);
+      simd.winogradF4x3(at(x, 'x'), at(u, 'u'), at(y, 'output'), g.v, g.m, b, info.inHeight, info.inWidth, g.padTop, g.padLeft, g.edge, g.tmp, ci, oh, ow, co, g.tiles, g.vStride, g.mStride, bias ? at(bias, 'bias') : 0, flags);
+    });
+  }
+  return withTiles(args.backend as HeapBackend, kernel, info, [b, oh, ow, co], 16, (at, y, g, u) => {
     simd.winogradFilter(at(filter, 'filter'), at(u, 'u'), ci * co);
     simd.winogradF2x3(at(x, 'x'), at(u, 'u'), at(y, 'output'), g.v, g.m, b, info.inHeight, info.inWidth, g.padTop, g.padLeft, g.edge, ci, oh, ow, co, g.tiles, g.vStride, g.mStride, bias ? at(bias, 'bias') : 0, flags);
   });
@@ -101,7 +114,7 @@ export function winogradFilterGrad(backend: HeapBackend, simd: SimdKernels, x: t
   // The kernels trust these shapes to stay inside the tensors.
   if (x.shape.length !== 4 || [b, info.inHeight, info.inWidth, ci].some((d, i) => x.shape[i] !== d)) return null;
   if (dy.shape.length !== 4 || [b, oh, ow, co].some((d, i) => dy.shape[i] !== d)) return null;
-  return withTiles(backend, tf.Conv2DBackpropFilter, info, [3, 3, ci, co], (at, dw, g, s) => {
+  return withTiles(backend, tf.Conv2DBackpropFilter, info, [3, 3, ci, co], 16, (at, dw, g, s) => {
     heapFloats(backend, s, tf.Conv2DBackpropFilter, 's').fill(0);
     simd.winogradFilterGrad(at(x, 'x'), at(dy, 'dy'), at(s, 's'), g.v, g.m, b, info.inHeight, info.inWidth, g.padTop, g.padLeft, g.edge, ci, oh, ow, co, g.tiles, g.vStride, g.mStride);
     simd.winogradFilterGradOut(at(s, 's'), at(dw, 'output'), ci * co);
@@ -113,9 +126,11 @@ interface Tiling {
   /** The padding above and left of the input: tiles read zeros there (and past the other edges). */
   padTop: number;
   padLeft: number;
-  /** Scratch for one tile that reaches past the input's edge: its 4 × 4 pixels with their zeros, [16, ci]. */
+  /** Scratch for one tile that reaches past the input's edge: its 4 × 4 or 6 × 6 pixels with their zeros. */
   edge: number;
-  /** Tiles per block, and the block's transformed input v and transformed output (or dy) m, 16 slices each. */
+  /** Scratch for a transform's 36 vectors (F(4×4, 3×3)). */
+  tmp: number;
+  /** Tiles per block, and the block's transformed input v and transformed output (or dy) m, a slice per product. */
   tiles: number;
   v: number;
   vStride: number;
@@ -126,13 +141,12 @@ interface Tiling {
 type Offset = (t: tf.TensorInfo, name: string) => number;
 
 /**
- * Allocates the output and the scratch (the tiling's, and `filters`: [16, ci·co], the transformed filter or filter
- * gradient), runs `body`, frees the scratch, and returns the output (freed too if `body` throws). `kernel` names the
- * kernel in errors.
+ * Allocates the output and the scratch (the tiling's, and `filters`: [slices, ci·co], the transformed filter or filter
+ * gradient), runs `body`, frees the scratch, and returns the output (freed too if `body` throws). `slices`: 16 for
+ * F(2×2, 3×3) (tiles of 4 × 4 input pixels), 36 for F(4×4, 3×3) (6 × 6). `kernel` names the kernel in errors.
  */
-function withTiles(backend: HeapBackend, kernel: string, info: tf.backend_util.Conv2DInfo, outShape: number[], body: (at: Offset, out: tf.TensorInfo, g: Tiling, filters: tf.TensorInfo) => void): tf.TensorInfo {
+function withTiles(backend: HeapBackend, kernel: string, info: tf.backend_util.Conv2DInfo, outShape: number[], slices: 16 | 36, body: (at: Offset, out: tf.TensorInfo, g: Tiling, filters: tf.TensorInfo) => void): tf.TensorInfo {
   const { inChannels: ci, outChannels: co } = info;
-  // Tiles cover the output in 2 × 2 blocks, each reading 4 × 4 input pixels.
   const tiles = Math.max(4, Math.floor(SLICE_BYTES / (4 * Math.max(ci, co))) & ~3);
   const vStride = tiles * ci * 4 + SLICE_SKEW;
   const mStride = tiles * co * 4 + SLICE_SKEW;
@@ -144,13 +158,14 @@ function withTiles(backend: HeapBackend, kernel: string, info: tf.backend_util.C
     return t;
   };
   try {
-    const filters = temp([16 * ci * co]);
-    const edge = temp([16 * ci]);
-    const v = temp([(16 * vStride) / 4]);
-    const m = temp([(16 * mStride) / 4]);
+    const filters = temp([slices * ci * co]);
+    const edge = temp([slices * ci]);
+    const tmp = temp([36 * 4]);
+    const v = temp([(slices * vStride) / 4]);
+    const m = temp([(slices * mStride) / 4]);
     // Offsets only after the last makeOutput: allocating may grow the heap.
     const at: Offset = (t, name) => heapFloats(backend, t, kernel, name).byteOffset;
-    body(at, out, { padTop: info.padInfo.top, padLeft: info.padInfo.left, edge: at(edge, 'edge tile'), tiles, v: at(v, 'v'), vStride, m: at(m, 'm'), mStride }, filters);
+    body(at, out, { padTop: info.padInfo.top, padLeft: info.padInfo.left, edge: at(edge, 'edge tile'), tmp: at(tmp, 'tmp'), tiles, v: at(v, 'v'), vStride, m: at(m, 'm'), mStride }, filters);
     return out;
   } catch (err) {
     backend.disposeData(out.dataId);
