@@ -316,10 +316,9 @@ test('the conv filter gradient sums in a fixed float32 order, bit for bit, for t
 });
 
 /**
- * Winograd's F(2×2, 3×3) as the SIMD kernels compute it, every operation rounded to float32 in their order (rows of
- * a transform, then columns): the filter transform u = G g G^T (each triple a, b, c → a, (a + c + b)/2,
- * (a + c − b)/2, c), the input transform B^T d B of each 4×4 tile, the products summed over input channels in order,
- * and the output transform A^T m A.
+ * Winograd's F(2×2, 3×3) (the filter gradient's) as the SIMD kernels compute it, every operation rounded to float32 in
+ * their order (rows of a transform, then columns): the input transform B^T d B of each 4×4 tile below, the products
+ * summed over the tiles in order, and the gradient's output transform (winogradFilterGradInOrder).
  */
 const f32 = Math.fround;
 
@@ -347,42 +346,6 @@ function* winogradTiles(x: Float32Array, info: tf.backend_util.Conv2DInfo): Gene
       }
     }
   }
-}
-
-/** With a fused convolution's bias (added to each output) and relu (Math.max: NaN stays NaN, −0 becomes +0). */
-function winogradInOrder(x: Float32Array, g: Float32Array, info: tf.backend_util.Conv2DInfo, bias?: Float32Array, relu = false): Float32Array {
-  const { inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
-  const n = Ci * Co;
-  const triple = (a: number, b: number, c: number) => {
-    const s = f32(a + c);
-    return [a, f32(f32(s + b) * 0.5), f32(f32(s - b) * 0.5), c];
-  };
-  const u = new Float32Array(16 * n);
-  for (let k = 0; k < n; k++) {
-    const h = [0, 1, 2].map((j) => triple(g[j * n + k]!, g[(3 + j) * n + k]!, g[(6 + j) * n + k]!)); // h[j][i]
-    for (let i = 0; i < 4; i++) triple(h[0]![i]!, h[1]![i]!, h[2]![i]!).forEach((val, j) => (u[(4 * i + j) * n + k] = val));
-  }
-  const y = new Float32Array(info.batchSize * OH * OW * Co);
-  for (const { b, th, tw, v } of winogradTiles(x, info)) {
-    for (let co = 0; co < Co; co++) {
-      const m = new Float32Array(16);
-      for (let xi = 0; xi < 16; xi++) {
-        let acc = 0;
-        for (let ci = 0; ci < Ci; ci++) acc = madd(v[xi * Ci + ci]!, u[xi * n + ci * Co + co]!, acc);
-        m[xi] = acc;
-      }
-      const e = [0, 1, 2, 3].map((j) => f32(f32(m[j]! + m[4 + j]!) + m[8 + j]!));
-      const s = [0, 1, 2, 3].map((j) => f32(f32(m[4 + j]! - m[8 + j]!) - m[12 + j]!));
-      const out = [f32(f32(e[0]! + e[1]!) + e[2]!), f32(f32(e[1]! - e[2]!) - e[3]!), f32(f32(s[0]! + s[1]!) + s[2]!), f32(f32(s[1]! - s[2]!) - s[3]!)];
-      out.forEach((sum, q) => {
-        const oh = 2 * th + (q >> 1);
-        const ow = 2 * tw + (q & 1);
-        const biased = bias ? f32(sum + bias[co]!) : sum;
-        if (oh < OH && ow < OW) y[((b * OH + oh) * OW + ow) * Co + co] = relu ? Math.max(biased, 0) : biased;
-      });
-    }
-  }
-  return y;
 }
 
 /**
@@ -436,9 +399,6 @@ function winograd4InOrder(x: Float32Array, g: Float32Array, info: tf.backend_uti
   return y;
 }
 
-/** The forward pass's Winograd: F(4×4, 3×3) from 32 channels in and out (winograd.ts), else F(2×2, 3×3). */
-const forwardF4 = (c: ConvCase) => Math.min(c.f[2], c.f[3]) >= 32;
-
 /**
  * The filter gradient as Winograd's kernels sum it: s = Σ over tiles in order of (B^T x B) ⊙ (A dy A^T), dy's
  * 2×2 tile zero past the output's edge and [p, q] → [p, p + q, p − q, −q] on columns, then rows; then
@@ -479,7 +439,7 @@ function winogradFilterGradInOrder(x: Float32Array, dy: Float32Array, info: tf.b
   return dw;
 }
 
-test('3×3 stride-1 convolutions (plain or fused with a bias and relu) run Winograd F(2×2, 3×3), or F(4×4, 3×3) from 32 channels, and their filter gradients F(2×2, 3×3), float32 in a fixed order, bit for bit; others do not', () => {
+test('3×3 stride-1 convolutions (plain or fused with a bias and relu) run Winograd F(4×4, 3×3) and their filter gradients F(2×2, 3×3), float32 in a fixed order, bit for bit; others do not', () => {
   [...WINOGRAD_CASES, ...NOT_WINOGRAD_CASES].forEach((c, k) => {
     tf.tidy(() => {
       const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.strides, c.dilations ?? 1, c.pad, undefined, false, 'channelsLast');
@@ -492,21 +452,19 @@ test('3×3 stride-1 convolutions (plain or fused with a bias and relu) run Winog
       const attrs = { strides: c.strides, pad: c.pad, dilations: c.dilations ?? 1, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap;
       let got: Float32Array = new Float32Array();
       const winograd = WINOGRAD_CASES.includes(c);
-      const forwardKernel = forwardF4(c) ? 'winogradF4x3' : 'winogradF2x3';
-      const reference = forwardF4(c) ? winograd4InOrder : winogradInOrder;
-      const calls = countCalls(forwardKernel, () => void (got = (tf.engine().runKernel('Conv2D', { x, filter }, attrs) as tf.Tensor).dataSync() as Float32Array));
-      assert.equal(calls, winograd ? 1 : 0, `${JSON.stringify(c)}: ${winograd ? forwardKernel : 'XNNPACK'}`);
-      if (winograd) assertBitEqual(got, reference(xv, fv, info), `Winograd ${JSON.stringify(c)}`);
+      const calls = countCalls('winogradF4x3', () => void (got = (tf.engine().runKernel('Conv2D', { x, filter }, attrs) as tf.Tensor).dataSync() as Float32Array));
+      assert.equal(calls, winograd ? 1 : 0, `${JSON.stringify(c)}: ${winograd ? 'Winograd' : 'XNNPACK'}`);
+      if (winograd) assertBitEqual(got, winograd4InOrder(xv, fv, info), `Winograd ${JSON.stringify(c)}`);
       // Fused with a bias and a relu (the custom CNN's layers), or a bias alone (folded batch norm); a leaky relu
       // goes to XNNPACK.
       const biasValues = values(c.f[3], 210 + k);
       const bias = tf.tensor1d(biasValues);
       for (const activation of ['relu', 'linear', 'leakyrelu']) {
         const fusedAttrs = { ...attrs, activation, leakyreluAlpha: 0.2 } as unknown as tf.NamedAttrMap;
-        const fusedCalls = countCalls(forwardKernel, () => void (got = (tf.engine().runKernel('FusedConv2D', { x, filter, bias }, fusedAttrs) as tf.Tensor).dataSync() as Float32Array));
+        const fusedCalls = countCalls('winogradF4x3', () => void (got = (tf.engine().runKernel('FusedConv2D', { x, filter, bias }, fusedAttrs) as tf.Tensor).dataSync() as Float32Array));
         const taken = winograd && activation !== 'leakyrelu';
         assert.equal(fusedCalls, taken ? 1 : 0, `${JSON.stringify(c)} fused with ${activation}`);
-        if (taken) assertBitEqual(got, reference(xv, fv, info, biasValues, activation === 'relu'), `Winograd with bias and ${activation} ${JSON.stringify(c)}`);
+        if (taken) assertBitEqual(got, winograd4InOrder(xv, fv, info, biasValues, activation === 'relu'), `Winograd with bias and ${activation} ${JSON.stringify(c)}`);
       }
       // The filter gradient: Winograd's kernels where they take the convolution, else the direct SIMD kernel.
       const dyShape = [c.x[0], info.outHeight, info.outWidth, c.f[3]];

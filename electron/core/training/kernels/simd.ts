@@ -643,82 +643,18 @@ const WAT = `(module
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $pixel))))
 
-  ;; Winograd's F(2x2, 3x3) in three passes, for 3x3 convolutions with stride and dilation 1 (winograd.ts):
-  ;; per 4x4 input tile d and 2x2 output tile y, y = A^T [ (G g G^T) .* (B^T d B) ] A, 16 products per input and
-  ;; output channel where the direct sum takes 36, with
+  ;; Winograd's minimal filtering for 3x3 convolutions with stride and dilation 1 (winograd.ts): the forward pass by
+  ;; F(4x4, 3x3) (winograd4.ts generates its text, below), the filter gradient by F(2x2, 3x3): per 4x4 input tile d
+  ;; and 2x2 output tile y, y = A^T [ (G g G^T) .* (B^T d B) ] A, 16 products per input and output channel where
+  ;; the direct sum takes 36, with
   ;;   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1], A^T = [1 1 1 0; 0 1 -1 -1].
-  ;; XNNPACK's direct convolution ran the compact ResNet's 3x3 layers at 22-31 GFLOP/s; this is 1.7-2.5x faster.
-  ;; The element-wise products of all the tiles and channels are 16 matrix products (one per position xi of the 4x4
-  ;; transform), which run as the filter gradient does: 4 x 8 outputs in eight vectors.
-  ;;
-  ;; u[xi][k] = (G g G^T)[xi] for each of the n = Ci * Co filters g[kh][kw][k] (HWIO), four k at a time (n a
-  ;; multiple of 4); xi = 4 * row + column. Columns first (h = G g), then rows (u = h G^T); each is
-  ;; [a, (a + c + b) / 2, (a + c - b) / 2, c] of a triple a, b, c.
-  (func (export "winograd_filter") (param $g i32) (param $u i32) (param $n i32)
-    (local $nb i32) (local $k i32) (local $p i32) (local $q i32) (local $i i32)
-    (local $a v128) (local $b v128) (local $c v128) (local $s v128)
-    (local $h00 v128) (local $h01 v128) (local $h02 v128) (local $h10 v128) (local $h11 v128) (local $h12 v128)
-    (local $h20 v128) (local $h21 v128) (local $h22 v128) (local $h30 v128) (local $h31 v128) (local $h32 v128)
-    (local $half v128)
-    (local.set $half (f32x4.splat (f32.const 0.5)))
-    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
-    (local.set $k (i32.const 0))
-    (block $done (loop $filters
-      (br_if $done (i32.ge_u (local.get $k) (local.get $nb)))
-      ;; h = G g, column by column: g[0][j], g[1][j], g[2][j] -> h[0..3][j]
-      (local.set $p (i32.add (local.get $g) (local.get $k)))
-      (local.set $a (v128.load align=4 (local.get $p)))
-      (local.set $b (v128.load align=4 (i32.add (local.get $p) (i32.mul (local.get $nb) (i32.const 3)))))
-      (local.set $c (v128.load align=4 (i32.add (local.get $p) (i32.mul (local.get $nb) (i32.const 6)))))
-      (local.set $s (f32x4.add (local.get $a) (local.get $c)))
-      (local.set $h00 (local.get $a))
-      (local.set $h10 (f32x4.mul (f32x4.add (local.get $s) (local.get $b)) (local.get $half)))
-      (local.set $h20 (f32x4.mul (f32x4.sub (local.get $s) (local.get $b)) (local.get $half)))
-      (local.set $h30 (local.get $c))
-      (local.set $p (i32.add (local.get $p) (local.get $nb)))
-      (local.set $a (v128.load align=4 (local.get $p)))
-      (local.set $b (v128.load align=4 (i32.add (local.get $p) (i32.mul (local.get $nb) (i32.const 3)))))
-      (local.set $c (v128.load align=4 (i32.add (local.get $p) (i32.mul (local.get $nb) (i32.const 6)))))
-      (local.set $s (f32x4.add (local.get $a) (local.get $c)))
-      (local.set $h01 (local.get $a))
-      (local.set $h11 (f32x4.mul (f32x4.add (local.get $s) (local.get $b)) (local.get $half)))
-      (local.set $h21 (f32x4.mul (f32x4.sub (local.get $s) (local.get $b)) (local.get $half)))
-      (local.set $h31 (local.get $c))
-      (local.set $p (i32.add (local.get $p) (local.get $nb)))
-      (local.set $a (v128.load align=4 (local.get $p)))
-      (local.set $b (v128.load align=4 (i32.add (local.get $p) (i32.mul (local.get $nb) (i32.const 3)))))
-      (local.set $c (v128.load align=4 (i32.add (local.get $p) (i32.mul (local.get $nb) (i32.const 6)))))
-      (local.set $s (f32x4.add (local.get $a) (local.get $c)))
-      (local.set $h02 (local.get $a))
-      (local.set $h12 (f32x4.mul (f32x4.add (local.get $s) (local.get $b)) (local.get $half)))
-      (local.set $h22 (f32x4.mul (f32x4.sub (local.get $s) (local.get $b)) (local.get $half)))
-      (local.set $h32 (local.get $c))
-      ;; u = h G^T, row by row: h[i][0..2] -> u[4i .. 4i+3]
-      (local.set $q (i32.add (local.get $u) (local.get $k)))
-      (local.set $i (i32.const 0))
-      (block $rows_done (loop $rows
-        (br_if $rows_done (i32.ge_u (local.get $i) (i32.const 4)))
-        (if (i32.eq (local.get $i) (i32.const 0)) (then
-          (local.set $a (local.get $h00)) (local.set $b (local.get $h01)) (local.set $c (local.get $h02))))
-        (if (i32.eq (local.get $i) (i32.const 1)) (then
-          (local.set $a (local.get $h10)) (local.set $b (local.get $h11)) (local.set $c (local.get $h12))))
-        (if (i32.eq (local.get $i) (i32.const 2)) (then
-          (local.set $a (local.get $h20)) (local.set $b (local.get $h21)) (local.set $c (local.get $h22))))
-        (if (i32.eq (local.get $i) (i32.const 3)) (then
-          (local.set $a (local.get $h30)) (local.set $b (local.get $h31)) (local.set $c (local.get $h32))))
-        (local.set $s (f32x4.add (local.get $a) (local.get $c)))
-        (v128.store align=4 (local.get $q) (local.get $a))
-        (local.set $q (i32.add (local.get $q) (local.get $nb)))
-        (v128.store align=4 (local.get $q) (f32x4.mul (f32x4.add (local.get $s) (local.get $b)) (local.get $half)))
-        (local.set $q (i32.add (local.get $q) (local.get $nb)))
-        (v128.store align=4 (local.get $q) (f32x4.mul (f32x4.sub (local.get $s) (local.get $b)) (local.get $half)))
-        (local.set $q (i32.add (local.get $q) (local.get $nb)))
-        (v128.store align=4 (local.get $q) (local.get $c))
-        (local.set $q (i32.add (local.get $q) (local.get $nb)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $rows)))
-      (local.set $k (i32.add (local.get $k) (i32.const 16)))
-      (br $filters))))
+  ;; XNNPACK's direct convolution ran the compact ResNet's 3x3 layers at 22-31 GFLOP/s; F(2x2, 3x3) ran them
+  ;; 1.7-2.5x faster, F(4x4, 3x3) another 1.2-1.5x. The element-wise products of all the tiles and channels are
+  ;; matrix products, one per position xi of the transform (products), 4 x 8 outputs in eight vectors.
+  ;; Tiles (b, th, tw) in row-major order go T at a time (T a multiple of 4) through scratch v [slices][T][Ci] and
+  ;; m [slices][T][Co], whose slices xi are vs and ms bytes apart: the caller pads those strides off multiples of
+  ;; 4 kB, since sixteen stores 4 kB apart fight over one set of the first-level cache (3-4x slower transforms).
+  ;; T keeps v and m in the second-level cache.
 
   ;; The size x size pixels of a tile that reaches past x's edge (rows r0 .., columns c0 .. of image b of
   ;; x [B][H][W][Ci]) into e [size][size][Ci], zeros outside x: the padding the convolution reads there.
@@ -753,7 +689,7 @@ const WAT = `(module
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $rl))))
 
-  ;; The input transform of tiles start .. start + n - 1 (numbered as in winograd_f2x3) of x [B][H][W][Ci], which
+  ;; The input transform of F(2x2, 3x3) of tiles start .. start + n - 1 (2x2 outputs each, in row-major order) of x [B][H][W][Ci], which
   ;; the convolution pads by pt rows above and pl columns left (zeros past every edge):
   ;; v[xi][t - start][ci .. ci+3] = (B^T d B)[xi] of each tile's 4x4 pixels d, four channels at a time. A tile
   ;; inside x reads x in place; one that reaches past an edge reads a copy with its zeros (edge_tile into e,
@@ -942,140 +878,11 @@ const WAT = `(module
       (local.set $xi (i32.add (local.get $xi) (i32.const 1)))
       (br $xs))))
 
-  ;; v + bias (flags 1), then relu (flags 2: max keeps NaN, for the NaN guard), stored at dst.
-  (func $store_out (param $dst i32) (param $v v128) (param $bias v128) (param $flags i32)
-    (if (i32.and (local.get $flags) (i32.const 1)) (then (local.set $v (f32x4.add (local.get $v) (local.get $bias)))))
-    (if (i32.and (local.get $flags) (i32.const 2)) (then (local.set $v (f32x4.max (local.get $v) (v128.const i32x4 0 0 0 0)))))
-    (v128.store align=4 (local.get $dst) (local.get $v)))
 ${WINOGRAD4_WAT}
-  ;; y = the convolution of x [B][H][W][Ci], padded by pt rows above and pl columns left (zeros past every edge),
-  ;; with u (winograd_filter) into y [B][OH][OW][Co]; Ci a multiple of 4, Co of 8, e scratch for one edge tile
-  ;; (16 x Ci floats, see input). Tiles (b, th, tw) in row-major order go
-  ;; T at a time (T a multiple of 4) through scratch v [16][T][Ci] and m [16][T][Co], whose slices xi are vs and
-  ;; ms bytes apart: the caller pads those strides off multiples of 4 kB, since sixteen stores 4 kB apart fight
-  ;; over one set of the first-level cache (3-4x slower transforms). T keeps v and m in the second-level cache.
-  ;; Sums in float32, in the order written: the transforms as below, the products over ci in order. flags: 1 adds
-  ;; bias [Co] to each output, 2 applies relu after it (FusedConv2D).
-  (func (export "winograd_f2x3")
-    (param $x i32) (param $u i32) (param $y i32) (param $v i32) (param $m i32)
-    (param $B i32) (param $H i32) (param $W i32) (param $pt i32) (param $pl i32) (param $e i32) (param $Ci i32) (param $OH i32) (param $OW i32) (param $Co i32) (param $T i32) (param $vs i32) (param $ms i32)
-    (param $bias i32) (param $flags i32)
-    (local $cib i32) (local $cob i32) (local $TH i32) (local $TW i32) (local $total i32) (local $start i32) (local $n i32) (local $n4 i32)
-    (local $t i32) (local $idx i32) (local $b i32) (local $th i32) (local $tw i32) (local $q i32)
-    (local $base i32) (local $co i32) (local $dst i32) (local $xi i32) (local $right i32) (local $down i32)
-    (local $d00 v128) (local $d01 v128) (local $d02 v128) (local $d03 v128)
-    (local $d10 v128) (local $d11 v128) (local $d12 v128) (local $d13 v128)
-    (local $d20 v128) (local $d21 v128) (local $d22 v128) (local $d23 v128)
-    (local $d30 v128) (local $d31 v128) (local $d32 v128) (local $d33 v128)
-    (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128)
-    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $w0 v128)
-    (local.set $cib (i32.shl (local.get $Ci) (i32.const 2)))
-    (local.set $cob (i32.shl (local.get $Co) (i32.const 2)))
-    (local.set $TH (i32.shr_u (i32.add (local.get $OH) (i32.const 1)) (i32.const 1)))
-    (local.set $TW (i32.shr_u (i32.add (local.get $OW) (i32.const 1)) (i32.const 1)))
-    (local.set $total (i32.mul (local.get $B) (i32.mul (local.get $TH) (local.get $TW))))
-    (local.set $start (i32.const 0))
-    (block $blocks_done (loop $blocks
-      (br_if $blocks_done (i32.ge_u (local.get $start) (local.get $total)))
-      (local.set $n (i32.sub (local.get $total) (local.get $start)))
-      (if (i32.gt_u (local.get $n) (local.get $T)) (then (local.set $n (local.get $T))))
-      (local.set $n4 (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)))
-      (call $input (local.get $x) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)
-        (local.get $H) (local.get $W) (local.get $pt) (local.get $pl) (local.get $e) (local.get $cib) (local.get $vs))
-      (call $products (local.get $u) (local.get $v) (local.get $m) (i32.const 16) (local.get $n4) (local.get $Ci) (local.get $Co) (local.get $vs) (local.get $ms))
-      ;; output transform: y = A^T m A; rows r0 = m0 + m1 + m2, r1 = m1 - m2 - m3, then the same on columns;
-      ;; outputs past OH or OW (odd sizes) are not written
-      (local.set $t (i32.const 0))
-      (block $ot_done (loop $ots
-        (br_if $ot_done (i32.ge_u (local.get $t) (local.get $n)))
-        (local.set $idx (i32.add (local.get $start) (local.get $t)))
-        (local.set $q (i32.div_u (local.get $idx) (local.get $TW)))
-        (local.set $tw (i32.sub (local.get $idx) (i32.mul (local.get $q) (local.get $TW))))
-        (local.set $b (i32.div_u (local.get $q) (local.get $TH)))
-        (local.set $th (i32.sub (local.get $q) (i32.mul (local.get $b) (local.get $TH))))
-        (local.set $right (i32.lt_u (i32.add (i32.shl (local.get $tw) (i32.const 1)) (i32.const 1)) (local.get $OW)))
-        (local.set $down (i32.lt_u (i32.add (i32.shl (local.get $th) (i32.const 1)) (i32.const 1)) (local.get $OH)))
-        (local.set $base (i32.add (local.get $y)
-          (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $OH)) (i32.shl (local.get $th) (i32.const 1))) (local.get $OW))
-            (i32.shl (local.get $tw) (i32.const 1))) (local.get $cob))))
-        (local.set $co (i32.const 0))
-        (block $oc_done (loop $ocs
-          (br_if $oc_done (i32.ge_u (local.get $co) (local.get $cob)))
-          (local.set $xi (i32.add (i32.add (local.get $m) (i32.mul (local.get $t) (local.get $cob))) (local.get $co)))
-          (local.set $d00 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d01 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d02 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d03 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d10 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d11 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d12 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d13 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d20 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d21 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d22 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d23 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d30 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d31 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d32 (v128.load align=4 (local.get $xi)))
-          (local.set $xi (i32.add (local.get $xi) (local.get $ms)))
-          (local.set $d33 (v128.load align=4 (local.get $xi)))
-          ;; rows: r0j = m0j + m1j + m2j, r1j = m1j - m2j - m3j
-          (local.set $e0 (f32x4.add (f32x4.add (local.get $d00) (local.get $d10)) (local.get $d20)))
-          (local.set $e1 (f32x4.add (f32x4.add (local.get $d01) (local.get $d11)) (local.get $d21)))
-          (local.set $e2 (f32x4.add (f32x4.add (local.get $d02) (local.get $d12)) (local.get $d22)))
-          (local.set $e3 (f32x4.add (f32x4.add (local.get $d03) (local.get $d13)) (local.get $d23)))
-          (local.set $s0 (f32x4.sub (f32x4.sub (local.get $d10) (local.get $d20)) (local.get $d30)))
-          (local.set $s1 (f32x4.sub (f32x4.sub (local.get $d11) (local.get $d21)) (local.get $d31)))
-          (local.set $s2 (f32x4.sub (f32x4.sub (local.get $d12) (local.get $d22)) (local.get $d32)))
-          (local.set $s3 (f32x4.sub (f32x4.sub (local.get $d13) (local.get $d23)) (local.get $d33)))
-          ;; the tile's four outputs, then bias and relu where the fused convolution asks (flags 1 and 2)
-          (local.set $d00 (f32x4.add (f32x4.add (local.get $e0) (local.get $e1)) (local.get $e2)))
-          (local.set $d01 (f32x4.sub (f32x4.sub (local.get $e1) (local.get $e2)) (local.get $e3)))
-          (local.set $d10 (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (local.get $s2)))
-          (local.set $d11 (f32x4.sub (f32x4.sub (local.get $s1) (local.get $s2)) (local.get $s3)))
-          (if (i32.and (local.get $flags) (i32.const 1)) (then
-            (local.set $w0 (v128.load align=4 (i32.add (local.get $bias) (local.get $co))))
-            (local.set $d00 (f32x4.add (local.get $d00) (local.get $w0)))
-            (local.set $d01 (f32x4.add (local.get $d01) (local.get $w0)))
-            (local.set $d10 (f32x4.add (local.get $d10) (local.get $w0)))
-            (local.set $d11 (f32x4.add (local.get $d11) (local.get $w0)))))
-          ;; max keeps NaN (a diverging run's loss stays NaN for the NaN guard)
-          (if (i32.and (local.get $flags) (i32.const 2)) (then
-            (local.set $d00 (f32x4.max (local.get $d00) (v128.const i32x4 0 0 0 0)))
-            (local.set $d01 (f32x4.max (local.get $d01) (v128.const i32x4 0 0 0 0)))
-            (local.set $d10 (f32x4.max (local.get $d10) (v128.const i32x4 0 0 0 0)))
-            (local.set $d11 (f32x4.max (local.get $d11) (v128.const i32x4 0 0 0 0)))))
-          (local.set $dst (i32.add (local.get $base) (local.get $co)))
-          (v128.store align=4 (local.get $dst) (local.get $d00))
-          (if (local.get $right) (then (v128.store align=4 (i32.add (local.get $dst) (local.get $cob)) (local.get $d01))))
-          (if (local.get $down) (then
-            (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $OW) (local.get $cob))))
-            (v128.store align=4 (local.get $dst) (local.get $d10))
-            (if (local.get $right) (then (v128.store align=4 (i32.add (local.get $dst) (local.get $cob)) (local.get $d11))))))
-          (local.set $co (i32.add (local.get $co) (i32.const 16)))
-          (br $ocs)))
-        (local.set $t (i32.add (local.get $t) (i32.const 1)))
-        (br $ots)))
-      (local.set $start (i32.add (local.get $start) (local.get $T)))
-      (br $blocks))))
-
   ;; s[xi][ci][co] += sum over the tiles of v[xi][t][ci] * w[xi][t][co], w = A dy A^T of each tile's 2x2 outputs
   ;; (zeros past OH or OW): the filter gradient in the transformed domain, dw = G^T s G (winograd_filter_grad_out).
-  ;; Same input and padding, tiles, blocks and scratch as winograd_f2x3; s [16][Ci][Co] holds zeros on entry.
+  ;; x [B][H][W][Ci] padded by pt rows above and pl columns left (zeros past every edge), e scratch for one edge tile
+  ;; (16 x Ci floats, see input), tiles and scratch as above (16 slices); s [16][Ci][Co] holds zeros on entry.
   ;; Each 4 x 8 block of s stays in eight vectors down a block's tiles, as in conv_filter_grad.
   (func (export "winograd_filter_grad")
     (param $x i32) (param $dy i32) (param $s i32) (param $v i32) (param $w i32)
@@ -1399,29 +1206,19 @@ export interface SimdKernels {
   ): void;
   /** out[p] = in[p]'s `c` values, then zeros up to `cp`, for each of `pixels` pixels (float32). */
   padChannels(input: number, out: number, pixels: number, c: number, cp: number): void;
-  /** u [16, n] = G g G^T of the n = ci·co filters of g [3, 3, ci, co]; n a multiple of 4. */
-  winogradFilter(g: number, u: number, n: number): void;
-  /**
-   * y [b, oh, ow, co] = the 3×3 convolution of x [b, h, w, ci], padded by (padTop, padLeft) and zeros past every edge,
-   * with u (winogradFilter), `tiles` 2×2 output tiles at a time through scratch v and m, whose 16 slices are `vStride`
-   * and `mStride` bytes apart, and `edge` (16·ci floats) for a tile that reaches past x; flags 1 adds `bias` [co], 2
-   * applies relu.
-   */
-  winogradF2x3(
-    x: number, u: number, y: number, v: number, m: number, b: number, h: number, w: number, padTop: number, padLeft: number, edge: number,
-    ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, mStride: number, bias: number, flags: number,
-  ): void;
   /** u [36, n] = G g G^T of F(4×4, 3×3) (winograd4.ts) for the n = ci·co filters of g [3, 3, ci, co]; n a multiple of 4. */
   winogradFilter4(g: number, u: number, n: number): void;
   /**
-   * The same convolution by F(4×4, 3×3) (winograd4.ts), with u [36, ci, co] (winogradFilter4), scratch v and m of 36
-   * slices, `edge` 36·ci floats and `tmp` 36 vectors.
+   * y [b, oh, ow, co] = the 3×3 convolution of x [b, h, w, ci], padded by (padTop, padLeft) and zeros past every edge,
+   * by F(4×4, 3×3) (winograd4.ts) with u [36, ci, co] (winogradFilter4), `tiles` 4×4 output tiles at a time through
+   * scratch v and m, whose 36 slices are `vStride` and `mStride` bytes apart, `edge` (36·ci floats) for a tile that
+   * reaches past x and `tmp` (36 vectors); flags 1 adds `bias` [co], 2 applies relu.
    */
   winogradF4x3(
     x: number, u: number, y: number, v: number, m: number, b: number, h: number, w: number, padTop: number, padLeft: number, edge: number, tmp: number,
     ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, mStride: number, bias: number, flags: number,
   ): void;
-  /** s [16, ci, co] (zeros on entry) += the filter gradient of that convolution, from x and dy [b, oh, ow, co]. */
+  /** s [16, ci, co] (zeros on entry) += the filter gradient of that convolution by F(2×2, 3×3), from x and dy [b, oh, ow, co]. */
   winogradFilterGrad(
     x: number, dy: number, s: number, v: number, wt: number, b: number, h: number, w: number, padTop: number, padLeft: number, edge: number,
     ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, wStride: number,
@@ -1557,7 +1354,7 @@ export async function loadSimdKernels(backend: unknown): Promise<string | null> 
     compiled ??= compile();
     const instance = await WebAssembly.instantiate(await compiled, { env: { memory } });
     const e = instance.exports as Record<string, (...args: number[]) => void>;
-    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradFilter: e.winograd_filter!, winogradF2x3: e.winograd_f2x3!, winogradF4x3: e.winograd_f4x3!, winogradFilter4: e.winograd_filter4!, winogradFilterGrad: e.winograd_filter_grad!, winogradFilterGradOut: e.winograd_filter_grad_out!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad! });
+    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradF4x3: e.winograd_f4x3!, winogradFilter4: e.winograd_filter4!, winogradFilterGrad: e.winograd_filter_grad!, winogradFilterGradOut: e.winograd_filter_grad_out!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad! });
     return null;
   } catch (err) {
     compiled = null;

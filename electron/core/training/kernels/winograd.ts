@@ -1,19 +1,19 @@
-// 3×3 convolutions of stride and dilation 1 by Winograd's minimal filtering, F(2×2, 3×3) (simd.ts: winograd_*):
-// 16 products per 2×2 outputs, input and output channel, where the direct sum takes 36. These are most of a
-// ResNet's or a VGG-style net's convolutions, so all three of their passes run here:
+// 3×3 convolutions of stride and dilation 1 by Winograd's minimal filtering (simd.ts: winograd_*). These are most
+// of a ResNet's or a VGG-style net's convolutions, so all three of their passes run here:
 //  - forward, as the wasm backend's Conv2D and FusedConv2D kernels (bias and relu applied to each output; the
-//    stock kernels run everything else), by F(4×4, 3×3) (winograd4.ts: 36 products per 4×4 outputs) where both
-//    channel counts are 32 or more;
+//    stock kernels run everything else), by F(4×4, 3×3) (winograd4.ts): 36 products per 4×4 outputs, input and
+//    output channel, where the direct sum takes 144;
 //  - the input gradient, a stride-1 convolution of dy with the rotated filter (input-grad.ts), through that kernel;
-//  - the filter gradient (conv2d-grads.ts): dw = G^T [Σ over tiles (B^T x B) ⊙ (A dy A^T)] G.
-// On the compact ResNet's layers (32 images: 64 px × 16 channels, 32 × 32, 16 × 64) the forward pass took 12.5,
-// 9.5 and 7.5 ms where XNNPACK takes 21.5, 19 and 19, and the filter gradient 9.7, 8.2 and 7.6 where the direct SIMD
-// kernel takes 14.2, 14.2 and 14.5 (AMD EPYC host). On the Intel Xeon host, with fused multiply-adds (simd.ts) and
-// tiles read from x in place (no padded copy): forward 9.9, 7.8 and 7.2 ms (15.0, 10.8, 9.0 before both), filter
-// gradient 9.4, 7.6 and 6.7 (13.4, 10.2, 9.0). Channel counts the kernels do not take (input channels not a multiple of 4,
-// output channels not of 8: a grey stem, LeNet's) run as before. Winograd's sums differ from the direct ones by
-// float32 rounding: ~1e-6 relative forward; the filter gradient's shorter sums are closer to float64 than the
-// direct kernel's (6e-6 against 1e-5 on the 64 px layer).
+//  - the filter gradient (conv2d-grads.ts) by F(2×2, 3×3): dw = G^T [Σ over tiles (B^T x B) ⊙ (A dy A^T)] G.
+// On the compact ResNet's layers (32 images: 64 px × 16 channels, 32 × 32, 16 × 64) F(2×2, 3×3)'s forward pass took
+// 12.5, 9.5 and 7.5 ms where XNNPACK takes 21.5, 19 and 19, and the filter gradient 9.7, 8.2 and 7.6 where the direct
+// SIMD kernel takes 14.2, 14.2 and 14.5 (AMD EPYC host). On the Intel Xeon host, with fused multiply-adds (simd.ts)
+// and tiles read from x in place (no padded copy), F(2×2, 3×3) forward 9.9, 7.8 and 7.2 ms (15.0, 10.8, 9.0 before
+// both), F(4×4, 3×3) 8.0, 5.6 and 4.9; filter gradient 9.4, 7.6 and 6.7 (13.4, 10.2, 9.0). Channel counts the kernels
+// do not take (input channels not a multiple of 4, output channels not of 8: a grey stem, LeNet's) run as before.
+// Winograd's sums differ from the direct ones by float32 rounding: a few 1e-6 of the largest output forward; the
+// filter gradient's shorter sums are closer to float64 than the direct kernel's (6e-6 against 1e-5 on the 64 px
+// layer).
 import * as tf from '@tensorflow/tfjs-core';
 import { heapFloats, type HeapBackend, type KernelArgs } from './heap.ts';
 import { simdKernels, type SimdKernels } from './simd.ts';
@@ -26,16 +26,10 @@ interface ConvAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
-/** Bytes of one scratch slice's tiles: the 16 slices of v [T, Ci] and m [T, Co] stay in the second-level cache. */
+/** Bytes of one scratch slice's tiles: the 16 or 36 slices of v [T, Ci] and m [T, Co] stay in the second-level cache. */
 const SLICE_BYTES = 8192;
-/** A cache line past a multiple of 4 kB (see winograd_f2x3). */
+/** A cache line past a multiple of 4 kB (see simd.ts's Winograd kernels). */
 const SLICE_SKEW = 64;
-/**
- * The forward pass runs F(4×4, 3×3) (winograd4.ts) where both channel counts are at least this: its 6 × 6 transforms
- * cost more per channel, which the products it saves repay from 32 channels on (Intel host, batch 32: 16 × 64 px
- * 7.2 → 5.4 ms, 32 × 32 px 7.7 → 6.5; 64 px × 16 channels no faster).
- */
-const F4_MIN_CHANNELS = 32;
 
 /** Conv2D for the wasm backend: Winograd where it applies, else the stock kernel. */
 export function winogradConv2D(stock: tf.KernelFunc): tf.KernelFunc {
@@ -93,15 +87,9 @@ function winogradForward(args: KernelArgs, epilogue: Epilogue | null): tf.Tensor
   if (bias && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== co)) return null;
   const flags = (bias ? 1 : 0) | (epilogue?.relu ? 2 : 0);
   const kernel = epilogue ? tf.FusedConv2D : tf.Conv2D;
-  if (Math.min(ci, co) >= F4_MIN_CHANNELS) {
-    return withTiles(args.backend as HeapBackend, kernel, info, [b, oh, ow, co], 36, (at, y, g, u) => {
-      simd.winogradFilter4(at(filter, 'filter'), at(u, 'u'), ci * co);
-      simd.winogradF4x3(at(x, 'x'), at(u, 'u'), at(y, 'output'), g.v, g.m, b, info.inHeight, info.inWidth, g.padTop, g.padLeft, g.edge, g.tmp, ci, oh, ow, co, g.tiles, g.vStride, g.mStride, bias ? at(bias, 'bias') : 0, flags);
-    });
-  }
-  return withTiles(args.backend as HeapBackend, kernel, info, [b, oh, ow, co], 16, (at, y, g, u) => {
-    simd.winogradFilter(at(filter, 'filter'), at(u, 'u'), ci * co);
-    simd.winogradF2x3(at(x, 'x'), at(u, 'u'), at(y, 'output'), g.v, g.m, b, info.inHeight, info.inWidth, g.padTop, g.padLeft, g.edge, ci, oh, ow, co, g.tiles, g.vStride, g.mStride, bias ? at(bias, 'bias') : 0, flags);
+  return withTiles(args.backend as HeapBackend, kernel, info, [b, oh, ow, co], 36, (at, y, g, u) => {
+    simd.winogradFilter4(at(filter, 'filter'), at(u, 'u'), ci * co);
+    simd.winogradF4x3(at(x, 'x'), at(u, 'u'), at(y, 'output'), g.v, g.m, b, info.inHeight, info.inWidth, g.padTop, g.padLeft, g.edge, g.tmp, ci, oh, ow, co, g.tiles, g.vStride, g.mStride, bias ? at(bias, 'bias') : 0, flags);
   });
 }
 

@@ -1,10 +1,11 @@
 // Winograd's F(4×4, 3×3) for the forward pass of 3×3 stride-1 convolutions (and so their input gradients): 36
 // products per 4×4 outputs, input and output channel, 2.25 an output where F(2×2, 3×3) takes 4 and the direct sum 9.
-// The products run as F(2×2, 3×3)'s (simd.ts: $products, 4 tiles × 8 channels at a time); the 6×6 transforms cost
-// more per channel, so winograd.ts runs this from 32 channels in and out: on the Intel host, batch 32, 16 × 16 px ×
-// 64 channels 7.2 → 5.4 ms, 32 × 32 × 32 7.7 → 6.5 (64 × 64 × 16 no faster). Interpolation points 0, ±1, ±2
-// (Lavin & Gray): float32 results within a few 1e-6 of the direct sums relative to their largest, where
-// F(2×2, 3×3) is within ~1e-6; the filter gradient keeps F(2×2, 3×3) (winograd.ts).
+// The products run as F(2×2, 3×3)'s filter gradient's do (simd.ts: $products, 4 tiles × 8 channels at a time); the
+// 6×6 transforms cost more per channel, yet on the Intel host at batch 32 every channel count measured ran faster
+// than by F(2×2, 3×3): 64 × 64 px × 16 channels 9.9 → 8.0 ms, 32 × 32 × 32 7.7 → 5.6, 16 × 16 × 64 7.2 → 4.9, and
+// 64 px with 4 or 8 channels ~10% faster. Interpolation points 0, ±1, ±2 (Lavin & Gray): float32 results within a
+// few 1e-6 of the direct sums relative to their largest, where F(2×2, 3×3) is within ~1e-6; the filter gradient
+// keeps F(2×2, 3×3) (winograd.ts).
 //
 // The transforms are linear combinations written once here as tables, from which the kernels' WebAssembly text is
 // generated and which the tests evaluate in the same order: each combination starts from its first term (c·d, or
@@ -72,7 +73,7 @@ const lines = (items: string[], indent: string) => items.map((l) => indent + l).
 
 /**
  * The kernels' text (simd.ts inserts it into its module; it uses simd.ts's edge_tile): the input transform of a
- * block of tiles and winograd_f4x3, whose products run as winograd_f2x3's over 36 slices.
+ * block of tiles, the filter transform, and winograd_f4x3, whose products ($products) run over 36 slices.
  */
 export const WINOGRAD4_WAT = `
   ;; The input transform of tiles start .. start + n - 1 of F(4x4, 3x3) (numbered as in winograd_f4x3) of
@@ -157,7 +158,7 @@ ${lines(Array.from({ length: 36 }, (_, xi) => `(v128.store align=4 (i32.add ${ge
   ;; with u [36][Ci][Co] (winograd_filter4) into y [B][OH][OW][Co] by F(4x4, 3x3); Ci a multiple of 4,
   ;; Co of 8; e scratch for one edge tile (36 x Ci floats), tmp for 36 vectors. Tiles (b, th, tw) of 4x4 outputs in
   ;; row-major order go T at a time (T a multiple of 4) through v [36][T][Ci] and m [36][T][Co], slices vs and ms
-  ;; bytes apart (off multiples of 4 kB, as in winograd_f2x3). Sums in float32 in the order written: the transforms
+  ;; bytes apart (off multiples of 4 kB, see simd.ts's Winograd kernels). Sums in float32 in the order written: the transforms
   ;; as in winograd4.ts's tables, the products over ci in order. flags: 1 adds bias [Co], 2 applies relu after it.
   (func (export "winograd_f4x3")
     (param $x i32) (param $u i32) (param $y i32) (param $v i32) (param $m i32)
@@ -207,7 +208,8 @@ ${lines(OUTPUT_TRANSFORM.map((terms, k) => `(v128.store offset=${k * 96} align=4
             (local.set $l (i32.add (local.get $l) (i32.const 1)))
             (br $ls)))
           (if (i32.and (local.get $flags) (i32.const 1)) (then (local.set $bv (v128.load align=4 (i32.add (local.get $bias) (local.get $co))))))
-          ;; columns: for each row k, the outputs (tmp[k] A)[0 .. 3]
+          ;; columns: for each row k, the outputs (tmp[k] A)[0 .. 3], then the bias (flags 1) and relu (flags 2: max
+          ;; keeps NaN, for the NaN guard)
           (local.set $k (i32.const 0))
           (block $k_done (loop $kks
             (br_if $k_done (i32.ge_u (local.get $k) (i32.const 4)))
@@ -218,7 +220,13 @@ ${lines([0, 1, 2, 3, 4, 5].map((i) => `(local.set $d${i} (v128.load offset=${i *
               (local.set $ow (i32.shl (local.get $tw) (i32.const 2)))
               (local.set $dst (i32.add (i32.add (local.get $y) (local.get $co))
                 (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $OH)) (local.get $oh)) (local.get $OW)) (local.get $ow)) (local.get $cob))))
-${lines(OUTPUT_TRANSFORM.map((terms, qq) => `(if (i32.lt_u (i32.add ${get('ow')} (i32.const ${qq})) ${get('OW')}) (then (call $store_out (i32.add ${get('dst')} (i32.mul ${get('cob')} (i32.const ${qq}))) ${combineText(terms, (i) => get(`d${i}`))} ${get('bv')} ${get('flags')})))`), '              ')}
+${lines(OUTPUT_TRANSFORM.flatMap((terms, qq) => [
+  `(if (i32.lt_u (i32.add ${get('ow')} (i32.const ${qq})) ${get('OW')}) (then`,
+  `  (local.set $o ${combineText(terms, (i) => get(`d${i}`))})`,
+  `  (if (i32.and ${get('flags')} (i32.const 1)) (then (local.set $o (f32x4.add ${get('o')} ${get('bv')}))))`,
+  `  (if (i32.and ${get('flags')} (i32.const 2)) (then (local.set $o (f32x4.max ${get('o')} (v128.const i32x4 0 0 0 0)))))`,
+  `  (v128.store align=4 (i32.add ${get('dst')} (i32.mul ${get('cob')} (i32.const ${qq}))) ${get('o')})))`,
+]), '              ')}
             ))
             (local.set $k (i32.add (local.get $k) (i32.const 1)))
             (br $kks)))
