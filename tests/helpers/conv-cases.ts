@@ -35,9 +35,8 @@ export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
 /**
  * 3×3 stride-1 convolutions that Winograd's kernels take, forward and filter gradient (input channels a multiple
  * of 4, output channels of 8):
- * odd sizes (the last tiles half outside the output), 'valid', asymmetric explicit pads, a one-pixel-high input, a
- * block of tiles whose last four hold one tile (75 tiles, blocks of 84), and three blocks (blocks of 32: 32, 32, 11)
- * for the filter gradient's F(2×2, 3×3); likewise for the forward pass's F(4×4, 3×3) with 32 channels.
+ * odd sizes (the last 4×4 tiles partly outside the output), 'valid', asymmetric explicit pads, a one-pixel-high
+ * input, 32 and 64 channels, and two blocks of tiles whose last holds 11 (75 tiles, blocks of 64).
  */
 export const WINOGRAD_CASES: readonly ConvCase[] = [
   { x: [2, 7, 9, 8], f: [3, 3, 8, 8], strides: 1, pad: 'same' },
@@ -46,8 +45,8 @@ export const WINOGRAD_CASES: readonly ConvCase[] = [
   { x: [2, 1, 5, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same' },
   { x: [3, 9, 9, 8], f: [3, 3, 8, 24], strides: 1, pad: 'same' },
   { x: [3, 9, 9, 64], f: [3, 3, 64, 64], strides: 1, pad: 'same' },
-  // 32 channels in and out: tiles of F(4×4, 3×3) (forward) partly outside the output (7 = 4 + 3 rows), a 'valid'
-  // convolution of 4 × 7 outputs, asymmetric explicit pads.
+  // 32 channels in and out: tiles partly outside the output (7 = 4 + 3 rows), a 'valid' convolution of 4 × 7
+  // outputs, asymmetric explicit pads.
   { x: [2, 7, 5, 32], f: [3, 3, 32, 32], strides: 1, pad: 'same' },
   { x: [1, 6, 9, 32], f: [3, 3, 32, 40], strides: 1, pad: 'valid' },
   { x: [2, 5, 6, 32], f: [3, 3, 32, 32], strides: 1, pad: [[0, 0], [2, 1], [0, 3], [0, 0]] },

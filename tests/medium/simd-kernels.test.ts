@@ -17,7 +17,7 @@ import { batchNormGrad, batchNormGradJs, batchNormTrain, batchNormTrainJs } from
 import { RELU_GRAD } from '../../electron/core/training/kernels/relu-grad.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
 import { simdCalls } from '../helpers/simd-calls.ts';
-import { combine, FILTER_TRANSFORM, INPUT_TRANSFORM, OUTPUT_TRANSFORM } from '../../electron/core/training/kernels/winograd4.ts';
+import { combine, FILTER_GRADIENT_TRANSFORM, FILTER_TRANSFORM, GRADIENT_TRANSFORM, INPUT_TRANSFORM, OUTPUT_TRANSFORM } from '../../electron/core/training/kernels/winograd4.ts';
 import { NOT_WINOGRAD_CASES, SIMD_FILTER_GRAD_CASES, WINOGRAD_CASES, type ConvCase } from '../helpers/conv-cases.ts';
 
 interface HeapBackend {
@@ -315,58 +315,20 @@ test('the conv filter gradient sums in a fixed float32 order, bit for bit, for t
   });
 });
 
-/**
- * Winograd's F(2×2, 3×3) (the filter gradient's) as the SIMD kernels compute it, every operation rounded to float32 in
- * their order (rows of a transform, then columns): the input transform B^T d B of each 4×4 tile below, the products
- * summed over the tiles in order, and the gradient's output transform (winogradFilterGradInOrder).
- */
 const f32 = Math.fround;
 
-/** Each 2×2 output tile in row-major order (b, th, tw), with (B^T d B) of its 4×4 input pixels, [16][Ci]. */
-function* winogradTiles(x: Float32Array, info: tf.backend_util.Conv2DInfo): Generator<{ b: number; th: number; tw: number; v: Float32Array }> {
+/**
+ * Winograd's F(4×4, 3×3) as the kernels compute it (winograd4.ts's tables, each combination in its order, float32):
+ * each 4×4 output tile in row-major order (b, th, tw), with B^T d B of its 6×6 input pixels d (along the rows, then
+ * the columns), [36][Ci].
+ */
+function* winograd4Tiles(x: Float32Array, info: tf.backend_util.Conv2DInfo): Generator<{ b: number; th: number; tw: number; v: Float32Array }> {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW } = info;
   const pixel = (b: number, r: number, c: number, ci: number) => {
     const ih = r - info.padInfo.top;
     const iw = c - info.padInfo.left;
     return ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((b * H + ih) * W + iw) * Ci + ci]! : 0;
   };
-  for (let b = 0; b < B; b++) {
-    for (let th = 0; th * 2 < OH; th++) {
-      for (let tw = 0; tw * 2 < OW; tw++) {
-        const v = new Float32Array(16 * Ci);
-        for (let ci = 0; ci < Ci; ci++) {
-          const d = [0, 1, 2, 3].map((r) => [0, 1, 2, 3].map((c) => pixel(b, 2 * th + r, 2 * tw + c, ci)));
-          const t = [0, 1, 2, 3].map((j) => [f32(d[0]![j]! - d[2]![j]!), f32(d[1]![j]! + d[2]![j]!), f32(d[2]![j]! - d[1]![j]!), f32(d[1]![j]! - d[3]![j]!)]); // t[j][i]
-          for (let i = 0; i < 4; i++) {
-            const row = [f32(t[0]![i]! - t[2]![i]!), f32(t[1]![i]! + t[2]![i]!), f32(t[2]![i]! - t[1]![i]!), f32(t[1]![i]! - t[3]![i]!)];
-            row.forEach((val, j) => (v[(4 * i + j) * Ci + ci] = val));
-          }
-        }
-        yield { b, th, tw, v };
-      }
-    }
-  }
-}
-
-/**
- * F(4×4, 3×3) as the kernels compute it (winograd4.ts's tables, each combination in its order, float32): u = G g G^T
- * (G along kh, then kw), each 6×6 tile's B^T d B (along the rows, then the columns), the products summed over input
- * channels in order, A^T m A (rows, then columns); then the bias and the relu.
- */
-function winograd4InOrder(x: Float32Array, g: Float32Array, info: tf.backend_util.Conv2DInfo, bias?: Float32Array, relu = false): Float32Array {
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
-  const n = Ci * Co;
-  const u = new Float32Array(36 * n);
-  for (let k = 0; k < n; k++) {
-    const h = FILTER_TRANSFORM.map((terms) => [0, 1, 2].map((kw) => combine(terms, (kh) => g[(kh * 3 + kw) * n + k]!)));
-    for (let r = 0; r < 6; r++) FILTER_TRANSFORM.forEach((terms, c) => (u[(r * 6 + c) * n + k] = combine(terms, (kw) => h[r]![kw]!)));
-  }
-  const pixel = (b: number, r: number, c: number, ci: number) => {
-    const ih = r - info.padInfo.top;
-    const iw = c - info.padInfo.left;
-    return ih >= 0 && ih < H && iw >= 0 && iw < W ? x[((b * H + ih) * W + iw) * Ci + ci]! : 0;
-  };
-  const y = new Float32Array(B * OH * OW * Co);
   for (let b = 0; b < B; b++) {
     for (let th = 0; th * 4 < OH; th++) {
       for (let tw = 0; tw * 4 < OW; tw++) {
@@ -375,24 +337,39 @@ function winograd4InOrder(x: Float32Array, g: Float32Array, info: tf.backend_uti
           const t = INPUT_TRANSFORM.map((terms) => [0, 1, 2, 3, 4, 5].map((j) => combine(terms, (i) => pixel(b, 4 * th + i, 4 * tw + j, ci))));
           for (let k = 0; k < 6; k++) INPUT_TRANSFORM.forEach((terms, l) => (v[(6 * k + l) * Ci + ci] = combine(terms, (j) => t[k]![j]!)));
         }
-        for (let co = 0; co < Co; co++) {
-          const m = new Float32Array(36);
-          for (let xi = 0; xi < 36; xi++) {
-            let acc = 0;
-            for (let ci = 0; ci < Ci; ci++) acc = madd(v[xi * Ci + ci]!, u[xi * n + ci * Co + co]!, acc);
-            m[xi] = acc;
-          }
-          const rows = OUTPUT_TRANSFORM.map((terms) => [0, 1, 2, 3, 4, 5].map((l) => combine(terms, (i) => m[6 * i + l]!)));
-          for (let k = 0; k < 4; k++) {
-            OUTPUT_TRANSFORM.forEach((terms, q) => {
-              const oh = 4 * th + k;
-              const ow = 4 * tw + q;
-              const sum = combine(terms, (l) => rows[k]![l]!);
-              const biased = bias ? f32(sum + bias[co]!) : sum;
-              if (oh < OH && ow < OW) y[((b * OH + oh) * OW + ow) * Co + co] = relu ? Math.max(biased, 0) : biased;
-            });
-          }
-        }
+        yield { b, th, tw, v };
+      }
+    }
+  }
+}
+
+/** The forward pass: u = G g G^T (G along kh, then kw), the products summed over input channels in order, A^T m A (rows, then columns); then the bias and the relu. */
+function winograd4InOrder(x: Float32Array, g: Float32Array, info: tf.backend_util.Conv2DInfo, bias?: Float32Array, relu = false): Float32Array {
+  const { inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
+  const n = Ci * Co;
+  const u = new Float32Array(36 * n);
+  for (let k = 0; k < n; k++) {
+    const h = FILTER_TRANSFORM.map((terms) => [0, 1, 2].map((kw) => combine(terms, (kh) => g[(kh * 3 + kw) * n + k]!)));
+    for (let r = 0; r < 6; r++) FILTER_TRANSFORM.forEach((terms, c) => (u[(r * 6 + c) * n + k] = combine(terms, (kw) => h[r]![kw]!)));
+  }
+  const y = new Float32Array(info.batchSize * OH * OW * Co);
+  for (const { b, th, tw, v } of winograd4Tiles(x, info)) {
+    for (let co = 0; co < Co; co++) {
+      const m = new Float32Array(36);
+      for (let xi = 0; xi < 36; xi++) {
+        let acc = 0;
+        for (let ci = 0; ci < Ci; ci++) acc = madd(v[xi * Ci + ci]!, u[xi * n + ci * Co + co]!, acc);
+        m[xi] = acc;
+      }
+      const rows = OUTPUT_TRANSFORM.map((terms) => [0, 1, 2, 3, 4, 5].map((l) => combine(terms, (i) => m[6 * i + l]!)));
+      for (let k = 0; k < 4; k++) {
+        OUTPUT_TRANSFORM.forEach((terms, q) => {
+          const oh = 4 * th + k;
+          const ow = 4 * tw + q;
+          const sum = combine(terms, (l) => rows[k]![l]!);
+          const biased = bias ? f32(sum + bias[co]!) : sum;
+          if (oh < OH && ow < OW) y[((b * OH + oh) * OW + ow) * Co + co] = relu ? Math.max(biased, 0) : biased;
+        });
       }
     }
   }
@@ -400,26 +377,23 @@ function winograd4InOrder(x: Float32Array, g: Float32Array, info: tf.backend_uti
 }
 
 /**
- * The filter gradient as Winograd's kernels sum it: s = Σ over tiles in order of (B^T x B) ⊙ (A dy A^T), dy's
- * 2×2 tile zero past the output's edge and [p, q] → [p, p + q, p − q, −q] on columns, then rows; then
- * dw = G^T s G, each quadruple a, b, c, d → a + h, (b − c)/2, h + d with h = (b + c)/2, on columns, then rows.
+ * The filter gradient: s = Σ over tiles in order of (B^T x B) ⊙ (A dy A^T), dy's 4×4 tile zero past the output's
+ * edge and A along the rows, then the columns; then dw = G^T s G (rows, then columns).
  */
-function winogradFilterGradInOrder(x: Float32Array, dy: Float32Array, info: tf.backend_util.Conv2DInfo): Float32Array {
+function winograd4FilterGradInOrder(x: Float32Array, dy: Float32Array, info: tf.backend_util.Conv2DInfo): Float32Array {
   const { inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
   const n = Ci * Co;
-  const s = new Float32Array(16 * n);
-  const spread = (p: number, q: number) => [p, f32(p + q), f32(p - q), -q];
-  for (const { b, th, tw, v } of winogradTiles(x, info)) {
+  const s = new Float32Array(36 * n);
+  for (const { b, th, tw, v } of winograd4Tiles(x, info)) {
     const at = (i: number, j: number, co: number) => {
-      const oh = 2 * th + i;
-      const ow = 2 * tw + j;
+      const oh = 4 * th + i;
+      const ow = 4 * tw + j;
       return oh < OH && ow < OW ? dy[((b * OH + oh) * OW + ow) * Co + co]! : 0;
     };
     for (let co = 0; co < Co; co++) {
-      const r = spread(at(0, 0, co), at(1, 0, co));
-      const c = spread(at(0, 1, co), at(1, 1, co));
-      const w = [0, 1, 2, 3].flatMap((i) => spread(r[i]!, c[i]!));
-      for (let xi = 0; xi < 16; xi++) {
+      const t = GRADIENT_TRANSFORM.map((terms) => [0, 1, 2, 3].map((j) => combine(terms, (k) => at(k, j, co))));
+      const w = t.flatMap((row) => GRADIENT_TRANSFORM.map((terms) => combine(terms, (j) => row[j]!)));
+      for (let xi = 0; xi < 36; xi++) {
         for (let ci = 0; ci < Ci; ci++) {
           const k = xi * n + ci * Co + co;
           s[k] = madd(v[xi * Ci + ci]!, w[xi]!, s[k]!);
@@ -427,19 +401,15 @@ function winogradFilterGradInOrder(x: Float32Array, dy: Float32Array, info: tf.b
       }
     }
   }
-  const quad = (a: number, b: number, c: number, d: number) => {
-    const h = f32(f32(b + c) * 0.5);
-    return [f32(a + h), f32(f32(b - c) * 0.5), f32(h + d)];
-  };
   const dw = new Float32Array(9 * n);
   for (let k = 0; k < n; k++) {
-    const g = [0, 1, 2, 3].map((j) => quad(s[j * n + k]!, s[(4 + j) * n + k]!, s[(8 + j) * n + k]!, s[(12 + j) * n + k]!)); // g[j][kh]
-    for (let kh = 0; kh < 3; kh++) quad(g[0]![kh]!, g[1]![kh]!, g[2]![kh]!, g[3]![kh]!).forEach((val, kw) => (dw[(kh * 3 + kw) * n + k] = val));
+    const h = FILTER_GRADIENT_TRANSFORM.map((terms) => [0, 1, 2, 3, 4, 5].map((c) => combine(terms, (r) => s[(6 * r + c) * n + k]!)));
+    for (let kh = 0; kh < 3; kh++) FILTER_GRADIENT_TRANSFORM.forEach((terms, kw) => (dw[(kh * 3 + kw) * n + k] = combine(terms, (c) => h[kh]![c]!)));
   }
   return dw;
 }
 
-test('3×3 stride-1 convolutions (plain or fused with a bias and relu) run Winograd F(4×4, 3×3) and their filter gradients F(2×2, 3×3), float32 in a fixed order, bit for bit; others do not', () => {
+test('3×3 stride-1 convolutions (plain or fused with a bias and relu) and their filter gradients run Winograd F(4×4, 3×3), float32 in a fixed order, bit for bit; others do not', () => {
   [...WINOGRAD_CASES, ...NOT_WINOGRAD_CASES].forEach((c, k) => {
     tf.tidy(() => {
       const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.strides, c.dilations ?? 1, c.pad, undefined, false, 'channelsLast');
@@ -471,9 +441,9 @@ test('3×3 stride-1 convolutions (plain or fused with a bias and relu) run Winog
       const dyv = values(size(dyShape), 190 + k);
       const dy = tf.tensor(dyv, dyShape);
       const gradAttrs = { ...attrs, filterShape: c.f } as unknown as tf.NamedAttrMap;
-      const gradCalls = countCalls('winogradFilterGrad', () => void (got = (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, gradAttrs) as tf.Tensor).dataSync() as Float32Array));
+      const gradCalls = countCalls('winogradFilterGrad4', () => void (got = (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, gradAttrs) as tf.Tensor).dataSync() as Float32Array));
       assert.equal(gradCalls, winograd ? 1 : 0, `${JSON.stringify(c)}: filter gradient ${winograd ? 'Winograd' : 'direct'}`);
-      if (winograd) assertBitEqual(got, winogradFilterGradInOrder(xv, dyv, info), `Winograd filter gradient ${JSON.stringify(c)}`);
+      if (winograd) assertBitEqual(got, winograd4FilterGradInOrder(xv, dyv, info), `Winograd filter gradient ${JSON.stringify(c)}`);
     });
   });
 });

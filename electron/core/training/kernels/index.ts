@@ -4,8 +4,9 @@
 //  - Conv2DBackpropFilter, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropFilter/Input: XNNPACK forward
 //    convolutions (conv-geometry.ts has the identities; strided input gradients one per phase, input-grad.ts), and
 //    the filter gradient of most convolutions as a SIMD kernel of ours (simd.ts);
-//  - Conv2D, FusedConv2D: the stock kernels, but 3×3 convolutions with stride 1 by Winograd's F(2×2, 3×3), or
-//    F(4×4, 3×3) from 32 channels (winograd.ts, winograd4.ts), which also runs the stride-1 input gradients above;
+//  - Conv2D, FusedConv2D: the stock kernels, but 3×3 convolutions with stride 1 by Winograd's F(4×4, 3×3)
+//    (winograd.ts, winograd4.ts), which also runs the stride-1 input gradients above and the filter gradients of
+//    these convolutions;
 //  - MaxPoolGrad: one pass over the wasm heap instead of the stock kernel (SIMD for the usual 2×2 pool, simd.ts);
 //  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags;
 //  - Identity: shares its input's data instead of copying it (identity.ts);

@@ -8,9 +8,9 @@
 //    the JS passes at the compact ResNet's sizes;
 //  - the filter gradient of a convolution (4 input × 8 output channels at a time, straight from x and dy): 2.5–3×
 //    faster than XNNPACK's convolution with dy as its kernel, and no transposes;
-//  - 3×3 convolutions with stride 1 by Winograd's F(2×2, 3×3) (winograd.ts): 1.7–2.5× XNNPACK's direct ones, and
-//    their filter gradients 1.5–1.9× the direct kernel above; from 32 channels the forward pass by F(4×4, 3×3), whose
-//    text winograd4.ts generates from its transforms' tables;
+//  - 3×3 convolutions with stride 1 by Winograd's F(4×4, 3×3) (winograd.ts, winograd4.ts, which generates the
+//    transforms' text from their tables): 2–3.5× XNNPACK's direct ones, and their filter gradients 2–3× the direct
+//    kernel above;
 //  - a ReLU layer's gradient and a strided input gradient's phases put in place: one pass each, where tfjs ran
 //    three kernels (Step, Cast, Multiply) or a stack per axis and a slice;
 //  - the optimizers' update of a variable in one call instead of tfjs's 4 (momentum) or 12 (Adam) kernels, each a
@@ -643,18 +643,17 @@ const WAT = `(module
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $pixel))))
 
-  ;; Winograd's minimal filtering for 3x3 convolutions with stride and dilation 1 (winograd.ts): the forward pass by
-  ;; F(4x4, 3x3) (winograd4.ts generates its text, below), the filter gradient by F(2x2, 3x3): per 4x4 input tile d
-  ;; and 2x2 output tile y, y = A^T [ (G g G^T) .* (B^T d B) ] A, 16 products per input and output channel where
-  ;; the direct sum takes 36, with
-  ;;   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1], A^T = [1 1 1 0; 0 1 -1 -1].
-  ;; XNNPACK's direct convolution ran the compact ResNet's 3x3 layers at 22-31 GFLOP/s; F(2x2, 3x3) ran them
-  ;; 1.7-2.5x faster, F(4x4, 3x3) another 1.2-1.5x. The element-wise products of all the tiles and channels are
-  ;; matrix products, one per position xi of the transform (products), 4 x 8 outputs in eight vectors.
-  ;; Tiles (b, th, tw) in row-major order go T at a time (T a multiple of 4) through scratch v [slices][T][Ci] and
-  ;; m [slices][T][Co], whose slices xi are vs and ms bytes apart: the caller pads those strides off multiples of
-  ;; 4 kB, since sixteen stores 4 kB apart fight over one set of the first-level cache (3-4x slower transforms).
-  ;; T keeps v and m in the second-level cache.
+  ;; Winograd's minimal filtering for 3x3 convolutions with stride and dilation 1 (winograd.ts), F(4x4, 3x3): per 6x6
+  ;; input tile d and 4x4 output tile y, y = A^T [ (G g G^T) .* (B^T d B) ] A, 36 products per input and output
+  ;; channel where the direct sum takes 144; winograd4.ts has B^T, G and A^T as tables and generates the transforms'
+  ;; text (below) from them. XNNPACK's direct convolution ran the compact ResNet's 3x3 layers at 22-31 GFLOP/s;
+  ;; F(2x2, 3x3) ran them 1.7-2.5x faster, F(4x4, 3x3) another 1.2-1.5x (forward and filter gradient). The
+  ;; element-wise products of all the tiles and channels are matrix products, one per position xi of the transform
+  ;; (products, accumulate), 4 x 8 outputs in eight vectors.
+  ;; Tiles (b, th, tw) in row-major order go T at a time (T a multiple of 4) through scratch v [36][T][Ci] and
+  ;; m [36][T][Co], whose slices xi are vs and ms bytes apart: the caller pads those strides off multiples of
+  ;; 4 kB, since stores 4 kB apart fight over one set of the first-level cache (3-4x slower transforms, measured
+  ;; with F(2x2, 3x3)). T keeps v and m in the second-level cache.
 
   ;; The size x size pixels of a tile that reaches past x's edge (rows r0 .., columns c0 .. of image b of
   ;; x [B][H][W][Ci]) into e [size][size][Ci], zeros outside x: the padding the convolution reads there.
@@ -689,132 +688,11 @@ const WAT = `(module
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $rl))))
 
-  ;; The input transform of F(2x2, 3x3) of tiles start .. start + n - 1 (2x2 outputs each, in row-major order) of x [B][H][W][Ci], which
-  ;; the convolution pads by pt rows above and pl columns left (zeros past every edge):
-  ;; v[xi][t - start][ci .. ci+3] = (B^T d B)[xi] of each tile's 4x4 pixels d, four channels at a time. A tile
-  ;; inside x reads x in place; one that reaches past an edge reads a copy with its zeros (edge_tile into e,
-  ;; 16 x Ci floats), so no padded copy of x is ever written.
-  (func $input
-    (param $x i32) (param $v i32) (param $start i32) (param $n i32) (param $TH i32) (param $TW i32)
-    (param $H i32) (param $W i32) (param $pt i32) (param $pl i32) (param $e i32) (param $cib i32) (param $vs i32)
-    (local $t i32) (local $idx i32) (local $q i32) (local $b i32) (local $th i32) (local $tw i32) (local $r0 i32) (local $c0 i32)
-    (local $base i32) (local $rb i32) (local $ci i32) (local $xi i32) (local $dst i32)
-    (local $d00 v128) (local $d01 v128) (local $d02 v128) (local $d03 v128)
-    (local $d10 v128) (local $d11 v128) (local $d12 v128) (local $d13 v128)
-    (local $d20 v128) (local $d21 v128) (local $d22 v128) (local $d23 v128)
-    (local $d30 v128) (local $d31 v128) (local $d32 v128) (local $d33 v128)
-    (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128)
-    (local.set $t (i32.const 0))
-    (block $it_done (loop $its
-      (br_if $it_done (i32.ge_u (local.get $t) (local.get $n)))
-      (local.set $dst (i32.add (local.get $v) (i32.mul (local.get $t) (local.get $cib))))
-      (local.set $idx (i32.add (local.get $start) (local.get $t)))
-      (local.set $q (i32.div_u (local.get $idx) (local.get $TW)))
-      (local.set $tw (i32.sub (local.get $idx) (i32.mul (local.get $q) (local.get $TW))))
-      (local.set $b (i32.div_u (local.get $q) (local.get $TH)))
-      (local.set $th (i32.sub (local.get $q) (i32.mul (local.get $b) (local.get $TH))))
-      (local.set $r0 (i32.sub (i32.shl (local.get $th) (i32.const 1)) (local.get $pt)))
-      (local.set $c0 (i32.sub (i32.shl (local.get $tw) (i32.const 1)) (local.get $pl)))
-      (if (i32.and
-            (i32.and (i32.ge_s (local.get $r0) (i32.const 0)) (i32.le_s (local.get $r0) (i32.sub (local.get $H) (i32.const 4))))
-            (i32.and (i32.ge_s (local.get $c0) (i32.const 0)) (i32.le_s (local.get $c0) (i32.sub (local.get $W) (i32.const 4)))))
-        (then
-          (local.set $base (i32.add (local.get $x)
-            (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $r0)) (local.get $W)) (local.get $c0)) (local.get $cib))))
-          (local.set $rb (i32.mul (local.get $W) (local.get $cib))))
-        (else
-          (call $edge_tile (local.get $x) (local.get $e) (local.get $b) (local.get $r0) (local.get $c0) (local.get $H) (local.get $W) (local.get $cib) (i32.const 4))
-          (local.set $base (local.get $e))
-          (local.set $rb (i32.shl (local.get $cib) (i32.const 2)))))
-      (local.set $ci (i32.const 0))
-      (block $ci_done (loop $cis
-        (br_if $ci_done (i32.ge_u (local.get $ci) (local.get $cib)))
-        (local.set $xi (i32.add (local.get $base) (local.get $ci)))
-        ;; rows of the 4x4 tile after B^T along the rows: t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3
-        (local.set $d00 (v128.load align=4 (local.get $xi)))
-        (local.set $d01 (v128.load align=4 (i32.add (local.get $xi) (local.get $cib))))
-        (local.set $d02 (v128.load align=4 (i32.add (local.get $xi) (i32.shl (local.get $cib) (i32.const 1)))))
-        (local.set $d03 (v128.load align=4 (i32.add (local.get $xi) (i32.mul (local.get $cib) (i32.const 3)))))
-        (local.set $xi (i32.add (local.get $xi) (local.get $rb)))
-        (local.set $d10 (v128.load align=4 (local.get $xi)))
-        (local.set $d11 (v128.load align=4 (i32.add (local.get $xi) (local.get $cib))))
-        (local.set $d12 (v128.load align=4 (i32.add (local.get $xi) (i32.shl (local.get $cib) (i32.const 1)))))
-        (local.set $d13 (v128.load align=4 (i32.add (local.get $xi) (i32.mul (local.get $cib) (i32.const 3)))))
-        (local.set $xi (i32.add (local.get $xi) (local.get $rb)))
-        (local.set $d20 (v128.load align=4 (local.get $xi)))
-        (local.set $d21 (v128.load align=4 (i32.add (local.get $xi) (local.get $cib))))
-        (local.set $d22 (v128.load align=4 (i32.add (local.get $xi) (i32.shl (local.get $cib) (i32.const 1)))))
-        (local.set $d23 (v128.load align=4 (i32.add (local.get $xi) (i32.mul (local.get $cib) (i32.const 3)))))
-        (local.set $xi (i32.add (local.get $xi) (local.get $rb)))
-        (local.set $d30 (v128.load align=4 (local.get $xi)))
-        (local.set $d31 (v128.load align=4 (i32.add (local.get $xi) (local.get $cib))))
-        (local.set $d32 (v128.load align=4 (i32.add (local.get $xi) (i32.shl (local.get $cib) (i32.const 1)))))
-        (local.set $d33 (v128.load align=4 (i32.add (local.get $xi) (i32.mul (local.get $cib) (i32.const 3)))))
-        ;; row transform, column by column (in place: d0j, d1j, d2j, d3j become t0j..t3j)
-        (local.set $e0 (f32x4.sub (local.get $d00) (local.get $d20)))
-        (local.set $e1 (f32x4.add (local.get $d10) (local.get $d20)))
-        (local.set $e2 (f32x4.sub (local.get $d20) (local.get $d10)))
-        (local.set $e3 (f32x4.sub (local.get $d10) (local.get $d30)))
-        (local.set $d00 (local.get $e0)) (local.set $d10 (local.get $e1)) (local.set $d20 (local.get $e2)) (local.set $d30 (local.get $e3))
-        (local.set $e0 (f32x4.sub (local.get $d01) (local.get $d21)))
-        (local.set $e1 (f32x4.add (local.get $d11) (local.get $d21)))
-        (local.set $e2 (f32x4.sub (local.get $d21) (local.get $d11)))
-        (local.set $e3 (f32x4.sub (local.get $d11) (local.get $d31)))
-        (local.set $d01 (local.get $e0)) (local.set $d11 (local.get $e1)) (local.set $d21 (local.get $e2)) (local.set $d31 (local.get $e3))
-        (local.set $e0 (f32x4.sub (local.get $d02) (local.get $d22)))
-        (local.set $e1 (f32x4.add (local.get $d12) (local.get $d22)))
-        (local.set $e2 (f32x4.sub (local.get $d22) (local.get $d12)))
-        (local.set $e3 (f32x4.sub (local.get $d12) (local.get $d32)))
-        (local.set $d02 (local.get $e0)) (local.set $d12 (local.get $e1)) (local.set $d22 (local.get $e2)) (local.set $d32 (local.get $e3))
-        (local.set $e0 (f32x4.sub (local.get $d03) (local.get $d23)))
-        (local.set $e1 (f32x4.add (local.get $d13) (local.get $d23)))
-        (local.set $e2 (f32x4.sub (local.get $d23) (local.get $d13)))
-        (local.set $e3 (f32x4.sub (local.get $d13) (local.get $d33)))
-        (local.set $d03 (local.get $e0)) (local.set $d13 (local.get $e1)) (local.set $d23 (local.get $e2)) (local.set $d33 (local.get $e3))
-        ;; column transform of each row i, stored at V[4i + j]
-        (local.set $xi (i32.add (local.get $dst) (local.get $ci)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d00) (local.get $d02)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.add (local.get $d01) (local.get $d02)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d02) (local.get $d01)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d01) (local.get $d03)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d10) (local.get $d12)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.add (local.get $d11) (local.get $d12)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d12) (local.get $d11)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d11) (local.get $d13)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d20) (local.get $d22)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.add (local.get $d21) (local.get $d22)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d22) (local.get $d21)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d21) (local.get $d23)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d30) (local.get $d32)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.add (local.get $d31) (local.get $d32)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d32) (local.get $d31)))
-        (local.set $xi (i32.add (local.get $xi) (local.get $vs)))
-        (v128.store align=4 (local.get $xi) (f32x4.sub (local.get $d31) (local.get $d33)))
-        (local.set $ci (i32.add (local.get $ci) (i32.const 16)))
-        (br $cis)))
-      (local.set $t (i32.add (local.get $t) (i32.const 1)))
-      (br $its)))
-  )
-
-  ;; m[xi] = v[xi] u[xi] for the slices xi of a Winograd transform (16 for F(2x2, 3x3), 36 for F(4x4, 3x3)):
+  ;; m[xi] = v[xi] u[xi] for the 36 slices xi of the transform (the forward pass):
   ;; matrix products [n4 x Ci] [Ci x Co], 4 tiles x 8 output channels at a time, n4 a multiple of 4;
   ;; a last block's tiles up to the next four are whatever v held (their m rows are never read);
   ;; u's 8 columns (Ci x 32 bytes) stay in the first-level cache while the tiles pass
-  (func $products (param $u i32) (param $v i32) (param $m i32) (param $slices i32) (param $n4 i32) (param $Ci i32) (param $Co i32) (param $vs i32) (param $ms i32)
+  (func $products (param $u i32) (param $v i32) (param $m i32) (param $n4 i32) (param $Ci i32) (param $Co i32) (param $vs i32) (param $ms i32)
     (local $cib i32) (local $cob i32) (local $xi i32) (local $ub i32) (local $co i32) (local $t i32) (local $vt i32) (local $mp i32)
     (local $vp i32) (local $up i32) (local $uend i32) (local $dst i32)
     (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
@@ -824,7 +702,7 @@ const WAT = `(module
     (local.set $cob (i32.shl (local.get $Co) (i32.const 2)))
     (local.set $xi (i32.const 0))
     (block $x_done (loop $xs
-      (br_if $x_done (i32.ge_u (local.get $xi) (local.get $slices)))
+      (br_if $x_done (i32.ge_u (local.get $xi) (i32.const 36)))
       (local.set $ub (i32.add (local.get $u) (i32.mul (local.get $xi) (i32.mul (local.get $cib) (local.get $Co)))))
       (local.set $co (i32.const 0))
       (block $co_done (loop $cos
@@ -878,233 +756,81 @@ const WAT = `(module
       (local.set $xi (i32.add (local.get $xi) (i32.const 1)))
       (br $xs))))
 
-${WINOGRAD4_WAT}
-  ;; s[xi][ci][co] += sum over the tiles of v[xi][t][ci] * w[xi][t][co], w = A dy A^T of each tile's 2x2 outputs
-  ;; (zeros past OH or OW): the filter gradient in the transformed domain, dw = G^T s G (winograd_filter_grad_out).
-  ;; x [B][H][W][Ci] padded by pt rows above and pl columns left (zeros past every edge), e scratch for one edge tile
-  ;; (16 x Ci floats, see input), tiles and scratch as above (16 slices); s [16][Ci][Co] holds zeros on entry.
-  ;; Each 4 x 8 block of s stays in eight vectors down a block's tiles, as in conv_filter_grad.
-  (func (export "winograd_filter_grad")
-    (param $x i32) (param $dy i32) (param $s i32) (param $v i32) (param $w i32)
-    (param $B i32) (param $H i32) (param $W i32) (param $pt i32) (param $pl i32) (param $e i32) (param $Ci i32) (param $OH i32) (param $OW i32) (param $Co i32)
-    (param $T i32) (param $vs i32) (param $ws i32)
-    (local $cib i32) (local $cob i32) (local $TH i32) (local $TW i32) (local $total i32) (local $start i32) (local $n i32)
-    (local $t i32) (local $idx i32) (local $q i32) (local $b i32) (local $th i32) (local $tw i32) (local $base i32)
-    (local $co i32) (local $ci i32) (local $xi i32) (local $dst i32) (local $sp i32) (local $vp i32) (local $wp i32) (local $vend i32)
-    (local $right i32) (local $down i32) (local $nb i32)
-    (local $y00 v128) (local $y01 v128) (local $y10 v128) (local $y11 v128)
-    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128)
-    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
+  ;; s[xi] += v[xi]^T w[xi] for the 36 slices xi of the transform (the filter gradient),
+  ;; over a block's n tiles: 4 input x 8 output channels of s at a time in eight vectors, down the tiles (as in
+  ;; conv_filter_grad); s [36][Ci][Co], v [36][T][Ci] and w [36][T][Co] with slice strides vs and ws.
+  (func $accumulate (param $s i32) (param $v i32) (param $w i32) (param $n i32) (param $Ci i32) (param $Co i32) (param $vs i32) (param $ws i32)
+    (local $cib i32) (local $cob i32) (local $nb i32) (local $xi i32) (local $ci i32) (local $co i32) (local $sp i32) (local $dst i32)
+    (local $vp i32) (local $wp i32) (local $vend i32)
     (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
     (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
     (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $w0 v128) (local $w1 v128)
     (local.set $cib (i32.shl (local.get $Ci) (i32.const 2)))
     (local.set $cob (i32.shl (local.get $Co) (i32.const 2)))
     (local.set $nb (i32.mul (local.get $cib) (local.get $Co)))
-    (local.set $TH (i32.shr_u (i32.add (local.get $OH) (i32.const 1)) (i32.const 1)))
-    (local.set $TW (i32.shr_u (i32.add (local.get $OW) (i32.const 1)) (i32.const 1)))
-    (local.set $total (i32.mul (local.get $B) (i32.mul (local.get $TH) (local.get $TW))))
-    (local.set $start (i32.const 0))
-    (block $blocks_done (loop $blocks
-      (br_if $blocks_done (i32.ge_u (local.get $start) (local.get $total)))
-      (local.set $n (i32.sub (local.get $total) (local.get $start)))
-      (if (i32.gt_u (local.get $n) (local.get $T)) (then (local.set $n (local.get $T))))
-      (call $input (local.get $x) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)
-        (local.get $H) (local.get $W) (local.get $pt) (local.get $pl) (local.get $e) (local.get $cib) (local.get $vs))
-      ;; w[xi][t][co..co+3] = (A y A^T)[xi] of the tile's 2x2 outputs y: [p, q] -> [p, p + q, p - q, -q] on
-      ;; columns, then on rows
-      (local.set $t (i32.const 0))
-      (block $wt_done (loop $wts
-        (br_if $wt_done (i32.ge_u (local.get $t) (local.get $n)))
-        (local.set $idx (i32.add (local.get $start) (local.get $t)))
-        (local.set $q (i32.div_u (local.get $idx) (local.get $TW)))
-        (local.set $tw (i32.sub (local.get $idx) (i32.mul (local.get $q) (local.get $TW))))
-        (local.set $b (i32.div_u (local.get $q) (local.get $TH)))
-        (local.set $th (i32.sub (local.get $q) (i32.mul (local.get $b) (local.get $TH))))
-        (local.set $right (i32.lt_u (i32.add (i32.shl (local.get $tw) (i32.const 1)) (i32.const 1)) (local.get $OW)))
-        (local.set $down (i32.lt_u (i32.add (i32.shl (local.get $th) (i32.const 1)) (i32.const 1)) (local.get $OH)))
-        (local.set $base (i32.add (local.get $dy)
-          (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $OH)) (i32.shl (local.get $th) (i32.const 1))) (local.get $OW))
-            (i32.shl (local.get $tw) (i32.const 1))) (local.get $cob))))
-        (local.set $co (i32.const 0))
-        (block $wc_done (loop $wcs
-          (br_if $wc_done (i32.ge_u (local.get $co) (local.get $cob)))
-          (local.set $dst (i32.add (local.get $base) (local.get $co)))
-          (local.set $y00 (v128.load align=4 (local.get $dst)))
-          (local.set $y01 (v128.const i32x4 0 0 0 0))
-          (local.set $y10 (v128.const i32x4 0 0 0 0))
-          (local.set $y11 (v128.const i32x4 0 0 0 0))
-          (if (local.get $right) (then (local.set $y01 (v128.load align=4 (i32.add (local.get $dst) (local.get $cob))))))
-          (if (local.get $down) (then
-            (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $OW) (local.get $cob))))
-            (local.set $y10 (v128.load align=4 (local.get $dst)))
-            (if (local.get $right) (then (local.set $y11 (v128.load align=4 (i32.add (local.get $dst) (local.get $cob))))))))
-          ;; columns: row i of A y, for each of y's two columns j
-          (local.set $r0 (local.get $y00))
-          (local.set $r1 (f32x4.add (local.get $y00) (local.get $y10)))
-          (local.set $r2 (f32x4.sub (local.get $y00) (local.get $y10)))
-          (local.set $r3 (f32x4.neg (local.get $y10)))
-          (local.set $c0 (local.get $y01))
-          (local.set $c1 (f32x4.add (local.get $y01) (local.get $y11)))
-          (local.set $c2 (f32x4.sub (local.get $y01) (local.get $y11)))
-          (local.set $c3 (f32x4.neg (local.get $y11)))
-          ;; rows: w[4i + 0..3] = [ri, ri + ci, ri - ci, -ci]
-          (local.set $dst (i32.add (i32.add (local.get $w) (i32.mul (local.get $t) (local.get $cob))) (local.get $co)))
-          (v128.store align=4 (local.get $dst) (local.get $r0))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.add (local.get $r0) (local.get $c0)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.sub (local.get $r0) (local.get $c0)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.neg (local.get $c0)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (local.get $r1))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.add (local.get $r1) (local.get $c1)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.sub (local.get $r1) (local.get $c1)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.neg (local.get $c1)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (local.get $r2))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.add (local.get $r2) (local.get $c2)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.sub (local.get $r2) (local.get $c2)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.neg (local.get $c2)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (local.get $r3))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.add (local.get $r3) (local.get $c3)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.sub (local.get $r3) (local.get $c3)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $ws)))
-          (v128.store align=4 (local.get $dst) (f32x4.neg (local.get $c3)))
-          (local.set $co (i32.add (local.get $co) (i32.const 16)))
-          (br $wcs)))
-        (local.set $t (i32.add (local.get $t) (i32.const 1)))
-        (br $wts)))
-      ;; s[xi] += v[xi]^T w[xi]: 4 input x 8 output channels at a time, down the block's tiles
-      (local.set $xi (i32.const 0))
-      (block $x_done (loop $xs
-        (br_if $x_done (i32.ge_u (local.get $xi) (i32.const 16)))
-        (local.set $ci (i32.const 0))
-        (block $ci_done (loop $cis
-          (br_if $ci_done (i32.ge_u (local.get $ci) (local.get $cib)))
-          (local.set $co (i32.const 0))
-          (block $co_done (loop $cos
-            (br_if $co_done (i32.ge_u (local.get $co) (local.get $cob)))
-            ;; s[xi][ci .. ci+3][co .. co+7]: rows sp, sp + cob, ...
-            (local.set $sp (i32.add (i32.add (local.get $s) (i32.mul (local.get $xi) (local.get $nb)))
-              (i32.add (i32.mul (i32.shr_u (local.get $ci) (i32.const 2)) (local.get $cob)) (local.get $co))))
-            (local.set $a00 (v128.load align=4 (local.get $sp)))
-            (local.set $a01 (v128.load offset=16 align=4 (local.get $sp)))
-            (local.set $dst (i32.add (local.get $sp) (local.get $cob)))
-            (local.set $a10 (v128.load align=4 (local.get $dst)))
-            (local.set $a11 (v128.load offset=16 align=4 (local.get $dst)))
-            (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
-            (local.set $a20 (v128.load align=4 (local.get $dst)))
-            (local.set $a21 (v128.load offset=16 align=4 (local.get $dst)))
-            (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
-            (local.set $a30 (v128.load align=4 (local.get $dst)))
-            (local.set $a31 (v128.load offset=16 align=4 (local.get $dst)))
-            (local.set $vp (i32.add (i32.add (local.get $v) (i32.mul (local.get $xi) (local.get $vs))) (local.get $ci)))
-            (local.set $wp (i32.add (i32.add (local.get $w) (i32.mul (local.get $xi) (local.get $ws))) (local.get $co)))
-            (local.set $vend (i32.add (local.get $vp) (i32.mul (local.get $n) (local.get $cib))))
-            (loop $ts
-              (local.set $s0 (v128.load32_splat align=4 (local.get $vp)))
-              (local.set $s1 (v128.load32_splat offset=4 align=4 (local.get $vp)))
-              (local.set $s2 (v128.load32_splat offset=8 align=4 (local.get $vp)))
-              (local.set $s3 (v128.load32_splat offset=12 align=4 (local.get $vp)))
-              (local.set $w0 (v128.load align=4 (local.get $wp)))
-              (local.set $w1 (v128.load offset=16 align=4 (local.get $wp)))
-              (local.set $a00 (f32x4.relaxed_madd (local.get $s0) (local.get $w0) (local.get $a00)))
-              (local.set $a01 (f32x4.relaxed_madd (local.get $s0) (local.get $w1) (local.get $a01)))
-              (local.set $a10 (f32x4.relaxed_madd (local.get $s1) (local.get $w0) (local.get $a10)))
-              (local.set $a11 (f32x4.relaxed_madd (local.get $s1) (local.get $w1) (local.get $a11)))
-              (local.set $a20 (f32x4.relaxed_madd (local.get $s2) (local.get $w0) (local.get $a20)))
-              (local.set $a21 (f32x4.relaxed_madd (local.get $s2) (local.get $w1) (local.get $a21)))
-              (local.set $a30 (f32x4.relaxed_madd (local.get $s3) (local.get $w0) (local.get $a30)))
-              (local.set $a31 (f32x4.relaxed_madd (local.get $s3) (local.get $w1) (local.get $a31)))
-              (local.set $vp (i32.add (local.get $vp) (local.get $cib)))
-              (local.set $wp (i32.add (local.get $wp) (local.get $cob)))
-              (br_if $ts (i32.lt_u (local.get $vp) (local.get $vend))))
-            (v128.store align=4 (local.get $sp) (local.get $a00))
-            (v128.store offset=16 align=4 (local.get $sp) (local.get $a01))
-            (local.set $dst (i32.add (local.get $sp) (local.get $cob)))
-            (v128.store align=4 (local.get $dst) (local.get $a10))
-            (v128.store offset=16 align=4 (local.get $dst) (local.get $a11))
-            (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
-            (v128.store align=4 (local.get $dst) (local.get $a20))
-            (v128.store offset=16 align=4 (local.get $dst) (local.get $a21))
-            (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
-            (v128.store align=4 (local.get $dst) (local.get $a30))
-            (v128.store offset=16 align=4 (local.get $dst) (local.get $a31))
-            (local.set $co (i32.add (local.get $co) (i32.const 32)))
-            (br $cos)))
-          (local.set $ci (i32.add (local.get $ci) (i32.const 16)))
-          (br $cis)))
-        (local.set $xi (i32.add (local.get $xi) (i32.const 1)))
-        (br $xs)))
-      (local.set $start (i32.add (local.get $start) (local.get $T)))
-      (br $blocks))))
+  (local.set $xi (i32.const 0))
+  (block $x_done (loop $xs
+    (br_if $x_done (i32.ge_u (local.get $xi) (i32.const 36)))
+    (local.set $ci (i32.const 0))
+    (block $ci_done (loop $cis
+      (br_if $ci_done (i32.ge_u (local.get $ci) (local.get $cib)))
+      (local.set $co (i32.const 0))
+      (block $co_done (loop $cos
+        (br_if $co_done (i32.ge_u (local.get $co) (local.get $cob)))
+        ;; s[xi][ci .. ci+3][co .. co+7]: rows sp, sp + cob, ...
+        (local.set $sp (i32.add (i32.add (local.get $s) (i32.mul (local.get $xi) (local.get $nb)))
+          (i32.add (i32.mul (i32.shr_u (local.get $ci) (i32.const 2)) (local.get $cob)) (local.get $co))))
+        (local.set $a00 (v128.load align=4 (local.get $sp)))
+        (local.set $a01 (v128.load offset=16 align=4 (local.get $sp)))
+        (local.set $dst (i32.add (local.get $sp) (local.get $cob)))
+        (local.set $a10 (v128.load align=4 (local.get $dst)))
+        (local.set $a11 (v128.load offset=16 align=4 (local.get $dst)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
+        (local.set $a20 (v128.load align=4 (local.get $dst)))
+        (local.set $a21 (v128.load offset=16 align=4 (local.get $dst)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
+        (local.set $a30 (v128.load align=4 (local.get $dst)))
+        (local.set $a31 (v128.load offset=16 align=4 (local.get $dst)))
+        (local.set $vp (i32.add (i32.add (local.get $v) (i32.mul (local.get $xi) (local.get $vs))) (local.get $ci)))
+        (local.set $wp (i32.add (i32.add (local.get $w) (i32.mul (local.get $xi) (local.get $ws))) (local.get $co)))
+        (local.set $vend (i32.add (local.get $vp) (i32.mul (local.get $n) (local.get $cib))))
+        (loop $ts
+          (local.set $s0 (v128.load32_splat align=4 (local.get $vp)))
+          (local.set $s1 (v128.load32_splat offset=4 align=4 (local.get $vp)))
+          (local.set $s2 (v128.load32_splat offset=8 align=4 (local.get $vp)))
+          (local.set $s3 (v128.load32_splat offset=12 align=4 (local.get $vp)))
+          (local.set $w0 (v128.load align=4 (local.get $wp)))
+          (local.set $w1 (v128.load offset=16 align=4 (local.get $wp)))
+          (local.set $a00 (f32x4.relaxed_madd (local.get $s0) (local.get $w0) (local.get $a00)))
+          (local.set $a01 (f32x4.relaxed_madd (local.get $s0) (local.get $w1) (local.get $a01)))
+          (local.set $a10 (f32x4.relaxed_madd (local.get $s1) (local.get $w0) (local.get $a10)))
+          (local.set $a11 (f32x4.relaxed_madd (local.get $s1) (local.get $w1) (local.get $a11)))
+          (local.set $a20 (f32x4.relaxed_madd (local.get $s2) (local.get $w0) (local.get $a20)))
+          (local.set $a21 (f32x4.relaxed_madd (local.get $s2) (local.get $w1) (local.get $a21)))
+          (local.set $a30 (f32x4.relaxed_madd (local.get $s3) (local.get $w0) (local.get $a30)))
+          (local.set $a31 (f32x4.relaxed_madd (local.get $s3) (local.get $w1) (local.get $a31)))
+          (local.set $vp (i32.add (local.get $vp) (local.get $cib)))
+          (local.set $wp (i32.add (local.get $wp) (local.get $cob)))
+          (br_if $ts (i32.lt_u (local.get $vp) (local.get $vend))))
+        (v128.store align=4 (local.get $sp) (local.get $a00))
+        (v128.store offset=16 align=4 (local.get $sp) (local.get $a01))
+        (local.set $dst (i32.add (local.get $sp) (local.get $cob)))
+        (v128.store align=4 (local.get $dst) (local.get $a10))
+        (v128.store offset=16 align=4 (local.get $dst) (local.get $a11))
+        (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
+        (v128.store align=4 (local.get $dst) (local.get $a20))
+        (v128.store offset=16 align=4 (local.get $dst) (local.get $a21))
+        (local.set $dst (i32.add (local.get $dst) (local.get $cob)))
+        (v128.store align=4 (local.get $dst) (local.get $a30))
+        (v128.store offset=16 align=4 (local.get $dst) (local.get $a31))
+        (local.set $co (i32.add (local.get $co) (i32.const 32)))
+        (br $cos)))
+      (local.set $ci (i32.add (local.get $ci) (i32.const 16)))
+      (br $cis)))
+    (local.set $xi (i32.add (local.get $xi) (i32.const 1)))
+    (br $xs))))
 
-  ;; dw[kh][kw][k] = (G^T s G)[kh][kw] for each of the n = Ci * Co filters, four at a time: each quadruple a, b, c, d
-  ;; -> [a + h, (b - c) / 2, h + d] with h = (b + c) / 2, on columns (s[4i + j] down i), then on rows.
-  (func (export "winograd_filter_grad_out") (param $s i32) (param $dw i32) (param $n i32)
-    (local $nb i32) (local $k i32) (local $p i32) (local $q i32) (local $j i32)
-    (local $a v128) (local $b v128) (local $c v128) (local $d v128) (local $h v128) (local $half v128)
-    (local $g00 v128) (local $g01 v128) (local $g02 v128) (local $g03 v128)
-    (local $g10 v128) (local $g11 v128) (local $g12 v128) (local $g13 v128)
-    (local $g20 v128) (local $g21 v128) (local $g22 v128) (local $g23 v128)
-    (local.set $half (f32x4.splat (f32.const 0.5)))
-    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
-    (local.set $k (i32.const 0))
-    (block $done (loop $filters
-      (br_if $done (i32.ge_u (local.get $k) (local.get $nb)))
-      ;; columns j: s[j], s[4 + j], s[8 + j], s[12 + j] -> g[0..2][j]
-      (local.set $j (i32.const 0))
-      (block $cols_done (loop $cols
-        (br_if $cols_done (i32.ge_u (local.get $j) (i32.const 4)))
-        (local.set $p (i32.add (i32.add (local.get $s) (local.get $k)) (i32.mul (local.get $j) (local.get $nb))))
-        (local.set $a (v128.load align=4 (local.get $p)))
-        (local.set $b (v128.load align=4 (i32.add (local.get $p) (i32.shl (local.get $nb) (i32.const 2)))))
-        (local.set $c (v128.load align=4 (i32.add (local.get $p) (i32.shl (local.get $nb) (i32.const 3)))))
-        (local.set $d (v128.load align=4 (i32.add (local.get $p) (i32.mul (local.get $nb) (i32.const 12)))))
-        (local.set $h (f32x4.mul (f32x4.add (local.get $b) (local.get $c)) (local.get $half)))
-        (local.set $a (f32x4.add (local.get $a) (local.get $h)))
-        (local.set $b (f32x4.mul (f32x4.sub (local.get $b) (local.get $c)) (local.get $half)))
-        (local.set $c (f32x4.add (local.get $h) (local.get $d)))
-        (if (i32.eq (local.get $j) (i32.const 0)) (then (local.set $g00 (local.get $a)) (local.set $g10 (local.get $b)) (local.set $g20 (local.get $c))))
-        (if (i32.eq (local.get $j) (i32.const 1)) (then (local.set $g01 (local.get $a)) (local.set $g11 (local.get $b)) (local.set $g21 (local.get $c))))
-        (if (i32.eq (local.get $j) (i32.const 2)) (then (local.set $g02 (local.get $a)) (local.set $g12 (local.get $b)) (local.set $g22 (local.get $c))))
-        (if (i32.eq (local.get $j) (i32.const 3)) (then (local.set $g03 (local.get $a)) (local.set $g13 (local.get $b)) (local.set $g23 (local.get $c))))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $cols)))
-      ;; rows kh: g[kh][0..3] -> dw[kh][0..2]
-      (local.set $q (i32.add (local.get $dw) (local.get $k)))
-      (local.set $j (i32.const 0))
-      (block $rows_done (loop $rows
-        (br_if $rows_done (i32.ge_u (local.get $j) (i32.const 3)))
-        (if (i32.eq (local.get $j) (i32.const 0)) (then
-          (local.set $a (local.get $g00)) (local.set $b (local.get $g01)) (local.set $c (local.get $g02)) (local.set $d (local.get $g03))))
-        (if (i32.eq (local.get $j) (i32.const 1)) (then
-          (local.set $a (local.get $g10)) (local.set $b (local.get $g11)) (local.set $c (local.get $g12)) (local.set $d (local.get $g13))))
-        (if (i32.eq (local.get $j) (i32.const 2)) (then
-          (local.set $a (local.get $g20)) (local.set $b (local.get $g21)) (local.set $c (local.get $g22)) (local.set $d (local.get $g23))))
-        (local.set $h (f32x4.mul (f32x4.add (local.get $b) (local.get $c)) (local.get $half)))
-        (v128.store align=4 (local.get $q) (f32x4.add (local.get $a) (local.get $h)))
-        (local.set $q (i32.add (local.get $q) (local.get $nb)))
-        (v128.store align=4 (local.get $q) (f32x4.mul (f32x4.sub (local.get $b) (local.get $c)) (local.get $half)))
-        (local.set $q (i32.add (local.get $q) (local.get $nb)))
-        (v128.store align=4 (local.get $q) (f32x4.add (local.get $h) (local.get $d)))
-        (local.set $q (i32.add (local.get $q) (local.get $nb)))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $rows)))
-      (local.set $k (i32.add (local.get $k) (i32.const 16)))
-      (br $filters))))
-
+${WINOGRAD4_WAT}
   ;; dst[b][i*sh + r][j*sw + c][0 .. C) = src[b][i][j][0 .. C) for the positions inside dst [B][H][W][C]: one
   ;; phase of a strided convolution's input gradient (input-grad.ts) put in place. tfjs's stack and slice took
   ;; three passes for the compact ResNet's stride-2 layers (Pack, ~28 ms a step), this one per phase.
@@ -1218,13 +944,13 @@ export interface SimdKernels {
     x: number, u: number, y: number, v: number, m: number, b: number, h: number, w: number, padTop: number, padLeft: number, edge: number, tmp: number,
     ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, mStride: number, bias: number, flags: number,
   ): void;
-  /** s [16, ci, co] (zeros on entry) += the filter gradient of that convolution by F(2×2, 3×3), from x and dy [b, oh, ow, co]. */
-  winogradFilterGrad(
-    x: number, dy: number, s: number, v: number, wt: number, b: number, h: number, w: number, padTop: number, padLeft: number, edge: number,
+  /** s [36, ci, co] (zeros on entry) += the filter gradient by F(4×4, 3×3) (winograd4.ts), scratch as winogradF4x3's. */
+  winogradFilterGrad4(
+    x: number, dy: number, s: number, v: number, wt: number, b: number, h: number, w: number, padTop: number, padLeft: number, edge: number, tmp: number,
     ci: number, oh: number, ow: number, co: number, tiles: number, vStride: number, wStride: number,
   ): void;
-  /** dw [3, 3, n] = G^T s G of s [16, n]; n a multiple of 4. */
-  winogradFilterGradOut(s: number, dw: number, n: number): void;
+  /** dw [3, 3, n] = G^T s G of s [36, n] (F(4×4, 3×3)); n a multiple of 4. */
+  winogradFilterGradOut4(s: number, dw: number, n: number): void;
   /** out = dy · step(x) for n floats: 1 for x > 0, NaN for NaN, else 0. */
   reluGrad(dy: number, x: number, out: number, n: number): void;
   /** dst [b, h, w, c] at rows i·sh + r, columns j·sw + col (inside h, w) = src [b, rows, cols, c]. */
@@ -1354,7 +1080,7 @@ export async function loadSimdKernels(backend: unknown): Promise<string | null> 
     compiled ??= compile();
     const instance = await WebAssembly.instantiate(await compiled, { env: { memory } });
     const e = instance.exports as Record<string, (...args: number[]) => void>;
-    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradF4x3: e.winograd_f4x3!, winogradFilter4: e.winograd_filter4!, winogradFilterGrad: e.winograd_filter_grad!, winogradFilterGradOut: e.winograd_filter_grad_out!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad! });
+    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradF4x3: e.winograd_f4x3!, winogradFilter4: e.winograd_filter4!, winogradFilterGrad4: e.winograd_filter_grad4!, winogradFilterGradOut4: e.winograd_filter_grad_out4!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad! });
     return null;
   } catch (err) {
     compiled = null;

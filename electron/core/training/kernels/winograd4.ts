@@ -1,11 +1,11 @@
-// Winograd's F(4×4, 3×3) for the forward pass of 3×3 stride-1 convolutions (and so their input gradients): 36
-// products per 4×4 outputs, input and output channel, 2.25 an output where F(2×2, 3×3) takes 4 and the direct sum 9.
-// The products run as F(2×2, 3×3)'s filter gradient's do (simd.ts: $products, 4 tiles × 8 channels at a time); the
-// 6×6 transforms cost more per channel, yet on the Intel host at batch 32 every channel count measured ran faster
-// than by F(2×2, 3×3): 64 × 64 px × 16 channels 9.9 → 8.0 ms, 32 × 32 × 32 7.7 → 5.6, 16 × 16 × 64 7.2 → 4.9, and
-// 64 px with 4 or 8 channels ~10% faster. Interpolation points 0, ±1, ±2 (Lavin & Gray): float32 results within a
-// few 1e-6 of the direct sums relative to their largest, where F(2×2, 3×3) is within ~1e-6; the filter gradient
-// keeps F(2×2, 3×3) (winograd.ts).
+// Winograd's F(4×4, 3×3) for 3×3 stride-1 convolutions (winograd.ts): the forward pass (and so the input
+// gradient) and the filter gradient. 36 products per 4×4 outputs, input and output channel: 2.25 an output, where
+// F(2×2, 3×3) (which Loupe ran before) takes 4 and the direct sum 9. The products run 4 tiles × 8 channels at a time
+// (simd.ts: $products, $accumulate); the 6×6 transforms cost more per channel, yet on the Intel host at batch 32
+// every channel count measured ran faster than F(2×2, 3×3): forward 64 × 64 px × 16 channels 9.9 → 8.0 ms,
+// 32 × 32 × 32 7.7 → 5.6, 16 × 16 × 64 7.2 → 4.9 (4 or 8 channels ~10%); filter gradient 9.4 → 8.5, 7.6 → 6.0,
+// 6.7 → 5.0. Interpolation points 0, ±1, ±2 (Lavin & Gray): float32 results within a few 1e-6 of the direct sums
+// relative to their largest, where F(2×2, 3×3) is within ~1e-6.
 //
 // The transforms are linear combinations written once here as tables, from which the kernels' WebAssembly text is
 // generated and which the tests evaluate in the same order: each combination starts from its first term (c·d, or
@@ -30,6 +30,23 @@ export const OUTPUT_TRANSFORM: readonly Combination[] = [
   [[1, 1], [-1, 2], [2, 3], [-2, 4]],
   [[1, 1], [1, 2], [4, 3], [4, 4]],
   [[1, 1], [-1, 2], [8, 3], [-8, 4], [1, 5]],
+];
+
+/** A: a 4×4 tile of dy → A dy A^T (6×6), along one axis: the transpose of A^T (the filter gradient's). */
+export const GRADIENT_TRANSFORM: readonly Combination[] = [
+  [[1, 0]],
+  [[1, 0], [1, 1], [1, 2], [1, 3]],
+  [[1, 0], [-1, 1], [1, 2], [-1, 3]],
+  [[1, 0], [2, 1], [4, 2], [8, 3]],
+  [[1, 0], [-2, 1], [4, 2], [-8, 3]],
+  [[1, 3]],
+];
+
+/** G^T: the 6×6 sums s → G^T s G (3×3), the filter gradient, along one axis: the transpose of G. */
+export const FILTER_GRADIENT_TRANSFORM: readonly Combination[] = [
+  [[1 / 4, 0], [-1 / 6, 1], [-1 / 6, 2], [1 / 24, 3], [1 / 24, 4]],
+  [[-1 / 6, 1], [1 / 6, 2], [1 / 12, 3], [-1 / 12, 4]],
+  [[-1 / 6, 1], [-1 / 6, 2], [1 / 6, 3], [1 / 6, 4], [1, 5]],
 ];
 
 /** G: the 3×3 filter g → G g G^T, along one axis (coefficients rounded to float32). */
@@ -73,7 +90,8 @@ const lines = (items: string[], indent: string) => items.map((l) => indent + l).
 
 /**
  * The kernels' text (simd.ts inserts it into its module; it uses simd.ts's edge_tile): the input transform of a
- * block of tiles, the filter transform, and winograd_f4x3, whose products ($products) run over 36 slices.
+ * block of tiles, the filter transform, winograd_f4x3 (products: $products), the filter gradient
+ * (winograd_filter_grad4, sums: $accumulate) and its output transform.
  */
 export const WINOGRAD4_WAT = `
   ;; The input transform of tiles start .. start + n - 1 of F(4x4, 3x3) (numbered as in winograd_f4x3) of
@@ -182,7 +200,7 @@ ${lines(Array.from({ length: 36 }, (_, xi) => `(v128.store align=4 (i32.add ${ge
       (local.set $n4 (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)))
       (call $input4 (local.get $x) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)
         (local.get $H) (local.get $W) (local.get $pt) (local.get $pl) (local.get $e) (local.get $tmp) (local.get $cib) (local.get $vs))
-      (call $products (local.get $u) (local.get $v) (local.get $m) (i32.const 36) (local.get $n4) (local.get $Ci) (local.get $Co) (local.get $vs) (local.get $ms))
+      (call $products (local.get $u) (local.get $v) (local.get $m) (local.get $n4) (local.get $Ci) (local.get $Co) (local.get $vs) (local.get $ms))
       ;; output transform: y = A^T m A, along the rows into tmp (4 x 6 vectors), then along the columns; outputs
       ;; past OH or OW are not written
       (local.set $t (i32.const 0))
@@ -236,4 +254,94 @@ ${lines(OUTPUT_TRANSFORM.flatMap((terms, qq) => [
         (br $ots)))
       (local.set $start (i32.add (local.get $start) (local.get $T)))
       (br $blocks))))
+
+  ;; The filter gradient by F(4x4, 3x3): s[xi][ci][co] += the sum over the tiles of v[xi][t][ci] * w[xi][t][co],
+  ;; v = B^T x B of each tile's 6x6 pixels (input4), w = A dy A^T of its 4x4 outputs (zeros past OH or OW; A along
+  ;; the rows into tmp, then along the columns); then dw = G^T s G (winograd_filter_grad_out4). Tiles, scratch and
+  ;; padding as in winograd_f4x3 (w in m's place); s [36][Ci][Co] holds zeros on entry.
+  (func (export "winograd_filter_grad4")
+    (param $x i32) (param $dy i32) (param $s i32) (param $v i32) (param $w i32)
+    (param $B i32) (param $H i32) (param $W i32) (param $pt i32) (param $pl i32) (param $e i32) (param $tmp i32) (param $Ci i32)
+    (param $OH i32) (param $OW i32) (param $Co i32) (param $T i32) (param $vs i32) (param $ws i32)
+    (local $cib i32) (local $cob i32) (local $TH i32) (local $TW i32) (local $total i32) (local $start i32) (local $n i32)
+    (local $t i32) (local $idx i32) (local $q i32) (local $b i32) (local $th i32) (local $tw i32) (local $co i32)
+    (local $p i32) (local $dst i32) (local $i i32) (local $j i32) (local $oh i32) (local $ow i32) (local $row i32)
+    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $d4 v128) (local $d5 v128)
+    (local.set $cib (i32.shl (local.get $Ci) (i32.const 2)))
+    (local.set $cob (i32.shl (local.get $Co) (i32.const 2)))
+    (local.set $TH (i32.shr_u (i32.add (local.get $OH) (i32.const 3)) (i32.const 2)))
+    (local.set $TW (i32.shr_u (i32.add (local.get $OW) (i32.const 3)) (i32.const 2)))
+    (local.set $total (i32.mul (local.get $B) (i32.mul (local.get $TH) (local.get $TW))))
+    (local.set $start (i32.const 0))
+    (block $blocks_done (loop $blocks
+      (br_if $blocks_done (i32.ge_u (local.get $start) (local.get $total)))
+      (local.set $n (i32.sub (local.get $total) (local.get $start)))
+      (if (i32.gt_u (local.get $n) (local.get $T)) (then (local.set $n (local.get $T))))
+      (call $input4 (local.get $x) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)
+        (local.get $H) (local.get $W) (local.get $pt) (local.get $pl) (local.get $e) (local.get $tmp) (local.get $cib) (local.get $vs))
+      (local.set $t (i32.const 0))
+      (block $wt_done (loop $wts
+        (br_if $wt_done (i32.ge_u (local.get $t) (local.get $n)))
+        (local.set $idx (i32.add (local.get $start) (local.get $t)))
+        (local.set $q (i32.div_u (local.get $idx) (local.get $TW)))
+        (local.set $tw (i32.sub (local.get $idx) (i32.mul (local.get $q) (local.get $TW))))
+        (local.set $b (i32.div_u (local.get $q) (local.get $TH)))
+        (local.set $th (i32.sub (local.get $q) (i32.mul (local.get $b) (local.get $TH))))
+        (local.set $co (i32.const 0))
+        (block $wc_done (loop $wcs
+          (br_if $wc_done (i32.ge_u (local.get $co) (local.get $cob)))
+          ;; rows: for each column j of the 4x4 outputs, tmp[i][j] = (A y)[i] of the column's four (zeros outside dy)
+          (local.set $j (i32.const 0))
+          (block $j_done (loop $js
+            (br_if $j_done (i32.ge_u (local.get $j) (i32.const 4)))
+            (local.set $ow (i32.add (i32.shl (local.get $tw) (i32.const 2)) (local.get $j)))
+${lines([0, 1, 2, 3].flatMap((k) => [
+  `(local.set $oh (i32.add (i32.shl ${get('th')} (i32.const 2)) (i32.const ${k})))`,
+  `(local.set $d${k} (if (result v128) (i32.and (i32.lt_u ${get('oh')} ${get('OH')}) (i32.lt_u ${get('ow')} ${get('OW')}))`,
+  `  (then (v128.load align=4 (i32.add (i32.add ${get('dy')} ${get('co')})`,
+  `    (i32.mul (i32.add (i32.mul (i32.add (i32.mul ${get('b')} ${get('OH')}) ${get('oh')}) ${get('OW')}) ${get('ow')}) ${get('cob')}))))`,
+  `  (else (v128.const i32x4 0 0 0 0))))`,
+]), '            ')}
+            (local.set $dst (i32.add (local.get $tmp) (i32.shl (local.get $j) (i32.const 4))))
+${lines(GRADIENT_TRANSFORM.map((terms, i) => `(v128.store offset=${i * 64} align=4 ${get('dst')} ${combineText(terms, (k) => get(`d${k}`))})`), '            ')}
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $js)))
+          ;; columns: for each row i, w[6i + l] = (tmp[i] A^T)[l]
+          (local.set $i (i32.const 0))
+          (block $i_done (loop $is
+            (br_if $i_done (i32.ge_u (local.get $i) (i32.const 6)))
+            (local.set $p (i32.add (local.get $tmp) (i32.shl (local.get $i) (i32.const 6))))
+${lines([0, 1, 2, 3].map((k) => `(local.set $d${k} (v128.load offset=${k * 16} align=4 ${get('p')}))`), '            ')}
+            (local.set $dst (i32.add (i32.add (i32.add (local.get $w) (i32.mul (local.get $t) (local.get $cob))) (local.get $co))
+              (i32.mul (i32.mul (local.get $i) (i32.const 6)) (local.get $ws))))
+${lines(GRADIENT_TRANSFORM.map((terms, l) => `(v128.store align=4 ${l === 0 ? get('dst') : `(i32.add ${get('dst')} (i32.mul ${get('ws')} (i32.const ${l})))`} ${combineText(terms, (k) => get(`d${k}`))})`), '            ')}
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $is)))
+          (local.set $co (i32.add (local.get $co) (i32.const 16)))
+          (br $wcs)))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $wts)))
+      (call $accumulate (local.get $s) (local.get $v) (local.get $w) (local.get $n) (local.get $Ci) (local.get $Co) (local.get $vs) (local.get $ws))
+      (local.set $start (i32.add (local.get $start) (local.get $T)))
+      (br $blocks))))
+
+  ;; dw[kh][kw][k] = (G^T s G)[kh][kw] for each of the n = Ci * Co filters of s [36][n], four at a time (n a
+  ;; multiple of 4): G^T along the rows r of s (for each column c) into h[kh][c], then along the columns.
+  (func (export "winograd_filter_grad_out4") (param $s i32) (param $dw i32) (param $n i32)
+    (local $nb i32) (local $k i32) (local $p i32)
+${lines(Array.from({ length: 6 }, (_, i) => `(local $d${i} v128)`), '    ')}
+${lines(Array.from({ length: 18 }, (_, i) => `(local $h${i} v128)`), '    ')}
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $k (i32.const 0))
+    (block $done (loop $filters
+      (br_if $done (i32.ge_u (local.get $k) (local.get $nb)))
+      (local.set $p (i32.add ${get('s')} ${get('k')}))
+${lines([0, 1, 2, 3, 4, 5].flatMap((c) => [
+  ...[0, 1, 2, 3, 4, 5].map((r) => `(local.set $d${r} (v128.load align=4 (i32.add ${get('p')} (i32.mul ${get('nb')} (i32.const ${6 * r + c})))))`),
+  ...FILTER_GRADIENT_TRANSFORM.map((terms, kh) => `(local.set $h${kh * 6 + c} ${combineText(terms, (r) => get(`d${r}`))})`),
+]), '      ')}
+      (local.set $p (i32.add ${get('dw')} ${get('k')}))
+${lines([0, 1, 2].flatMap((kh) => FILTER_GRADIENT_TRANSFORM.map((terms, kw) => `(v128.store align=4 (i32.add ${get('p')} (i32.mul ${get('nb')} (i32.const ${kh * 3 + kw}))) ${combineText(terms, (c) => get(`h${kh * 6 + c}`))})`)), '      ')}
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $filters))))
 `;
