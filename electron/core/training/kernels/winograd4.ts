@@ -89,6 +89,41 @@ const get = (name: string) => `(local.get $${name})`;
 const lines = (items: string[], indent: string) => items.map((l) => indent + l).join('\n');
 
 /**
+ * A kernel's start: byte strides, the tile grid (4×4 outputs a tile), and the loop over blocks of T tiles (n in this
+ * one) with their input transform into v; the kernel closes the loop.
+ */
+const blocksOfTiles = lines(
+  [
+    '(local.set $cib (i32.shl (local.get $Ci) (i32.const 2)))',
+    '(local.set $cob (i32.shl (local.get $Co) (i32.const 2)))',
+    '(local.set $TH (i32.shr_u (i32.add (local.get $OH) (i32.const 3)) (i32.const 2)))',
+    '(local.set $TW (i32.shr_u (i32.add (local.get $OW) (i32.const 3)) (i32.const 2)))',
+    '(local.set $total (i32.mul (local.get $B) (i32.mul (local.get $TH) (local.get $TW))))',
+    '(local.set $start (i32.const 0))',
+    '(block $blocks_done (loop $blocks',
+    '  (br_if $blocks_done (i32.ge_u (local.get $start) (local.get $total)))',
+    '  (local.set $n (i32.sub (local.get $total) (local.get $start)))',
+    '  (if (i32.gt_u (local.get $n) (local.get $T)) (then (local.set $n (local.get $T))))',
+    '  (call $input4 (local.get $x) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)',
+    '    (local.get $H) (local.get $W) (local.get $pt) (local.get $pl) (local.get $e) (local.get $tmp) (local.get $cib) (local.get $vs))',
+  ],
+  '    ',
+);
+
+/** Tile start + t's image b and tile row and column th, tw (row-major over TH × TW tiles an image). */
+const tileOf = (indent: string) =>
+  lines(
+    [
+      '(local.set $idx (i32.add (local.get $start) (local.get $t)))',
+      '(local.set $q (i32.div_u (local.get $idx) (local.get $TW)))',
+      '(local.set $tw (i32.sub (local.get $idx) (i32.mul (local.get $q) (local.get $TW))))',
+      '(local.set $b (i32.div_u (local.get $q) (local.get $TH)))',
+      '(local.set $th (i32.sub (local.get $q) (i32.mul (local.get $b) (local.get $TH))))',
+    ],
+    indent,
+  );
+
+/**
  * The kernels' text (simd.ts inserts it into its module; it uses simd.ts's edge_tile): the input transform of a
  * block of tiles, the filter transform, winograd_f4x3 (products: $products), the filter gradient
  * (winograd_filter_grad4, sums: $accumulate) and its output transform.
@@ -108,11 +143,7 @@ export const WINOGRAD4_WAT = `
     (local.set $t (i32.const 0))
     (block $it_done (loop $its
       (br_if $it_done (i32.ge_u (local.get $t) (local.get $n)))
-      (local.set $idx (i32.add (local.get $start) (local.get $t)))
-      (local.set $q (i32.div_u (local.get $idx) (local.get $TW)))
-      (local.set $tw (i32.sub (local.get $idx) (i32.mul (local.get $q) (local.get $TW))))
-      (local.set $b (i32.div_u (local.get $q) (local.get $TH)))
-      (local.set $th (i32.sub (local.get $q) (i32.mul (local.get $b) (local.get $TH))))
+${tileOf('      ')}
       (local.set $r0 (i32.sub (i32.shl (local.get $th) (i32.const 2)) (local.get $pt)))
       (local.set $c0 (i32.sub (i32.shl (local.get $tw) (i32.const 2)) (local.get $pl)))
       (if (i32.and
@@ -187,30 +218,15 @@ ${lines(Array.from({ length: 36 }, (_, xi) => `(v128.store align=4 (i32.add ${ge
     (local $t i32) (local $idx i32) (local $b i32) (local $th i32) (local $tw i32) (local $q i32)
     (local $co i32) (local $dst i32) (local $xi i32) (local $p i32) (local $k i32) (local $l i32) (local $oh i32) (local $ow i32)
     (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $d4 v128) (local $d5 v128) (local $o v128) (local $bv v128)
-    (local.set $cib (i32.shl (local.get $Ci) (i32.const 2)))
-    (local.set $cob (i32.shl (local.get $Co) (i32.const 2)))
-    (local.set $TH (i32.shr_u (i32.add (local.get $OH) (i32.const 3)) (i32.const 2)))
-    (local.set $TW (i32.shr_u (i32.add (local.get $OW) (i32.const 3)) (i32.const 2)))
-    (local.set $total (i32.mul (local.get $B) (i32.mul (local.get $TH) (local.get $TW))))
-    (local.set $start (i32.const 0))
-    (block $blocks_done (loop $blocks
-      (br_if $blocks_done (i32.ge_u (local.get $start) (local.get $total)))
-      (local.set $n (i32.sub (local.get $total) (local.get $start)))
-      (if (i32.gt_u (local.get $n) (local.get $T)) (then (local.set $n (local.get $T))))
+${blocksOfTiles}
       (local.set $n4 (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)))
-      (call $input4 (local.get $x) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)
-        (local.get $H) (local.get $W) (local.get $pt) (local.get $pl) (local.get $e) (local.get $tmp) (local.get $cib) (local.get $vs))
       (call $products (local.get $u) (local.get $v) (local.get $m) (local.get $n4) (local.get $Ci) (local.get $Co) (local.get $vs) (local.get $ms))
       ;; output transform: y = A^T m A, along the rows into tmp (4 x 6 vectors), then along the columns; outputs
       ;; past OH or OW are not written
       (local.set $t (i32.const 0))
       (block $ot_done (loop $ots
         (br_if $ot_done (i32.ge_u (local.get $t) (local.get $n)))
-        (local.set $idx (i32.add (local.get $start) (local.get $t)))
-        (local.set $q (i32.div_u (local.get $idx) (local.get $TW)))
-        (local.set $tw (i32.sub (local.get $idx) (i32.mul (local.get $q) (local.get $TW))))
-        (local.set $b (i32.div_u (local.get $q) (local.get $TH)))
-        (local.set $th (i32.sub (local.get $q) (i32.mul (local.get $b) (local.get $TH))))
+${tileOf('        ')}
         (local.set $co (i32.const 0))
         (block $oc_done (loop $ocs
           (br_if $oc_done (i32.ge_u (local.get $co) (local.get $cob)))
@@ -267,26 +283,11 @@ ${lines(OUTPUT_TRANSFORM.flatMap((terms, qq) => [
     (local $t i32) (local $idx i32) (local $q i32) (local $b i32) (local $th i32) (local $tw i32) (local $co i32)
     (local $p i32) (local $dst i32) (local $i i32) (local $j i32) (local $oh i32) (local $ow i32) (local $row i32)
     (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $d4 v128) (local $d5 v128)
-    (local.set $cib (i32.shl (local.get $Ci) (i32.const 2)))
-    (local.set $cob (i32.shl (local.get $Co) (i32.const 2)))
-    (local.set $TH (i32.shr_u (i32.add (local.get $OH) (i32.const 3)) (i32.const 2)))
-    (local.set $TW (i32.shr_u (i32.add (local.get $OW) (i32.const 3)) (i32.const 2)))
-    (local.set $total (i32.mul (local.get $B) (i32.mul (local.get $TH) (local.get $TW))))
-    (local.set $start (i32.const 0))
-    (block $blocks_done (loop $blocks
-      (br_if $blocks_done (i32.ge_u (local.get $start) (local.get $total)))
-      (local.set $n (i32.sub (local.get $total) (local.get $start)))
-      (if (i32.gt_u (local.get $n) (local.get $T)) (then (local.set $n (local.get $T))))
-      (call $input4 (local.get $x) (local.get $v) (local.get $start) (local.get $n) (local.get $TH) (local.get $TW)
-        (local.get $H) (local.get $W) (local.get $pt) (local.get $pl) (local.get $e) (local.get $tmp) (local.get $cib) (local.get $vs))
+${blocksOfTiles}
       (local.set $t (i32.const 0))
       (block $wt_done (loop $wts
         (br_if $wt_done (i32.ge_u (local.get $t) (local.get $n)))
-        (local.set $idx (i32.add (local.get $start) (local.get $t)))
-        (local.set $q (i32.div_u (local.get $idx) (local.get $TW)))
-        (local.set $tw (i32.sub (local.get $idx) (i32.mul (local.get $q) (local.get $TW))))
-        (local.set $b (i32.div_u (local.get $q) (local.get $TH)))
-        (local.set $th (i32.sub (local.get $q) (i32.mul (local.get $b) (local.get $TH))))
+${tileOf('        ')}
         (local.set $co (i32.const 0))
         (block $wc_done (loop $wcs
           (br_if $wc_done (i32.ge_u (local.get $co) (local.get $cob)))
