@@ -74,7 +74,7 @@ export function combine(terms: Combination, d: (i: number) => number): number {
 }
 
 /** WebAssembly text of one combination of v128 expressions `d(i)`, the same operations as `combine`. */
-export function combineText(terms: Combination, d: (i: number) => string): string {
+function combineText(terms: Combination, d: (i: number) => string): string {
   let acc = '';
   terms.forEach(([c, i], k) => {
     const a = Math.abs(c);
@@ -216,7 +216,7 @@ ${lines(Array.from({ length: 36 }, (_, xi) => `(v128.store align=4 (i32.add ${ge
     (param $bias i32) (param $flags i32)
     (local $cib i32) (local $cob i32) (local $TH i32) (local $TW i32) (local $total i32) (local $start i32) (local $n i32) (local $n4 i32)
     (local $t i32) (local $idx i32) (local $b i32) (local $th i32) (local $tw i32) (local $q i32)
-    (local $co i32) (local $dst i32) (local $xi i32) (local $p i32) (local $k i32) (local $l i32) (local $oh i32) (local $ow i32)
+    (local $co i32) (local $dst i32) (local $p i32) (local $k i32) (local $l i32) (local $oh i32) (local $ow i32)
     (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $d4 v128) (local $d5 v128) (local $o v128) (local $bv v128)
 ${blocksOfTiles}
       (local.set $n4 (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)))
@@ -281,8 +281,8 @@ ${lines(OUTPUT_TRANSFORM.flatMap((terms, qq) => [
     (param $OH i32) (param $OW i32) (param $Co i32) (param $T i32) (param $vs i32) (param $ws i32)
     (local $cib i32) (local $cob i32) (local $TH i32) (local $TW i32) (local $total i32) (local $start i32) (local $n i32)
     (local $t i32) (local $idx i32) (local $q i32) (local $b i32) (local $th i32) (local $tw i32) (local $co i32)
-    (local $p i32) (local $dst i32) (local $i i32) (local $j i32) (local $oh i32) (local $ow i32) (local $row i32)
-    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $d4 v128) (local $d5 v128)
+    (local $p i32) (local $dst i32) (local $i i32) (local $j i32) (local $oh i32) (local $ow i32)
+    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128)
 ${blocksOfTiles}
       (local.set $t (i32.const 0))
       (block $wt_done (loop $wts
