@@ -120,7 +120,9 @@ class Peer {
   }
 
   async close(): Promise<void> {
-    this.failure ??= new Error('a gradient thread was closed');
+    // A step in flight fails now: the fit loop posts the next batch's shards before a batch ends, and whether their
+    // answer or the thread's exit came first decided whether one more step ran on a closed thread.
+    this.fail(new Error('a gradient thread was closed'), this.pending);
     await this.worker.terminate();
     this.port.close();
   }
