@@ -180,10 +180,11 @@ export function keptParts(file: string, key: string, rerun: readonly string[]): 
     return {};
   }
   const parts = (previous[key] ?? {}) as Record<string, Record<string, unknown>>;
-  const { date, commit, dirty, loadAverageAtStart, loadAverageAtEnd, niceness } = previous;
+  // A part kept from an earlier run on another host must say so: the file's machine is this run's.
+  const { date, commit, dirty, machine, loadAverageAtStart, loadAverageAtEnd, niceness } = previous;
   const kept: Record<string, unknown> = {};
   for (const [part, figures] of Object.entries(parts)) {
-    if (!rerun.includes(part)) kept[part] = { measuredBy: { date, commit, dirty, loadAverageAtStart, loadAverageAtEnd, niceness }, ...figures };
+    if (!rerun.includes(part)) kept[part] = { measuredBy: { date, commit, dirty, machine, loadAverageAtStart, loadAverageAtEnd, niceness }, ...figures };
   }
   return kept;
 }
