@@ -61,3 +61,21 @@ export const NOT_WINOGRAD_CASES: readonly ConvCase[] = [
   { x: [2, 9, 9, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same', dilations: 2 },
   { x: [2, 9, 9, 4], f: [5, 5, 4, 8], strides: 1, pad: 'same' },
 ];
+
+/**
+ * Convolutions the direct kernel takes (direct-conv.ts: at most 16 input channels, 3×3 taps or more, dilation 1),
+ * forward and as stride-1 input gradients: LeNet-5's two layers (6 output channels: a store of 4 + 2), a grey stem,
+ * a stride-2 layer from 16 channels, rows of fewer than four outputs, 3 and 13 output channels (stores of 2 + 1 and
+ * 8 + 4 + 1), asymmetric strides and pads, and padding so wide that the corner outputs reach no input at all.
+ */
+export const DIRECT_CASES: readonly ConvCase[] = [
+  { x: [2, 10, 10, 1], f: [5, 5, 1, 6], strides: 1, pad: 'same' },
+  { x: [3, 14, 14, 6], f: [5, 5, 6, 16], strides: 1, pad: 'valid' },
+  { x: [2, 8, 8, 1], f: [3, 3, 1, 16], strides: 1, pad: 'same' },
+  { x: [2, 9, 8, 16], f: [3, 3, 16, 32], strides: 2, pad: 'same' },
+  { x: [1, 6, 3, 4], f: [5, 5, 4, 8], strides: 1, pad: 'same' },
+  { x: [2, 7, 9, 3], f: [3, 3, 3, 3], strides: 1, pad: 'same' },
+  { x: [2, 9, 11, 2], f: [3, 4, 2, 13], strides: [2, 1], pad: [[0, 0], [1, 0], [2, 1], [0, 0]] },
+  { x: [1, 4, 5, 2], f: [3, 3, 2, 8], strides: 1, pad: [[0, 0], [3, 3], [4, 4], [0, 0]] },
+  { x: [2, 11, 10, 5], f: [5, 3, 5, 7], strides: 3, pad: 'valid' },
+];

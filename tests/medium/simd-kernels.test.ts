@@ -18,7 +18,7 @@ import { RELU_GRAD } from '../../electron/core/training/kernels/relu-grad.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
 import { simdCalls } from '../helpers/simd-calls.ts';
 import { combine, FILTER_GRADIENT_TRANSFORM, FILTER_TRANSFORM, GRADIENT_TRANSFORM, INPUT_TRANSFORM, OUTPUT_TRANSFORM } from '../../electron/core/training/kernels/winograd4.ts';
-import { NOT_WINOGRAD_CASES, SIMD_FILTER_GRAD_CASES, WINOGRAD_CASES, type ConvCase } from '../helpers/conv-cases.ts';
+import { DIRECT_CASES, NOT_WINOGRAD_CASES, SIMD_FILTER_GRAD_CASES, WINOGRAD_CASES, type ConvCase } from '../helpers/conv-cases.ts';
 
 interface HeapBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
@@ -449,6 +449,93 @@ test('3×3 stride-1 convolutions (plain or fused with a bias and relu) and their
 });
 
 /** The multiply-add this machine should get: relaxed SIMD's, fused where the CPU has FMA, unless turned off. */
+/**
+ * The direct kernel's sums (direct-conv-wat.ts): outputs in blocks of four along each row; per output, from +0, the
+ * products in the order kh (rows inside x), kw, ci, over the taps kw that reach x for some output of its block (a
+ * tap in the padding multiplies a zero); then the bias and the relu.
+ */
+function directInOrder(x: Float32Array, w: Float32Array, info: tf.backend_util.Conv2DInfo, bias?: Float32Array, relu = false): Float32Array {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co, filterHeight: KH, filterWidth: KW } = info;
+  const { strideHeight: sh, strideWidth: sw } = info;
+  const { top: pt, left: pl } = info.padInfo;
+  const y = new Float32Array(B * OH * OW * Co);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow0 = 0; ow0 < OW; ow0 += 4) {
+        const n = Math.min(4, OW - ow0);
+        const kwlo = Math.max(0, pl - (ow0 + n - 1) * sw);
+        const kwhi = Math.min(KW, pl + W - ow0 * sw);
+        for (let ow = ow0; ow < ow0 + n; ow++) {
+          for (let co = 0; co < Co; co++) {
+            let acc = 0;
+            for (let kh = 0; kh < KH && kwlo < kwhi; kh++) {
+              const ih = oh * sh + kh - pt;
+              if (ih < 0 || ih >= H) continue;
+              for (let kw = kwlo; kw < kwhi; kw++) {
+                const iw = ow * sw + kw - pl;
+                for (let ci = 0; ci < Ci; ci++) {
+                  const xv = iw >= 0 && iw < W ? x[((b * H + ih) * W + iw) * Ci + ci]! : 0;
+                  acc = madd(xv, w[((kh * KW + kw) * Ci + ci) * Co + co]!, acc);
+                }
+              }
+            }
+            if (bias) acc = f32(acc + bias[co]!);
+            if (relu) acc = Math.max(acc, 0);
+            y[((b * OH + oh) * OW + ow) * Co + co] = acc;
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/** w [kh, kw, ci, co] rotated 180° with its channel axes swapped: [kh, kw, co, ci], the input gradient's filter. */
+function rotated(w: Float32Array, [KH, KW, Ci, Co]: readonly number[]): Float32Array {
+  const r = new Float32Array(w.length);
+  for (let kh = 0; kh < KH!; kh++)
+    for (let kw = 0; kw < KW!; kw++)
+      for (let ci = 0; ci < Ci!; ci++)
+        for (let co = 0; co < Co!; co++) r[(((KH! - 1 - kh) * KW! + (KW! - 1 - kw)) * Co! + co) * Ci! + ci] = w[((kh * KW! + kw) * Ci! + ci) * Co! + co]!;
+  return r;
+}
+
+test('the direct kernel sums in a fixed float32 order, bit for bit: forward, fused with a bias and a relu, and stride-1 input gradients', () => {
+  DIRECT_CASES.forEach((c, k) => {
+    tf.tidy(() => {
+      const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.strides, 1, c.pad, undefined, false, 'channelsLast');
+      const values = k === 1 ? awkward : seededValues;
+      const xv = values(size(c.x), 210 + k);
+      const fv = values(size(c.f), 230 + k);
+      const bv = seededValues(c.f[3], 250 + k);
+      const attrs = { strides: c.strides, pad: c.pad, dilations: 1, dataFormat: 'NHWC' };
+      const label = JSON.stringify(c);
+      const run = (name: string, inputs: Record<string, tf.Tensor>, a: object) => {
+        let out: Float32Array = new Float32Array();
+        const calls = countCalls('convDirect', () => void (out = (tf.engine().runKernel(name, inputs, a as unknown as tf.NamedAttrMap) as tf.Tensor).dataSync() as Float32Array));
+        assert.equal(calls, 1, `${label}: ${name} runs the direct kernel`);
+        return out;
+      };
+      const x = tf.tensor4d(xv, c.x);
+      const filter = tf.tensor4d(fv, c.f);
+      assertBitEqual(run('Conv2D', { x, filter }, attrs), directInOrder(xv, fv, info), `forward ${label}`);
+      const fused = run('FusedConv2D', { x, filter, bias: tf.tensor1d(bv) }, { ...attrs, activation: 'relu' });
+      assertBitEqual(fused, directInOrder(xv, fv, info, bv, true), `fused ${label}`);
+      // Stride 1 with the forward's padding no wider than the filter: dx is one convolution of dy with the rotated
+      // filter, padded by the filter's size - 1 - the forward's padding on each side.
+      const p = info.padInfo;
+      const grows = [p.top, p.bottom, p.left, p.right].every((q, i) => q <= (i < 2 ? c.f[0] : c.f[1]) - 1);
+      if (c.strides !== 1 || c.f[3] > 16 || !grows) return;
+      const dyShape: [number, number, number, number] = [c.x[0], info.outHeight, info.outWidth, c.f[3]];
+      const dyv = seededValues(size(dyShape), 270 + k);
+      const gradPad = [[0, 0], [c.f[0] - 1 - p.top, c.f[0] - 1 - p.bottom], [c.f[1] - 1 - p.left, c.f[1] - 1 - p.right], [0, 0]] as const;
+      const gradInfo = tf.backend_util.computeConv2DInfo(dyShape, [c.f[0], c.f[1], c.f[3], c.f[2]], 1, 1, gradPad as never, undefined, false, 'channelsLast');
+      const dx = run('Conv2DBackpropInput', { dy: tf.tensor4d(dyv, dyShape), filter }, { ...attrs, inputShape: c.x });
+      assertBitEqual(dx, directInOrder(dyv, rotated(fv, c.f), gradInfo), `input gradient ${label}`);
+    });
+  });
+});
+
 function expectedMultiplyAdd(): string {
   if (process.env['LOUPE_WASM_FMA'] === '0') return 'plain';
   const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
@@ -467,12 +554,12 @@ test('plain SIMD writes each relaxed_madd as the add of a rounded product, opera
 });
 
 test('with LOUPE_WASM_FMA=0 the kernels assemble as plain SIMD and the convolutions keep their two-rounding sums, bit for bit', { skip: process.env['LOUPE_WASM_FMA'] === '0' }, () => {
-  // The two convolution tests above, and the mode's, in a process of their own: the text is assembled once a process.
-  const pattern = 'multiply-add with relaxed SIMD|conv filter gradient sums|run Winograd F';
+  // The three convolution tests above, and the mode's, in a process of their own: the text is assembled once a process.
+  const pattern = 'multiply-add with relaxed SIMD|conv filter gradient sums|run Winograd F|direct kernel sums';
   // Without the runner's NODE_TEST_CONTEXT the child reports in TAP on its stdout, not to this runner.
   const { NODE_TEST_CONTEXT: _, ...env } = process.env;
   const args = ['--import', 'tsx', '--test', '--test-reporter=tap', '--test-name-pattern', pattern, fileURLToPath(import.meta.url)];
   const child = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...env, LOUPE_WASM_FMA: '0' } });
   assert.equal(child.status, 0, child.stdout + child.stderr);
-  assert.match(child.stdout, /^# pass 3$/m, child.stdout);
+  assert.match(child.stdout, /^# pass 4$/m, child.stdout);
 });

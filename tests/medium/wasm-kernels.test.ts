@@ -11,7 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { loadSimdKernels } from '../../electron/core/training/kernels/simd.ts';
 import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from '../../electron/core/training/kernels/index.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
-import { SIMD_FILTER_GRAD_CASES, WINOGRAD_CASES, type ConvCase, type Shape4 } from '../helpers/conv-cases.ts';
+import { DIRECT_CASES, SIMD_FILTER_GRAD_CASES, WINOGRAD_CASES, type ConvCase, type Shape4 } from '../helpers/conv-cases.ts';
 import { simdCalls } from '../helpers/simd-calls.ts';
 
 interface Case extends ConvCase {
@@ -220,6 +220,42 @@ test('Conv2D, FusedConv2D and Conv2DBackpropFilter by Winograd match the cpu ker
     worst = Math.max(worst, error, fusedError, gradError);
   }
   t.diagnostic(`worst relative error over ${WINOGRAD_CASES.length} cases: ${worst.toExponential(2)}`);
+});
+
+test('Conv2D, FusedConv2D and stride-1 input gradients by the direct kernel match the cpu kernels for the convolutions it takes', async (t) => {
+  let worst = 0;
+  for (const [k, c] of DIRECT_CASES.entries()) {
+    const xv = values(size(c.x), 140 + k);
+    const fv = values(size(c.f), 160 + k);
+    const attrs = { strides: c.strides, pad: c.pad, dilations: 1, dataFormat: 'NHWC' };
+    const label = JSON.stringify(c);
+    let got: Float32Array = new Float32Array();
+    const calls = simdCalls(['convDirect'], () => {
+      got = tf.tidy(() => (tf.engine().runKernel('Conv2D', { x: tf.tensor(xv, c.x), filter: tf.tensor(fv, c.f) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor).dataSync() as Float32Array);
+    });
+    assert.equal(calls, 1, `${label} runs the direct kernel`);
+    const error = relativeError(got, await runKernel('cpu', 'Conv2D', { x: [xv, c.x], filter: [fv, c.f] }, attrs));
+    const bv = values(c.f[3], 180 + k);
+    const fusedAttrs = { ...attrs, activation: 'relu' };
+    const fusedInputs = { x: [xv, c.x], filter: [fv, c.f], bias: [bv, [c.f[3]]] } as const;
+    const fusedError = relativeError(await runKernel('wasm', 'FusedConv2D', fusedInputs, fusedAttrs), await runKernel('cpu', 'FusedConv2D', fusedInputs, fusedAttrs));
+    // The input gradient: dy with the rotated filter, whose input channels are the forward's outputs.
+    const dyShape = await outputShape('Conv2D', c);
+    const dyv = values(size(dyShape), 200 + k);
+    const gradAttrs = { ...attrs, inputShape: c.x };
+    let dx: Float32Array = new Float32Array();
+    const gradCalls = simdCalls(['convDirect'], () => {
+      dx = tf.tidy(() => (tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor(dyv, dyShape), filter: tf.tensor(fv, c.f) }, gradAttrs as unknown as tf.NamedAttrMap) as tf.Tensor).dataSync() as Float32Array);
+    });
+    if (c.strides === 1 && c.f[3] <= 16) assert.equal(gradCalls, 1, `${label}: the input gradient runs the direct kernel`);
+    const gradError = relativeError(dx, await runKernel('cpu', 'Conv2DBackpropInput', { dy: [dyv, dyShape], filter: [fv, c.f] }, gradAttrs));
+    for (const [what, e] of [['forward', error], ['fused', fusedError], ['input gradient', gradError]] as const) {
+      // The direct sums are the cpu kernel's products in another float32 order: ~1e-7 relative.
+      assert.ok(e < 1e-5, `${label}: ${what} relative error ${e}`);
+    }
+    worst = Math.max(worst, error, fusedError, gradError);
+  }
+  t.diagnostic(`worst relative error over ${DIRECT_CASES.length} cases: ${worst.toExponential(2)}`);
 });
 
 test('a strided input gradient puts each phase with taps in place in one SIMD pass; stride 1 copies nothing', () => {

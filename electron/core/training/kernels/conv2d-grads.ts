@@ -3,6 +3,7 @@
 // ours (simd.ts). Identities and index arithmetic: conv-geometry.ts.
 import * as tf from '@tensorflow/tfjs-core';
 import { filterGradAxis, type ConvAxis } from './conv-geometry.ts';
+import { directConvPadded } from './direct-conv.ts';
 import { asTensor4D, cropForConv, forwardConv, fromNHWC, shapeToNHWC, toNHWC } from './forward-conv.ts';
 import { inputGradient } from './input-grad.ts';
 import { heapFloats, type HeapBackend, type KernelArgs } from './heap.ts';
@@ -113,7 +114,8 @@ function simdFilterGrad(args: KernelArgs, a: ConvGradAttrs & { filterShape: [num
 }
 
 /**
- * dx = conv( dy, filter rotated 180° with in/out channels swapped, stride 1 ): per phase of the stride when it is
+ * dx = conv( dy, filter rotated 180° with in/out channels swapped, stride 1 ), by the direct kernel where it takes the
+ * convolution (few channels: it skips the zeros XNNPACK would multiply around dy), else XNNPACK: per phase of the stride when it is
  * above 1 (input-grad.ts), over dy with stride−1 zeros inserted when the filter is dilated.
  */
 export function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap }): tf.Tensor {
@@ -124,7 +126,8 @@ export function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; attrs
     const info = convInfo(shapeToNHWC(a.inputShape, a.dataFormat), filter.shape, a, false);
     const { h, w } = convAxes(info);
     const rotated = tf.reverse(tf.transpose(filter, [0, 1, 3, 2]), [0, 1]) as tf.Tensor4D;
-    const dx = inputGradient(dy, rotated, h, w, info.inChannels, (x, f, dilations, pad) => forwardConv(x, f, [1, 1], dilations, pad));
+    const dx = inputGradient(dy, rotated, h, w, info.inChannels, (x, f, dilations, pad) =>
+      (dilations[0] === 1 && dilations[1] === 1 ? directConvPadded(x, f, pad) : null) ?? forwardConv(x, f, [1, 1], dilations, pad));
     return fromNHWC(dx, a.dataFormat);
   });
 }

@@ -24,6 +24,30 @@ export function heapFloats(backend: HeapBackend, t: tf.TensorInfo | undefined, k
   return a;
 }
 
+/**
+ * Allocates a kernel's output, runs `body` with it and `temp` (scratch tensors of any shape, freed when `body`
+ * returns or throws), and returns the output (freed too if `body` throws). Heap offsets must be taken after the last
+ * allocation: allocating may grow the heap.
+ */
+export function withScratch(backend: HeapBackend, outShape: number[], body: (out: tf.TensorInfo, temp: (shape: number[]) => tf.TensorInfo) => void): tf.TensorInfo {
+  const out = backend.makeOutput(outShape, 'float32');
+  const scratch: tf.TensorInfo[] = [];
+  const temp = (shape: number[]) => {
+    const t = backend.makeOutput(shape, 'float32');
+    scratch.push(t);
+    return t;
+  };
+  try {
+    body(out, temp);
+    return out;
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  } finally {
+    for (const t of scratch) backend.disposeData(t.dataId);
+  }
+}
+
 export interface Prepared {
   /** The kernel's inputs, by name, as float32 views of the wasm heap. */
   readonly in: Record<string, Float32Array>;

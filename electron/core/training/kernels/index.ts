@@ -4,9 +4,10 @@
 //  - Conv2DBackpropFilter, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropFilter/Input: XNNPACK forward
 //    convolutions (conv-geometry.ts has the identities; strided input gradients one per phase, input-grad.ts), and
 //    the filter gradient of most convolutions as a SIMD kernel of ours (simd.ts);
-//  - Conv2D, FusedConv2D: the stock kernels, but 3×3 convolutions with stride 1 by Winograd's F(4×4, 3×3)
-//    (winograd.ts, winograd4.ts), which also runs the stride-1 input gradients above and the filter gradients of
-//    these convolutions;
+//  - Conv2D, FusedConv2D (conv-forward.ts): the stock kernels, but 3×3 convolutions with stride 1 by Winograd's
+//    F(4×4, 3×3) (winograd.ts, winograd4.ts), which also runs the stride-1 input gradients above and the filter
+//    gradients of these convolutions, and convolutions with few input channels (LeNet-5's, a grey stem's) and
+//    their stride-1 input gradients by a direct SIMD kernel of ours (direct-conv.ts);
 //  - MaxPoolGrad: one pass over the wasm heap instead of the stock kernel (SIMD for the usual 2×2 pool, simd.ts);
 //  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags;
 //  - Identity: shares its input's data instead of copying it (identity.ts);
@@ -24,12 +25,12 @@ import * as tf from '@tensorflow/tfjs-core';
 // come after them (or a later import would put the stock Conv2DBackpropInput/MaxPoolGrad back over ours).
 import '@tensorflow/tfjs-backend-wasm';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN, batchNormGrad, batchNormTrain } from './batch-norm-kernels.ts';
+import { conv2D, fusedConv2D } from './conv-forward.ts';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv2d-grads.ts';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-grads.ts';
 import { sharedIdentity } from './identity.ts';
 import { blockTranspose } from './transpose.ts';
 import { withoutTransposes } from './matmul.ts';
-import { winogradConv2D, winogradFusedConv2D } from './winograd.ts';
 import { maxPoolGrad } from './max-pool-grad.ts';
 import { RELU_BIAS_GRAD, reluBiasGrad } from './relu-bias-kernels.ts';
 import { RELU_GRAD, registerReluGradient, reluGrad } from './relu-grad.ts';
@@ -52,8 +53,8 @@ const providers: readonly Provider[] = [
   { kernelName: tf.DepthwiseConv2dNativeBackpropFilter, build: () => asKernel(depthwiseBackpropFilter) },
   { kernelName: tf.DepthwiseConv2dNativeBackpropInput, build: () => asKernel(depthwiseBackpropInput) },
   { kernelName: tf.MaxPoolGrad, build: () => asKernel(maxPoolGrad) },
-  { kernelName: tf.Conv2D, build: (stock) => stock && winogradConv2D(stock.kernelFunc), wrapsStock: true },
-  { kernelName: tf.FusedConv2D, build: (stock) => stock && winogradFusedConv2D(stock.kernelFunc), wrapsStock: true },
+  { kernelName: tf.Conv2D, build: (stock) => stock && conv2D(stock.kernelFunc), wrapsStock: true },
+  { kernelName: tf.FusedConv2D, build: (stock) => stock && fusedConv2D(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf.BatchMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf._FusedMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf.Identity, build: (stock) => stock && sharedIdentity(stock.kernelFunc), wrapsStock: true },

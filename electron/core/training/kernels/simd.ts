@@ -11,6 +11,8 @@
 //  - 3×3 convolutions with stride 1 by Winograd's F(4×4, 3×3) (winograd.ts, winograd4.ts, which generates the
 //    transforms' text from their tables): 2–3.5× XNNPACK's direct ones, and their filter gradients 2–3× the direct
 //    kernel above;
+//  - convolutions with few input channels (LeNet-5's, a grey stem) and their stride-1 input gradients, directly
+//    (direct-conv-wat.ts), skipping the taps in padding: LeNet's input gradient 1.4 ms where XNNPACK took 2.7;
 //  - a ReLU layer's gradient and a strided input gradient's phases put in place: one pass each, where tfjs ran
 //    three kernels (Step, Cast, Multiply) or a stack per axis and a slice;
 //  - the optimizers' update of a variable in one call instead of tfjs's 4 (momentum) or 12 (Adam) kernels, each a
@@ -30,6 +32,7 @@
 // gradient stands in for XNNPACK, not a JS loop: it sums in its own fixed order (the test holds it to that order,
 // bit for bit), so its weights differ from XNNPACK's by float32 rounding.
 import type wabtFactory from 'wabt';
+import { DIRECT_CONV_WAT } from './direct-conv-wat.ts';
 import { WINOGRAD4_WAT } from './winograd4.ts';
 
 const WAT = `(module
@@ -831,6 +834,7 @@ const WAT = `(module
     (br $xs))))
 
 ${WINOGRAD4_WAT}
+${DIRECT_CONV_WAT}
   ;; dst[b][i*sh + r][j*sw + c][0 .. C) = src[b][i][j][0 .. C) for the positions inside dst [B][H][W][C]: one
   ;; phase of a strided convolution's input gradient (input-grad.ts) put in place. tfjs's stack and slice took
   ;; three passes for the compact ResNet's stride-2 layers (Pack, ~28 ms a step), this one per phase.
@@ -951,6 +955,17 @@ export interface SimdKernels {
   ): void;
   /** dw [3, 3, n] = G^T s G of s [36, n] (F(4×4, 3×3)); n a multiple of 4. */
   winogradFilterGradOut4(s: number, dw: number, n: number): void;
+  /** out[r] = `before` zero bytes, in[r]'s `rowBytes`, `after` zero bytes, for each of the rows. */
+  padRows(input: number, out: number, rows: number, rowBytes: number, before: number, after: number): void;
+  /**
+   * y [b, oh, ow, co] = the convolution (dilation 1) of x (its rows padded by padRows: padLeft zero pixels before,
+   * 3·strideW after, wp pixels a row) with w [kh, kw, ci, co rounded up to 8]; flags 1 adds `bias` (co rounded up to
+   * 8 floats), 2 applies relu (direct-conv-wat.ts).
+   */
+  convDirect(
+    xp: number, w: number, y: number, bias: number, flags: number, b: number, h: number, width: number, wp: number, ci: number,
+    oh: number, ow: number, co: number, kh: number, kw: number, strideH: number, strideW: number, padTop: number, padLeft: number,
+  ): void;
   /** out = dy · step(x) for n floats: 1 for x > 0, NaN for NaN, else 0. */
   reluGrad(dy: number, x: number, out: number, n: number): void;
   /** dst [b, h, w, c] at rows i·sh + r, columns j·sw + col (inside h, w) = src [b, rows, cols, c]. */
@@ -1080,7 +1095,7 @@ export async function loadSimdKernels(backend: unknown): Promise<string | null> 
     compiled ??= compile();
     const instance = await WebAssembly.instantiate(await compiled, { env: { memory } });
     const e = instance.exports as Record<string, (...args: number[]) => void>;
-    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradF4x3: e.winograd_f4x3!, winogradFilter4: e.winograd_filter4!, winogradFilterGrad4: e.winograd_filter_grad4!, winogradFilterGradOut4: e.winograd_filter_grad_out4!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad! });
+    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, padChannels: e.pad_channels!, winogradF4x3: e.winograd_f4x3!, winogradFilter4: e.winograd_filter4!, winogradFilterGrad4: e.winograd_filter_grad4!, winogradFilterGradOut4: e.winograd_filter_grad_out4!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad!, padRows: e.pad_rows!, convDirect: e.conv_direct! });
     return null;
   } catch (err) {
     compiled = null;

@@ -14,41 +14,15 @@
 // LeNet's) run as before. Winograd's sums differ from the direct ones by float32 rounding: a few 1e-6 of the largest
 // output (F(2×2, 3×3): ~1e-6), within the 1e-5 the tests hold both passes to against the cpu kernels.
 import * as tf from '@tensorflow/tfjs-core';
-import { heapFloats, type HeapBackend, type KernelArgs } from './heap.ts';
+import type { ConvAttrs, Epilogue } from './conv-forward.ts';
+import { heapFloats, withScratch, type HeapBackend, type KernelArgs } from './heap.ts';
 import { simdKernels, type SimdKernels } from './simd.ts';
 
-interface ConvAttrs {
-  strides: number | [number, number];
-  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dilations?: number | [number, number];
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-}
 
 /** Bytes of one scratch slice's tiles: the 36 slices of v [T, Ci] and m [T, Co] stay in the second-level cache. */
 const SLICE_BYTES = 8192;
 /** A cache line past a multiple of 4 kB (see simd.ts's Winograd kernels). */
 const SLICE_SKEW = 64;
-
-/** Conv2D for the wasm backend: Winograd where it applies, else the stock kernel. */
-export function winogradConv2D(stock: tf.KernelFunc): tf.KernelFunc {
-  return (args) => winogradForward(args as KernelArgs, null) ?? stock(args);
-}
-
-/**
- * FusedConv2D (conv + bias + activation: the custom CNN's layers, inference graphs with batch norm folded in) for
- * the wasm backend: Winograd with the bias and a relu applied to each output where it applies (no activation or
- * relu, a bias of one value per output channel), else the stock kernel.
- */
-export function winogradFusedConv2D(stock: tf.KernelFunc): tf.KernelFunc {
-  return (args) => {
-    const a = args.attrs as { activation?: string } | undefined;
-    const { bias, preluActivationWeights } = args.inputs;
-    const activation = a?.activation ?? 'linear';
-    if (preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return stock(args);
-    return winogradForward(args as KernelArgs, { bias, relu: activation === 'relu' }) ?? stock(args);
-  };
-}
 
 /** The convolution's geometry when Winograd takes it (NHWC, 3×3, stride and dilation 1, channels in 4s and 8s), else null. */
 function winogradInfo(xShape: readonly number[], filterShape: readonly number[], a: ConvAttrs): tf.backend_util.Conv2DInfo | null {
@@ -69,13 +43,8 @@ export function winogradTakes(info: tf.backend_util.Conv2DInfo, filterShape: rea
   );
 }
 
-/** What a fused convolution adds to each output: a bias [co] (or none) and a relu. */
-interface Epilogue {
-  bias: tf.TensorInfo | undefined;
-  relu: boolean;
-}
-
-function winogradForward(args: KernelArgs, epilogue: Epilogue | null): tf.TensorInfo | null {
+/** Conv2D or FusedConv2D (epilogue: bias and relu) by Winograd, or null where it does not take the convolution. */
+export function winogradForward(args: KernelArgs, epilogue: Epilogue | null): tf.TensorInfo | null {
   const simd = simdKernels(args.backend);
   const { x, filter } = args.inputs;
   if (!simd || !x || !filter || x.dtype !== 'float32' || filter.dtype !== 'float32') return null;
@@ -137,14 +106,7 @@ function withTiles(backend: HeapBackend, kernel: string, info: tf.backend_util.C
   const tiles = Math.max(4, Math.floor(SLICE_BYTES / (4 * Math.max(ci, co))) & ~3);
   const vStride = tiles * ci * 4 + SLICE_SKEW;
   const mStride = tiles * co * 4 + SLICE_SKEW;
-  const out = backend.makeOutput(outShape, 'float32');
-  const scratch: tf.TensorInfo[] = [];
-  const temp = (shape: number[]) => {
-    const t = backend.makeOutput(shape, 'float32');
-    scratch.push(t);
-    return t;
-  };
-  try {
+  return withScratch(backend, outShape, (out, temp) => {
     const filters = temp([36 * ci * co]);
     const edge = temp([36 * ci]);
     const tmp = temp([36 * 4]);
@@ -153,11 +115,5 @@ function withTiles(backend: HeapBackend, kernel: string, info: tf.backend_util.C
     // Offsets only after the last makeOutput: allocating may grow the heap.
     const at: Offset = (t, name) => heapFloats(backend, t, kernel, name).byteOffset;
     body(at, out, { padTop: info.padInfo.top, padLeft: info.padInfo.left, edge: at(edge, 'edge tile'), tmp: at(tmp, 'tmp'), tiles, v: at(v, 'v'), vStride, m: at(m, 'm'), mStride }, filters);
-    return out;
-  } catch (err) {
-    backend.disposeData(out.dataId);
-    throw err;
-  } finally {
-    for (const t of scratch) backend.disposeData(t.dataId);
-  }
+  });
 }
