@@ -15,8 +15,9 @@ export interface ConvCase {
 /**
  * Padding on every side, strides 1 to 3, rectangular kernels (3×3 with stride 1 only where Winograd does not take
  * it: WINOGRAD_CASES), a 1×1 projection, several 4×8 tiles, input
- * channels past the last four (a grey stem's 1, an RGB stem's 3, LeNet's 6), and output channels padded to the next
- * eight (LeNet's first convolution's 6, 12 with a stride).
+ * channels past the last four (a grey stem's 1, an RGB stem's 3, LeNet's 6; their taps in groups of four, with
+ * outputs at the row's ends that only some taps reach), and output channels padded to the next eight (LeNet's first
+ * convolution's 6, 12 with a stride).
  */
 export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
   { x: [2, 7, 9, 4], f: [3, 2, 4, 8], strides: 1, pad: 'same' },
@@ -30,6 +31,8 @@ export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
   { x: [3, 14, 14, 6], f: [5, 5, 6, 16], strides: 1, pad: 'valid' },
   { x: [2, 10, 10, 1], f: [5, 5, 1, 6], strides: 1, pad: 'same' },
   { x: [2, 9, 7, 4], f: [3, 3, 4, 12], strides: 2, pad: 'same' },
+  // A row so short that no output reaches all four taps of a group: each tap goes alone.
+  { x: [1, 3, 3, 2], f: [3, 4, 2, 8], strides: 1, pad: 'same' },
 ];
 
 /**
