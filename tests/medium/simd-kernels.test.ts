@@ -207,8 +207,9 @@ test('the bias sums add in float64, rows in order: values a float32 sum would lo
 
 test('batch norm\'s training pass and gradient are the JS passes\' results, bit for bit, for any channel count', () => {
   // Channel counts at, below and past a multiple of four; activations far from zero (the shifted sums matter) and
-  // near it; a block boundary crossed (8,192 / C rows a block).
-  const shapes: number[][] = [[2, 8, 8, 16], [3, 5, 5, 6], [4, 3, 3, 4], [7, 5], [100, 13], [2, 40, 40, 8], [9, 1]];
+  // near it; block boundaries crossed (8,192 / C rows a block, rounded down to whole runs of 64 rows: 576 for 13
+  // channels, 320 for 24) and runs cut short at the end.
+  const shapes: number[][] = [[2, 8, 8, 16], [3, 5, 5, 6], [4, 3, 3, 4], [7, 5], [100, 13], [2, 40, 40, 8], [9, 1], [700, 13], [2, 30, 30, 24]];
   shapes.forEach((shape, k) => {
     tf.tidy(() => {
       const C = shape[shape.length - 1]!;

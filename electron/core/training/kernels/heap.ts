@@ -91,8 +91,9 @@ export type ChannelPass = (start: number, end: number, c: number) => void;
  * first: V8 reloads a captured variable on every pass of a loop, which cost the batch-norm kernels 6–8%, and with the
  * locals they are as fast as the loops written inline.
  */
-export function forChannelBlocks(C: number, rows: number, quad: ChannelPass, single: ChannelPass): void {
-  const block = Math.max(1, Math.floor(BLOCK_BYTES / (4 * C)));
+export function forChannelBlocks(C: number, rows: number, quad: ChannelPass, single: ChannelPass, rowMultiple = 1): void {
+  // `rowMultiple`: blocks of whole runs, for a pass whose sums restart every so many rows (batch norm's).
+  const block = Math.max(rowMultiple, Math.floor(BLOCK_BYTES / (4 * C) / rowMultiple) * rowMultiple);
   for (let r0 = 0; r0 < rows; r0 += block) {
     const start = r0 * C;
     const end = Math.min(rows, r0 + block) * C;

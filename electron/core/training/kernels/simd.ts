@@ -4,8 +4,8 @@
 //    faster;
 //  - the transpose of [B, P, C] to [C, P, B] that filter gradients make of activations: 4×4 blocks instead of
 //    tfjs's one value at a time;
-//  - batch norm's per-channel passes (float64 sums and affine maps, two lanes at a time): 2.7–4.8× faster than
-//    the JS passes at the compact ResNet's sizes;
+//  - batch norm's per-channel passes (float32, four lanes at a time, sums carried in float64 between runs of 64
+//    rows): about twice the speed of the float64 passes they replaced;
 //  - the filter gradient of a convolution (4 input × 8 output channels at a time, straight from x and dy): 2.5–3×
 //    faster than XNNPACK's convolution with dy as its kernel, and no transposes;
 //  - 3×3 convolutions with stride 1 by Winograd's F(4×4, 3×3) (winograd.ts, winograd4.ts, which generates the
@@ -155,22 +155,25 @@ const WAT = `(module
       (local.set $c (i32.add (local.get $c) (i32.const 4)))
       (br $tail))))
 
-  ;; Batch norm's per-channel passes over [rows, C], in float64 as the JS passes (batch-norm-kernels.ts) do them,
-  ;; operation for operation. Per-channel float64 vectors live in $f64 (a scratch buffer the caller fills), four
-  ;; channels at a time as two f64x2 halves; the channels past the last four one by one.
+  ;; Batch norm's per-channel passes over [rows, C], operation for operation as the JS passes (batch-norm-kernels.ts)
+  ;; do them: float32 arithmetic four channels at a time, and the sums carried in float64 from one run of 64 rows to
+  ;; the next (a run's float32 sum is short enough to stay within a few float32 roundings). In float64 throughout
+  ;; they ran at half the speed of a plain pass over the same memory. The channels past the last four one by one.
 
-  ;; Sums of (a - shiftA) and (a - shiftA)*(b - shiftB) per channel: $f64 holds [shiftA | shiftB | first | second],
-  ;; C each, first and second zeroed. Rows are taken in blocks of ~32 kB, each channel group down a block while it
-  ;; is in cache; each channel still adds its rows in order (the JS pass's order).
+  ;; Sums of (a - shiftA) and (a - shiftA)*(b - shiftB) per channel: $f64 holds [shiftA | shiftB | first | second]
+  ;; as float64, C each (the shifts float32 values), first and second zeroed. Rows are taken in blocks of ~32 kB (a
+  ;; multiple of the run), each channel group down a block while it is in cache; each channel adds its rows in
+  ;; order: in float32 within a run, each run's sums then added to the float64 ones.
   (func (export "channel_sums") (param $a i32) (param $b i32) (param $f64 i32) (param $rows i32) (param $C i32)
     (local $cb i32) (local $db i32) (local $block i32) (local $r0 i32) (local $r1 i32) (local $c i32) (local $i i32)
-    (local $end i32) (local $q i32) (local $va v128) (local $vb v128) (local $d0 v128) (local $d1 v128)
-    (local $ha0 v128) (local $ha1 v128) (local $hb0 v128) (local $hb1 v128)
-    (local $s0 v128) (local $s1 v128) (local $p0 v128) (local $p1 v128) (local $d f64) (local $s f64) (local $p f64)
+    (local $end i32) (local $run i32) (local $q i32) (local $va v128) (local $d v128) (local $ha v128) (local $hb v128)
+    (local $s v128) (local $p v128) (local $s0 v128) (local $s1 v128) (local $p0 v128) (local $p1 v128)
+    (local $x f32) (local $hx f32) (local $hy f32) (local $sx f32) (local $px f32)
     (local.set $cb (i32.shl (local.get $C) (i32.const 2)))
     (local.set $db (i32.shl (local.get $C) (i32.const 3)))
-    (local.set $block (i32.div_u (i32.const 8192) (local.get $C)))
-    (if (i32.eqz (local.get $block)) (then (local.set $block (i32.const 1))))
+    ;; rows a block: ~32 kB, a multiple of 64 (the JS pass's forChannelBlocks with the same multiple)
+    (local.set $block (i32.and (i32.div_u (i32.const 8192) (local.get $C)) (i32.const -64)))
+    (if (i32.eqz (local.get $block)) (then (local.set $block (i32.const 64))))
     (local.set $r0 (i32.const 0))
     (block $blocks_done (loop $blocks
       (br_if $blocks_done (i32.ge_u (local.get $r0) (local.get $rows)))
@@ -182,31 +185,37 @@ const WAT = `(module
         (br_if $groups_done (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $C)))
         ;; $q: this group's byte offset in each f64 vector
         (local.set $q (i32.add (local.get $f64) (i32.shl (local.get $c) (i32.const 3))))
-        (local.set $ha0 (v128.load align=8 (local.get $q)))
-        (local.set $ha1 (v128.load offset=16 align=8 (local.get $q)))
-        (local.set $hb0 (v128.load align=8 (i32.add (local.get $q) (local.get $db))))
-        (local.set $hb1 (v128.load offset=16 align=8 (i32.add (local.get $q) (local.get $db))))
+        (local.set $ha (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero (v128.load align=8 (local.get $q))) (f32x4.demote_f64x2_zero (v128.load offset=16 align=8 (local.get $q)))))
+        (local.set $hb (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero (v128.load align=8 (i32.add (local.get $q) (local.get $db))))
+          (f32x4.demote_f64x2_zero (v128.load offset=16 align=8 (i32.add (local.get $q) (local.get $db))))))
         (local.set $s0 (v128.load align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1)))))
         (local.set $s1 (v128.load offset=16 align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1)))))
         (local.set $p0 (v128.load align=8 (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3)))))
         (local.set $p1 (v128.load offset=16 align=8 (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3)))))
         (local.set $i (i32.add (i32.mul (local.get $r0) (local.get $cb)) (i32.shl (local.get $c) (i32.const 2))))
-        (block $rows_done (loop $rows_l
-          (br_if $rows_done (i32.ge_u (local.get $i) (local.get $end)))
-          (local.set $va (v128.load align=4 (i32.add (local.get $a) (local.get $i))))
-          (local.set $vb (v128.load align=4 (i32.add (local.get $b) (local.get $i))))
-          (local.set $d0 (f64x2.sub (f64x2.promote_low_f32x4 (local.get $va)) (local.get $ha0)))
-          (local.set $d1 (f64x2.sub (f64x2.promote_low_f32x4
-            (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $va) (local.get $va))) (local.get $ha1)))
-          (local.set $s0 (f64x2.add (local.get $s0) (local.get $d0)))
-          (local.set $s1 (f64x2.add (local.get $s1) (local.get $d1)))
-          (local.set $p0 (f64x2.add (local.get $p0)
-            (f64x2.mul (local.get $d0) (f64x2.sub (f64x2.promote_low_f32x4 (local.get $vb)) (local.get $hb0)))))
-          (local.set $p1 (f64x2.add (local.get $p1)
-            (f64x2.mul (local.get $d1) (f64x2.sub (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $vb) (local.get $vb))) (local.get $hb1)))))
-          (local.set $i (i32.add (local.get $i) (local.get $cb)))
-          (br $rows_l)))
+        (block $runs_done (loop $runs
+          (br_if $runs_done (i32.ge_u (local.get $i) (local.get $end)))
+          (local.set $run (i32.add (local.get $i) (i32.shl (local.get $cb) (i32.const 6))))
+          (if (i32.gt_u (local.get $run) (local.get $end)) (then (local.set $run (local.get $end))))
+          (local.set $s (v128.const i32x4 0 0 0 0))
+          (local.set $p (v128.const i32x4 0 0 0 0))
+          (loop $rows_l
+            (local.set $va (v128.load align=4 (i32.add (local.get $a) (local.get $i))))
+            (local.set $d (f32x4.sub (local.get $va) (local.get $ha)))
+            (local.set $s (f32x4.add (local.get $s) (local.get $d)))
+            (local.set $p (f32x4.add (local.get $p)
+              (f32x4.mul (local.get $d) (f32x4.sub (v128.load align=4 (i32.add (local.get $b) (local.get $i))) (local.get $hb)))))
+            (local.set $i (i32.add (local.get $i) (local.get $cb)))
+            (br_if $rows_l (i32.lt_u (local.get $i) (local.get $run))))
+          (local.set $s0 (f64x2.add (local.get $s0) (f64x2.promote_low_f32x4 (local.get $s))))
+          (local.set $s1 (f64x2.add (local.get $s1) (f64x2.promote_low_f32x4
+            (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $s) (local.get $s)))))
+          (local.set $p0 (f64x2.add (local.get $p0) (f64x2.promote_low_f32x4 (local.get $p))))
+          (local.set $p1 (f64x2.add (local.get $p1) (f64x2.promote_low_f32x4
+            (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $p) (local.get $p)))))
+          (br $runs)))
         (v128.store align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))) (local.get $s0))
         (v128.store offset=16 align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))) (local.get $s1))
         (v128.store align=8 (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3))) (local.get $p0))
@@ -216,77 +225,79 @@ const WAT = `(module
       (block $tail_done (loop $tail
         (br_if $tail_done (i32.ge_u (local.get $c) (local.get $C)))
         (local.set $q (i32.add (local.get $f64) (i32.shl (local.get $c) (i32.const 3))))
-        (local.set $s (f64.load (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1)))))
-        (local.set $p (f64.load (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3)))))
+        (local.set $hx (f32.demote_f64 (f64.load (local.get $q))))
+        (local.set $hy (f32.demote_f64 (f64.load (i32.add (local.get $q) (local.get $db)))))
         (local.set $i (i32.add (i32.mul (local.get $r0) (local.get $cb)) (i32.shl (local.get $c) (i32.const 2))))
-        (block $rows_done (loop $rows_l
-          (br_if $rows_done (i32.ge_u (local.get $i) (local.get $end)))
-          (local.set $d (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $a) (local.get $i)))) (f64.load (local.get $q))))
-          (local.set $s (f64.add (local.get $s) (local.get $d)))
-          (local.set $p (f64.add (local.get $p) (f64.mul (local.get $d)
-            (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $b) (local.get $i)))) (f64.load (i32.add (local.get $q) (local.get $db)))))))
-          (local.set $i (i32.add (local.get $i) (local.get $cb)))
-          (br $rows_l)))
-        (f64.store (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))) (local.get $s))
-        (f64.store (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3))) (local.get $p))
+        (block $truns_done (loop $truns
+          (br_if $truns_done (i32.ge_u (local.get $i) (local.get $end)))
+          (local.set $run (i32.add (local.get $i) (i32.shl (local.get $cb) (i32.const 6))))
+          (if (i32.gt_u (local.get $run) (local.get $end)) (then (local.set $run (local.get $end))))
+          (local.set $sx (f32.const 0))
+          (local.set $px (f32.const 0))
+          (loop $trows
+            (local.set $x (f32.sub (f32.load (i32.add (local.get $a) (local.get $i))) (local.get $hx)))
+            (local.set $sx (f32.add (local.get $sx) (local.get $x)))
+            (local.set $px (f32.add (local.get $px)
+              (f32.mul (local.get $x) (f32.sub (f32.load (i32.add (local.get $b) (local.get $i))) (local.get $hy)))))
+            (local.set $i (i32.add (local.get $i) (local.get $cb)))
+            (br_if $trows (i32.lt_u (local.get $i) (local.get $run))))
+          (f64.store (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1)))
+            (f64.add (f64.load (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1)))) (f64.promote_f32 (local.get $sx))))
+          (f64.store (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3)))
+            (f64.add (f64.load (i32.add (local.get $q) (i32.mul (local.get $db) (i32.const 3)))) (f64.promote_f32 (local.get $px))))
+          (br $truns)))
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $tail)))
       (local.set $r0 (local.get $r1))
       (br $blocks))))
 
-  ;; out = f32(a*u + b*(v - shift) + k) per channel, in float64: $f64 holds [a | b | shift | k], C each. With
-  ;; $v = 0 (no second input) it is out = f32(a*u + k) and $f64 holds [a | k]: the forward pass's scale.
-  (func (export "channel_affine") (param $out i32) (param $u i32) (param $v i32) (param $f64 i32) (param $rows i32) (param $C i32)
-    (local $cb i32) (local $db i32) (local $end i32) (local $i i32) (local $c i32) (local $q i32) (local $kq i32)
-    (local $vu v128) (local $vv v128) (local $y0 v128) (local $y1 v128) (local $y f64)
+  ;; out = f32(f32(f32(a*u) + f32(b*f32(v - shift))) + k) per channel, in float32: $k32 holds [a | b | shift | k] as
+  ;; float32, C each. With $v = 0 (no second input) it is out = f32(f32(a*f32(u - shift)) + k) and $k32 holds
+  ;; [a | shift | k]: the forward pass's normalization around the shift, where a*u and k would cancel.
+  (func (export "channel_affine") (param $out i32) (param $u i32) (param $v i32) (param $k32 i32) (param $rows i32) (param $C i32)
+    (local $cb i32) (local $end i32) (local $i i32) (local $c i32) (local $q i32) (local $kq i32) (local $hq i32)
+    (local $y v128) (local $t f32)
     (local.set $cb (i32.shl (local.get $C) (i32.const 2)))
-    (local.set $db (i32.shl (local.get $C) (i32.const 3)))
     (local.set $end (i32.mul (local.get $rows) (local.get $cb)))
-    ;; k is the last vector: the second of two, or the fourth of four
-    (local.set $kq (select (local.get $db) (i32.mul (local.get $db) (i32.const 3)) (i32.eqz (local.get $v))))
+    ;; where shift and k start: the second and third vectors of three, or the third and fourth of four
+    (local.set $hq (select (local.get $cb) (i32.shl (local.get $cb) (i32.const 1)) (i32.eqz (local.get $v))))
+    (local.set $kq (i32.add (local.get $hq) (local.get $cb)))
     (local.set $i (i32.const 0))
     (block $rows_done (loop $rows_l
       (br_if $rows_done (i32.ge_u (local.get $i) (local.get $end)))
       (local.set $c (i32.const 0))
       (block $groups_done (loop $groups
-        (br_if $groups_done (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $C)))
-        (local.set $q (i32.add (local.get $f64) (i32.shl (local.get $c) (i32.const 3))))
-        (local.set $vu (v128.load align=4 (i32.add (local.get $u) (local.get $i))))
-        (local.set $y0 (f64x2.mul (v128.load align=8 (local.get $q)) (f64x2.promote_low_f32x4 (local.get $vu))))
-        (local.set $y1 (f64x2.mul (v128.load offset=16 align=8 (local.get $q))
-          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $vu) (local.get $vu)))))
-        (if (local.get $v) (then
-          (local.set $vv (v128.load align=4 (i32.add (local.get $v) (local.get $i))))
-          (local.set $y0 (f64x2.add (local.get $y0) (f64x2.mul
-            (v128.load align=8 (i32.add (local.get $q) (local.get $db)))
-            (f64x2.sub (f64x2.promote_low_f32x4 (local.get $vv))
-              (v128.load align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))))))))
-          (local.set $y1 (f64x2.add (local.get $y1) (f64x2.mul
-            (v128.load offset=16 align=8 (i32.add (local.get $q) (local.get $db)))
-            (f64x2.sub
-              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $vv) (local.get $vv)))
-              (v128.load offset=16 align=8 (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))))))))))
-        (local.set $y0 (f64x2.add (local.get $y0) (v128.load align=8 (i32.add (local.get $q) (local.get $kq)))))
-        (local.set $y1 (f64x2.add (local.get $y1) (v128.load offset=16 align=8 (i32.add (local.get $q) (local.get $kq)))))
+        (br_if $groups_done (i32.gt_u (i32.add (local.get $c) (i32.const 16)) (local.get $cb)))
+        (local.set $q (i32.add (local.get $k32) (local.get $c)))
+        (if (local.get $v)
+          (then
+            (local.set $y (f32x4.add
+              (f32x4.mul (v128.load align=4 (local.get $q)) (v128.load align=4 (i32.add (local.get $u) (local.get $i))))
+              (f32x4.mul (v128.load align=4 (i32.add (local.get $q) (local.get $cb)))
+                (f32x4.sub (v128.load align=4 (i32.add (local.get $v) (local.get $i))) (v128.load align=4 (i32.add (local.get $q) (local.get $hq))))))))
+          (else
+            (local.set $y (f32x4.mul (v128.load align=4 (local.get $q))
+              (f32x4.sub (v128.load align=4 (i32.add (local.get $u) (local.get $i))) (v128.load align=4 (i32.add (local.get $q) (local.get $hq))))))))
         (v128.store align=4 (i32.add (local.get $out) (local.get $i))
-          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-            (f32x4.demote_f64x2_zero (local.get $y0)) (f32x4.demote_f64x2_zero (local.get $y1))))
+          (f32x4.add (local.get $y) (v128.load align=4 (i32.add (local.get $q) (local.get $kq)))))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
         (br $groups)))
       (block $tail_done (loop $tail
-        (br_if $tail_done (i32.ge_u (local.get $c) (local.get $C)))
-        (local.set $q (i32.add (local.get $f64) (i32.shl (local.get $c) (i32.const 3))))
-        (local.set $y (f64.mul (f64.load (local.get $q)) (f64.promote_f32 (f32.load (i32.add (local.get $u) (local.get $i))))))
-        (if (local.get $v) (then
-          (local.set $y (f64.add (local.get $y) (f64.mul
-            (f64.load (i32.add (local.get $q) (local.get $db)))
-            (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $v) (local.get $i))))
-              (f64.load (i32.add (local.get $q) (i32.shl (local.get $db) (i32.const 1))))))))))
-        (f32.store (i32.add (local.get $out) (local.get $i))
-          (f32.demote_f64 (f64.add (local.get $y) (f64.load (i32.add (local.get $q) (local.get $kq))))))
+        (br_if $tail_done (i32.ge_u (local.get $c) (local.get $cb)))
+        (local.set $q (i32.add (local.get $k32) (local.get $c)))
+        (if (local.get $v)
+          (then
+            (local.set $t (f32.add
+              (f32.mul (f32.load (local.get $q)) (f32.load (i32.add (local.get $u) (local.get $i))))
+              (f32.mul (f32.load (i32.add (local.get $q) (local.get $cb)))
+                (f32.sub (f32.load (i32.add (local.get $v) (local.get $i))) (f32.load (i32.add (local.get $q) (local.get $hq))))))))
+          (else
+            (local.set $t (f32.mul (f32.load (local.get $q))
+              (f32.sub (f32.load (i32.add (local.get $u) (local.get $i))) (f32.load (i32.add (local.get $q) (local.get $hq))))))))
+        (f32.store (i32.add (local.get $out) (local.get $i)) (f32.add (local.get $t) (f32.load (i32.add (local.get $q) (local.get $kq)))))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
         (br $tail)))
       (br $rows_l))))
 
@@ -1130,10 +1141,16 @@ ${DIRECT_CONV_WAT}
 export interface SimdKernels {
   maxPoolGrad2x2(x: number, dy: number, out: number, windowRows: number, windowCols: number, channels: number): void;
   reluBiasGrad(dy: number, y: number, g: number, db: number, rows: number, channels: number): void;
-  /** Batch norm's sums; `f64` (byte offset, 8-aligned) holds [shiftA | shiftB | first | second], C float64 each. */
+  /**
+   * Batch norm's sums, float32 within runs of 64 rows, float64 across them; `f64` (byte offset, 8-aligned) holds
+   * [shiftA | shiftB | first | second], C float64 each.
+   */
   channelSums(a: number, b: number, f64: number, rows: number, channels: number): void;
-  /** out = a·u + b·(v − shift) + k with `f64` = [a | b | shift | k]; with v = 0, out = a·u + k and `f64` = [a | k]. */
-  channelAffine(out: number, u: number, v: number, f64: number, rows: number, channels: number): void;
+  /**
+   * out = a·u + b·(v − shift) + k in float32 with `k32` = [a | b | shift | k] (float32, C each); with v = 0,
+   * out = a·(u − shift) + k and `k32` = [a | shift | k].
+   */
+  channelAffine(out: number, u: number, v: number, k32: number, rows: number, channels: number): void;
   /** out[c][p][b] = in[b][p][c], 32-bit values: the transpose of [B, P, C] by perm [2, 1, 0]. */
   transpose210(input: number, out: number, B: number, P: number, C: number): void;
   /** Nesterov: 1 or 0. */
