@@ -184,7 +184,7 @@ export function keptParts(file: string, key: string, rerun: readonly string[]): 
   const { date, commit, dirty, machine, loadAverageAtStart, loadAverageAtEnd, niceness } = previous;
   const kept: Record<string, unknown> = {};
   for (const [part, figures] of Object.entries(parts)) {
-    if (!rerun.includes(part)) kept[part] = { measuredBy: { date, commit, dirty, machine, loadAverageAtStart, loadAverageAtEnd, niceness }, ...figures };
+    if (!rerun.includes(part)) kept[part] = { measuredBy: { date, commit, dirty, ...(machine === undefined ? {} : { machine }), loadAverageAtStart, loadAverageAtEnd, niceness }, ...figures };
   }
   return kept;
 }

@@ -62,12 +62,17 @@ test('a p95 comes only from 20 samples or more', () => {
 test('a bench run for some parts keeps the others from the last result, each with the facts of the run that measured it', () => {
   const file = join(tempDir(), 'train.json');
   assert.deepEqual(keptParts(file, 'recipes', ['resnet']), {}, 'no earlier result: nothing to keep');
-  const facts = { date: '2026-12-01T10:00:00Z', commit: 'aaa', dirty: false, loadAverageAtStart: [0.1, 0.2, 0.3], loadAverageAtEnd: [1, 1, 1], niceness: 0 };
+  // The machine too: a part kept from a run on another host must say which.
+  const facts = { date: '2026-12-01T10:00:00Z', commit: 'aaa', dirty: false, machine: { cpus: 2, cpu: 'AMD EPYC' }, loadAverageAtStart: [0.1, 0.2, 0.3], loadAverageAtEnd: [1, 1, 1], niceness: 0 };
   writeFileSync(file, JSON.stringify({ ...facts, recipes: { lenet: { ratio: 0.9 }, resnet: { ratio: 0.2 }, older: { ratio: 0.5, measuredBy: { commit: 'zzz' } } } }));
   const kept = keptParts(file, 'recipes', ['resnet']);
   assert.deepEqual(Object.keys(kept).sort(), ['lenet', 'older'], 'the part run again is not kept');
   assert.deepEqual(kept['lenet'], { measuredBy: facts, ratio: 0.9 });
   assert.deepEqual((kept['older'] as { measuredBy: unknown }).measuredBy, { commit: 'zzz' }, 'a part kept twice keeps its own facts');
+  // A result from before machines were recorded: its parts are kept without one.
+  const { machine: _, ...older } = facts;
+  writeFileSync(file, JSON.stringify({ ...older, recipes: { lenet: { ratio: 0.9 } } }));
+  assert.deepEqual(keptParts(file, 'recipes', [])['lenet'], { measuredBy: older, ratio: 0.9 });
   writeFileSync(file, '{ not json');
   assert.deepEqual(keptParts(file, 'recipes', []), {});
 });
