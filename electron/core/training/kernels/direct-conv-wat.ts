@@ -8,6 +8,8 @@
 // skips the taps that land in padding for all its outputs (rows outside x, and columns), so only the few taps at
 // an edge multiply zeros. Four outputs of a row × 8 output channels at a time, in eight vectors, with fused
 // multiply-adds where the CPU has them (relaxed_madd, as the other convolution kernels).
+import { madd4x8 } from './wat-blocks.ts';
+
 export const DIRECT_CONV_WAT = `
   ;; out[r] = before zero bytes, then in[r]'s wb bytes, then after zero bytes, for each of the rows (byte counts are
   ;; multiples of 4): a tensor's rows padded with zero pixels for conv_direct.
@@ -144,14 +146,7 @@ export const DIRECT_CONV_WAT = `
                     (local.set $s1 (v128.load32_splat align=4 (i32.add (local.get $t) (local.get $o1))))
                     (local.set $s2 (v128.load32_splat align=4 (i32.add (local.get $t) (local.get $o2))))
                     (local.set $s3 (v128.load32_splat align=4 (i32.add (local.get $t) (local.get $o3))))
-                    (local.set $a00 (f32x4.relaxed_madd (local.get $s0) (local.get $w0) (local.get $a00)))
-                    (local.set $a01 (f32x4.relaxed_madd (local.get $s0) (local.get $w1) (local.get $a01)))
-                    (local.set $a10 (f32x4.relaxed_madd (local.get $s1) (local.get $w0) (local.get $a10)))
-                    (local.set $a11 (f32x4.relaxed_madd (local.get $s1) (local.get $w1) (local.get $a11)))
-                    (local.set $a20 (f32x4.relaxed_madd (local.get $s2) (local.get $w0) (local.get $a20)))
-                    (local.set $a21 (f32x4.relaxed_madd (local.get $s2) (local.get $w1) (local.get $a21)))
-                    (local.set $a30 (f32x4.relaxed_madd (local.get $s3) (local.get $w0) (local.get $a30)))
-                    (local.set $a31 (f32x4.relaxed_madd (local.get $s3) (local.get $w1) (local.get $a31)))
+                    ${madd4x8('$w0', '$w1')}
                     (local.set $wp (i32.add (local.get $wp) (local.get $cob)))
                     (local.set $k (i32.add (local.get $k) (i32.const 4)))
                     (br_if $ks (i32.lt_u (local.get $k) (local.get $kend))))))

@@ -33,6 +33,7 @@
 // bit for bit), so its weights differ from XNNPACK's by float32 rounding.
 import type wabtFactory from 'wabt';
 import { DIRECT_CONV_WAT } from './direct-conv-wat.ts';
+import { madd4x8 } from './wat-blocks.ts';
 import { WINOGRAD4_WAT } from './winograd4.ts';
 
 const WAT = `(module
@@ -621,14 +622,7 @@ const WAT = `(module
                       (local.set $s1 (v128.load32_splat align=4 (i32.add (local.get $xp) (local.get $x1))))
                       (local.set $s2 (v128.load32_splat align=4 (i32.add (local.get $xp) (local.get $x2))))
                       (local.set $s3 (v128.load32_splat align=4 (i32.add (local.get $xp) (local.get $x3))))
-                      (local.set $a00 (f32x4.relaxed_madd (local.get $s0) (local.get $d0) (local.get $a00)))
-                      (local.set $a01 (f32x4.relaxed_madd (local.get $s0) (local.get $d1) (local.get $a01)))
-                      (local.set $a10 (f32x4.relaxed_madd (local.get $s1) (local.get $d0) (local.get $a10)))
-                      (local.set $a11 (f32x4.relaxed_madd (local.get $s1) (local.get $d1) (local.get $a11)))
-                      (local.set $a20 (f32x4.relaxed_madd (local.get $s2) (local.get $d0) (local.get $a20)))
-                      (local.set $a21 (f32x4.relaxed_madd (local.get $s2) (local.get $d1) (local.get $a21)))
-                      (local.set $a30 (f32x4.relaxed_madd (local.get $s3) (local.get $d0) (local.get $a30)))
-                      (local.set $a31 (f32x4.relaxed_madd (local.get $s3) (local.get $d1) (local.get $a31)))
+                      ${madd4x8('$d0', '$d1')}
                       (local.set $xp (i32.add (local.get $xp) (local.get $xstep)))
                       (local.set $dp (i32.add (local.get $dp) (local.get $cob)))
                       (br_if $joint (i32.lt_u (local.get $dp) (local.get $dend))))
@@ -771,14 +765,7 @@ const WAT = `(module
                       (local.set $s3 (v128.load32_splat offset=12 align=4 (local.get $xp)))
                       (local.set $d0 (v128.load align=4 (local.get $dp)))
                       (local.set $d1 (v128.load offset=16 align=4 (local.get $dp)))
-                      (local.set $a00 (f32x4.relaxed_madd (local.get $s0) (local.get $d0) (local.get $a00)))
-                      (local.set $a01 (f32x4.relaxed_madd (local.get $s0) (local.get $d1) (local.get $a01)))
-                      (local.set $a10 (f32x4.relaxed_madd (local.get $s1) (local.get $d0) (local.get $a10)))
-                      (local.set $a11 (f32x4.relaxed_madd (local.get $s1) (local.get $d1) (local.get $a11)))
-                      (local.set $a20 (f32x4.relaxed_madd (local.get $s2) (local.get $d0) (local.get $a20)))
-                      (local.set $a21 (f32x4.relaxed_madd (local.get $s2) (local.get $d1) (local.get $a21)))
-                      (local.set $a30 (f32x4.relaxed_madd (local.get $s3) (local.get $d0) (local.get $a30)))
-                      (local.set $a31 (f32x4.relaxed_madd (local.get $s3) (local.get $d1) (local.get $a31)))
+                      ${madd4x8('$d0', '$d1')}
                       (local.set $xp (i32.add (local.get $xp) (local.get $xstep)))
                       (local.set $dp (i32.add (local.get $dp) (local.get $cob)))
                       (br_if $taps (i32.lt_u (local.get $dp) (local.get $t))))
@@ -952,14 +939,7 @@ const WAT = `(module
             (local.set $s1 (v128.load32_splat align=4 (i32.add (local.get $vp) (local.get $cib))))
             (local.set $s2 (v128.load32_splat align=4 (i32.add (local.get $vp) (i32.shl (local.get $cib) (i32.const 1)))))
             (local.set $s3 (v128.load32_splat align=4 (i32.add (local.get $vp) (i32.mul (local.get $cib) (i32.const 3)))))
-            (local.set $a00 (f32x4.relaxed_madd (local.get $s0) (local.get $w0) (local.get $a00)))
-            (local.set $a01 (f32x4.relaxed_madd (local.get $s0) (local.get $w1) (local.get $a01)))
-            (local.set $a10 (f32x4.relaxed_madd (local.get $s1) (local.get $w0) (local.get $a10)))
-            (local.set $a11 (f32x4.relaxed_madd (local.get $s1) (local.get $w1) (local.get $a11)))
-            (local.set $a20 (f32x4.relaxed_madd (local.get $s2) (local.get $w0) (local.get $a20)))
-            (local.set $a21 (f32x4.relaxed_madd (local.get $s2) (local.get $w1) (local.get $a21)))
-            (local.set $a30 (f32x4.relaxed_madd (local.get $s3) (local.get $w0) (local.get $a30)))
-            (local.set $a31 (f32x4.relaxed_madd (local.get $s3) (local.get $w1) (local.get $a31)))
+            ${madd4x8('$w0', '$w1')}
             (local.set $vp (i32.add (local.get $vp) (i32.const 4)))
             (local.set $up (i32.add (local.get $up) (local.get $cob)))
             (br_if $ks (i32.lt_u (local.get $up) (local.get $uend))))
@@ -1027,14 +1007,7 @@ const WAT = `(module
           (local.set $s3 (v128.load32_splat offset=12 align=4 (local.get $vp)))
           (local.set $w0 (v128.load align=4 (local.get $wp)))
           (local.set $w1 (v128.load offset=16 align=4 (local.get $wp)))
-          (local.set $a00 (f32x4.relaxed_madd (local.get $s0) (local.get $w0) (local.get $a00)))
-          (local.set $a01 (f32x4.relaxed_madd (local.get $s0) (local.get $w1) (local.get $a01)))
-          (local.set $a10 (f32x4.relaxed_madd (local.get $s1) (local.get $w0) (local.get $a10)))
-          (local.set $a11 (f32x4.relaxed_madd (local.get $s1) (local.get $w1) (local.get $a11)))
-          (local.set $a20 (f32x4.relaxed_madd (local.get $s2) (local.get $w0) (local.get $a20)))
-          (local.set $a21 (f32x4.relaxed_madd (local.get $s2) (local.get $w1) (local.get $a21)))
-          (local.set $a30 (f32x4.relaxed_madd (local.get $s3) (local.get $w0) (local.get $a30)))
-          (local.set $a31 (f32x4.relaxed_madd (local.get $s3) (local.get $w1) (local.get $a31)))
+          ${madd4x8('$w0', '$w1')}
           (local.set $vp (i32.add (local.get $vp) (local.get $cib)))
           (local.set $wp (i32.add (local.get $wp) (local.get $cob)))
           (br_if $ts (i32.lt_u (local.get $vp) (local.get $vend))))
