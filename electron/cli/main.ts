@@ -6,6 +6,7 @@ import { LoupeError } from '../../shared/contract.ts';
 import { APP_VERSION } from '../core/version.ts';
 import { explainDiskFull } from '../core/project/disk-full.ts';
 import { asksForHelp, commandHelp, COMMAND_HELP } from './help.ts';
+import { OUTPUT_CLOSED_EXIT, outputClosed, watchOutput } from './stop.ts';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -45,7 +46,8 @@ Options:
   -h, --help      Show this help
   -v, --version   Show the version
 
-Exit codes: 0 done, 1 failed, 2 bad usage, 130 canceled (Ctrl-C; work already committed is kept).
+Exit codes: 0 done, 1 failed, 2 bad usage, 130 canceled (Ctrl-C; work already committed is kept),
+141 the output's reader went away (as in loupe … | head; a running job is canceled as with Ctrl-C).
 `;
 
 type Out = { out: (s: string) => void; err: (s: string) => void };
@@ -61,6 +63,12 @@ function helpFor(command: string): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  watchOutput();
+  const code = await run(argv);
+  return outputClosed() ? OUTPUT_CLOSED_EXIT : code;
+}
+
+async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === 'help' && rest[0] !== undefined) return helpFor(rest[0]);

@@ -1,7 +1,8 @@
-/** Runs a core job from the CLI: prints progress, cancels cleanly on Ctrl-C (committed work stays). */
+/** Runs a core job from the CLI: prints progress, cancels cleanly on Ctrl-C or a closed output (committed work stays). */
 import type { Job } from '../../shared/contract.ts';
 import type { LoupeCore } from '../core/api/loupe-core.ts';
 import { progressPrinter } from './progress.ts';
+import { onStop } from './stop.ts';
 
 export async function followJob(core: LoupeCore, jobId: string, json: boolean): Promise<Job> {
   const printer = progressPrinter({ json, out: process.stdout, err: process.stderr });
@@ -9,20 +10,18 @@ export async function followJob(core: LoupeCore, jobId: string, json: boolean): 
     if (job.jobId === jobId && job.state === 'running') printer.update(job);
   });
   let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130);
-    process.stderr.write('\nCanceling… (press Ctrl-C again to quit at once)\n');
+  const stopWatching = onStop((why) => {
+    if (why === 'interrupt' && ++interrupts > 1) process.exit(130);
+    process.stderr.write(why === 'interrupt' ? '\nCanceling… (press Ctrl-C again to quit at once)\n' : '\nThe output was closed: canceling…\n');
     core.jobs.cancel(jobId);
-  };
-  process.on('SIGINT', onSigint);
+  });
   try {
     const job = await core.jobs.wait(jobId);
     printer.end(job);
     return job;
   } finally {
     off();
-    process.off('SIGINT', onSigint);
+    stopWatching();
   }
 }
 

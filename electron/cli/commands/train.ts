@@ -9,6 +9,7 @@ import { newCliCore, withProject } from '../with-core.ts';
 import { applyBackendFlags, BACKEND_OPTIONS } from '../backend-flags.ts';
 import { describeAdapter } from '../../../shared/gpu-host-protocol.ts';
 import { threadPoolOf } from '../../core/thread-pool.cjs';
+import { onStop } from '../stop.ts';
 
 const USAGE = `Usage: loupe train <project> [--arch lenet5|cnn|resnet|backbone:NAME] [--epochs N] [--batch N]
          [--optimizer sgd|adam|rmsprop] [--lr X] [--momentum X] [--weight-decay X] [--dropout X]
@@ -191,17 +192,16 @@ export async function trainCommand(args: string[]): Promise<number> {
       } else if (e.kind === 'ended') process.stderr.write(`${tty ? '\r\x1b[K' : ''}run ${e.runId} ${e.status}: ${e.message}\n`);
     });
     let interrupts = 0;
-    const onSigint = () => {
-      if (++interrupts > 1) process.exit(130);
-      process.stderr.write('\nStopping after this batch… (Ctrl-C again to quit at once)\n');
+    const stopWatching = onStop((why) => {
+      if (why === 'interrupt' && ++interrupts > 1) process.exit(130);
+      process.stderr.write(why === 'interrupt' ? '\nStopping after this batch… (Ctrl-C again to quit at once)\n' : '\nThe output was closed: stopping after this batch…\n');
       for (const id of ids) trainer.stop(id);
-    };
-    process.on('SIGINT', onSigint);
+    });
     try {
       for (const r of runs) await trainer.waitFor(r.id);
     } finally {
       off();
-      process.off('SIGINT', onSigint);
+      stopWatching();
     }
     let exit = 0;
     for (const r of runs) {
