@@ -31,6 +31,8 @@ export const SIMD_FILTER_GRAD_CASES: readonly ConvCase[] = [
   { x: [3, 14, 14, 6], f: [5, 5, 6, 16], strides: 1, pad: 'valid' },
   { x: [2, 10, 10, 1], f: [5, 5, 1, 6], strides: 1, pad: 'same' },
   { x: [2, 9, 7, 4], f: [3, 3, 4, 12], strides: 2, pad: 'same' },
+  // Three channels past a four, with stride 2 (the channels past the last four go by taps in groups).
+  { x: [2, 9, 9, 7], f: [3, 3, 7, 8], strides: 2, pad: 'same' },
   // A row so short that no output reaches all four taps of a group: each tap goes alone.
   { x: [1, 3, 3, 2], f: [3, 4, 2, 8], strides: 1, pad: 'same' },
 ];
