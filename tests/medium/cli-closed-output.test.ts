@@ -79,3 +79,21 @@ test('a command with no job ends at once with 141 when its reader is gone before
   assert.doesNotMatch(stderr, /EPIPE|Unhandled/, stderr);
   assert.equal(code, 141, stderr);
 });
+
+test('loupe serve still stops cleanly on Ctrl-C (its stop now also follows a closed output)', async () => {
+  const child = spawn(process.execPath, ['bin/loupe.js', 'serve', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (/Press Ctrl-C to stop/.test(out)) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`loupe serve exited (${code}): ${out}${stderr}`)));
+  });
+  child.kill('SIGINT');
+  assert.equal(await exited, 0, stderr);
+  assert.match(stderr, /Stopping…/);
+});

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { assertStrongToken } from '../../host/token.ts';
+import { onStop } from '../stop.ts';
 
 const STATIC_DIR = fileURLToPath(new URL('../../../dist/renderer', import.meta.url));
 
@@ -63,10 +64,13 @@ export async function serveCommand(args: string[]): Promise<number> {
   process.stdout.write('Open that address in a browser on this machine. Press Ctrl-C to stop.\n');
   const opened = values.open && !values['no-open'] ? openBrowser(host.url) : null;
 
+  // Ctrl-C, SIGTERM, or the reader of this output gone (stop.ts): the server closes cleanly either way.
   await new Promise<void>((done) => {
-    const stop = () => done();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    const stopWatching = onStop(() => {
+      stopWatching();
+      done();
+    });
+    process.once('SIGTERM', () => done());
   });
   process.stderr.write('Stopping…\n');
   await host.close();
