@@ -80,6 +80,35 @@ test('a command with no job ends at once with 141 when its reader is gone before
   assert.equal(code, 141, stderr);
 });
 
+test('a training run whose output is closed mid-run ends with 141 and leaves the run stopped (resumable), not failed', async () => {
+  const home = tempDir('loupe-closed-train-');
+  const project = join(home, 'sample');
+  const made = spawnSync(process.execPath, ['bin/loupe.js', 'sample', project, '--per-class', '10', '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(made.status, 0, made.stderr);
+  // Far more epochs than the test waits for: the run is stopped by the closed output, not by its end.
+  const child = spawn(process.execPath, ['bin/loupe.js', 'train', project, '--arch', 'lenet5', '--image-size', '16', '--channels', '1', '--epochs', '500', '--no-early-stop', '--batch', '8', '--seed', '3', '--json'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  // `loupe train … --json 2>&1 | head`: both streams lose their reader once the first epoch is reported.
+  await new Promise<void>((resolve) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (/"kind":"epoch"/.test(out)) resolve();
+    });
+    child.on('exit', () => resolve());
+  });
+  child.stdout.destroy();
+  child.stderr.destroy();
+  assert.equal(await exited, 141);
+  const runs = spawnSync(process.execPath, ['bin/loupe.js', 'runs', project, '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(runs.status, 0, runs.stderr);
+  const [run] = JSON.parse(runs.stdout) as { status: string }[];
+  assert.equal(run?.status, 'stopped', runs.stdout);
+});
+
 test('loupe serve still stops cleanly on Ctrl-C (its stop now also follows a closed output)', async () => {
   const child = spawn(process.execPath, ['bin/loupe.js', 'serve', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
