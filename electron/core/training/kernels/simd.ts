@@ -784,7 +784,9 @@ const WAT = `(module
                 ;; the input channels past the last four, one at a time (LeNet's second layer's last 2; fewer than four
                 ;; channels go to conv_filter_grad_few). Left here on purpose: with this loop removed (and those channels
                 ;; sent to $filter_grad_tail) V8 compiles the four-channel loop above 1.2-1.35x slower (bench/tmp timing,
-                ;; 2026-12-07: the ResNet's stride-2 layer 6.7 -> 8.0 ms, 32 -> 64 channels 6.2 -> 8.3).
+                ;; 2026-12-07: the ResNet's stride-2 layer 6.7 -> 8.0 ms, 32 -> 64 channels 6.2 -> 8.3). Calling
+                ;; $filter_grad_rows for each row instead (its sum is this one) kept that loop's speed but made LeNet's
+                ;; 6-channel layer 0.91 -> 1.08 ms and a 7-channel one 0.41 -> 0.50 (a call per short row).
                 (block $ci1_done (loop $ci1s
                   (br_if $ci1_done (i32.ge_u (local.get $ci) (local.get $cib)))
                   (local.set $co (i32.const 0))
