@@ -164,3 +164,74 @@ test('a saved model is plain tfjs: class name BatchNormalization, and it loads b
   model.dispose();
   loaded.dispose();
 });
+
+/** Loss, every weight gradient and the moving statistics of one training step of `model`, through `run`; the kernels run. */
+async function stepOf(model: tfl.LayersModel, xs: tf.Tensor4D, labels: number[], classes: number, run: (f: () => tf.Tensor) => tf.Tensor): Promise<{ values: Float32Array[]; kernels: string[] }> {
+  let values: Float32Array[] = [];
+  const info = await tf.profile(() => {
+    const ys = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
+    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(ys, run(() => model.apply(xs, { training: true }) as tf.Tensor)) as tf.Scalar);
+    values = [value, ...Object.values(grads), ...model.weights.filter((w) => w.name.includes('moving')).map((w) => w.read())].map((t) => t.dataSync() as Float32Array);
+    tf.dispose([ys, value, ...Object.values(grads)]);
+  });
+  return { values, kernels: info.kernels.map((k) => k.name) };
+}
+
+function assertSameValues(got: Float32Array[], want: Float32Array[], what: string): void {
+  assert.equal(got.length, want.length, what);
+  got.forEach((g, k) => {
+    for (let i = 0; i < g.length; i++) {
+      // The same values; a zero's sign may differ (max(x, 0) gives +0 for −0, as tfjs's Relu on wasm does).
+      if (!(g[i] === want[k]![i] || (Number.isNaN(g[i]) && Number.isNaN(want[k]![i])))) assert.fail(`${what}: tensor ${k} value ${i}: ${g[i]} against ${want[k]![i]}`);
+    }
+  });
+}
+
+test('a ReLU layer after a batch norm runs inside it while a model trains: the same step bit for bit, fewer passes', async () => {
+  const { compactResnet } = await import('../../electron/core/training/models.ts');
+  const { withFusedActivations } = await import('../../electron/core/training/kernels/activation.ts');
+  const spec = { imageSize: 12, channels: 1 as const, numClasses: 3, dropout: 0, seed: 5, width: 4, depth: 1 };
+  const xs = tf.tensor4d(values(6 * 12 * 12, 21), [6, 12, 12, 1]);
+  const labels = [0, 1, 2, 0, 1, 2];
+  const plain = compactResnet(spec);
+  const fused = compactResnet(spec);
+  const want = await stepOf(plain, xs, labels, 3, (f) => f());
+  const got = await stepOf(fused, xs, labels, 3, (f) => withFusedActivations(fused, f));
+  assertSameValues(got.values, want.values, 'fused against unfused');
+  // The stem's and each block's first batch norm take their ReLU (4 of 7); the ReLUs after the residual sums stay.
+  const count = (k: string[], name: string) => k.filter((n) => n === name).length;
+  assert.deepEqual([count(want.kernels, 'Relu'), count(want.kernels, 'LoupeReluGrad')], [7, 7]);
+  assert.deepEqual([count(got.kernels, 'Relu'), count(got.kernels, 'LoupeReluGrad')], [3, 3]);
+  // A second step fuses the same way (the plan is kept per model), and the saved model is unchanged: plain layers.
+  const again = await stepOf(fused, xs, labels, 3, (f) => withFusedActivations(fused, f));
+  assertSameValues(again.values, (await stepOf(plain, xs, labels, 3, (f) => f())).values, 'second step');
+  const classes = fused.layers.map((l) => l.getClassName());
+  assert.equal(classes.filter((c) => c === 'Activation').length, 7 + 1, 'seven ReLU layers and the softmax');
+  tf.dispose([xs]);
+  plain.dispose();
+  fused.dispose();
+});
+
+test('a batch norm whose output leaves the model, or goes anywhere but one ReLU, keeps its ReLU apart', async () => {
+  const { activation, withFusedActivations } = await import('../../electron/core/training/kernels/activation.ts');
+  const input = tfl.input({ shape: [4, 4, 2] });
+  const conv = tfl.layers.conv2d({ filters: 3, kernelSize: 1, useBias: false }).apply(input) as tfl.SymbolicTensor;
+  const bn = batchNormalization({ name: 'bn_out', momentum: 0.9, epsilon: 1e-5 }).apply(conv) as tfl.SymbolicTensor;
+  const relu = activation({ activation: 'relu' }).apply(bn) as tfl.SymbolicTensor;
+  const whole = tfl.model({ inputs: input, outputs: relu });
+  // The same layers, cut at the batch norm: its output is this model's.
+  const cut = tfl.model({ inputs: input, outputs: bn });
+  const xs = tf.tensor4d(values(2 * 4 * 4 * 2, 3), [2, 4, 4, 2]);
+  const y = withFusedActivations(cut, () => cut.apply(xs, { training: true }) as tf.Tensor);
+  assert.ok(y.dataSync().some((v) => v < 0), 'the cut model gives the batch norm\'s output, negatives included');
+  const r = withFusedActivations(whole, () => whole.apply(xs, { training: true }) as tf.Tensor);
+  assert.ok(r.dataSync().every((v) => v >= 0), 'the whole model rectifies');
+  assertSameValues([r.dataSync() as Float32Array], [tf.relu(y).dataSync() as Float32Array], 'whole = relu(cut)');
+  // Both outputs of one batch norm (a ReLU and the model's output): unfused.
+  const both = tfl.model({ inputs: input, outputs: [relu, bn] });
+  const [r2, b2] = withFusedActivations(both, () => both.apply(xs, { training: true }) as tf.Tensor[]);
+  assert.ok(b2!.dataSync().some((v) => v < 0));
+  assertSameValues([r2!.dataSync() as Float32Array], [tf.relu(b2!).dataSync() as Float32Array], 'both outputs');
+  tf.dispose([xs, y, r, r2!, b2!]);
+  whole.dispose();
+});

@@ -234,6 +234,45 @@ test('batch norm\'s training pass and gradient are the JS passes\' results, bit 
   });
 });
 
+test('batch norm with its ReLU fused: the SIMD and JS passes agree bit for bit, and give relu(y) and the gradient through it', () => {
+  // dy·step(y) inside both passes, NaN kept where y is NaN; max(y, 0) (−0 becomes 0, as in tfjs's Relu).
+  const shapes: number[][] = [[2, 8, 8, 16], [3, 5, 5, 6], [7, 5], [700, 13], [2, 30, 30, 24]];
+  shapes.forEach((shape, k) => {
+    tf.tidy(() => {
+      const C = shape[shape.length - 1]!;
+      const n = size(shape);
+      const xv = seededValues(n, 700 + k, 3, k % 2 ? 100 : 0);
+      xv[5] = NaN;
+      const x = tf.tensor(xv, shape);
+      const gamma = tf.tensor1d(seededValues(C, 800 + k, 1, 1));
+      const beta = tf.tensor1d(seededValues(C, 900 + k));
+      const plain = take(batchNormTrainJs({ inputs: { x, gamma, beta }, backend: tf.backend(), attrs: { epsilon: 1e-5 } }));
+      const train = { inputs: { x, gamma, beta }, backend: tf.backend(), attrs: { epsilon: 1e-5, relu: true } };
+      let simd: Float32Array[] = [];
+      assert.equal(countCalls('channelAffine', () => void (simd = take(batchNormTrain(train)))), 1, `${shape}: the SIMD pass ran`);
+      const js = take(batchNormTrainJs(train));
+      ['y', 'mean', 'variance'].forEach((what, i) => assertBitEqual(simd[i]!, js[i]!, `fused batch norm ${what} ${shape}`));
+      // NaN stays NaN, where tfjs's Relu on wasm gives 0 in its vector lanes (and NaN in its scalar tail): a NaN
+      // reaches the loss and the NaN guard.
+      assertBitEqual(simd[0]!, plain[0]!.map((v) => (Number.isNaN(v) ? NaN : v > 0 ? v : 0)), `relu(y) ${shape}`);
+      assert.ok(simd[0]!.some((v) => Number.isNaN(v)), 'a channel with a NaN is NaN throughout');
+      const y = tf.tensor(simd[0]!, shape);
+      const mean = tf.tensor1d(js[1]!);
+      const variance = tf.tensor1d(js[2]!);
+      const dy = tf.tensor(awkward(n, 1000 + k).map((v) => (Number.isFinite(v) ? v : 0.25)), shape);
+      const grad = { inputs: { dy, x, mean, variance, gamma, y }, backend: tf.backend(), attrs: { epsilon: 1e-5 } };
+      assert.equal(countCalls('channelSums', () => void (simd = take(batchNormGrad(grad)))), 1, `${shape}: the SIMD pass ran`);
+      const jsGrad = take(batchNormGradJs(grad));
+      ['dx', 'dgamma', 'dbeta'].forEach((what, i) => assertBitEqual(simd[i]!, jsGrad[i]!, `fused batch norm ${what} ${shape}`));
+      // What the two layers apart compute: the ReLU's gradient (LoupeReluGrad, of its input: the same steps), then
+      // batch norm's.
+      const throughRelu = tf.engine().runKernel(RELU_GRAD, { dy, x: tf.tensor(plain[0]!, shape) }) as tf.Tensor;
+      const apart = take(batchNormGrad({ inputs: { dy: throughRelu, x, mean, variance, gamma }, backend: tf.backend(), attrs: { epsilon: 1e-5 } }));
+      ['dx', 'dgamma', 'dbeta'].forEach((what, i) => assertBitEqual(simd[i]!, apart[i]!, `fused against apart ${what} ${shape}`));
+    });
+  });
+});
+
 test('the reversal of a 3-D tensor ([B, P, C] → [C, P, B]) moves every value where it belongs; small ones take tfjs\'s kernel', () => {
   // Whole 4×4 blocks, images and channels past the last four, a single position, a first stage's size.
   const simdShapes: [number, number, number][] = [[4, 3, 4], [5, 7, 6], [9, 2, 11], [8, 1, 12], [64, 100, 16]];

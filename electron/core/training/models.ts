@@ -8,6 +8,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { batchNormalization } from './kernels/batch-norm.ts';
+import { activation } from './kernels/activation.ts';
 import { conv2d, dense as denseLayer } from './kernels/relu-bias.ts';
 import { add } from './kernels/residual-add.ts';
 import type { TrainConfig } from '../../../shared/training.ts';
@@ -120,7 +121,7 @@ function batchNorm(x: SymbolicTensor, name: string): SymbolicTensor {
 }
 
 function relu(x: SymbolicTensor, name: string): SymbolicTensor {
-  return tfl.layers.activation({ name, activation: 'relu' }).apply(x) as SymbolicTensor;
+  return activation({ name, activation: 'relu' }).apply(x) as SymbolicTensor;
 }
 
 /** A basic residual block; layer names start with `blockName/` so transfer learning can unfreeze whole blocks. */

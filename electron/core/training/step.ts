@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { withFusedActivations } from './kernels/activation.ts';
 
 /** Per-image cross-entropy of softmax outputs, clipped as Keras does for probabilities. */
 export function perImageCrossEntropy(probs: tf.Tensor2D, labels: tf.Tensor1D, numClasses: number): tf.Tensor1D {
@@ -63,7 +64,7 @@ export async function shardGradients(c: ShardContext, s: ShardInput, totalWeight
     const xs = tf.tensor4d(s.xs, [s.n, ...c.shape]);
     const ys = tf.tensor1d(s.ys.subarray(0, s.n), 'int32');
     return tf.variableGrads(() => {
-      const probs = c.model.apply(xs, { training: true }) as tf.Tensor2D;
+      const probs = withFusedActivations(c.model, () => c.model.apply(xs, { training: true }) as tf.Tensor2D);
       // Made inside variableGrads' own scope, which disposes what the loss does not return: keep them.
       hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, 1), ys), 'float32')));
       mass = tf.keep(tf.sum(probs));

@@ -58,15 +58,16 @@ function prepare(args: KernelArgs, names: readonly string[], vectors: number): P
  * operations, summed in float32 within runs of SUM_RUN rows, each run's sums added to float64 totals in row order.
  * The shifts are float32 values.
  */
-function channelSums(a: Float32Array, b: Float32Array, shiftA: Float64Array, shiftB: Float64Array, C: number, rows: number, simd: Simd | null): { first: Float64Array; second: Float64Array } {
+function channelSums(a: Float32Array, b: Float32Array, shiftA: Float64Array, shiftB: Float64Array, C: number, rows: number, simd: Simd | null, relu: Float32Array | null = null): { first: Float64Array; second: Float64Array } {
   if (simd) {
     const { k, f64 } = simd;
     f64.set(shiftA, 0);
     f64.set(shiftB, C);
     f64.fill(0, 2 * C);
-    k.channelSums(a.byteOffset, b.byteOffset, f64.byteOffset, rows, C);
+    k.channelSums(a.byteOffset, b.byteOffset, f64.byteOffset, rows, C, relu ? relu.byteOffset : 0);
     return { first: f64.slice(2 * C, 3 * C), second: f64.slice(3 * C, 4 * C) };
   }
+  if (relu) a = reluGradient(a, relu);
   const first = new Float64Array(C);
   const second = new Float64Array(C);
   const run = SUM_RUN * C;
@@ -110,13 +111,33 @@ function channelSums(a: Float32Array, b: Float32Array, shiftA: Float64Array, shi
   return { first, second };
 }
 
-/** out = a·(x − shift) + k per channel in float32: the forward pass's normalization, one scale and offset. */
-function channelScale(out: Float32Array, x: Float32Array, a: Float64Array, shift: Float64Array, k: Float64Array, C: number, rows: number, simd: Simd | null): void {
+/**
+ * What the SIMD passes do for a ReLU fused after batch norm, in the JS passes: dy·step(y) as tfjs's gradient of
+ * Relu computes it (y the ReLU's output: positive exactly where its input is), and max(y, 0) as tfjs's Relu.
+ */
+function reluGradient(dy: Float32Array, y: Float32Array): Float32Array {
+  return dy.map((d, i) => d * (y[i]! > 0 ? 1 : Number.isNaN(y[i]!) ? NaN : 0));
+}
+
+function rectify(out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) if (!(out[i]! > 0) && !Number.isNaN(out[i]!)) out[i] = 0;
+}
+
+/**
+ * out = a·(x − shift) + k per channel in float32: the forward pass's normalization, one scale and offset; with
+ * `relu`, max(out, 0).
+ */
+function channelScale(out: Float32Array, x: Float32Array, a: Float64Array, shift: Float64Array, k: Float64Array, C: number, rows: number, simd: Simd | null, relu: boolean): void {
   if (simd) {
     [a, shift, k].forEach((vec, i) => simd.f32.set(vec, i * C));
-    simd.k.channelAffine(out.byteOffset, x.byteOffset, 0, simd.f32.byteOffset, rows, C);
+    simd.k.channelAffine(out.byteOffset, x.byteOffset, 0, simd.f32.byteOffset, rows, C, 0, relu ? 1 : 0);
     return;
   }
+  channelScaleJs(out, x, a, shift, k, C, rows);
+  if (relu) rectify(out);
+}
+
+function channelScaleJs(out: Float32Array, x: Float32Array, a: Float64Array, shift: Float64Array, k: Float64Array, C: number, rows: number): void {
   const a32 = Float32Array.from(a), h32 = Float32Array.from(shift), k32 = Float32Array.from(k);
   forChannelBlocks(
     C,
@@ -141,13 +162,14 @@ function channelScale(out: Float32Array, x: Float32Array, a: Float64Array, shift
   );
 }
 
-/** out = a·u + b·(v − shift) + k per channel in float32: the input gradient. */
-function channelAffine(out: Float32Array, u: Float32Array, v: Float32Array, a: Float64Array, b: Float64Array, shift: Float64Array, k: Float64Array, C: number, rows: number, simd: Simd | null): void {
+/** out = a·u + b·(v − shift) + k per channel in float32: the input gradient; with `relu`, u is u·step(relu). */
+function channelAffine(out: Float32Array, u: Float32Array, v: Float32Array, a: Float64Array, b: Float64Array, shift: Float64Array, k: Float64Array, C: number, rows: number, simd: Simd | null, relu: Float32Array | null): void {
   if (simd) {
     [a, b, shift, k].forEach((vec, i) => simd.f32.set(vec, i * C));
-    simd.k.channelAffine(out.byteOffset, u.byteOffset, v.byteOffset, simd.f32.byteOffset, rows, C);
+    simd.k.channelAffine(out.byteOffset, u.byteOffset, v.byteOffset, simd.f32.byteOffset, rows, C, relu ? relu.byteOffset : 0, 0);
     return;
   }
+  if (relu) u = reluGradient(u, relu);
   const a32 = Float32Array.from(a), b32 = Float32Array.from(b), h32 = Float32Array.from(shift), k32 = Float32Array.from(k);
   forChannelBlocks(
     C,
@@ -173,7 +195,10 @@ function channelAffine(out: Float32Array, u: Float32Array, v: Float32Array, a: F
   );
 }
 
-/** Inputs x, gamma, beta; attr epsilon. Outputs y, the batch mean and the (biased) batch variance per channel. */
+/**
+ * Inputs x, gamma, beta; attrs epsilon and relu (true: y is max(y, 0), a ReLU layer fused after the normalization).
+ * Outputs y, the batch mean and the (biased) batch variance per channel.
+ */
 export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
   return withSimd(args, (simdViews) => batchNormTrainWith(args, simdViews));
 }
@@ -206,12 +231,13 @@ function batchNormTrainWith(args: KernelArgs, simdViews: () => Simd | null): tf.
     scale[c] = gamma[c]! / Math.sqrt(variance + epsilon);
     offset[c] = beta[c]! - m * scale[c]!;
   }
-  channelScale(y, x, scale, shift, offset, C, rows, simd);
+  channelScale(y, x, scale, shift, offset, C, rows, simd, args.attrs?.['relu'] === true);
   return p.outInfos;
 }
 
 /**
- * Inputs dy, x, mean, variance, gamma; attr epsilon. Outputs dx, dgamma, dbeta:
+ * Inputs dy, x, mean, variance, gamma, and y (the forward output) when a ReLU was fused; attr epsilon. Outputs dx,
+ * dgamma, dbeta (with y, dy·step(y) stands for dy):
  *   dβ = Σ dy,  dγ = Σ dy·(x−μ)/σ,  dx = γ/σ · (dy − dβ/N − (x−μ)/σ · dγ/N).
  */
 export function batchNormGrad(args: KernelArgs): tf.TensorInfo[] {
@@ -224,15 +250,18 @@ export function batchNormGradJs(args: KernelArgs): tf.TensorInfo[] {
 }
 
 function batchNormGradWith(args: KernelArgs, simdViews: () => Simd | null): tf.TensorInfo[] {
-  const p = prepare(args, ['dy', 'x', 'mean', 'variance', 'gamma'], 2);
+  const fusedRelu = args.inputs['y'] !== undefined;
+  const p = prepare(args, ['dy', 'x', 'mean', 'variance', 'gamma', ...(fusedRelu ? ['y'] : [])], 2);
   const simd = simdViews();
   const { dy, x, mean, variance, gamma } = p.in as { dy: Float32Array; x: Float32Array; mean: Float32Array; variance: Float32Array; gamma: Float32Array };
+  // With a ReLU fused after the normalization, dy is the ReLU's output gradient: dy·step(y) is the normalization's.
+  const relu = fusedRelu ? p.in['y']! : null;
   const [dx, dGamma, dBeta] = p.out as [Float32Array, Float32Array, Float32Array];
   const { channels: C, rows, epsilon } = p;
 
   const mu = new Float64Array(C);
   for (let c = 0; c < C; c++) mu[c] = mean[c]!;
-  const { first: sumDy, second: sumDyCentered } = channelSums(dy, x, new Float64Array(C), mu, C, rows, simd);
+  const { first: sumDy, second: sumDyCentered } = channelSums(dy, x, new Float64Array(C), mu, C, rows, simd, relu);
   // dx = a·dy + b·(x−μ) + k per channel: a = γ/σ, b = −γ·Σdy(x−μ)/(σ³N), k = −a·Σdy/N.
   const a = new Float64Array(C);
   const b = new Float64Array(C);
@@ -245,6 +274,6 @@ function batchNormGradWith(args: KernelArgs, simdViews: () => Simd | null): tf.T
     b[c] = (-a[c]! * inv * inv * sumDyCentered[c]!) / rows;
     k[c] = (-a[c]! * sumDy[c]!) / rows;
   }
-  channelAffine(dx, dy, x, a, b, mu, k, C, rows, simd);
+  channelAffine(dx, dy, x, a, b, mu, k, C, rows, simd, relu);
   return p.outInfos;
 }

@@ -33,7 +33,7 @@
 // bit for bit), so its weights differ from XNNPACK's by float32 rounding.
 import type wabtFactory from 'wabt';
 import { DIRECT_CONV_WAT } from './direct-conv-wat.ts';
-import { madd4x8 } from './wat-blocks.ts';
+import { madd4x8, stepScalar, stepVec } from './wat-blocks.ts';
 import { WINOGRAD4_WAT } from './winograd4.ts';
 
 const WAT = `(module
@@ -164,12 +164,13 @@ const WAT = `(module
   ;; Sums of (a - shiftA) and (a - shiftA)*(b - shiftB) per channel: $f64 holds [shiftA | shiftB | first | second]
   ;; as float64, C each (the shifts float32 values), first and second zeroed. Rows are taken in blocks of ~32 kB (a
   ;; multiple of the run), each channel group down a block while it is in cache; each channel adds its rows in
-  ;; order: in float32 within a run, each run's sums then added to the float64 ones.
-  (func (export "channel_sums") (param $a i32) (param $b i32) (param $f64 i32) (param $rows i32) (param $C i32)
+  ;; order: in float32 within a run, each run's sums then added to the float64 ones. With $m (not 0), each a is
+  ;; first multiplied by step(m): the gradient through a ReLU fused after batch norm, m its output.
+  (func (export "channel_sums") (param $a i32) (param $b i32) (param $f64 i32) (param $rows i32) (param $C i32) (param $m i32)
     (local $cb i32) (local $db i32) (local $block i32) (local $r0 i32) (local $r1 i32) (local $c i32) (local $i i32)
     (local $end i32) (local $run i32) (local $q i32) (local $va v128) (local $d v128) (local $ha v128) (local $hb v128)
     (local $s v128) (local $p v128) (local $s0 v128) (local $s1 v128) (local $p0 v128) (local $p1 v128)
-    (local $x f32) (local $hx f32) (local $hy f32) (local $sx f32) (local $px f32)
+    (local $x f32) (local $hx f32) (local $hy f32) (local $sx f32) (local $px f32) (local $mv v128) (local $af f32) (local $mf f32)
     (local.set $cb (i32.shl (local.get $C) (i32.const 2)))
     (local.set $db (i32.shl (local.get $C) (i32.const 3)))
     ;; rows a block: ~32 kB, a multiple of 64 (the JS pass's forChannelBlocks with the same multiple)
@@ -204,6 +205,9 @@ const WAT = `(module
           (local.set $p (v128.const i32x4 0 0 0 0))
           (loop $rows_l
             (local.set $va (v128.load align=4 (i32.add (local.get $a) (local.get $i))))
+            (if (local.get $m) (then
+              (local.set $mv (v128.load align=4 (i32.add (local.get $m) (local.get $i))))
+              (local.set $va (f32x4.mul (local.get $va) ${stepVec('$mv')}))))
             (local.set $d (f32x4.sub (local.get $va) (local.get $ha)))
             (local.set $s (f32x4.add (local.get $s) (local.get $d)))
             (local.set $p (f32x4.add (local.get $p)
@@ -236,7 +240,11 @@ const WAT = `(module
           (local.set $sx (f32.const 0))
           (local.set $px (f32.const 0))
           (loop $trows
-            (local.set $x (f32.sub (f32.load (i32.add (local.get $a) (local.get $i))) (local.get $hx)))
+            (local.set $af (f32.load (i32.add (local.get $a) (local.get $i))))
+            (if (local.get $m) (then
+              (local.set $mf (f32.load (i32.add (local.get $m) (local.get $i))))
+              (local.set $af (f32.mul (local.get $af) ${stepScalar('$mf')}))))
+            (local.set $x (f32.sub (local.get $af) (local.get $hx)))
             (local.set $sx (f32.add (local.get $sx) (local.get $x)))
             (local.set $px (f32.add (local.get $px)
               (f32.mul (local.get $x) (f32.sub (f32.load (i32.add (local.get $b) (local.get $i))) (local.get $hy)))))
@@ -254,10 +262,14 @@ const WAT = `(module
 
   ;; out = f32(f32(f32(a*u) + f32(b*f32(v - shift))) + k) per channel, in float32: $k32 holds [a | b | shift | k] as
   ;; float32, C each. With $v = 0 (no second input) it is out = f32(f32(a*f32(u - shift)) + k) and $k32 holds
-  ;; [a | shift | k]: the forward pass's normalization around the shift, where a*u and k would cancel.
+  ;; [a | shift | k]: the forward pass's normalization around the shift, where a*u and k would cancel. A ReLU fused
+  ;; after batch norm: with $m (not 0), u is first multiplied by step(m) (m the ReLU's output), and with $relu the
+  ;; output is max(out, 0), which keeps NaN (tfjs's Relu on wasm gives 0 for NaN in its vector lanes: here a NaN
+  ;; reaches the loss, where the NaN guard sees it).
   (func (export "channel_affine") (param $out i32) (param $u i32) (param $v i32) (param $k32 i32) (param $rows i32) (param $C i32)
+    (param $m i32) (param $relu i32)
     (local $cb i32) (local $end i32) (local $i i32) (local $c i32) (local $q i32) (local $kq i32) (local $hq i32)
-    (local $y v128) (local $t f32)
+    (local $y v128) (local $t f32) (local $uv v128) (local $mv v128) (local $uf f32) (local $mf f32)
     (local.set $cb (i32.shl (local.get $C) (i32.const 2)))
     (local.set $end (i32.mul (local.get $rows) (local.get $cb)))
     ;; where shift and k start: the second and third vectors of three, or the third and fourth of four
@@ -272,15 +284,20 @@ const WAT = `(module
         (local.set $q (i32.add (local.get $k32) (local.get $c)))
         (if (local.get $v)
           (then
+            (local.set $uv (v128.load align=4 (i32.add (local.get $u) (local.get $i))))
+            (if (local.get $m) (then
+              (local.set $mv (v128.load align=4 (i32.add (local.get $m) (local.get $i))))
+              (local.set $uv (f32x4.mul (local.get $uv) ${stepVec('$mv')}))))
             (local.set $y (f32x4.add
-              (f32x4.mul (v128.load align=4 (local.get $q)) (v128.load align=4 (i32.add (local.get $u) (local.get $i))))
+              (f32x4.mul (v128.load align=4 (local.get $q)) (local.get $uv))
               (f32x4.mul (v128.load align=4 (i32.add (local.get $q) (local.get $cb)))
                 (f32x4.sub (v128.load align=4 (i32.add (local.get $v) (local.get $i))) (v128.load align=4 (i32.add (local.get $q) (local.get $hq))))))))
           (else
             (local.set $y (f32x4.mul (v128.load align=4 (local.get $q))
               (f32x4.sub (v128.load align=4 (i32.add (local.get $u) (local.get $i))) (v128.load align=4 (i32.add (local.get $q) (local.get $hq))))))))
-        (v128.store align=4 (i32.add (local.get $out) (local.get $i))
-          (f32x4.add (local.get $y) (v128.load align=4 (i32.add (local.get $q) (local.get $kq)))))
+        (local.set $y (f32x4.add (local.get $y) (v128.load align=4 (i32.add (local.get $q) (local.get $kq)))))
+        (if (local.get $relu) (then (local.set $y (f32x4.max (local.get $y) (f32x4.splat (f32.const 0))))))
+        (v128.store align=4 (i32.add (local.get $out) (local.get $i)) (local.get $y))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (local.set $c (i32.add (local.get $c) (i32.const 16)))
         (br $groups)))
@@ -289,14 +306,20 @@ const WAT = `(module
         (local.set $q (i32.add (local.get $k32) (local.get $c)))
         (if (local.get $v)
           (then
+            (local.set $uf (f32.load (i32.add (local.get $u) (local.get $i))))
+            (if (local.get $m) (then
+              (local.set $mf (f32.load (i32.add (local.get $m) (local.get $i))))
+              (local.set $uf (f32.mul (local.get $uf) ${stepScalar('$mf')}))))
             (local.set $t (f32.add
-              (f32.mul (f32.load (local.get $q)) (f32.load (i32.add (local.get $u) (local.get $i))))
+              (f32.mul (f32.load (local.get $q)) (local.get $uf))
               (f32.mul (f32.load (i32.add (local.get $q) (local.get $cb)))
                 (f32.sub (f32.load (i32.add (local.get $v) (local.get $i))) (f32.load (i32.add (local.get $q) (local.get $hq))))))))
           (else
             (local.set $t (f32.mul (f32.load (local.get $q))
               (f32.sub (f32.load (i32.add (local.get $u) (local.get $i))) (f32.load (i32.add (local.get $q) (local.get $hq))))))))
-        (f32.store (i32.add (local.get $out) (local.get $i)) (f32.add (local.get $t) (f32.load (i32.add (local.get $q) (local.get $kq)))))
+        (local.set $t (f32.add (local.get $t) (f32.load (i32.add (local.get $q) (local.get $kq)))))
+        (if (local.get $relu) (then (local.set $t (f32.max (local.get $t) (f32.const 0)))))
+        (f32.store (i32.add (local.get $out) (local.get $i)) (local.get $t))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (local.set $c (i32.add (local.get $c) (i32.const 4)))
         (br $tail)))
@@ -1096,10 +1119,7 @@ ${DIRECT_CONV_WAT}
       (br_if $vec_done (i32.ge_u (local.get $i) (local.get $end)))
       (local.set $v (v128.load align=4 (i32.add (local.get $x) (local.get $i))))
       (v128.store align=4 (i32.add (local.get $out) (local.get $i))
-        (f32x4.mul (v128.load align=4 (i32.add (local.get $dy) (local.get $i)))
-          (v128.bitselect (local.get $v)
-            (v128.and (f32x4.gt (local.get $v) (f32x4.splat (f32.const 0))) (f32x4.splat (f32.const 1)))
-            (f32x4.ne (local.get $v) (local.get $v)))))
+        (f32x4.mul (v128.load align=4 (i32.add (local.get $dy) (local.get $i))) ${stepVec('$v')}))
       (local.set $i (i32.add (local.get $i) (i32.const 16)))
       (br $vec)))
     (local.set $end (i32.shl (local.get $n) (i32.const 2)))
@@ -1107,10 +1127,7 @@ ${DIRECT_CONV_WAT}
       (br_if $tail_done (i32.ge_u (local.get $i) (local.get $end)))
       (local.set $f (f32.load (i32.add (local.get $x) (local.get $i))))
       (f32.store (i32.add (local.get $out) (local.get $i))
-        (f32.mul (f32.load (i32.add (local.get $dy) (local.get $i)))
-          (select (local.get $f)
-            (select (f32.const 1) (f32.const 0) (f32.gt (local.get $f) (f32.const 0)))
-            (f32.ne (local.get $f) (local.get $f)))))
+        (f32.mul (f32.load (i32.add (local.get $dy) (local.get $i))) ${stepScalar('$f')}))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br $tail))))
 )`;
@@ -1121,14 +1138,16 @@ export interface SimdKernels {
   reluBiasGrad(dy: number, y: number, g: number, db: number, rows: number, channels: number): void;
   /**
    * Batch norm's sums, float32 within runs of 64 rows, float64 across them; `f64` (byte offset, 8-aligned) holds
-   * [shiftA | shiftB | first | second], C float64 each.
+   * [shiftA | shiftB | first | second], C float64 each. With `m` (not 0), a is first multiplied by step(m): a ReLU's
+   * gradient, m its output.
    */
-  channelSums(a: number, b: number, f64: number, rows: number, channels: number): void;
+  channelSums(a: number, b: number, f64: number, rows: number, channels: number, m: number): void;
   /**
    * out = a·u + b·(v − shift) + k in float32 with `k32` = [a | b | shift | k] (float32, C each); with v = 0,
-   * out = a·(u − shift) + k and `k32` = [a | shift | k].
+   * out = a·(u − shift) + k and `k32` = [a | shift | k]. With `m` (not 0; v not 0), u is first multiplied by
+   * step(m); with `relu` 1, out is max(out, 0) (−0 becomes 0, as in tfjs's Relu; NaN stays NaN).
    */
-  channelAffine(out: number, u: number, v: number, k32: number, rows: number, channels: number): void;
+  channelAffine(out: number, u: number, v: number, k32: number, rows: number, channels: number, m: number, relu: number): void;
   /** out[c][p][b] = in[b][p][c], 32-bit values: the transpose of [B, P, C] by perm [2, 1, 0]. */
   transpose210(input: number, out: number, B: number, P: number, C: number): void;
   /** Nesterov: 1 or 0. */

@@ -16,3 +16,16 @@ export function madd4x8(v0: string, v1: string): string {
   }
   return lines.join('\n');
 }
+
+/**
+ * tfjs's step(x) for a ReLU's gradient, four lanes of the local `v`: 1 where v > 0, NaN where v is NaN, else 0.
+ * A ReLU's gradient is dy times it (not a mask: an infinite dy where x <= 0 gives NaN, as tfjs's Multiply does).
+ */
+export function stepVec(v: string): string {
+  return `(v128.bitselect (local.get ${v}) (v128.and (f32x4.gt (local.get ${v}) (f32x4.splat (f32.const 0))) (f32x4.splat (f32.const 1))) (f32x4.ne (local.get ${v}) (local.get ${v})))`;
+}
+
+/** stepVec for one float32 local. */
+export function stepScalar(f: string): string {
+  return `(select (local.get ${f}) (select (f32.const 1) (f32.const 0) (f32.gt (local.get ${f}) (f32.const 0))) (f32.ne (local.get ${f}) (local.get ${f})))`;
+}
