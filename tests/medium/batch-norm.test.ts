@@ -187,7 +187,7 @@ function assertSameValues(got: Float32Array[], want: Float32Array[], what: strin
   });
 }
 
-test('a ReLU layer after a batch norm runs inside it while a model trains: the same step bit for bit, fewer passes', async () => {
+test('a ReLU layer after a batch norm or a residual sum runs inside it while a model trains: the same step bit for bit, fewer passes', async () => {
   const { compactResnet } = await import('../../electron/core/training/models.ts');
   const { withFusedActivations } = await import('../../electron/core/training/kernels/activation.ts');
   const spec = { imageSize: 12, channels: 1 as const, numClasses: 3, dropout: 0, seed: 5, width: 4, depth: 1 };
@@ -198,10 +198,11 @@ test('a ReLU layer after a batch norm runs inside it while a model trains: the s
   const want = await stepOf(plain, xs, labels, 3, (f) => f());
   const got = await stepOf(fused, xs, labels, 3, (f) => withFusedActivations(fused, f));
   assertSameValues(got.values, want.values, 'fused against unfused');
-  // The stem's and each block's first batch norm take their ReLU (4 of 7); the ReLUs after the residual sums stay.
+  // The stem's and each block's first batch norm take their ReLU (4 of 7) with its gradient; the residual sums take
+  // the other three, whose gradient stays a pass of its own.
   const count = (k: string[], name: string) => k.filter((n) => n === name).length;
-  assert.deepEqual([count(want.kernels, 'Relu'), count(want.kernels, 'LoupeReluGrad')], [7, 7]);
-  assert.deepEqual([count(got.kernels, 'Relu'), count(got.kernels, 'LoupeReluGrad')], [3, 3]);
+  assert.deepEqual([count(want.kernels, 'Relu'), count(want.kernels, 'LoupeReluGrad'), count(want.kernels, 'LoupeAddRelu')], [7, 7, 0]);
+  assert.deepEqual([count(got.kernels, 'Relu'), count(got.kernels, 'LoupeReluGrad'), count(got.kernels, 'LoupeAddRelu')], [0, 3, 3]);
   // A second step fuses the same way (the plan is kept per model), and the saved model is unchanged: plain layers.
   const again = await stepOf(fused, xs, labels, 3, (f) => withFusedActivations(fused, f));
   assertSameValues(again.values, (await stepOf(plain, xs, labels, 3, (f) => f())).values, 'second step');

@@ -15,6 +15,7 @@ import { maxPoolGrad, maxPoolGradJs } from '../../electron/core/training/kernels
 import { reluBiasGrad, reluBiasGradJs } from '../../electron/core/training/kernels/relu-bias-kernels.ts';
 import { batchNormGrad, batchNormGradJs, batchNormTrain, batchNormTrainJs } from '../../electron/core/training/kernels/batch-norm-kernels.ts';
 import { RELU_GRAD } from '../../electron/core/training/kernels/relu-grad.ts';
+import { addRelu, addReluJs } from '../../electron/core/training/kernels/add-relu.ts';
 import { seededValues } from '../helpers/seeded-values.ts';
 import { simdCalls } from '../helpers/simd-calls.ts';
 import { combine, FILTER_GRADIENT_TRANSFORM, FILTER_TRANSFORM, GRADIENT_TRANSFORM, INPUT_TRANSFORM, OUTPUT_TRANSFORM } from '../../electron/core/training/kernels/winograd4.ts';
@@ -271,6 +272,23 @@ test('batch norm with its ReLU fused: the SIMD and JS passes agree bit for bit, 
       ['dx', 'dgamma', 'dbeta'].forEach((what, i) => assertBitEqual(simd[i]!, apart[i]!, `fused against apart ${what} ${shape}`));
     });
   });
+});
+
+test('a residual sum with its ReLU (LoupeAddRelu): the SIMD pass gives the JS pass\'s bits, and tfjs\'s Add then max(·, 0)', () => {
+  // Lengths at, below and past a multiple of four; NaN, ±Infinity and ±0 among the values (∞ − ∞ is NaN).
+  for (const n of [1, 3, 4, 7, 64, 1001]) {
+    tf.tidy(() => {
+      const a = tf.tensor1d(awkward(n, 40 + n));
+      const b = tf.tensor1d(awkward(n, 50 + n).map((v, i) => (i % 5 === 0 ? -v : v)));
+      let simd: Float32Array[] = [];
+      const args = { inputs: { a, b }, backend: tf.backend() };
+      assert.equal(countCalls('addRelu', () => void (simd = take(addRelu(args)))), 1, `${n}: the SIMD pass ran`);
+      const sum = tf.add(a, b).dataSync() as Float32Array;
+      assertBitEqual(simd[0]!, sum.map((v) => (Number.isNaN(v) ? NaN : v > 0 ? v : 0)), `add relu ${n}`);
+      const js = take(addReluJs(args));
+      assertBitEqual(simd[0]!, js[0]!, `add relu JS ${n}`);
+    });
+  }
 });
 
 test('the reversal of a 3-D tensor ([B, P, C] → [C, P, B]) moves every value where it belongs; small ones take tfjs\'s kernel', () => {

@@ -171,7 +171,7 @@ const depthwiseCases: Case[] = [
 
 test('registers the training kernels for wasm, idempotently', () => {
   const first = registerWasmTrainingKernels().sort();
-  assert.deepEqual(first, ['BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'FusedConv2D', 'Identity', 'LoupeBatchNormGrad', 'LoupeBatchNormTrain', 'LoupeReluBiasGrad', 'LoupeReluGrad', 'MaxPoolGrad', 'Transpose', '_FusedMatMul']);
+  assert.deepEqual(first, ['BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'FusedConv2D', 'Identity', 'LoupeAddRelu', 'LoupeBatchNormGrad', 'LoupeBatchNormTrain', 'LoupeReluBiasGrad', 'LoupeReluGrad', 'MaxPoolGrad', 'Transpose', '_FusedMatMul']);
   const funcs = first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc);
   assert.deepEqual(registerWasmTrainingKernels().sort(), first);
   assert.deepEqual(first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc), funcs);

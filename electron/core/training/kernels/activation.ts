@@ -1,9 +1,9 @@
-// The Activation layer, which passes its input on when it is a ReLU whose work the batch norm before it already did
-// (batch-norm.ts fuses the two while a model trains); otherwise it is tfjs-layers' own. It keeps tfjs's class name
+// The Activation layer, which passes its input on when it is a ReLU whose work the layer before it already did
+// (fused-relu.ts, while a model trains); otherwise it is tfjs-layers' own. It keeps tfjs's class name
 // and config, so saved models are plain Activation layers; registering the class makes loads in this process use it.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { alreadyRectified, withFusedReLUs } from './batch-norm.ts';
+import { alreadyRectified, withFusedReLUs } from './fused-relu.ts';
 
 type ActivationArgs = Parameters<typeof tfl.layers.activation>[0];
 type Kwargs = Record<string, unknown>;
@@ -31,7 +31,7 @@ function isRelu(layer: tfl.layers.Layer): boolean {
   return layer instanceof Activation && (layer.getConfig() as Record<string, unknown>)['activation'] === 'relu';
 }
 
-/** Runs `model`'s training pass (synchronous) with each ReLU layer that can be fused into the batch norm before it. */
+/** Runs `model`'s training pass (synchronous) with each ReLU layer that can be fused into the layer before it. */
 export function withFusedActivations<T>(model: tfl.LayersModel, run: () => T): T {
   return withFusedReLUs(model, isRelu, run);
 }

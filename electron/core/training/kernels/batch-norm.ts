@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch-norm-kernels.ts';
+import { markRectified, reluFused, type TakesRelu } from './fused-relu.ts';
 
 type BatchNormArgs = NonNullable<Parameters<typeof tfl.layers.batchNormalization>[0]>;
 type Kwargs = Record<string, unknown>;
@@ -105,18 +106,19 @@ function channelAxesOf(x: tf.Tensor): number[] {
 }
 
 /** tfjs-layers' BatchNormalization with the training pass above; inference and odd layouts are the stock code. */
-export class BatchNormalization extends StockBatchNormalization {
+export class BatchNormalization extends StockBatchNormalization implements TakesRelu {
   static className = 'BatchNormalization';
+  readonly takesFollowingRelu = true;
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const f = this as unknown as BatchNormFields;
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     const axis = f.axis >= 0 ? f.axis : f.axis + x.rank;
     if (!kwargs['training'] || axis !== x.rank - 1 || !f.center || !f.scale) return super.call(inputs, kwargs);
-    const relu = fusedReLUs?.has(this) === true && hasKernels(x);
+    const relu = reluFused(this) && hasKernels(x);
     return tf.tidy(() => {
       const { y, mean, variance } = normalizeInTraining(x, f.gamma.read(), f.beta.read(), f.epsilon, relu);
-      if (relu) rectified.add(y);
+      if (relu) markRectified(y);
       // The stock layer's moving averages: v ← v − (v − batch)·(1 − momentum).
       for (const [v, batch] of [[f.movingMean, mean], [f.movingVariance, variance]] as const) {
         const old = v.read();
@@ -128,49 +130,6 @@ export class BatchNormalization extends StockBatchNormalization {
   }
 }
 tf.serialization.registerClass(BatchNormalization as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
-
-// A ReLU layer after a batch norm, fused into it while a model trains: the ReLU's pass and its gradient's pass over
-// the activation are gone (7 of the compact ResNet's 13 ReLU layers: ~30 ms of an 810 ms step on one thread). The
-// saved model does not change: the two layers stay two, and inference (inference-graph.ts) folds them its own way.
-
-/** The batch norms of the model being trained whose ReLU is fused, while its training pass runs. */
-let fusedReLUs: ReadonlySet<tfl.layers.Layer> | null = null;
-/** Outputs of a batch norm with its ReLU fused: the ReLU layer passes them on (activation.ts). */
-const rectified = new WeakSet<tf.Tensor>();
-const fusable = new WeakMap<tfl.LayersModel, ReadonlySet<tfl.layers.Layer>>();
-
-/** Whether `x` came out of a batch norm that already applied the ReLU layer after it. */
-export function alreadyRectified(x: tf.Tensor): boolean {
-  return rectified.has(x);
-}
-
-/**
- * Runs `model`'s training pass (`run`, synchronous) with the ReLU fused into each batch norm whose output goes to a
- * ReLU layer `isRelu` accepts and nowhere else: applied once, not an output of this model, the ReLU applied once
- * too. Anything else (a shared layer, a sub-model ending at the batch norm, nested models) runs unfused.
- */
-export function withFusedReLUs<T>(model: tfl.LayersModel, isRelu: (layer: tfl.layers.Layer) => boolean, run: () => T): T {
-  let set = fusable.get(model);
-  if (!set) {
-    const layers = new Set(model.layers);
-    const outputs = new Set(model.outputs.map((o) => o.sourceLayer));
-    set = new Set(
-      model.layers.filter((l) => {
-        if (!(l instanceof BatchNormalization) || l.inboundNodes.length !== 1 || l.outboundNodes.length !== 1 || outputs.has(l)) return false;
-        const next = l.outboundNodes[0]!.outboundLayer;
-        return layers.has(next) && isRelu(next) && next.inboundNodes.length === 1;
-      }),
-    );
-    fusable.set(model, set);
-  }
-  const before = fusedReLUs;
-  fusedReLUs = set;
-  try {
-    return run();
-  } finally {
-    fusedReLUs = before;
-  }
-}
 
 export function batchNormalization(args: BatchNormArgs): tfl.layers.Layer {
   return new BatchNormalization(args);

@@ -16,7 +16,9 @@
 //    each way over the wasm heap, run by the BatchNormalization layer of batch-norm.ts;
 //  - LoupeReluBiasGrad (ours): the gradient of relu(z + bias) in one pass (SIMD), run by relu-bias.ts's Conv2D and Dense;
 //  - LoupeReluGrad (ours): a ReLU layer's gradient in one pass (SIMD), run by Loupe's gradient for Relu (relu-grad.ts),
-//    which this module puts in tfjs's gradient registry.
+//    which this module puts in tfjs's gradient registry;
+//  - LoupeAddRelu (ours): a residual sum and the ReLU layer after it in one pass (SIMD), run by residual-add.ts's Add
+//    while a model trains (fused-relu.ts).
 // Everything else our models' gradients need (AvgPoolGrad, Step for relu, FusedBatchNorm's composed gradient,
 // Mean for global average pooling, softmax cross-entropy, dropout, Adam/RMSprop updates) exists on wasm;
 // tests/medium/wasm-kernels.test.ts profiles real training steps to keep that true.
@@ -34,6 +36,7 @@ import { withoutTransposes } from './matmul.ts';
 import { maxPoolGrad } from './max-pool-grad.ts';
 import { RELU_BIAS_GRAD, reluBiasGrad } from './relu-bias-kernels.ts';
 import { RELU_GRAD, registerReluGradient, reluGrad } from './relu-grad.ts';
+import { ADD_RELU, addRelu } from './add-relu.ts';
 
 const BACKEND = 'wasm';
 
@@ -63,6 +66,7 @@ const providers: readonly Provider[] = [
   { kernelName: BATCH_NORM_GRAD, build: () => asKernel(batchNormGrad) },
   { kernelName: RELU_BIAS_GRAD, build: () => asKernel(reluBiasGrad) },
   { kernelName: RELU_GRAD, build: () => asKernel(reluGrad) },
+  { kernelName: ADD_RELU, build: () => asKernel(addRelu) },
 ];
 
 /** Names of the kernels this module provides for 'wasm'. */

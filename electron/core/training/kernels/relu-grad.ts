@@ -27,15 +27,19 @@ export function reluGrad(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/** dy · step(x), x a ReLU's input or output: the fused kernel where it runs, else tfjs's composition. */
+export function reluGradient(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  const fused = simdKernels(tf.backend()) !== null && dy.dtype === 'float32' && x.dtype === 'float32';
+  return fused ? (tf.engine().runKernel(RELU_GRAD, { dy, x }) as tf.Tensor) : tf.mul(dy, tf.cast(tf.step(x), 'float32'));
+}
+
 /** tfjs's gradient config for Relu, with the fused kernel where it runs. */
 const reluGradConfig: tf.GradConfig = {
   kernelName: tf.Relu,
   inputsToSave: ['x'],
   gradFunc: (dy, saved) => {
     const [x] = saved as [tf.Tensor];
-    const g = dy as tf.Tensor;
-    const fused = simdKernels(tf.backend()) !== null && g.dtype === 'float32' && x.dtype === 'float32';
-    return { x: () => (fused ? (tf.engine().runKernel(RELU_GRAD, { dy: g, x }) as tf.Tensor) : tf.mul(g, tf.cast(tf.step(x), 'float32'))) };
+    return { x: () => reluGradient(dy as tf.Tensor, x) };
   },
 };
 

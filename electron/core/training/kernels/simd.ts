@@ -1109,6 +1109,28 @@ ${DIRECT_CONV_WAT}
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $batch))))
 
+  ;; out = max(a + b, 0): a residual sum and the ReLU layer after it in one pass (fused-relu.ts). max keeps NaN
+  ;; (tfjs's Relu on wasm gives 0 for NaN in its vector lanes); -0 becomes 0, as in tfjs's Relu.
+  (func (export "add_relu") (param $a i32) (param $b i32) (param $out i32) (param $n i32)
+    (local $i i32) (local $end i32)
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (block $vec_done (loop $vec
+      (br_if $vec_done (i32.ge_u (local.get $i) (local.get $end)))
+      (v128.store align=4 (i32.add (local.get $out) (local.get $i))
+        (f32x4.max
+          (f32x4.add (v128.load align=4 (i32.add (local.get $a) (local.get $i))) (v128.load align=4 (i32.add (local.get $b) (local.get $i))))
+          (f32x4.splat (f32.const 0))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $vec)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $tail_done (loop $tail
+      (br_if $tail_done (i32.ge_u (local.get $i) (local.get $end)))
+      (f32.store (i32.add (local.get $out) (local.get $i))
+        (f32.max (f32.add (f32.load (i32.add (local.get $a) (local.get $i))) (f32.load (i32.add (local.get $b) (local.get $i)))) (f32.const 0)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $tail))))
+
   ;; out = dy * step(x): a ReLU layer's gradient, what tfjs composes from Step, Cast and Multiply (three kernels
   ;; and passes; ~32 ms of a compact ResNet step). step(x) is 1 for x > 0, NaN for NaN, else 0, as tfjs's.
   (func (export "relu_grad") (param $dy i32) (param $x i32) (param $out i32) (param $n i32)
@@ -1199,6 +1221,8 @@ export interface SimdKernels {
   ): void;
   /** out = dy · step(x) for n floats: 1 for x > 0, NaN for NaN, else 0. */
   reluGrad(dy: number, x: number, out: number, n: number): void;
+  /** out = max(a + b, 0) for n floats (NaN kept, −0 as 0). */
+  addRelu(a: number, b: number, out: number, n: number): void;
   /** dst [b, h, w, c] at rows i·sh + r, columns j·sw + col (inside h, w) = src [b, rows, cols, c]. */
   scatterPhase(src: number, dst: number, b: number, rows: number, cols: number, c: number, sh: number, sw: number, r: number, col: number, h: number, w: number): void;
   adam(
@@ -1326,7 +1350,7 @@ export async function loadSimdKernels(backend: unknown): Promise<string | null> 
     compiled ??= compile();
     const instance = await WebAssembly.instantiate(await compiled, { env: { memory } });
     const e = instance.exports as Record<string, (...args: number[]) => void>;
-    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, convFilterGradFew: e.conv_filter_grad_few!, padChannels: e.pad_channels!, winogradF4x3: e.winograd_f4x3!, winogradFilter4: e.winograd_filter4!, winogradFilterGrad4: e.winograd_filter_grad4!, winogradFilterGradOut4: e.winograd_filter_grad_out4!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad!, padRows: e.pad_rows!, convDirect: e.conv_direct! });
+    loaded.set(memory, { maxPoolGrad2x2: e.max_pool_grad_2x2!, reluBiasGrad: e.relu_bias_grad!, momentum: e.momentum!, adam: e.adam!, channelSums: e.channel_sums!, channelAffine: e.channel_affine!, transpose210: e.transpose_210!, convFilterGrad: e.conv_filter_grad!, convFilterGradFew: e.conv_filter_grad_few!, padChannels: e.pad_channels!, winogradF4x3: e.winograd_f4x3!, winogradFilter4: e.winograd_filter4!, winogradFilterGrad4: e.winograd_filter_grad4!, winogradFilterGradOut4: e.winograd_filter_grad_out4!, scatterPhase: e.scatter_phase!, reluGrad: e.relu_grad!, addRelu: e.add_relu!, padRows: e.pad_rows!, convDirect: e.conv_direct! });
     return null;
   } catch (err) {
     compiled = null;
