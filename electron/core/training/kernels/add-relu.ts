@@ -3,6 +3,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { heapFloats, type HeapBackend, type KernelArgs } from './heap.ts';
 import { simdKernels } from './simd.ts';
+import { reluOf } from './relu-grad.ts';
 
 /** Kernel name (not tfjs's), registered for wasm only. */
 export const ADD_RELU = 'LoupeAddRelu';
@@ -16,10 +17,7 @@ export function addRelu(args: KernelArgs): tf.TensorInfo {
 /** The JS pass (where the SIMD kernel is not loaded; the tests hold that kernel to this one, bit for bit). */
 export function addReluJs(args: KernelArgs): tf.TensorInfo {
   return run(args, (o, x, y) => {
-    for (let i = 0; i < o.length; i++) {
-      const s = Math.fround(x[i]! + y[i]!);
-      o[i] = s > 0 || Number.isNaN(s) ? s : 0;
-    }
+    for (let i = 0; i < o.length; i++) o[i] = reluOf(Math.fround(x[i]! + y[i]!));
   });
 }
 

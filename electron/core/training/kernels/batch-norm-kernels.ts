@@ -9,6 +9,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { forChannelBlocks, prepareChannelKernel, type HeapBackend, type KernelArgs, type Prepared } from './heap.ts';
 import { simdKernels, type SimdKernels } from './simd.ts';
+import { reluOf, stepOf } from './relu-grad.ts';
 
 /** The SIMD kernels and a scratch area on the wasm heap for their per-channel vectors (float64 or float32 views). */
 interface Simd {
@@ -67,7 +68,7 @@ function channelSums(a: Float32Array, b: Float32Array, shiftA: Float64Array, shi
     k.channelSums(a.byteOffset, b.byteOffset, f64.byteOffset, rows, C, relu ? relu.byteOffset : 0);
     return { first: f64.slice(2 * C, 3 * C), second: f64.slice(3 * C, 4 * C) };
   }
-  if (relu) a = reluGradient(a, relu);
+  if (relu) a = throughRelu(a, relu);
   const first = new Float64Array(C);
   const second = new Float64Array(C);
   const run = SUM_RUN * C;
@@ -112,15 +113,11 @@ function channelSums(a: Float32Array, b: Float32Array, shiftA: Float64Array, shi
 }
 
 /**
- * What the SIMD passes do for a ReLU fused after batch norm, in the JS passes: dy·step(y) as tfjs's gradient of
- * Relu computes it (y the ReLU's output: positive exactly where its input is), and max(y, 0) as tfjs's Relu.
+ * The gradient through a ReLU fused after batch norm, for the JS passes: dy·step(y) as tfjs's gradient of Relu
+ * computes it (y the ReLU's output: positive exactly where its input is).
  */
-function reluGradient(dy: Float32Array, y: Float32Array): Float32Array {
-  return dy.map((d, i) => d * (y[i]! > 0 ? 1 : Number.isNaN(y[i]!) ? NaN : 0));
-}
-
-function rectify(out: Float32Array): void {
-  for (let i = 0; i < out.length; i++) if (!(out[i]! > 0) && !Number.isNaN(out[i]!)) out[i] = 0;
+function throughRelu(dy: Float32Array, y: Float32Array): Float32Array {
+  return dy.map((d, i) => d * stepOf(y[i]!));
 }
 
 /**
@@ -134,7 +131,7 @@ function channelScale(out: Float32Array, x: Float32Array, a: Float64Array, shift
     return;
   }
   channelScaleJs(out, x, a, shift, k, C, rows);
-  if (relu) rectify(out);
+  if (relu) out.forEach((v, i) => (out[i] = reluOf(v)));
 }
 
 function channelScaleJs(out: Float32Array, x: Float32Array, a: Float64Array, shift: Float64Array, k: Float64Array, C: number, rows: number): void {
@@ -169,7 +166,7 @@ function channelAffine(out: Float32Array, u: Float32Array, v: Float32Array, a: F
     simd.k.channelAffine(out.byteOffset, u.byteOffset, v.byteOffset, simd.f32.byteOffset, rows, C, relu ? relu.byteOffset : 0, 0);
     return;
   }
-  if (relu) u = reluGradient(u, relu);
+  if (relu) u = throughRelu(u, relu);
   const a32 = Float32Array.from(a), b32 = Float32Array.from(b), h32 = Float32Array.from(shift), k32 = Float32Array.from(k);
   forChannelBlocks(
     C,

@@ -27,6 +27,16 @@ export function reluGrad(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/** tfjs's step(x) for one value, the factor of a ReLU's gradient: 1 for x > 0, NaN for NaN, else 0 (simd.ts: stepVec). */
+export function stepOf(x: number): number {
+  return x > 0 ? 1 : Number.isNaN(x) ? NaN : 0;
+}
+
+/** max(x, 0) as Loupe's fused passes compute it (f32x4.max): NaN stays NaN, −0 becomes 0. */
+export function reluOf(x: number): number {
+  return x > 0 || Number.isNaN(x) ? x : 0;
+}
+
 /** dy · step(x), x a ReLU's input or output: the fused kernel where it runs, else tfjs's composition. */
 export function reluGradient(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
   const fused = simdKernels(tf.backend()) !== null && dy.dtype === 'float32' && x.dtype === 'float32';
