@@ -171,7 +171,7 @@ const depthwiseCases: Case[] = [
 
 test('registers the training kernels for wasm, idempotently', () => {
   const first = registerWasmTrainingKernels().sort();
-  assert.deepEqual(first, ['BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'FusedConv2D', 'Identity', 'LoupeAddRelu', 'LoupeBatchNormGrad', 'LoupeBatchNormTrain', 'LoupeReluBiasGrad', 'LoupeReluGrad', 'MaxPoolGrad', 'Transpose', '_FusedMatMul']);
+  assert.deepEqual(first, ['BatchMatMul', 'Cast', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'FusedConv2D', 'Identity', 'LoupeAddRelu', 'LoupeBatchNormGrad', 'LoupeBatchNormTrain', 'LoupeReluBiasGrad', 'LoupeReluGrad', 'MaxPoolGrad', 'Transpose', '_FusedMatMul']);
   const funcs = first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc);
   assert.deepEqual(registerWasmTrainingKernels().sort(), first);
   assert.deepEqual(first.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc), funcs);
@@ -412,6 +412,29 @@ test('Identity shares the data of its input (no copy per tensor a gradient keeps
   const sc = tf.clone(s);
   assert.deepEqual(sc.dataSync(), ['a', 'b'], 'strings still copied by the stock kernel');
   tf.dispose([s, sc]);
+});
+
+test("a Cast to the type a tensor already has (Identity's gradient) shares its data; other casts still convert", () => {
+  const x = tf.tensor([1.5, -2.25, 3, 0], [2, 2]);
+  const buffers = tf.memory().numDataBuffers;
+  const same = tf.cast(x, 'float32');
+  assert.equal(tf.memory().numDataBuffers, buffers, 'no new buffer');
+  x.dispose();
+  assert.deepEqual(Array.from(same.dataSync()), [1.5, -2.25, 3, 0], 'the cast keeps the data after its source is gone');
+  const ints = tf.cast(same, 'int32');
+  assert.equal(tf.memory().numDataBuffers, buffers + 1, 'a conversion has a buffer of its own');
+  assert.equal(ints.dtype, 'int32');
+  assert.deepEqual(Array.from(ints.dataSync()), [1, -2, 3, 0]);
+  const back = tf.cast(ints, 'float32');
+  assert.deepEqual(Array.from(back.dataSync()), [1, -2, 3, 0]);
+  const flags = tf.tensor([false, true, true], [3], 'bool');
+  const flagsAgain = tf.cast(flags, 'bool');
+  assert.deepEqual(Array.from(flagsAgain.dataSync()), [0, 1, 1]);
+  // The gradient of a clone is such a cast: a gradient through it allocates nothing beyond the stock path's own.
+  const v = tf.tensor([1, 2, 3]);
+  const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.clone(a), a)))(v);
+  assert.deepEqual(Array.from(g.dataSync()), [2, 4, 6]);
+  tf.dispose([same, ints, back, flags, flagsAgain, v, g]);
 });
 
 test('repeated kernel calls leak no tensors and no wasm memory', async () => {

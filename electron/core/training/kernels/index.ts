@@ -10,7 +10,8 @@
 //    their stride-1 input gradients by a direct SIMD kernel of ours (direct-conv.ts);
 //  - MaxPoolGrad: one pass over the wasm heap instead of the stock kernel (SIMD for the usual 2×2 pool, simd.ts);
 //  - BatchMatMul, _FusedMatMul: the stock kernels, fed explicitly transposed operands instead of transpose flags;
-//  - Identity: shares its input's data instead of copying it (identity.ts);
+//  - Identity, and Cast to the type a tensor already has (Identity's gradient): share the input's data instead of
+//    copying it (identity.ts);
 //  - Transpose: the stock kernel, but 3-D reversals (the filter gradients' batch ↔ channels) in SIMD blocks;
 //  - LoupeBatchNormTrain/Grad (names of ours): batch normalization's training pass and gradient, one JS pass
 //    each way over the wasm heap, run by the BatchNormalization layer of batch-norm.ts;
@@ -30,7 +31,7 @@ import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN, batchNormGrad, batchNormTrain } from
 import { conv2D, fusedConv2D } from './conv-forward.ts';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv2d-grads.ts';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-grads.ts';
-import { sharedIdentity } from './identity.ts';
+import { sharedCast, sharedIdentity } from './identity.ts';
 import { blockTranspose } from './transpose.ts';
 import { withoutTransposes } from './matmul.ts';
 import { maxPoolGrad } from './max-pool-grad.ts';
@@ -61,6 +62,7 @@ const providers: readonly Provider[] = [
   { kernelName: tf.BatchMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf._FusedMatMul, build: (stock) => stock && withoutTransposes(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf.Identity, build: (stock) => stock && sharedIdentity(stock.kernelFunc), wrapsStock: true },
+  { kernelName: tf.Cast, build: (stock) => stock && sharedCast(stock.kernelFunc), wrapsStock: true },
   { kernelName: tf.Transpose, build: (stock) => stock && blockTranspose(stock.kernelFunc), wrapsStock: true },
   { kernelName: BATCH_NORM_TRAIN, build: () => asKernel(batchNormTrain) },
   { kernelName: BATCH_NORM_GRAD, build: () => asKernel(batchNormGrad) },
