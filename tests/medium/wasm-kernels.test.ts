@@ -430,7 +430,7 @@ test("a Cast to the type a tensor already has (Identity's gradient) shares its d
   const flags = tf.tensor([false, true, true], [3], 'bool');
   const flagsAgain = tf.cast(flags, 'bool');
   assert.deepEqual(Array.from(flagsAgain.dataSync()), [0, 1, 1]);
-  // The gradient of a clone is such a cast: a gradient through it allocates nothing beyond the stock path's own.
+  // The gradient of a clone goes through such a cast, and still adds up right.
   const v = tf.tensor([1, 2, 3]);
   const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.clone(a), a)))(v);
   assert.deepEqual(Array.from(g.dataSync()), [2, 4, 6]);
