@@ -50,32 +50,41 @@ export async function serveCommand(args: string[]): Promise<number> {
     import('../../core/project/config-dir.ts'),
     import('../../host/server.ts'),
   ]);
+  // Ctrl-C, SIGTERM, or the reader of this output gone (stop.ts): the server closes cleanly either way. Listened
+  // for before anything starts or is printed: until a listener exists, a SIGINT takes the OS's default action and
+  // kills the process, and a Ctrl-C sent right after "Press Ctrl-C to stop" appeared did that now and then.
+  let stop!: () => void;
+  const stopped = new Promise<void>((done) => (stop = done));
+  // Watching ends with the first stop: a second Ctrl-C while the server closes quits at once, as before.
+  const stopWatching = onStop(() => {
+    stopWatching();
+    stop();
+  });
+  process.once('SIGTERM', stop);
   const core = new LoupeCore({ face: 'host', configDir: defaultConfigDir() });
-  const [projectDir] = positionals;
-  if (projectDir) core.openProject(resolve(projectDir), { create: true });
-  const host = await startHost({
-    core,
-    port,
-    staticDir: STATIC_DIR,
-    token,
-    log: (l) => process.stderr.write(l + '\n'),
-  });
-  process.stdout.write(`Loupe is serving ${host.url}\n`);
-  process.stdout.write('Open that address in a browser on this machine. Press Ctrl-C to stop.\n');
-  const opened = values.open && !values['no-open'] ? openBrowser(host.url) : null;
-
-  // Ctrl-C, SIGTERM, or the reader of this output gone (stop.ts): the server closes cleanly either way.
-  await new Promise<void>((done) => {
-    const stopWatching = onStop(() => {
-      stopWatching();
-      done();
+  let opened: string | null = null;
+  try {
+    const [projectDir] = positionals;
+    if (projectDir) core.openProject(resolve(projectDir), { create: true });
+    const host = await startHost({
+      core,
+      port,
+      staticDir: STATIC_DIR,
+      token,
+      log: (l) => process.stderr.write(l + '\n'),
     });
-    process.once('SIGTERM', () => done());
-  });
-  process.stderr.write('Stopping…\n');
-  await host.close();
-  await core.shutdown();
-  if (opened) rmSync(opened, { recursive: true, force: true });
+    process.stdout.write(`Loupe is serving ${host.url}\n`);
+    process.stdout.write('Open that address in a browser on this machine. Press Ctrl-C to stop.\n');
+    opened = values.open && !values['no-open'] ? openBrowser(host.url) : null;
+    await stopped;
+    process.stderr.write('Stopping…\n');
+    await host.close();
+  } finally {
+    stopWatching();
+    process.off('SIGTERM', stop);
+    await core.shutdown();
+    if (opened) rmSync(opened, { recursive: true, force: true });
+  }
   return 0;
 }
 
