@@ -16,7 +16,8 @@ export class Activation extends StockActivation {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-    // A copy of the reference only (Identity shares the data on wasm): a layer's output is a tensor of its own.
+    // A layer's output is a tensor of its own: a clone, which shares the data on wasm, and so does its gradient
+    // (a Cast to the same type; identity.ts).
     if (kwargs['training'] && isRelu(this) && alreadyRectified(x)) return tf.clone(x);
     return super.call(inputs, kwargs);
   }

@@ -126,7 +126,7 @@ export function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; attrs
     const filter = asTensor4D(args.inputs.filter, 'filter');
     const info = convInfo(shapeToNHWC(a.inputShape, a.dataFormat), filter.shape, a, false);
     const { h, w } = convAxes(info);
-    const rotated = rotatedFilter(filter);
+    const rotated = rotatedFilter(filter, true);
     const dx = inputGradient(dy, rotated, h, w, info.inChannels, (x, f, dilations, pad) =>
       (dilations[0] === 1 && dilations[1] === 1 ? directConvPadded(x, f, pad) : null) ?? forwardConv(x, f, [1, 1], dilations, pad));
     return fromNHWC(dx, a.dataFormat);
@@ -134,24 +134,26 @@ export function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; attrs
 }
 
 /**
- * The filter rotated 180° with its channels swapped, [kh,kw,ci,co] → [kh,kw,co,ci]: out[kh−1−i, kw−1−j, o, c] =
- * f[i, j, c, o], in one pass over the wasm heap. tfjs's transpose then reverse took ~0.3 ms a call on wasm whatever
+ * The filter rotated 180° (both spatial axes reversed), in one pass over the wasm heap: with `swapChannels`,
+ * [kh,kw,ci,co] → [kh,kw,co,ci], out[kh−1−i, kw−1−j, o, c] = f[i, j, c, o] (a convolution's input gradient); without,
+ * the channel axes stay (a depthwise convolution's). tfjs's transpose and reverse took ~0.3 ms a call on wasm whatever
  * the size (14 calls, 4.5 ms per compact-ResNet step at 64 px on one thread; bench/step-profile.ts).
  */
-function rotatedFilter(filter: tf.Tensor4D): tf.Tensor4D {
+export function rotatedFilter(filter: tf.Tensor4D, swapChannels: boolean): tf.Tensor4D {
   const backend = tf.backend() as unknown as HeapBackend;
   const [kh, kw, ci, co] = filter.shape;
-  const out = backend.makeOutput([kh, kw, co, ci], 'float32');
+  const out = backend.makeOutput(swapChannels ? [kh, kw, co, ci] : [kh, kw, ci, co], 'float32');
   // Views after the allocation, which may have grown the heap.
-  const src = heapFloats(backend, filter, tf.Conv2DBackpropInput, 'filter');
-  const dst = heapFloats(backend, out, tf.Conv2DBackpropInput, 'rotated filter');
+  const src = heapFloats(backend, filter, 'rotatedFilter', 'filter');
+  const dst = heapFloats(backend, out, 'rotatedFilter', 'rotated filter');
   const taps = kh * kw;
   const plane = ci * co;
   for (let t = 0; t < taps; t++) {
     // Reversing both spatial axes reverses the flattened tap index.
     const from = t * plane;
     const to = (taps - 1 - t) * plane;
-    for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) dst[to + o * ci + c] = src[from + c * co + o]!;
+    if (!swapChannels) dst.set(src.subarray(from, from + plane), to);
+    else for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) dst[to + o * ci + c] = src[from + c * co + o]!;
   }
   return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor4D;
 }

@@ -2,7 +2,7 @@
 // convolutions (MobileNet-like backbones need them). Channel multiplier M: output channel c·M+m reads input c.
 import * as tf from '@tensorflow/tfjs-core';
 import { filterGradAxis } from './conv-geometry.ts';
-import { convAxes, convInfo } from './conv2d-grads.ts';
+import { convAxes, convInfo, rotatedFilter } from './conv2d-grads.ts';
 import { asTensor4D, cropForConv, forwardDepthwise } from './forward-conv.ts';
 import { inputGradient } from './input-grad.ts';
 
@@ -51,7 +51,7 @@ export function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; at
     const info = convInfo(a.inputShape, filter.shape, a, true);
     const [kh, kw, c, m] = filter.shape;
     const { h, w } = convAxes(info);
-    const flipped: tf.Tensor4D = tf.reshape(tf.reverse(filter, [0, 1]), [kh, kw, c * m, 1]);
+    const flipped: tf.Tensor4D = tf.reshape(rotatedFilter(filter, false), [kh, kw, c * m, 1]);
     const dx = inputGradient(dy, flipped, h, w, c * m, (x, f, dilations, pad) => forwardDepthwise(x, f, [1, 1], dilations, pad));
     return m === 1 ? dx : tf.sum(tf.reshape(dx, [info.batchSize, info.inHeight, info.inWidth, c, m]), 4);
   });

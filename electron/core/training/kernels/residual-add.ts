@@ -1,9 +1,10 @@
-// The residual sum of the compact ResNet's blocks, without a copy in its gradient.
+// The residual sum of the compact ResNet's blocks, which takes the ReLU layer after it while a model trains
+// (fused-relu.ts).
 //
-// tfjs-layers' Add layer sums a clone of its first input with the others. Forward the clone is only a reference,
-// but its gradient is a Cast: a full copy of the incoming gradient, on every backward pass (six copies of 4–16 MB
-// activations a step for the compact ResNet at 64 px, ~10 ms on one thread). This layer adds the inputs themselves:
-// the same values, the same gradients. It keeps tfjs's class name and config, so saved models are plain Add layers;
+// tfjs-layers' Add layer sums a clone of its first input with the others; this one adds the inputs themselves: the
+// same values, the same gradients, one Identity and one Cast less a block. (Those used to cost a full copy of each
+// block's output gradient, six of 4–16 MB a step at 64 px; wasm's Cast to the same type now shares its data, as
+// Identity does: identity.ts.) It keeps tfjs's class name and config, so saved models are plain Add layers;
 // registering the class makes loads in this process use it.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
