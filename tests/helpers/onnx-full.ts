@@ -61,6 +61,13 @@ export function readExpected(dir: string, name: FullNet): { expected: FullNetExp
   return { expected, inputs };
 }
 
+/**
+ * The smallest probability whose relative difference the round trip checks. float32 holds any probability this size
+ * to ~7 significant digits, so its relative difference is the difference of the logit gap behind it. Random
+ * ResNet-50 weights answer 1 and ~1e-7 for the project's two classes (a 1e-6 floor saw nothing to compare there).
+ */
+export const INFORMATIVE_PROBABILITY = 1e-12;
+
 export interface RoundTrip {
   runId: number;
   /** A convolution of the backbone's first block moved: every layer trained, not just the head. */
@@ -70,11 +77,15 @@ export interface RoundTrip {
   maxAbsDiff: number;
   outputs: number;
   /**
-   * Largest difference relative to the probability (those above 1e-6): a small probability is exp(−logit gap),
-   * so this checks the logits behind probabilities near 0 and 1, where the absolute difference says little.
+   * Largest difference relative to the probability (those above INFORMATIVE_PROBABILITY): a small probability is
+   * exp(−logit gap), so this checks the logits behind probabilities near 0 and 1, where the absolute difference says
+   * little.
    */
   maxRelDiff: number;
-  /** Some probability is neither ~0 nor ~1: saturated outputs would agree whatever the graph computed. */
+  /**
+   * Some probability carries its logit gap: above INFORMATIVE_PROBABILITY and not ~1. Outputs of exactly 0 and 1
+   * would agree whatever the graph computed.
+   */
   unsaturated: boolean;
 }
 
@@ -115,8 +126,8 @@ export async function fineTuneAndReexport(core: LoupeCore, backbone: string, out
     const theirs = out[session.outputNames[0]!]!.data as Float32Array;
     assert.equal(theirs.length, ours.length);
     const maxAbsDiff = theirs.reduce((m, v, i) => Math.max(m, Math.abs(v - ours[i]!)), 0);
-    const maxRelDiff = theirs.reduce((m, v, i) => (Math.max(v, ours[i]!) > 1e-6 ? Math.max(m, Math.abs(v - ours[i]!) / Math.max(v, ours[i]!)) : m), 0);
-    const unsaturated = ours.some((p) => p > 1e-6 && p < 1 - 1e-6);
+    const maxRelDiff = theirs.reduce((m, v, i) => (Math.max(v, ours[i]!) > INFORMATIVE_PROBABILITY ? Math.max(m, Math.abs(v - ours[i]!) / Math.max(v, ours[i]!)) : m), 0);
+    const unsaturated = ours.some((p) => p > INFORMATIVE_PROBABILITY && p < 1 - 1e-6);
     return { runId: run!.id, firstConvChanged, trainLoss: detail.epochs[0]!.trainLoss, maxAbsDiff, maxRelDiff, outputs: ours.length, unsaturated };
   } finally {
     await session.release();

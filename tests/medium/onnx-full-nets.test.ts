@@ -83,7 +83,7 @@ for (const name of ['mobilenet_v3_small', 'efficientnet_b0'] as const) {
     assert.ok(r.firstConvChanged, 'the backbone trained, not only the head');
     assert.ok(Number.isFinite(r.trainLoss));
     assert.equal(r.outputs, 2 * 2, 'two images, the project\'s two classes');
-    assert.ok(r.unsaturated, 'probabilities strictly between 0 and 1, so agreeing on them means something');
+    assert.ok(r.unsaturated, 'a probability that carries its logit gap, so agreeing on them means something');
     // Probabilities: 1e-4 as it stands.
     assert.ok(r.maxAbsDiff <= TOLERANCE, `re-exported ONNX differs from the fine-tuned model by ${r.maxAbsDiff}`);
     assert.ok(r.maxRelDiff <= 1e-3, `re-exported ONNX differs by ${r.maxRelDiff} of a probability`);
