@@ -166,6 +166,26 @@ export interface EpochMetrics {
   seconds: number;
 }
 
+/**
+ * One thread's memory after an epoch: what must stay flat from epoch to epoch in every thread of a run (issue 13).
+ * tfjs counts tensors and their bytes; the wasm backend's heap grows and never shrinks, so scratch memory a kernel
+ * leaks shows there even when no tensor does.
+ */
+export interface ThreadMemory {
+  tensors: number;
+  tensorBytes: number;
+  /** The wasm backend's heap, or null on another backend. */
+  wasmHeapBytes: number | null;
+  /** The thread's JavaScript heap in use, as the last garbage collection left it (so it wanders a little). */
+  jsHeapBytes: number;
+}
+
+/** The training process's memory after an epoch: its resident size and each thread's, the fit loop's first. */
+export interface TrainingMemory {
+  rssBytes: number;
+  threads: ThreadMemory[];
+}
+
 export interface BatchMetrics {
   epoch: number;
   batch: number;

@@ -6,7 +6,7 @@
 import type { BackboneSummary } from './contract.ts';
 import type { PreprocessPreset } from './preprocess-presets.ts';
 import type { GpuAdapterReport } from './gpu-host-protocol.ts';
-import type { BatchMetrics, EpochMetrics } from './training.ts';
+import type { BatchMetrics, EpochMetrics, TrainingMemory } from './training.ts';
 
 /** A foreign classifier to evaluate on the project's images (issue 12). */
 export interface ExternalEvaluationRequest {
@@ -55,7 +55,7 @@ export type FromTrainer =
   | { readonly type: 'status'; readonly runId: number; readonly message: string }
   | { readonly type: 'prepare'; readonly runId: number; readonly done: number; readonly total: number }
   | { readonly type: 'batch'; readonly runId: number; readonly metrics: BatchMetrics }
-  | { readonly type: 'epoch'; readonly runId: number; readonly metrics: EpochMetrics; readonly improved: boolean }
+  | { readonly type: 'epoch'; readonly runId: number; readonly metrics: EpochMetrics; readonly improved: boolean; readonly memory: TrainingMemory }
   | { readonly type: 'done'; readonly runId: number; readonly status: 'finished' | 'stopped' | 'failed'; readonly message: string }
   | { readonly type: 'progress'; readonly done: number; readonly total: number; readonly message: string }
   | { readonly type: 'evaluated'; readonly evaluationId: number; readonly n: number; readonly notes: string[] }
@@ -67,7 +67,7 @@ export type TrainingEvent =
   | { kind: 'status'; runId: number; message: string }
   | { kind: 'prepare'; runId: number; done: number; total: number }
   | { kind: 'batch'; runId: number; metrics: BatchMetrics }
-  | { kind: 'epoch'; runId: number; metrics: EpochMetrics; improved: boolean }
+  | { kind: 'epoch'; runId: number; metrics: EpochMetrics; improved: boolean; memory: TrainingMemory }
   | { kind: 'ended'; runId: number; status: 'finished' | 'stopped' | 'failed'; message: string };
 
 /**

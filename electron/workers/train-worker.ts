@@ -49,7 +49,7 @@ async function start(msg: Extract<ToTrainer, { type: 'start' }>): Promise<void> 
             send({ type: 'batch', runId: msg.runId, metrics });
           }
         },
-        epoch: (metrics, improved) => send({ type: 'epoch', runId: msg.runId, metrics, improved }),
+        epoch: (metrics, improved, memory) => send({ type: 'epoch', runId: msg.runId, metrics, improved, memory }),
       },
     });
     send({ type: 'done', runId: msg.runId, ...result });

@@ -22,7 +22,7 @@ import { multiplyAddsPerImage, trainingThreads } from '../../electron/core/train
 import { createRuns, rerun } from '../../electron/core/training/run-service.ts';
 import { getRun, runDir } from '../../electron/core/training/runs.ts';
 import { loadModel, checkpointDir } from '../../electron/core/training/checkpoint.ts';
-import { trainConfigSchema, type TrainConfig, type TrainConfigInput } from '../../shared/training.ts';
+import { trainConfigSchema, type ThreadMemory, type TrainConfig, type TrainConfigInput, type TrainingMemory } from '../../shared/training.ts';
 import { seededRandom } from '../../shared/random.ts';
 import type { Project } from '../../electron/core/project/project.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -338,6 +338,25 @@ test('a run on 2 threads says so, and stop + resume gives the weights of an unin
   assert.equal(d, 0, 'identical weights for the same seed and thread count');
   a.dispose();
   b.dispose();
+});
+
+test('memory stays flat across epochs in every thread: tensors, their bytes and the wasm heap', async () => {
+  // Augmentation, validation and Adam's slots all run each epoch; six epochs give the heaps time to show a leak.
+  const [run] = createRuns(project, { config: { ...runConfig, epochs: 6 } }, 'test');
+  const seen: TrainingMemory[] = [];
+  const r = await runTraining(project, run!.id, { mode: 'start', backend: 'wasm', events: { epoch: (_m, _improved, memory) => seen.push(memory) } });
+  assert.equal(r.status, 'finished', r.message);
+  assert.equal(seen.length, 6);
+  for (const m of seen) assert.equal(m.threads.length, 2, 'the fit loop and one gradient thread');
+  for (let t = 0; t < 2; t++) {
+    const per = seen.map((m) => m.threads[t]!);
+    const at = (k: keyof ThreadMemory) => per.map((p) => p[k]).join(', ');
+    assert.equal(new Set(per.map((p) => p.tensors)).size, 1, `thread ${t}: tensors per epoch ${at('tensors')}`);
+    assert.equal(new Set(per.map((p) => p.tensorBytes)).size, 1, `thread ${t}: tensor bytes per epoch ${at('tensorBytes')}`);
+    // The heap may grow while the first epoch finds its working set, never after.
+    assert.ok(per.every((p) => p.wasmHeapBytes !== null && p.wasmHeapBytes > 0), `thread ${t}: a wasm heap`);
+    assert.equal(new Set(per.slice(1).map((p) => p.wasmHeapBytes)).size, 1, `thread ${t}: wasm heap per epoch ${at('wasmHeapBytes')}`);
+  }
 });
 
 test('cancel stops a 2-thread run within a second', async () => {

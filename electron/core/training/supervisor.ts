@@ -296,7 +296,7 @@ export class TrainingSupervisor {
         this.emit({ kind: 'batch', runId, metrics: msg.metrics });
         break;
       case 'epoch':
-        this.emit({ kind: 'epoch', runId, metrics: msg.metrics, improved: msg.improved });
+        this.emit({ kind: 'epoch', runId, metrics: msg.metrics, improved: msg.improved, memory: msg.memory });
         break;
       case 'done':
         cur.ended = true;

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { BatchMetrics, EpochMetrics, Normalization, Preprocessing, TrainConfig } from '../../../shared/training.ts';
+import type { BatchMetrics, EpochMetrics, Normalization, Preprocessing, TrainConfig, TrainingMemory } from '../../../shared/training.ts';
 import type { Project } from '../project/project.ts';
 import { CachedSource, datasetNormalization, fillCache, readSnapshot } from './dataset.ts';
 import { balancedClassWeights, fit, type FitEnd } from './fit.ts';
@@ -19,6 +19,7 @@ import { clearFailureNote, reserveFailureNote, writeFailureNote } from './failur
 import { repairRun } from './run-recovery.ts';
 import { TensorCache } from './tensor-cache.ts';
 import { ModelThreads } from './parallel/peers.ts';
+import { trainingMemory } from './thread-memory.ts';
 import { multiplyAddsPerImage, trainingThreads } from './parallel/threads.ts';
 import { augmentationOn } from './augment.ts';
 import { cachedHead } from './feature-cache.ts';
@@ -30,7 +31,8 @@ export interface TrainerEvents {
   status?(message: string): void;
   prepare?(done: number, total: number): void;
   batch?(m: BatchMetrics): void;
-  epoch?(m: EpochMetrics, improved: boolean): void;
+  /** After each epoch: its figures, whether it is the best so far, and the memory of every thread. */
+  epoch?(m: EpochMetrics, improved: boolean, memory: TrainingMemory): void;
 }
 
 export interface TrainerOptions {
@@ -234,9 +236,9 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
           if (improved) await saveBest(dir, model!, preprocessing, metrics);
           await saveLast(dir, model!, optimizer, fitState, metrics);
         },
-        onEpochEnd: (m, { improved }) => {
+        onEpochEnd: async (m, { improved }) => {
           recordEpoch(db, runId, m, improved);
-          o.events?.epoch?.(m, improved);
+          if (o.events?.epoch) o.events.epoch(m, improved, await trainingMemory(peers));
         },
       });
       head?.dispose();

@@ -1235,7 +1235,7 @@ const loaded = new WeakMap<WebAssembly.Memory, SimdKernels>();
 let compiled: Promise<WebAssembly.Module> | null = null;
 
 /** The wasm backend's memory (Emscripten's exports), or null for any other backend. */
-function memoryOf(backend: unknown): WebAssembly.Memory | null {
+export function memoryOf(backend: unknown): WebAssembly.Memory | null {
   const m = (backend as { wasm?: { asm?: { memory?: unknown } } } | null)?.wasm?.asm?.memory;
   return m instanceof WebAssembly.Memory ? m : null;
 }

@@ -15,6 +15,7 @@ import { inferenceForward } from '../inference-graph.ts';
 import { runFrozenLayersInInferenceMode } from '../frozen-layers.ts';
 import { makeOptimizer, setLearningRate, slotTensors } from '../optimizer.ts';
 import { flatWeights, gradientTensors, setFlatWeights } from './weights.ts';
+import { threadMemory } from '../thread-memory.ts';
 import type { Asked, FromGradientThread, ToGradientThread } from './protocol.ts';
 
 /** The channel to the fit loop (peers.ts), which this thread polls between training messages. */
@@ -123,6 +124,9 @@ async function handle(msg: ToGradientThread): Promise<void> {
       reply({ type: 'weights', weights }, [weights.buffer as ArrayBuffer]);
       return;
     }
+    case 'memory':
+      reply({ type: 'memory', memory: threadMemory() });
+      return;
     case 'predict': {
       const m = model;
       if (!m) throw new Error('predict before init');

@@ -8,7 +8,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ShardInput } from '../step.ts';
-import type { OptimizerConfig } from '../../../../shared/training.ts';
+import type { OptimizerConfig, ThreadMemory } from '../../../../shared/training.ts';
 import type { SlotValue } from '../optimizer.ts';
 import type { Asked, FromGradientThread, ModelArtifacts, ToGradientThread } from './protocol.ts';
 import { launchFrom, prebuiltEntry } from '../../prebuilt.mjs';
@@ -20,6 +20,7 @@ const PREBUILT_THREAD = `electron/${GRADIENT_THREAD_BUNDLE}`;
 type Gradients = Extract<FromGradientThread, { type: 'gradients' }>;
 type Probabilities = Extract<FromGradientThread, { type: 'probabilities' }>;
 type Weights = Extract<FromGradientThread, { type: 'weights' }>;
+type Memory = Extract<FromGradientThread, { type: 'memory' }>;
 
 /**
  * What a thread runs: 'auto' is, in the Electron build, the bundle beside the main bundle; under tsx (CLI, host,
@@ -205,6 +206,12 @@ export class ModelThreads {
   async replicaWeights(): Promise<Float32Array[]> {
     const replies = await Promise.all(this.peers.map((p) => p.ask<Weights>({ type: 'read-weights' })));
     return replies.map((r) => r.weights);
+  }
+
+  /** Each thread's memory, in thread order (asked between steps: a thread answers after the updates told before). */
+  async memory(): Promise<ThreadMemory[]> {
+    const replies = await Promise.all(this.peers.map((p) => p.ask<Memory>({ type: 'memory' })));
+    return replies.map((r) => r.memory);
   }
 
   /** Class probabilities of the shards, one thread each, in shard order (the weights each thread holds). */

@@ -18,7 +18,7 @@ export interface ModelArtifacts {
   weightData: ArrayBuffer;
 }
 
-import type { OptimizerConfig } from '../../../../shared/training.ts';
+import type { OptimizerConfig, ThreadMemory } from '../../../../shared/training.ts';
 import type { SlotValue } from '../optimizer.ts';
 
 /**
@@ -73,6 +73,8 @@ export type ToGradientThread =
     }
   /** The replica's weights (model.weights order), flattened: tests compare them with the fit loop's. */
   | { readonly type: 'read-weights' }
+  /** The thread's memory (thread-memory.ts), asked after each epoch. */
+  | { readonly type: 'memory' }
   | { readonly type: 'close' };
 
 /** Where a gradient thread's step went, in milliseconds (bench/step-profile.ts reports them). */
@@ -98,4 +100,5 @@ export type FromGradientThread =
     }
   | { readonly type: 'probabilities'; readonly probs: Float32Array }
   | { readonly type: 'weights'; readonly weights: Float32Array }
+  | { readonly type: 'memory'; readonly memory: ThreadMemory }
   | { readonly type: 'error'; readonly message: string };
