@@ -340,6 +340,44 @@ test('a run on 2 threads says so, and stop + resume gives the weights of an unin
   b.dispose();
 });
 
+test('a gradient thread that dies mid-run fails the run with the reason; resume finishes it with the weights of an uninterrupted run', async () => {
+  const [whole] = createRuns(project, { config: runConfig }, 'test');
+  assert.equal((await runTraining(project, whole!.id, { mode: 'start', backend: 'wasm' })).status, 'finished');
+
+  const broken = rerun(project, whole!.id, 'test');
+  let secondEpoch = false;
+  const step = ModelThreads.prototype.step;
+  // The thread dies as a crash takes it (its worker ends) before the second epoch's first step, with no word to the
+  // fit loop: only the worker's exit tells. The step is asked once the exit is known, so the run fails in that step.
+  ModelThreads.prototype.step = async function (this: ModelThreads, s) {
+    if (secondEpoch) {
+      secondEpoch = false;
+      await (this as unknown as { peers: { worker: { terminate(): Promise<number> } }[] }).peers[0]!.worker.terminate();
+    }
+    return step.call(this, s);
+  };
+  let failed;
+  try {
+    failed = await runTraining(project, broken.id, { mode: 'start', backend: 'wasm', events: { epoch: (m) => (secondEpoch = m.epoch === 0) } });
+  } finally {
+    ModelThreads.prototype.step = step;
+  }
+  assert.equal(failed.status, 'failed');
+  assert.match(failed.message, /gradient thread exited/);
+  const info = getRun(project.db, broken.id);
+  assert.equal(info.status, 'failed');
+  assert.equal(info.error, failed.message);
+  assert.equal(info.epochsDone, 1, 'the first epoch is kept');
+
+  const resumed = await runTraining(project, broken.id, { mode: 'resume', backend: 'wasm' });
+  assert.equal(resumed.status, 'finished', resumed.message);
+  const a = await loadModel(checkpointDir(runDir(project, whole!.id), 'last'));
+  const b = await loadModel(checkpointDir(runDir(project, broken.id), 'last'));
+  assert.equal(maxDiff(a.weights.map((w) => w.read().dataSync() as Float32Array), b.weights.map((w) => w.read().dataSync() as Float32Array)), 0);
+  a.dispose();
+  b.dispose();
+});
+
 test('memory stays flat across epochs in every thread: tensors, their bytes and the wasm heap', async () => {
   // Augmentation, validation and Adam's slots all run each epoch; six epochs give the heaps time to show a leak.
   const [run] = createRuns(project, { config: { ...runConfig, epochs: 6 } }, 'test');
