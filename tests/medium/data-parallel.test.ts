@@ -317,6 +317,26 @@ test('a gradient thread that goes away fails the step with the reason', async ()
   model.dispose();
 });
 
+test("a NaN in a gradient thread's shard stops the fit as a NaN in the fit loop's own does, before any checkpoint", async () => {
+  // A dense softmax model carries a NaN input to the loss (wasm's ReLU would turn it into 0). Of a batch of 8 on two
+  // threads the fit loop takes images 0–3 and the thread 4–7: the NaN is in image 5.
+  const model = tfl.sequential({ layers: [tfl.layers.flatten({ inputShape: [4, 4, 1] }), tfl.layers.dense({ units: 2, activation: 'softmax' })] });
+  const peers = await ModelThreads.start(1, 'wasm', model, 2, null);
+  const xs = new Float32Array(8 * 16).fill(0.5);
+  xs[5 * 16 + 3] = NaN;
+  const nanSource: BatchSource = { size: 8, shape: [4, 4, 1], *batches() { yield { xs, ys: new Int32Array(8), n: 8 }; } };
+  let checkpoints = 0;
+  try {
+    const end = await fit(model, nanSource, null, sgd({ epochs: 3, batchSize: 8, numClasses: 2, peers, onCheckpoint: async () => void checkpoints++ }));
+    assert.equal(end.status, 'nan');
+    assert.match(end.message, /loss became NaN at epoch 1, batch 1/);
+    assert.equal(checkpoints, 0);
+  } finally {
+    await peers.close();
+    model.dispose();
+  }
+});
+
 const runConfig: TrainConfigInput = { ...TINY_CNN_RUN, threads: 2 };
 
 test('a run on 2 threads says so, and stop + resume gives the weights of an uninterrupted run', async () => {
