@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import type { Page } from 'playwright-core';
 import type { Served } from './support/serve.ts';
 import { openSession, type Session } from './support/session.ts';
@@ -36,6 +37,10 @@ test('press Train, watch the curves move, reload mid-run, stop and resume', asyn
   assert.ok(['wasm', 'tfjs-node', 'tfjs-node-gpu', 'cpu'].includes(await train.engineName()));
   // And the engine of its predictions: onnxruntime on this machine's CPU backend.
   assert.match(await page.getByTestId('engine-predictions').innerText(), /^Predictions: onnxruntime \d+\.\d+\.\d+ on \d+ threads?$/);
+  // And how many threads share each batch on the CPU backends: one per core (issue 13).
+  const threads = page.getByTestId('engine-threads');
+  if (availableParallelism() > 1) assert.equal(await threads.innerText(), `· up to ${availableParallelism()} threads share each batch`);
+  else assert.equal(await threads.count(), 0);
   // A small project: the view says what would help, beside the run, not only its chart (issue 15).
   const advice = page.getByTestId('train-advice');
   await advice.waitFor();

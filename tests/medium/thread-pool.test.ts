@@ -7,14 +7,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { threadPoolSize } from '../../electron/core/thread-pool.cjs';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-function doctor(env: NodeJS.ProcessEnv): { cliThreadPool: number; threadPool: number } {
-  const run = spawnSync(process.execPath, ['bin/loupe.js', 'doctor', '--json'], { cwd: ROOT, encoding: 'utf8', env });
+function loupeDoctor(env: NodeJS.ProcessEnv, json: boolean): string {
+  const run = spawnSync(process.execPath, ['bin/loupe.js', 'doctor', ...(json ? ['--json'] : [])], { cwd: ROOT, encoding: 'utf8', env });
   assert.equal(run.status, 0, run.stderr);
-  return JSON.parse(run.stdout) as { cliThreadPool: number; threadPool: number };
+  return run.stdout;
+}
+
+function doctor(env: NodeJS.ProcessEnv): { cliThreadPool: number; threadPool: number; threads: number; chosen: { name: string } } {
+  return JSON.parse(loupeDoctor(env, true)) as { cliThreadPool: number; threadPool: number; threads: number; chosen: { name: string } };
 }
 
 test('loupe doctor: the CLI and its training process have a thread pool of cores + 3, or the size the user set', () => {
@@ -24,6 +29,16 @@ test('loupe doctor: the CLI and its training process have a thread pool of cores
   assert.deepEqual([sized.cliThreadPool, sized.threadPool], [threadPoolSize(), threadPoolSize()]);
   const set = doctor({ ...env, UV_THREADPOOL_SIZE: '7' });
   assert.deepEqual([set.cliThreadPool, set.threadPool], [7, 7]);
+});
+
+test('loupe doctor says how many threads train: one per core on the wasm and cpu backends (issue 13)', (t) => {
+  const report = doctor(process.env);
+  // tfjs-node and the GPU use their own threads; here (no libtensorflow, no GPU) training runs on wasm.
+  if (!['wasm', 'cpu'].includes(report.chosen.name)) return t.skip(`training runs on ${report.chosen.name} here`);
+  const cores = availableParallelism();
+  assert.equal(report.threads, cores);
+  const line = loupeDoctor(process.env, false).split('\n').find((l) => l.startsWith('Training threads:'));
+  assert.equal(line?.split(',')[0], cores > 1 ? `Training threads: up to ${cores}` : 'Training threads: 1');
 });
 
 /**
