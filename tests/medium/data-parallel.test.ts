@@ -9,8 +9,6 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
-import { LoupeCore } from '../../electron/core/api/loupe-core.ts';
-import { writeSampleImages } from '../../electron/core/sample/sample-project.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
 import { addGradients, fit, flatGradients, type Batch, type BatchSource, type StepPhase } from '../../electron/core/training/fit.ts';
 import { flatWeights, gradientTensors } from '../../electron/core/training/parallel/weights.ts';
@@ -25,7 +23,7 @@ import { loadModel, checkpointDir } from '../../electron/core/training/checkpoin
 import { trainConfigSchema, type ThreadMemory, type TrainConfig, type TrainConfigInput, type TrainingMemory } from '../../shared/training.ts';
 import { seededRandom } from '../../shared/random.ts';
 import type { Project } from '../../electron/core/project/project.ts';
-import { tempDir } from '../helpers/tmp.ts';
+import { openSampleProject } from '../helpers/small-project.ts';
 import { randomSource, sgdOptions, TINY_CNN_RUN } from '../helpers/tiny-fit.ts';
 
 let project: Project;
@@ -33,13 +31,7 @@ let project: Project;
 before(async () => {
   await tf.setBackend('wasm');
   registerWasmTrainingKernels();
-  const dir = tempDir();
-  await writeSampleImages(join(dir, 'images'), { perClass: 20, signal: new AbortController().signal, progress: () => {} });
-  const core = new LoupeCore({ face: 'cli', configDir: join(dir, 'config') });
-  project = core.openProject(join(dir, 'project'), { create: true });
-  const { jobId } = await core.dispatch('import:start', { folders: [join(dir, 'images')], labels: 'folders' });
-  assert.equal((await core.jobs.wait(jobId)).state, 'succeeded');
-  await core.dispatch('splits:assign', { ratios: [0.75, 0.25, 0], seed: 1 });
+  project = await openSampleProject(20, [0.75, 0.25, 0]);
 });
 
 const source = (n: number) => randomSource(n);
@@ -159,7 +151,7 @@ test('a thread from the bundle of these sources computes what a thread from the 
       const peers = await ModelThreads.start(1, 'wasm', model, 3, [0.5, 1, 2], code);
       try {
         const [probs] = await peers.predict([rows], [16, 16, 1]);
-        peers.sync({ weights, trainable: model.weights.map((_, i) => i), layerTrainable: model.layers.map((l) => l.trainable), optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9, nesterov: false }, restore: null });
+        peers.sync({ weights, trainable: model.weights.map((_, i) => i), layerTrainable: model.layers.map((l) => l.trainable), optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9, nesterov: false }, restore: null, imagesPerPass: null });
         const [step] = await peers.step({ shards, shape: [16, 16, 1], batchWeight: 7 });
         results.push({ probs: probs!, gradients: step!.gradients, loss: step!.loss });
       } finally {

@@ -96,6 +96,8 @@ export interface FitOptions {
   heldOut?: boolean;
   /** Gradient threads for data-parallel training: each step's batch is shared among them and this thread. */
   peers?: ModelThreads | null;
+  /** At most this many images per pass in every thread (step.ts, ShardContext); null or absent: whole shards. */
+  imagesPerPass?: number | null;
   /** Loss and accuracy of the validation images after an epoch; `evaluate` (TF.js, this thread) when absent. */
   validate?: (model: tfl.LayersModel, val: BatchSource) => Promise<{ loss: number; accuracy: number }>;
   /** Told where each step's time goes (bench/step-profile.ts); not called when absent. */
@@ -211,11 +213,12 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
     numClasses: o.numClasses,
     classWeights,
     decay: decayed.length ? { vars: decayed, weightDecay: o.weightDecay } : null,
+    imagesPerPass: o.imagesPerPass ?? null,
   };
   // Gradient threads address variables by their place in model.weights (their own copies have other names).
   const place = new Map(model.weights.map((w, i) => [w.read(), i]));
   const trainable = vars.map((v) => place.get(v)!);
-  o.peers?.sync({ weights: flatWeights(model), trainable, layerTrainable: model.layers.map((l) => l.trainable), optimizer: o.optimizer, restore });
+  o.peers?.sync({ weights: flatWeights(model), trainable, layerTrainable: model.layers.map((l) => l.trainable), optimizer: o.optimizer, restore, imagesPerPass: context.imagesPerPass ?? null });
   try {
     for (let epoch = state.epoch; epoch < o.epochs; epoch++) {
       const lr = schedule.lrFor(epoch);

@@ -49,13 +49,37 @@ export interface ShardContext {
   classWeights: tf.Tensor1D | null;
   /** L2 penalty wd/2·‖w‖² over these kernels (its gradient is PyTorch's weight_decay·w); one shard carries it. */
   decay: { vars: tf.Variable[]; weightDecay: number } | null;
+  /**
+   * At most this many images per forward and backward pass (step-memory.ts: what fits in memory); a larger shard
+   * goes through in parts whose gradients add up. Absent or null: the whole shard at once.
+   */
+  imagesPerPass?: number | null;
 }
 
 /**
  * Gradients of the shard's weighted cross-entropy divided by the whole batch's weight: the shards' gradients and
- * losses add up to those of the batch's mean loss.
+ * losses add up to those of the batch's mean loss. A shard larger than `imagesPerPass` goes through in parts the
+ * same way (the weight decay rides on the first), their gradients added in order.
  */
 export async function shardGradients(c: ShardContext, s: ShardInput, totalWeight: number): Promise<ShardGradients> {
+  const per = c.imagesPerPass;
+  if (!per || per >= s.n) return passGradients(c, s, totalWeight);
+  const perImage = c.shape[0] * c.shape[1] * c.shape[2];
+  let sum: ShardGradients | null = null;
+  for (const part of shards(s, perImage, Math.ceil(s.n / per))) {
+    const r = await passGradients(sum ? { ...c, decay: null } : c, part, totalWeight);
+    if (!sum) {
+      sum = r;
+      continue;
+    }
+    const previous: tf.Tensor[] = sum.grads;
+    sum = { grads: previous.map((g, i) => tf.add(g, r.grads[i]!)), loss: sum.loss + r.loss, hits: sum.hits + r.hits, mass: sum.mass + r.mass };
+    tf.dispose([...previous, ...r.grads]);
+  }
+  return sum!;
+}
+
+async function passGradients(c: ShardContext, s: ShardInput, totalWeight: number): Promise<ShardGradients> {
   let hits: tf.Tensor | null = null;
   // The sum of the probabilities: NaN or Infinity there means the network blew up, even when the clipped loss
   // still looks finite (clipping maps NaN into range on some backends).

@@ -20,7 +20,8 @@ import { repairRun } from './run-recovery.ts';
 import { TensorCache } from './tensor-cache.ts';
 import { ModelThreads } from './parallel/peers.ts';
 import { trainingMemory } from './thread-memory.ts';
-import { activationBytesPerImage, multiplyAddsPerImage, trainingThreads } from './parallel/threads.ts';
+import { multiplyAddsPerImage, trainingThreads } from './parallel/threads.ts';
+import { BatchTooLarge, isHeapExhausted, outOfMemory, passFactor, planStep, type BatchShare, type StepPlan } from './step-memory.ts';
 import { augmentationOn } from './augment.ts';
 import { cachedHead } from './feature-cache.ts';
 import type { GpuHostChoice } from './gpu-host/select.ts';
@@ -54,50 +55,18 @@ export interface TrainerResult {
   message: string;
 }
 
-/** A batch as the threads share it on the wasm backend, and its layers' outputs for one thread's share. */
-export interface BatchShare {
-  batchSize: number;
-  imageSize: number;
-  threads: number;
-  /** activationBytesPerImage × the images of one thread's share: a lower bound on its step's memory. */
-  activationBytes: number;
+/** A run's batch on the wasm backend and how its steps go (step-memory.ts): for an out-of-memory message. */
+export interface WasmStep {
+  batch: BatchShare;
+  plan: StepPlan;
 }
 
-/** wasm32's heap stops at 4 GB, in every thread. */
-const WASM_HEAP_BYTES = 4 * 2 ** 30;
-/** The least a step was measured to hold over its layers' outputs (parallel/threads.ts: the compact ResNet's 1.9×). */
-const LEAST_STEP_FACTOR = 1.9;
-/**
- * When the wasm backend's heap runs out, the engine aborts (Emscripten's "Aborted()") or, when a tensor's size
- * overflows 32 bits, traps on an access past the heap. Either is taken for memory when a thread's share has at least
- * this much layer output: even the CNN's 5.7× of 0.5 GB nears the heap's limit, and a fault on smaller batches is a
- * fault to report as it is.
- */
-const WASM_MEMORY_FAULT = /\bAborted\(\)|memory access out of bounds/;
-const LIKELY_OUT_OF_MEMORY_BYTES = 2 ** 29;
-
-function outOfMemory(b: BatchShare): string {
-  const share = b.threads > 1 ? ` (${Math.ceil(b.batchSize / b.threads)} on each of ${b.threads} threads)` : '';
-  return (
-    `Out of memory: a batch of ${b.batchSize} images at ${b.imageSize} px${share} needs more than the 4 GB the training ` +
-    'engine (WebAssembly) can hold per thread. Lower the batch size or the image size.'
-  );
-}
-
-/** A batch refused for its memory, its message already the advice. */
-class BatchTooLarge extends Error {}
-
-/** Refuses, before a step allocates 4 GB to find out, a batch whose layers' outputs alone outgrow the heap. */
-function checkBatchMemory(b: BatchShare): void {
-  if (b.activationBytes * LEAST_STEP_FACTOR > WASM_HEAP_BYTES) throw new BatchTooLarge(outOfMemory(b));
-}
-
-export function describeError(e: unknown, batch: BatchShare | null = null): string {
+export function describeError(e: unknown, step: WasmStep | null = null): string {
   const err = e as NodeJS.ErrnoException;
   // SQLITE_FULL too: an epoch's record in project.db needs space as its checkpoint does.
   if (isDiskFull(err)) return 'The disk is full: training could not save its progress. Free some space and resume; the last good checkpoint is kept.';
   if (e instanceof BatchTooLarge) return e.message;
-  if (batch && batch.activationBytes >= LIKELY_OUT_OF_MEMORY_BYTES && WASM_MEMORY_FAULT.test(err?.message ?? '')) return outOfMemory(batch);
+  if (step && isHeapExhausted(err?.message ?? '', step.plan)) return outOfMemory(step.batch);
   if (/out of memory|Cannot allocate|allocation failed/i.test(err?.message ?? '')) {
     return `Out of memory: ${err.message}. Use a smaller image size or batch size.`;
   }
@@ -152,8 +121,8 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
   let featureCache: TensorCache | null = null;
   let model: tfl.LayersModel | null = null;
   let peers = null as ModelThreads | null;
-  /** Set once training starts on the wasm backend: its aborts are out-of-memory (describeError). */
-  let share: BatchShare | null = null;
+  /** Set once training starts on the wasm backend: how its steps fit in memory (describeError). */
+  let wasmStep: WasmStep | null = null;
   try {
     const shape = { imageSize: config.imageSize, channels: config.channels, resize: config.resize, dicomWindow: config.dicomWindow } as const;
     cache = new TensorCache(project.cacheDir, shape);
@@ -230,9 +199,16 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     const classWeights = balancedClassWeights(counts, imbalanceSampling ? 'none' : config.imbalance);
     const threads = trainingThreads(config.threads, o.backend, { multiplyAdds: train.length * config.epochs * multiplyAddsPerImage(model!.layers), batchSize: config.batchSize });
     if (o.backend === 'wasm') {
-      share = { batchSize: config.batchSize, imageSize: config.imageSize, threads, activationBytes: Math.ceil(config.batchSize / threads) * activationBytesPerImage(model!.layers) };
-      // A backbone's head may train on cached features alone; a failure of its fine-tuning is still told above.
-      if (config.arch !== 'backbone') checkBatchMemory(share);
+      const batch = { batchSize: config.batchSize, imageSize: config.imageSize, threads };
+      wasmStep = { batch, plan: planStep(model!.layers, model!.countParams() * 4, passFactor(config.arch), batch) };
+    }
+    const imagesPerPass = wasmStep?.plan.imagesPerPass ?? null;
+    if (imagesPerPass !== null) {
+      const share = wasmStep!.plan.share;
+      const parts = Math.ceil(share / imagesPerPass);
+      addWarnings(db, runId, [
+        `Each batch's ${share} images${threads > 1 ? ' per thread' : ''} go through in ${parts} parts of up to ${Math.ceil(share / parts)} to fit in memory: the gradients add up to the whole batch's, but batch normalization sees each part alone`,
+      ]);
     }
     // Started when a phase first trains on images: a head-only run on cached features never needs them.
     const imageThreads = async () => (peers ??= threads > 1 ? await ModelThreads.start(threads - 1, o.backend, model!, numClasses, classWeights) : null);
@@ -271,6 +247,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
         classWeights,
         // The threads hold the whole network; a head trained on cached features is small enough for one thread.
         peers: head || gpu ? null : await imageThreads(),
+        imagesPerPass: head || gpu ? null : imagesPerPass,
         // A GPU host validates on its GPU; a head on cached features is too small to gain from onnxruntime.
         validate: head || gpu ? undefined : validation,
         numClasses,
@@ -304,7 +281,7 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
     endRun(db, runId, 'finished', null);
     return { status: 'finished', message: end.message };
   } catch (e) {
-    const message = describeError(e, share);
+    const message = describeError(e, wasmStep);
     try {
       endRun(db, runId, 'failed', message);
     } catch (again) {

@@ -33,7 +33,7 @@ let model: tfl.LayersModel | null = null;
 let numClasses = 0;
 let classWeights: tf.Tensor1D | null = null;
 /** The replica's optimizer and the variables it trains, set by 'sync'. */
-let replica: { optimizer: tf.Optimizer; vars: tf.Variable[]; lr: number } | null = null;
+let replica: { optimizer: tf.Optimizer; vars: tf.Variable[]; lr: number; imagesPerPass: number | null } | null = null;
 /** Milliseconds the last 'apply' took, reported with the next step. */
 let applyMs = 0;
 
@@ -82,7 +82,7 @@ async function handle(msg: ToGradientThread): Promise<void> {
       setFlatWeights(m, msg.weights);
       replica?.optimizer.dispose();
       const optimizer = makeOptimizer(msg.optimizer);
-      replica = { optimizer, vars: msg.trainable.map((i) => m.weights[i]!.read() as tf.Variable), lr: msg.optimizer.lr };
+      replica = { optimizer, vars: msg.trainable.map((i) => m.weights[i]!.read() as tf.Variable), lr: msg.optimizer.lr, imagesPerPass: msg.imagesPerPass };
       if (msg.restore) {
         // As the fit loop restored its own: the same slots through the same setWeights.
         const slots = slotTensors(msg.restore);
@@ -101,7 +101,7 @@ async function handle(msg: ToGradientThread): Promise<void> {
       const m = model;
       const r = replica;
       if (!m || !r) throw new Error('step before sync');
-      const context: ShardContext = { model: m, vars: r.vars, shape: msg.shape, numClasses, classWeights, decay: null };
+      const context: ShardContext = { model: m, vars: r.vars, shape: msg.shape, numClasses, classWeights, decay: null, imagesPerPass: r.imagesPerPass };
       const t1 = performance.now();
       const result = await shardGradients(context, { xs: msg.xs, ys: msg.ys, n: msg.n }, msg.batchWeight);
       const t2 = performance.now();

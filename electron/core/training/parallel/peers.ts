@@ -143,6 +143,7 @@ export interface ReplicaState {
   layerTrainable: readonly boolean[];
   optimizer: OptimizerConfig;
   restore: readonly SlotValue[] | null;
+  imagesPerPass: number | null;
 }
 
 export class ModelThreads {

@@ -48,6 +48,8 @@ export type ToGradientThread =
       readonly optimizer: OptimizerConfig;
       /** The slots the fit loop's optimizer was restored with (a resumed run), or null for a fresh one. */
       readonly restore: readonly SlotValue[] | null;
+      /** At most this many images per pass (step.ts, ShardContext), or null. */
+      readonly imagesPerPass: number | null;
     }
   | {
       /** The step's summed gradients (trainable order), for the replica's optimizer at this learning rate. */

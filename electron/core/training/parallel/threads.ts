@@ -22,7 +22,7 @@ export interface TrainingWork {
 }
 
 /** A layer as far as its arithmetic and memory go: output shape and weights' shapes. */
-interface LayerShapes {
+export interface LayerShapes {
   readonly outputShape: unknown;
   /** A nested model (a backbone inside a transfer model) has layers of its own. */
   readonly layers?: readonly LayerShapes[];
@@ -45,23 +45,6 @@ export function multiplyAddsPerImage(layers: readonly LayerShapes[]): number {
     const positions = out.slice(1, -1).reduce<number>((a, d) => a * (d ?? 1), 1);
     const kernel = l.weights[0]!.shape.reduce<number>((a, d) => a * (d ?? 1), 1);
     total += positions * kernel;
-  }
-  return total;
-}
-
-/**
- * Bytes of every layer's float32 output for one image (nested models included): a lower bound on what a training
- * step holds per image, which also keeps inputs, gradients and kernels' scratch. Measured on the wasm backend (the
- * heap's growth per image of a batch): 1.9–2.0× this for the compact ResNet, 5.7× for the custom CNN at 64–128 px.
- */
-export function activationBytesPerImage(layers: readonly LayerShapes[]): number {
-  let total = 0;
-  for (const l of layers) {
-    if (l.layers) total += activationBytesPerImage(l.layers);
-    const shape = l.outputShape;
-    // A layer with several outputs has a list of shapes.
-    const shapes = (Array.isArray(shape) && Array.isArray(shape[0]) ? shape : [shape]) as unknown[];
-    for (const s of shapes) if (Array.isArray(s)) total += 4 * (s as (number | null)[]).slice(1).reduce<number>((a, d) => a * (d ?? 1), 1);
   }
   return total;
 }
