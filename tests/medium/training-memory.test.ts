@@ -9,7 +9,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../../electron/core/training/kernels/index.ts';
 import { runTraining } from '../../electron/core/training/trainer.ts';
 import { createRuns } from '../../electron/core/training/run-service.ts';
-import { getRun } from '../../electron/core/training/runs.ts';
+import { addWarnings, getRun } from '../../electron/core/training/runs.ts';
 import { trainConfigSchema, type TrainingMemory } from '../../shared/training.ts';
 import { buildModel } from '../../electron/core/training/models.ts';
 import { shardGradients } from '../../electron/core/training/step.ts';
@@ -86,4 +86,12 @@ test('the custom CNN at 512 px is refused before its first step: its weights and
   );
   assert.deepEqual(steps, [], 'no step ran');
   assert.equal(getRun(project.db, run!.id).error, result.message);
+});
+
+test("a run's warnings are not repeated when a resume finds the same things again", () => {
+  const [run] = createRuns(project, { config: { arch: 'lenet5', imageSize: 32, epochs: 1 } }, 'test');
+  const parts = "Each batch's 32 images per thread go through in 4 parts of up to 8 to fit in memory";
+  addWarnings(project.db, run!.id, [parts]);
+  addWarnings(project.db, run!.id, [parts, 'Skipped a.png: truncated']);
+  assert.deepEqual(getRun(project.db, run!.id).warnings, [parts, 'Skipped a.png: truncated']);
 });

@@ -132,10 +132,12 @@ export function setPreprocessing(db: Database, id: number, p: Preprocessing): vo
   db.prepare('UPDATE runs SET preprocessing = ? WHERE id = ?').run(JSON.stringify(p), id);
 }
 
+/** Adds warnings the run does not have yet: a resumed run finds the same things again. */
 export function addWarnings(db: Database, id: number, messages: string[]): void {
-  if (!messages.length) return;
   const cur = getRun(db, id).warnings;
-  db.prepare('UPDATE runs SET warnings = ? WHERE id = ?').run(JSON.stringify([...cur, ...messages]), id);
+  const fresh = messages.filter((m) => !cur.includes(m));
+  if (!fresh.length) return;
+  db.prepare('UPDATE runs SET warnings = ? WHERE id = ?').run(JSON.stringify([...cur, ...fresh]), id);
 }
 
 export function endRun(db: Database, id: number, status: Exclude<RunStatus, 'queued' | 'running'>, error: string | null = null): void {

@@ -104,6 +104,16 @@ export function planStep(layers: readonly LayerShapes[], weightBytes: number, fa
   );
 }
 
+/** What a run's warnings say when its threads take their shares in parts; null when they take them whole. */
+export function partsWarning(plan: StepPlan, threads: number): string | null {
+  if (plan.imagesPerPass === null) return null;
+  const parts = Math.ceil(plan.share / plan.imagesPerPass);
+  return (
+    `Each batch's ${plan.share} images${threads > 1 ? ' per thread' : ''} go through in ${parts} parts of up to ` +
+    `${Math.ceil(plan.share / parts)} to fit in memory: the gradients add up to the whole batch's, but batch normalization sees each part alone`
+  );
+}
+
 /**
  * When the heap runs out anyway (a network that holds more than planned), the engine aborts (Emscripten's
  * "Aborted()") or, when a tensor's size overflows 32 bits, traps on an access past the heap. Either is taken for

@@ -21,7 +21,7 @@ import { TensorCache } from './tensor-cache.ts';
 import { ModelThreads } from './parallel/peers.ts';
 import { trainingMemory } from './thread-memory.ts';
 import { multiplyAddsPerImage, trainingThreads } from './parallel/threads.ts';
-import { BatchTooLarge, isHeapExhausted, outOfMemory, passFactor, planStep, type BatchShare, type StepPlan } from './step-memory.ts';
+import { BatchTooLarge, isHeapExhausted, outOfMemory, partsWarning, passFactor, planStep, type BatchShare, type StepPlan } from './step-memory.ts';
 import { augmentationOn } from './augment.ts';
 import { cachedHead } from './feature-cache.ts';
 import type { GpuHostChoice } from './gpu-host/select.ts';
@@ -203,13 +203,8 @@ export async function runTraining(project: Project, runId: number, o: TrainerOpt
       wasmStep = { batch, plan: planStep(model!.layers, model!.countParams() * 4, passFactor(config.arch), batch) };
     }
     const imagesPerPass = wasmStep?.plan.imagesPerPass ?? null;
-    if (imagesPerPass !== null) {
-      const share = wasmStep!.plan.share;
-      const parts = Math.ceil(share / imagesPerPass);
-      addWarnings(db, runId, [
-        `Each batch's ${share} images${threads > 1 ? ' per thread' : ''} go through in ${parts} parts of up to ${Math.ceil(share / parts)} to fit in memory: the gradients add up to the whole batch's, but batch normalization sees each part alone`,
-      ]);
-    }
+    const inParts = wasmStep && partsWarning(wasmStep.plan, threads);
+    if (inParts) addWarnings(db, runId, [inParts]);
     // Started when a phase first trains on images: a head-only run on cached features never needs them.
     const imageThreads = async () => (peers ??= threads > 1 ? await ModelThreads.start(threads - 1, o.backend, model!, numClasses, classWeights) : null);
     const onThreads = threads > 1 ? ` on ${threads} threads` : '';
