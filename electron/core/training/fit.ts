@@ -206,6 +206,7 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
 
   const batchesPerEpoch = Math.ceil(train.size / o.batchSize);
   const perImage = train.shape[0] * train.shape[1] * train.shape[2];
+  const imagesPerPass = o.imagesPerPass ?? null;
   const context: ShardContext = {
     model,
     vars,
@@ -213,12 +214,12 @@ export async function fit(model: tfl.LayersModel, train: BatchSource, val: Batch
     numClasses: o.numClasses,
     classWeights,
     decay: decayed.length ? { vars: decayed, weightDecay: o.weightDecay } : null,
-    imagesPerPass: o.imagesPerPass ?? null,
+    imagesPerPass,
   };
   // Gradient threads address variables by their place in model.weights (their own copies have other names).
   const place = new Map(model.weights.map((w, i) => [w.read(), i]));
   const trainable = vars.map((v) => place.get(v)!);
-  o.peers?.sync({ weights: flatWeights(model), trainable, layerTrainable: model.layers.map((l) => l.trainable), optimizer: o.optimizer, restore, imagesPerPass: context.imagesPerPass ?? null });
+  o.peers?.sync({ weights: flatWeights(model), trainable, layerTrainable: model.layers.map((l) => l.trainable), optimizer: o.optimizer, restore, imagesPerPass });
   try {
     for (let epoch = state.epoch; epoch < o.epochs; epoch++) {
       const lr = schedule.lrFor(epoch);

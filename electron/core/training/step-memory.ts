@@ -66,12 +66,17 @@ export interface StepPlan {
   plannedBytes: number;
 }
 
+/** Images of a batch on each thread. */
+function shareOf(b: BatchShare): number {
+  return Math.ceil(b.batchSize / b.threads);
+}
+
 /** A batch refused for its memory; the message says what to lower. */
 export class BatchTooLarge extends Error {}
 
 /** The advice for a batch that outgrew a thread's heap. */
 export function outOfMemory(b: BatchShare): string {
-  const share = b.threads > 1 ? ` (${Math.ceil(b.batchSize / b.threads)} on each of ${b.threads} threads)` : '';
+  const share = b.threads > 1 ? ` (${shareOf(b)} on each of ${b.threads} threads)` : '';
   return (
     `Out of memory: a batch of ${b.batchSize} images at ${b.imageSize} px${share} needs more than the 2 GB the training ` +
     'engine (WebAssembly) can use per thread. Lower the batch size or the image size.'
@@ -86,7 +91,7 @@ export function outOfMemory(b: BatchShare): string {
  * alike.
  */
 export function planStep(layers: readonly LayerShapes[], weightBytes: number, factor: number, b: BatchShare, machineBytes = totalmem()): StepPlan {
-  const share = Math.ceil(b.batchSize / b.threads);
+  const share = shareOf(b);
   const perImage = activationBytesPerImage(layers);
   const fixed = WEIGHT_FACTOR * weightBytes;
   const budget = Math.min(THREAD_BUDGET_BYTES, (MEMORY_SHARE * machineBytes) / b.threads);
